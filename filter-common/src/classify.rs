@@ -1,0 +1,123 @@
+//! Signaling classes and the protocol numbers that define them.
+
+/// Traffic class of a packet. The discriminant indexes the counter array (append only).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    NonSignaling = 0,
+    /// SS7 over IP: SCTP DATA with PPID M2UA/M3UA/SUA/M2PA, or SCTP to/from a `sigtran` port.
+    Sigtran = 1,
+    /// Diameter: SCTP PPID 46/47, or SCTP/TCP to/from a `diameter` port.
+    Diameter = 2,
+    GtpC = 3,
+    GtpU = 4,
+    /// SCTP that is neither SIGTRAN nor Diameter (S1AP, NGAP, X2AP, ...): only the `sctp`
+    /// wildcard allows it.
+    Sctp = 5,
+    /// No class could be given: a later IP fragment, or a packet too broken to reach its
+    /// transport header.
+    Unclassified = 6,
+}
+
+pub const CLASS_COUNT: usize = 7;
+
+impl Class {
+    pub const ALL: [Class; CLASS_COUNT] = [
+        Class::NonSignaling,
+        Class::Sigtran,
+        Class::Diameter,
+        Class::GtpC,
+        Class::GtpU,
+        Class::Sctp,
+        Class::Unclassified,
+    ];
+
+    #[inline(always)]
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
+    /// Name used in policy files, stats and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Class::NonSignaling => "non-signaling",
+            Class::Sigtran => "sigtran",
+            Class::Diameter => "diameter",
+            Class::GtpC => "gtp-c",
+            Class::GtpU => "gtp-u",
+            Class::Sctp => "sctp",
+            Class::Unclassified => "unclassified",
+        }
+    }
+}
+
+/// SCTP payload protocol identifiers (IANA) that mean SIGTRAN: M2UA, M3UA, SUA, M2PA.
+pub const SIGTRAN_PPIDS: [u32; 4] = [2, 3, 4, 5];
+/// Diameter (46) and Diameter over DTLS (47).
+pub const DIAMETER_PPIDS: [u32; 2] = [46, 47];
+
+/// Class of an SCTP packet from its first DATA chunk's PPID (if any) and whether either port is
+/// a configured Diameter or SIGTRAN port. The PPID wins when it names a class: a peer that labels
+/// its payload says what it is sending.
+#[inline(always)]
+pub fn sctp_class(ppid: Option<u32>, diameter_port: bool, sigtran_port: bool) -> Class {
+    if let Some(p) = ppid {
+        if p >= 2 && p <= 5 {
+            return Class::Sigtran;
+        }
+        if p == 46 || p == 47 {
+            return Class::Diameter;
+        }
+    }
+    if diameter_port {
+        Class::Diameter
+    } else if sigtran_port {
+        Class::Sigtran
+    } else {
+        Class::Sctp
+    }
+}
+
+/// GTP message types valid on GTP-U (TS 29.281 §6.1): echo request/response, error indication,
+/// supported extension headers notification, tunnel status, end marker, G-PDU.
+#[inline(always)]
+pub fn gtpu_type_valid(t: u8) -> bool {
+    matches!(t, 1 | 2 | 26 | 31 | 253 | 254 | 255)
+}
+
+/// Sanity of a GTP-C header (TS 29.274 for v2, TS 29.060 for v1). `udp_payload` is the number of
+/// bytes after the UDP header; `whole` is false for a first IP fragment, whose tail is elsewhere.
+#[inline(always)]
+pub fn gtpc_header_ok(flags: u8, msg_type: u8, length: u16, udp_payload: u32, whole: bool) -> bool {
+    let version = flags >> 5;
+    let length = length as u32;
+    match version {
+        1 => {
+            // GTPv1-C: PT=1, never a G-PDU; the length counts the bytes after the 8-byte header.
+            if flags & 0x10 == 0 || msg_type == 0 || msg_type == 255 {
+                return false;
+            }
+            !whole || 8 + length == udp_payload
+        }
+        2 => {
+            // GTPv2-C: the length counts the bytes after the first 4; with the piggyback flag a
+            // second message follows, so it may be shorter than the datagram.
+            if msg_type == 0 || length < 4 {
+                return false;
+            }
+            let piggyback = flags & 0x10 != 0;
+            !whole || if piggyback { 4 + length <= udp_payload } else { 4 + length == udp_payload }
+        }
+        _ => false,
+    }
+}
+
+/// Sanity of a GTP-U header (TS 29.281): version 1, PT=1, a GTP-U message type, and the length
+/// matches the datagram.
+#[inline(always)]
+pub fn gtpu_header_ok(flags: u8, msg_type: u8, length: u16, udp_payload: u32, whole: bool) -> bool {
+    if flags >> 5 != 1 || flags & 0x10 == 0 || !gtpu_type_valid(msg_type) {
+        return false;
+    }
+    !whole || 8 + length as u32 == udp_payload
+}
