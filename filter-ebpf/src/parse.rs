@@ -1,0 +1,373 @@
+//! Header parsing, one small bounds-checked step per header (the xdp-tools `parsing_helpers.h`
+//! shape): each step reads at an offset from the start of the frame and returns the next offset.
+//!
+//! Verifier notes (kernel 6.18, aya-ebpf 0.2.1):
+//! - Every offset that depends on packet contents (IPv4 options, IPv6 extension headers, SCTP
+//!   chunks) is masked with [`OFF_MASK`] after it is advanced, so the verifier sees a bounded
+//!   value; the masked value is only used after checking it did not change.
+//! - Reads at variable offsets are at least 2 bytes wide: a 1-byte read there is folded by LLVM
+//!   into a `p >= end` test the verifier does not turn into a readable range.
+//! - Every loop has a constant bound.
+
+use aya_ebpf::programs::XdpContext;
+use filter_common::{Class, Facts, GlobalPolicy, PortClass, classify};
+
+/// Largest offset the parser follows into a frame. 16 KiB covers jumbo frames' headers; a chain
+/// of headers longer than that is not something a signaling peer sends.
+pub const OFF_MASK: usize = 0x3fff;
+const VLAN_MAX_DEPTH: usize = 2;
+const IPV6_EXT_MAX_CHAIN: usize = 6;
+/// Chunks walked to find the first DATA chunk. SIGTRAN and Diameter peers bundle a SACK or two in
+/// front of DATA; eight covers that with room to spare.
+const SCTP_MAX_CHUNKS: usize = 8;
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_ICMPV6: u8 = 58;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_SCTP: u8 = 132;
+const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_ROUTING: u8 = 43;
+const IPPROTO_FRAGMENT: u8 = 44;
+const IPPROTO_DSTOPTS: u8 = 60;
+
+/// Read a `T` at `off` bytes from the start of the frame, or `None` if it does not fit.
+#[inline(always)]
+fn load<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + off + core::mem::size_of::<T>() > end {
+        return None;
+    }
+    // SAFETY: the range [start + off, start + off + size_of::<T>()) is inside the frame, checked
+    // just above; read_unaligned because headers sit at any alignment.
+    Some(unsafe { core::ptr::read_unaligned((start + off) as *const T) })
+}
+
+#[inline(always)]
+fn be16(b: [u8; 2]) -> u16 {
+    u16::from_be_bytes(b)
+}
+
+/// Source address of the packet, as the allowlist sees it.
+#[derive(Clone, Copy)]
+pub enum Source {
+    V4([u8; 4]),
+    V6([u8; 16]),
+    /// Not IP: ARP, LLDP, ... The link needs these; they are never signaling.
+    None,
+}
+
+pub struct Parsed {
+    pub facts: Facts,
+    pub src: Source,
+    /// Traffic the link itself needs (non-IP frames such as ARP, ICMP, ICMPv6 neighbour
+    /// discovery): passes even when `non_signaling = "drop"`, so that setting cannot cut the edge
+    /// off its own network.
+    pub link_essential: bool,
+}
+
+impl Parsed {
+    const fn non_ip() -> Self {
+        Parsed { facts: Facts::new(Class::NonSignaling), src: Source::None, link_essential: true }
+    }
+}
+
+/// Where the network layer left us.
+struct L3 {
+    /// Offset of the transport header.
+    off: usize,
+    /// Offset one past the IP payload (IP length, not the frame, which may carry padding).
+    end: usize,
+    proto: u8,
+    /// False for a first fragment: length checks against the packet do not apply.
+    whole: bool,
+}
+
+enum L3Result {
+    Transport(L3),
+    LaterFragment,
+    Malformed,
+    /// A header chain too long to follow: no class, but nothing wrong with it either.
+    Unknown,
+}
+
+pub fn parse(ctx: &XdpContext, global: &GlobalPolicy) -> Parsed {
+    let mut off = 14usize;
+    let Some(mut proto) = load::<[u8; 2]>(ctx, 12).map(be16) else {
+        return Parsed::non_ip();
+    };
+    let mut i = 0;
+    while i < VLAN_MAX_DEPTH {
+        if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
+            break;
+        }
+        // TCI (2 bytes) then the encapsulated EtherType.
+        let Some(inner) = load::<[u8; 4]>(ctx, off) else {
+            return Parsed::non_ip();
+        };
+        proto = be16([inner[2], inner[3]]);
+        off += 4;
+        i += 1;
+    }
+    let (src, l3) = match proto {
+        ETH_P_IP => ipv4(ctx, off),
+        ETH_P_IPV6 => ipv6(ctx, off),
+        _ => return Parsed::non_ip(),
+    };
+    let mut link_essential = false;
+    let facts = match l3 {
+        L3Result::Transport(l3) => {
+            link_essential = l3.proto == IPPROTO_ICMP || l3.proto == IPPROTO_ICMPV6;
+            transport(ctx, &l3, global)
+        }
+        L3Result::LaterFragment => {
+            Facts { later_fragment: true, ..Facts::new(Class::Unclassified) }
+        }
+        L3Result::Malformed => Facts { malformed: true, ..Facts::new(Class::Unclassified) },
+        L3Result::Unknown => Facts::new(Class::NonSignaling),
+    };
+    Parsed { facts, src, link_essential }
+}
+
+fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
+    let Some(h) = load::<[u8; 20]>(ctx, off) else {
+        return (Source::None, L3Result::Malformed);
+    };
+    let src = Source::V4([h[12], h[13], h[14], h[15]]);
+    let ihl = (h[0] & 0x0f) as usize * 4;
+    if h[0] >> 4 != 4 || ihl < 20 {
+        return (src, L3Result::Malformed);
+    }
+    let total = be16([h[2], h[3]]) as usize;
+    let frame = ctx.data_end() - ctx.data();
+    if total < ihl || off + total > frame {
+        return (src, L3Result::Malformed);
+    }
+    let frag = be16([h[6], h[7]]);
+    if frag & 0x1fff != 0 {
+        return (src, L3Result::LaterFragment);
+    }
+    let more_fragments = frag & 0x2000 != 0;
+    (
+        src,
+        L3Result::Transport(L3 {
+            off: (off + ihl) & OFF_MASK,
+            end: off + total,
+            proto: h[9],
+            whole: !more_fragments,
+        }),
+    )
+}
+
+fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
+    let Some(h) = load::<[u8; 40]>(ctx, off) else {
+        return (Source::None, L3Result::Malformed);
+    };
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&h[8..24]);
+    let src = Source::V6(a);
+    if h[0] >> 4 != 6 {
+        return (src, L3Result::Malformed);
+    }
+    let end = off + 40 + be16([h[4], h[5]]) as usize;
+    let frame = ctx.data_end() - ctx.data();
+    if end > frame {
+        return (src, L3Result::Malformed);
+    }
+    let mut nh = h[6];
+    let mut cur = off + 40;
+    let mut whole = true;
+    let mut i = 0;
+    while i < IPV6_EXT_MAX_CHAIN {
+        match nh {
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+                let Some(e) = load::<[u8; 2]>(ctx, cur) else {
+                    return (src, L3Result::Malformed);
+                };
+                nh = e[0];
+                cur = (cur + (e[1] as usize + 1) * 8) & OFF_MASK;
+            }
+            IPPROTO_FRAGMENT => {
+                let Some(e) = load::<[u8; 4]>(ctx, cur) else {
+                    return (src, L3Result::Malformed);
+                };
+                nh = e[0];
+                let frag = be16([e[2], e[3]]);
+                if frag & 0xfff8 != 0 {
+                    return (src, L3Result::LaterFragment);
+                }
+                whole = frag & 1 == 0;
+                cur = (cur + 8) & OFF_MASK;
+            }
+            _ => break,
+        }
+        if cur > end {
+            return (src, L3Result::Malformed);
+        }
+        i += 1;
+    }
+    if i == IPV6_EXT_MAX_CHAIN {
+        return (src, L3Result::Unknown);
+    }
+    (src, L3Result::Transport(L3 { off: cur, end, proto: nh, whole }))
+}
+
+fn transport(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
+    match l3.proto {
+        IPPROTO_SCTP => sctp(ctx, l3, g),
+        IPPROTO_UDP => udp(ctx, l3, g),
+        IPPROTO_TCP => tcp(ctx, l3, g),
+        _ => Facts::new(Class::NonSignaling),
+    }
+}
+
+fn malformed(class: Class, over_sctp: bool) -> Facts {
+    Facts { malformed: true, over_sctp, ..Facts::new(class) }
+}
+
+fn sctp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
+    // Common header: source port, destination port, verification tag, checksum.
+    let Some(h) = load::<[u8; 4]>(ctx, l3.off) else {
+        return malformed(Class::Sctp, true);
+    };
+    let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
+    let diameter_port = g.port_is(PortClass::Diameter, sport) || g.port_is(PortClass::Diameter, dport);
+    let sigtran_port = g.port_is(PortClass::Sigtran, sport) || g.port_is(PortClass::Sigtran, dport);
+    let port_class = classify::sctp_class(None, diameter_port, sigtran_port);
+    if l3.off + 12 > l3.end {
+        return malformed(port_class, true);
+    }
+
+    let mut c = (l3.off + 12) & OFF_MASK;
+    let mut ppid = None;
+    let mut i = 0;
+    while i < SCTP_MAX_CHUNKS {
+        if c >= l3.end {
+            break;
+        }
+        let Some(ch) = load::<[u8; 4]>(ctx, c) else {
+            // The frame ends inside a chunk header: truncated unless this is a first fragment.
+            if l3.whole {
+                return malformed(port_class, true);
+            }
+            break;
+        };
+        let len = be16([ch[2], ch[3]]) as usize;
+        if len < 4 || (l3.whole && c + len > l3.end) {
+            return malformed(port_class, true);
+        }
+        if ch[0] == 0 {
+            // DATA: type, flags, length, TSN, stream id, stream sequence, PPID, then user data.
+            if len < 17 {
+                return malformed(port_class, true);
+            }
+            let Some(p) = load::<[u8; 4]>(ctx, c + 12) else {
+                break;
+            };
+            let p = u32::from_be_bytes(p);
+            ppid = Some(p);
+            let beginning = ch[1] & 0x02 != 0;
+            if beginning && !user_header_ok(ctx, c + 16, len - 16, p) {
+                return malformed(classify::sctp_class(ppid, diameter_port, sigtran_port), true);
+            }
+            break;
+        }
+        c = (c + ((len + 3) & !3)) & OFF_MASK;
+        i += 1;
+    }
+    if i == 0 && c >= l3.end {
+        // An SCTP packet carries at least one chunk.
+        return malformed(port_class, true);
+    }
+    let class = classify::sctp_class(ppid, diameter_port, sigtran_port);
+    Facts { over_sctp: true, ..Facts::new(class) }
+}
+
+/// Sanity of the first bytes of an SCTP user message that begins in this DATA chunk: the
+/// SIGTRAN common header (RFC 4666 §3.1: version 1, reserved 0, 32-bit length ≥ 8) or the
+/// Diameter header (RFC 6733 §3: version 1, 24-bit length ≥ 20). Other payloads are not ours
+/// to judge.
+#[inline(always)]
+fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, ppid: u32) -> bool {
+    let off = off & OFF_MASK;
+    if (2..=5).contains(&ppid) {
+        if avail < 8 {
+            return false;
+        }
+        let Some(h) = load::<[u8; 8]>(ctx, off) else {
+            return true; // beyond a first fragment's end
+        };
+        let length = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        h[0] == 1 && h[1] == 0 && length >= 8
+    } else if ppid == 46 {
+        if avail < 20 {
+            return false;
+        }
+        let Some(h) = load::<[u8; 4]>(ctx, off) else {
+            return true;
+        };
+        let length = u32::from_be_bytes([0, h[1], h[2], h[3]]);
+        h[0] == 1 && length >= 20
+    } else {
+        true
+    }
+}
+
+fn udp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
+    let Some(h) = load::<[u8; 8]>(ctx, l3.off) else {
+        return malformed(Class::Unclassified, false);
+    };
+    let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
+    // The destination port decides first: a reply from a GTP-C port to a GTP-U port is GTP-U.
+    let class = if g.port_is(PortClass::GtpC, dport) {
+        Class::GtpC
+    } else if g.port_is(PortClass::GtpU, dport) {
+        Class::GtpU
+    } else if g.port_is(PortClass::GtpC, sport) {
+        Class::GtpC
+    } else if g.port_is(PortClass::GtpU, sport) {
+        Class::GtpU
+    } else {
+        return Facts::new(Class::NonSignaling);
+    };
+    let udp_len = be16([h[4], h[5]]) as usize;
+    if udp_len < 8 || (l3.whole && l3.off + udp_len != l3.end) {
+        return malformed(class, false);
+    }
+    if udp_len < 16 {
+        return malformed(class, false);
+    }
+    let Some(gtp) = load::<[u8; 4]>(ctx, l3.off + 8) else {
+        return malformed(class, false);
+    };
+    let length = be16([gtp[2], gtp[3]]);
+    let payload = (udp_len - 8) as u32;
+    let ok = if class == Class::GtpC {
+        classify::gtpc_header_ok(gtp[0], gtp[1], length, payload, l3.whole)
+    } else {
+        classify::gtpu_header_ok(gtp[0], gtp[1], length, payload, l3.whole)
+    };
+    Facts { malformed: !ok, ..Facts::new(class) }
+}
+
+fn tcp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
+    let Some(h) = load::<[u8; 20]>(ctx, l3.off) else {
+        return malformed(Class::Unclassified, false);
+    };
+    let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
+    if !g.port_is(PortClass::Diameter, dport) && !g.port_is(PortClass::Diameter, sport) {
+        return Facts::new(Class::NonSignaling);
+    }
+    // Diameter messages do not align with TCP segments, so only the TCP header is checked here;
+    // message framing is deep inspection's job.
+    let doff = (h[12] >> 4) as usize * 4;
+    if doff < 20 || (l3.whole && l3.off + doff > l3.end) {
+        return malformed(Class::Diameter, false);
+    }
+    Facts::new(Class::Diameter)
+}
