@@ -105,6 +105,20 @@ pub struct PeerPolicy {
     pub rate_tolerance_ns: u64,
 }
 
+/// A peer's name, NUL-padded, for `sigwall stats` to read from the pinned maps without the
+/// daemon (map value; the XDP program never reads it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerName {
+    pub bytes: [u8; 64],
+}
+
+impl Default for PeerName {
+    fn default() -> Self {
+        PeerName { bytes: [0; 64] }
+    }
+}
+
 /// The `sctp` wildcard: any class carried over SCTP.
 pub const ALLOW_SCTP_ANY: u32 = 1 << 31;
 
@@ -322,6 +336,7 @@ mod pod {
     unsafe impl aya::Pod for Active {}
     unsafe impl aya::Pod for Counter {}
     unsafe impl aya::Pod for PeerCounter {}
+    unsafe impl aya::Pod for PeerName {}
 }
 
 #[cfg(test)]

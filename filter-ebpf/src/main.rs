@@ -19,7 +19,7 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use filter_common::{
     Action, Active, Counter, DEFAULT_PREFIX_CAPACITY, GENERATIONS, GlobalPolicy, MAX_PEERS,
-    PeerCounter, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
+    PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
 };
 use parse::Source;
 
@@ -45,6 +45,11 @@ static PEERS_V6_1: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(DEFAULT_PR
 /// Peer policies, `generation * MAX_PEERS + peer id`.
 #[map]
 static PEER_POLICY: Array<PeerPolicy> = Array::with_max_entries(GENERATIONS * MAX_PEERS, 0);
+
+/// Peer names, `generation * MAX_PEERS + peer id`: written by the controller with the policy,
+/// read by `sigwall stats` from the pins.
+#[map]
+static PEER_INFO: Array<PeerName> = Array::with_max_entries(GENERATIONS * MAX_PEERS, 0);
 
 /// GCRA theoretical arrival time per peer id (ns, CLOCK_MONOTONIC). Shared by all CPUs and
 /// updated without a lock: two CPUs racing on one peer can each admit a packet in the same slot,

@@ -1,4 +1,8 @@
 //! sigwall's controller as a library: the `sigwall` binary, the tests, the demo and the
 //! benchmarks all call these functions.
 
+pub mod errors;
+pub mod loader;
 pub mod policy;
+pub mod stats;
+pub mod testkit;

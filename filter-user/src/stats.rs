@@ -1,0 +1,165 @@
+//! Counters read back from the maps: of a loaded [`Filter`](crate::loader::Filter), or of the
+//! pins of a running one.
+
+use std::collections::HashMap;
+
+use aya::maps::{Array, Map, MapData, PerCpuArray};
+use filter_common::{
+    Active, CLASS_COUNT, Class, Counter, GlobalPolicy, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason,
+    stats_index,
+};
+use serde::Serialize;
+
+use crate::{errors::OperatorError, loader};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PeerStats {
+    pub name: String,
+    #[serde(skip)]
+    pub id: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub passed: u64,
+    pub dropped: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub generation: u64,
+    /// `[reason][class]`, summed over CPUs.
+    pub cells: [[Counter; CLASS_COUNT]; REASON_COUNT],
+    /// The unknown-source slot first, then the active generation's peers in id order.
+    pub peers: Vec<PeerStats>,
+}
+
+impl Snapshot {
+    pub fn reason(&self, r: Reason) -> u64 {
+        self.cells[r as usize].iter().map(|c| c.packets).sum()
+    }
+
+    pub fn cell(&self, r: Reason, c: Class) -> u64 {
+        self.cells[r as usize][c as usize].packets
+    }
+
+    pub fn class(&self, c: Class) -> u64 {
+        self.cells.iter().map(|row| row[c as usize].packets).sum()
+    }
+
+    pub fn peer(&self, name: &str) -> Option<&PeerStats> {
+        self.peers.iter().find(|p| p.name == name)
+    }
+
+    /// The JSON documented in the README: `{"generation", "reasons", "classes", "peers"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let reasons: serde_json::Map<_, _> =
+            Reason::ALL.iter().map(|r| (r.name().to_string(), self.reason(*r).into())).collect();
+        let classes: serde_json::Map<_, _> = Class::ALL
+            .iter()
+            .map(|c| {
+                let by_reason: serde_json::Map<_, _> =
+                    Reason::ALL.iter().map(|r| (r.name().to_string(), self.cell(*r, *c).into())).collect();
+                (c.name().to_string(), by_reason.into())
+            })
+            .collect();
+        serde_json::json!({
+            "generation": self.generation,
+            "reasons": reasons,
+            "classes": classes,
+            "peers": self.peers,
+        })
+    }
+
+    /// Two tables for terminals: per peer, and per reason x class (zero rows left out).
+    pub fn to_table(&self) -> String {
+        let mut s = format!("policy generation {}\n\n", self.generation);
+        s += &format!("{:<24} {:>12} {:>14} {:>12} {:>12}\n", "peer", "packets", "bytes", "passed", "dropped");
+        for p in &self.peers {
+            s += &format!("{:<24} {:>12} {:>14} {:>12} {:>12}\n", p.name, p.packets, p.bytes, p.passed, p.dropped);
+        }
+        s += &format!("\n{:<18}", "reason \\ class");
+        for c in Class::ALL {
+            s += &format!(" {:>13}", c.name());
+        }
+        s += &format!(" {:>10}\n", "total");
+        for r in Reason::ALL {
+            let total = self.reason(r);
+            if total == 0 {
+                continue;
+            }
+            s += &format!("{:<18}", r.name());
+            for c in Class::ALL {
+                s += &format!(" {:>13}", self.cell(r, c));
+            }
+            s += &format!(" {:>10}\n", total);
+        }
+        s
+    }
+}
+
+/// Read a snapshot from maps found by name.
+pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Result<Snapshot, OperatorError> {
+    let active: Array<&MapData, Active> = Array::try_from(get("ACTIVE")?)?;
+    let slot = active.get(&0, 0)?.index & 1;
+    let global: Array<&MapData, GlobalPolicy> = Array::try_from(get("GLOBAL")?)?;
+    let generation = global.get(&slot, 0)?.generation;
+
+    let stats: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(get("STATS")?)?;
+    let mut cells = [[Counter::default(); CLASS_COUNT]; REASON_COUNT];
+    for r in Reason::ALL {
+        for c in Class::ALL {
+            let per_cpu = stats.get(&stats_index(r, c), 0)?;
+            let cell = &mut cells[r as usize][c as usize];
+            for v in per_cpu.iter() {
+                cell.packets += v.packets;
+                cell.bytes += v.bytes;
+            }
+        }
+    }
+
+    let names: Array<&MapData, PeerName> = Array::try_from(get("PEER_INFO")?)?;
+    let counters: PerCpuArray<&MapData, PeerCounter> = PerCpuArray::try_from(get("PEER_STATS")?)?;
+    let mut peers = Vec::new();
+    for id in 0..MAX_PEERS {
+        let n = names.get(&(slot * MAX_PEERS + id), 0)?;
+        let len = n.bytes.iter().position(|b| *b == 0).unwrap_or(n.bytes.len());
+        if len == 0 {
+            if id == 0 {
+                continue;
+            }
+            // Ids are dense: the first empty name ends the list.
+            break;
+        }
+        let mut p = PeerStats { name: String::from_utf8_lossy(&n.bytes[..len]).into_owned(), id, ..Default::default() };
+        for v in counters.get(&id, 0)?.iter() {
+            p.packets += v.packets;
+            p.bytes += v.bytes;
+            p.passed += v.passed;
+            p.dropped += v.dropped;
+        }
+        peers.push(p);
+    }
+    Ok(Snapshot { generation, cells, peers })
+}
+
+/// Snapshot of a loaded filter.
+pub fn of_filter(f: &loader::Filter) -> Result<Snapshot, OperatorError> {
+    snapshot(|name| loader::map(&f.ebpf, name))
+}
+
+/// Snapshot from the pins of the filter attached to `iface`.
+pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
+    let dir = loader::pin_dir(iface);
+    if !loader::bpffs_mounted() {
+        return Err(OperatorError::NoBpffs);
+    }
+    if !dir.join("STATS").exists() {
+        return Err(OperatorError::NotAttached { iface: iface.to_string(), dir: dir.display().to_string() });
+    }
+    let mut maps: HashMap<&str, Map> = HashMap::new();
+    for name in ["ACTIVE", "GLOBAL", "STATS", "PEER_INFO", "PEER_STATS"] {
+        let data = MapData::from_pin(dir.join(name))
+            .map_err(|e| OperatorError::Other(format!("cannot open pinned map {}: {e}", dir.join(name).display())))?;
+        maps.insert(name, Map::from_map_data(data)?);
+    }
+    snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::Other(format!("map {name} not opened"))))
+}
