@@ -5,7 +5,16 @@ use aya_build::{Package, Toolchain};
 fn main() -> anyhow::Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../filter-ebpf");
     let root = root.canonicalize()?;
-    let root = root.to_str().ok_or_else(|| anyhow::anyhow!("non-UTF-8 path {}", root.display()))?;
+    let root = root
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("non-UTF-8 path {}", root.display()))?;
     println!("cargo:rerun-if-changed=../filter-common/src");
-    aya_build::build_ebpf([Package { name: "filter-ebpf", root_dir: root, ..Default::default() }], Toolchain::default())
+    aya_build::build_ebpf(
+        [Package {
+            name: "filter-ebpf",
+            root_dir: root,
+            ..Default::default()
+        }],
+        Toolchain::default(),
+    )
 }

@@ -192,7 +192,11 @@ impl GlobalPolicy {
 
     #[inline(always)]
     pub fn mode(&self) -> Mode {
-        if self.mode == Mode::Monitor as u8 { Mode::Monitor } else { Mode::Enforce }
+        if self.mode == Mode::Monitor as u8 {
+            Mode::Monitor
+        } else {
+            Mode::Enforce
+        }
     }
 }
 
@@ -237,7 +241,12 @@ pub struct Facts {
 
 impl Facts {
     pub const fn new(class: Class) -> Self {
-        Facts { class, malformed: false, later_fragment: false, over_sctp: false }
+        Facts {
+            class,
+            malformed: false,
+            later_fragment: false,
+            over_sctp: false,
+        }
     }
 }
 
@@ -255,7 +264,10 @@ pub struct Verdict {
 
 impl Verdict {
     const fn pass(reason: Reason) -> Self {
-        Verdict { action: Action::Pass, reason }
+        Verdict {
+            action: Action::Pass,
+            reason,
+        }
     }
 }
 
@@ -288,7 +300,10 @@ pub fn decide<F: FnOnce() -> bool>(
     let drop = |reason: Reason| -> Verdict {
         match mode {
             Mode::Monitor => Verdict::pass(Reason::Monitored),
-            Mode::Enforce => Verdict { action: Action::Drop, reason },
+            Mode::Enforce => Verdict {
+                action: Action::Drop,
+                reason,
+            },
         }
     };
 
@@ -316,7 +331,8 @@ pub fn decide<F: FnOnce() -> bool>(
             drop(Reason::NotAllowlisted)
         };
     };
-    let allowed = p.allow & facts.class.bit() != 0 || (facts.over_sctp && p.allow & ALLOW_SCTP_ANY != 0);
+    let allowed =
+        p.allow & facts.class.bit() != 0 || (facts.over_sctp && p.allow & ALLOW_SCTP_ANY != 0);
     if !allowed {
         return drop(Reason::ClassNotAllowed);
     }

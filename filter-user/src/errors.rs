@@ -10,7 +10,9 @@ pub enum OperatorError {
         "permission denied loading BPF: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON ({0})"
     )]
     Privileges(String),
-    #[error("interface {0:?} not found: check the name with `ip link` (and the network namespace you run in)")]
+    #[error(
+        "interface {0:?} not found: check the name with `ip link` (and the network namespace you run in)"
+    )]
     NoInterface(String),
     #[error(
         "interface {iface} does not support {mode} XDP: use --xdp-mode skb (generic, slower) or --xdp-mode auto"
@@ -20,9 +22,13 @@ pub enum OperatorError {
         "interface {0} already has an XDP program attached: detach it first (`ip link set dev {0} xdp off`, or `sigwall detach --iface {0}` if it is sigwall's)"
     )]
     Busy(String),
-    #[error("bpffs is not mounted at /sys/fs/bpf: mount it with `mount -t bpf bpf /sys/fs/bpf` (or add it to /etc/fstab)")]
+    #[error(
+        "bpffs is not mounted at /sys/fs/bpf: mount it with `mount -t bpf bpf /sys/fs/bpf` (or add it to /etc/fstab)"
+    )]
     NoBpffs,
-    #[error("sigwall is not attached to {iface}: no pins under {dir} (start it with `sigwall run --iface {iface} ...`)")]
+    #[error(
+        "sigwall is not attached to {iface}: no pins under {dir} (start it with `sigwall run --iface {iface} ...`)"
+    )]
     NotAttached { iface: String, dir: String },
     #[error("BPF map operation failed: {0}")]
     Map(#[from] aya::maps::MapError),
@@ -52,11 +58,20 @@ impl OperatorError {
     }
 
     pub fn from_program_load(e: ProgramError) -> Self {
-        if let ProgramError::LoadError { io_error, verifier_log } = &e {
-            if matches!(io_error.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
+        if let ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } = &e
+        {
+            if matches!(
+                io_error.raw_os_error(),
+                Some(libc::EPERM) | Some(libc::EACCES)
+            ) {
                 return OperatorError::Privileges(io_error.to_string());
             }
-            return OperatorError::Other(format!("the kernel rejected the XDP program: {io_error}\n{verifier_log}"));
+            return OperatorError::Other(format!(
+                "the kernel rejected the XDP program: {io_error}\n{verifier_log}"
+            ));
         }
         match errno_of(&e) {
             Some(libc::EPERM) | Some(libc::EACCES) => OperatorError::Privileges(e.to_string()),
@@ -74,7 +89,10 @@ impl OperatorError {
         }
         match errno_of(&e) {
             Some(libc::EBUSY) | Some(libc::EEXIST) => OperatorError::Busy(iface.to_string()),
-            Some(libc::EOPNOTSUPP) => OperatorError::ModeUnsupported { iface: iface.to_string(), mode },
+            Some(libc::EOPNOTSUPP) => OperatorError::ModeUnsupported {
+                iface: iface.to_string(),
+                mode,
+            },
             Some(libc::EPERM) | Some(libc::EACCES) => OperatorError::Privileges(e.to_string()),
             Some(libc::ENODEV) => OperatorError::NoInterface(iface.to_string()),
             _ => OperatorError::Other(format!("attaching XDP to {iface} failed: {e}")),

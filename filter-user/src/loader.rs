@@ -82,7 +82,10 @@ impl Filter {
             .map_err(OperatorError::from_load)?;
         let prog: &mut Xdp = program(&mut ebpf)?;
         prog.load().map_err(OperatorError::from_program_load)?;
-        Ok(Filter { ebpf, generation: None })
+        Ok(Filter {
+            ebpf,
+            generation: None,
+        })
     }
 
     pub fn program(&mut self) -> Result<&mut Xdp, OperatorError> {
@@ -102,14 +105,26 @@ impl Filter {
         let next = current ^ 1;
         drop(active);
         write_generation(&mut self.ebpf, next, c)?;
-        let mut active: Array<&mut MapData, Active> = Array::try_from(map_mut(&mut self.ebpf, "ACTIVE")?)?;
-        active.set(0, Active { index: next, _pad: 0 }, 0)?;
+        let mut active: Array<&mut MapData, Active> =
+            Array::try_from(map_mut(&mut self.ebpf, "ACTIVE")?)?;
+        active.set(
+            0,
+            Active {
+                index: next,
+                _pad: 0,
+            },
+            0,
+        )?;
         self.generation = Some(c.global.generation);
         Ok(())
     }
 
     /// Attach to `iface`. `Auto` tries native first.
-    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<(AttachMode, FdLink), OperatorError> {
+    pub fn attach(
+        &mut self,
+        iface: &str,
+        mode: AttachMode,
+    ) -> Result<(AttachMode, FdLink), OperatorError> {
         let prog = self.program()?;
         let try_mode = |prog: &mut Xdp, m: XdpMode| prog.attach(iface, m);
         let (used, id) = match mode {
@@ -118,14 +133,18 @@ impl Filter {
             AttachMode::Auto => match try_mode(prog, XdpMode::Driver) {
                 Ok(id) => (AttachMode::Native, Ok(id)),
                 Err(e) if OperatorError::is_mode_unsupported(&e) => {
-                    log::warn!("{iface}: native XDP not supported by the driver, using skb (generic) mode");
+                    log::warn!(
+                        "{iface}: native XDP not supported by the driver, using skb (generic) mode"
+                    );
                     (AttachMode::Skb, try_mode(prog, XdpMode::Skb))
                 }
                 Err(e) => (AttachMode::Native, Err(e)),
             },
         };
         let id = id.map_err(|e| OperatorError::from_attach(e, iface, used))?;
-        let link = prog.take_link(id).map_err(|e| OperatorError::from_attach(e, iface, used))?;
+        let link = prog
+            .take_link(id)
+            .map_err(|e| OperatorError::from_attach(e, iface, used))?;
         let link = FdLink::try_from(link).map_err(|e| OperatorError::Other(format!(
             "{iface}: the kernel attached XDP through netlink, not a BPF link ({e}); sigwall needs a kernel with XDP links (5.9 or newer)"
         )))?;
@@ -139,10 +158,13 @@ impl Filter {
             .map_err(|e| OperatorError::Other(format!("cannot create {}: {e}", dir.display())))?;
         for name in PINNED_MAPS {
             let m = map(&self.ebpf, name)?;
-            m.pin(dir.join(name)).map_err(|e| OperatorError::Other(format!("cannot pin map {name} in {}: {e}", dir.display())))?;
+            m.pin(dir.join(name)).map_err(|e| {
+                OperatorError::Other(format!("cannot pin map {name} in {}: {e}", dir.display()))
+            })?;
         }
-        link.pin(dir.join("link"))
-            .map_err(|e| OperatorError::Other(format!("cannot pin the XDP link in {}: {e}", dir.display())))
+        link.pin(dir.join("link")).map_err(|e| {
+            OperatorError::Other(format!("cannot pin the XDP link in {}: {e}", dir.display()))
+        })
     }
 }
 
@@ -164,15 +186,24 @@ fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, OperatorError> {
 }
 
 pub(crate) fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map, OperatorError> {
-    ebpf.map(name).ok_or_else(|| OperatorError::Other(format!("map {name} missing from the object")))
+    ebpf.map(name)
+        .ok_or_else(|| OperatorError::Other(format!("map {name} missing from the object")))
 }
 
-fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map, OperatorError> {
-    ebpf.map_mut(name).ok_or_else(|| OperatorError::Other(format!("map {name} missing from the object")))
+pub(crate) fn map_mut<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &str,
+) -> Result<&'a mut aya::maps::Map, OperatorError> {
+    ebpf.map_mut(name)
+        .ok_or_else(|| OperatorError::Other(format!("map {name} missing from the object")))
 }
 
 fn write_generation(ebpf: &mut Ebpf, slot: u32, c: &Compiled) -> Result<(), OperatorError> {
-    let (v4, v6) = if slot == 0 { ("PEERS_V4_0", "PEERS_V6_0") } else { ("PEERS_V4_1", "PEERS_V6_1") };
+    let (v4, v6) = if slot == 0 {
+        ("PEERS_V4_0", "PEERS_V6_0")
+    } else {
+        ("PEERS_V4_1", "PEERS_V6_1")
+    };
     {
         let mut trie: LpmTrie<&mut MapData, [u8; 4], u32> = LpmTrie::try_from(map_mut(ebpf, v4)?)?;
         let old: Vec<Key<[u8; 4]>> = trie.keys().collect::<Result<_, _>>()?;
@@ -180,7 +211,8 @@ fn write_generation(ebpf: &mut Ebpf, slot: u32, c: &Compiled) -> Result<(), Oper
             trie.remove(&k)?;
         }
         for (len, addr, id) in &c.v4 {
-            trie.insert(&Key::new(*len, *addr), id, 0).map_err(capacity)?;
+            trie.insert(&Key::new(*len, *addr), id, 0)
+                .map_err(capacity)?;
         }
     }
     {
@@ -190,22 +222,39 @@ fn write_generation(ebpf: &mut Ebpf, slot: u32, c: &Compiled) -> Result<(), Oper
             trie.remove(&k)?;
         }
         for (len, addr, id) in &c.v6 {
-            trie.insert(&Key::new(*len, *addr), id, 0).map_err(capacity)?;
+            trie.insert(&Key::new(*len, *addr), id, 0)
+                .map_err(capacity)?;
         }
     }
     let base = slot * MAX_PEERS;
     {
-        let mut pol: Array<&mut MapData, PeerPolicy> = Array::try_from(map_mut(ebpf, "PEER_POLICY")?)?;
+        let mut pol: Array<&mut MapData, PeerPolicy> =
+            Array::try_from(map_mut(ebpf, "PEER_POLICY")?)?;
         for id in 0..MAX_PEERS {
-            let v = if id == 0 { PeerPolicy::default() } else { c.peers.get(id as usize - 1).map(|p| p.policy).unwrap_or_default() };
+            let v = if id == 0 {
+                PeerPolicy::default()
+            } else {
+                c.peers
+                    .get(id as usize - 1)
+                    .map(|p| p.policy)
+                    .unwrap_or_default()
+            };
             pol.set(base + id, v, 0)?;
         }
     }
     {
-        let mut names: Array<&mut MapData, PeerName> = Array::try_from(map_mut(ebpf, "PEER_INFO")?)?;
+        let mut names: Array<&mut MapData, PeerName> =
+            Array::try_from(map_mut(ebpf, "PEER_INFO")?)?;
         for id in 0..MAX_PEERS {
             let mut n = PeerName::default();
-            let name = if id == 0 { "(unknown)" } else { c.peers.get(id as usize - 1).map(|p| p.name.as_str()).unwrap_or("") };
+            let name = if id == 0 {
+                "(unknown)"
+            } else {
+                c.peers
+                    .get(id as usize - 1)
+                    .map(|p| p.name.as_str())
+                    .unwrap_or("")
+            };
             let b = name.as_bytes();
             n.bytes[..b.len().min(63)].copy_from_slice(&b[..b.len().min(63)]);
             names.set(base + id, n, 0)?;
@@ -217,7 +266,9 @@ fn write_generation(ebpf: &mut Ebpf, slot: u32, c: &Compiled) -> Result<(), Oper
 }
 
 fn capacity(e: aya::maps::MapError) -> OperatorError {
-    OperatorError::Other(format!("writing a prefix failed ({e}); the policy exceeds the prefix capacity"))
+    OperatorError::Other(format!(
+        "writing a prefix failed ({e}); the policy exceeds the prefix capacity"
+    ))
 }
 
 /// Whether bpffs is mounted at /sys/fs/bpf.

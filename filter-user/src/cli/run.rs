@@ -62,7 +62,11 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         }
     };
     if let Some(m) = &a.mode {
-        pol.mode = if m == "monitor" { Mode::Monitor } else { Mode::Enforce };
+        pol.mode = if m == "monitor" {
+            Mode::Monitor
+        } else {
+            Mode::Enforce
+        };
     }
     let c = std::ffi::CString::new(a.iface.clone()).context("interface name contains NUL")?;
     // SAFETY: valid C string.
@@ -107,7 +111,9 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
     // Readiness marker for scripts and tests: printed once the program filters.
     println!("sigwall: filtering on {} ({} mode)", a.iface, used);
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let res: anyhow::Result<()> = rt.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;

@@ -1,8 +1,8 @@
 //! A validated [`Policy`] turned into exactly what the maps of one generation hold.
 
 use filter_common::{
-    GlobalPolicy, MAX_PORTS_PER_CLASS, Mode, PEER_MODE_ENFORCE, PEER_MODE_INHERIT, PEER_MODE_MONITOR,
-    PeerPolicy, PortClass, rate,
+    GlobalPolicy, MAX_PORTS_PER_CLASS, Mode, PEER_MODE_ENFORCE, PEER_MODE_INHERIT,
+    PEER_MODE_MONITOR, PeerPolicy, PortClass, rate,
 };
 use ipnet::IpNet;
 
@@ -67,7 +67,10 @@ pub fn compile(p: &Policy, generation: u64) -> Compiled {
             rate_interval_ns: interval,
             rate_tolerance_ns: tolerance,
         };
-        peers.push(CompiledPeer { name: peer.name.clone(), policy });
+        peers.push(CompiledPeer {
+            name: peer.name.clone(),
+            policy,
+        });
         for net in &peer.prefixes {
             match net {
                 IpNet::V4(n) => v4.push((n.prefix_len() as u32, n.addr().octets(), id)),
@@ -75,5 +78,10 @@ pub fn compile(p: &Policy, generation: u64) -> Compiled {
             }
         }
     }
-    Compiled { global, peers, v4, v6 }
+    Compiled {
+        global,
+        peers,
+        v4,
+        v6,
+    }
 }
