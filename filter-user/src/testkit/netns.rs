@@ -240,6 +240,18 @@ impl Capture {
                 std::mem::size_of::<libc::timeval>() as u32,
             );
         }
+        let buf: libc::c_int = 64 << 20;
+        // SAFETY: SO_RCVBUFFORCE with an int (root may exceed rmem_max): a burst of test frames
+        // must not overflow the capture and look like a drop.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &buf as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            );
+        }
         let frames = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (f2, s2) = (frames.clone(), stop.clone());

@@ -1,0 +1,102 @@
+//! `sigwall run` as a child process inside a lab's edge namespace, stopped on drop.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use super::netns::Lab;
+use crate::{loader, stats};
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub iface: String,
+    /// Everything the daemon wrote to stderr, collected until it exits.
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Daemon {
+    /// Start `sigwall run` on the lab's edge interface and wait until it says it is filtering.
+    pub fn start(lab: &Lab, sigwall: &Path, policy: &Path, extra: &[&str]) -> Daemon {
+        let mut cmd = lab.edge_command(sigwall.to_str().expect("UTF-8 path"));
+        cmd.args(["run", "--iface", &lab.edge_if, "--policy"])
+            .arg(policy)
+            .args(["--xdp-mode", "native", "--stats-interval", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn sigwall run");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let err_thread = std::thread::spawn(move || {
+            let mut s = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                s.push_str(&line);
+                s.push('\n');
+            }
+            s
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("sigwall: filtering on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut d = Daemon {
+            child: Some(child),
+            iface: lab.edge_if.clone(),
+            stderr: Some(err_thread),
+        };
+        if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            let log = d.stop();
+            panic!(
+                "sigwall run did not start filtering on {}:\n{log}",
+                lab.edge_if
+            );
+        }
+        d
+    }
+
+    pub fn stats(&self) -> stats::Snapshot {
+        stats::of_pins(&self.iface).expect("read pinned counters")
+    }
+
+    /// SIGTERM, wait, and return what the daemon logged.
+    pub fn stop(&mut self) -> String {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                match c.try_wait() {
+                    Ok(Some(_)) => break,
+                    _ if std::time::Instant::now() > deadline => {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break;
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        // A daemon that died without detaching leaves pins; remove them so nothing outlives the test.
+        let _ = loader::remove_pins(&self.iface);
+        self.stderr
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
