@@ -1,0 +1,126 @@
+//! `cargo xtask setup`: make a fresh machine able to build and test sigwall. Every step checks
+//! first and does nothing when already done, so every other task can call it.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, bail};
+
+/// Debian packages the tests, demo and benchmarks use, with the command that proves each is
+/// present.
+const PACKAGES: [(&str, &str); 8] = [
+    ("iproute2", "ip"),
+    ("util-linux", "nsenter"),
+    ("tshark", "tshark"),
+    ("tcpreplay", "tcpreplay"),
+    ("tcpdump", "tcpdump"),
+    ("bpftool", "bpftool"),
+    ("xdp-tools", "xdp-filter"),
+    ("nftables", "nft"),
+];
+
+const BPF_LINKER_VERSION: &str = "0.10.0";
+
+fn quiet(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn have(cmd: &str) -> bool {
+    quiet(Command::new("sh").args(["-c", &format!("command -v {cmd}")]))
+}
+
+fn exec(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+pub fn run() -> anyhow::Result<()> {
+    rust_src()?;
+    bpf_linker()?;
+    packages()?;
+    bpffs()?;
+    Ok(())
+}
+
+fn rust_src() -> anyhow::Result<()> {
+    let out = Command::new("rustup")
+        .args(["component", "list", "--toolchain", "nightly", "--installed"])
+        .output()
+        .context(
+            "rustup not found: sigwall's eBPF crate needs a rustup-managed nightly toolchain",
+        )?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.starts_with("rust-src"))
+    {
+        return Ok(());
+    }
+    eprintln!("setup: adding rust-src to the nightly toolchain");
+    exec(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+}
+
+fn bpf_linker() -> anyhow::Result<()> {
+    if let Ok(out) = Command::new("bpf-linker").arg("--version").output() {
+        if String::from_utf8_lossy(&out.stdout).contains(BPF_LINKER_VERSION) {
+            return Ok(());
+        }
+    }
+    eprintln!("setup: installing bpf-linker {BPF_LINKER_VERSION} (about 5 minutes, once)");
+    exec(Command::new("cargo").args([
+        "install",
+        &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+        "--locked",
+    ]))
+}
+
+fn packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, cmd)| !have(cmd))
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("setup: installing Debian packages: {}", missing.join(" "));
+    // tshark asks whether non-root users may capture; answer for it.
+    let _ = Command::new("sh")
+        .args(["-c", "echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections"])
+        .status();
+    exec(
+        Command::new("apt-get")
+            .arg("update")
+            .arg("-q")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    exec(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn bpffs() -> anyhow::Result<()> {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if mounts.lines().any(|l| {
+        l.split_whitespace().nth(1) == Some("/sys/fs/bpf")
+            && l.split_whitespace().nth(2) == Some("bpf")
+    }) {
+        return Ok(());
+    }
+    if !crate::is_root() {
+        eprintln!(
+            "setup: bpffs is not mounted at /sys/fs/bpf; as root: mount -t bpf bpf /sys/fs/bpf"
+        );
+        return Ok(());
+    }
+    eprintln!("setup: mounting bpffs at /sys/fs/bpf");
+    exec(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
+}
