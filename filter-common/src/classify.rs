@@ -106,12 +106,7 @@ pub fn gtpc_header_ok(flags: u8, msg_type: u8, length: u16, udp_payload: u32, wh
                 return false;
             }
             let piggyback = flags & 0x10 != 0;
-            !whole
-                || if piggyback {
-                    4 + length <= udp_payload
-                } else {
-                    4 + length == udp_payload
-                }
+            !whole || if piggyback { 4 + length <= udp_payload } else { 4 + length == udp_payload }
         }
         _ => false,
     }

@@ -135,6 +135,9 @@ pub struct GlobalPolicy {
     /// 1: non-signaling traffic passes.
     pub non_signaling_pass: u8,
     pub _pad: u8,
+    /// One past the highest peer id in this generation (ids are stable per peer name, so there
+    /// may be holes); readers of the per-peer arrays stop here.
+    pub peer_slots: u32,
     /// Number of valid entries in each port list below.
     pub port_counts: [u8; 4],
     /// Port lists in network byte order, indexed by [`PortClass`].
@@ -154,6 +157,7 @@ impl Default for GlobalPolicy {
             unknown_peer_pass: 0,
             non_signaling_pass: 1,
             _pad: 0,
+            peer_slots: 1,
             port_counts: [1; 4],
             ports,
         }
@@ -192,12 +196,22 @@ impl GlobalPolicy {
 
     #[inline(always)]
     pub fn mode(&self) -> Mode {
-        if self.mode == Mode::Monitor as u8 {
-            Mode::Monitor
-        } else {
-            Mode::Enforce
-        }
+        if self.mode == Mode::Monitor as u8 { Mode::Monitor } else { Mode::Enforce }
     }
+}
+
+/// What the controller records about the attached filter, pinned with the maps (index 0 of
+/// `META`) so that a restarted or upgraded controller can tell whether it may adopt them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// [`MAP_LAYOUT_VERSION`] of the controller that created the maps; 0 before anyone did.
+    pub layout_version: u32,
+    /// 1 native, 2 skb.
+    pub attach_mode: u8,
+    pub _pad: [u8; 3],
+    /// SHA-256 of the policy text the active generation was compiled from.
+    pub policy_sha256: [u8; 32],
 }
 
 /// The single active-generation selector (map value at index 0 of `ACTIVE`).
@@ -241,12 +255,7 @@ pub struct Facts {
 
 impl Facts {
     pub const fn new(class: Class) -> Self {
-        Facts {
-            class,
-            malformed: false,
-            later_fragment: false,
-            over_sctp: false,
-        }
+        Facts { class, malformed: false, later_fragment: false, over_sctp: false }
     }
 }
 
@@ -264,10 +273,7 @@ pub struct Verdict {
 
 impl Verdict {
     const fn pass(reason: Reason) -> Self {
-        Verdict {
-            action: Action::Pass,
-            reason,
-        }
+        Verdict { action: Action::Pass, reason }
     }
 }
 
@@ -300,10 +306,7 @@ pub fn decide<F: FnOnce() -> bool>(
     let drop = |reason: Reason| -> Verdict {
         match mode {
             Mode::Monitor => Verdict::pass(Reason::Monitored),
-            Mode::Enforce => Verdict {
-                action: Action::Drop,
-                reason,
-            },
+            Mode::Enforce => Verdict { action: Action::Drop, reason },
         }
     };
 
@@ -331,8 +334,7 @@ pub fn decide<F: FnOnce() -> bool>(
             drop(Reason::NotAllowlisted)
         };
     };
-    let allowed =
-        p.allow & facts.class.bit() != 0 || (facts.over_sctp && p.allow & ALLOW_SCTP_ANY != 0);
+    let allowed = p.allow & facts.class.bit() != 0 || (facts.over_sctp && p.allow & ALLOW_SCTP_ANY != 0);
     if !allowed {
         return drop(Reason::ClassNotAllowed);
     }
@@ -353,6 +355,7 @@ mod pod {
     unsafe impl aya::Pod for Counter {}
     unsafe impl aya::Pod for PeerCounter {}
     unsafe impl aya::Pod for PeerName {}
+    unsafe impl aya::Pod for Meta {}
 }
 
 #[cfg(test)]

@@ -21,9 +21,5 @@ pub const fn params(pps: u64, burst: u64) -> (u64, u64) {
 #[inline(always)]
 pub fn gcra(tat: u64, now: u64, interval: u64, tolerance: u64) -> Option<u64> {
     let tat = if tat > now { tat } else { now };
-    if tat - now > tolerance {
-        None
-    } else {
-        Some(tat + interval)
-    }
+    if tat - now > tolerance { None } else { Some(tat + interval) }
 }

@@ -7,18 +7,11 @@ use super::*;
 use crate::rate::{gcra, params};
 
 fn peer(allow: &[Class]) -> PeerPolicy {
-    PeerPolicy {
-        allow: allow.iter().fold(0, |a, c| a | c.bit()),
-        present: 1,
-        ..Default::default()
-    }
+    PeerPolicy { allow: allow.iter().fold(0, |a, c| a | c.bit()), present: 1, ..Default::default() }
 }
 
 fn sig(class: Class) -> Facts {
-    Facts {
-        over_sctp: matches!(class, Class::Sigtran | Class::Sctp),
-        ..Facts::new(class)
-    }
+    Facts { over_sctp: matches!(class, Class::Sigtran | Class::Sctp), ..Facts::new(class) }
 }
 
 fn d(f: &Facts, p: Option<&PeerPolicy>, g: &GlobalPolicy) -> Verdict {
@@ -33,11 +26,7 @@ const fn v(action: Action, reason: Reason) -> Verdict {
 fn allowed_class_from_peer_passes() {
     let g = GlobalPolicy::default();
     for c in [Class::Sigtran, Class::Diameter, Class::GtpC, Class::GtpU] {
-        assert_eq!(
-            d(&sig(c), Some(&peer(&[c])), &g),
-            v(Action::Pass, Reason::Allowed),
-            "{c:?}"
-        );
+        assert_eq!(d(&sig(c), Some(&peer(&[c])), &g), v(Action::Pass, Reason::Allowed), "{c:?}");
     }
 }
 
@@ -46,52 +35,29 @@ fn other_class_from_peer_is_class_not_allowed() {
     let g = GlobalPolicy::default();
     let p = peer(&[Class::GtpU]);
     for c in [Class::Sigtran, Class::Diameter, Class::GtpC, Class::Sctp] {
-        assert_eq!(
-            d(&sig(c), Some(&p), &g),
-            v(Action::Drop, Reason::ClassNotAllowed),
-            "{c:?}"
-        );
+        assert_eq!(d(&sig(c), Some(&p), &g), v(Action::Drop, Reason::ClassNotAllowed), "{c:?}");
     }
 }
 
 #[test]
 fn sctp_wildcard_covers_everything_on_sctp_but_not_tcp_or_udp() {
     let g = GlobalPolicy::default();
-    let p = PeerPolicy {
-        allow: ALLOW_SCTP_ANY,
-        present: 1,
-        ..Default::default()
-    };
+    let p = PeerPolicy { allow: ALLOW_SCTP_ANY, present: 1, ..Default::default() };
     for c in [Class::Sigtran, Class::Diameter, Class::Sctp] {
-        let f = Facts {
-            over_sctp: true,
-            ..Facts::new(c)
-        };
+        let f = Facts { over_sctp: true, ..Facts::new(c) };
         assert_eq!(d(&f, Some(&p), &g).reason, Reason::Allowed, "{c:?}");
     }
     let diameter_tcp = Facts::new(Class::Diameter);
-    assert_eq!(
-        d(&diameter_tcp, Some(&p), &g).reason,
-        Reason::ClassNotAllowed
-    );
-    assert_eq!(
-        d(&Facts::new(Class::GtpC), Some(&p), &g).reason,
-        Reason::ClassNotAllowed
-    );
+    assert_eq!(d(&diameter_tcp, Some(&p), &g).reason, Reason::ClassNotAllowed);
+    assert_eq!(d(&Facts::new(Class::GtpC), Some(&p), &g).reason, Reason::ClassNotAllowed);
 }
 
 #[test]
 fn unknown_source_follows_unknown_peer_setting() {
     let mut g = GlobalPolicy::default();
-    assert_eq!(
-        d(&sig(Class::GtpC), None, &g),
-        v(Action::Drop, Reason::NotAllowlisted)
-    );
+    assert_eq!(d(&sig(Class::GtpC), None, &g), v(Action::Drop, Reason::NotAllowlisted));
     g.unknown_peer_pass = 1;
-    assert_eq!(
-        d(&sig(Class::GtpC), None, &g),
-        v(Action::Pass, Reason::NotAllowlisted)
-    );
+    assert_eq!(d(&sig(Class::GtpC), None, &g), v(Action::Pass, Reason::NotAllowlisted));
 }
 
 #[test]
@@ -101,37 +67,22 @@ fn non_signaling_follows_its_setting_whoever_sends_it() {
     assert_eq!(d(&f, None, &g), v(Action::Pass, Reason::NonSignaling));
     g.non_signaling_pass = 0;
     assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::NonSignaling));
-    assert_eq!(
-        d(&f, Some(&peer(&[Class::GtpU])), &g),
-        v(Action::Drop, Reason::NonSignaling)
-    );
+    assert_eq!(d(&f, Some(&peer(&[Class::GtpU])), &g), v(Action::Drop, Reason::NonSignaling));
 }
 
 #[test]
 fn malformed_is_dropped_even_from_an_allowed_peer() {
     let g = GlobalPolicy::default();
-    let f = Facts {
-        malformed: true,
-        ..sig(Class::GtpU)
-    };
-    assert_eq!(
-        d(&f, Some(&peer(&[Class::GtpU])), &g),
-        v(Action::Drop, Reason::Malformed)
-    );
+    let f = Facts { malformed: true, ..sig(Class::GtpU) };
+    assert_eq!(d(&f, Some(&peer(&[Class::GtpU])), &g), v(Action::Drop, Reason::Malformed));
     assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::Malformed));
 }
 
 #[test]
 fn later_fragments_pass_only_from_peers() {
     let mut g = GlobalPolicy::default();
-    let f = Facts {
-        later_fragment: true,
-        ..Facts::new(Class::Unclassified)
-    };
-    assert_eq!(
-        d(&f, Some(&peer(&[])), &g),
-        v(Action::Pass, Reason::Fragment)
-    );
+    let f = Facts { later_fragment: true, ..Facts::new(Class::Unclassified) };
+    assert_eq!(d(&f, Some(&peer(&[])), &g), v(Action::Pass, Reason::Fragment));
     assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::Fragment));
     g.unknown_peer_pass = 1;
     assert_eq!(d(&f, None, &g), v(Action::Pass, Reason::Fragment));
@@ -149,14 +100,10 @@ fn rate_is_asked_only_for_otherwise_allowed_packets() {
     });
     assert_eq!(r, v(Action::Drop, Reason::RateLimited));
     assert_eq!(asked, 1);
-    let r = decide(&sig(Class::Sigtran), Some(&p), &g, || {
-        panic!("asked for a class-not-allowed packet")
-    });
+    let r = decide(&sig(Class::Sigtran), Some(&p), &g, || panic!("asked for a class-not-allowed packet"));
     assert_eq!(r.reason, Reason::ClassNotAllowed);
     // No limit configured: never asked.
-    let r = decide(&sig(Class::GtpC), Some(&peer(&[Class::GtpC])), &g, || {
-        panic!("asked without a limit")
-    });
+    let r = decide(&sig(Class::GtpC), Some(&peer(&[Class::GtpC])), &g, || panic!("asked without a limit"));
     assert_eq!(r.reason, Reason::Allowed);
 }
 
@@ -168,46 +115,21 @@ fn monitor_mode_never_drops_and_peer_override_wins() {
     let cases: Vec<(Facts, Option<PeerPolicy>)> = std::vec![
         (sig(Class::GtpC), None),
         (sig(Class::Sigtran), Some(peer(&[Class::GtpU]))),
-        (
-            Facts {
-                malformed: true,
-                ..sig(Class::GtpU)
-            },
-            Some(peer(&[Class::GtpU]))
-        ),
+        (Facts { malformed: true, ..sig(Class::GtpU) }, Some(peer(&[Class::GtpU]))),
         (Facts::new(Class::NonSignaling), None),
-        (
-            Facts {
-                later_fragment: true,
-                ..Facts::new(Class::Unclassified)
-            },
-            None
-        ),
+        (Facts { later_fragment: true, ..Facts::new(Class::Unclassified) }, None),
     ];
     for (f, p) in &cases {
-        assert_eq!(
-            d(f, p.as_ref(), &g),
-            v(Action::Pass, Reason::Monitored),
-            "{f:?}"
-        );
+        assert_eq!(d(f, p.as_ref(), &g), v(Action::Pass, Reason::Monitored), "{f:?}");
     }
     let mut p = peer(&[Class::GtpU]);
     p.mode = PEER_MODE_ENFORCE;
-    assert_eq!(
-        d(&sig(Class::GtpC), Some(&p), &g),
-        v(Action::Drop, Reason::ClassNotAllowed)
-    );
+    assert_eq!(d(&sig(Class::GtpC), Some(&p), &g), v(Action::Drop, Reason::ClassNotAllowed));
     g.mode = Mode::Enforce as u8;
     p.mode = PEER_MODE_MONITOR;
-    assert_eq!(
-        d(&sig(Class::GtpC), Some(&p), &g),
-        v(Action::Pass, Reason::Monitored)
-    );
+    assert_eq!(d(&sig(Class::GtpC), Some(&p), &g), v(Action::Pass, Reason::Monitored));
     // An allowed packet in monitor mode is simply allowed.
-    assert_eq!(
-        d(&sig(Class::GtpU), Some(&p), &g),
-        v(Action::Pass, Reason::Allowed)
-    );
+    assert_eq!(d(&sig(Class::GtpU), Some(&p), &g), v(Action::Pass, Reason::Allowed));
 }
 
 #[test]
@@ -216,10 +138,7 @@ fn ports_match_only_within_their_count() {
     assert!(g.port_is(PortClass::GtpC, 2123u16.to_be()));
     assert!(!g.port_is(PortClass::GtpC, 2152u16.to_be()));
     g.ports[PortClass::GtpC as usize][1] = 9999u16.to_be();
-    assert!(
-        !g.port_is(PortClass::GtpC, 9999u16.to_be()),
-        "beyond the count"
-    );
+    assert!(!g.port_is(PortClass::GtpC, 9999u16.to_be()), "beyond the count");
     g.port_counts[PortClass::GtpC as usize] = 2;
     assert!(g.port_is(PortClass::GtpC, 9999u16.to_be()));
     g.port_counts[PortClass::GtpC as usize] = 0;
@@ -251,18 +170,9 @@ fn gtp_header_checks() {
     use classify::{gtpc_header_ok, gtpu_header_ok};
     // GTPv2-C echo: flags 0x40, length 4+... header of 8 bytes without TEID: length counts after 4.
     assert!(gtpc_header_ok(0x40, 1, 9, 13, true));
-    assert!(
-        !gtpc_header_ok(0x40, 1, 9, 12, true),
-        "length beyond the datagram"
-    );
-    assert!(
-        gtpc_header_ok(0x40, 1, 9, 12, false),
-        "first fragment: tail elsewhere"
-    );
-    assert!(
-        gtpc_header_ok(0x50, 1, 9, 40, true),
-        "piggybacked message follows"
-    );
+    assert!(!gtpc_header_ok(0x40, 1, 9, 12, true), "length beyond the datagram");
+    assert!(gtpc_header_ok(0x40, 1, 9, 12, false), "first fragment: tail elsewhere");
+    assert!(gtpc_header_ok(0x50, 1, 9, 40, true), "piggybacked message follows");
     assert!(!gtpc_header_ok(0x40, 0, 9, 13, true), "type 0 is reserved");
     assert!(!gtpc_header_ok(0x60, 1, 9, 13, true), "version 3");
     assert!(gtpc_header_ok(0x32, 16, 20, 28, true), "GTPv1-C create PDP");
@@ -270,14 +180,8 @@ fn gtp_header_checks() {
     assert!(!gtpc_header_ok(0x22, 16, 20, 28, true), "PT=0 (GTP')");
     assert!(gtpu_header_ok(0x30, 255, 100, 108, true));
     assert!(!gtpu_header_ok(0x30, 255, 100, 109, true));
-    assert!(
-        !gtpu_header_ok(0x30, 16, 100, 108, true),
-        "a GTP-C type on GTP-U"
-    );
-    assert!(
-        !gtpu_header_ok(0x50, 255, 100, 108, true),
-        "version 2 on GTP-U"
-    );
+    assert!(!gtpu_header_ok(0x30, 16, 100, 108, true), "a GTP-C type on GTP-U");
+    assert!(!gtpu_header_ok(0x50, 255, 100, 108, true), "version 2 on GTP-U");
 }
 
 #[test]

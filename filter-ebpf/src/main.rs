@@ -18,8 +18,8 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use filter_common::{
-    Action, Active, Counter, DEFAULT_PREFIX_CAPACITY, GENERATIONS, GlobalPolicy, MAX_PEERS,
-    PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
+    Action, Active, Counter, DEFAULT_PREFIX_CAPACITY, GENERATIONS, GlobalPolicy, MAX_PEERS, Meta, PeerCounter,
+    PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
 };
 use parse::Source;
 
@@ -27,6 +27,10 @@ use parse::Source;
 /// generation's maps are complete: the flip is one 4-byte store.
 #[map]
 static ACTIVE: Array<Active> = Array::with_max_entries(1, 0);
+
+/// Layout version, attach mode and policy hash, for restarts and upgrades (never read here).
+#[map]
+static META: Array<Meta> = Array::with_max_entries(1, 0);
 
 /// Global settings per generation.
 #[map]
@@ -86,20 +90,13 @@ fn try_sigwall(ctx: &XdpContext) -> u32 {
     let bytes = (ctx.data_end() - ctx.data()) as u64;
 
     if parsed.link_essential {
-        count(
-            stats_index(filter_common::Reason::NonSignaling, facts.class),
-            bytes,
-        );
+        count(stats_index(filter_common::Reason::NonSignaling, facts.class), bytes);
         return xdp_action::XDP_PASS;
     }
 
     // Non-signaling traffic is judged without the peer, so skip the lookup on that (bulk) path.
     let needs_peer = facts.class != filter_common::Class::NonSignaling;
-    let peer_id = if needs_peer {
-        lookup_peer(generation, &parsed.src)
-    } else {
-        UNKNOWN_PEER_ID
-    };
+    let peer_id = if needs_peer { lookup_peer(generation, &parsed.src) } else { UNKNOWN_PEER_ID };
     let peer = if peer_id != UNKNOWN_PEER_ID {
         match PEER_POLICY.get(generation * MAX_PEERS + peer_id) {
             Some(p) if p.present != 0 => Some(p),
@@ -108,11 +105,7 @@ fn try_sigwall(ctx: &XdpContext) -> u32 {
     } else {
         None
     };
-    let peer_id = if peer.is_some() {
-        peer_id
-    } else {
-        UNKNOWN_PEER_ID
-    };
+    let peer_id = if peer.is_some() { peer_id } else { UNKNOWN_PEER_ID };
 
     let verdict = decide(&facts, peer, global, || match peer {
         Some(p) => rate_ok(peer_id, p),
@@ -126,13 +119,7 @@ fn try_sigwall(ctx: &XdpContext) -> u32 {
     match verdict.action {
         Action::Pass => xdp_action::XDP_PASS,
         Action::Drop => {
-            debug!(
-                ctx,
-                "drop reason={} class={} peer={}",
-                verdict.reason as u32,
-                facts.class as u32,
-                peer_id
-            );
+            debug!(ctx, "drop reason={} class={} peer={}", verdict.reason as u32, facts.class as u32, peer_id);
             xdp_action::XDP_DROP
         }
     }
@@ -143,19 +130,11 @@ fn lookup_peer(generation: u32, src: &Source) -> u32 {
     let found = match src {
         Source::V4(a) => {
             let key = Key::new(32, *a);
-            if generation == 0 {
-                PEERS_V4_0.get(&key)
-            } else {
-                PEERS_V4_1.get(&key)
-            }
+            if generation == 0 { PEERS_V4_0.get(&key) } else { PEERS_V4_1.get(&key) }
         }
         Source::V6(a) => {
             let key = Key::new(128, *a);
-            if generation == 0 {
-                PEERS_V6_0.get(&key)
-            } else {
-                PEERS_V6_1.get(&key)
-            }
+            if generation == 0 { PEERS_V6_0.get(&key) } else { PEERS_V6_1.get(&key) }
         }
         Source::None => None,
     };

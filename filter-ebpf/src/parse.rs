@@ -73,11 +73,7 @@ pub struct Parsed {
 
 impl Parsed {
     const fn non_ip() -> Self {
-        Parsed {
-            facts: Facts::new(Class::NonSignaling),
-            src: Source::None,
-            link_essential: true,
-        }
+        Parsed { facts: Facts::new(Class::NonSignaling), src: Source::None, link_essential: true }
     }
 }
 
@@ -129,21 +125,11 @@ pub fn parse(ctx: &XdpContext, global: &GlobalPolicy) -> Parsed {
             link_essential = l3.proto == IPPROTO_ICMP || l3.proto == IPPROTO_ICMPV6;
             transport(ctx, &l3, global)
         }
-        L3Result::LaterFragment => Facts {
-            later_fragment: true,
-            ..Facts::new(Class::Unclassified)
-        },
-        L3Result::Malformed => Facts {
-            malformed: true,
-            ..Facts::new(Class::Unclassified)
-        },
+        L3Result::LaterFragment => Facts { later_fragment: true, ..Facts::new(Class::Unclassified) },
+        L3Result::Malformed => Facts { malformed: true, ..Facts::new(Class::Unclassified) },
         L3Result::Unknown => Facts::new(Class::NonSignaling),
     };
-    Parsed {
-        facts,
-        src,
-        link_essential,
-    }
+    Parsed { facts, src, link_essential }
 }
 
 fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
@@ -167,12 +153,7 @@ fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     let more_fragments = frag & 0x2000 != 0;
     (
         src,
-        L3Result::Transport(L3 {
-            off: (off + ihl) & OFF_MASK,
-            end: off + total,
-            proto: h[9],
-            whole: !more_fragments,
-        }),
+        L3Result::Transport(L3 { off: (off + ihl) & OFF_MASK, end: off + total, proto: h[9], whole: !more_fragments }),
     )
 }
 
@@ -226,15 +207,7 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     if i == IPV6_EXT_MAX_CHAIN {
         return (src, L3Result::Unknown);
     }
-    (
-        src,
-        L3Result::Transport(L3 {
-            off: cur,
-            end,
-            proto: nh,
-            whole,
-        }),
-    )
+    (src, L3Result::Transport(L3 { off: cur, end, proto: nh, whole }))
 }
 
 fn transport(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
@@ -247,11 +220,7 @@ fn transport(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
 }
 
 fn malformed(class: Class, over_sctp: bool) -> Facts {
-    Facts {
-        malformed: true,
-        over_sctp,
-        ..Facts::new(class)
-    }
+    Facts { malformed: true, over_sctp, ..Facts::new(class) }
 }
 
 fn sctp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
@@ -259,12 +228,8 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
     let Some(h) = load::<[u8; 4]>(ctx, l3.off) else {
         return malformed(Class::Sctp, true);
     };
-    let (sport, dport) = (
-        u16::from_ne_bytes([h[0], h[1]]),
-        u16::from_ne_bytes([h[2], h[3]]),
-    );
-    let diameter_port =
-        g.port_is(PortClass::Diameter, sport) || g.port_is(PortClass::Diameter, dport);
+    let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
+    let diameter_port = g.port_is(PortClass::Diameter, sport) || g.port_is(PortClass::Diameter, dport);
     let sigtran_port = g.port_is(PortClass::Sigtran, sport) || g.port_is(PortClass::Sigtran, dport);
     let port_class = classify::sctp_class(None, diameter_port, sigtran_port);
     if l3.off + 12 > l3.end {
@@ -301,10 +266,7 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
             ppid = Some(p);
             let beginning = ch[1] & 0x02 != 0;
             if beginning && !user_header_ok(ctx, c + 16, len - 16, p) {
-                return malformed(
-                    classify::sctp_class(ppid, diameter_port, sigtran_port),
-                    true,
-                );
+                return malformed(classify::sctp_class(ppid, diameter_port, sigtran_port), true);
             }
             break;
         }
@@ -316,10 +278,7 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
         return malformed(port_class, true);
     }
     let class = classify::sctp_class(ppid, diameter_port, sigtran_port);
-    Facts {
-        over_sctp: true,
-        ..Facts::new(class)
-    }
+    Facts { over_sctp: true, ..Facts::new(class) }
 }
 
 /// Sanity of the first bytes of an SCTP user message that begins in this DATA chunk: the
@@ -356,10 +315,7 @@ fn udp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
     let Some(h) = load::<[u8; 8]>(ctx, l3.off) else {
         return malformed(Class::Unclassified, false);
     };
-    let (sport, dport) = (
-        u16::from_ne_bytes([h[0], h[1]]),
-        u16::from_ne_bytes([h[2], h[3]]),
-    );
+    let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
     // The destination port decides first: a reply from a GTP-C port to a GTP-U port is GTP-U.
     let class = if g.port_is(PortClass::GtpC, dport) {
         Class::GtpC
@@ -389,20 +345,14 @@ fn udp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
     } else {
         classify::gtpu_header_ok(gtp[0], gtp[1], length, payload, l3.whole)
     };
-    Facts {
-        malformed: !ok,
-        ..Facts::new(class)
-    }
+    Facts { malformed: !ok, ..Facts::new(class) }
 }
 
 fn tcp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
     let Some(h) = load::<[u8; 20]>(ctx, l3.off) else {
         return malformed(Class::Unclassified, false);
     };
-    let (sport, dport) = (
-        u16::from_ne_bytes([h[0], h[1]]),
-        u16::from_ne_bytes([h[2], h[3]]),
-    );
+    let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
     if !g.port_is(PortClass::Diameter, dport) && !g.port_is(PortClass::Diameter, sport) {
         return Facts::new(Class::NonSignaling);
     }

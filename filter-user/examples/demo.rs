@@ -49,19 +49,9 @@ fn main() {
     println!("== building the lab: namespaces ipx and edge joined by a veth pair");
     let lab = Lab::new();
     println!("   ipx  namespace {} interface {}", lab.ipx_ns, lab.ipx_if);
-    println!(
-        "   edge namespace {} interface {} (sigwall attaches here)",
-        lab.edge_ns, lab.edge_if
-    );
-    for a in [
-        "198.18.10.1/24",
-        "198.18.20.1/24",
-        "198.18.30.1/24",
-        "198.19.66.6/16",
-    ] {
-        let _ = Command::new("ip")
-            .args(["-n", &lab.ipx_ns, "addr", "add", a, "dev", &lab.ipx_if])
-            .status();
+    println!("   edge namespace {} interface {} (sigwall attaches here)", lab.edge_ns, lab.edge_if);
+    for a in ["198.18.10.1/24", "198.18.20.1/24", "198.18.30.1/24", "198.19.66.6/16"] {
+        let _ = Command::new("ip").args(["-n", &lab.ipx_ns, "addr", "add", a, "dev", &lab.ipx_if]).status();
     }
 
     let dir = std::env::temp_dir().join(format!("sigwall-demo-{}", std::process::id()));
@@ -69,20 +59,10 @@ fn main() {
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, POLICY).expect("write policy");
     println!("\n== policy\n{POLICY}");
-    let out = Command::new(&sigwall)
-        .arg("check")
-        .arg(&policy)
-        .output()
-        .expect("sigwall check");
-    print!(
-        "$ sigwall check policy.toml\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = Command::new(&sigwall).arg("check").arg(&policy).output().expect("sigwall check");
+    print!("$ sigwall check policy.toml\n{}", String::from_utf8_lossy(&out.stdout));
 
-    println!(
-        "\n== sigwall run --iface {} --policy policy.toml --xdp-mode native",
-        lab.edge_if
-    );
+    println!("\n== sigwall run --iface {} --policy policy.toml --xdp-mode native", lab.edge_if);
     let mut daemon = Daemon::start(&lab, &sigwall, &policy, &[]);
 
     let tx = lab.sender();
@@ -92,47 +72,22 @@ fn main() {
         vec![
             (
                 "M3UA/MAP",
-                L4::Sctp {
-                    sport: 2905,
-                    dport: 2905,
-                    chunks: vec![packets::data_chunk(3, &packets::m3ua_data())],
-                },
+                L4::Sctp { sport: 2905, dport: 2905, chunks: vec![packets::data_chunk(3, &packets::m3ua_data())] },
             ),
             (
                 "Diameter/SCTP",
                 L4::Sctp {
                     sport: 3868,
                     dport: 3868,
-                    chunks: vec![packets::data_chunk(
-                        46,
-                        &packets::diameter_message(316, 16777251),
-                    )],
+                    chunks: vec![packets::data_chunk(46, &packets::diameter_message(316, 16777251))],
                 },
             ),
             (
                 "Diameter/TCP",
-                L4::Tcp {
-                    sport: 40000,
-                    dport: 3868,
-                    payload: packets::diameter_message(8388620, 16777255),
-                },
+                L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) },
             ),
-            (
-                "GTPv2-C",
-                L4::Udp {
-                    sport: 2123,
-                    dport: 2123,
-                    payload: packets::gtpv2c(32, 0, seq, &[]),
-                },
-            ),
-            (
-                "GTP-U",
-                L4::Udp {
-                    sport: 2152,
-                    dport: 2152,
-                    payload: packets::gtpu(seq, &packets::inner_ipv4_udp()),
-                },
-            ),
+            ("GTPv2-C", L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(32, 0, seq, &[]) }),
+            ("GTP-U", L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(seq, &packets::inner_ipv4_udp()) }),
         ]
     };
     let sources: [(&str, IpAddr); 5] = [
@@ -155,11 +110,7 @@ fn main() {
     }
     // A burst from partner-b beyond its 200 pps (burst 200): part of it is rate limited.
     for seq in 0..600u32 {
-        let l4 = L4::Udp {
-            sport: 2152,
-            dport: 2152,
-            payload: packets::gtpu(seq, &packets::inner_ipv4_udp()),
-        };
+        let l4 = L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(seq, &packets::inner_ipv4_udp()) };
         tx.send(&Frame::new(sources[2].1, dst4, l4).bytes());
         sent += 1;
         if seq % 64 == 0 {
@@ -169,49 +120,21 @@ fn main() {
     // Broken and fragmented signaling from partner-a.
     let mut bad = packets::gtpv2c_echo();
     bad[3] += 9; // GTP length beyond the datagram
-    tx.send(
-        &Frame::new(
-            sources[0].1,
-            dst4,
-            L4::Udp {
-                sport: 2123,
-                dport: 2123,
-                payload: bad,
-            },
-        )
-        .bytes(),
-    );
-    let frag = Frame::new(
-        sources[0].1,
-        dst4,
-        L4::Udp {
-            sport: 2152,
-            dport: 2152,
-            payload: packets::gtpu(1, &[0; 64]),
-        },
-    )
-    .fragment(Fragment::Later);
+    tx.send(&Frame::new(sources[0].1, dst4, L4::Udp { sport: 2123, dport: 2123, payload: bad }).bytes());
+    let frag =
+        Frame::new(sources[0].1, dst4, L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(1, &[0; 64]) })
+            .fragment(Fragment::Later);
     tx.send(&frag.bytes());
-    let frag = Frame::new(
-        sources[4].1,
-        dst4,
-        L4::Udp {
-            sport: 2152,
-            dport: 2152,
-            payload: packets::gtpu(1, &[0; 64]),
-        },
-    )
-    .fragment(Fragment::Later);
+    let frag =
+        Frame::new(sources[4].1, dst4, L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(1, &[0; 64]) })
+            .fragment(Fragment::Later);
     tx.send(&frag.bytes());
     sent += 3;
     println!("   sent {sent} frames from {} sources", sources.len());
     std::thread::sleep(Duration::from_millis(300));
 
     println!("\n== sigwall stats --iface {}", lab.edge_if);
-    let out = Command::new(&sigwall)
-        .args(["stats", "--iface", &lab.edge_if])
-        .output()
-        .expect("sigwall stats");
+    let out = Command::new(&sigwall).args(["stats", "--iface", &lab.edge_if]).output().expect("sigwall stats");
     print!("{}", String::from_utf8_lossy(&out.stdout));
     if !out.status.success() {
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
@@ -219,17 +142,11 @@ fn main() {
 
     println!("\n== stopping sigwall and removing the lab");
     let log = daemon.stop();
-    for line in log
-        .lines()
-        .filter(|l| l.contains("attached") || l.contains("detached"))
-    {
+    for line in log.lines().filter(|l| l.contains("attached") || l.contains("detached")) {
         println!("   {line}");
     }
     let (ipx, edge) = (lab.ipx_ns.clone(), lab.edge_ns.clone());
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
-    println!(
-        "   removed namespaces {ipx} and {edge} (and the veth pair), pins and {}",
-        dir.display()
-    );
+    println!("   removed namespaces {ipx} and {edge} (and the veth pair), pins and {}", dir.display());
 }

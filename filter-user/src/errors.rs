@@ -6,17 +6,11 @@ use crate::loader::AttachMode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
-    #[error(
-        "permission denied loading BPF: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON ({0})"
-    )]
+    #[error("permission denied loading BPF: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON ({0})")]
     Privileges(String),
-    #[error(
-        "interface {0:?} not found: check the name with `ip link` (and the network namespace you run in)"
-    )]
+    #[error("interface {0:?} not found: check the name with `ip link` (and the network namespace you run in)")]
     NoInterface(String),
-    #[error(
-        "interface {iface} does not support {mode} XDP: use --xdp-mode skb (generic, slower) or --xdp-mode auto"
-    )]
+    #[error("interface {iface} does not support {mode} XDP: use --xdp-mode skb (generic, slower) or --xdp-mode auto")]
     ModeUnsupported { iface: String, mode: AttachMode },
     #[error(
         "interface {0} already has an XDP program attached: detach it first (`ip link set dev {0} xdp off`, or `sigwall detach --iface {0}` if it is sigwall's)"
@@ -58,20 +52,11 @@ impl OperatorError {
     }
 
     pub fn from_program_load(e: ProgramError) -> Self {
-        if let ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } = &e
-        {
-            if matches!(
-                io_error.raw_os_error(),
-                Some(libc::EPERM) | Some(libc::EACCES)
-            ) {
+        if let ProgramError::LoadError { io_error, verifier_log } = &e {
+            if matches!(io_error.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
                 return OperatorError::Privileges(io_error.to_string());
             }
-            return OperatorError::Other(format!(
-                "the kernel rejected the XDP program: {io_error}\n{verifier_log}"
-            ));
+            return OperatorError::Other(format!("the kernel rejected the XDP program: {io_error}\n{verifier_log}"));
         }
         match errno_of(&e) {
             Some(libc::EPERM) | Some(libc::EACCES) => OperatorError::Privileges(e.to_string()),
@@ -89,10 +74,7 @@ impl OperatorError {
         }
         match errno_of(&e) {
             Some(libc::EBUSY) | Some(libc::EEXIST) => OperatorError::Busy(iface.to_string()),
-            Some(libc::EOPNOTSUPP) => OperatorError::ModeUnsupported {
-                iface: iface.to_string(),
-                mode,
-            },
+            Some(libc::EOPNOTSUPP) => OperatorError::ModeUnsupported { iface: iface.to_string(), mode },
             Some(libc::EPERM) | Some(libc::EACCES) => OperatorError::Privileges(e.to_string()),
             Some(libc::ENODEV) => OperatorError::NoInterface(iface.to_string()),
             _ => OperatorError::Other(format!("attaching XDP to {iface} failed: {e}")),

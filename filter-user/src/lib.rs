@@ -1,6 +1,8 @@
 //! sigwall's controller as a library: the `sigwall` binary, the tests, the demo and the
 //! benchmarks all call these functions.
 
+pub mod control;
+pub mod daemon;
 pub mod errors;
 pub mod loader;
 pub mod policy;

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use filter_common::{
-    Active, CLASS_COUNT, Class, Counter, GlobalPolicy, MAX_PEERS, PeerCounter, PeerName,
-    REASON_COUNT, Reason, stats_index,
+    Active, CLASS_COUNT, Class, Counter, GlobalPolicy, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason,
+    stats_index,
 };
 use serde::Serialize;
 
@@ -51,17 +51,13 @@ impl Snapshot {
 
     /// The JSON documented in the README: `{"generation", "reasons", "classes", "peers"}`.
     pub fn to_json(&self) -> serde_json::Value {
-        let reasons: serde_json::Map<_, _> = Reason::ALL
-            .iter()
-            .map(|r| (r.name().to_string(), self.reason(*r).into()))
-            .collect();
+        let reasons: serde_json::Map<_, _> =
+            Reason::ALL.iter().map(|r| (r.name().to_string(), self.reason(*r).into())).collect();
         let classes: serde_json::Map<_, _> = Class::ALL
             .iter()
             .map(|c| {
-                let by_reason: serde_json::Map<_, _> = Reason::ALL
-                    .iter()
-                    .map(|r| (r.name().to_string(), self.cell(*r, *c).into()))
-                    .collect();
+                let by_reason: serde_json::Map<_, _> =
+                    Reason::ALL.iter().map(|r| (r.name().to_string(), self.cell(*r, *c).into())).collect();
                 (c.name().to_string(), by_reason.into())
             })
             .collect();
@@ -76,15 +72,9 @@ impl Snapshot {
     /// Two tables for terminals: per peer, and per reason x class (zero rows left out).
     pub fn to_table(&self) -> String {
         let mut s = format!("policy generation {}\n\n", self.generation);
-        s += &format!(
-            "{:<24} {:>12} {:>14} {:>12} {:>12}\n",
-            "peer", "packets", "bytes", "passed", "dropped"
-        );
+        s += &format!("{:<24} {:>12} {:>14} {:>12} {:>12}\n", "peer", "packets", "bytes", "passed", "dropped");
         for p in &self.peers {
-            s += &format!(
-                "{:<24} {:>12} {:>14} {:>12} {:>12}\n",
-                p.name, p.packets, p.bytes, p.passed, p.dropped
-            );
+            s += &format!("{:<24} {:>12} {:>14} {:>12} {:>12}\n", p.name, p.packets, p.bytes, p.passed, p.dropped);
         }
         s += &format!("\n{:<18}", "reason \\ class");
         for c in Class::ALL {
@@ -107,13 +97,12 @@ impl Snapshot {
 }
 
 /// Read a snapshot from maps found by name.
-pub fn snapshot<'a>(
-    get: impl Fn(&str) -> Result<&'a Map, OperatorError>,
-) -> Result<Snapshot, OperatorError> {
+pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Result<Snapshot, OperatorError> {
     let active: Array<&MapData, Active> = Array::try_from(get("ACTIVE")?)?;
     let slot = active.get(&0, 0)?.index & 1;
     let global: Array<&MapData, GlobalPolicy> = Array::try_from(get("GLOBAL")?)?;
-    let generation = global.get(&slot, 0)?.generation;
+    let global = global.get(&slot, 0)?;
+    let generation = global.generation;
 
     let stats: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(get("STATS")?)?;
     let mut cells = [[Counter::default(); CLASS_COUNT]; REASON_COUNT];
@@ -133,11 +122,7 @@ pub fn snapshot<'a>(
     let mut peers = Vec::new();
     for id in 0..MAX_PEERS {
         let n = names.get(&(slot * MAX_PEERS + id), 0)?;
-        let len = n
-            .bytes
-            .iter()
-            .position(|b| *b == 0)
-            .unwrap_or(n.bytes.len());
+        let len = n.bytes.iter().position(|b| *b == 0).unwrap_or(n.bytes.len());
         if len == 0 {
             if id == 0 {
                 continue;
@@ -145,11 +130,7 @@ pub fn snapshot<'a>(
             // Ids are dense: the first empty name ends the list.
             break;
         }
-        let mut p = PeerStats {
-            name: String::from_utf8_lossy(&n.bytes[..len]).into_owned(),
-            id,
-            ..Default::default()
-        };
+        let mut p = PeerStats { name: String::from_utf8_lossy(&n.bytes[..len]).into_owned(), id, ..Default::default() };
         for v in counters.get(&id, 0)?.iter() {
             p.packets += v.packets;
             p.bytes += v.bytes;
@@ -158,11 +139,7 @@ pub fn snapshot<'a>(
         }
         peers.push(p);
     }
-    Ok(Snapshot {
-        generation,
-        cells,
-        peers,
-    })
+    Ok(Snapshot { generation, cells, peers })
 }
 
 /// Snapshot of a loaded filter.
@@ -177,23 +154,13 @@ pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
         return Err(OperatorError::NoBpffs);
     }
     if !dir.join("STATS").exists() {
-        return Err(OperatorError::NotAttached {
-            iface: iface.to_string(),
-            dir: dir.display().to_string(),
-        });
+        return Err(OperatorError::NotAttached { iface: iface.to_string(), dir: dir.display().to_string() });
     }
     let mut maps: HashMap<&str, Map> = HashMap::new();
     for name in ["ACTIVE", "GLOBAL", "STATS", "PEER_INFO", "PEER_STATS"] {
-        let data = MapData::from_pin(dir.join(name)).map_err(|e| {
-            OperatorError::Other(format!(
-                "cannot open pinned map {}: {e}",
-                dir.join(name).display()
-            ))
-        })?;
+        let data = MapData::from_pin(dir.join(name))
+            .map_err(|e| OperatorError::Other(format!("cannot open pinned map {}: {e}", dir.join(name).display())))?;
         maps.insert(name, Map::from_map_data(data)?);
     }
-    snapshot(|name| {
-        maps.get(name)
-            .ok_or_else(|| OperatorError::Other(format!("map {name} not opened")))
-    })
+    snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::Other(format!("map {name} not opened"))))
 }

@@ -33,8 +33,18 @@ fn check_rejects_bad_files_with_file_line_message() {
     for (name, text, line, needle) in [
         ("syntax.toml", "[defaults\n", 1, "invalid table header"),
         ("key.toml", "[defaults]\nmode = \"enforce\"\nfoo = 1\n", 3, "unknown field `foo`"),
-        ("prefix.toml", "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/33\"]\nallow = [\"gtp-c\"]\n", 3, "not a prefix"),
-        ("class.toml", "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp\"]\n", 4, "unknown class"),
+        (
+            "prefix.toml",
+            "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/33\"]\nallow = [\"gtp-c\"]\n",
+            3,
+            "not a prefix",
+        ),
+        (
+            "class.toml",
+            "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp\"]\n",
+            4,
+            "unknown class",
+        ),
         (
             "dup.toml",
             "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = []\n[[peer]]\nname = \"a\"\nprefixes = [\"198.18.1.0/24\"]\nallow = []\n",

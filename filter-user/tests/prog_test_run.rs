@@ -76,11 +76,7 @@ fn samples() -> Vec<(&'static str, Class, L4)> {
         (
             "m3ua-data",
             Class::Sigtran,
-            L4::Sctp {
-                sport: 2905,
-                dport: 2905,
-                chunks: vec![packets::data_chunk(3, &packets::m3ua_data())],
-            },
+            L4::Sctp { sport: 2905, dport: 2905, chunks: vec![packets::data_chunk(3, &packets::m3ua_data())] },
         ),
         (
             "m2pa-after-sack",
@@ -97,11 +93,7 @@ fn samples() -> Vec<(&'static str, Class, L4)> {
         (
             "sigtran-heartbeat",
             Class::Sigtran,
-            L4::Sctp {
-                sport: 40000,
-                dport: 2905,
-                chunks: vec![packets::heartbeat_chunk()],
-            },
+            L4::Sctp { sport: 40000, dport: 2905, chunks: vec![packets::heartbeat_chunk()] },
         ),
         (
             "diameter-sctp",
@@ -109,20 +101,13 @@ fn samples() -> Vec<(&'static str, Class, L4)> {
             L4::Sctp {
                 sport: 3868,
                 dport: 3868,
-                chunks: vec![packets::data_chunk(
-                    46,
-                    &packets::diameter_message(316, 16777251),
-                )],
+                chunks: vec![packets::data_chunk(46, &packets::diameter_message(316, 16777251))],
             },
         ),
         (
             "diameter-tcp",
             Class::Diameter,
-            L4::Tcp {
-                sport: 40000,
-                dport: 3868,
-                payload: packets::diameter_message(316, 16777251),
-            },
+            L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(316, 16777251) },
         ),
         (
             "gtpv2-create-session",
@@ -130,59 +115,22 @@ fn samples() -> Vec<(&'static str, Class, L4)> {
             L4::Udp {
                 sport: 2123,
                 dport: 2123,
-                payload: packets::gtpv2c(
-                    32,
-                    0,
-                    1,
-                    &[1, 0, 8, 0, 0x21, 0x43, 0x65, 0x87, 0x09, 0x21, 0x43, 0xf5],
-                ),
+                payload: packets::gtpv2c(32, 0, 1, &[1, 0, 8, 0, 0x21, 0x43, 0x65, 0x87, 0x09, 0x21, 0x43, 0xf5]),
             },
         ),
-        (
-            "gtpv2-echo",
-            Class::GtpC,
-            L4::Udp {
-                sport: 40000,
-                dport: 2123,
-                payload: packets::gtpv2c_echo(),
-            },
-        ),
+        ("gtpv2-echo", Class::GtpC, L4::Udp { sport: 40000, dport: 2123, payload: packets::gtpv2c_echo() }),
         (
             "gtpu-gpdu",
             Class::GtpU,
-            L4::Udp {
-                sport: 2152,
-                dport: 2152,
-                payload: packets::gtpu(0x1234, &packets::inner_ipv4_udp()),
-            },
+            L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(0x1234, &packets::inner_ipv4_udp()) },
         ),
         (
             "s1ap",
             Class::Sctp,
-            L4::Sctp {
-                sport: 36412,
-                dport: 36412,
-                chunks: vec![packets::data_chunk(18, &[0, 12, 0, 5, 0, 0, 0, 0])],
-            },
+            L4::Sctp { sport: 36412, dport: 36412, chunks: vec![packets::data_chunk(18, &[0, 12, 0, 5, 0, 0, 0, 0])] },
         ),
-        (
-            "udp-other",
-            Class::NonSignaling,
-            L4::Udp {
-                sport: 40000,
-                dport: 5000,
-                payload: b"hello".to_vec(),
-            },
-        ),
-        (
-            "tcp-other",
-            Class::NonSignaling,
-            L4::Tcp {
-                sport: 40000,
-                dport: 443,
-                payload: b"hello".to_vec(),
-            },
-        ),
+        ("udp-other", Class::NonSignaling, L4::Udp { sport: 40000, dport: 5000, payload: b"hello".to_vec() }),
+        ("tcp-other", Class::NonSignaling, L4::Tcp { sport: 40000, dport: 443, payload: b"hello".to_vec() }),
     ]
 }
 
@@ -192,30 +140,14 @@ fn frame(f: Family, tags: &[u16], net: u8, l4: L4) -> Frame {
 
 /// Assert that `o` moved exactly one cell, by one packet of `len` bytes, and (for signaling)
 /// one peer counter.
-fn expect(
-    o: &Outcome,
-    ctx: &str,
-    action: u32,
-    reason: Reason,
-    class: Class,
-    len: usize,
-    peer: Option<&str>,
-) {
+fn expect(o: &Outcome, ctx: &str, action: u32, reason: Reason, class: Class, len: usize, peer: Option<&str>) {
     assert_eq!(o.action, action, "{ctx}: action");
-    assert_eq!(
-        o.cells,
-        vec![(reason, class, 1, len as u64)],
-        "{ctx}: counter cells"
-    );
+    assert_eq!(o.cells, vec![(reason, class, 1, len as u64)], "{ctx}: counter cells");
     match peer {
         None => assert!(o.peers.is_empty(), "{ctx}: peers moved {:?}", o.peers),
         Some(name) => {
             let (passed, dropped) = if action == XDP_PASS { (1, 0) } else { (0, 1) };
-            assert_eq!(
-                o.peers,
-                vec![(name.to_string(), 1, len as u64, passed, dropped)],
-                "{ctx}: peer counters"
-            );
+            assert_eq!(o.peers, vec![(name.to_string(), 1, len as u64, passed, dropped)], "{ctx}: peer counters");
         }
     }
 }
@@ -235,50 +167,18 @@ fn every_class_by_every_reason_by_family_by_tagging() {
                 let f = frame(fam, tags, 1, l4.clone()).bytes();
                 let o = h.outcome(&f);
                 if signaling {
-                    expect(
-                        &o,
-                        &ctx("allowed"),
-                        XDP_PASS,
-                        Reason::Allowed,
-                        class,
-                        f.len(),
-                        peer("all"),
-                    );
+                    expect(&o, &ctx("allowed"), XDP_PASS, Reason::Allowed, class, f.len(), peer("all"));
                 } else {
-                    expect(
-                        &o,
-                        &ctx("non-signaling"),
-                        XDP_PASS,
-                        Reason::NonSignaling,
-                        class,
-                        f.len(),
-                        None,
-                    );
+                    expect(&o, &ctx("non-signaling"), XDP_PASS, Reason::NonSignaling, class, f.len(), None);
                 }
 
                 // not_allowlisted
                 let f = frame(fam, tags, 99, l4.clone()).bytes();
                 let o = h.outcome(&f);
                 if signaling {
-                    expect(
-                        &o,
-                        &ctx("unknown"),
-                        XDP_DROP,
-                        Reason::NotAllowlisted,
-                        class,
-                        f.len(),
-                        Some("(unknown)"),
-                    );
+                    expect(&o, &ctx("unknown"), XDP_DROP, Reason::NotAllowlisted, class, f.len(), Some("(unknown)"));
                 } else {
-                    expect(
-                        &o,
-                        &ctx("unknown non-signaling"),
-                        XDP_PASS,
-                        Reason::NonSignaling,
-                        class,
-                        f.len(),
-                        None,
-                    );
+                    expect(&o, &ctx("unknown non-signaling"), XDP_PASS, Reason::NonSignaling, class, f.len(), None);
                 }
 
                 if signaling {
@@ -330,9 +230,7 @@ fn every_class_by_every_reason_by_family_by_tagging() {
                 }
 
                 // fragment: a later fragment passes from a peer, drops from anyone else
-                let f = frame(fam, tags, 1, l4.clone())
-                    .fragment(Fragment::Later)
-                    .bytes();
+                let f = frame(fam, tags, 1, l4.clone()).fragment(Fragment::Later).bytes();
                 expect(
                     &h.outcome(&f),
                     &ctx("later fragment, peer"),
@@ -342,9 +240,7 @@ fn every_class_by_every_reason_by_family_by_tagging() {
                     f.len(),
                     Some("all"),
                 );
-                let f = frame(fam, tags, 99, l4.clone())
-                    .fragment(Fragment::Later)
-                    .bytes();
+                let f = frame(fam, tags, 99, l4.clone()).fragment(Fragment::Later).bytes();
                 expect(
                     &h.outcome(&f),
                     &ctx("later fragment, unknown"),
@@ -355,9 +251,7 @@ fn every_class_by_every_reason_by_family_by_tagging() {
                     Some("(unknown)"),
                 );
                 // a first fragment carries the ports: classified as usual
-                let f = frame(fam, tags, 1, l4.clone())
-                    .fragment(Fragment::First)
-                    .bytes();
+                let f = frame(fam, tags, 1, l4.clone()).fragment(Fragment::First).bytes();
                 let o = h.outcome(&f);
                 assert_eq!(o.cells[0].1, class, "{}", ctx("first fragment class"));
                 cases += 8;
@@ -389,30 +283,14 @@ fn malformed_headers_of_each_signaling_class() {
                 (
                     "data chunk without user data",
                     Class::Sctp,
-                    L4::Sctp {
-                        sport: 1,
-                        dport: 2,
-                        chunks: vec![packets::chunk(0, 3, &[0; 12])],
-                    },
+                    L4::Sctp { sport: 1, dport: 2, chunks: vec![packets::chunk(0, 3, &[0; 12])] },
                 ),
                 (
                     "chunk length 2",
                     Class::Sigtran,
-                    L4::Sctp {
-                        sport: 2905,
-                        dport: 2905,
-                        chunks: vec![vec![3, 0, 0, 2]],
-                    },
+                    L4::Sctp { sport: 2905, dport: 2905, chunks: vec![vec![3, 0, 0, 2]] },
                 ),
-                (
-                    "no chunks",
-                    Class::Diameter,
-                    L4::Sctp {
-                        sport: 3868,
-                        dport: 3868,
-                        chunks: vec![],
-                    },
-                ),
+                ("no chunks", Class::Diameter, L4::Sctp { sport: 3868, dport: 3868, chunks: vec![] }),
                 (
                     "diameter version 0",
                     Class::Diameter,
@@ -478,24 +356,8 @@ fn malformed_headers_of_each_signaling_class() {
                         },
                     },
                 ),
-                (
-                    "gtpu short",
-                    Class::GtpU,
-                    L4::Udp {
-                        sport: 2152,
-                        dport: 2152,
-                        payload: vec![0x30, 255, 0],
-                    },
-                ),
-                (
-                    "tcp data offset 4",
-                    Class::Diameter,
-                    L4::Tcp {
-                        sport: 3868,
-                        dport: 40000,
-                        payload: vec![],
-                    },
-                ),
+                ("gtpu short", Class::GtpU, L4::Udp { sport: 2152, dport: 2152, payload: vec![0x30, 255, 0] }),
+                ("tcp data offset 4", Class::Diameter, L4::Tcp { sport: 3868, dport: 40000, payload: vec![] }),
             ];
             for (name, class, l4) in bad {
                 let mut seg = Frame::new(src(fam, 1), dst(fam), l4.clone()).l4_bytes();
@@ -541,11 +403,7 @@ fn every_truncation_of_every_signaling_frame_is_never_allowed() {
                 // 2. The transport cut short with consistent IP lengths: the signaling header
                 //    itself is truncated. TCP segments may end anywhere after the TCP header.
                 let seg = fr.l4_bytes();
-                let limit = if matches!(l4, L4::Tcp { .. }) {
-                    20
-                } else {
-                    seg.len()
-                };
+                let limit = if matches!(l4, L4::Tcp { .. }) { 20 } else { seg.len() };
                 // Cutting an SCTP packet between two chunks leaves a complete, shorter packet
                 // (e.g. a lone SACK): not a truncation, so not expected to be malformed.
                 let mut boundaries = vec![];
@@ -574,38 +432,12 @@ fn every_truncation_of_every_signaling_frame_is_never_allowed() {
 #[test]
 fn options_and_extension_headers_are_walked() {
     let mut h = Harness::new(POLICY);
-    let l4 = L4::Udp {
-        sport: 2152,
-        dport: 2152,
-        payload: packets::gtpu(7, &packets::inner_ipv4_udp()),
-    };
-    let f = frame(Family::V4, &[], 1, l4.clone())
-        .with_ipv4_options()
-        .bytes();
-    expect(
-        &h.outcome(&f),
-        "ipv4 options",
-        XDP_PASS,
-        Reason::Allowed,
-        Class::GtpU,
-        f.len(),
-        Some("all"),
-    );
-    let f = frame(Family::V6, &[0x8100], 1, l4.clone())
-        .with_ipv6_ext(&[0, 43, 60])
-        .bytes();
-    expect(
-        &h.outcome(&f),
-        "ipv6 hop/routing/dst",
-        XDP_PASS,
-        Reason::Allowed,
-        Class::GtpU,
-        f.len(),
-        Some("all"),
-    );
-    let f = frame(Family::V6, &[], 99, l4.clone())
-        .with_ipv6_ext(&[0, 60])
-        .bytes();
+    let l4 = L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(7, &packets::inner_ipv4_udp()) };
+    let f = frame(Family::V4, &[], 1, l4.clone()).with_ipv4_options().bytes();
+    expect(&h.outcome(&f), "ipv4 options", XDP_PASS, Reason::Allowed, Class::GtpU, f.len(), Some("all"));
+    let f = frame(Family::V6, &[0x8100], 1, l4.clone()).with_ipv6_ext(&[0, 43, 60]).bytes();
+    expect(&h.outcome(&f), "ipv6 hop/routing/dst", XDP_PASS, Reason::Allowed, Class::GtpU, f.len(), Some("all"));
+    let f = frame(Family::V6, &[], 99, l4.clone()).with_ipv6_ext(&[0, 60]).bytes();
     expect(
         &h.outcome(&f),
         "ipv6 ext, unknown",
@@ -616,33 +448,15 @@ fn options_and_extension_headers_are_walked() {
         Some("(unknown)"),
     );
     // A chain longer than the parser follows is not classified (passes as non-signaling).
-    let f = frame(Family::V6, &[], 99, l4)
-        .with_ipv6_ext(&[60, 60, 60, 60, 60, 60, 60])
-        .bytes();
-    expect(
-        &h.outcome(&f),
-        "ipv6 chain too long",
-        XDP_PASS,
-        Reason::NonSignaling,
-        Class::NonSignaling,
-        f.len(),
-        None,
-    );
+    let f = frame(Family::V6, &[], 99, l4).with_ipv6_ext(&[60, 60, 60, 60, 60, 60, 60]).bytes();
+    expect(&h.outcome(&f), "ipv6 chain too long", XDP_PASS, Reason::NonSignaling, Class::NonSignaling, f.len(), None);
 }
 
 #[test]
 fn longest_prefix_wins() {
     let mut h = Harness::new(POLICY);
-    let gtpc = L4::Udp {
-        sport: 2123,
-        dport: 2123,
-        payload: packets::gtpv2c_echo(),
-    };
-    let gtpu = L4::Udp {
-        sport: 2152,
-        dport: 2152,
-        payload: packets::gtpu(7, &packets::inner_ipv4_udp()),
-    };
+    let gtpc = L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c_echo() };
+    let gtpu = L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(7, &packets::inner_ipv4_udp()) };
     for fam in [Family::V4, Family::V6] {
         let carved = match fam {
             Family::V4 => "198.18.1.200".parse().unwrap(),
@@ -659,15 +473,7 @@ fn longest_prefix_wins() {
             Some("carve-out"),
         );
         let f = Frame::new(carved, dst(fam), gtpu.clone()).bytes();
-        expect(
-            &h.outcome(&f),
-            "carve-out gtp-u",
-            XDP_PASS,
-            Reason::Allowed,
-            Class::GtpU,
-            f.len(),
-            Some("carve-out"),
-        );
+        expect(&h.outcome(&f), "carve-out gtp-u", XDP_PASS, Reason::Allowed, Class::GtpU, f.len(), Some("carve-out"));
     }
 }
 
@@ -678,11 +484,7 @@ fn defaults_unknown_pass_non_signaling_drop_and_global_monitor() {
             .replace("unknown_peer = \"drop\"", "unknown_peer = \"pass\"")
             .replace("non_signaling = \"pass\"", "non_signaling = \"drop\""),
     );
-    let gtpc = L4::Udp {
-        sport: 2123,
-        dport: 2123,
-        payload: packets::gtpv2c_echo(),
-    };
+    let gtpc = L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c_echo() };
     let f = frame(Family::V4, &[], 99, gtpc.clone()).bytes();
     expect(
         &h.outcome(&f),
@@ -693,47 +495,19 @@ fn defaults_unknown_pass_non_signaling_drop_and_global_monitor() {
         f.len(),
         Some("(unknown)"),
     );
-    let other = L4::Udp {
-        sport: 40000,
-        dport: 5000,
-        payload: b"x".to_vec(),
-    };
+    let other = L4::Udp { sport: 40000, dport: 5000, payload: b"x".to_vec() };
     let f = frame(Family::V6, &[], 1, other.clone()).bytes();
-    expect(
-        &h.outcome(&f),
-        "non_signaling=drop",
-        XDP_DROP,
-        Reason::NonSignaling,
-        Class::NonSignaling,
-        f.len(),
-        None,
-    );
+    expect(&h.outcome(&f), "non_signaling=drop", XDP_DROP, Reason::NonSignaling, Class::NonSignaling, f.len(), None);
     // ICMP, ICMPv6 and non-IP frames keep the link alive even then.
     for fam in [Family::V4, Family::V6] {
         let f = frame(fam, &[], 99, L4::Icmp).bytes();
-        expect(
-            &h.outcome(&f),
-            "icmp",
-            XDP_PASS,
-            Reason::NonSignaling,
-            Class::NonSignaling,
-            f.len(),
-            None,
-        );
+        expect(&h.outcome(&f), "icmp", XDP_PASS, Reason::NonSignaling, Class::NonSignaling, f.len(), None);
     }
     let mut arp = vec![0xff; 6];
     arp.extend_from_slice(&packets::SRC_MAC);
     arp.extend_from_slice(&[0x08, 0x06]);
     arp.extend_from_slice(&[0; 28]);
-    expect(
-        &h.outcome(&arp),
-        "arp",
-        XDP_PASS,
-        Reason::NonSignaling,
-        Class::NonSignaling,
-        arp.len(),
-        None,
-    );
+    expect(&h.outcome(&arp), "arp", XDP_PASS, Reason::NonSignaling, Class::NonSignaling, arp.len(), None);
 
     // Global monitor: nothing is dropped; a per-peer enforce override still drops.
     h.apply(&format!(
@@ -744,36 +518,15 @@ fn defaults_unknown_pass_non_signaling_drop_and_global_monitor() {
     ));
     assert_eq!(h.snapshot().generation, 2);
     let f = frame(Family::V4, &[], 99, gtpc.clone()).bytes();
-    expect(
-        &h.outcome(&f),
-        "monitor unknown",
-        XDP_PASS,
-        Reason::Monitored,
-        Class::GtpC,
-        f.len(),
-        Some("(unknown)"),
-    );
+    expect(&h.outcome(&f), "monitor unknown", XDP_PASS, Reason::Monitored, Class::GtpC, f.len(), Some("(unknown)"));
     let f = frame(Family::V4, &[], 2, gtpc.clone()).bytes();
-    expect(
-        &h.outcome(&f),
-        "monitor class",
-        XDP_PASS,
-        Reason::Monitored,
-        Class::GtpC,
-        f.len(),
-        Some("none"),
-    );
+    expect(&h.outcome(&f), "monitor class", XDP_PASS, Reason::Monitored, Class::GtpC, f.len(), Some("none"));
     let f = frame(Family::V6, &[], 1, other).bytes();
-    expect(
-        &h.outcome(&f),
-        "monitor non-signaling",
-        XDP_PASS,
-        Reason::Monitored,
-        Class::NonSignaling,
-        f.len(),
-        None,
-    );
-    h.apply(&POLICY.replace("mode = \"enforce\"", "mode = \"monitor\"").replace("name = \"none\"\nprefixes = [\"198.18.2.0/24\", \"2001:db8:2::/48\"]\nallow = []", "name = \"none\"\nprefixes = [\"198.18.2.0/24\", \"2001:db8:2::/48\"]\nallow = []\nmode = \"enforce\""));
+    expect(&h.outcome(&f), "monitor non-signaling", XDP_PASS, Reason::Monitored, Class::NonSignaling, f.len(), None);
+    h.apply(&POLICY.replace("mode = \"enforce\"", "mode = \"monitor\"").replace(
+        "name = \"none\"\nprefixes = [\"198.18.2.0/24\", \"2001:db8:2::/48\"]\nallow = []",
+        "name = \"none\"\nprefixes = [\"198.18.2.0/24\", \"2001:db8:2::/48\"]\nallow = []\nmode = \"enforce\"",
+    ));
     let f = frame(Family::V4, &[], 2, gtpc).bytes();
     expect(
         &h.outcome(&f),
@@ -790,22 +543,9 @@ fn defaults_unknown_pass_non_signaling_drop_and_global_monitor() {
 fn configured_ports_replace_the_defaults() {
     let mut h = Harness::new(&format!(
         "[ports]\ngtp_c = [12123]\ndiameter = [3868, 13868]\n{}",
-        POLICY.replace(
-            "[defaults]\nmode = \"enforce\"\nunknown_peer = \"drop\"\nnon_signaling = \"pass\"\n",
-            ""
-        )
+        POLICY.replace("[defaults]\nmode = \"enforce\"\nunknown_peer = \"drop\"\nnon_signaling = \"pass\"\n", "")
     ));
-    let f = frame(
-        Family::V4,
-        &[],
-        99,
-        L4::Udp {
-            sport: 40000,
-            dport: 12123,
-            payload: packets::gtpv2c_echo(),
-        },
-    )
-    .bytes();
+    let f = frame(Family::V4, &[], 99, L4::Udp { sport: 40000, dport: 12123, payload: packets::gtpv2c_echo() }).bytes();
     expect(
         &h.outcome(&f),
         "custom gtp-c port",
@@ -815,17 +555,7 @@ fn configured_ports_replace_the_defaults() {
         f.len(),
         Some("(unknown)"),
     );
-    let f = frame(
-        Family::V4,
-        &[],
-        99,
-        L4::Udp {
-            sport: 40000,
-            dport: 2123,
-            payload: packets::gtpv2c_echo(),
-        },
-    )
-    .bytes();
+    let f = frame(Family::V4, &[], 99, L4::Udp { sport: 40000, dport: 2123, payload: packets::gtpv2c_echo() }).bytes();
     expect(
         &h.outcome(&f),
         "default gtp-c port no longer signaling",
@@ -835,17 +565,7 @@ fn configured_ports_replace_the_defaults() {
         f.len(),
         None,
     );
-    let f = frame(
-        Family::V6,
-        &[],
-        99,
-        L4::Tcp {
-            sport: 13868,
-            dport: 40000,
-            payload: vec![],
-        },
-    )
-    .bytes();
+    let f = frame(Family::V6, &[], 99, L4::Tcp { sport: 13868, dport: 40000, payload: vec![] }).bytes();
     expect(
         &h.outcome(&f),
         "second diameter port",
@@ -860,11 +580,7 @@ fn configured_ports_replace_the_defaults() {
 #[test]
 fn generation_flip_switches_whole_policy() {
     let mut h = Harness::new(POLICY);
-    let gtpu = L4::Udp {
-        sport: 2152,
-        dport: 2152,
-        payload: packets::gtpu(7, &packets::inner_ipv4_udp()),
-    };
+    let gtpu = L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(7, &packets::inner_ipv4_udp()) };
     let f = frame(Family::V4, &[], 2, gtpu.clone()).bytes();
     assert_eq!(h.run(&f), XDP_DROP);
     h.apply(&POLICY.replace(

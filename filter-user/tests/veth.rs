@@ -50,11 +50,7 @@ fn write_policy(dir: &Path, text: &str) -> PathBuf {
 }
 
 fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "sigwall-veth-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
+    let d = std::env::temp_dir().join(format!("sigwall-veth-{}-{:?}", std::process::id(), std::thread::current().id()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -64,46 +60,24 @@ fn transports(seq: u16) -> Vec<(Class, L4)> {
     vec![
         (
             Class::Sigtran,
-            L4::Sctp {
-                sport: 2905,
-                dport: 2905,
-                chunks: vec![packets::data_chunk(3, &packets::m3ua_data())],
-            },
+            L4::Sctp { sport: 2905, dport: 2905, chunks: vec![packets::data_chunk(3, &packets::m3ua_data())] },
         ),
         (
             Class::Diameter,
             L4::Sctp {
                 sport: 3868,
                 dport: 3868,
-                chunks: vec![packets::data_chunk(
-                    46,
-                    &packets::diameter_message(316, 16777251),
-                )],
+                chunks: vec![packets::data_chunk(46, &packets::diameter_message(316, 16777251))],
             },
         ),
         (
             Class::Diameter,
-            L4::Tcp {
-                sport: 40000 + seq,
-                dport: 3868,
-                payload: packets::diameter_message(318, 16777251),
-            },
+            L4::Tcp { sport: 40000 + seq, dport: 3868, payload: packets::diameter_message(318, 16777251) },
         ),
-        (
-            Class::GtpC,
-            L4::Udp {
-                sport: 2123,
-                dport: 2123,
-                payload: packets::gtpv2c(32, 0, seq as u32, &[]),
-            },
-        ),
+        (Class::GtpC, L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(32, 0, seq as u32, &[]) }),
         (
             Class::GtpU,
-            L4::Udp {
-                sport: 2152,
-                dport: 2152,
-                payload: packets::gtpu(seq as u32, &packets::inner_ipv4_udp()),
-            },
+            L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(seq as u32, &packets::inner_ipv4_udp()) },
         ),
     ]
 }
@@ -121,11 +95,7 @@ fn peer_src(net: &str, v6: bool, host: u16) -> IpAddr {
 }
 
 fn dst(v6: bool) -> IpAddr {
-    if v6 {
-        "2001:db8::2".parse().unwrap()
-    } else {
-        "198.18.0.2".parse().unwrap()
-    }
+    if v6 { "2001:db8::2".parse().unwrap() } else { "198.18.0.2".parse().unwrap() }
 }
 
 fn allowed(net: &str, class: Class) -> bool {
@@ -190,10 +160,7 @@ fn allowed_peers_arrive_others_do_not_and_counters_match() {
             })
             .or_default();
         if allowed(net, *class) {
-            assert_eq!(
-                seen, 1,
-                "an allowed frame from {net} ({class:?}) did not arrive exactly once"
-            );
+            assert_eq!(seen, 1, "an allowed frame from {net} ({class:?}) did not arrive exactly once");
             pass += 1;
             e.0 += 1;
         } else {
@@ -208,42 +175,24 @@ fn allowed_peers_arrive_others_do_not_and_counters_match() {
     let unknown = sent.frames.iter().filter(|(_, n, _)| *n == "x").count() as u64;
     assert_eq!(s.reason(Reason::NotAllowlisted), unknown);
     assert_eq!(s.reason(Reason::ClassNotAllowed), drop - unknown);
-    for r in [
-        Reason::RateLimited,
-        Reason::Malformed,
-        Reason::Fragment,
-        Reason::Monitored,
-    ] {
+    for r in [Reason::RateLimited, Reason::Malformed, Reason::Fragment, Reason::Monitored] {
         assert_eq!(s.reason(r), 0, "{r:?}");
     }
     assert_eq!(s.cell(Reason::ClassNotAllowed, Class::Sigtran), 40);
     assert_eq!(s.cell(Reason::ClassNotAllowed, Class::Diameter), 80);
     for (name, (p, d)) in per_peer {
-        let ps = s
-            .peer(name)
-            .unwrap_or_else(|| panic!("peer {name} in stats"));
+        let ps = s.peer(name).unwrap_or_else(|| panic!("peer {name} in stats"));
         assert_eq!((ps.passed, ps.dropped, ps.packets), (p, d, p + d), "{name}");
     }
 
     // The same numbers through the CLI's JSON.
-    let out = std::process::Command::new(sigwall())
-        .args(["stats", "--iface", &lab.edge_if, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        std::process::Command::new(sigwall()).args(["stats", "--iface", &lab.edge_if, "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["reasons"]["allowed"], pass);
     assert_eq!(j["reasons"]["not_allowlisted"], unknown);
-    let a = j["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "partner-a")
-        .unwrap();
+    let a = j["peers"].as_array().unwrap().iter().find(|p| p["name"] == "partner-a").unwrap();
     assert_eq!(a["dropped"], 0);
     assert_eq!(a["passed"], 200);
     drop_and_check_clean(daemon, lab);
@@ -253,53 +202,32 @@ fn drop_and_check_clean(mut daemon: Daemon, lab: Lab) {
     let iface = lab.edge_if.clone();
     let log = daemon.stop();
     assert!(log.contains("detached"), "daemon log:\n{log}");
-    assert!(
-        !sigwall::loader::pin_dir(&iface).exists(),
-        "pins left behind"
-    );
+    assert!(!sigwall::loader::pin_dir(&iface).exists(), "pins left behind");
     let (ipx, edge) = (lab.ipx_ns.clone(), lab.edge_ns.clone());
     drop(lab);
-    let list = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap();
+    let list = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
-    assert!(
-        !list.contains(&ipx) && !list.contains(&edge),
-        "namespaces left behind: {list}"
-    );
+    assert!(!list.contains(&ipx) && !list.contains(&edge), "namespaces left behind: {list}");
 }
 
 #[test]
 fn monitor_mode_passes_everything_and_counts_monitored() {
     let lab = Lab::new();
     let dir = tempdir();
-    let daemon = Daemon::start(
-        &lab,
-        &sigwall(),
-        &write_policy(&dir, POLICY),
-        &["--mode", "monitor"],
-    );
+    let daemon = Daemon::start(&lab, &sigwall(), &write_policy(&dir, POLICY), &["--mode", "monitor"]);
     let cap = lab.capture();
     let sent = send_mix(&lab, 10);
     let got = count(&cap.finish(Duration::from_millis(500), Duration::from_secs(10)));
     let mut would_drop = 0;
     for (f, net, class) in &sent.frames {
-        assert_eq!(
-            got.get(f).copied().unwrap_or(0),
-            1,
-            "monitor mode lost a frame from {net} ({class:?})"
-        );
+        assert_eq!(got.get(f).copied().unwrap_or(0), 1, "monitor mode lost a frame from {net} ({class:?})");
         if !allowed(net, *class) {
             would_drop += 1;
         }
     }
     let s = daemon.stats();
     assert_eq!(s.reason(Reason::Monitored), would_drop);
-    assert_eq!(
-        s.reason(Reason::Allowed),
-        sent.frames.len() as u64 - would_drop
-    );
+    assert_eq!(s.reason(Reason::Allowed), sent.frames.len() as u64 - would_drop);
     assert_eq!(s.peers.iter().map(|p| p.dropped).sum::<u64>(), 0);
     drop_and_check_clean(daemon, lab);
 }
@@ -320,11 +248,7 @@ fn rate_limit_holds_within_ten_percent() {
             Frame::new(
                 src,
                 dst(false),
-                L4::Udp {
-                    sport: 2152,
-                    dport: 2152,
-                    payload: packets::gtpu(i as u32, &packets::inner_ipv4_udp()),
-                },
+                L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(i as u32, &packets::inner_ipv4_udp()) },
             )
             .bytes()
         })
@@ -358,11 +282,7 @@ fn rate_limit_holds_within_ten_percent() {
         "rate limit: sent {sent} in {span:.3} s, allowed {allowed}, expected {expected:.0}, error {:.2}%",
         err * 100.0
     );
-    assert!(
-        err < 0.10,
-        "allowed {allowed} vs expected {expected:.0}: {:.1}% off",
-        err * 100.0
-    );
+    assert!(err < 0.10, "allowed {allowed} vs expected {expected:.0}: {:.1}% off", err * 100.0);
     drop_and_check_clean(daemon, lab);
 }
 
@@ -371,11 +291,7 @@ fn operator_errors_change_nothing() {
     let lab = Lab::new();
     let dir = tempdir();
     let bad = dir.join("bad.toml");
-    std::fs::write(
-        &bad,
-        "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/33\"]\nallow = [\"gtp-c\"]\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/33\"]\nallow = [\"gtp-c\"]\n").unwrap();
     let out = lab
         .edge_command(sigwall().to_str().unwrap())
         .args(["run", "--iface", &lab.edge_if, "--policy"])
@@ -386,14 +302,9 @@ fn operator_errors_change_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:3:"), "{err}");
     assert!(!sigwall::loader::pin_dir(&lab.edge_if).exists());
-    let xdp = std::process::Command::new("ip")
-        .args(["-n", &lab.edge_ns, "link", "show", &lab.edge_if])
-        .output()
-        .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&xdp.stdout).contains("xdp"),
-        "nothing attached after a rejected policy"
-    );
+    let xdp =
+        std::process::Command::new("ip").args(["-n", &lab.edge_ns, "link", "show", &lab.edge_if]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&xdp.stdout).contains("xdp"), "nothing attached after a rejected policy");
 
     let good = write_policy(&dir, POLICY);
     let out = lab
@@ -416,15 +327,9 @@ fn operator_errors_change_nothing() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another sigwall is attached"), "{err}");
-    assert!(
-        sigwall::loader::pin_dir(&lab.edge_if).exists(),
-        "the running instance's pins were touched"
-    );
+    assert!(sigwall::loader::pin_dir(&lab.edge_if).exists(), "the running instance's pins were touched");
 
-    let out = std::process::Command::new(sigwall())
-        .args(["stats", "--iface", "nosuchif0"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(sigwall()).args(["stats", "--iface", "nosuchif0"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not attached"));
     drop_and_check_clean(daemon, lab);

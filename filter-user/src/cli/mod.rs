@@ -1,29 +1,74 @@
 //! One file per subcommand; each is a thin front-end over the library.
 
 mod check;
+mod control;
+mod detach;
 mod run;
 mod stats;
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
 /// sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP).
 #[derive(Parser, Debug)]
-#[command(name = "sigwall", version, about, long_about = None)]
+#[command(name = "sigwall", version = &*Box::leak(version().into_boxed_str()), about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+fn version() -> String {
+    format!(
+        "{} (commit {}, map layout {})",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("SIGWALL_GIT_COMMIT").unwrap_or("unknown"),
+        filter_common::MAP_LAYOUT_VERSION
+    )
+}
+
+/// Which running sigwall to talk to.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Target {
+    /// Interface sigwall runs on (its socket is /run/sigwall/<iface>.sock).
+    #[arg(long, required_unless_present = "socket")]
+    iface: Option<String>,
+    /// Control socket path, if not the default for the interface.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+impl Target {
+    fn socket(&self) -> PathBuf {
+        match (&self.socket, &self.iface) {
+            (Some(s), _) => s.clone(),
+            (None, Some(i)) => sigwall::control::socket_path(i),
+            (None, None) => unreachable!("clap requires one"),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate a policy file and print a summary; changes nothing.
     Check(check::Args),
-    /// Load the policy, attach to an interface and filter until SIGINT/SIGTERM.
+    /// Load the policy, attach to an interface (or adopt a pinned filter) and serve the control
+    /// socket until SIGINT/SIGTERM.
     Run(run::Args),
-    /// Per-peer and per-reason counters of the filter attached to an interface.
+    /// Per-peer and per-reason counters (read from the pinned maps; works without the daemon).
     Stats(stats::Args),
+    /// Interface, XDP mode, program, policy file and hash, generation, uptime, mode.
+    Status(control::TargetOnly),
+    /// Peers with prefixes, classes, rate limits and live counters.
+    Peers(control::Json),
+    /// Add, remove or change a peer live (validated, persisted to the policy file, audited).
+    Peer(control::PeerArgs),
+    /// Reload the policy, or show what a file would change.
+    Policy(control::PolicyArgs),
+    /// Switch the global mode live.
+    Mode(control::ModeArgs),
+    /// Stop sigwall on an interface: detach the program, remove pins and socket.
+    Detach(detach::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -31,5 +76,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(a) => check::main(a),
         Command::Run(a) => run::main(a),
         Command::Stats(a) => stats::main(a),
+        Command::Status(a) => control::status(a),
+        Command::Peers(a) => control::peers(a),
+        Command::Peer(a) => control::peer(a),
+        Command::Policy(a) => control::policy(a),
+        Command::Mode(a) => control::mode(a),
+        Command::Detach(a) => detach::main(a),
     }
 }

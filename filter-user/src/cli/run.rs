@@ -1,12 +1,10 @@
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode};
 
-use anyhow::Context as _;
-use filter_common::{Mode, Reason};
+use filter_common::Mode;
 use sigwall::{
-    errors::OperatorError,
-    loader::{self, AttachMode, Filter},
-    policy::{self, compile},
-    stats,
+    control,
+    daemon::{self, Config, OnExit, PolicyRejected},
+    loader::AttachMode,
 };
 
 #[derive(clap::Args, Debug)]
@@ -29,6 +27,22 @@ pub struct Args {
     /// Seconds between stats lines on stderr (0: none).
     #[arg(long, default_value_t = 10)]
     stats_interval: u64,
+    /// Control socket path [default: /run/sigwall/<iface>.sock].
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
+    /// Audit log of every applied or rejected change (JSON lines)
+    /// [default: /var/log/sigwall/<iface>.audit.jsonl].
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
+    /// Do not write live changes back to the policy file.
+    #[arg(long)]
+    no_persist: bool,
+    /// Reload when the policy file changes (inotify).
+    #[arg(long)]
+    watch_policy: bool,
+    /// On SIGINT/SIGTERM: detach, or keep the filter attached with the last policy.
+    #[arg(long, value_enum, default_value_t = OnExit::Detach)]
+    on_exit: OnExit,
 }
 
 fn level(s: &str) -> (u8, log::LevelFilter) {
@@ -51,105 +65,28 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         .filter_module("aya::bpf", log::LevelFilter::Error)
         .format_timestamp_millis()
         .init();
-
-    // Everything that can be checked before touching the kernel is checked first: a bad policy
-    // or interface name attaches nothing.
-    let mut pol = match policy::load(&a.policy, &policy::Limits::default()) {
-        Ok(p) => p,
-        Err(e) => {
+    let cfg = Config {
+        socket: a.control_socket.unwrap_or_else(|| control::socket_path(&a.iface)),
+        audit_log: Some(
+            a.audit_log.unwrap_or_else(|| PathBuf::from(format!("/var/log/sigwall/{}.audit.jsonl", a.iface))),
+        ),
+        iface: a.iface,
+        policy_path: a.policy,
+        xdp_mode: a.xdp_mode,
+        mode: a.mode.map(|m| if m == "monitor" { Mode::Monitor } else { Mode::Enforce }),
+        bpf_log_level: bpf_level,
+        stats_interval: a.stats_interval,
+        persist: !a.no_persist,
+        watch_policy: a.watch_policy,
+        on_exit: a.on_exit,
+        control_gid: None,
+    };
+    match daemon::run(cfg) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.is::<PolicyRejected>() => {
             eprintln!("{e}");
-            return Ok(ExitCode::from(1));
+            Ok(ExitCode::from(1))
         }
-    };
-    if let Some(m) = &a.mode {
-        pol.mode = if m == "monitor" {
-            Mode::Monitor
-        } else {
-            Mode::Enforce
-        };
+        Err(e) => Err(e),
     }
-    let c = std::ffi::CString::new(a.iface.clone()).context("interface name contains NUL")?;
-    // SAFETY: valid C string.
-    if unsafe { libc::if_nametoindex(c.as_ptr()) } == 0 {
-        return Err(OperatorError::NoInterface(a.iface.clone()).into());
-    }
-    if !loader::bpffs_mounted() {
-        return Err(OperatorError::NoBpffs.into());
-    }
-    let pins = loader::pin_dir(&a.iface);
-    if pins.exists() {
-        anyhow::bail!(
-            "{} exists: another sigwall is attached to {} (stop it), or one died and left its pins (remove the directory after checking `bpftool net show dev {}`)",
-            pins.display(),
-            a.iface,
-            a.iface
-        );
-    }
-
-    let mut filter = Filter::load(bpf_level)?;
-    let _logger = if bpf_level > 0 {
-        Some(aya_log::EbpfLogger::init(&mut filter.ebpf).context("starting the eBPF logger")?)
-    } else {
-        None
-    };
-    filter.apply(&compile::compile(&pol, 1))?;
-    let (used, link) = filter.attach(&a.iface, a.xdp_mode)?;
-    let pinned = match filter.pin(&a.iface, link) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = loader::remove_pins(&a.iface);
-            return Err(e.into());
-        }
-    };
-    log::info!(
-        "attached to {} in {} mode, policy {} (generation 1): {}",
-        a.iface,
-        used,
-        a.policy.display(),
-        pol.summary().lines().next().unwrap_or_default()
-    );
-    // Readiness marker for scripts and tests: printed once the program filters.
-    println!("sigwall: filtering on {} ({} mode)", a.iface, used);
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let res: anyhow::Result<()> = rt.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let period = Duration::from_secs(a.stats_interval.max(1));
-        let mut tick = tokio::time::interval(period);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                _ = tick.tick(), if a.stats_interval > 0 => {
-                    if let Ok(s) = stats::of_filter(&filter) {
-                        let dropped: u64 = s.peers.iter().map(|p| p.dropped).sum();
-                        log::info!(
-                            "gen {}: allowed {} not_allowlisted {} class_not_allowed {} rate_limited {} malformed {} monitored {} signaling dropped {}",
-                            s.generation,
-                            s.reason(Reason::Allowed),
-                            s.reason(Reason::NotAllowlisted),
-                            s.reason(Reason::ClassNotAllowed),
-                            s.reason(Reason::RateLimited),
-                            s.reason(Reason::Malformed),
-                            s.reason(Reason::Monitored),
-                            dropped
-                        );
-                    }
-                }
-            }
-        }
-        Ok(())
-    });
-    // Detach: remove the pins, then drop the last reference to the link.
-    let link = pinned.unpin().context("unpinning the XDP link")?;
-    loader::remove_pins(&a.iface).context("removing pins")?;
-    drop(link);
-    log::info!("detached from {}", a.iface);
-    res?;
-    Ok(ExitCode::SUCCESS)
 }

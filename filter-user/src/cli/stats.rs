@@ -14,8 +14,7 @@ pub struct Args {
 }
 
 pub fn main(a: Args) -> anyhow::Result<ExitCode> {
-    let snap = stats::of_pins(&a.iface)
-        .with_context(|| format!("reading sigwall counters of {}", a.iface))?;
+    let snap = stats::of_pins(&a.iface).with_context(|| format!("reading sigwall counters of {}", a.iface))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&snap.to_json())?);
     } else {

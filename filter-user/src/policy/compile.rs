@@ -1,9 +1,11 @@
 //! A validated [`Policy`] turned into exactly what the maps of one generation hold.
 
 use filter_common::{
-    GlobalPolicy, MAX_PORTS_PER_CLASS, Mode, PEER_MODE_ENFORCE, PEER_MODE_INHERIT,
-    PEER_MODE_MONITOR, PeerPolicy, PortClass, rate,
+    GlobalPolicy, MAX_PORTS_PER_CLASS, Mode, PEER_MODE_ENFORCE, PEER_MODE_INHERIT, PEER_MODE_MONITOR, PeerPolicy,
+    PortClass, rate,
 };
+use std::collections::{BTreeMap, BTreeSet};
+
 use ipnet::IpNet;
 
 use super::Policy;
@@ -11,8 +13,10 @@ use super::Policy;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compiled {
     pub global: GlobalPolicy,
-    /// Index `i` holds peer id `i + 1` (id 0 is "no peer").
+    /// In policy order, each with its id (id 0 is "no peer").
     pub peers: Vec<CompiledPeer>,
+    /// Ids given to names that had none: their counters and rate state start from zero.
+    pub fresh_ids: Vec<u32>,
     /// (prefix length, address, peer id)
     pub v4: Vec<(u32, [u8; 4], u32)>,
     pub v6: Vec<(u32, [u8; 16], u32)>,
@@ -21,11 +25,56 @@ pub struct Compiled {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompiledPeer {
     pub name: String,
+    pub id: u32,
     pub policy: PeerPolicy,
 }
 
+/// Peer ids by name. A peer keeps its id across generations, so its counters and rate state
+/// carry over a policy change; a new name takes the lowest free id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerIds {
+    by_name: BTreeMap<String, u32>,
+}
+
+impl PeerIds {
+    /// Ids for `names` (in order): existing names keep theirs, names gone are forgotten.
+    /// Returns the ids and which of them are new.
+    fn assign(&mut self, names: &[&str]) -> (Vec<u32>, Vec<u32>) {
+        self.by_name.retain(|n, _| names.contains(&n.as_str()));
+        let mut used: BTreeSet<u32> = self.by_name.values().copied().collect();
+        let mut fresh = Vec::new();
+        let mut next = 1u32;
+        let ids = names
+            .iter()
+            .map(|n| {
+                if let Some(id) = self.by_name.get(*n) {
+                    return *id;
+                }
+                while used.contains(&next) {
+                    next += 1;
+                }
+                used.insert(next);
+                self.by_name.insert(n.to_string(), next);
+                fresh.push(next);
+                next
+            })
+            .collect();
+        (ids, fresh)
+    }
+
+    /// Rebuild from (id, name) pairs read back from a running filter.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (u32, String)>) -> Self {
+        PeerIds { by_name: pairs.into_iter().map(|(id, n)| (n, id)).collect() }
+    }
+
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+}
+
 /// `generation` is stamped into the global settings so every reader knows which one it sees.
-pub fn compile(p: &Policy, generation: u64) -> Compiled {
+/// Validation has already bounded the peer count below `MAX_PEERS`, so ids always fit.
+pub fn compile(p: &Policy, generation: u64, ids: &mut PeerIds) -> Compiled {
     let mut global = GlobalPolicy {
         generation,
         mode: p.mode as u8,
@@ -47,10 +96,12 @@ pub fn compile(p: &Policy, generation: u64) -> Compiled {
         global.port_counts[pc as usize] = list.len().min(MAX_PORTS_PER_CLASS) as u8;
     }
 
+    let names: Vec<&str> = p.peers.iter().map(|x| x.name.as_str()).collect();
+    let (id_list, fresh_ids) = ids.assign(&names);
+    global.peer_slots = id_list.iter().max().map_or(1, |m| m + 1);
     let mut peers = Vec::new();
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
-    for (i, peer) in p.peers.iter().enumerate() {
-        let id = i as u32 + 1;
+    for (peer, &id) in p.peers.iter().zip(&id_list) {
         let (interval, tolerance) = match peer.rate_limit_pps {
             Some(pps) => rate::params(pps, peer.rate_burst.unwrap_or(0)),
             None => (0, 0),
@@ -67,10 +118,7 @@ pub fn compile(p: &Policy, generation: u64) -> Compiled {
             rate_interval_ns: interval,
             rate_tolerance_ns: tolerance,
         };
-        peers.push(CompiledPeer {
-            name: peer.name.clone(),
-            policy,
-        });
+        peers.push(CompiledPeer { name: peer.name.clone(), id, policy });
         for net in &peer.prefixes {
             match net {
                 IpNet::V4(n) => v4.push((n.prefix_len() as u32, n.addr().octets(), id)),
@@ -78,10 +126,5 @@ pub fn compile(p: &Policy, generation: u64) -> Compiled {
             }
         }
     }
-    Compiled {
-        global,
-        peers,
-        v4,
-        v6,
-    }
+    Compiled { global, peers, fresh_ids, v4, v6 }
 }

@@ -5,6 +5,7 @@
 //! the line of the offending value, found through `toml::Spanned`.
 
 pub mod compile;
+pub mod edit;
 
 use std::{collections::HashMap, fmt, net::IpAddr, path::Path};
 
@@ -33,12 +34,7 @@ pub struct Ports {
 
 impl Default for Ports {
     fn default() -> Self {
-        Ports {
-            gtp_c: vec![2123],
-            gtp_u: vec![2152],
-            diameter: vec![3868],
-            sigtran: vec![2905],
-        }
+        Ports { gtp_c: vec![2123], gtp_u: vec![2152], diameter: vec![3868], sigtran: vec![2905] }
     }
 }
 
@@ -53,13 +49,8 @@ pub enum AllowClass {
 }
 
 impl AllowClass {
-    pub const ALL: [AllowClass; 5] = [
-        AllowClass::Sigtran,
-        AllowClass::Diameter,
-        AllowClass::GtpC,
-        AllowClass::GtpU,
-        AllowClass::Sctp,
-    ];
+    pub const ALL: [AllowClass; 5] =
+        [AllowClass::Sigtran, AllowClass::Diameter, AllowClass::GtpC, AllowClass::GtpU, AllowClass::Sctp];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -127,10 +118,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         let n = filter_common::DEFAULT_PREFIX_CAPACITY as usize;
-        Limits {
-            prefixes_v4: n,
-            prefixes_v6: n,
-        }
+        Limits { prefixes_v4: n, prefixes_v6: n }
     }
 }
 
@@ -209,38 +197,22 @@ pub fn load(path: &Path, limits: &Limits) -> Result<Policy, PolicyError> {
 
 /// Parse and validate policy text; `file` names it in errors.
 pub fn parse(file: &str, text: &str, limits: &Limits) -> Result<Policy, PolicyError> {
-    let at = |offset: usize, message: String| PolicyError {
-        file: file.to_string(),
-        line: line_of(text, offset),
-        message,
-    };
+    let at =
+        |offset: usize, message: String| PolicyError { file: file.to_string(), line: line_of(text, offset), message };
     let model: FileModel = toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         // toml's message repeats the location and source line; keep its first line only.
-        let msg = e
-            .message()
-            .lines()
-            .next()
-            .unwrap_or("invalid TOML")
-            .to_string();
+        let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
         at(offset, msg)
     })?;
     validate(model, &at, limits)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
 }
 
-fn validate(
-    m: FileModel,
-    at: &dyn Fn(usize, String) -> PolicyError,
-    limits: &Limits,
-) -> Result<Policy, PolicyError> {
+fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Limits) -> Result<Policy, PolicyError> {
     let d = m.defaults;
     let ports = match m.ports {
         None => Ports::default(),
@@ -249,10 +221,7 @@ fn validate(
 
     if m.peer.len() >= MAX_PEERS as usize {
         let span = m.peer[MAX_PEERS as usize - 1].span();
-        return Err(at(
-            span.start,
-            format!("too many peers: at most {} are supported", MAX_PEERS - 1),
-        ));
+        return Err(at(span.start, format!("too many peers: at most {} are supported", MAX_PEERS - 1)));
     }
 
     let mut names: HashMap<String, usize> = HashMap::new();
@@ -269,38 +238,27 @@ fn validate(
         if name.len() > 63 || !name.chars().all(|c| c.is_ascii_graphic()) {
             return Err(at(
                 name_line,
-                format!(
-                    "peer name {name:?}: use at most 63 printable ASCII characters without spaces"
-                ),
+                format!("peer name {name:?}: use at most 63 printable ASCII characters without spaces"),
             ));
         }
         if let Some(first) = names.insert(name.clone(), name_line) {
             let first_line = at(first, String::new()).line;
-            return Err(at(
-                name_line,
-                format!("duplicate peer name {name:?} (first defined on line {first_line})"),
-            ));
+            return Err(at(name_line, format!("duplicate peer name {name:?} (first defined on line {first_line})")));
         }
 
         if p.prefixes.get_ref().is_empty() {
-            return Err(at(
-                p.prefixes.span().start,
-                format!("peer {name:?} has no prefixes"),
-            ));
+            return Err(at(p.prefixes.span().start, format!("peer {name:?} has no prefixes")));
         }
         let mut prefixes = Vec::new();
         for s in p.prefixes.into_inner() {
             let off = s.span().start;
-            let net =
-                parse_prefix(s.get_ref()).map_err(|e| at(off, format!("peer {name:?}: {e}")))?;
+            let net = parse_prefix(s.get_ref()).map_err(|e| at(off, format!("peer {name:?}: {e}")))?;
             if let Some((other, other_off)) = owners.get(&net) {
                 let line = at(*other_off, String::new()).line;
                 let msg = if *other == name {
                     format!("peer {name:?}: prefix {net} is listed twice (also on line {line})")
                 } else {
-                    format!(
-                        "prefix {net} is claimed by peer {name:?} and by peer {other:?} (line {line})"
-                    )
+                    format!("prefix {net} is claimed by peer {name:?} and by peer {other:?} (line {line})")
                 };
                 return Err(at(off, msg));
             }
@@ -318,11 +276,7 @@ fn validate(
                 let valid: Vec<_> = AllowClass::ALL.iter().map(|c| c.name()).collect();
                 return Err(at(
                     c.span().start,
-                    format!(
-                        "peer {name:?}: unknown class {:?} (expected one of {})",
-                        c.get_ref(),
-                        valid.join(", ")
-                    ),
+                    format!("peer {name:?}: unknown class {:?} (expected one of {})", c.get_ref(), valid.join(", ")),
                 ));
             };
             if !allow.contains(&class) {
@@ -332,9 +286,7 @@ fn validate(
 
         let rate_limit_pps = match p.rate_limit_pps {
             None => None,
-            Some(r) if *r.get_ref() >= 1 && *r.get_ref() <= 1_000_000_000 => {
-                Some(*r.get_ref() as u64)
-            }
+            Some(r) if *r.get_ref() >= 1 && *r.get_ref() <= 1_000_000_000 => Some(*r.get_ref() as u64),
             Some(r) => {
                 return Err(at(
                     r.span().start,
@@ -345,49 +297,22 @@ fn validate(
         let rate_burst = match p.rate_burst {
             None => None,
             Some(b) if rate_limit_pps.is_none() => {
-                return Err(at(
-                    b.span().start,
-                    format!("peer {name:?}: rate_burst needs rate_limit_pps"),
-                ));
+                return Err(at(b.span().start, format!("peer {name:?}: rate_burst needs rate_limit_pps")));
             }
-            Some(b) if *b.get_ref() >= 1 && *b.get_ref() <= 1_000_000_000 => {
-                Some(*b.get_ref() as u64)
-            }
+            Some(b) if *b.get_ref() >= 1 && *b.get_ref() <= 1_000_000_000 => Some(*b.get_ref() as u64),
             Some(b) => {
-                return Err(at(
-                    b.span().start,
-                    format!("peer {name:?}: rate_burst must be between 1 and 1000000000"),
-                ));
+                return Err(at(b.span().start, format!("peer {name:?}: rate_burst must be between 1 and 1000000000")));
             }
         };
 
-        peers.push(Peer {
-            name,
-            prefixes,
-            allow,
-            rate_limit_pps,
-            rate_burst,
-            mode: p.mode.map(Mode::from),
-        });
+        peers.push(Peer { name, prefixes, allow, rate_limit_pps, rate_burst, mode: p.mode.map(Mode::from) });
     }
 
     if n4 > limits.prefixes_v4 {
-        return Err(at(
-            0,
-            format!(
-                "{n4} IPv4 prefixes exceed the capacity of {}",
-                limits.prefixes_v4
-            ),
-        ));
+        return Err(at(0, format!("{n4} IPv4 prefixes exceed the capacity of {}", limits.prefixes_v4)));
     }
     if n6 > limits.prefixes_v6 {
-        return Err(at(
-            0,
-            format!(
-                "{n6} IPv6 prefixes exceed the capacity of {}",
-                limits.prefixes_v6
-            ),
-        ));
+        return Err(at(0, format!("{n6} IPv6 prefixes exceed the capacity of {}", limits.prefixes_v6)));
     }
 
     Ok(Policy {
@@ -399,10 +324,7 @@ fn validate(
     })
 }
 
-fn validate_ports(
-    p: PortsModel,
-    at: &dyn Fn(usize, String) -> PolicyError,
-) -> Result<Ports, PolicyError> {
+fn validate_ports(p: PortsModel, at: &dyn Fn(usize, String) -> PolicyError) -> Result<Ports, PolicyError> {
     let defaults = Ports::default();
     let mut seen: HashMap<u16, &'static str> = HashMap::new();
     let mut one = |key: &'static str,
@@ -418,26 +340,17 @@ fn validate_ports(
         let span = v.span().start;
         let list = v.into_inner();
         if list.len() > MAX_PORTS_PER_CLASS {
-            return Err(at(
-                span,
-                format!("ports.{key}: at most {MAX_PORTS_PER_CLASS} ports per class"),
-            ));
+            return Err(at(span, format!("ports.{key}: at most {MAX_PORTS_PER_CLASS} ports per class")));
         }
         let mut out = Vec::new();
         for port in list {
             let n = *port.get_ref();
             if !(1..=65535).contains(&n) {
-                return Err(at(
-                    port.span().start,
-                    format!("ports.{key}: {n} is not a port (1-65535)"),
-                ));
+                return Err(at(port.span().start, format!("ports.{key}: {n} is not a port (1-65535)")));
             }
             let n = n as u16;
             if let Some(other) = seen.insert(n, key) {
-                return Err(at(
-                    port.span().start,
-                    format!("ports.{key}: port {n} is already used by ports.{other}"),
-                ));
+                return Err(at(port.span().start, format!("ports.{key}: port {n} is already used by ports.{other}")));
             }
             out.push(n);
         }
@@ -456,20 +369,14 @@ fn validate_ports(
 pub fn parse_prefix(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
     let net = if s.contains('/') {
-        s.parse::<IpNet>().map_err(|_| {
-            format!("{s:?} is not a prefix (expected e.g. 198.51.100.0/24 or 2001:db8::/32)")
-        })?
+        s.parse::<IpNet>()
+            .map_err(|_| format!("{s:?} is not a prefix (expected e.g. 198.51.100.0/24 or 2001:db8::/32)"))?
     } else {
-        let a: IpAddr = s
-            .parse()
-            .map_err(|_| format!("{s:?} is not an address or prefix"))?;
+        let a: IpAddr = s.parse().map_err(|_| format!("{s:?} is not an address or prefix"))?;
         IpNet::from(a)
     };
     if net.trunc() != net {
-        return Err(format!(
-            "{s:?} has host bits set; did you mean {}?",
-            net.trunc()
-        ));
+        return Err(format!("{s:?} has host bits set; did you mean {}?", net.trunc()));
     }
     Ok(net)
 }
@@ -477,30 +384,14 @@ pub fn parse_prefix(s: &str) -> Result<IpNet, String> {
 impl Policy {
     /// One-paragraph summary for `sigwall check` and the daemon's start-up log.
     pub fn summary(&self) -> String {
-        let v4: usize = self
-            .peers
-            .iter()
-            .map(|p| {
-                p.prefixes
-                    .iter()
-                    .filter(|n| matches!(n, IpNet::V4(_)))
-                    .count()
-            })
-            .sum();
+        let v4: usize =
+            self.peers.iter().map(|p| p.prefixes.iter().filter(|n| matches!(n, IpNet::V4(_))).count()).sum();
         let v6: usize = self.peers.iter().map(|p| p.prefixes.len()).sum::<usize>() - v4;
         let mut s = format!(
             "mode {}, unknown peers {}, non-signaling {}; {} peers, {} IPv4 and {} IPv6 prefixes\n",
             mode_name(self.mode),
-            if self.unknown_peer_pass {
-                "pass"
-            } else {
-                "drop"
-            },
-            if self.non_signaling_pass {
-                "pass"
-            } else {
-                "drop"
-            },
+            if self.unknown_peer_pass { "pass" } else { "drop" },
+            if self.non_signaling_pass { "pass" } else { "drop" },
             self.peers.len(),
             v4,
             v6
@@ -516,12 +407,8 @@ impl Policy {
                 p.name,
                 p.prefixes.len(),
                 allow.join(", "),
-                p.rate_limit_pps
-                    .map(|r| format!("  rate {r} pps"))
-                    .unwrap_or_default(),
-                p.mode
-                    .map(|m| format!("  mode {}", mode_name(m)))
-                    .unwrap_or_default(),
+                p.rate_limit_pps.map(|r| format!("  rate {r} pps")).unwrap_or_default(),
+                p.mode.map(|m| format!("  mode {}", mode_name(m))).unwrap_or_default(),
             );
         }
         s
@@ -537,3 +424,13 @@ pub fn mode_name(m: Mode) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+/// SHA-256 of policy text, as `sha256sum` prints it for the file.
+pub fn sha256(text: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes()).into()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -33,11 +33,7 @@ fn p(text: &str) -> Result<Policy, PolicyError> {
 fn err(text: &str) -> (usize, String) {
     let e = p(text).expect_err("policy should be rejected");
     assert_eq!(e.file, "policy.toml");
-    assert!(
-        e.to_string()
-            .starts_with(&format!("policy.toml:{}: ", e.line)),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with(&format!("policy.toml:{}: ", e.line)), "{e}");
     (e.line, e.message)
 }
 
@@ -53,20 +49,8 @@ fn the_documented_example_parses() {
     assert_eq!(a.name, "partner-a");
     assert_eq!(a.rate_limit_pps, Some(50000));
     assert_eq!(a.mode, Some(Mode::Monitor));
-    assert_eq!(
-        a.allow,
-        vec![
-            AllowClass::Sigtran,
-            AllowClass::Diameter,
-            AllowClass::GtpC,
-            AllowClass::GtpU
-        ]
-    );
-    assert_eq!(
-        pol.peers[1].prefixes[1].to_string(),
-        "203.0.113.7/32",
-        "a bare address is a host prefix"
-    );
+    assert_eq!(a.allow, vec![AllowClass::Sigtran, AllowClass::Diameter, AllowClass::GtpC, AllowClass::GtpU]);
+    assert_eq!(pol.peers[1].prefixes[1].to_string(), "203.0.113.7/32", "a bare address is a host prefix");
 }
 
 #[test]
@@ -96,9 +80,7 @@ fn unknown_keys_are_rejected() {
     let (line, msg) = err("[defaults]\nmode = \"enforce\"\nunknwon_peer = \"drop\"\n");
     assert_eq!(line, 3);
     assert!(msg.contains("unknwon_peer"), "{msg}");
-    let (line, msg) = err(
-        "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp-c\"]\nrate = 5\n",
-    );
+    let (line, msg) = err("[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp-c\"]\nrate = 5\n");
     assert_eq!(line, 5);
     assert!(msg.contains("rate"), "{msg}");
     let (_, msg) = err("[limits]\nx = 1\n");
@@ -115,9 +97,7 @@ fn bad_enum_values_are_rejected() {
 }
 
 fn peer_with(field: &str) -> String {
-    format!(
-        "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp-c\"]\n{field}\n"
-    )
+    format!("[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp-c\"]\n{field}\n")
 }
 
 #[test]
@@ -145,15 +125,10 @@ fn bad_prefixes_are_rejected() {
 
 #[test]
 fn unknown_class_is_rejected() {
-    let (line, msg) = err(
-        "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp-c\", \"ss7\"]\n",
-    );
+    let (line, msg) = err("[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp-c\", \"ss7\"]\n");
     assert_eq!(line, 4);
     assert!(msg.contains("unknown class \"ss7\""), "{msg}");
-    assert!(
-        msg.contains("sigtran, diameter, gtp-c, gtp-u, sctp"),
-        "{msg}"
-    );
+    assert!(msg.contains("sigtran, diameter, gtp-c, gtp-u, sctp"), "{msg}");
 }
 
 #[test]
@@ -161,10 +136,7 @@ fn duplicate_peer_names_are_rejected() {
     let text = "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp-c\"]\n\n[[peer]]\nname = \"a\"\nprefixes = [\"198.18.1.0/24\"]\nallow = [\"gtp-c\"]\n";
     let (line, msg) = err(text);
     assert_eq!(line, 7);
-    assert!(
-        msg.contains("duplicate peer name \"a\" (first defined on line 2)"),
-        "{msg}"
-    );
+    assert!(msg.contains("duplicate peer name \"a\" (first defined on line 2)"), "{msg}");
 }
 
 #[test]
@@ -172,14 +144,9 @@ fn same_prefix_in_two_peers_is_rejected() {
     let text = "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/24\"]\nallow = [\"gtp-c\"]\n\n[[peer]]\nname = \"b\"\nprefixes = [\"2001:db8::/32\", \"198.18.0.0/24\"]\nallow = [\"gtp-c\"]\n";
     let (line, msg) = err(text);
     assert_eq!(line, 8);
-    assert!(
-        msg.contains("claimed by peer \"b\" and by peer \"a\" (line 3)"),
-        "{msg}"
-    );
+    assert!(msg.contains("claimed by peer \"b\" and by peer \"a\" (line 3)"), "{msg}");
     // The same prefix written twice in one peer, spelt differently.
-    let (_, msg) = err(
-        "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.7\", \"198.18.0.7/32\"]\nallow = [\"gtp-c\"]\n",
-    );
+    let (_, msg) = err("[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.7\", \"198.18.0.7/32\"]\nallow = [\"gtp-c\"]\n");
     assert!(msg.contains("listed twice"), "{msg}");
 }
 
@@ -192,8 +159,7 @@ fn bad_rates_and_names_are_rejected() {
     assert!(msg.contains("rate_limit_pps"), "{msg}");
     let (_, msg) = err(&peer_with("rate_burst = 10"));
     assert!(msg.contains("needs rate_limit_pps"), "{msg}");
-    let (_, msg) =
-        err("[[peer]]\nname = \"two words\"\nprefixes = [\"198.18.0.0/24\"]\nallow = []\n");
+    let (_, msg) = err("[[peer]]\nname = \"two words\"\nprefixes = [\"198.18.0.0/24\"]\nallow = []\n");
     assert!(msg.contains("printable"), "{msg}");
     let (_, msg) = err("[[peer]]\nname = \"\"\nprefixes = [\"198.18.0.0/24\"]\nallow = []\n");
     assert!(msg.contains("empty"), "{msg}");
@@ -217,31 +183,21 @@ fn bad_ports_are_rejected() {
 
 #[test]
 fn capacity_is_checked_before_anything_is_written() {
-    let limits = Limits {
-        prefixes_v4: 1,
-        prefixes_v6: 10,
-    };
+    let limits = Limits { prefixes_v4: 1, prefixes_v6: 10 };
     let e = parse("policy.toml", GOOD, &limits).unwrap_err();
-    assert!(
-        e.message
-            .contains("3 IPv4 prefixes exceed the capacity of 1"),
-        "{e}"
-    );
+    assert!(e.message.contains("3 IPv4 prefixes exceed the capacity of 1"), "{e}");
 }
 
 #[test]
 fn compile_lays_out_ids_ports_and_rates() {
     use filter_common::{ALLOW_SCTP_ANY, Class, PEER_MODE_INHERIT, PEER_MODE_MONITOR, PortClass};
-    let c = compile::compile(&p(GOOD).unwrap(), 7);
+    let c = compile::compile(&p(GOOD).unwrap(), 7, &mut compile::PeerIds::default());
     assert_eq!(c.global.generation, 7);
     assert_eq!(c.global.port_counts[PortClass::Diameter as usize], 2);
     assert!(c.global.port_is(PortClass::Diameter, 3869u16.to_be()));
     assert_eq!(c.peers.len(), 2);
     let a = &c.peers[0].policy;
-    assert_eq!(
-        a.allow,
-        Class::Sigtran.bit() | Class::Diameter.bit() | Class::GtpC.bit() | Class::GtpU.bit()
-    );
+    assert_eq!(a.allow, Class::Sigtran.bit() | Class::Diameter.bit() | Class::GtpC.bit() | Class::GtpU.bit());
     assert_eq!(a.mode, PEER_MODE_MONITOR);
     assert_eq!(a.rate_interval_ns, 20_000);
     assert_eq!(a.rate_tolerance_ns, 49_999 * 20_000);
@@ -249,14 +205,27 @@ fn compile_lays_out_ids_ports_and_rates() {
     assert_eq!(b.allow, ALLOW_SCTP_ANY);
     assert_eq!(b.mode, PEER_MODE_INHERIT);
     assert_eq!(b.rate_interval_ns, 0);
-    assert_eq!(
-        c.v4,
-        vec![
-            (24, [198, 51, 100, 0], 1),
-            (25, [198, 51, 100, 128], 2),
-            (32, [203, 0, 113, 7], 2)
-        ]
-    );
+    assert_eq!(c.v4, vec![(24, [198, 51, 100, 0], 1), (25, [198, 51, 100, 128], 2), (32, [203, 0, 113, 7], 2)]);
     assert_eq!(c.v6.len(), 1);
     assert_eq!(c.v6[0].0, 48);
+}
+
+#[test]
+fn peer_ids_are_stable_by_name_and_reused_lowest_first() {
+    let mut ids = compile::PeerIds::default();
+    let c = compile::compile(&p(GOOD).unwrap(), 1, &mut ids);
+    assert_eq!(c.peers.iter().map(|x| x.id).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(c.fresh_ids, vec![1, 2]);
+    assert_eq!(c.global.peer_slots, 3);
+    // partner-a removed, partner-c added after partner-b: b keeps 2, c takes the freed 1.
+    let text = GOOD.replace("name = \"partner-a\"", "name = \"partner-c\"");
+    let mut pol = p(&text).unwrap();
+    pol.peers.swap(0, 1);
+    let c = compile::compile(&pol, 2, &mut ids);
+    assert_eq!(
+        c.peers.iter().map(|x| (x.name.as_str(), x.id)).collect::<Vec<_>>(),
+        vec![("partner-b", 2), ("partner-c", 1)]
+    );
+    assert_eq!(c.fresh_ids, vec![1]);
+    assert_eq!(c.v4.iter().find(|e| e.1 == [203, 0, 113, 7]).unwrap().2, 2, "prefixes carry the stable id");
 }

@@ -14,6 +14,8 @@ use crate::{loader, stats};
 pub struct Daemon {
     child: Option<Child>,
     pub iface: String,
+    /// Control socket and audit log live here; removed on drop.
+    pub workdir: std::path::PathBuf,
     /// Everything the daemon wrote to stderr, collected until it exits.
     stderr: Option<std::thread::JoinHandle<String>>,
 }
@@ -21,9 +23,15 @@ pub struct Daemon {
 impl Daemon {
     /// Start `sigwall run` on the lab's edge interface and wait until it says it is filtering.
     pub fn start(lab: &Lab, sigwall: &Path, policy: &Path, extra: &[&str]) -> Daemon {
+        let workdir = std::env::temp_dir().join(format!("sigwall-daemon-{}", lab.edge_if));
+        std::fs::create_dir_all(&workdir).expect("daemon workdir");
         let mut cmd = lab.edge_command(sigwall.to_str().expect("UTF-8 path"));
         cmd.args(["run", "--iface", &lab.edge_if, "--policy"])
             .arg(policy)
+            .arg("--control-socket")
+            .arg(workdir.join("control.sock"))
+            .arg("--audit-log")
+            .arg(workdir.join("audit.jsonl"))
             .args(["--xdp-mode", "native", "--stats-interval", "0"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -47,17 +55,10 @@ impl Daemon {
                 }
             }
         });
-        let mut d = Daemon {
-            child: Some(child),
-            iface: lab.edge_if.clone(),
-            stderr: Some(err_thread),
-        };
+        let mut d = Daemon { child: Some(child), iface: lab.edge_if.clone(), stderr: Some(err_thread) };
         if rx.recv_timeout(Duration::from_secs(20)).is_err() {
             let log = d.stop();
-            panic!(
-                "sigwall run did not start filtering on {}:\n{log}",
-                lab.edge_if
-            );
+            panic!("sigwall run did not start filtering on {}:\n{log}", lab.edge_if);
         }
         d
     }
@@ -88,15 +89,13 @@ impl Daemon {
         }
         // A daemon that died without detaching leaves pins; remove them so nothing outlives the test.
         let _ = loader::remove_pins(&self.iface);
-        self.stderr
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default()
+        self.stderr.take().and_then(|t| t.join().ok()).unwrap_or_default()
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.workdir);
     }
 }

@@ -19,12 +19,7 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip(8)");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
 }
 
 /// Two namespaces joined by a veth pair. Dropping it deletes both namespaces (and so the pair).
@@ -49,11 +44,7 @@ impl Lab {
             ipx_if: format!("swi{tag}"),
             edge_if: format!("swe{tag}"),
         };
-        assert!(
-            lab.edge_if.len() <= 15,
-            "interface name {} too long",
-            lab.edge_if
-        );
+        assert!(lab.edge_if.len() <= 15, "interface name {} too long", lab.edge_if);
         // From here on, Drop cleans up whatever exists.
         ip(&["netns", "add", &lab.ipx_ns]);
         ip(&["netns", "add", &lab.edge_ns]);
@@ -73,12 +64,7 @@ impl Lab {
         ]);
         for (ns, ifname, addr4, addr6) in [
             (&lab.ipx_ns, &lab.ipx_if, "198.18.0.1/24", "2001:db8::1/64"),
-            (
-                &lab.edge_ns,
-                &lab.edge_if,
-                "198.18.0.2/24",
-                "2001:db8::2/64",
-            ),
+            (&lab.edge_ns, &lab.edge_if, "198.18.0.2/24", "2001:db8::2/64"),
         ] {
             ip(&["-n", ns, "link", "set", "lo", "up"]);
             ip(&["-n", ns, "addr", "add", addr4, "dev", ifname]);
@@ -96,18 +82,14 @@ impl Lab {
     /// `ip netns exec`, which remounts /sys and hides the pins).
     pub fn edge_command(&self, program: &str) -> Command {
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", Lab::ns_path(&self.edge_ns).display()))
-            .arg("--")
-            .arg(program);
+        c.arg(format!("--net={}", Lab::ns_path(&self.edge_ns).display())).arg("--").arg(program);
         c
     }
 
     /// A command in the ipx namespace (same bpffs note).
     pub fn ipx_command(&self, program: &str) -> Command {
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", Lab::ns_path(&self.ipx_ns).display()))
-            .arg("--")
-            .arg(program);
+        c.arg(format!("--net={}", Lab::ns_path(&self.ipx_ns).display())).arg("--").arg(program);
         c
     }
 
@@ -136,13 +118,7 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
         let file = File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
         // SAFETY: setns on a valid namespace fd affects only this thread.
         let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "setns {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(rc, 0, "setns {}: {}", path.display(), std::io::Error::last_os_error());
         f()
     })
     .join()
@@ -161,11 +137,7 @@ fn packet_socket(ifname: &str) -> OwnedFd {
     let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
     // SAFETY: plain socket(2); the fd is owned right after.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
-    assert!(
-        fd >= 0,
-        "AF_PACKET socket: {}",
-        std::io::Error::last_os_error()
-    );
+    assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
     // SAFETY: fd is a fresh, valid descriptor.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: sockaddr_ll is plain data; zeroed then filled.
@@ -181,12 +153,7 @@ fn packet_socket(ifname: &str) -> OwnedFd {
             std::mem::size_of::<libc::sockaddr_ll>() as u32,
         )
     };
-    assert_eq!(
-        rc,
-        0,
-        "bind AF_PACKET to {ifname}: {}",
-        std::io::Error::last_os_error()
-    );
+    assert_eq!(rc, 0, "bind AF_PACKET to {ifname}: {}", std::io::Error::last_os_error());
     fd
 }
 
@@ -198,20 +165,13 @@ pub struct RawSocket {
 impl RawSocket {
     pub fn open(ns: &str, ifname: &str) -> RawSocket {
         let ifname = ifname.to_string();
-        RawSocket {
-            fd: in_netns(ns, move || packet_socket(&ifname)),
-        }
+        RawSocket { fd: in_netns(ns, move || packet_socket(&ifname)) }
     }
 
     pub fn send(&self, frame: &[u8]) {
         // SAFETY: frame is a valid buffer of frame.len() bytes.
         let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        assert_eq!(
-            n,
-            frame.len() as isize,
-            "send: {}",
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(n, frame.len() as isize, "send: {}", std::io::Error::last_os_error());
     }
 }
 
@@ -226,10 +186,7 @@ impl Capture {
     pub fn start(ns: &str, ifname: &str) -> Capture {
         let ifname = ifname.to_string();
         let fd = in_netns(ns, move || packet_socket(&ifname));
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 50_000,
-        };
+        let tv = libc::timeval { tv_sec: 0, tv_usec: 50_000 };
         // SAFETY: SO_RCVTIMEO with a timeval, so the loop below sees `stop` at least every 50 ms.
         unsafe {
             libc::setsockopt(
@@ -277,11 +234,7 @@ impl Capture {
                 }
             }
         });
-        Capture {
-            frames,
-            stop,
-            thread: Some(thread),
-        }
+        Capture { frames, stop, thread: Some(thread) }
     }
 
     /// Wait until no new frame has arrived for `quiet`, at most `limit`; then stop and return

@@ -59,15 +59,7 @@ pub const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
 impl Frame {
     pub fn new(src: IpAddr, dst: IpAddr, l4: L4) -> Self {
-        Frame {
-            vlans: vec![],
-            src,
-            dst,
-            ipv4_options: false,
-            ipv6_ext: vec![],
-            fragment: Fragment::None,
-            l4,
-        }
+        Frame { vlans: vec![], src, dst, ipv4_options: false, ipv6_ext: vec![], fragment: Fragment::None, l4 }
     }
 
     pub fn vlans(mut self, tpids: &[u16]) -> Self {
@@ -104,11 +96,7 @@ impl Frame {
     pub fn l4_bytes(&self) -> Vec<u8> {
         let pseudo = |proto: u8, len: usize| pseudo_header(self.src, self.dst, proto, len);
         match &self.l4 {
-            L4::Sctp {
-                sport,
-                dport,
-                chunks,
-            } => {
+            L4::Sctp { sport, dport, chunks } => {
                 let mut b = Vec::new();
                 b.extend_from_slice(&sport.to_be_bytes());
                 b.extend_from_slice(&dport.to_be_bytes());
@@ -121,11 +109,7 @@ impl Frame {
                 b[8..12].copy_from_slice(&crc.to_le_bytes());
                 b
             }
-            L4::Udp {
-                sport,
-                dport,
-                payload,
-            } => {
+            L4::Udp { sport, dport, payload } => {
                 let len = 8 + payload.len();
                 let mut b = Vec::with_capacity(len);
                 b.extend_from_slice(&sport.to_be_bytes());
@@ -140,11 +124,7 @@ impl Frame {
                 b[6..8].copy_from_slice(&sum.to_be_bytes());
                 b
             }
-            L4::Tcp {
-                sport,
-                dport,
-                payload,
-            } => {
+            L4::Tcp { sport, dport, payload } => {
                 let mut b = Vec::new();
                 b.extend_from_slice(&sport.to_be_bytes());
                 b.extend_from_slice(&dport.to_be_bytes());
@@ -163,11 +143,7 @@ impl Frame {
                 let ty = if self.src.is_ipv4() { 8 } else { 128 };
                 let mut b = vec![ty, 0, 0, 0, 0, 1, 0, 1];
                 b.extend_from_slice(b"sigwall-ping");
-                let sum = if self.src.is_ipv4() {
-                    checksum(&[&b])
-                } else {
-                    checksum(&[&pseudo(58, b.len()), &b])
-                };
+                let sum = if self.src.is_ipv4() { checksum(&[&b]) } else { checksum(&[&pseudo(58, b.len()), &b]) };
                 b[2..4].copy_from_slice(&sum.to_be_bytes());
                 b
             }
@@ -192,11 +168,7 @@ impl Frame {
         match (self.src, self.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
                 f.extend_from_slice(&0x0800u16.to_be_bytes());
-                let opts: &[u8] = if self.ipv4_options {
-                    &[1, 1, 1, 0]
-                } else {
-                    &[]
-                };
+                let opts: &[u8] = if self.ipv4_options { &[1, 1, 1, 0] } else { &[] };
                 let hlen = 20 + opts.len();
                 let total = hlen + l4.len();
                 let frag: u16 = match self.fragment {
@@ -290,14 +262,7 @@ pub fn sack_chunk() -> Vec<u8> {
 
 /// A HEARTBEAT chunk (a control chunk with no PPID).
 pub fn heartbeat_chunk() -> Vec<u8> {
-    chunk(
-        4,
-        0,
-        &chunk(1, 0, b"sigwall-hb")
-            .iter()
-            .copied()
-            .collect::<Vec<_>>(),
-    )
+    chunk(4, 0, &chunk(1, 0, b"sigwall-hb").iter().copied().collect::<Vec<_>>())
 }
 
 /// An M3UA DATA message (class 1, type 1) with a Protocol Data parameter carrying a short
@@ -307,9 +272,7 @@ pub fn m3ua_data() -> Vec<u8> {
     pd.extend_from_slice(&1000u32.to_be_bytes()); // OPC
     pd.extend_from_slice(&2000u32.to_be_bytes()); // DPC
     pd.extend_from_slice(&[3, 2, 0, 0]); // SI=SCCP, NI, MP, SLS
-    pd.extend_from_slice(&[
-        0x09, 0x81, 0x03, 0x05, 0x07, 0x02, 0x42, 0x08, 0x02, 0x42, 0x06,
-    ]);
+    pd.extend_from_slice(&[0x09, 0x81, 0x03, 0x05, 0x07, 0x02, 0x42, 0x08, 0x02, 0x42, 0x06]);
     let mut param = Vec::new();
     param.extend_from_slice(&0x0210u16.to_be_bytes());
     param.extend_from_slice(&((4 + pd.len()) as u16).to_be_bytes());
@@ -381,11 +344,7 @@ pub fn inner_ipv4_udp() -> Vec<u8> {
     let f = Frame::new(
         "198.18.200.1".parse().unwrap(),
         "198.18.200.2".parse().unwrap(),
-        L4::Udp {
-            sport: 40000,
-            dport: 53,
-            payload: b"user-plane".to_vec(),
-        },
+        L4::Udp { sport: 40000, dport: 53, payload: b"user-plane".to_vec() },
     );
     f.bytes()[14..].to_vec()
 }
@@ -434,11 +393,7 @@ pub fn crc32c(data: &[u8]) -> u32 {
     for b in data {
         crc ^= *b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82f6_3b78
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
         }
     }
     !crc
@@ -456,12 +411,7 @@ mod tests {
 
     #[test]
     fn ipv4_header_checksum_verifies() {
-        let f = Frame::new(
-            "198.18.0.1".parse().unwrap(),
-            "198.18.0.2".parse().unwrap(),
-            L4::Icmp,
-        )
-        .bytes();
+        let f = Frame::new("198.18.0.1".parse().unwrap(), "198.18.0.2".parse().unwrap(), L4::Icmp).bytes();
         assert_eq!(checksum(&[&f[14..34]]), 0);
     }
 }

@@ -11,7 +11,7 @@ use filter_common::{Class, Reason};
 
 use crate::{
     loader::{Filter, map_mut},
-    policy::{self, compile},
+    policy,
     stats::{self, Snapshot},
 };
 
@@ -36,26 +36,18 @@ pub struct Outcome {
 
 impl Harness {
     pub fn new(policy_text: &str) -> Harness {
-        let mut filter = Filter::load(0).expect("load the sigwall object (needs root)");
-        let pol = policy::parse("test-policy.toml", policy_text, &policy::Limits::default())
-            .expect("policy");
-        filter
-            .apply(&compile::compile(&pol, 1))
-            .expect("apply policy");
-        Harness {
-            filter,
-            generation: 1,
-        }
+        let filter = Filter::load(0).expect("load the sigwall object (needs root)");
+        let mut h = Harness { filter, generation: 0 };
+        h.apply(policy_text);
+        h
     }
 
     /// Replace the policy (a generation flip).
     pub fn apply(&mut self, policy_text: &str) {
-        let pol = policy::parse("test-policy.toml", policy_text, &policy::Limits::default())
-            .expect("policy");
-        self.generation += 1;
-        self.filter
-            .apply(&compile::compile(&pol, self.generation))
-            .expect("apply policy");
+        let pol = policy::parse("test-policy.toml", policy_text, &policy::Limits::default()).expect("policy");
+        let c = self.filter.compile(&pol).expect("compile");
+        self.filter.apply(&c, policy::sha256(policy_text)).expect("apply policy");
+        self.generation = c.global.generation;
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -87,10 +79,7 @@ impl Harness {
         let mut cells = Vec::new();
         for r in Reason::ALL {
             for c in Class::ALL {
-                let (a, b) = (
-                    after.cells[r as usize][c as usize],
-                    before.cells[r as usize][c as usize],
-                );
+                let (a, b) = (after.cells[r as usize][c as usize], before.cells[r as usize][c as usize]);
                 if a != b {
                     cells.push((r, c, a.packets - b.packets, a.bytes - b.bytes));
                 }
@@ -99,9 +88,7 @@ impl Harness {
         let mut peers = Vec::new();
         for p in &after.peers {
             let b = before.peer(&p.name).cloned().unwrap_or_default();
-            if (p.packets, p.bytes, p.passed, p.dropped)
-                != (b.packets, b.bytes, b.passed, b.dropped)
-            {
+            if (p.packets, p.bytes, p.passed, p.dropped) != (b.packets, b.bytes, b.passed, b.dropped) {
                 peers.push((
                     p.name.clone(),
                     p.packets - b.packets,
@@ -111,19 +98,14 @@ impl Harness {
                 ));
             }
         }
-        Outcome {
-            action,
-            cells,
-            peers,
-        }
+        Outcome { action, cells, peers }
     }
 
     /// Forget a peer's rate history so its next packet conforms.
     pub fn reset_rate(&mut self, peer_name: &str) {
         let id = self.snapshot().peer(peer_name).expect("peer").id;
         let mut rs: Array<&mut MapData, u64> =
-            Array::try_from(map_mut(&mut self.filter.ebpf, "RATE_STATE").expect("map"))
-                .expect("RATE_STATE");
+            Array::try_from(map_mut(&mut self.filter.ebpf, "RATE_STATE").expect("map")).expect("RATE_STATE");
         rs.set(id, 0, 0).expect("reset rate state");
     }
 }

@@ -1,0 +1,41 @@
+use std::{process::ExitCode, time::Duration};
+
+use sigwall::{control, loader};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Interface to remove sigwall from.
+    #[arg(long)]
+    iface: String,
+    /// Control socket path, if not the default for the interface.
+    #[arg(long)]
+    socket: Option<std::path::PathBuf>,
+}
+
+/// Ask a running daemon to detach and exit; if none answers, detach the pinned link directly.
+pub fn main(a: Args) -> anyhow::Result<ExitCode> {
+    let socket = a.socket.unwrap_or_else(|| control::socket_path(&a.iface));
+    if control::call(&socket, control::Command::Detach, Duration::from_secs(10)).is_ok() {
+        // The daemon detaches as it exits; wait for its pins to go.
+        for _ in 0..100 {
+            if !loader::pin_dir(&a.iface).exists() {
+                println!("sigwall detached from {}", a.iface);
+                return Ok(ExitCode::SUCCESS);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let had = loader::force_detach(&a.iface)?;
+    let _ = std::fs::remove_file(&socket);
+    if had {
+        println!("sigwall detached from {}", a.iface);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "sigwall: nothing attached on {} (no pinned link under {})",
+            a.iface,
+            loader::pin_dir(&a.iface).display()
+        );
+        Ok(ExitCode::from(1))
+    }
+}

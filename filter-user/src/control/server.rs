@@ -1,0 +1,205 @@
+//! The daemon's state and what each control command does to it. Callers serialise access (one
+//! change at a time); every change is validated whole before anything is written, persisted
+//! before it takes effect, and audited whether applied or rejected.
+
+use std::{
+    fs::File,
+    io::Write,
+    path::{Path, PathBuf},
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::{Value, json};
+
+use super::Command;
+use crate::{
+    loader::Attached,
+    policy::{self, Limits, Policy, edit, hex, mode_name, sha256},
+    stats,
+};
+
+/// Who sent a request (SO_PEERCRED).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub pid: i32,
+}
+
+pub struct State {
+    pub attached: Attached,
+    pub policy_path: PathBuf,
+    /// The policy text the running generation was compiled from.
+    pub text: String,
+    pub policy: Policy,
+    /// Write CLI changes back to `policy_path`.
+    pub persist: bool,
+    pub limits: Limits,
+    pub started: Instant,
+    pub audit: Option<File>,
+    /// Set by `detach`: the serving loop exits and detaches.
+    pub detach_requested: bool,
+}
+
+/// Outcome of a command: the reply payload, or an error for the client.
+pub type Outcome = Result<Value, String>;
+
+impl State {
+    pub fn generation(&self) -> u64 {
+        self.attached.filter.generation().unwrap_or(0)
+    }
+
+    /// Run one command. `raw` is the request as received, for the audit log.
+    pub fn handle(&mut self, cmd: Command, caller: Caller, raw: &Value) -> Outcome {
+        let before = self.generation();
+        let res = match &cmd {
+            Command::Status => Ok(self.status()),
+            Command::Peers => self.peers(),
+            Command::Stats => stats::of_filter(&self.attached.filter).map(|s| s.to_json()).map_err(|e| e.to_string()),
+            Command::PolicyDiff { file } => self.diff(Path::new(file)),
+            Command::PeerAdd(c) => self.edit(|d| edit::add_peer(d, c)),
+            Command::PeerRemove { name } => self.edit(|d| edit::remove_peer(d, name)),
+            Command::PeerSet(c) => self.edit(|d| edit::set_peer(d, c)),
+            Command::Mode { mode } => self.edit(|d| edit::set_mode(d, mode)),
+            Command::PolicyReload { file } => self.reload(file.as_deref().map(Path::new)),
+            Command::Detach => {
+                self.detach_requested = true;
+                Ok(json!({"detaching": self.attached.iface}))
+            }
+        };
+        if cmd.is_change() {
+            self.audit_line(caller, raw, &res, before);
+        }
+        res
+    }
+
+    fn status(&mut self) -> Value {
+        let program_id = self.attached.filter.program_id();
+        json!({
+            "iface": self.attached.iface,
+            "xdp_mode": self.attached.mode,
+            "program_id": program_id,
+            "adopted": self.attached.adopted,
+            "policy_file": self.policy_path.display().to_string(),
+            "policy_sha256": hex(&sha256(&self.text)),
+            "generation": self.generation(),
+            "uptime_s": self.started.elapsed().as_secs(),
+            "mode": mode_name(self.policy.mode),
+            "persist": self.persist,
+        })
+    }
+
+    fn peers(&self) -> Outcome {
+        let snap = stats::of_filter(&self.attached.filter).map_err(|e| e.to_string())?;
+        let list: Vec<Value> = self
+            .policy
+            .peers
+            .iter()
+            .map(|p| {
+                let s = snap.peer(&p.name).cloned().unwrap_or_default();
+                json!({
+                    "name": p.name,
+                    "prefixes": p.prefixes.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                    "allow": p.allow.iter().map(|c| c.name()).collect::<Vec<_>>(),
+                    "rate_limit_pps": p.rate_limit_pps,
+                    "mode": p.mode.map(mode_name),
+                    "packets": s.packets, "bytes": s.bytes, "passed": s.passed, "dropped": s.dropped,
+                })
+            })
+            .collect();
+        Ok(json!({ "generation": snap.generation, "peers": list }))
+    }
+
+    fn diff(&self, file: &Path) -> Outcome {
+        let new = policy::load(file, &self.limits).map_err(|e| e.to_string())?;
+        Ok(json!({ "changes": edit::diff(&self.policy, &new) }))
+    }
+
+    /// A CLI change: edit the document, validate the result whole, apply and persist.
+    fn edit(&mut self, f: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), String>) -> Outcome {
+        let mut doc =
+            edit::parse_doc(&self.text).map_err(|e| format!("the running policy text no longer parses: {e}"))?;
+        f(&mut doc)?;
+        let text = doc.to_string();
+        let name = self.policy_path.display().to_string();
+        let new = policy::parse(&name, &text, &self.limits).map_err(|e| format!("rejected: {}", e.message))?;
+        self.commit(new, text, self.persist)
+    }
+
+    /// Reload the policy file (or adopt another one): validated whole, then applied.
+    pub fn reload(&mut self, file: Option<&Path>) -> Outcome {
+        let path = file.map(Path::to_path_buf).unwrap_or_else(|| self.policy_path.clone());
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read policy file: {e}", path.display()))?;
+        let new = policy::parse(&path.display().to_string(), &text, &self.limits).map_err(|e| e.to_string())?;
+        let out = self.commit(new, text, false)?;
+        self.policy_path = path;
+        Ok(out)
+    }
+
+    /// Apply `new` (compiled from `text`) as the next generation. Unchanged policies make no
+    /// generation. When persisting, the file is replaced before the flip, and put back if the
+    /// flip fails, so the file and the running policy never disagree.
+    fn commit(&mut self, new: Policy, text: String, persist: bool) -> Outcome {
+        let old_gen = self.generation();
+        let changes = edit::diff(&self.policy, &new);
+        if changes.is_empty() && text == self.text {
+            return Ok(json!({ "generation": old_gen, "changed": false, "changes": changes }));
+        }
+        let c = self.attached.filter.compile(&new).map_err(|e| e.to_string())?;
+        if persist {
+            write_atomic(&self.policy_path, &text)
+                .map_err(|e| format!("not applied: cannot write {}: {e}", self.policy_path.display()))?;
+        }
+        if let Err(e) = self.attached.filter.apply(&c, sha256(&text)) {
+            if persist {
+                let _ = write_atomic(&self.policy_path, &self.text);
+            }
+            let _ = self.attached.filter.revert();
+            return Err(format!("not applied: {e}"));
+        }
+        self.policy = new;
+        self.text = text;
+        Ok(json!({ "generation": c.global.generation, "changed": true, "changes": changes }))
+    }
+
+    fn audit_line(&mut self, caller: Caller, raw: &Value, res: &Outcome, old_gen: u64) {
+        let Some(f) = self.audit.as_mut() else { return };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let line = json!({
+            "time": format!("{}.{:03}", now.as_secs(), now.subsec_millis()),
+            "uid": caller.uid,
+            "pid": caller.pid,
+            "request": raw,
+            "result": match res { Ok(_) => "applied", Err(_) => "rejected" },
+            "error": res.as_ref().err(),
+            "old_generation": old_gen,
+            "new_generation": self.attached.filter.generation().unwrap_or(old_gen),
+        });
+        // The audit trail must not be silently lost: a write failure is logged loudly.
+        if let Err(e) = writeln!(f, "{line}").and_then(|_| f.sync_data()) {
+            log::error!("cannot write the audit log: {e}");
+        }
+    }
+}
+
+/// Replace `path` with `text`: write a temporary file beside it, fsync, rename, fsync the
+/// directory. Readers see the old or the new file, never a mix.
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.sigwall-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            f.set_permissions(meta.permissions())?;
+        }
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,351 @@
+//! `sigwall run`: attach (or adopt), then serve the control socket, reload on SIGHUP or on file
+//! change, log stats, and on exit detach or stay attached (fail-static).
+
+use std::{
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use filter_common::{Mode, Reason};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
+    net::{UnixListener, UnixStream},
+    sync::Mutex,
+};
+
+use crate::{
+    control::{
+        self, MAX_REQUEST_BYTES, REQUEST_TIMEOUT, Reply,
+        server::{Caller, State},
+    },
+    errors::OperatorError,
+    loader::{self, AttachMode},
+    policy::{self, Limits, edit, hex, sha256},
+    stats,
+};
+
+/// What happens to the filter when the daemon exits on SIGINT/SIGTERM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnExit {
+    /// Detach the program and remove the pins.
+    Detach,
+    /// Leave the program attached and pinned, enforcing the last policy (fail-static); the
+    /// next `sigwall run` adopts it without a gap, `sigwall detach` removes it.
+    Keep,
+}
+
+pub struct Config {
+    pub iface: String,
+    pub policy_path: PathBuf,
+    pub xdp_mode: AttachMode,
+    pub mode: Option<Mode>,
+    pub bpf_log_level: u8,
+    pub stats_interval: u64,
+    pub socket: PathBuf,
+    pub audit_log: Option<PathBuf>,
+    pub persist: bool,
+    pub watch_policy: bool,
+    pub on_exit: OnExit,
+    /// A group whose members may use the control socket (mode 0660); else root only (0600).
+    pub control_gid: Option<u32>,
+}
+
+/// Readiness line on stdout, for scripts and tests.
+pub const READY: &str = "sigwall: filtering on";
+
+pub fn run(cfg: Config) -> anyhow::Result<()> {
+    let limits = Limits::default();
+    // Everything that can be checked before touching the kernel is checked first: a bad policy
+    // or interface name attaches nothing and changes nothing.
+    let mut text = std::fs::read_to_string(&cfg.policy_path)
+        .with_context(|| format!("{}: cannot read policy file", cfg.policy_path.display()))?;
+    let name = cfg.policy_path.display().to_string();
+    if let Some(m) = cfg.mode {
+        let mut doc = edit::parse_doc(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        edit::set_mode(&mut doc, policy::mode_name(m)).map_err(anyhow::Error::msg)?;
+        text = doc.to_string();
+    }
+    let pol = policy::parse(&name, &text, &limits).map_err(|e| PolicyRejected(e.to_string()))?;
+    let c = std::ffi::CString::new(cfg.iface.clone()).context("interface name contains NUL")?;
+    // SAFETY: valid C string.
+    if unsafe { libc::if_nametoindex(c.as_ptr()) } == 0 {
+        return Err(OperatorError::NoInterface(cfg.iface.clone()).into());
+    }
+    if !loader::bpffs_mounted() {
+        return Err(OperatorError::NoBpffs.into());
+    }
+    if control::call(&cfg.socket, control::Command::Status, Duration::from_secs(2)).is_ok() {
+        bail!(
+            "another sigwall is attached to {} and running (its control socket {} answers): stop it first",
+            cfg.iface,
+            cfg.socket.display()
+        );
+    }
+
+    let sha = sha256(&text);
+    let mut attached = if loader::pins_present(&cfg.iface) {
+        let mut a = loader::adopt(&cfg.iface, cfg.bpf_log_level)?;
+        let generation = a.filter.generation()?;
+        if a.filter.meta()?.policy_sha256 == sha {
+            log::info!("adopted the filter pinned on {} at generation {generation}; policy unchanged", cfg.iface);
+        } else {
+            let c = a.filter.compile(&pol)?;
+            a.filter.apply(&c, sha)?;
+            log::info!(
+                "adopted the filter pinned on {} at generation {generation}; policy file differs, applied as generation {}",
+                cfg.iface,
+                c.global.generation
+            );
+        }
+        a
+    } else {
+        // A pin directory without a link is debris of an interrupted start: its maps are not
+        // attached to anything, so start clean.
+        let _ = loader::remove_pins(&cfg.iface);
+        loader::attach_fresh(&cfg.iface, cfg.xdp_mode, cfg.bpf_log_level, &pol, sha)?
+    };
+    let _logger = if cfg.bpf_log_level > 0 {
+        Some(aya_log::EbpfLogger::init(&mut attached.filter.ebpf).context("starting the eBPF logger")?)
+    } else {
+        None
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let setup = (|| -> anyhow::Result<_> {
+        let _rt = rt.enter();
+        let listener = bind_socket(&cfg.socket, cfg.control_gid)?;
+        let audit = open_audit(cfg.audit_log.as_deref())?;
+        Ok((listener, audit))
+    })();
+    let (listener, audit) = match setup {
+        Ok(x) => x,
+        Err(e) => {
+            // Leave the interface as we found it: a fresh attach is undone, an adopted filter
+            // keeps running as before.
+            if !attached.adopted {
+                drop(attached);
+                let _ = loader::force_detach(&cfg.iface);
+            }
+            return Err(e);
+        }
+    };
+    let mode = attached.mode;
+    let adopted = attached.adopted;
+    let state = State {
+        attached,
+        policy_path: cfg.policy_path.clone(),
+        text,
+        policy: pol,
+        persist: cfg.persist,
+        limits,
+        started: Instant::now(),
+        audit,
+        detach_requested: false,
+    };
+    log::info!(
+        "{} {} in {mode} mode, policy {} (sha256 {}), generation {}, control socket {}",
+        if adopted { "adopted" } else { "attached to" },
+        cfg.iface,
+        cfg.policy_path.display(),
+        hex(&sha)[..16].to_string(),
+        state.generation(),
+        cfg.socket.display()
+    );
+    println!("{READY} {} ({mode} mode)", cfg.iface);
+
+    let state = Arc::new(Mutex::new(state));
+    let result = rt.block_on(serve(&cfg, listener, state.clone()));
+    let detach = rt.block_on(async { state.lock().await.detach_requested }) || cfg.on_exit == OnExit::Detach;
+    let _ = std::fs::remove_file(&cfg.socket);
+    rt.shutdown_timeout(Duration::from_secs(1));
+    finish(&cfg.iface, detach)?;
+    // Closing our link and map descriptors last: with the pins gone (detach) nothing is left;
+    // with the pins kept the program stays attached.
+    drop(state);
+    result
+}
+
+/// The policy file was rejected; `main` prints it as is (it already names file and line).
+#[derive(Debug)]
+pub struct PolicyRejected(pub String);
+
+impl std::fmt::Display for PolicyRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PolicyRejected {}
+
+fn finish(iface: &str, detach: bool) -> anyhow::Result<()> {
+    if detach {
+        loader::force_detach(iface).context("detaching")?;
+        log::info!("detached from {iface}");
+    } else {
+        log::info!(
+            "exiting; the filter stays attached to {iface} with the last policy (fail-static); `sigwall detach --iface {iface}` removes it"
+        );
+    }
+    Ok(())
+}
+
+fn open_audit(path: Option<&Path>) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(p) = path else { return Ok(None) };
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .with_context(|| format!("opening the audit log {}", p.display()))?;
+    Ok(Some(f))
+}
+
+fn bind_socket(path: &Path, gid: Option<u32>) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    // Nobody answered on it (checked above): a leftover of a killed daemon.
+    let _ = std::fs::remove_file(path);
+    let std_listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("binding the control socket {}", path.display()))?;
+    let mode = if gid.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    if let Some(g) = gid {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).context("socket path")?;
+        // SAFETY: chown on a path we just created; -1 keeps the owner.
+        if unsafe { libc::chown(c.as_ptr(), u32::MAX, g) } != 0 {
+            bail!("giving group {g} the control socket: {}", std::io::Error::last_os_error());
+        }
+    }
+    std_listener.set_nonblocking(true)?;
+    Ok(UnixListener::from_std(std_listener)?)
+}
+
+async fn serve(cfg: &Config, listener: UnixListener, state: Arc<Mutex<State>>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let exit = Arc::new(tokio::sync::Notify::new());
+    let (file_tx, mut file_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let _watcher = if cfg.watch_policy { Some(watch(&cfg.policy_path, file_tx)?) } else { None };
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.stats_interval.max(1)));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = exit.notified() => break,
+            _ = hup.recv() => reload(&state, "SIGHUP").await,
+            Some(()) = file_rx.recv() => {
+                // Editors write in several steps; let them finish, then take one reload.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                while file_rx.try_recv().is_ok() {}
+                let unchanged = {
+                    let st = state.lock().await;
+                    std::fs::read_to_string(&st.policy_path).map(|t| t == st.text).unwrap_or(false)
+                };
+                if !unchanged {
+                    reload(&state, "file change").await;
+                }
+            }
+            _ = tick.tick(), if cfg.stats_interval > 0 => {
+                let st = state.lock().await;
+                if let Ok(s) = stats::of_filter(&st.attached.filter) {
+                    let dropped: u64 = s.peers.iter().map(|p| p.dropped).sum();
+                    log::info!(
+                        "gen {}: allowed {} not_allowlisted {} class_not_allowed {} rate_limited {} malformed {} fragment {} monitored {} signaling dropped {}",
+                        s.generation, s.reason(Reason::Allowed), s.reason(Reason::NotAllowlisted), s.reason(Reason::ClassNotAllowed),
+                        s.reason(Reason::RateLimited), s.reason(Reason::Malformed), s.reason(Reason::Fragment), s.reason(Reason::Monitored), dropped
+                    );
+                }
+            }
+            conn = listener.accept() => {
+                if let Ok((stream, _)) = conn {
+                    let (state, exit) = (state.clone(), exit.clone());
+                    tokio::spawn(async move { connection(stream, state, exit).await });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn reload(state: &Arc<Mutex<State>>, why: &str) {
+    let mut st = state.lock().await;
+    // SAFETY: getuid has no preconditions.
+    let caller = Caller { uid: unsafe { libc::getuid() }, pid: std::process::id() as i32 };
+    let raw = json!({"v": control::PROTOCOL_VERSION, "cmd": "policy_reload", "source": why});
+    match st.handle(control::Command::PolicyReload { file: None }, caller, &raw) {
+        Ok(r) => log::info!("reload ({why}): {r}"),
+        Err(e) => log::error!("reload ({why}) rejected, running policy unchanged: {e}"),
+    }
+}
+
+fn watch(path: &Path, tx: tokio::sync::mpsc::UnboundedSender<()>) -> anyhow::Result<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher as _};
+    let file = path.file_name().map(|n| n.to_os_string());
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if let Ok(ev) = ev {
+            if ev.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == file) {
+                let _ = tx.send(());
+            }
+        }
+    })?;
+    // The directory, not the file: editors and our own atomic writes replace the file by rename.
+    w.watch(&dir, RecursiveMode::NonRecursive).with_context(|| format!("watching {}", dir.display()))?;
+    Ok(w)
+}
+
+async fn connection(stream: UnixStream, state: Arc<Mutex<State>>, exit: Arc<tokio::sync::Notify>) {
+    let caller = stream.peer_cred().map(|c| Caller { uid: c.uid(), pid: c.pid().unwrap_or(0) }).unwrap_or_default();
+    let (r, mut w) = stream.into_split();
+    let mut reader = BufReader::new(r.take(u64::MAX));
+    loop {
+        let mut line = Vec::new();
+        reader.get_mut().set_limit(MAX_REQUEST_BYTES as u64 + 1);
+        let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
+        let reply = match read {
+            Err(_) => Some(Reply::err("timed out waiting for a request line")),
+            Ok(Err(_)) | Ok(Ok(0)) => None,
+            Ok(Ok(_)) if line.len() > MAX_REQUEST_BYTES => {
+                Some(Reply::err(format!("request larger than {MAX_REQUEST_BYTES} bytes")))
+            }
+            Ok(Ok(_)) if !line.ends_with(b"\n") => None, // hung up mid-request
+            Ok(Ok(_)) => Some(answer(&line, caller, &state, &exit).await),
+        };
+        let Some(reply) = reply else { return };
+        let close = !reply.ok
+            && reply.error.as_deref().is_some_and(|e| e.starts_with("timed out") || e.starts_with("request larger"));
+        let mut out = serde_json::to_vec(&reply).unwrap_or_default();
+        out.push(b'\n');
+        if w.write_all(&out).await.is_err() || close {
+            return;
+        }
+    }
+}
+
+async fn answer(line: &[u8], caller: Caller, state: &Arc<Mutex<State>>, exit: &Arc<tokio::sync::Notify>) -> Reply {
+    let req = match control::parse_request(line) {
+        Ok(r) => r,
+        Err(e) => return Reply::err(e),
+    };
+    let raw: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
+    let mut st = state.lock().await;
+    // Map and file writes are blocking; keep them off the async workers' critical path.
+    let result = tokio::task::block_in_place(|| st.handle(req.cmd, caller, &raw));
+    if st.detach_requested {
+        exit.notify_one();
+    }
+    match result {
+        Ok(v) => Reply::ok(v),
+        Err(e) => Reply::err(e),
+    }
+}
