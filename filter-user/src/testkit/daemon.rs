@@ -55,7 +55,7 @@ impl Daemon {
                 }
             }
         });
-        let mut d = Daemon { child: Some(child), iface: lab.edge_if.clone(), stderr: Some(err_thread) };
+        let mut d = Daemon { child: Some(child), iface: lab.edge_if.clone(), workdir, stderr: Some(err_thread) };
         if rx.recv_timeout(Duration::from_secs(20)).is_err() {
             let log = d.stop();
             panic!("sigwall run did not start filtering on {}:\n{log}", lab.edge_if);
