@@ -52,13 +52,14 @@ pub struct Config {
     pub on_exit: OnExit,
     /// A group whose members may use the control socket (mode 0660); else root only (0600).
     pub control_gid: Option<u32>,
+    pub limits: Limits,
 }
 
 /// Readiness line on stdout, for scripts and tests.
 pub const READY: &str = "sigwall: filtering on";
 
 pub fn run(cfg: Config) -> anyhow::Result<()> {
-    let limits = Limits::default();
+    let limits = cfg.limits;
     // Everything that can be checked before touching the kernel is checked first: a bad policy
     // or interface name attaches nothing and changes nothing.
     let mut text = std::fs::read_to_string(&cfg.policy_path)

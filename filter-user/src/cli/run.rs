@@ -40,6 +40,11 @@ pub struct Args {
     /// Reload when the policy file changes (inotify).
     #[arg(long)]
     watch_policy: bool,
+    /// Refuse policies with more prefixes than this per address family (at most the map
+    /// capacity, 1048576).
+    #[arg(long, default_value_t = filter_common::DEFAULT_PREFIX_CAPACITY,
+          value_parser = clap::value_parser!(u32).range(1..=filter_common::DEFAULT_PREFIX_CAPACITY as i64))]
+    max_prefixes: u32,
     /// On SIGINT/SIGTERM: detach, or keep the filter attached with the last policy.
     #[arg(long, value_enum, default_value_t = OnExit::Detach)]
     on_exit: OnExit,
@@ -80,6 +85,7 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         watch_policy: a.watch_policy,
         on_exit: a.on_exit,
         control_gid: None,
+        limits: sigwall::policy::Limits { prefixes_v4: a.max_prefixes as usize, prefixes_v6: a.max_prefixes as usize },
     };
     match daemon::run(cfg) {
         Ok(()) => Ok(ExitCode::SUCCESS),

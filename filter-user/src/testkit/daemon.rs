@@ -16,6 +16,8 @@ pub struct Daemon {
     pub iface: String,
     /// Control socket and audit log live here; removed on drop.
     pub workdir: std::path::PathBuf,
+    /// After `kill_hard`: the pins belong to whoever adopts them next.
+    leave_pins: bool,
     /// Everything the daemon wrote to stderr, collected until it exits.
     stderr: Option<std::thread::JoinHandle<String>>,
 }
@@ -23,7 +25,9 @@ pub struct Daemon {
 impl Daemon {
     /// Start `sigwall run` on the lab's edge interface and wait until it says it is filtering.
     pub fn start(lab: &Lab, sigwall: &Path, policy: &Path, extra: &[&str]) -> Daemon {
-        let workdir = std::env::temp_dir().join(format!("sigwall-daemon-{}", lab.edge_if));
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let workdir = std::env::temp_dir().join(format!("sigwall-daemon-{}-{n}", lab.edge_if));
         std::fs::create_dir_all(&workdir).expect("daemon workdir");
         let mut cmd = lab.edge_command(sigwall.to_str().expect("UTF-8 path"));
         cmd.args(["run", "--iface", &lab.edge_if, "--policy"])
@@ -55,12 +59,59 @@ impl Daemon {
                 }
             }
         });
-        let mut d = Daemon { child: Some(child), iface: lab.edge_if.clone(), workdir, stderr: Some(err_thread) };
+        let mut d = Daemon {
+            child: Some(child),
+            iface: lab.edge_if.clone(),
+            workdir,
+            leave_pins: false,
+            stderr: Some(err_thread),
+        };
         if rx.recv_timeout(Duration::from_secs(20)).is_err() {
             let log = d.stop();
             panic!("sigwall run did not start filtering on {}:\n{log}", lab.edge_if);
         }
         d
+    }
+
+    pub fn socket(&self) -> std::path::PathBuf {
+        self.workdir.join("control.sock")
+    }
+
+    pub fn audit_log(&self) -> std::path::PathBuf {
+        self.workdir.join("audit.jsonl")
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// `kill -9`: the daemon gets no chance to clean up; its pins (and so the filter) remain.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.leave_pins = true;
+    }
+
+    /// Wait for the daemon to exit by itself (e.g. after `sigwall detach`); true if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            match self.child.as_mut().map(|c| c.try_wait()) {
+                None | Some(Ok(Some(_))) => {
+                    self.child = None;
+                    return true;
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        false
+    }
+
+    /// The daemon's stderr so far is only available after it exits: stop and return it.
+    pub fn log(&mut self) -> String {
+        self.stop()
     }
 
     pub fn stats(&self) -> stats::Snapshot {
@@ -87,8 +138,11 @@ impl Daemon {
                 }
             }
         }
-        // A daemon that died without detaching leaves pins; remove them so nothing outlives the test.
-        let _ = loader::remove_pins(&self.iface);
+        // A daemon that died without detaching leaves its filter pinned; detach it so nothing
+        // outlives the test (unless a test killed it on purpose and another daemon adopts).
+        if !self.leave_pins {
+            let _ = loader::force_detach(&self.iface);
+        }
         self.stderr.take().and_then(|t| t.join().ok()).unwrap_or_default()
     }
 }
