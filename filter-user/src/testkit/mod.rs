@@ -4,4 +4,5 @@
 pub mod daemon;
 pub mod netns;
 pub mod packets;
+pub mod pcap;
 pub mod testrun;
