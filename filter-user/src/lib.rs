@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod daemon;
+pub mod dpi;
 pub mod errors;
 pub mod loader;
 pub mod policy;
