@@ -12,7 +12,7 @@ pub use classify::{CLASS_COUNT, Class, DIAMETER_PPIDS, SIGTRAN_PPIDS};
 
 /// Bumped whenever the layout of any pinned map changes; a restarted controller refuses to adopt
 /// pins whose layout version differs (see `filter-user::loader`).
-pub const MAP_LAYOUT_VERSION: u32 = 1;
+pub const MAP_LAYOUT_VERSION: u32 = 2;
 
 /// Peer id 0 is reserved for "no peer matched"; configured peers are numbered from 1.
 pub const UNKNOWN_PEER_ID: u32 = 0;
@@ -39,9 +39,13 @@ pub enum Reason {
     Fragment = 5,
     Monitored = 6,
     NonSignaling = 7,
+    /// Deep inspection blocked this flow (5-tuple) for a while.
+    FlowBlocked = 8,
+    /// Deep inspection quarantined the sending peer for a while.
+    PeerBlocked = 9,
 }
 
-pub const REASON_COUNT: usize = 8;
+pub const REASON_COUNT: usize = 10;
 
 impl Reason {
     pub const ALL: [Reason; REASON_COUNT] = [
@@ -53,6 +57,8 @@ impl Reason {
         Reason::Fragment,
         Reason::Monitored,
         Reason::NonSignaling,
+        Reason::FlowBlocked,
+        Reason::PeerBlocked,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -65,6 +71,8 @@ impl Reason {
             Reason::Fragment => "fragment",
             Reason::Monitored => "monitored",
             Reason::NonSignaling => "non_signaling",
+            Reason::FlowBlocked => "flow_blocked",
+            Reason::PeerBlocked => "peer_blocked",
         }
     }
 }
@@ -103,6 +111,10 @@ pub struct PeerPolicy {
     pub rate_interval_ns: u64,
     /// GCRA burst tolerance in ns: (burst - 1) * interval.
     pub rate_tolerance_ns: u64,
+    /// Copy 1 in N of this peer's signaling (other than GTP-U) to deep inspection; 0: none.
+    pub inspect_every: u32,
+    /// The same for GTP-U (default none: user plane volume).
+    pub inspect_gtpu_every: u32,
 }
 
 /// A peer's name, NUL-padded, for `sigwall stats` to read from the pinned maps without the
@@ -214,6 +226,74 @@ pub struct Meta {
     pub policy_sha256: [u8; 32],
 }
 
+/// A flow as deep inspection names it: IPv4 addresses are mapped into IPv6 (`::ffff:a.b.c.d`)
+/// so one map serves both families. Ports in network byte order; 0 for ICMP and fragments.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Value of `FLOW_VERDICTS` and `PEER_BLOCKS`: blocked until `expires_ns` (CLOCK_MONOTONIC,
+/// as `bpf_ktime_get_ns`); `rule` names the rule that asked for it (index into the rule list).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Block {
+    pub expires_ns: u64,
+    pub rule: u32,
+    pub _pad: u32,
+}
+
+/// Switches for deep inspection (index 0 of `INSPECT_CFG`), outside the policy generations
+/// because blocks come and go far more often than policies.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InspectCfg {
+    /// Global switch: 0 copies nothing to the ring buffer.
+    pub enabled: u32,
+    /// Number of entries in `FLOW_VERDICTS` (0 skips the lookup).
+    pub flow_blocks: u32,
+    /// Number of peers in `PEER_BLOCKS` with an entry (0 skips the lookup).
+    pub peer_blocks: u32,
+    pub _pad: u32,
+}
+
+/// Longest copy of a flagged packet into the ring buffer.
+pub const INSPECT_SNAPLEN: usize = 2048;
+
+/// Header of a ring-buffer record; `INSPECT_SNAPLEN` bytes of packet follow (`cap_len` valid).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InspectHeader {
+    pub ts_ns: u64,
+    pub ifindex: u32,
+    pub peer_id: u32,
+    /// Length of the frame on the wire.
+    pub len: u32,
+    /// Bytes copied.
+    pub cap_len: u32,
+    pub class: u8,
+    pub reason: u8,
+    /// 0 pass, 1 drop.
+    pub action: u8,
+    pub _pad: [u8; 5],
+}
+
+#[repr(C)]
+pub struct InspectRecord {
+    pub header: InspectHeader,
+    pub data: [u8; INSPECT_SNAPLEN],
+}
+
+/// Indexes of the per-CPU `INSPECT_STATS` counters.
+pub const INSPECT_FLAGGED: u32 = 0;
+pub const INSPECT_OVERFLOW: u32 = 1;
+
 /// The single active-generation selector (map value at index 0 of `ACTIVE`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -251,11 +331,22 @@ pub struct Facts {
     pub later_fragment: bool,
     /// The transport is SCTP (the `sctp` wildcard allows any class carried over it).
     pub over_sctp: bool,
+    /// Deep inspection blocked this packet's flow (unexpired entry in `FLOW_VERDICTS`).
+    pub flow_blocked: bool,
+    /// Deep inspection quarantined the sending peer (unexpired entry in `PEER_BLOCKS`).
+    pub peer_blocked: bool,
 }
 
 impl Facts {
     pub const fn new(class: Class) -> Self {
-        Facts { class, malformed: false, later_fragment: false, over_sctp: false }
+        Facts {
+            class,
+            malformed: false,
+            later_fragment: false,
+            over_sctp: false,
+            flow_blocked: false,
+            peer_blocked: false,
+        }
     }
 }
 
@@ -298,48 +389,81 @@ pub fn decide<F: FnOnce() -> bool>(
     global: &GlobalPolicy,
     rate_ok: F,
 ) -> Verdict {
-    let mode = match peer {
-        Some(p) if p.mode == PEER_MODE_ENFORCE => Mode::Enforce,
-        Some(p) if p.mode == PEER_MODE_MONITOR => Mode::Monitor,
-        _ => global.mode(),
-    };
-    let drop = |reason: Reason| -> Verdict {
-        match mode {
-            Mode::Monitor => Verdict::pass(Reason::Monitored),
-            Mode::Enforce => Verdict { action: Action::Drop, reason },
-        }
-    };
-
-    if facts.later_fragment {
-        return if peer.is_some() || global.unknown_peer_pass != 0 {
-            Verdict::pass(Reason::Fragment)
-        } else {
-            drop(Reason::Fragment)
-        };
+    // Two separate paths rather than `peer.is_some() || ...`: LLVM likes to OR the pointer
+    // into a flag for such conditions, which the BPF verifier refuses ("bitwise operator on
+    // pointer prohibited").
+    match peer {
+        None => decide_unknown(facts, global),
+        Some(p) => decide_peer(facts, p, global, rate_ok),
     }
+}
+
+/// Checks that do not depend on who sent the packet; `None` means "go on".
+#[inline(always)]
+fn common(facts: &Facts, global: &GlobalPolicy) -> Option<(Action, Reason)> {
     if facts.class == Class::NonSignaling {
-        return if global.non_signaling_pass != 0 {
-            Verdict::pass(Reason::NonSignaling)
+        return Some(if global.non_signaling_pass != 0 {
+            (Action::Pass, Reason::NonSignaling)
         } else {
-            drop(Reason::NonSignaling)
-        };
+            (Action::Drop, Reason::NonSignaling)
+        });
     }
     if facts.malformed {
-        return drop(Reason::Malformed);
+        return Some((Action::Drop, Reason::Malformed));
     }
-    let Some(p) = peer else {
-        return if global.unknown_peer_pass != 0 {
-            Verdict::pass(Reason::NotAllowlisted)
-        } else {
-            drop(Reason::NotAllowlisted)
-        };
+    // Verdicts pushed down by deep inspection outrank the allowlist: they exist precisely for
+    // traffic the allowlist lets through.
+    if facts.flow_blocked {
+        return Some((Action::Drop, Reason::FlowBlocked));
+    }
+    None
+}
+
+#[inline(always)]
+fn in_mode(mode: Mode, action: Action, reason: Reason) -> Verdict {
+    match (action, mode) {
+        (Action::Drop, Mode::Monitor) => Verdict::pass(Reason::Monitored),
+        _ => Verdict { action, reason },
+    }
+}
+
+#[inline(always)]
+fn decide_unknown(facts: &Facts, global: &GlobalPolicy) -> Verdict {
+    let mode = global.mode();
+    let pass_unknown = global.unknown_peer_pass != 0;
+    if facts.later_fragment {
+        let action = if pass_unknown { Action::Pass } else { Action::Drop };
+        return in_mode(mode, action, Reason::Fragment);
+    }
+    if let Some((action, reason)) = common(facts, global) {
+        return in_mode(mode, action, reason);
+    }
+    let action = if pass_unknown { Action::Pass } else { Action::Drop };
+    in_mode(mode, action, Reason::NotAllowlisted)
+}
+
+#[inline(always)]
+fn decide_peer<F: FnOnce() -> bool>(facts: &Facts, p: &PeerPolicy, global: &GlobalPolicy, rate_ok: F) -> Verdict {
+    let mode = match p.mode {
+        PEER_MODE_ENFORCE => Mode::Enforce,
+        PEER_MODE_MONITOR => Mode::Monitor,
+        _ => global.mode(),
     };
+    if facts.later_fragment {
+        return Verdict::pass(Reason::Fragment);
+    }
+    if let Some((action, reason)) = common(facts, global) {
+        return in_mode(mode, action, reason);
+    }
+    if facts.peer_blocked {
+        return in_mode(mode, Action::Drop, Reason::PeerBlocked);
+    }
     let allowed = p.allow & facts.class.bit() != 0 || (facts.over_sctp && p.allow & ALLOW_SCTP_ANY != 0);
     if !allowed {
-        return drop(Reason::ClassNotAllowed);
+        return in_mode(mode, Action::Drop, Reason::ClassNotAllowed);
     }
     if p.rate_interval_ns != 0 && !rate_ok() {
-        return drop(Reason::RateLimited);
+        return in_mode(mode, Action::Drop, Reason::RateLimited);
     }
     Verdict::pass(Reason::Allowed)
 }
@@ -356,6 +480,10 @@ mod pod {
     unsafe impl aya::Pod for PeerCounter {}
     unsafe impl aya::Pod for PeerName {}
     unsafe impl aya::Pod for Meta {}
+    unsafe impl aya::Pod for FlowKey {}
+    unsafe impl aya::Pod for Block {}
+    unsafe impl aya::Pod for InspectCfg {}
+    unsafe impl aya::Pod for InspectHeader {}
 }
 
 #[cfg(test)]

@@ -223,3 +223,20 @@ fn stats_index_covers_the_array() {
     }
     assert!(seen.iter().all(|s| *s));
 }
+
+#[test]
+fn pushed_down_blocks_outrank_the_allowlist() {
+    let g = GlobalPolicy::default();
+    let p = peer(&[Class::GtpC]);
+    let f = Facts { flow_blocked: true, ..sig(Class::GtpC) };
+    assert_eq!(d(&f, Some(&p), &g), v(Action::Drop, Reason::FlowBlocked));
+    let f = Facts { peer_blocked: true, ..sig(Class::GtpC) };
+    assert_eq!(d(&f, Some(&p), &g), v(Action::Drop, Reason::PeerBlocked));
+    // Malformed still comes first; monitor turns blocks into counted passes.
+    let f = Facts { flow_blocked: true, malformed: true, ..sig(Class::GtpC) };
+    assert_eq!(d(&f, Some(&p), &g).reason, Reason::Malformed);
+    let mut m = p;
+    m.mode = PEER_MODE_MONITOR;
+    let f = Facts { flow_blocked: true, ..sig(Class::GtpC) };
+    assert_eq!(d(&f, Some(&m), &g), v(Action::Pass, Reason::Monitored));
+}

@@ -12,13 +12,15 @@ mod parse;
 use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_ktime_get_ns,
+    helpers::{bpf_get_prandom_u32, bpf_xdp_load_bytes},
     macros::{map, xdp},
-    maps::{Array, LpmTrie, PerCpuArray, lpm_trie::Key},
+    maps::{Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
     programs::XdpContext,
 };
 use aya_log_ebpf::debug;
 use filter_common::{
-    Action, Active, Counter, DEFAULT_PREFIX_CAPACITY, GENERATIONS, GlobalPolicy, MAX_PEERS, Meta, PeerCounter,
+    Action, Active, Block, Class, Counter, DEFAULT_PREFIX_CAPACITY, FlowKey, GENERATIONS, GlobalPolicy,
+    INSPECT_FLAGGED, INSPECT_OVERFLOW, INSPECT_SNAPLEN, InspectCfg, InspectRecord, MAX_PEERS, Meta, PeerCounter,
     PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
 };
 use parse::Source;
@@ -62,6 +64,28 @@ static PEER_INFO: Array<PeerName> = Array::with_max_entries(GENERATIONS * MAX_PE
 #[map]
 static RATE_STATE: Array<u64> = Array::with_max_entries(MAX_PEERS, 0);
 
+/// Flows blocked by deep inspection until an expiry. LRU: under pressure the oldest block goes
+/// first rather than a new one being refused.
+#[map]
+static FLOW_VERDICTS: LruHashMap<FlowKey, Block> = LruHashMap::with_max_entries(65536, 0);
+
+/// Peers quarantined by deep inspection, by peer id, until an expiry (0: not blocked).
+#[map]
+static PEER_BLOCKS: Array<Block> = Array::with_max_entries(MAX_PEERS, 0);
+
+/// Deep-inspection switches (global enable, whether any blocks exist).
+#[map]
+static INSPECT_CFG: Array<InspectCfg> = Array::with_max_entries(1, 0);
+
+/// Flagged packets for deep inspection: header + up to INSPECT_SNAPLEN bytes. Ring buffers need
+/// kernel 5.8.
+#[map]
+static INSPECT_RING: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+
+/// Per-CPU: packets copied to the ring buffer, and packets that found it full.
+#[map]
+static INSPECT_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
 /// Packets and bytes by reason x class.
 #[map]
 static STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(STATS_ENTRIES, 0);
@@ -95,7 +119,7 @@ fn try_sigwall(ctx: &XdpContext) -> u32 {
     }
 
     // Non-signaling traffic is judged without the peer, so skip the lookup on that (bulk) path.
-    let needs_peer = facts.class != filter_common::Class::NonSignaling;
+    let needs_peer = facts.class != Class::NonSignaling;
     let peer_id = if needs_peer { lookup_peer(generation, &parsed.src) } else { UNKNOWN_PEER_ID };
     let peer = if peer_id != UNKNOWN_PEER_ID {
         match PEER_POLICY.get(generation * MAX_PEERS + peer_id) {
@@ -107,6 +131,29 @@ fn try_sigwall(ctx: &XdpContext) -> u32 {
     };
     let peer_id = if peer.is_some() { peer_id } else { UNKNOWN_PEER_ID };
 
+    let cfg = match INSPECT_CFG.get(0) {
+        Some(c) => *c,
+        None => InspectCfg::default(),
+    };
+    let mut facts = facts;
+    if needs_peer && (cfg.flow_blocks != 0 || cfg.peer_blocks != 0) {
+        // SAFETY: bpf_ktime_get_ns has no preconditions.
+        let now = unsafe { bpf_ktime_get_ns() };
+        if cfg.flow_blocks != 0 {
+            if let Some(k) = parse::flow_key(ctx, &parsed) {
+                // SAFETY: the value is read once, while the program runs.
+                if let Some(b) = unsafe { FLOW_VERDICTS.get(&k) } {
+                    facts.flow_blocked = b.expires_ns > now;
+                }
+            }
+        }
+        if cfg.peer_blocks != 0 && peer_id != UNKNOWN_PEER_ID {
+            if let Some(b) = PEER_BLOCKS.get(peer_id) {
+                facts.peer_blocked = b.expires_ns > now;
+            }
+        }
+    }
+
     let verdict = decide(&facts, peer, global, || match peer {
         Some(p) => rate_ok(peer_id, p),
         None => true,
@@ -116,12 +163,62 @@ fn try_sigwall(ctx: &XdpContext) -> u32 {
     if needs_peer {
         count_peer(peer_id, bytes, verdict.action);
     }
+    if cfg.enabled != 0 {
+        if let Some(p) = peer {
+            let every = if facts.class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
+            // SAFETY: bpf_get_prandom_u32 has no preconditions.
+            if every == 1 || (every > 1 && unsafe { bpf_get_prandom_u32() } % every == 0) {
+                flag(ctx, peer_id, &facts, &verdict, bytes);
+            }
+        }
+    }
     match verdict.action {
         Action::Pass => xdp_action::XDP_PASS,
         Action::Drop => {
             debug!(ctx, "drop reason={} class={} peer={}", verdict.reason as u32, facts.class as u32, peer_id);
             xdp_action::XDP_DROP
         }
+    }
+}
+
+/// Copy the packet (up to INSPECT_SNAPLEN bytes) and its verdict to the ring buffer. The
+/// packet goes on with its verdict either way; a full ring only costs a counter.
+#[inline(always)]
+fn flag(ctx: &XdpContext, peer_id: u32, facts: &filter_common::Facts, verdict: &filter_common::Verdict, len: u64) {
+    let Some(mut entry) = INSPECT_RING.reserve::<InspectRecord>(0) else {
+        bump(INSPECT_OVERFLOW);
+        return;
+    };
+    let cap = if len as usize > INSPECT_SNAPLEN { INSPECT_SNAPLEN } else { len as usize };
+    let rec = entry.as_mut_ptr();
+    // SAFETY: `rec` points to a reserved, exclusively owned InspectRecord; the header fields are
+    // written before submit, and bpf_xdp_load_bytes writes at most `cap` <= INSPECT_SNAPLEN bytes
+    // into `data`.
+    let ok = unsafe {
+        (*rec).header.ts_ns = bpf_ktime_get_ns();
+        (*rec).header.ifindex = (*ctx.ctx).ingress_ifindex;
+        (*rec).header.peer_id = peer_id;
+        (*rec).header.len = len as u32;
+        (*rec).header.cap_len = cap as u32;
+        (*rec).header.class = facts.class as u8;
+        (*rec).header.reason = verdict.reason as u8;
+        (*rec).header.action = (verdict.action == Action::Drop) as u8;
+        (*rec).header._pad = [0; 5];
+        cap > 0 && bpf_xdp_load_bytes(ctx.ctx, 0, (*rec).data.as_mut_ptr() as *mut _, cap as u32) == 0
+    };
+    if ok {
+        entry.submit(0);
+        bump(INSPECT_FLAGGED);
+    } else {
+        entry.discard(0);
+    }
+}
+
+#[inline(always)]
+fn bump(index: u32) {
+    if let Some(c) = INSPECT_STATS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot.
+        unsafe { *c += 1 };
     }
 }
 

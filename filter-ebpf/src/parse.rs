@@ -10,7 +10,7 @@
 //! - Every loop has a constant bound.
 
 use aya_ebpf::programs::XdpContext;
-use filter_common::{Class, Facts, GlobalPolicy, PortClass, classify};
+use filter_common::{Class, Facts, FlowKey, GlobalPolicy, PortClass, classify};
 
 /// Largest offset the parser follows into a frame. 16 KiB covers jumbo frames' headers; a chain
 /// of headers longer than that is not something a signaling peer sends.
@@ -69,12 +69,54 @@ pub struct Parsed {
     /// discovery): passes even when `non_signaling = "drop"`, so that setting cannot cut the edge
     /// off its own network.
     pub link_essential: bool,
+    /// Offset of the IP header (0: not IP).
+    pub l3_off: usize,
+    /// Offset of the transport header and the transport protocol (0, 0: none reached).
+    pub l4_off: usize,
+    pub proto: u8,
 }
 
 impl Parsed {
     const fn non_ip() -> Self {
-        Parsed { facts: Facts::new(Class::NonSignaling), src: Source::None, link_essential: true }
+        Parsed {
+            facts: Facts::new(Class::NonSignaling),
+            src: Source::None,
+            link_essential: true,
+            l3_off: 0,
+            l4_off: 0,
+            proto: 0,
+        }
     }
+}
+
+/// The flow key of a parsed packet: addresses reread from the IP header (IPv4 mapped into
+/// IPv6), ports from the transport header. Only built when deep inspection has blocked flows.
+#[inline(always)]
+pub fn flow_key(ctx: &XdpContext, p: &Parsed) -> Option<FlowKey> {
+    let mut k = FlowKey::default();
+    match p.src {
+        Source::V4(s) => {
+            let d = load::<[u8; 4]>(ctx, (p.l3_off + 16) & OFF_MASK)?;
+            k.src[10] = 0xff;
+            k.src[11] = 0xff;
+            k.src[12..16].copy_from_slice(&s);
+            k.dst[10] = 0xff;
+            k.dst[11] = 0xff;
+            k.dst[12..16].copy_from_slice(&d);
+        }
+        Source::V6(s) => {
+            k.src = s;
+            k.dst = load::<[u8; 16]>(ctx, (p.l3_off + 24) & OFF_MASK)?;
+        }
+        Source::None => return None,
+    }
+    k.proto = p.proto;
+    if p.l4_off != 0 && (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || p.proto == IPPROTO_SCTP) {
+        let ports = load::<[u8; 4]>(ctx, p.l4_off & OFF_MASK)?;
+        k.sport = u16::from_ne_bytes([ports[0], ports[1]]);
+        k.dport = u16::from_ne_bytes([ports[2], ports[3]]);
+    }
+    Some(k)
 }
 
 /// Where the network layer left us.
@@ -120,16 +162,19 @@ pub fn parse(ctx: &XdpContext, global: &GlobalPolicy) -> Parsed {
         _ => return Parsed::non_ip(),
     };
     let mut link_essential = false;
+    let (mut l4_off, mut l4_proto) = (0, 0);
     let facts = match l3 {
         L3Result::Transport(l3) => {
             link_essential = l3.proto == IPPROTO_ICMP || l3.proto == IPPROTO_ICMPV6;
+            l4_off = l3.off;
+            l4_proto = l3.proto;
             transport(ctx, &l3, global)
         }
         L3Result::LaterFragment => Facts { later_fragment: true, ..Facts::new(Class::Unclassified) },
         L3Result::Malformed => Facts { malformed: true, ..Facts::new(Class::Unclassified) },
         L3Result::Unknown => Facts::new(Class::NonSignaling),
     };
-    Parsed { facts, src, link_essential }
+    Parsed { facts, src, link_essential, l3_off: off, l4_off, proto: l4_proto }
 }
 
 fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {

@@ -79,13 +79,9 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     if !loader::bpffs_mounted() {
         return Err(OperatorError::NoBpffs.into());
     }
-    if control::call(&cfg.socket, control::Command::Status, Duration::from_secs(2)).is_ok() {
-        bail!(
-            "another sigwall is attached to {} and running (its control socket {} answers): stop it first",
-            cfg.iface,
-            cfg.socket.display()
-        );
-    }
+    // One daemon per interface, whatever socket paths they were given: an exclusive lock that
+    // the kernel releases when the holder dies, even by kill -9.
+    let _lock = lock_interface(&cfg.iface)?;
 
     let sha = sha256(&text);
     let mut attached = if loader::pins_present(&cfg.iface) {
@@ -193,6 +189,49 @@ fn finish(iface: &str, detach: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Take `/run/sigwall/<iface>.lock` (flock, exclusive, non-blocking) for the daemon's lifetime.
+fn lock_interface(iface: &str) -> anyhow::Result<InterfaceLock> {
+    use std::{io::Write as _, os::fd::AsRawFd as _};
+    let dir = Path::new(LOCK_DIR);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{iface}.lock"));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        bail!(
+            "another sigwall is running on {iface} (pid {}, lock {}): stop it first, or talk to it with `sigwall status --iface {iface}`",
+            holder.trim(),
+            path.display()
+        );
+    }
+    f.set_len(0)?;
+    write!(f, "{}", std::process::id())?;
+    Ok(InterfaceLock { _file: f, path })
+}
+
+/// Held for the daemon's lifetime; the lock file goes when the daemon exits cleanly (a killed
+/// daemon leaves it, unlocked, for the next one to take).
+struct InterfaceLock {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Drop for InterfaceLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Where the per-interface daemon locks live.
+pub const LOCK_DIR: &str = "/run/sigwall";
 
 fn open_audit(path: Option<&Path>) -> anyhow::Result<Option<std::fs::File>> {
     let Some(p) = path else { return Ok(None) };

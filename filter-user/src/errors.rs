@@ -53,7 +53,9 @@ impl OperatorError {
 
     pub fn from_program_load(e: ProgramError) -> Self {
         if let ProgramError::LoadError { io_error, verifier_log } = &e {
-            if matches!(io_error.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
+            // EPERM is missing privileges; EACCES from BPF_PROG_LOAD is the verifier refusing
+            // the program, which the log explains.
+            if io_error.raw_os_error() == Some(libc::EPERM) {
                 return OperatorError::Privileges(io_error.to_string());
             }
             return OperatorError::Other(format!("the kernel rejected the XDP program: {io_error}\n{verifier_log}"));

@@ -39,7 +39,7 @@ const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 /// The maps pinned for an interface, by name: everything the program reads or counts into, so
 /// the pins alone describe the running filter (`sigwall stats` reads them without the daemon)
 /// and a restarted controller adopts them.
-pub const PINNED_MAPS: [&str; 12] = [
+pub const PINNED_MAPS: [&str; 17] = [
     "META",
     "ACTIVE",
     "GLOBAL",
@@ -52,6 +52,11 @@ pub const PINNED_MAPS: [&str; 12] = [
     "RATE_STATE",
     "STATS",
     "PEER_STATS",
+    "FLOW_VERDICTS",
+    "PEER_BLOCKS",
+    "INSPECT_CFG",
+    "INSPECT_RING",
+    "INSPECT_STATS",
 ];
 
 /// `/sys/fs/bpf/sigwall/<iface>`

@@ -326,7 +326,7 @@ fn operator_errors_change_nothing() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("another sigwall is attached"), "{err}");
+    assert!(err.contains("another sigwall is running"), "{err}");
     assert!(sigwall::loader::pin_dir(&lab.edge_if).exists(), "the running instance's pins were touched");
 
     let out = std::process::Command::new(sigwall()).args(["stats", "--iface", "nosuchif0"]).output().unwrap();

@@ -117,6 +117,8 @@ pub fn compile(p: &Policy, generation: u64, ids: &mut PeerIds) -> Compiled {
             _pad: [0; 2],
             rate_interval_ns: interval,
             rate_tolerance_ns: tolerance,
+            inspect_every: peer.inspect.sampling.every(),
+            inspect_gtpu_every: peer.inspect.sampling_gtpu.every(),
         };
         peers.push(CompiledPeer { name: peer.name.clone(), id, policy });
         for net in &peer.prefixes {

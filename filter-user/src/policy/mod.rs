@@ -6,6 +6,7 @@
 
 pub mod compile;
 pub mod edit;
+pub mod inspect;
 
 use std::{collections::HashMap, fmt, net::IpAddr, path::Path};
 
@@ -22,6 +23,7 @@ pub struct Policy {
     pub non_signaling_pass: bool,
     pub ports: Ports,
     pub peers: Vec<Peer>,
+    pub inspect: inspect::Inspect,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +87,7 @@ pub struct Peer {
     pub rate_limit_pps: Option<u64>,
     pub rate_burst: Option<u64>,
     pub mode: Option<Mode>,
+    pub inspect: inspect::PeerInspect,
 }
 
 /// A policy error, located in its file.
@@ -132,6 +135,8 @@ struct FileModel {
     ports: Option<Spanned<PortsModel>>,
     #[serde(default)]
     peer: Vec<Spanned<PeerModel>>,
+    #[serde(default)]
+    inspect: inspect::InspectModel,
 }
 
 #[derive(Deserialize, Default)]
@@ -183,6 +188,16 @@ struct PeerModel {
     rate_limit_pps: Option<Spanned<i64>>,
     rate_burst: Option<Spanned<i64>>,
     mode: Option<ModeModel>,
+    inspect: Option<Spanned<String>>,
+    inspect_gtpu: Option<Spanned<String>>,
+    #[serde(default)]
+    gt_prefixes: Vec<Spanned<String>>,
+    #[serde(default)]
+    realms: Vec<Spanned<String>>,
+    #[serde(default)]
+    plmn_ids: Vec<Spanned<String>>,
+    #[serde(default)]
+    diameter_apps: Vec<Spanned<i64>>,
 }
 
 /// Read and validate a policy file.
@@ -305,7 +320,27 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
             }
         };
 
-        peers.push(Peer { name, prefixes, allow, rate_limit_pps, rate_burst, mode: p.mode.map(Mode::from) });
+        let insp = inspect::validate_peer(
+            &name,
+            inspect::PeerInspectModel {
+                inspect: p.inspect,
+                inspect_gtpu: p.inspect_gtpu,
+                gt_prefixes: p.gt_prefixes,
+                realms: p.realms,
+                plmn_ids: p.plmn_ids,
+                diameter_apps: p.diameter_apps,
+            },
+            at,
+        )?;
+        peers.push(Peer {
+            name,
+            prefixes,
+            allow,
+            rate_limit_pps,
+            rate_burst,
+            mode: p.mode.map(Mode::from),
+            inspect: insp,
+        });
     }
 
     if n4 > limits.prefixes_v4 {
@@ -321,6 +356,7 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
         non_signaling_pass: !matches!(d.non_signaling, Some(PassDrop::Drop)),
         ports,
         peers,
+        inspect: inspect::validate(m.inspect, at)?,
     })
 }
 

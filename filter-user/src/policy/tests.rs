@@ -229,3 +229,44 @@ fn peer_ids_are_stable_by_name_and_reused_lowest_first() {
     assert_eq!(c.fresh_ids, vec![1]);
     assert_eq!(c.v4.iter().find(|e| e.1 == [203, 0, 113, 7]).unwrap().2, 2, "prefixes carry the stable id");
 }
+
+#[test]
+fn inspection_settings_parse_and_reject() {
+    let text = format!(
+        "{GOOD}\n[inspect]\nhome_imsi_prefixes = [\"00101\"]\nhome_gt_prefixes = [\"4477\"]\nhome_realms = [\"EPC.mnc001.mcc001.3gppnetwork.org\"]\nblock_ttl_s = 60\n\n[[inspect.rule]]\nname = \"ss7-category1\"\naction = \"block-peer\"\nttl_s = 30\n"
+    )
+    .replace(
+        "mode = \"monitor\"\n",
+        "mode = \"monitor\"\ninspect = \"sample:10\"\ninspect_gtpu = \"all\"\ngt_prefixes = [\"4479\"]\nrealms = [\"epc.mnc002.mcc001.3gppnetwork.org\"]\nplmn_ids = [\"00102\"]\ndiameter_apps = [16777251]\n",
+    );
+    let pol = p(&text).unwrap();
+    assert_eq!(pol.inspect.home_realms, vec!["epc.mnc001.mcc001.3gppnetwork.org"]);
+    assert_eq!(pol.inspect.block_ttl_s, 60);
+    assert_eq!(pol.inspect.rules[0].action, Some(inspect::RuleAction::BlockPeer));
+    let a = &pol.peers[0].inspect;
+    assert_eq!((a.sampling, a.sampling_gtpu), (inspect::Sampling::OneIn(10), inspect::Sampling::All));
+    assert_eq!(a.diameter_apps, vec![16777251]);
+    assert_eq!(pol.peers[1].inspect, inspect::PeerInspect::default());
+    let c = compile::compile(&pol, 1, &mut compile::PeerIds::default());
+    assert_eq!((c.peers[0].policy.inspect_every, c.peers[0].policy.inspect_gtpu_every), (10, 1));
+    assert_eq!((c.peers[1].policy.inspect_every, c.peers[1].policy.inspect_gtpu_every), (1, 0));
+
+    for (bad, needle) in [
+        ("inspect = \"sometimes\"", "sample:N"),
+        ("inspect = \"sample:1\"", "sample:N"),
+        ("gt_prefixes = [\"44a\"]", "decimal digits"),
+        ("plmn_ids = [\"0010\"]", "5 or 6 digits"),
+        ("realms = [\"bad realm\"]", "not a DNS name"),
+        ("diameter_apps = [-1]", "32-bit"),
+    ] {
+        let (_, msg) = err(&peer_with(bad));
+        assert!(msg.contains(needle), "{bad}: {msg}");
+    }
+    let (line, msg) = err("[inspect]\n\n[[inspect.rule]]\nname = \"ss7-everything\"\n");
+    assert_eq!(line, 4);
+    assert!(msg.contains("unknown rule"), "{msg}");
+    let (_, msg) = err("[[inspect.rule]]\nname = \"ss7-category1\"\naction = \"drop\"\n");
+    assert!(msg.contains("alert, block-flow or block-peer"), "{msg}");
+    let (_, msg) = err("[inspect]\nenabled = true\nhome = 1\n");
+    assert!(msg.contains("home"), "{msg}");
+}
