@@ -471,6 +471,18 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
                 i.set_imsi(Some(param.value));
             }
         }
+        70 | 71 => {
+            // SEQUENCE { subscriberInfo SEQUENCE { locationInformation [0] { …, vlr-number [1],
+            // …, msc-Number [6], … }, … }, … }
+            let info = f.items.iter().find(|t| t.is_universal(TAG_SEQUENCE) && t.constructed).copied();
+            if let Some(info) = info {
+                if let Some(loc) = Fields::of(&info, b)?.ctx_c(0) {
+                    let l = Fields::of(&loc, b)?;
+                    i.add(Vlr, l.ctx(1));
+                    i.add(Msc, l.ctx(6));
+                }
+            }
+        }
         _ => {}
     }
     Ok(i)
