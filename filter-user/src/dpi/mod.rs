@@ -7,6 +7,16 @@
 
 use std::fmt;
 
+pub mod ber;
+pub mod m2pa;
+pub mod m3ua;
+pub mod map;
+pub mod mtp3;
+pub mod sccp;
+pub mod sctp;
+pub mod sigtran;
+pub mod tcap;
+
 /// The protocol layer an error comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Layer {
