@@ -86,3 +86,6 @@ impl DecodeError {
         if len < required { Err(DecodeError::Len { layer, required, len }) } else { Ok(()) }
     }
 }
+
+pub mod diameter;
+pub mod gtp;
