@@ -154,7 +154,7 @@ fn decode_v2(bytes: &[u8], follow_piggyback: bool) -> Result<Lax<GtpcMessage>, D
 fn first_error(field: Option<DecodeError>, cut: Option<DecodeError>) -> Option<DecodeError> {
     match (field, cut) {
         (Some(e), _) if !matches!(e, DecodeError::Len { .. }) => Some(e),
-        (f, Some(c)) => Some(f.map_or(c.clone(), |_| c)),
+        (_, Some(cut)) => Some(cut),
         (f, None) => f,
     }
 }
