@@ -96,3 +96,6 @@ impl DecodeError {
         if len < required { Err(DecodeError::Len { layer, required, len }) } else { Ok(()) }
     }
 }
+
+pub mod diameter;
+pub mod gtp;
