@@ -5,6 +5,7 @@ pub mod control;
 pub mod daemon;
 pub mod dpi;
 pub mod errors;
+pub mod inspect;
 pub mod loader;
 pub mod policy;
 pub mod stats;

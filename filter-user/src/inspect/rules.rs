@@ -1,0 +1,289 @@
+//! Signaling-security rules, after GSMA FS.11 (SS7), FS.19 (Diameter) and FS.20 (GTP) as
+//! publicly summarised. Each rule looks at one decoded message and the peer that sent it, and
+//! may produce a [`Finding`]; what happens then (alert, block the flow, quarantine the peer) is
+//! configured per rule in the policy's `[inspect]` section.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Value, json};
+
+use crate::{
+    dpi::{
+        diameter::DiameterMessage,
+        gtp::{GtpcMessage, GtpuMessage},
+        map::op_name,
+        sigtran::SigtranMessage,
+        tcap::ComponentType,
+    },
+    policy::inspect::{Inspect, PeerInspect, RULE_NAMES, RuleAction},
+};
+
+/// SS7 Category 1 (FS.11): MAP operations that should never arrive from an interconnect
+/// partner, because they only make sense inside the home network. Each is a known tracking,
+/// interception or fraud vector.
+pub const SS7_CATEGORY1: [(u32, &str); 12] = [
+    (71, "anyTimeInterrogation: location and state of any subscriber"),
+    (83, "provideSubscriberLocation: precise location (LCS)"),
+    (85, "sendRoutingInfoForLCS: finds the serving node for a location request"),
+    (58, "sendIMSI: MSISDN to IMSI"),
+    (65, "anyTimeModification: changes subscriber data (call forwarding, barring)"),
+    (62, "anyTimeSubscriptionInterrogation: reads subscriber data"),
+    (55, "sendIdentification: IMSI and authentication vectors from a VLR"),
+    (59, "processUnstructuredSS-Data: legacy USSD (phase 1)"),
+    (9, "sendParameters: legacy authentication vector retrieval"),
+    (40, "sendGroupCallEndSignal"),
+    (41, "processGroupCallSignalling"),
+    (42, "forwardGroupCallSignalling"),
+];
+
+/// SS7 Category 2: operations a partner may send for its own subscribers roaming here, but not
+/// for our subscribers from a foreign global title.
+pub const SS7_CATEGORY2: [u32; 4] = [7, 3, 70, 67];
+
+/// Diameter commands blocked from interconnect peers by default (FS.19: location services
+/// must stay inside the home network): PLR (Provide-Location), LRR (Location-Report),
+/// RIR (Routing-Info on SLh).
+pub const DIAMETER_BLOCKED: [u32; 3] = [8388620, 8388621, 8388622];
+
+/// Insert-Subscriber-Data and Cancel-Location: fine from the home HSS, an attack when a
+/// foreign realm sends them for a home subscriber.
+pub const DIAMETER_HOME_ONLY: [u32; 2] = [319, 317];
+
+/// GTPv2-C messages that belong to S3/S10/S16 (between MMEs and SGSNs of one network), not to
+/// the roaming interfaces S5/S8: a roaming partner sending them is trying to pull contexts or
+/// tear down sessions (FS.20). Delete PDN Connection Set (101/102), Identification (128/129),
+/// Context (130/131/132), Forward Relocation (133..=136), Relocation Cancel (139/140),
+/// Forward Access Context (137/138), Configuration Transfer Tunnel (141).
+pub const GTPV2_NOT_ON_ROAMING: [u8; 17] =
+    [101, 102, 128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 152];
+
+/// GTPv1-C equivalents on Gp: SGSN Context (50/51/52), Identification (48/49), Forward
+/// Relocation (53..=56).
+pub const GTPV1_NOT_ON_ROAMING: [u8; 9] = [48, 49, 50, 51, 52, 53, 54, 55, 56];
+
+/// A rule's verdict on a message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub action: RuleAction,
+    pub ttl_s: u64,
+    /// Every decoded field that mattered to the rule.
+    pub detail: Value,
+}
+
+struct Setting {
+    enabled: bool,
+    action: RuleAction,
+    ttl_s: u64,
+}
+
+/// The rules, configured from the policy.
+pub struct RuleSet {
+    settings: HashMap<&'static str, Setting>,
+    category1: HashSet<u32>,
+    diameter_blocked: HashSet<u32>,
+    home_imsi: Vec<String>,
+    home_gt: Vec<String>,
+    home_realms: Vec<String>,
+}
+
+fn default_action(rule: &str) -> RuleAction {
+    match rule {
+        // Consistency checks that a misconfigured partner trips as easily as an attacker.
+        "diameter-origin-host-realm" | "gtpc-imsi-plmn" => RuleAction::Alert,
+        _ => RuleAction::BlockFlow,
+    }
+}
+
+fn starts_with_any(s: &str, prefixes: &[String]) -> bool {
+    prefixes.iter().any(|p| s.starts_with(p.as_str()))
+}
+
+impl RuleSet {
+    pub fn new(cfg: &Inspect) -> RuleSet {
+        let mut settings = HashMap::new();
+        for name in RULE_NAMES {
+            let over = cfg.rules.iter().find(|r| r.name == name);
+            settings.insert(
+                name,
+                Setting {
+                    enabled: over.is_none_or(|r| r.enabled),
+                    action: over.and_then(|r| r.action).unwrap_or_else(|| default_action(name)),
+                    ttl_s: over.and_then(|r| r.ttl_s).unwrap_or(cfg.block_ttl_s),
+                },
+            );
+        }
+        RuleSet {
+            settings,
+            category1: cfg
+                .ss7_category1
+                .clone()
+                .map(|v| v.into_iter().collect())
+                .unwrap_or_else(|| SS7_CATEGORY1.iter().map(|(c, _)| *c).collect()),
+            diameter_blocked: cfg
+                .diameter_blocked_commands
+                .clone()
+                .map(|v| v.into_iter().collect())
+                .unwrap_or_else(|| DIAMETER_BLOCKED.into_iter().collect()),
+            home_imsi: cfg.home_imsi_prefixes.clone(),
+            home_gt: cfg.home_gt_prefixes.clone(),
+            home_realms: cfg.home_realms.clone(),
+        }
+    }
+
+    fn hit(&self, rule: &'static str, detail: Value, out: &mut Vec<Finding>) {
+        let s = &self.settings[rule];
+        if s.enabled {
+            out.push(Finding { rule, action: s.action, ttl_s: s.ttl_s, detail });
+        }
+    }
+
+    fn home_imsi(&self, imsi: &str) -> bool {
+        starts_with_any(imsi, &self.home_imsi)
+    }
+
+    fn home_realm(&self, realm: &str) -> bool {
+        let r = realm.to_ascii_lowercase();
+        self.home_realms.iter().any(|h| r == *h || r.ends_with(&format!(".{h}")))
+    }
+
+    /// SS7: Category 1 and 2 MAP operations, and the calling GT's binding to the peer.
+    pub fn sigtran(&self, m: &SigtranMessage, peer: &PeerInspect) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let Some(sccp) = &m.sccp else { return out };
+        let calling = sccp.calling.global_title.as_ref().map(|g| g.digits.as_str()).unwrap_or("");
+        let called = sccp.called.global_title.as_ref().map(|g| g.digits.as_str()).unwrap_or("");
+        let base = |extra: Value| -> Value {
+            let mut v = json!({
+                "opc": m.opc, "dpc": m.dpc,
+                "calling_gt": calling, "called_gt": called,
+                "calling_ssn": sccp.calling.ssn, "called_ssn": sccp.called.ssn,
+                "acn": m.tcap.as_ref().and_then(|t| t.acn.clone()),
+            });
+            if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
+                a.extend(b);
+            }
+            v
+        };
+        if !peer.gt_prefixes.is_empty() && !calling.is_empty() && !starts_with_any(calling, &peer.gt_prefixes) {
+            self.hit("ss7-gt-binding", base(json!({"allowed_gt_prefixes": peer.gt_prefixes})), &mut out);
+        }
+        let Some(tcap) = &m.tcap else { return out };
+        for c in &tcap.components {
+            if c.kind != ComponentType::Invoke {
+                continue;
+            }
+            let Some(op) = c.op_code.and_then(|o| u32::try_from(o).ok()) else { continue };
+            let name = op_name(op as i64).unwrap_or("unknown");
+            let imsi = c.map.as_ref().and_then(|x| x.imsi.clone());
+            let msisdn = c.map.as_ref().and_then(|x| x.msisdn().map(str::to_string));
+            let fields = json!({"map_op": op, "map_op_name": name, "imsi": imsi, "msisdn": msisdn});
+            if self.category1.contains(&op) {
+                self.hit("ss7-category1", base(fields.clone()), &mut out);
+            }
+            if SS7_CATEGORY2.contains(&op) {
+                let home_sub = imsi.as_deref().is_some_and(|i| self.home_imsi(i));
+                let foreign_gt = !calling.is_empty() && !starts_with_any(calling, &self.home_gt);
+                if home_sub && foreign_gt {
+                    self.hit("ss7-category2", base(fields), &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Diameter: application allowlist, command blocklist, IDR/CLR for home subscribers from
+    /// foreign realms, Origin-Host/Origin-Realm consistency, realm binding.
+    pub fn diameter(&self, m: &DiameterMessage, peer: &PeerInspect) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let request = m.flags & 0x80 != 0;
+        let detail = || {
+            json!({
+                "command_code": m.command_code,
+                "command": crate::dpi::diameter::names::command_abbrev(m.command_code, request),
+                "request": request,
+                "application_id": m.application_id,
+                "origin_host": m.origin_host, "origin_realm": m.origin_realm,
+                "destination_host": m.destination_host, "destination_realm": m.destination_realm,
+                "user_name": m.user_name, "session_id": m.session_id,
+            })
+        };
+        // Base protocol (application 0: CER/DWR/DPR) is always allowed.
+        if !peer.diameter_apps.is_empty() && m.application_id != 0 && !peer.diameter_apps.contains(&m.application_id) {
+            self.hit("diameter-app-not-allowed", detail(), &mut out);
+        }
+        if request && self.diameter_blocked.contains(&m.command_code) {
+            self.hit("diameter-command-blocked", detail(), &mut out);
+        }
+        if request && DIAMETER_HOME_ONLY.contains(&m.command_code) {
+            let home_sub = m.user_name.as_deref().is_some_and(|u| self.home_imsi(u));
+            let foreign = m.origin_realm.as_deref().is_some_and(|r| !self.home_realm(r));
+            if home_sub && foreign {
+                self.hit("diameter-foreign-realm-home-imsi", detail(), &mut out);
+            }
+        }
+        if let (Some(host), Some(realm)) = (&m.origin_host, &m.origin_realm) {
+            let (h, r) = (host.to_ascii_lowercase(), realm.to_ascii_lowercase());
+            if h != r && !h.ends_with(&format!(".{r}")) {
+                self.hit("diameter-origin-host-realm", detail(), &mut out);
+            }
+        }
+        if let Some(realm) = &m.origin_realm {
+            let r = realm.to_ascii_lowercase();
+            if !peer.realms.is_empty() && !peer.realms.iter().any(|p| r == *p || r.ends_with(&format!(".{p}"))) {
+                self.hit("diameter-realm-binding", detail(), &mut out);
+            }
+        }
+        out
+    }
+
+    /// GTP-C: messages that do not belong on the roaming interface; IMSI PLMN against the
+    /// peer's PLMN ids (a home subscriber roaming at the peer is fine too).
+    pub fn gtpc(&self, m: &GtpcMessage, peer: &PeerInspect) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let name = match m.version {
+            2 => crate::dpi::gtp::names::v2_message_name(m.message_type),
+            _ => crate::dpi::gtp::names::v1_message_name(m.message_type),
+        };
+        let detail = json!({
+            "gtp_version": m.version, "message_type": m.message_type, "message": name,
+            "teid": m.teid, "sequence": m.sequence, "imsi": m.imsi, "msisdn": m.msisdn,
+            "serving_network": m.serving_network.as_ref().map(plmn_string), "apn": m.apn, "rat_type": m.rat_type,
+        });
+        let forbidden = match m.version {
+            2 => GTPV2_NOT_ON_ROAMING.contains(&m.message_type),
+            _ => GTPV1_NOT_ON_ROAMING.contains(&m.message_type),
+        };
+        if forbidden {
+            self.hit("gtpc-message-not-allowed", detail.clone(), &mut out);
+        }
+        if let Some(imsi) = &m.imsi {
+            if !peer.plmn_ids.is_empty() && !self.home_imsi(imsi) && !starts_with_any(imsi, &peer.plmn_ids) {
+                self.hit("gtpc-imsi-plmn", detail, &mut out);
+            }
+        }
+        out
+    }
+
+    /// GTP-U: a tunnel whose payload is itself GTP is a classic way past GTP firewalls.
+    pub fn gtpu(&self, m: &GtpuMessage, _peer: &PeerInspect) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if m.gtp_in_gtp {
+            let inner = m.inner.as_ref();
+            self.hit(
+                "gtpu-gtp-in-gtp",
+                json!({
+                    "teid": m.teid,
+                    "inner_src": inner.map(|i| i.src.to_string()), "inner_dst": inner.map(|i| i.dst.to_string()),
+                    "inner_udp_ports": inner.and_then(|i| i.udp_ports),
+                }),
+                &mut out,
+            );
+        }
+        out
+    }
+}
+
+pub fn plmn_string(p: &crate::dpi::gtp::tbcd::Plmn) -> String {
+    format!("{:03}{:0width$}", p.mcc, p.mnc, width = p.mnc_digits as usize)
+}
