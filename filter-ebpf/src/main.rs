@@ -163,7 +163,11 @@ fn try_sigwall(ctx: &XdpContext) -> u32 {
     if needs_peer {
         count_peer(peer_id, bytes, verdict.action);
     }
-    if cfg.enabled != 0 {
+    // Packets of flows or peers already blocked are not copied again: the verdict is down here
+    // already, and re-inspecting them would only repeat the event.
+    let blocked =
+        verdict.reason == filter_common::Reason::FlowBlocked || verdict.reason == filter_common::Reason::PeerBlocked;
+    if cfg.enabled != 0 && !blocked {
         if let Some(p) = peer {
             let every = if facts.class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
             // SAFETY: bpf_get_prandom_u32 has no preconditions.

@@ -53,6 +53,10 @@ pub struct Config {
     /// A group whose members may use the control socket (mode 0660); else root only (0600).
     pub control_gid: Option<u32>,
     pub limits: Limits,
+    /// Deep-inspection events as JSON lines ("-" for stdout); None keeps them in memory only.
+    pub events: Option<PathBuf>,
+    /// Write flagged packets to this pcap file.
+    pub pcap: Option<PathBuf>,
 }
 
 /// Readiness line on stdout, for scripts and tests.
@@ -116,9 +120,24 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let _rt = rt.enter();
         let listener = bind_socket(&cfg.socket, cfg.control_gid)?;
         let audit = open_audit(cfg.audit_log.as_deref())?;
-        Ok((listener, audit))
+        let events = crate::inspect::io::EventLog::open(cfg.events.as_deref())
+            .with_context(|| format!("opening the event log {:?}", cfg.events))?;
+        let pcap = match &cfg.pcap {
+            Some(p) => {
+                Some(crate::inspect::io::PcapWriter::create(p).with_context(|| format!("creating {}", p.display()))?)
+            }
+            None => None,
+        };
+        crate::inspect::io::set_enabled(&mut attached.filter, pol.inspect.enabled)?;
+        let ring = attached.filter.ebpf.take_map("INSPECT_RING").context("the object has no INSPECT_RING map")?;
+        let ring = aya::maps::RingBuf::try_from(ring).context("INSPECT_RING is not a ring buffer")?;
+        // SAFETY: the ring buffer owns its descriptor, which stays open and unchanged for as
+        // long as the AsyncFd holds the RingBuf.
+        let ring = unsafe { tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+            .map_err(|e| anyhow::anyhow!("watching the inspection ring buffer: {e}"))?;
+        Ok((listener, audit, events, pcap, ring))
     })();
-    let (listener, audit) = match setup {
+    let (listener, audit, events, pcap, ring) = match setup {
         Ok(x) => x,
         Err(e) => {
             // Leave the interface as we found it: a fresh attach is undone, an adopted filter
@@ -132,6 +151,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let mode = attached.mode;
     let adopted = attached.adopted;
+    let inspection = crate::control::server::Inspection::new(&pol, &attached.filter, events, pcap);
     let state = State {
         attached,
         policy_path: cfg.policy_path.clone(),
@@ -142,6 +162,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         started: Instant::now(),
         audit,
         detach_requested: false,
+        inspection,
     };
     log::info!(
         "{} {} in {mode} mode, policy {} (sha256 {}), generation {}, control socket {}",
@@ -155,7 +176,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     println!("{READY} {} ({mode} mode)", cfg.iface);
 
     let state = Arc::new(Mutex::new(state));
-    let result = rt.block_on(serve(&cfg, listener, state.clone()));
+    let result = rt.block_on(serve(&cfg, listener, ring, state.clone()));
     let detach = rt.block_on(async { state.lock().await.detach_requested }) || cfg.on_exit == OnExit::Detach;
     let _ = std::fs::remove_file(&cfg.socket);
     rt.shutdown_timeout(Duration::from_secs(1));
@@ -267,7 +288,9 @@ fn bind_socket(path: &Path, gid: Option<u32>) -> anyhow::Result<UnixListener> {
     Ok(UnixListener::from_std(std_listener)?)
 }
 
-async fn serve(cfg: &Config, listener: UnixListener, state: Arc<Mutex<State>>) -> anyhow::Result<()> {
+type Ring = tokio::io::unix::AsyncFd<aya::maps::RingBuf<aya::maps::MapData>>;
+
+async fn serve(cfg: &Config, listener: UnixListener, mut ring: Ring, state: Arc<Mutex<State>>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -275,6 +298,7 @@ async fn serve(cfg: &Config, listener: UnixListener, state: Arc<Mutex<State>>) -
     let exit = Arc::new(tokio::sync::Notify::new());
     let (file_tx, mut file_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let _watcher = if cfg.watch_policy { Some(watch(&cfg.policy_path, file_tx)?) } else { None };
+    let mut janitor = tokio::time::interval(Duration::from_secs(1));
     let mut tick = tokio::time::interval(Duration::from_secs(cfg.stats_interval.max(1)));
     tick.tick().await;
     loop {
@@ -306,6 +330,28 @@ async fn serve(cfg: &Config, listener: UnixListener, state: Arc<Mutex<State>>) -
                     );
                 }
             }
+            guard = ring.readable_mut() => {
+                let Ok(mut guard) = guard else { continue };
+                // Copy the records out first: the ring must not wait on the state lock.
+                let mut batch = Vec::new();
+                while let Some(item) = guard.get_inner_mut().next() {
+                    batch.push(item.to_vec());
+                    if batch.len() >= 4096 {
+                        break;
+                    }
+                }
+                if batch.len() < 4096 {
+                    guard.clear_ready();
+                }
+                let mut st = state.lock().await;
+                tokio::task::block_in_place(|| inspect_batch(&mut st, &batch));
+            }
+            _ = janitor.tick() => {
+                let mut st = state.lock().await;
+                if let Err(e) = crate::inspect::io::expire(&mut st.attached.filter) {
+                    log::error!("expiring blocks: {e}");
+                }
+            }
             conn = listener.accept() => {
                 if let Ok((stream, _)) = conn {
                     let (state, exit) = (state.clone(), exit.clone());
@@ -315,6 +361,37 @@ async fn serve(cfg: &Config, listener: UnixListener, state: Arc<Mutex<State>>) -
         }
     }
     Ok(())
+}
+
+/// Decode and judge a batch of flagged packets, carry out the actions, log the events.
+fn inspect_batch(st: &mut State, batch: &[Vec<u8>]) {
+    use crate::inspect::{Flagged, io};
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+    for rec in batch {
+        let Some((h, data)) = io::split_record(rec) else { continue };
+        let Some((name, peer, monitor)) = st.inspection.peers.get(&h.peer_id).cloned() else { continue };
+        if let Some(p) = st.inspection.pcap.as_mut() {
+            if let Err(e) = p.write(wall, h.len, data) {
+                log::error!("writing the pcap of flagged packets: {e}");
+            }
+        }
+        let f = Flagged {
+            ts_ns: h.ts_ns,
+            peer: name,
+            peer_id: h.peer_id,
+            class: io::class_of(h.class),
+            reason: io::reason_name(h.reason),
+            dropped: h.action != 0,
+            data,
+        };
+        for ev in st.inspection.engine.inspect(&f, &peer, monitor) {
+            if let Err(e) = io::apply(&mut st.attached.filter, &ev.action) {
+                log::error!("pushing a verdict down to XDP: {e}");
+            }
+            log::warn!("event: {}", ev.json);
+            st.inspection.events.push(ev.json);
+        }
+    }
 }
 
 async fn reload(state: &Arc<Mutex<State>>, why: &str) {

@@ -137,6 +137,11 @@ impl Filter {
         program(&mut self.ebpf)
     }
 
+    /// The id of a peer in the active generation.
+    pub fn peer_id(&self, name: &str) -> Option<u32> {
+        self.ids.get(name)
+    }
+
     pub fn program_id(&mut self) -> Option<u32> {
         self.program().ok()?.info().ok().map(|i| i.id())
     }

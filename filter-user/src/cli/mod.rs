@@ -67,6 +67,8 @@ enum Command {
     Policy(control::PolicyArgs),
     /// Switch the global mode live.
     Mode(control::ModeArgs),
+    /// Deep-inspection events (JSON lines), optionally following new ones.
+    Events(control::EventsArgs),
     /// Stop sigwall on an interface: detach the program, remove pins and socket.
     Detach(detach::Args),
 }
@@ -81,6 +83,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Peer(a) => control::peer(a),
         Command::Policy(a) => control::policy(a),
         Command::Mode(a) => control::mode(a),
+        Command::Events(a) => control::events(a),
         Command::Detach(a) => detach::main(a),
     }
 }

@@ -45,6 +45,13 @@ pub struct Args {
     #[arg(long, default_value_t = filter_common::DEFAULT_PREFIX_CAPACITY,
           value_parser = clap::value_parser!(u32).range(1..=filter_common::DEFAULT_PREFIX_CAPACITY as i64))]
     max_prefixes: u32,
+    /// Deep-inspection events as JSON lines, to this file or "-" for stdout
+    /// [default: /var/log/sigwall/<iface>.events.jsonl].
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Also write every flagged packet to this pcap file.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
     /// On SIGINT/SIGTERM: detach, or keep the filter attached with the last policy.
     #[arg(long, value_enum, default_value_t = OnExit::Detach)]
     on_exit: OnExit,
@@ -72,6 +79,7 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         .init();
     let cfg = Config {
         socket: a.control_socket.unwrap_or_else(|| control::socket_path(&a.iface)),
+        events: Some(a.events.unwrap_or_else(|| PathBuf::from(format!("/var/log/sigwall/{}.events.jsonl", a.iface)))),
         audit_log: Some(
             a.audit_log.unwrap_or_else(|| PathBuf::from(format!("/var/log/sigwall/{}.audit.jsonl", a.iface))),
         ),
@@ -85,6 +93,7 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         watch_policy: a.watch_policy,
         on_exit: a.on_exit,
         control_gid: None,
+        pcap: a.pcap,
         limits: sigwall::policy::Limits { prefixes_v4: a.max_prefixes as usize, prefixes_v6: a.max_prefixes as usize },
     };
     match daemon::run(cfg) {

@@ -50,8 +50,19 @@ pub enum Command {
         mode: String,
     },
     Stats,
+    /// Deep-inspection events from sequence number `since` on.
+    Events {
+        #[serde(default)]
+        since: u64,
+        #[serde(default = "default_limit")]
+        limit: u32,
+    },
     /// Stop the daemon and detach the filter.
     Detach,
+}
+
+fn default_limit() -> u32 {
+    1000
 }
 
 impl Command {

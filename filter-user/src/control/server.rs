@@ -38,6 +38,47 @@ pub struct State {
     pub audit: Option<File>,
     /// Set by `detach`: the serving loop exits and detaches.
     pub detach_requested: bool,
+    pub inspection: Inspection,
+}
+
+/// Deep inspection's state in the daemon.
+pub struct Inspection {
+    pub engine: crate::inspect::Engine,
+    pub events: crate::inspect::io::EventLog,
+    pub pcap: Option<crate::inspect::io::PcapWriter>,
+    /// Peer id -> (name, inspection settings, monitor mode in effect), for the current policy.
+    pub peers: std::collections::HashMap<u32, (String, crate::policy::inspect::PeerInspect, bool)>,
+}
+
+impl Inspection {
+    pub fn new(
+        policy: &Policy,
+        filter: &crate::loader::Filter,
+        events: crate::inspect::io::EventLog,
+        pcap: Option<crate::inspect::io::PcapWriter>,
+    ) -> Inspection {
+        let mut i = Inspection {
+            engine: crate::inspect::Engine::new(crate::inspect::RuleSet::new(&policy.inspect)),
+            events,
+            pcap,
+            peers: Default::default(),
+        };
+        i.refresh(policy, filter);
+        i
+    }
+
+    /// Follow a policy change: new rules, new peer table.
+    pub fn refresh(&mut self, policy: &Policy, filter: &crate::loader::Filter) {
+        self.engine.rules = crate::inspect::RuleSet::new(&policy.inspect);
+        self.peers = policy
+            .peers
+            .iter()
+            .filter_map(|p| {
+                let monitor = p.mode.unwrap_or(policy.mode) == filter_common::Mode::Monitor;
+                filter.peer_id(&p.name).map(|id| (id, (p.name.clone(), p.inspect.clone(), monitor)))
+            })
+            .collect();
+    }
 }
 
 /// Outcome of a command: the reply payload, or an error for the client.
@@ -54,7 +95,10 @@ impl State {
         let res = match &cmd {
             Command::Status => Ok(self.status()),
             Command::Peers => self.peers(),
-            Command::Stats => stats::of_filter(&self.attached.filter).map(|s| s.to_json()).map_err(|e| e.to_string()),
+            Command::Stats => self.stats(),
+            Command::Events { since, limit } => {
+                Ok(self.inspection.events.since(*since, (*limit).clamp(1, 10_000) as usize))
+            }
             Command::PolicyDiff { file } => self.diff(Path::new(file)),
             Command::PeerAdd(c) => self.edit(|d| edit::add_peer(d, c)),
             Command::PeerRemove { name } => self.edit(|d| edit::remove_peer(d, name)),
@@ -157,9 +201,25 @@ impl State {
             let _ = self.attached.filter.revert();
             return Err(format!("not applied: {e}"));
         }
+        if let Err(e) = crate::inspect::io::set_enabled(&mut self.attached.filter, new.inspect.enabled) {
+            log::error!("switching deep inspection: {e}");
+        }
+        self.inspection.refresh(&new, &self.attached.filter);
         self.policy = new;
         self.text = text;
         Ok(json!({ "generation": c.global.generation, "changed": true, "changes": changes }))
+    }
+
+    /// Counters from the maps, plus deep inspection's own.
+    fn stats(&self) -> Outcome {
+        let mut v = stats::of_filter(&self.attached.filter).map(|s| s.to_json()).map_err(|e| e.to_string())?;
+        let (flagged, overflow) = crate::inspect::io::ring_counters(&self.attached.filter).unwrap_or_default();
+        let mut insp = self.inspection.engine.counters.to_json();
+        insp["flagged"] = json!(flagged);
+        insp["inspect_overflow"] = json!(overflow);
+        insp["enabled"] = json!(self.policy.inspect.enabled);
+        v["inspect"] = insp;
+        Ok(v)
     }
 
     fn audit_line(&mut self, caller: Caller, raw: &Value, res: &Outcome, old_gen: u64) {

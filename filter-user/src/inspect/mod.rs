@@ -3,6 +3,7 @@
 //! quarantines. This module is the pure part: frames in, events and actions out. The daemon
 //! feeds it and carries the actions out (`crate::daemon`).
 
+pub mod io;
 pub mod rules;
 
 use std::{

@@ -50,19 +50,11 @@ pub fn read_pcap(path: &Path) -> (u32, Vec<Packet>) {
 }
 
 pub fn write_pcap(path: &Path, packets: &[Packet]) {
-    let mut b = Vec::new();
-    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&0i32.to_le_bytes());
-    b.extend_from_slice(&0u32.to_le_bytes());
-    b.extend_from_slice(&262_144u32.to_le_bytes());
-    b.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+    use crate::inspect::io::{pcap_header, pcap_record_header};
+    let mut b = pcap_header();
     for p in packets {
-        b.extend_from_slice(&p.sec.to_le_bytes());
-        b.extend_from_slice(&p.usec.to_le_bytes());
-        b.extend_from_slice(&(p.data.len() as u32).to_le_bytes());
-        b.extend_from_slice(&p.orig_len.to_le_bytes());
+        let ns = p.sec as u64 * 1_000_000_000 + p.usec as u64 * 1000;
+        b.extend_from_slice(&pcap_record_header(ns, p.data.len() as u32, p.orig_len));
         b.extend_from_slice(&p.data);
     }
     std::fs::write(path, b).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));

@@ -1,0 +1,241 @@
+//! Inspection's side effects: ring-buffer records in, verdicts pushed down into the XDP maps,
+//! events out (JSON lines, an in-memory tail for `sigwall events`, a pcap of flagged packets).
+
+use std::{
+    collections::VecDeque,
+    fs::File,
+    io::{BufWriter, Write},
+    path::Path,
+};
+
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray};
+use filter_common::{
+    Block, Class, FlowKey, INSPECT_FLAGGED, INSPECT_OVERFLOW, InspectCfg, InspectHeader, MAX_PEERS, Reason,
+};
+use serde_json::{Value, json};
+
+use super::Action;
+use crate::{errors::OperatorError, loader::Filter};
+
+/// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns` reads, so expiries compare directly.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A ring-buffer record split into its header and the copied bytes.
+pub fn split_record(rec: &[u8]) -> Option<(InspectHeader, &[u8])> {
+    let h = std::mem::size_of::<InspectHeader>();
+    if rec.len() < h {
+        return None;
+    }
+    // SAFETY: InspectHeader is plain old data of `h` bytes; read_unaligned copies them.
+    let header: InspectHeader = unsafe { std::ptr::read_unaligned(rec.as_ptr() as *const InspectHeader) };
+    let cap = (header.cap_len as usize).min(rec.len() - h);
+    Some((header, &rec[h..h + cap]))
+}
+
+pub fn class_of(b: u8) -> Class {
+    Class::ALL.get(b as usize).copied().unwrap_or(Class::Unclassified)
+}
+
+pub fn reason_name(b: u8) -> &'static str {
+    Reason::ALL.get(b as usize).map(|r| r.name()).unwrap_or("unknown")
+}
+
+fn cfg_map(f: &mut Filter) -> Result<Array<&mut MapData, InspectCfg>, OperatorError> {
+    Ok(Array::try_from(crate::loader::map_mut(&mut f.ebpf, "INSPECT_CFG")?)?)
+}
+
+/// Turn copying to the ring buffer on or off (the policy's `[inspect] enabled`).
+pub fn set_enabled(f: &mut Filter, on: bool) -> Result<(), OperatorError> {
+    let mut m = cfg_map(f)?;
+    let mut c = m.get(&0, 0)?;
+    c.enabled = on as u32;
+    m.set(0, c, 0)?;
+    Ok(())
+}
+
+/// Carry out an action: write the block with its expiry, then make sure XDP looks.
+pub fn apply(f: &mut Filter, a: &Action) -> Result<(), OperatorError> {
+    let now = monotonic_ns();
+    match a {
+        Action::Alert => return Ok(()),
+        Action::BlockFlow { key, ttl_s, rule } => {
+            let mut m: BpfHashMap<&mut MapData, FlowKey, Block> =
+                BpfHashMap::try_from(crate::loader::map_mut(&mut f.ebpf, "FLOW_VERDICTS")?)?;
+            m.insert(key, Block { expires_ns: now + ttl_s * 1_000_000_000, rule: rule_index(rule), _pad: 0 }, 0)?;
+        }
+        Action::BlockPeer { peer_id, ttl_s, rule } => {
+            let mut m: Array<&mut MapData, Block> =
+                Array::try_from(crate::loader::map_mut(&mut f.ebpf, "PEER_BLOCKS")?)?;
+            m.set(*peer_id, Block { expires_ns: now + ttl_s * 1_000_000_000, rule: rule_index(rule), _pad: 0 }, 0)?;
+        }
+    }
+    recount(f)
+}
+
+fn rule_index(rule: &str) -> u32 {
+    crate::policy::inspect::RULE_NAMES.iter().position(|r| *r == rule).unwrap_or(u32::MAX as usize) as u32
+}
+
+/// Remove expired blocks and set the counts XDP uses to skip its lookups when nothing is
+/// blocked. Returns (flows, peers) still blocked.
+pub fn expire(f: &mut Filter) -> Result<(u32, u32), OperatorError> {
+    let now = monotonic_ns();
+    {
+        let mut m: BpfHashMap<&mut MapData, FlowKey, Block> =
+            BpfHashMap::try_from(crate::loader::map_mut(&mut f.ebpf, "FLOW_VERDICTS")?)?;
+        let expired: Vec<FlowKey> =
+            m.iter().filter_map(Result::ok).filter(|(_, b)| b.expires_ns <= now).map(|(k, _)| k).collect();
+        for k in expired {
+            let _ = m.remove(&k);
+        }
+    }
+    {
+        let mut m: Array<&mut MapData, Block> = Array::try_from(crate::loader::map_mut(&mut f.ebpf, "PEER_BLOCKS")?)?;
+        for id in 0..MAX_PEERS {
+            if let Ok(b) = m.get(&id, 0) {
+                if b.expires_ns != 0 && b.expires_ns <= now {
+                    m.set(id, Block::default(), 0)?;
+                }
+            }
+        }
+    }
+    recount(f)?;
+    let c = cfg_map(f)?.get(&0, 0)?;
+    Ok((c.flow_blocks, c.peer_blocks))
+}
+
+fn recount(f: &mut Filter) -> Result<(), OperatorError> {
+    let now = monotonic_ns();
+    let flows = {
+        let m: BpfHashMap<&MapData, FlowKey, Block> =
+            BpfHashMap::try_from(crate::loader::map(&f.ebpf, "FLOW_VERDICTS")?)?;
+        m.iter().filter_map(Result::ok).filter(|(_, b)| b.expires_ns > now).count() as u32
+    };
+    let peers = {
+        let m: Array<&MapData, Block> = Array::try_from(crate::loader::map(&f.ebpf, "PEER_BLOCKS")?)?;
+        (0..MAX_PEERS).filter(|id| m.get(id, 0).is_ok_and(|b| b.expires_ns > now)).count() as u32
+    };
+    let mut m = cfg_map(f)?;
+    let mut c = m.get(&0, 0)?;
+    c.flow_blocks = flows;
+    c.peer_blocks = peers;
+    m.set(0, c, 0)?;
+    Ok(())
+}
+
+/// Packets XDP copied up, and packets that found the ring buffer full (summed over CPUs).
+pub fn ring_counters(f: &Filter) -> Result<(u64, u64), OperatorError> {
+    let m: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(crate::loader::map(&f.ebpf, "INSPECT_STATS")?)?;
+    let sum = |i: u32| -> Result<u64, OperatorError> { Ok(m.get(&i, 0)?.iter().sum()) };
+    Ok((sum(INSPECT_FLAGGED)?, sum(INSPECT_OVERFLOW)?))
+}
+
+/// Events: appended as JSON lines to a sink, and the last [`EVENT_TAIL`] kept in memory with
+/// sequence numbers for `sigwall events`.
+pub struct EventLog {
+    sink: Option<Box<dyn Write + Send>>,
+    tail: VecDeque<(u64, Value)>,
+    next: u64,
+}
+
+/// Events kept in memory for `sigwall events`.
+pub const EVENT_TAIL: usize = 10_000;
+
+impl EventLog {
+    /// `path` "-" is stdout; None keeps events in memory only.
+    pub fn open(path: Option<&Path>) -> std::io::Result<EventLog> {
+        let sink: Option<Box<dyn Write + Send>> = match path {
+            None => None,
+            Some(p) if p.as_os_str() == "-" => Some(Box::new(std::io::stdout())),
+            Some(p) => {
+                if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(d)?;
+                }
+                Some(Box::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?))
+            }
+        };
+        Ok(EventLog { sink, tail: VecDeque::new(), next: 1 })
+    }
+
+    pub fn push(&mut self, ev: Value) {
+        if let Some(s) = self.sink.as_mut() {
+            if writeln!(s, "{ev}").and_then(|_| s.flush()).is_err() {
+                log::error!("cannot write an event to the event log");
+            }
+        }
+        if self.tail.len() >= EVENT_TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back((self.next, ev));
+        self.next += 1;
+    }
+
+    /// Events with sequence numbers from `since` on (at most `limit`), and the next number.
+    pub fn since(&self, since: u64, limit: usize) -> Value {
+        let events: Vec<Value> = self
+            .tail
+            .iter()
+            .filter(|(n, _)| *n >= since)
+            .take(limit)
+            .map(|(n, e)| {
+                let mut e = e.clone();
+                e["seq"] = json!(n);
+                e
+            })
+            .collect();
+        let next = events.last().and_then(|e| e["seq"].as_u64()).map_or(since.max(self.first()), |n| n + 1);
+        json!({ "next": next, "events": events })
+    }
+
+    fn first(&self) -> u64 {
+        self.tail.front().map_or(self.next, |(n, _)| *n)
+    }
+}
+
+/// A classic pcap file (Ethernet) of flagged packets, flushed per packet so Wireshark can read
+/// it while sigwall runs.
+pub struct PcapWriter {
+    out: BufWriter<File>,
+}
+
+impl PcapWriter {
+    pub fn create(path: &Path) -> std::io::Result<PcapWriter> {
+        let mut out = BufWriter::new(File::create(path)?);
+        out.write_all(&pcap_header())?;
+        out.flush()?;
+        Ok(PcapWriter { out })
+    }
+
+    pub fn write(&mut self, wall_ns: u64, orig_len: u32, data: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(&pcap_record_header(wall_ns, data.len() as u32, orig_len))?;
+        self.out.write_all(data)?;
+        self.out.flush()
+    }
+}
+
+/// pcap global header: microsecond stamps, Ethernet, snap length 256 KiB.
+pub fn pcap_header() -> Vec<u8> {
+    let mut b = Vec::with_capacity(24);
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&0i32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&262_144u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b
+}
+
+pub fn pcap_record_header(wall_ns: u64, incl: u32, orig: u32) -> [u8; 16] {
+    let mut h = [0u8; 16];
+    h[0..4].copy_from_slice(&((wall_ns / 1_000_000_000) as u32).to_le_bytes());
+    h[4..8].copy_from_slice(&(((wall_ns % 1_000_000_000) / 1000) as u32).to_le_bytes());
+    h[8..12].copy_from_slice(&incl.to_le_bytes());
+    h[12..16].copy_from_slice(&orig.to_le_bytes());
+    h
+}
