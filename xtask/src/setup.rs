@@ -21,11 +21,7 @@ const PACKAGES: [(&str, &str); 8] = [
 const BPF_LINKER_VERSION: &str = "0.10.0";
 
 fn quiet(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
 }
 
 fn have(cmd: &str) -> bool {
@@ -44,6 +40,7 @@ pub fn run() -> anyhow::Result<()> {
     rust_src()?;
     bpf_linker()?;
     packages()?;
+    python()?;
     bpffs()?;
     Ok(())
 }
@@ -52,13 +49,8 @@ fn rust_src() -> anyhow::Result<()> {
     let out = Command::new("rustup")
         .args(["component", "list", "--toolchain", "nightly", "--installed"])
         .output()
-        .context(
-            "rustup not found: sigwall's eBPF crate needs a rustup-managed nightly toolchain",
-        )?;
-    if String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|l| l.starts_with("rust-src"))
-    {
+        .context("rustup not found: sigwall's eBPF crate needs a rustup-managed nightly toolchain")?;
+    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("rust-src")) {
         return Ok(());
     }
     eprintln!("setup: adding rust-src to the nightly toolchain");
@@ -72,19 +64,11 @@ fn bpf_linker() -> anyhow::Result<()> {
         }
     }
     eprintln!("setup: installing bpf-linker {BPF_LINKER_VERSION} (about 5 minutes, once)");
-    exec(Command::new("cargo").args([
-        "install",
-        &format!("bpf-linker@{BPF_LINKER_VERSION}"),
-        "--locked",
-    ]))
+    exec(Command::new("cargo").args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked"]))
 }
 
 fn packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = PACKAGES
-        .iter()
-        .filter(|(_, cmd)| !have(cmd))
-        .map(|(pkg, _)| *pkg)
-        .collect();
+    let missing: Vec<&str> = PACKAGES.iter().filter(|(_, cmd)| !have(cmd)).map(|(pkg, _)| *pkg).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -93,12 +77,7 @@ fn packages() -> anyhow::Result<()> {
     let _ = Command::new("sh")
         .args(["-c", "echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections"])
         .status();
-    exec(
-        Command::new("apt-get")
-            .arg("update")
-            .arg("-q")
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
+    exec(Command::new("apt-get").arg("update").arg("-q").env("DEBIAN_FRONTEND", "noninteractive"))?;
     exec(
         Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])
@@ -107,18 +86,28 @@ fn packages() -> anyhow::Result<()> {
     )
 }
 
+/// Independent encoders for the attack tests: scapy's contrib layers (SCTP, GTP, GTPv2,
+/// Diameter) and pycrate (TCAP/MAP ASN.1), from PyPI, pinned.
+const PYTHON_PACKAGES: [&str; 2] = ["scapy==2.8.0", "pycrate==0.8.1"];
+
+fn python() -> anyhow::Result<()> {
+    if quiet(Command::new("python3").args(["-c", "import scapy, pycrate_asn1dir"])) {
+        return Ok(());
+    }
+    eprintln!("setup: installing Python packages: {}", PYTHON_PACKAGES.join(" "));
+    exec(Command::new("python3").args(["-m", "pip", "install", "-q", "--root-user-action=ignore"]).args(PYTHON_PACKAGES))
+}
+
 fn bpffs() -> anyhow::Result<()> {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if mounts.lines().any(|l| {
-        l.split_whitespace().nth(1) == Some("/sys/fs/bpf")
-            && l.split_whitespace().nth(2) == Some("bpf")
-    }) {
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf") && l.split_whitespace().nth(2) == Some("bpf"))
+    {
         return Ok(());
     }
     if !crate::is_root() {
-        eprintln!(
-            "setup: bpffs is not mounted at /sys/fs/bpf; as root: mount -t bpf bpf /sys/fs/bpf"
-        );
+        eprintln!("setup: bpffs is not mounted at /sys/fs/bpf; as root: mount -t bpf bpf /sys/fs/bpf");
         return Ok(());
     }
     eprintln!("setup: mounting bpffs at /sys/fs/bpf");
