@@ -57,6 +57,8 @@ pub struct Config {
     pub events: Option<PathBuf>,
     /// Write flagged packets to this pcap file.
     pub pcap: Option<PathBuf>,
+    /// Holds the per-interface lock (and, by default, the control socket).
+    pub run_dir: PathBuf,
 }
 
 /// Readiness line on stdout, for scripts and tests.
@@ -64,6 +66,7 @@ pub const READY: &str = "sigwall: filtering on";
 
 pub fn run(cfg: Config) -> anyhow::Result<()> {
     let limits = cfg.limits;
+    check_capabilities()?;
     // Everything that can be checked before touching the kernel is checked first: a bad policy
     // or interface name attaches nothing and changes nothing.
     let mut text = std::fs::read_to_string(&cfg.policy_path)
@@ -85,7 +88,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     }
     // One daemon per interface, whatever socket paths they were given: an exclusive lock that
     // the kernel releases when the holder dies, even by kill -9.
-    let _lock = lock_interface(&cfg.iface)?;
+    let _lock = lock_interface(&cfg.run_dir, &cfg.iface)?;
 
     let sha = sha256(&text);
     let mut attached = if loader::pins_present(&cfg.iface) {
@@ -211,10 +214,30 @@ fn finish(iface: &str, detach: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Capabilities `sigwall run` needs, by number (linux/capability.h).
+const NEEDED_CAPS: [(u32, &str); 3] = [(39, "CAP_BPF"), (12, "CAP_NET_ADMIN"), (38, "CAP_PERFMON")];
+
+/// Name the missing capabilities before anything fails obscurely. Root passes (all caps).
+fn check_capabilities() -> anyhow::Result<()> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(eff) =
+        status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    else {
+        return Ok(());
+    };
+    let missing: Vec<&str> = NEEDED_CAPS.iter().filter(|(bit, _)| eff & (1u64 << bit) == 0).map(|(_, n)| *n).collect();
+    if !missing.is_empty() {
+        bail!(
+            "missing capabilities {}: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (e.g. AmbientCapabilities= in the systemd unit, or setcap cap_bpf,cap_net_admin,cap_perfmon+ep on the binary)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Take `/run/sigwall/<iface>.lock` (flock, exclusive, non-blocking) for the daemon's lifetime.
-fn lock_interface(iface: &str) -> anyhow::Result<InterfaceLock> {
+fn lock_interface(dir: &Path, iface: &str) -> anyhow::Result<InterfaceLock> {
     use std::{io::Write as _, os::fd::AsRawFd as _};
-    let dir = Path::new(LOCK_DIR);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{iface}.lock"));
     let mut f = std::fs::OpenOptions::new()
@@ -250,9 +273,6 @@ impl Drop for InterfaceLock {
         let _ = std::fs::remove_file(&self.path);
     }
 }
-
-/// Where the per-interface daemon locks live.
-pub const LOCK_DIR: &str = "/run/sigwall";
 
 fn open_audit(path: Option<&Path>) -> anyhow::Result<Option<std::fs::File>> {
     let Some(p) = path else { return Ok(None) };

@@ -469,10 +469,20 @@ fn bpf_obj_get(path: &Path) -> std::io::Result<std::os::fd::OwnedFd> {
 /// whoever drops its last reference).
 pub fn remove_pins(iface: &str) -> std::io::Result<()> {
     let dir = pin_dir(iface);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for e in entries {
+        std::fs::remove_file(e?.path())?;
     }
-    Ok(())
+    // An unprivileged daemon may own its pin directory but not /sys/fs/bpf/sigwall: an empty
+    // directory left behind is harmless (the next start reuses it).
+    match std::fs::remove_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
+        r => r,
+    }
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, OperatorError> {

@@ -18,7 +18,7 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
     if control::call(&socket, control::Command::Detach, Duration::from_secs(10)).is_ok() {
         // The daemon detaches as it exits; wait for its pins to go.
         for _ in 0..100 {
-            if !loader::pin_dir(&a.iface).exists() {
+            if !loader::pins_present(&a.iface) {
                 println!("sigwall detached from {}", a.iface);
                 return Ok(ExitCode::SUCCESS);
             }

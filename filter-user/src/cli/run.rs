@@ -2,7 +2,6 @@ use std::{path::PathBuf, process::ExitCode};
 
 use filter_common::Mode;
 use sigwall::{
-    control,
     daemon::{self, Config, OnExit, PolicyRejected},
     loader::AttachMode,
 };
@@ -27,7 +26,10 @@ pub struct Args {
     /// Seconds between stats lines on stderr (0: none).
     #[arg(long, default_value_t = 10)]
     stats_interval: u64,
-    /// Control socket path [default: /run/sigwall/<iface>.sock].
+    /// Directory for the per-interface lock and the default control socket.
+    #[arg(long, default_value = "/run/sigwall")]
+    run_dir: PathBuf,
+    /// Control socket path [default: <run-dir>/<iface>.sock].
     #[arg(long)]
     control_socket: Option<PathBuf>,
     /// Audit log of every applied or rejected change (JSON lines)
@@ -45,6 +47,9 @@ pub struct Args {
     #[arg(long, default_value_t = filter_common::DEFAULT_PREFIX_CAPACITY,
           value_parser = clap::value_parser!(u32).range(1..=filter_common::DEFAULT_PREFIX_CAPACITY as i64))]
     max_prefixes: u32,
+    /// Let members of this group use the control socket (mode 0660); default root only (0600).
+    #[arg(long)]
+    control_group: Option<String>,
     /// Deep-inspection events as JSON lines, to this file or "-" for stdout
     /// [default: /var/log/sigwall/<iface>.events.jsonl].
     #[arg(long)]
@@ -55,6 +60,21 @@ pub struct Args {
     /// On SIGINT/SIGTERM: detach, or keep the filter attached with the last policy.
     #[arg(long, value_enum, default_value_t = OnExit::Detach)]
     on_exit: OnExit,
+}
+
+/// A group's id by name (or a numeric id).
+fn gid_of(group: &str) -> anyhow::Result<u32> {
+    if let Ok(n) = group.parse::<u32>() {
+        return Ok(n);
+    }
+    let c = std::ffi::CString::new(group)?;
+    // SAFETY: getgrnam returns a pointer to static storage or null; read once, immediately.
+    let g = unsafe { libc::getgrnam(c.as_ptr()) };
+    if g.is_null() {
+        anyhow::bail!("group {group:?} does not exist (create it with groupadd, or pass a numeric gid)");
+    }
+    // SAFETY: non-null pointer from getgrnam.
+    Ok(unsafe { (*g).gr_gid })
 }
 
 fn level(s: &str) -> (u8, log::LevelFilter) {
@@ -78,7 +98,8 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         .format_timestamp_millis()
         .init();
     let cfg = Config {
-        socket: a.control_socket.unwrap_or_else(|| control::socket_path(&a.iface)),
+        socket: a.control_socket.unwrap_or_else(|| a.run_dir.join(format!("{}.sock", a.iface))),
+        run_dir: a.run_dir.clone(),
         events: Some(a.events.unwrap_or_else(|| PathBuf::from(format!("/var/log/sigwall/{}.events.jsonl", a.iface)))),
         audit_log: Some(
             a.audit_log.unwrap_or_else(|| PathBuf::from(format!("/var/log/sigwall/{}.audit.jsonl", a.iface))),
@@ -92,7 +113,10 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         persist: !a.no_persist,
         watch_policy: a.watch_policy,
         on_exit: a.on_exit,
-        control_gid: None,
+        control_gid: match &a.control_group {
+            None => None,
+            Some(g) => Some(gid_of(g)?),
+        },
         pcap: a.pcap,
         limits: sigwall::policy::Limits { prefixes_v4: a.max_prefixes as usize, prefixes_v6: a.max_prefixes as usize },
     };

@@ -36,8 +36,15 @@ impl Daemon {
             .arg(workdir.join("control.sock"))
             .arg("--audit-log")
             .arg(workdir.join("audit.jsonl"))
+            .arg("--run-dir")
+            .arg(&workdir)
             .args(["--xdp-mode", "native", "--stats-interval", "0"])
             .args(extra)
+            .args(if extra.contains(&"--events") {
+                vec![]
+            } else {
+                vec!["--events".into(), workdir.join("events.jsonl")]
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn sigwall run");
