@@ -59,6 +59,8 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     /// Holds the per-interface lock (and, by default, the control socket).
     pub run_dir: PathBuf,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Readiness line on stdout, for scripts and tests.
@@ -138,9 +140,20 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         // long as the AsyncFd holds the RingBuf.
         let ring = unsafe { tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| anyhow::anyhow!("watching the inspection ring buffer: {e}"))?;
-        Ok((listener, audit, events, pcap, ring))
+        let metrics = match cfg.metrics {
+            Some(addr) => Some(
+                std::net::TcpListener::bind(addr)
+                    .and_then(|l| {
+                        l.set_nonblocking(true)?;
+                        tokio::net::TcpListener::from_std(l)
+                    })
+                    .with_context(|| format!("binding the metrics endpoint {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok((listener, audit, events, pcap, ring, metrics))
     })();
-    let (listener, audit, events, pcap, ring) = match setup {
+    let (listener, audit, events, pcap, ring, metrics) = match setup {
         Ok(x) => x,
         Err(e) => {
             // Leave the interface as we found it: a fresh attach is undone, an adopted filter
@@ -166,6 +179,10 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         audit,
         detach_requested: false,
         inspection,
+        last_change: (
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs(),
+            true,
+        ),
     };
     log::info!(
         "{} {} in {mode} mode, policy {} (sha256 {}), generation {}, control socket {}",
@@ -179,6 +196,10 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     println!("{READY} {} ({mode} mode)", cfg.iface);
 
     let state = Arc::new(Mutex::new(state));
+    if let Some(l) = metrics {
+        log::info!("metrics on http://{}/metrics", l.local_addr().map(|a| a.to_string()).unwrap_or_default());
+        rt.spawn(crate::metrics::serve(l, state.clone()));
+    }
     let result = rt.block_on(serve(&cfg, listener, ring, state.clone()));
     let detach = rt.block_on(async { state.lock().await.detach_requested }) || cfg.on_exit == OnExit::Detach;
     let _ = std::fs::remove_file(&cfg.socket);

@@ -7,6 +7,7 @@ pub mod dpi;
 pub mod errors;
 pub mod inspect;
 pub mod loader;
+pub mod metrics;
 pub mod policy;
 pub mod stats;
 pub mod testkit;

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 
 /// Debian packages the tests, demo and benchmarks use, with the command that proves each is
 /// present.
-const PACKAGES: [(&str, &str); 8] = [
+const PACKAGES: [(&str, &str); 9] = [
     ("iproute2", "ip"),
     ("util-linux", "nsenter"),
     ("tshark", "tshark"),
@@ -16,6 +16,7 @@ const PACKAGES: [(&str, &str); 8] = [
     ("bpftool", "bpftool"),
     ("xdp-tools", "xdp-filter"),
     ("nftables", "nft"),
+    ("prometheus", "promtool"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.10.0";
@@ -95,7 +96,9 @@ fn python() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("setup: installing Python packages: {}", PYTHON_PACKAGES.join(" "));
-    exec(Command::new("python3").args(["-m", "pip", "install", "-q", "--root-user-action=ignore"]).args(PYTHON_PACKAGES))
+    exec(
+        Command::new("python3").args(["-m", "pip", "install", "-q", "--root-user-action=ignore"]).args(PYTHON_PACKAGES),
+    )
 }
 
 fn bpffs() -> anyhow::Result<()> {

@@ -26,6 +26,9 @@ pub struct Args {
     /// Seconds between stats lines on stderr (0: none).
     #[arg(long, default_value_t = 10)]
     stats_interval: u64,
+    /// Serve Prometheus metrics on this address (127.0.0.1:9469 if given without a value).
+    #[arg(long, num_args = 0..=1, default_missing_value = sigwall::metrics::DEFAULT_ADDR)]
+    metrics: Option<std::net::SocketAddr>,
     /// Directory for the per-interface lock and the default control socket.
     #[arg(long, default_value = "/run/sigwall")]
     run_dir: PathBuf,
@@ -118,6 +121,7 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
             Some(g) => Some(gid_of(g)?),
         },
         pcap: a.pcap,
+        metrics: a.metrics,
         limits: sigwall::policy::Limits { prefixes_v4: a.max_prefixes as usize, prefixes_v6: a.max_prefixes as usize },
     };
     match daemon::run(cfg) {

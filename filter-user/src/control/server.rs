@@ -39,6 +39,8 @@ pub struct State {
     /// Set by `detach`: the serving loop exits and detaches.
     pub detach_requested: bool,
     pub inspection: Inspection,
+    /// When the last change was tried (Unix seconds) and whether it was applied.
+    pub last_change: (u64, bool),
 }
 
 /// Deep inspection's state in the daemon.
@@ -112,6 +114,8 @@ impl State {
         };
         if cmd.is_change() {
             self.audit_line(caller, raw, &res, before);
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            self.last_change = (now, res.is_ok());
         }
         res
     }

@@ -128,6 +128,13 @@ fn recount(f: &mut Filter) -> Result<(), OperatorError> {
     Ok(())
 }
 
+/// (flows, peers) blocked now, as the XDP program sees it.
+pub fn block_counts(f: &Filter) -> Result<(u32, u32), OperatorError> {
+    let m: Array<&MapData, InspectCfg> = Array::try_from(crate::loader::map(&f.ebpf, "INSPECT_CFG")?)?;
+    let c = m.get(&0, 0)?;
+    Ok((c.flow_blocks, c.peer_blocks))
+}
+
 /// Packets XDP copied up, and packets that found the ring buffer full (summed over CPUs).
 pub fn ring_counters(f: &Filter) -> Result<(u64, u64), OperatorError> {
     let m: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(crate::loader::map(&f.ebpf, "INSPECT_STATS")?)?;

@@ -1,0 +1,175 @@
+//! Prometheus metrics: the text exposition format (version 0.0.4) on `GET /metrics`, opt-in with
+//! `sigwall run --metrics [addr:port]` (default 127.0.0.1:9469, never a wildcard unless asked).
+
+use std::{fmt::Write as _, sync::Arc, time::Duration};
+
+use filter_common::{Class, Reason};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpListener,
+    sync::Mutex,
+};
+
+use crate::{control::server::State, stats::Snapshot};
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9469";
+/// Longest request head read; the endpoint answers GET only.
+const MAX_REQUEST: usize = 8192;
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: impl std::fmt::Display) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {v}");
+        } else {
+            let l: Vec<String> = labels.iter().map(|(k, val)| format!("{k}=\"{}\"", esc(val))).collect();
+            let _ = writeln!(self.0, "{name}{{{}}} {v}", l.join(","));
+        }
+    }
+}
+
+/// Everything the daemon knows, as one exposition.
+pub fn render(st: &State) -> String {
+    let mut o = Out(String::new());
+    let snap: Option<Snapshot> = crate::stats::of_filter(&st.attached.filter).ok();
+    if let Some(s) = &snap {
+        o.head("sigwall_packets_total", "counter", "Packets judged by the XDP program, by verdict reason and class.");
+        for r in Reason::ALL {
+            for c in Class::ALL {
+                o.sample(
+                    "sigwall_packets_total",
+                    &[("reason", r.name()), ("class", c.name())],
+                    s.cells[r as usize][c as usize].packets,
+                );
+            }
+        }
+        o.head("sigwall_bytes_total", "counter", "Bytes judged by the XDP program, by verdict reason and class.");
+        for r in Reason::ALL {
+            for c in Class::ALL {
+                o.sample(
+                    "sigwall_bytes_total",
+                    &[("reason", r.name()), ("class", c.name())],
+                    s.cells[r as usize][c as usize].bytes,
+                );
+            }
+        }
+        o.head(
+            "sigwall_peer_packets_total",
+            "counter",
+            "Signaling packets by peer and action ((unknown): sources in no peer).",
+        );
+        for p in &s.peers {
+            o.sample("sigwall_peer_packets_total", &[("peer", &p.name), ("action", "pass")], p.passed);
+            o.sample("sigwall_peer_packets_total", &[("peer", &p.name), ("action", "drop")], p.dropped);
+        }
+        o.head("sigwall_peer_bytes_total", "counter", "Signaling bytes by peer.");
+        for p in &s.peers {
+            o.sample("sigwall_peer_bytes_total", &[("peer", &p.name)], p.bytes);
+        }
+        o.head("sigwall_policy_generation", "gauge", "Policy generation the XDP program reads.");
+        o.sample("sigwall_policy_generation", &[], s.generation);
+    }
+    o.head(
+        "sigwall_policy_last_change_timestamp_seconds",
+        "gauge",
+        "When the last policy change was tried (Unix time).",
+    );
+    o.sample("sigwall_policy_last_change_timestamp_seconds", &[], st.last_change.0);
+    o.head("sigwall_policy_last_change_success", "gauge", "1 if the last policy change was applied, 0 if rejected.");
+    o.sample("sigwall_policy_last_change_success", &[], st.last_change.1 as u8);
+
+    let v4: usize =
+        st.policy.peers.iter().map(|p| p.prefixes.iter().filter(|n| matches!(n, ipnet::IpNet::V4(_))).count()).sum();
+    let v6: usize = st.policy.peers.iter().map(|p| p.prefixes.len()).sum::<usize>() - v4;
+    let (flows, peers_blocked) = crate::inspect::io::block_counts(&st.attached.filter).unwrap_or((0, 0));
+    o.head("sigwall_map_entries", "gauge", "Entries in the BPF maps that fill up (active generation for the policy).");
+    o.head("sigwall_map_capacity", "gauge", "Capacity of those maps.");
+    for (m, n, cap) in [
+        ("peers_v4", v4 as u64, filter_common::DEFAULT_PREFIX_CAPACITY as u64),
+        ("peers_v6", v6 as u64, filter_common::DEFAULT_PREFIX_CAPACITY as u64),
+        ("peer_policy", st.policy.peers.len() as u64, filter_common::MAX_PEERS as u64 - 1),
+        ("flow_verdicts", flows as u64, 65536),
+    ] {
+        o.sample("sigwall_map_entries", &[("map", m)], n);
+        o.sample("sigwall_map_capacity", &[("map", m)], cap);
+    }
+    o.head("sigwall_blocked_peers", "gauge", "Peers quarantined by deep inspection now.");
+    o.sample("sigwall_blocked_peers", &[], peers_blocked);
+    o.head("sigwall_xdp_attach_info", "gauge", "The interface and XDP attach mode (always 1).");
+    o.sample("sigwall_xdp_attach_info", &[("iface", &st.attached.iface), ("mode", &st.attached.mode.to_string())], 1);
+
+    let (flagged, overflow) = crate::inspect::io::ring_counters(&st.attached.filter).unwrap_or((0, 0));
+    let c = &st.inspection.engine.counters;
+    o.head("sigwall_inspect_flagged_total", "counter", "Packets copied to deep inspection.");
+    o.sample("sigwall_inspect_flagged_total", &[], flagged);
+    o.head("sigwall_inspect_overflow_total", "counter", "Packets not copied because the ring buffer was full.");
+    o.sample("sigwall_inspect_overflow_total", &[], overflow);
+    o.head("sigwall_inspect_messages_total", "counter", "Signaling messages decoded.");
+    o.sample("sigwall_inspect_messages_total", &[], c.messages);
+    o.head("sigwall_inspect_events_total", "counter", "Rule findings reported.");
+    o.sample("sigwall_inspect_events_total", &[], c.events);
+    o.head("sigwall_inspect_rule_hits_total", "counter", "Findings by rule.");
+    for r in crate::policy::inspect::RULE_NAMES {
+        o.sample("sigwall_inspect_rule_hits_total", &[("rule", r)], c.rule_hits.get(r).copied().unwrap_or(0));
+    }
+    o.head("sigwall_inspect_decode_errors_total", "counter", "Decoder errors by layer and kind.");
+    let mut kinds: Vec<_> = c.decode_errors.iter().collect();
+    kinds.sort();
+    for (k, n) in kinds {
+        o.sample("sigwall_inspect_decode_errors_total", &[("kind", k)], n);
+    }
+    o.0
+}
+
+/// Serve `GET /metrics` until the task is dropped.
+pub async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else { continue };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; MAX_REQUEST];
+            let mut n = 0;
+            // Read the request head, bounded in size and time.
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                while n < buf.len() {
+                    match sock.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => n += k,
+                    }
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            })
+            .await;
+            if read.is_err() {
+                return;
+            }
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let line = head.lines().next().unwrap_or("");
+            let (status, body, ctype) = if line.starts_with("GET /metrics ") || line == "GET /metrics" {
+                let st = state.lock().await;
+                ("200 OK", tokio::task::block_in_place(|| render(&st)), "text/plain; version=0.0.4; charset=utf-8")
+            } else if line.starts_with("GET ") {
+                ("404 Not Found", "see /metrics\n".to_string(), "text/plain")
+            } else {
+                ("405 Method Not Allowed", "GET only\n".to_string(), "text/plain")
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}
