@@ -185,8 +185,11 @@ fn ip_of(frame: &[u8]) -> Option<Ip<'_>> {
     }
 }
 
-/// SCTP DATA chunks: (stream id, PPID, flags, user data).
-fn sctp_data(sctp: &[u8]) -> Option<(u16, u16, Vec<(u16, u32, u8, &[u8])>)> {
+/// An SCTP DATA chunk: stream id, PPID, flags, user data.
+type Chunk<'a> = (u16, u32, u8, &'a [u8]);
+
+/// Source and destination ports, and the DATA chunks.
+fn sctp_data(sctp: &[u8]) -> Option<(u16, u16, Vec<Chunk<'_>>)> {
     let sport = u16::from_be_bytes([*sctp.first()?, *sctp.get(1)?]);
     let dport = u16::from_be_bytes([*sctp.get(2)?, *sctp.get(3)?]);
     let mut out = Vec::new();
@@ -293,6 +296,9 @@ fn compare(ctx: &str, t: &Tree, raw: &[u8], m: &DiameterMessage, tally: &mut Tal
     tally.field(ctx, "top-level AVP count", Some(t.all("diameter.avp").count()), Some(top));
 }
 
+/// One direction of a connection: addresses, ports, SCTP stream (`u16::MAX` for TCP).
+type Flow = (IpAddr, IpAddr, u16, u16, u16);
+
 /// Decodes every Diameter message of a capture through per-direction reassemblers and compares
 /// with tshark frame by frame.
 fn check_capture(name: &str, tally: &mut Tally) {
@@ -304,12 +310,12 @@ fn check_capture(name: &str, tally: &mut Tally) {
 
     // (src, dst, sport, dport, SCTP stream or u16::MAX for TCP) → reassembler; TCP also tracks
     // the next expected sequence number to drop retransmissions.
-    let mut streams: HashMap<(IpAddr, IpAddr, u16, u16, u16), (StreamReassembler, Option<u32>)> = HashMap::new();
+    let mut streams: HashMap<Flow, (StreamReassembler, Option<u32>)> = HashMap::new();
     let mut ours: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
     for (i, f) in frames.iter().enumerate() {
         let frame_no = i as u64 + 1;
         let Some(ip) = ip_of(&f.data) else { continue };
-        let mut segments: Vec<((IpAddr, IpAddr, u16, u16, u16), &[u8], Option<u32>)> = Vec::new();
+        let mut segments: Vec<(Flow, &[u8], Option<u32>)> = Vec::new();
         match ip.proto {
             132 => {
                 let Some((sp, dp, chunks)) = sctp_data(ip.payload) else { continue };

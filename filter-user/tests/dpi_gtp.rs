@@ -133,10 +133,14 @@ struct Datagram {
     first_fragment: bool,
 }
 
+/// (src, dst, IP id, protocol).
+type FragKey = (IpAddr, IpAddr, u16, u8);
+/// (offset, bytes, more fragments).
+type Fragment = (usize, Vec<u8>, bool);
+
 #[derive(Default)]
 struct Defrag {
-    /// (src, dst, id, proto) → (offset, bytes, more fragments)
-    parts: HashMap<(IpAddr, IpAddr, u16, u8), Vec<(usize, Vec<u8>, bool)>>,
+    parts: HashMap<FragKey, Vec<Fragment>>,
 }
 
 impl Defrag {
