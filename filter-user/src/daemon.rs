@@ -452,7 +452,12 @@ fn watch(path: &Path, tx: tokio::sync::mpsc::UnboundedSender<()>) -> anyhow::Res
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         if let Ok(ev) = ev {
-            if ev.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == file) {
+            // Kubernetes ConfigMap volumes swap a `..data` symlink rather than the file itself.
+            let hit = ev.paths.iter().any(|p| {
+                let n = p.file_name().map(|n| n.to_os_string());
+                n == file || n.as_deref() == Some(std::ffi::OsStr::new("..data"))
+            });
+            if hit {
                 let _ = tx.send(());
             }
         }
