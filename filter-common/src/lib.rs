@@ -176,6 +176,14 @@ impl Default for GlobalPolicy {
     }
 }
 
+/// Bits of the `PORT_CLASS` map: which configured port list a port is in.
+pub const PORT_GTPC: u8 = 1;
+pub const PORT_GTPU: u8 = 2;
+pub const PORT_DIAMETER: u8 = 4;
+pub const PORT_SIGTRAN: u8 = 8;
+/// Entries of `PORT_CLASS` per generation (one per port number).
+pub const PORT_SLOTS: u32 = 65536;
+
 /// Index into [`GlobalPolicy::ports`].
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

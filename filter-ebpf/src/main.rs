@@ -20,8 +20,8 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use filter_common::{
     Action, Active, Block, Class, Counter, DEFAULT_PREFIX_CAPACITY, FlowKey, GENERATIONS, GlobalPolicy,
-    INSPECT_FLAGGED, INSPECT_OVERFLOW, INSPECT_SNAPLEN, InspectCfg, InspectRecord, MAX_PEERS, Meta, PeerCounter,
-    PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
+    INSPECT_FLAGGED, INSPECT_OVERFLOW, INSPECT_SNAPLEN, InspectCfg, InspectRecord, MAX_PEERS, Meta, PORT_SLOTS,
+    PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
 };
 use parse::Source;
 
@@ -33,6 +33,10 @@ static ACTIVE: Array<Active> = Array::with_max_entries(1, 0);
 /// Layout version, attach mode and policy hash, for restarts and upgrades (never read here).
 #[map]
 static META: Array<Meta> = Array::with_max_entries(1, 0);
+
+/// Port -> PORT_* bits (GTP-C, GTP-U, Diameter, SIGTRAN), `generation * PORT_SLOTS + port`.
+#[map]
+pub(crate) static PORT_CLASS: Array<u8> = Array::with_max_entries(GENERATIONS * PORT_SLOTS, 0);
 
 /// Global settings per generation.
 #[map]
@@ -109,7 +113,7 @@ fn try_sigwall(ctx: &XdpContext) -> u32 {
         // Unreachable with a loaded policy; fail open so a half-set-up program never cuts a link.
         return xdp_action::XDP_PASS;
     };
-    let parsed = parse::parse(ctx, global);
+    let parsed = parse::parse(ctx, generation);
     let facts = parsed.facts;
     let bytes = (ctx.data_end() - ctx.data()) as u64;
 

@@ -10,7 +10,7 @@
 //! - Every loop has a constant bound.
 
 use aya_ebpf::programs::XdpContext;
-use filter_common::{Class, Facts, FlowKey, GlobalPolicy, PortClass, classify};
+use filter_common::{Class, Facts, FlowKey, PORT_DIAMETER, PORT_GTPC, PORT_GTPU, PORT_SIGTRAN, PORT_SLOTS, classify};
 
 /// Largest offset the parser follows into a frame. 16 KiB covers jumbo frames' headers; a chain
 /// of headers longer than that is not something a signaling peer sends.
@@ -46,6 +46,17 @@ fn load<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
     // SAFETY: the range [start + off, start + off + size_of::<T>()) is inside the frame, checked
     // just above; read_unaligned because headers sit at any alignment.
     Some(unsafe { core::ptr::read_unaligned((start + off) as *const T) })
+}
+
+/// Which configured port lists `port_be` (network byte order) is in, for one generation: one
+/// array lookup, where comparing against each configured port would branch per port.
+#[inline(always)]
+fn port_bits(generation: u32, port_be: u16) -> u8 {
+    let port = u16::from_be(port_be) as u32;
+    match crate::PORT_CLASS.get(generation * PORT_SLOTS + port) {
+        Some(b) => *b,
+        None => 0,
+    }
 }
 
 #[inline(always)]
@@ -138,7 +149,7 @@ enum L3Result {
     Unknown,
 }
 
-pub fn parse(ctx: &XdpContext, global: &GlobalPolicy) -> Parsed {
+pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
     let mut off = 14usize;
     let Some(mut proto) = load::<[u8; 2]>(ctx, 12).map(be16) else {
         return Parsed::non_ip();
@@ -168,7 +179,7 @@ pub fn parse(ctx: &XdpContext, global: &GlobalPolicy) -> Parsed {
             link_essential = l3.proto == IPPROTO_ICMP || l3.proto == IPPROTO_ICMPV6;
             l4_off = l3.off;
             l4_proto = l3.proto;
-            transport(ctx, &l3, global)
+            transport(ctx, &l3, generation)
         }
         L3Result::LaterFragment => Facts { later_fragment: true, ..Facts::new(Class::Unclassified) },
         L3Result::Malformed => Facts { malformed: true, ..Facts::new(Class::Unclassified) },
@@ -255,7 +266,7 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     (src, L3Result::Transport(L3 { off: cur, end, proto: nh, whole }))
 }
 
-fn transport(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
+fn transport(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
     match l3.proto {
         IPPROTO_SCTP => sctp(ctx, l3, g),
         IPPROTO_UDP => udp(ctx, l3, g),
@@ -268,14 +279,15 @@ fn malformed(class: Class, over_sctp: bool) -> Facts {
     Facts { malformed: true, over_sctp, ..Facts::new(class) }
 }
 
-fn sctp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
+fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
     // Common header: source port, destination port, verification tag, checksum.
     let Some(h) = load::<[u8; 4]>(ctx, l3.off) else {
         return malformed(Class::Sctp, true);
     };
     let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
-    let diameter_port = g.port_is(PortClass::Diameter, sport) || g.port_is(PortClass::Diameter, dport);
-    let sigtran_port = g.port_is(PortClass::Sigtran, sport) || g.port_is(PortClass::Sigtran, dport);
+    let bits = port_bits(g, sport) | port_bits(g, dport);
+    let diameter_port = bits & PORT_DIAMETER != 0;
+    let sigtran_port = bits & PORT_SIGTRAN != 0;
     let port_class = classify::sctp_class(None, diameter_port, sigtran_port);
     if l3.off + 12 > l3.end {
         return malformed(port_class, true);
@@ -356,19 +368,20 @@ fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, ppid: u32) -> bool
     }
 }
 
-fn udp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
+fn udp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
     let Some(h) = load::<[u8; 8]>(ctx, l3.off) else {
         return malformed(Class::Unclassified, false);
     };
     let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
     // The destination port decides first: a reply from a GTP-C port to a GTP-U port is GTP-U.
-    let class = if g.port_is(PortClass::GtpC, dport) {
+    let (d, sbits) = (port_bits(g, dport), port_bits(g, sport));
+    let class = if d & PORT_GTPC != 0 {
         Class::GtpC
-    } else if g.port_is(PortClass::GtpU, dport) {
+    } else if d & PORT_GTPU != 0 {
         Class::GtpU
-    } else if g.port_is(PortClass::GtpC, sport) {
+    } else if sbits & PORT_GTPC != 0 {
         Class::GtpC
-    } else if g.port_is(PortClass::GtpU, sport) {
+    } else if sbits & PORT_GTPU != 0 {
         Class::GtpU
     } else {
         return Facts::new(Class::NonSignaling);
@@ -393,12 +406,12 @@ fn udp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
     Facts { malformed: !ok, ..Facts::new(class) }
 }
 
-fn tcp(ctx: &XdpContext, l3: &L3, g: &GlobalPolicy) -> Facts {
+fn tcp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
     let Some(h) = load::<[u8; 20]>(ctx, l3.off) else {
         return malformed(Class::Unclassified, false);
     };
     let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
-    if !g.port_is(PortClass::Diameter, dport) && !g.port_is(PortClass::Diameter, sport) {
+    if (port_bits(g, dport) | port_bits(g, sport)) & PORT_DIAMETER == 0 {
         return Facts::new(Class::NonSignaling);
     }
     // Diameter messages do not align with TCP segments, so only the TCP header is checked here;

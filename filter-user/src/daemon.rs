@@ -57,7 +57,7 @@ pub struct Config {
     pub events: Option<PathBuf>,
     /// Write flagged packets to this pcap file.
     pub pcap: Option<PathBuf>,
-    /// Holds the per-interface lock (and, by default, the control socket).
+    /// Where the control socket goes by default (the per-interface lock is the pin directory).
     pub run_dir: PathBuf,
     /// Serve Prometheus metrics here.
     pub metrics: Option<std::net::SocketAddr>,
@@ -90,7 +90,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     }
     // One daemon per interface, whatever socket paths they were given: an exclusive lock that
     // the kernel releases when the holder dies, even by kill -9.
-    let _lock = lock_interface(&cfg.run_dir, &cfg.iface)?;
+    let _lock = lock_interface(&cfg.iface)?;
 
     let sha = sha256(&text);
     let mut attached = if loader::pins_present(&cfg.iface) {
@@ -111,7 +111,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         // A pin directory without a link is debris of an interrupted start: its maps are not
         // attached to anything, so start clean.
-        let _ = loader::remove_pins(&cfg.iface);
+        let _ = loader::clear_pins(&cfg.iface);
         loader::attach_fresh(&cfg.iface, cfg.xdp_mode, cfg.bpf_log_level, &pol, sha)?
     };
     let _logger = if cfg.bpf_log_level > 0 {
@@ -257,42 +257,26 @@ fn check_capabilities() -> anyhow::Result<()> {
 }
 
 /// Take `/run/sigwall/<iface>.lock` (flock, exclusive, non-blocking) for the daemon's lifetime.
-fn lock_interface(dir: &Path, iface: &str) -> anyhow::Result<InterfaceLock> {
-    use std::{io::Write as _, os::fd::AsRawFd as _};
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("{iface}.lock"));
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+fn lock_interface(iface: &str) -> anyhow::Result<InterfaceLock> {
+    use std::os::fd::AsRawFd as _;
+    // The lock is the interface's pin directory itself: every sigwall for this interface uses
+    // it, whatever run directory or socket it was given.
+    let dir = loader::pin_dir(iface);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let f = std::fs::File::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let holder = std::fs::read_to_string(&path).unwrap_or_default();
         bail!(
-            "another sigwall is running on {iface} (pid {}, lock {}): stop it first, or talk to it with `sigwall status --iface {iface}`",
-            holder.trim(),
-            path.display()
+            "another sigwall is running on {iface} (it holds {}): stop it first, or talk to it with `sigwall status --iface {iface}`",
+            dir.display()
         );
     }
-    f.set_len(0)?;
-    write!(f, "{}", std::process::id())?;
-    Ok(InterfaceLock { _file: f, path })
+    Ok(InterfaceLock { _dir: f })
 }
 
-/// Held for the daemon's lifetime; the lock file goes when the daemon exits cleanly (a killed
-/// daemon leaves it, unlocked, for the next one to take).
+/// Held for the daemon's lifetime; the kernel releases it when the daemon exits, even by kill -9.
 struct InterfaceLock {
-    _file: std::fs::File,
-    path: PathBuf,
-}
-
-impl Drop for InterfaceLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+    _dir: std::fs::File,
 }
 
 fn open_audit(path: Option<&Path>) -> anyhow::Result<Option<std::fs::File>> {

@@ -16,7 +16,10 @@ use aya::{
         xdp::XdpLink,
     },
 };
-use filter_common::{Active, GlobalPolicy, MAP_LAYOUT_VERSION, MAX_PEERS, Meta, PeerCounter, PeerName, PeerPolicy};
+use filter_common::{
+    Active, GlobalPolicy, MAP_LAYOUT_VERSION, MAX_PEERS, Meta, PORT_DIAMETER, PORT_GTPC, PORT_GTPU, PORT_SIGTRAN,
+    PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, PortClass,
+};
 
 use crate::{
     errors::OperatorError,
@@ -39,10 +42,11 @@ const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 /// The maps pinned for an interface, by name: everything the program reads or counts into, so
 /// the pins alone describe the running filter (`sigwall stats` reads them without the daemon)
 /// and a restarted controller adopts them.
-pub const PINNED_MAPS: [&str; 17] = [
+pub const PINNED_MAPS: [&str; 18] = [
     "META",
     "ACTIVE",
     "GLOBAL",
+    "PORT_CLASS",
     "PEERS_V4_0",
     "PEERS_V4_1",
     "PEERS_V6_0",
@@ -268,6 +272,21 @@ impl Filter {
                 rate.set(*id, 0, 0)?;
             }
         }
+        // Ports: clear what the slot's previous settings marked, then mark the new lists.
+        let old_global = {
+            let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(ebpf, "GLOBAL")?)?;
+            global.get(&slot, 0)?
+        };
+        {
+            let mut ports: Array<&mut MapData, u8> = Array::try_from(map_mut(ebpf, "PORT_CLASS")?)?;
+            let base = slot * PORT_SLOTS;
+            for (port, _) in port_bits(&old_global) {
+                ports.set(base + port as u32, 0, 0)?;
+            }
+            for (port, bits) in port_bits(&c.global) {
+                ports.set(base + port as u32, bits, 0)?;
+            }
+        }
         let mut global: Array<&mut MapData, GlobalPolicy> = Array::try_from(map_mut(ebpf, "GLOBAL")?)?;
         global.set(slot, c.global, 0)?;
         Ok(())
@@ -297,6 +316,27 @@ impl Filter {
         })?;
         Ok((used, link))
     }
+}
+
+/// (port, PORT_* bits) for every configured port of a generation's settings.
+fn port_bits(g: &GlobalPolicy) -> Vec<(u16, u8)> {
+    let mut out: Vec<(u16, u8)> = Vec::new();
+    for (pc, bit) in [
+        (PortClass::GtpC, PORT_GTPC),
+        (PortClass::GtpU, PORT_GTPU),
+        (PortClass::Diameter, PORT_DIAMETER),
+        (PortClass::Sigtran, PORT_SIGTRAN),
+    ] {
+        let n = (g.port_counts[pc as usize] as usize).min(filter_common::MAX_PORTS_PER_CLASS);
+        for p in &g.ports[pc as usize][..n] {
+            let port = u16::from_be(*p);
+            match out.iter_mut().find(|(q, _)| *q == port) {
+                Some(e) => e.1 |= bit,
+                None => out.push((port, bit)),
+            }
+        }
+    }
+    out
 }
 
 fn name_of(s: &str) -> PeerName {
@@ -355,7 +395,7 @@ pub fn attach_fresh(
         Ok(Attached { filter, link, iface: iface.to_string(), mode: used, adopted: false })
     })();
     if result.is_err() {
-        let _ = remove_pins(iface);
+        let _ = clear_pins(iface);
     }
     result
 }
@@ -468,6 +508,17 @@ fn bpf_obj_get(path: &Path) -> std::io::Result<std::os::fd::OwnedFd> {
 /// Remove the pins of `iface` (maps and link directory entries; the link itself is detached by
 /// whoever drops its last reference).
 pub fn remove_pins(iface: &str) -> std::io::Result<()> {
+    clear_pins(iface)?;
+    // An unprivileged daemon may own its pin directory but not /sys/fs/bpf/sigwall: an empty
+    // directory left behind is harmless (the next start reuses it).
+    match std::fs::remove_dir(pin_dir(iface)) {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound) => Ok(()),
+        r => r,
+    }
+}
+
+/// Remove the pins of `iface` but keep the directory (a starting daemon holds its lock on it).
+pub fn clear_pins(iface: &str) -> std::io::Result<()> {
     let dir = pin_dir(iface);
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -477,12 +528,7 @@ pub fn remove_pins(iface: &str) -> std::io::Result<()> {
     for e in entries {
         std::fs::remove_file(e?.path())?;
     }
-    // An unprivileged daemon may own its pin directory but not /sys/fs/bpf/sigwall: an empty
-    // directory left behind is harmless (the next start reuses it).
-    match std::fs::remove_dir(&dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
-        r => r,
-    }
+    Ok(())
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, OperatorError> {

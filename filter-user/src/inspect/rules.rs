@@ -241,6 +241,11 @@ impl RuleSet {
     /// peer's PLMN ids (a home subscriber roaming at the peer is fine too).
     pub fn gtpc(&self, m: &GtpcMessage, peer: &PeerInspect) -> Vec<Finding> {
         let mut out = Vec::new();
+        // A message piggybacked behind the first (P flag) is judged like any other: otherwise a
+        // harmless-looking first message would smuggle a forbidden one past the rules.
+        if let Some(next) = &m.piggybacked {
+            out.extend(self.gtpc(next, peer));
+        }
         let name = match m.version {
             2 => crate::dpi::gtp::names::v2_message_name(m.message_type),
             _ => crate::dpi::gtp::names::v1_message_name(m.message_type),

@@ -155,3 +155,17 @@ fn disabled_rules_stay_quiet() {
     let plr = built(L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) });
     assert!(e.inspect(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false).is_empty());
 }
+
+/// A Create Session Request with the piggyback flag, followed by a Context Request (bytes from
+/// scapy's GTPv2 layer, found as an evasion by the attack tests): the hidden message is judged.
+#[test]
+fn piggybacked_gtpv2_message_is_judged() {
+    let hex = "5820004400000000000700000100080022080200000000f74c0006001497001032f45300030022f8205200010006570009008700001700c61201244700090008696e7465726e65744882002600000000000780000100080000010100000040f2570009008c00002780c61201245200010006";
+    let payload: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let mut e = engine("");
+    let f = built(L4::Udp { sport: 2123, dport: 2123, payload });
+    let ev = e.inspect(&flagged(&f, Class::GtpC), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].json["rule"], "gtpc-message-not-allowed");
+    assert_eq!(ev[0].json["fields"]["message_type"], 130);
+}
