@@ -198,10 +198,10 @@ impl MapInfo {
     }
 
     fn add(&mut self, role: NumberRole, v: Option<&[u8]>) {
-        if self.numbers.len() < MAX_NUMBERS {
-            if let Some(a) = v.and_then(address_string) {
-                self.numbers.push(Number { role, address: a });
-            }
+        if self.numbers.len() < MAX_NUMBERS
+            && let Some(a) = v.and_then(address_string)
+        {
+            self.numbers.push(Number { role, address: a });
         }
     }
 }
@@ -387,11 +387,7 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
                 i.set_imsi(f.ctx(0));
             }
         }
-        58 => {
-            if bare_octets {
-                i.add(Msisdn, Some(param.value));
-            }
-        }
+        58 if bare_octets => i.add(Msisdn, Some(param.value)),
         59..=61 => i.add(Msisdn, f.ctx(0)),
         62 => {
             subscriber_identity(&mut i, f.ctx_c(0), b)?;
@@ -466,21 +462,17 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
             }
         }
         55 => i.set_imsi(f.octets(0)),
-        58 => {
-            if bare_octets {
-                i.set_imsi(Some(param.value));
-            }
-        }
+        58 if bare_octets => i.set_imsi(Some(param.value)),
         70 | 71 => {
             // SEQUENCE { subscriberInfo SEQUENCE { locationInformation [0] { …, vlr-number [1],
             // …, msc-Number [6], … }, … }, … }
             let info = f.items.iter().find(|t| t.is_universal(TAG_SEQUENCE) && t.constructed).copied();
-            if let Some(info) = info {
-                if let Some(loc) = Fields::of(&info, b)?.ctx_c(0) {
-                    let l = Fields::of(&loc, b)?;
-                    i.add(Vlr, l.ctx(1));
-                    i.add(Msc, l.ctx(6));
-                }
+            if let Some(info) = info
+                && let Some(loc) = Fields::of(&info, b)?.ctx_c(0)
+            {
+                let l = Fields::of(&loc, b)?;
+                i.add(Vlr, l.ctx(1));
+                i.add(Msc, l.ctx(6));
             }
         }
         _ => {}

@@ -176,6 +176,10 @@ impl<'a> SccpSlice<'a> {
         self.calling
     }
     /// The user data (TCAP, or one segment of it).
+    #[expect(
+        clippy::misnamed_getters,
+        reason = "`data` is SCCP's name for the user data; the field `data` is the whole message"
+    )]
     pub fn data(&self) -> &'a [u8] {
         self.user_data
     }

@@ -212,12 +212,12 @@ impl<'a> TcapSlice<'a> {
                 for g in pdu.children(budget) {
                     let g = g?;
                     // application-context-name [1] { OBJECT IDENTIFIER }
-                    if g.is_context(1) && g.constructed {
-                        if let Some(oid) = g.children(budget).next().transpose()? {
-                            if oid.is_universal(TAG_OID) {
-                                self.acn = Some(oid.value);
-                            }
-                        }
+                    if g.is_context(1)
+                        && g.constructed
+                        && let Some(oid) = g.children(budget).next().transpose()?
+                        && oid.is_universal(TAG_OID)
+                    {
+                        self.acn = Some(oid.value);
                     }
                 }
             }
@@ -344,10 +344,11 @@ fn component<'a>(kind: ComponentType, c: &Tlv<'a>, budget: &Budget) -> Result<Co
             out.parameter = fields.next().transpose()?;
         }
         ComponentType::Reject => {
-            if let Some(p) = fields.next().transpose()? {
-                if p.class == CLASS_CONTEXT && p.tag <= 3 {
-                    out.problem = Some((p.tag, p.int().unwrap_or(0)));
-                }
+            if let Some(p) = fields.next().transpose()?
+                && p.class == CLASS_CONTEXT
+                && p.tag <= 3
+            {
+                out.problem = Some((p.tag, p.int().unwrap_or(0)));
             }
         }
     }
