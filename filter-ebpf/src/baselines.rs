@@ -1,7 +1,13 @@
 //! Baselines measured next to sigwall in the same run (`cargo xtask bench`):
 //! - `trivial_pass`: returns XDP_PASS, the cost of running any XDP program at all;
 //! - `floor`: what any source allowlist must do: read the IPv4 source, one LPM lookup, one
-//!   per-CPU counter.
+//!   per-CPU counter;
+//! - `drop_count`: one per-CPU counter, then XDP_DROP: the most an XDP program can absorb on a
+//!   link (end-to-end baseline);
+//! - `pass_count`: one per-CPU counter, then XDP_PASS: put in front of an nftables netdev-ingress
+//!   rule set so the veth accepts XDP_TX frames and the frames that reach the stack are counted;
+//! - `gen_tx`: returns XDP_TX. Run with BPF_PROG_TEST_RUN in live-frames mode on one veth end,
+//!   it is the traffic generator of the end-to-end benchmark (each run transmits the test frame).
 #![no_std]
 #![no_main]
 
@@ -17,6 +23,10 @@ static FLOOR_PREFIXES: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(1 << 20
 
 #[map]
 static FLOOR_COUNT: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+/// `drop_count` counts in slot 0, `pass_count` in slot 1.
+#[map]
+static BENCH_COUNT: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
 #[xdp]
 pub fn trivial_pass(_ctx: XdpContext) -> u32 {
@@ -38,11 +48,32 @@ pub fn floor(ctx: XdpContext) -> u32 {
         // SAFETY: per-CPU slot.
         unsafe { *c += 1 };
     }
-    if hit {
-        xdp_action::XDP_PASS
-    } else {
-        xdp_action::XDP_DROP
+    if hit { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+}
+
+#[inline(always)]
+fn bump(slot: u32) {
+    if let Some(c) = BENCH_COUNT.get_ptr_mut(slot) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *c += 1 };
     }
+}
+
+#[xdp]
+pub fn drop_count(_ctx: XdpContext) -> u32 {
+    bump(0);
+    xdp_action::XDP_DROP
+}
+
+#[xdp]
+pub fn pass_count(_ctx: XdpContext) -> u32 {
+    bump(1);
+    xdp_action::XDP_PASS
+}
+
+#[xdp]
+pub fn gen_tx(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_TX
 }
 
 #[cfg(not(test))]

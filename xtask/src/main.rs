@@ -29,13 +29,25 @@ enum Cmd {
     Test,
     /// Set up, build, and run the demo on a veth topology it creates and removes. Needs root.
     Demo,
-    /// Per-packet cost of the XDP program (BPF_PROG_TEST_RUN) against a trivial XDP_PASS
-    /// program measured in the same run. Needs root.
+    /// Run every decoder fuzz target (cargo-fuzz, nightly) for a bounded time.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+    },
+    /// Set up, build, and run every benchmark (XDP cost per packet against a trivial program,
+    /// the floor and xdp-filter; allowlist scale; a veth flood against XDP_DROP and nftables;
+    /// the control path; deep inspection against tshark; criterion), then write
+    /// target/bench/report.md. Needs root.
     Bench {
+        /// Reduced run (no 1,000,000-prefix allowlist, short flood windows, no criterion):
+        /// under two minutes once built.
+        #[arg(long)]
+        quick: bool,
         /// Repetitions per BPF_PROG_TEST_RUN call (at least 1,000,000 for reported figures).
         #[arg(long, default_value_t = 1_000_000)]
         repeat: u32,
-        /// Runs per case; the median is reported with min and max.
+        /// Runs per case (at least 5); the median is reported with min and max.
         #[arg(long, default_value_t = 5)]
         runs: u32,
     },
@@ -63,6 +75,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             need_root("the tests load XDP programs and create network namespaces")?;
             test()
         }
+        Cmd::Fuzz { seconds } => {
+            setup::run()?;
+            fuzz(seconds)
+        }
         Cmd::Demo => {
             setup::run()?;
             need_root("the demo creates network namespaces and attaches XDP")?;
@@ -80,39 +96,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &sigwall_bin(),
             ])
         }
-        Cmd::Bench { repeat, runs } => {
-            setup::run()?;
-            need_root("BPF_PROG_TEST_RUN needs CAP_BPF")?;
-            cargo(&[
-                "run",
-                "--release",
-                "-q",
-                "-p",
-                "filter-user",
-                "--example",
-                "xdp_cost",
-                "--",
-                "--repeat",
-                &repeat.to_string(),
-                "--runs",
-                &runs.to_string(),
-            ])
+        Cmd::Bench { quick, repeat, runs } => {
+            // Declared here so that only this arm of main.rs changes; see bench.rs.
+            #[path = "bench.rs"]
+            mod bench;
+            bench::run(bench::Options { quick, repeat, runs })
         }
     }
 }
 
 fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 fn sigwall_bin() -> String {
-    workspace_root()
-        .join("target/release/sigwall")
-        .display()
-        .to_string()
+    workspace_root().join("target/release/sigwall").display().to_string()
 }
 
 fn need_root(why: &str) -> anyhow::Result<()> {
@@ -144,66 +142,69 @@ pub(crate) fn cargo(args: &[&str]) -> anyhow::Result<()> {
 }
 
 fn build() -> anyhow::Result<()> {
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "filter-user",
-        "--bins",
-        "--examples",
-    ])
+    cargo(&["build", "--release", "-p", "filter-user", "--bins", "--examples"])
 }
 
 /// Each layer is a separate cargo invocation so a failure names its layer.
 fn test() -> anyhow::Result<()> {
-    let layers: [(&str, &[&str]); 5] = [
+    let t1: &[&str] = &["--", "--test-threads=1"];
+    let layer = |name: &'static str, target: &'static str, serial: bool| -> (&'static str, Vec<&'static str>) {
+        let mut a = vec!["test", "-p", "filter-user", "--test", target];
+        if serial {
+            a.extend_from_slice(t1);
+        }
+        (name, a)
+    };
+    let layers: Vec<(&str, Vec<&str>)> = vec![
         (
-            "1. host unit tests (decision function, policy, packet builder)",
-            &["test", "-p", "filter-common", "-p", "filter-user", "--lib"],
+            "1. host unit tests (decision function, policy, edits, control protocol, decoders, rules, packet builder)",
+            vec!["test", "-p", "filter-common", "-p", "filter-user", "--lib"],
         ),
-        (
-            "2. BPF_PROG_TEST_RUN on the compiled object",
-            &["test", "-p", "filter-user", "--test", "prog_test_run"],
-        ),
-        (
-            "3. veth namespaces, native XDP",
-            &[
-                "test",
-                "-p",
-                "filter-user",
-                "--test",
-                "veth",
-                "--",
-                "--test-threads=1",
-            ],
-        ),
-        (
-            "4. third-party capture replay vs tshark",
-            &[
-                "test",
-                "-p",
-                "filter-user",
-                "--test",
-                "replay",
-                "--",
-                "--test-threads=1",
-            ],
-        ),
-        ("5. CLI", &["test", "-p", "filter-user", "--test", "cli"]),
+        layer("2. BPF_PROG_TEST_RUN on the compiled object", "prog_test_run", false),
+        layer("3. veth namespaces, native XDP", "veth", true),
+        layer("4. third-party capture replay vs tshark", "replay", true),
+        layer("5. live control: socket, hitless flips, fail-static restarts", "control", true),
+        layer("6. decoders vs tshark: SCTP and SIGTRAN", "dpi_sigtran", false),
+        layer("6. decoders vs tshark: Diameter", "dpi_diameter", false),
+        layer("6. decoders vs tshark: GTP", "dpi_gtp", false),
+        layer("7. deep inspection end to end", "inspect", true),
+        layer("7. attacks from independent encoders (scapy, pycrate) end to end", "attacks", true),
+        layer("8. metrics (promtool)", "metrics", true),
+        layer("8. least privilege (setpriv)", "privileges", true),
+        layer("8. packaging (systemd-analyze, manifests)", "packaging", false),
+        layer("9. CLI", "cli", false),
     ];
-    for (name, args) in layers {
+    for (name, args) in &layers {
         eprintln!("\n=== {name} ===");
         cargo(args).with_context(|| format!("test layer {name}"))?;
     }
+    eprintln!("\n=== 10. fuzz smoke (every decoder target, bounded) ===");
+    fuzz(20)?;
     leftovers()
+}
+
+/// Targets in filter-user/fuzz, one per decoder family.
+const FUZZ_TARGETS: [&str; 5] = ["sctp", "sigtran", "tcap_map", "diameter", "gtp"];
+
+/// Run every fuzz target for `seconds` (libFuzzer through cargo-fuzz, nightly, ASan).
+fn fuzz(seconds: u32) -> anyhow::Result<()> {
+    let dir = workspace_root().join("filter-user");
+    for t in FUZZ_TARGETS {
+        let status = Command::new("cargo")
+            .args(["+nightly", "fuzz", "run", t, "--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048"])
+            .current_dir(&dir)
+            .status()
+            .context("running cargo fuzz (cargo xtask setup installs it)")?;
+        if !status.success() {
+            bail!("fuzz target {t} failed ({status}): see filter-user/fuzz/artifacts/{t}/");
+        }
+    }
+    Ok(())
 }
 
 /// Tests must remove what they create: fail if any of our namespaces or pins survived.
 fn leftovers() -> anyhow::Result<()> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .context("ip netns list")?;
+    let out = Command::new("ip").args(["netns", "list"]).output().context("ip netns list")?;
     let left: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
@@ -221,11 +222,7 @@ fn leftovers() -> anyhow::Result<()> {
             .filter(|n| n.starts_with("swe"))
             .collect();
         if !names.is_empty() {
-            bail!(
-                "tests left pins behind in {}: {}",
-                pins.display(),
-                names.join(" ")
-            );
+            bail!("tests left pins behind in {}: {}", pins.display(), names.join(" "));
         }
     }
     eprintln!("\nall test layers passed; no namespaces or pins left behind");

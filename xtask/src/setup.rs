@@ -40,6 +40,7 @@ fn exec(cmd: &mut Command) -> anyhow::Result<()> {
 pub fn run() -> anyhow::Result<()> {
     rust_src()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     packages()?;
     python()?;
     bpffs()?;
@@ -66,6 +67,14 @@ fn bpf_linker() -> anyhow::Result<()> {
     }
     eprintln!("setup: installing bpf-linker {BPF_LINKER_VERSION} (about 5 minutes, once)");
     exec(Command::new("cargo").args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked"]))
+}
+
+fn cargo_fuzz() -> anyhow::Result<()> {
+    if quiet(Command::new("cargo").args(["fuzz", "--version"])) {
+        return Ok(());
+    }
+    eprintln!("setup: installing cargo-fuzz (once)");
+    exec(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
 }
 
 fn packages() -> anyhow::Result<()> {
