@@ -887,7 +887,12 @@ fn derive_policy(frames: &[Expected]) -> Vec<PolicyPeer> {
 }
 
 fn policy_text(peers: &[PolicyPeer]) -> String {
-    let mut t = String::from("[defaults]\nmode = \"enforce\"\nunknown_peer = \"drop\"\nnon_signaling = \"pass\"\n");
+    // Deep inspection off: this test checks the XDP first pass against tshark's classification,
+    // and the SS7 capture contains Category 1 operations whose flows inspection would block
+    // (tests/inspect.rs and the unit tests in src/inspect/ cover that).
+    let mut t = String::from(
+        "[defaults]\nmode = \"enforce\"\nunknown_peer = \"drop\"\nnon_signaling = \"pass\"\n\n[inspect]\nenabled = false\n",
+    );
     for p in peers {
         let plen = if p.addr.is_ipv4() { 32 } else { 128 };
         let allow: Vec<String> = p.allow.iter().map(|a| format!("\"{a}\"")).collect();
