@@ -5,6 +5,7 @@ mod control;
 mod detach;
 mod run;
 mod stats;
+mod top;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -71,6 +72,8 @@ enum Command {
     Events(control::EventsArgs),
     /// Stop sigwall on an interface: detach the program, remove pins and socket.
     Detach(detach::Args),
+    /// Live view: per-peer packets/s and bytes/s, packets by reason, generation (q quits).
+    Top(top::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -85,5 +88,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mode(a) => control::mode(a),
         Command::Events(a) => control::events(a),
         Command::Detach(a) => detach::main(a),
+        Command::Top(a) => top::main(a),
     }
 }
