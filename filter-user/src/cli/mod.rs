@@ -3,6 +3,7 @@
 mod check;
 mod control;
 mod detach;
+mod generate;
 mod run;
 mod stats;
 mod top;
@@ -74,6 +75,9 @@ enum Command {
     Detach(detach::Args),
     /// Live view: per-peer packets/s and bytes/s, packets by reason, generation (q quits).
     Top(top::Args),
+    /// Man pages and shell completions of this command (for packagers).
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -89,5 +93,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(a) => control::events(a),
         Command::Detach(a) => detach::main(a),
         Command::Top(a) => top::main(a),
+        Command::Generate(a) => generate::main(a),
     }
 }
