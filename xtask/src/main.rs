@@ -51,6 +51,10 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         runs: u32,
     },
+    /// Set up, build release, and write target/dist/sigwall-<version>-<arch>-linux.tar.gz: the
+    /// binary, man pages, shell completions, systemd unit, example policies, Dockerfile and
+    /// Kubernetes manifests, laid out for `tar -xzf ... -C /usr --strip-components=1`.
+    Dist,
 }
 
 fn main() -> ExitCode {
@@ -101,6 +105,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             #[path = "bench.rs"]
             mod bench;
             bench::run(bench::Options { quick, repeat, runs })
+        }
+        Cmd::Dist => {
+            // Declared here so that only this arm of main.rs changes; see dist.rs.
+            #[path = "dist.rs"]
+            mod dist;
+            dist::run()
         }
     }
 }

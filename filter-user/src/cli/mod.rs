@@ -3,8 +3,10 @@
 mod check;
 mod control;
 mod detach;
+mod generate;
 mod run;
 mod stats;
+mod top;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -71,6 +73,11 @@ enum Command {
     Events(control::EventsArgs),
     /// Stop sigwall on an interface: detach the program, remove pins and socket.
     Detach(detach::Args),
+    /// Live view: per-peer packets/s and bytes/s, packets by reason, generation (q quits).
+    Top(top::Args),
+    /// Man pages and shell completions of this command (for packagers).
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -85,5 +92,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mode(a) => control::mode(a),
         Command::Events(a) => control::events(a),
         Command::Detach(a) => detach::main(a),
+        Command::Top(a) => top::main(a),
+        Command::Generate(a) => generate::main(a),
     }
 }
