@@ -183,6 +183,9 @@ fn test() -> anyhow::Result<()> {
         layer("8. least privilege (setpriv)", "privileges", true),
         layer("8. packaging (systemd-analyze, manifests)", "packaging", false),
         layer("9. CLI", "cli", false),
+        layer("9. man pages and completions", "generate", false),
+        layer("9. sigwall top under tmux", "top", true),
+        ("9. sigwall top rendering (TestBackend)", vec!["test", "-p", "filter-user", "--bins"]),
     ];
     for (name, args) in &layers {
         eprintln!("\n=== {name} ===");

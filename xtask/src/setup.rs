@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 
 /// Debian packages the tests, demo and benchmarks use, with the command that proves each is
 /// present.
-const PACKAGES: [(&str, &str); 9] = [
+const PACKAGES: [(&str, &str); 10] = [
     ("iproute2", "ip"),
     ("util-linux", "nsenter"),
     ("tshark", "tshark"),
@@ -17,6 +17,7 @@ const PACKAGES: [(&str, &str); 9] = [
     ("xdp-tools", "xdp-filter"),
     ("nftables", "nft"),
     ("prometheus", "promtool"),
+    ("tmux", "tmux"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.10.0";

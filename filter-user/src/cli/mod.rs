@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 /// sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP).
 #[derive(Parser, Debug)]
-#[command(name = "sigwall", version = &*Box::leak(version().into_boxed_str()), about, long_about = None)]
+#[command(name = "sigwall", version = &*Box::leak(version().into_boxed_str()), about = "sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP)", long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
