@@ -140,6 +140,28 @@ fn main() {
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
     }
 
+    println!("\n== sigwall events (deep inspection; the PLRs over TCP are location requests, FS.19)");
+    let out =
+        Command::new(&sigwall).arg("events").arg("--socket").arg(daemon.socket()).output().expect("sigwall events");
+    for line in String::from_utf8_lossy(&out.stdout).lines().take(3) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        println!(
+            "   {} peer={} rule={} action={} {} {}:{} -> {}:{} command={}",
+            v["seq"],
+            v["peer"],
+            v["rule"],
+            v["action"],
+            v["protocol"],
+            v["flow"]["src"],
+            v["flow"]["sport"],
+            v["flow"]["dst"],
+            v["flow"]["dport"],
+            v["fields"]["command"]
+        );
+    }
+    let n = String::from_utf8_lossy(&out.stdout).lines().count();
+    println!("   ({n} events in all; the rest of each blocked flow was dropped in XDP as flow_blocked)");
+
     println!("\n== stopping sigwall and removing the lab");
     let log = daemon.stop();
     for line in log.lines().filter(|l| l.contains("attached") || l.contains("detached")) {
