@@ -36,7 +36,12 @@ fn metrics_are_served_and_valid() {
     std::fs::create_dir_all(&dir).unwrap();
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
-    let d = Daemon::start(&lab, &PathBuf::from(env!("CARGO_BIN_EXE_sigwall")), &policy, &["--metrics"]);
+    let d = Daemon::start(
+        &lab,
+        &PathBuf::from(env!("CARGO_BIN_EXE_sigwall")),
+        &policy,
+        &["--metrics", "--log-format", "json", "--stats-interval", "1"],
+    );
     let tx = lab.sender();
     for (src, n) in [("198.18.1.5", 3), ("198.18.9.5", 2)] {
         for i in 0..n {
@@ -85,6 +90,16 @@ fn metrics_are_served_and_valid() {
     );
     // Only /metrics exists.
     assert!(scrape(&lab.edge_ns, "/").starts_with("HTTP/1.1 404"));
+    // JSON logs: every line of the daemon's stderr is one JSON object with level and message.
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut d = d;
+    let log = d.log();
+    assert!(log.lines().count() >= 2, "{log}");
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["msg"].is_string(), "{line}");
+    }
+    assert!(log.contains("allowed 3"), "the stats line is logged: {log}");
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,6 +23,9 @@ pub struct Args {
     /// Log eBPF events (drops are logged at debug) at this level and above.
     #[arg(long, value_parser = ["off", "error", "warn", "info", "debug", "trace"], default_value = "off")]
     log_level: String,
+    /// Log lines as human text, or one JSON object per line for collectors.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
     /// Seconds between stats lines on stderr (0: none).
     #[arg(long, default_value_t = 10)]
     stats_interval: u64,
@@ -95,11 +98,26 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
     let (bpf_level, host_level) = level(&a.log_level);
     // aya warns when the kernel refuses the object's BTF (aya-log's level global has a BTF type
     // name the kernel rejects); the program loads without it, so that is noise to an operator.
-    env_logger::Builder::new()
-        .filter_level(host_level)
-        .filter_module("aya::bpf", log::LevelFilter::Error)
-        .format_timestamp_millis()
-        .init();
+    let mut logger = env_logger::Builder::new();
+    logger.filter_level(host_level).filter_module("aya::bpf", log::LevelFilter::Error).format_timestamp_millis();
+    if a.log_format == "json" {
+        // One JSON object per line for log collectors.
+        logger.format(|buf, r| {
+            use std::io::Write as _;
+            let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            writeln!(
+                buf,
+                "{}",
+                serde_json::json!({
+                    "ts": format!("{}.{:03}", ts.as_secs(), ts.subsec_millis()),
+                    "level": r.level().as_str(),
+                    "target": r.target(),
+                    "msg": r.args().to_string(),
+                })
+            )
+        });
+    }
+    logger.init();
     let cfg = Config {
         socket: a.control_socket.unwrap_or_else(|| a.run_dir.join(format!("{}.sock", a.iface))),
         run_dir: a.run_dir.clone(),

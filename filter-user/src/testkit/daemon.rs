@@ -38,7 +38,8 @@ impl Daemon {
             .arg(workdir.join("audit.jsonl"))
             .arg("--run-dir")
             .arg(&workdir)
-            .args(["--xdp-mode", "native", "--stats-interval", "0"])
+            .args(["--xdp-mode", "native"])
+            .args(if extra.contains(&"--stats-interval") { vec![] } else { vec!["--stats-interval", "0"] })
             .args(extra)
             .args(if extra.contains(&"--events") {
                 vec![]
