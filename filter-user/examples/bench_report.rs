@@ -242,14 +242,14 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
 fn fmt_num(v: f64) -> String {
     if v >= 1e6 && (v / 1e6).fract() == 0.0 {
         format!("{}M", v / 1e6)
-    } else if v >= 1e3 && (v / 1e3).fract() == 0.0 {
+    } else if v >= 1e4 && (v / 1e3).fract() == 0.0 {
         format!("{}k", v / 1e3)
     } else if v >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
         format!("{v:.1}")
     } else if v > 0.0 {
-        let s = format!("{v:.3}");
+        let s = format!("{v:.6}");
         s.trim_end_matches('0').to_string()
     } else {
         "0".into()
@@ -393,30 +393,25 @@ fn main() {
             un / fd
         ));
     }
-    if let Some(s) = &scale {
-        if let Some(last) = s["sizes"].as_array().and_then(|v| v.last()) {
-            let n = last["prefixes"].as_u64().unwrap_or(0);
-            let costm = |id: &str| {
-                last["cost"]
-                    .as_array()
-                    .and_then(|v| v.iter().find(|c| c["id"] == id))
-                    .map_or(f64::NAN, |c| f(&c["median"]))
-            };
-            let (al, fl) = (costm("allowed_v4"), costm("floor_hit"));
-            let mem = f(&last["memory_bytes"]["total_two_generations"]) / (1 << 20) as f64;
-            let load = f(&last["load_ms"]["compile"]["median"]) + f(&last["load_ms"]["apply_fresh"]["median"]);
-            let _ = writeln!(
-                md,
-                "| XDP ns/packet with {n} prefixes, allowed (IPv4) | {al:.0} | floor, same prefixes {fl:.0} | {:.2}x |",
-                al / fl
-            );
-            let _ = writeln!(md, "| map memory with {n} prefixes (two generations) | {mem:.1} MiB | | |");
-            let _ = writeln!(md, "| policy load ({n} prefixes, compile + apply into empty tries) | {load:.0} ms | | |");
-            summary.push(format!(
-                "{n} prefixes: allowed {al:.0} ns ({:.2}x floor), {mem:.1} MiB, load {load:.0} ms",
-                al / fl
-            ));
-        }
+    if let Some(s) = &scale
+        && let Some(last) = s["sizes"].as_array().and_then(|v| v.last())
+    {
+        let n = last["prefixes"].as_u64().unwrap_or(0);
+        let costm = |id: &str| {
+            last["cost"].as_array().and_then(|v| v.iter().find(|c| c["id"] == id)).map_or(f64::NAN, |c| f(&c["median"]))
+        };
+        let (al, fl) = (costm("allowed_v4"), costm("floor_hit"));
+        let mem = f(&last["memory_bytes"]["total_two_generations"]) / (1 << 20) as f64;
+        let load = f(&last["load_ms"]["compile"]["median"]) + f(&last["load_ms"]["apply_fresh"]["median"]);
+        let _ = writeln!(
+            md,
+            "| XDP ns/packet with {n} prefixes, allowed (IPv4) | {al:.0} | floor, same prefixes {fl:.0} | {:.2}x |",
+            al / fl
+        );
+        let _ = writeln!(md, "| map memory with {n} prefixes (two generations) | {mem:.1} MiB | | |");
+        let _ = writeln!(md, "| policy load ({n} prefixes, compile + apply into empty tries) | {load:.0} ms | | |");
+        summary
+            .push(format!("{n} prefixes: allowed {al:.0} ns ({:.2}x floor), {mem:.1} MiB, load {load:.0} ms", al / fl));
     }
     if let Some(v) = &veth {
         let cfg = |id: &str| v["configs"].as_array().and_then(|c| c.iter().find(|x| x["id"] == id)).cloned();
@@ -649,7 +644,14 @@ fn main() {
             md += &fragment("dpi.md");
             let mut bars = Vec::new();
             for c in d["captures"].as_array().into_iter().flatten() {
-                let name = c["capture"].as_str().unwrap_or("").split('_').take(3).collect::<Vec<_>>().join("_");
+                // "gx_gy_combined_03_210505_132953-1.pcapng" -> "gx_gy_combined_03": up to the date.
+                let file = c["capture"].as_str().unwrap_or("");
+                let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+                let name = stem
+                    .split('_')
+                    .take_while(|p| !(p.len() == 6 && p.chars().all(|ch| ch.is_ascii_digit())))
+                    .collect::<Vec<_>>()
+                    .join("_");
                 bars.push(Bar {
                     label: format!("{name}: sigwall"),
                     value: f(&c["sigwall_fps"]["median"]) / 1e3,
@@ -782,7 +784,7 @@ and for an allowed peer the PEER_POLICY lookup and `decide` come on top ({:.0} n
         if copied.is_finite() {
             let _ = writeln!(
                 md,
-                "**The deep-inspection copy** is the largest cost on the allowed path: with the shipped defaults (inspection on, `inspect = \"all\"`) an allowed GTP-C packet costs {copied:.0} ns against {plain:.0} ns without the copy ({:.1}x, {:.0} ns more), and SCTP and Diameter alike; a full ring costs only {full:.0} ns. Every copy reserves a fixed {}-byte record in an 8 MiB ring, so each packet touches fresh cache lines, then `bpf_xdp_load_bytes` and the submit. What would change it: reserve only what the packet needs (`bpf_ringbuf_output` of the actual length, or a dynptr reservation) so that records of a typical 100-300-byte signaling packet share cache lines; or sample busy peers (`inspect = \"sample:N\"`). Allowed GTP-U and floods from unknown peers are not copied by default, so the headline figures and the veth flood are unaffected.\n",
+                "**The deep-inspection copy** is the largest cost on the allowed path: with the shipped defaults (inspection on, `inspect = \"all\"`) an allowed GTP-C packet costs {copied:.0} ns against {plain:.0} ns without the copy ({:.1}x, {:.0} ns more), and SCTP and Diameter alike; a full ring costs only {full:.0} ns. Every copy reserves a fixed {}-byte record in an 8 MiB ring, then `bpf_xdp_load_bytes` and the submit; the likely main cost (not profiled here) is that each record lands on fresh cache lines. What would change it: reserve only what the packet needs (`bpf_ringbuf_output` of the actual length, or a dynptr reservation) so that records of a typical 100-300-byte signaling packet share cache lines; or sample busy peers (`inspect = \"sample:N\"`). Allowed GTP-U and floods from unknown peers are not copied by default, so the headline figures and the veth flood are unaffected.\n",
                 copied / plain,
                 copied - plain,
                 2048 + 32

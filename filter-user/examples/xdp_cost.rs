@@ -397,9 +397,9 @@ fn main() {
         assert_eq!(action, c.expect, "{}: returned {action}, expected {}", c.label, c.expect);
     }
     for _ in 0..runs {
-        for i in 0..cases.len() {
-            let (_, ns) = run_case(&cases[i], repeat);
-            cases[i].samples.push(ns);
+        for c in cases.iter_mut() {
+            let (_, ns) = run_case(c, repeat);
+            c.samples.push(ns);
         }
     }
 
