@@ -17,94 +17,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use sigwall::dpi::diameter::{self, DiameterMessage, DiameterSlice, StreamReassembler};
-use sigwall::testkit::pcap::load_ethernet;
+use sigwall::testkit::{pcap::load_ethernet, tshark::Tree};
 
 // ---------------------------------------------------------------------------------------------
-// tshark's JSON, duplicate keys kept in order.
-
-#[derive(Debug)]
-enum Tree {
-    Str(String),
-    Obj(Vec<(String, Tree)>),
-    List(Vec<Tree>),
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Tree {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tree, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Tree;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("tshark JSON")
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Tree, E> {
-                Ok(Tree::Str(s.to_owned()))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Tree, E> {
-                Ok(Tree::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Tree, E> {
-                Ok(Tree::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Tree, E> {
-                Ok(Tree::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Tree, E> {
-                Ok(Tree::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Tree, E> {
-                Ok(Tree::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Tree, A::Error> {
-                let mut v = Vec::new();
-                while let Some(x) = a.next_element()? {
-                    v.push(x);
-                }
-                Ok(Tree::List(v))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Tree, A::Error> {
-                let mut v = Vec::new();
-                while let Some((k, x)) = a.next_entry::<String, Tree>()? {
-                    v.push((k, x));
-                }
-                Ok(Tree::Obj(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl Tree {
-    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Tree> + 'a {
-        let entries: &[(String, Tree)] = match self {
-            Tree::Obj(v) => v,
-            _ => &[],
-        };
-        entries.iter().filter(move |(k, _)| k == key).map(|(_, t)| t)
-    }
-    fn get(&self, key: &str) -> Option<&Tree> {
-        match self {
-            Tree::Obj(v) => v.iter().find(|(k, _)| k == key).map(|(_, t)| t),
-            _ => None,
-        }
-    }
-    fn str(&self, key: &str) -> Option<&str> {
-        match self.get(key)? {
-            Tree::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-    fn num(&self, key: &str) -> Option<u64> {
-        let s = self.str(key)?;
-        match s.strip_prefix("0x") {
-            Some(h) => u64::from_str_radix(h, 16).ok(),
-            None => s.parse().ok(),
-        }
-    }
-}
+// tshark's JSON: sigwall::testkit::tshark::Tree.
 
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures")

@@ -6,3 +6,4 @@ pub mod netns;
 pub mod packets;
 pub mod pcap;
 pub mod testrun;
+pub mod tshark;
