@@ -284,6 +284,10 @@ impl Engine {
             dst_port: fr.dport,
             vtag: pkt.verification_tag(),
         };
+        // I-DATA (RFC 8260) is not decoded: say so in the counters rather than skip silently.
+        if pkt.chunks().any(|c| c.chunk_type() == 64) {
+            self.error(&DecodeError::Content { layer: Layer::Sctp, what: "I-DATA chunks are not decoded" });
+        }
         for chunk in pkt.data_chunks() {
             if self.seen_tsn(&key, chunk.tsn()) {
                 continue;

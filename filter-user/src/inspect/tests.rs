@@ -169,3 +169,12 @@ fn piggybacked_gtpv2_message_is_judged() {
     assert_eq!(ev[0].json["rule"], "gtpc-message-not-allowed");
     assert_eq!(ev[0].json["fields"]["message_type"], 130);
 }
+
+/// SCTP I-DATA is not decoded (a known gap): it must at least show in the decoder counters.
+#[test]
+fn idata_chunks_are_counted_not_silently_skipped() {
+    let mut e = engine("");
+    let f = built(L4::Sctp { sport: 2905, dport: 2905, chunks: vec![packets::chunk(64, 0x03, &[0; 20])] });
+    assert!(e.inspect(&flagged(&f, Class::Sigtran), &PeerInspect::default(), false).is_empty());
+    assert_eq!(e.counters.decode_errors.get("sctp.content"), Some(&1), "{:?}", e.counters);
+}
