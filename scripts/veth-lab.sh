@@ -4,7 +4,7 @@
 #   scripts/veth-lab.sh down    remove both namespaces (and so the pair)
 # Then, e.g.:
 #   nsenter --net=/run/netns/sw-lab-edge -- target/release/sigwall run --iface sw-lab-e --policy examples/policy.toml
-#   ip netns exec sw-lab-ipx ping -c1 198.18.0.2
+#   sigwall stats --iface sw-lab-e
 # nsenter (not `ip netns exec`) keeps the host's /sys/fs/bpf, so `sigwall stats --iface sw-lab-e` works from the host.
 # Addresses are from 198.18.0.0/15 and 2001:db8::/32 only, with no default route.
 set -euo pipefail
