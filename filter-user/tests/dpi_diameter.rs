@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sigwall::dpi::diameter::{self, DiameterMessage, DiameterSlice, StreamReassembler};
-use sigwall::testkit::{pcap::load_ethernet, tshark::Tree};
+use sigwall::testkit::{
+    pcap::load_ethernet,
+    tshark::{Agreement, Tree},
+};
 
 // ---------------------------------------------------------------------------------------------
 // tshark's JSON: sigwall::testkit::tshark::Tree.
@@ -133,29 +136,20 @@ fn sctp_data(sctp: &[u8]) -> Option<(u16, u16, Vec<Chunk<'_>>)> {
 
 #[derive(Default)]
 struct Tally {
-    /// field → (messages where tshark or sigwall has the field, disagreements)
-    fields: BTreeMap<&'static str, (usize, usize)>,
+    agree: Agreement,
     messages: usize,
-    problems: Vec<String>,
 }
 
-impl Tally {
-    fn field<T: PartialEq + std::fmt::Debug>(
-        &mut self,
-        ctx: &str,
-        name: &'static str,
-        tshark: Option<T>,
-        ours: Option<T>,
-    ) {
-        if tshark.is_none() && ours.is_none() {
-            return;
-        }
-        let e = self.fields.entry(name).or_default();
-        e.0 += 1;
-        if tshark != ours {
-            e.1 += 1;
-            self.problems.push(format!("{ctx}: {name}: tshark {tshark:?}, sigwall {ours:?}"));
-        }
+impl std::ops::Deref for Tally {
+    type Target = Agreement;
+    fn deref(&self) -> &Agreement {
+        &self.agree
+    }
+}
+
+impl std::ops::DerefMut for Tally {
+    fn deref_mut(&mut self) -> &mut Agreement {
+        &mut self.agree
     }
 }
 

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sigwall::dpi::gtp::{self, GtpcMessage, GtpuMessage};
-use sigwall::testkit::{pcap::load_ethernet, tshark::Tree};
+use sigwall::testkit::{
+    pcap::load_ethernet,
+    tshark::{Agreement, Tree},
+};
 
 // ---------------------------------------------------------------------------------------------
 // tshark's JSON: sigwall::testkit::tshark::Tree.
@@ -132,30 +135,22 @@ impl Defrag {
 
 #[derive(Default)]
 struct Tally {
-    fields: BTreeMap<&'static str, (usize, usize)>,
+    agree: Agreement,
     gtpv2: usize,
     gtpu: usize,
     first_fragments: usize,
-    problems: Vec<String>,
 }
 
-impl Tally {
-    fn field<T: PartialEq + std::fmt::Debug>(
-        &mut self,
-        ctx: &str,
-        name: &'static str,
-        tshark: Option<T>,
-        ours: Option<T>,
-    ) {
-        if tshark.is_none() && ours.is_none() {
-            return;
-        }
-        let e = self.fields.entry(name).or_default();
-        e.0 += 1;
-        if tshark != ours {
-            e.1 += 1;
-            self.problems.push(format!("{ctx}: {name}: tshark {tshark:?}, sigwall {ours:?}"));
-        }
+impl std::ops::Deref for Tally {
+    type Target = Agreement;
+    fn deref(&self) -> &Agreement {
+        &self.agree
+    }
+}
+
+impl std::ops::DerefMut for Tally {
+    fn deref_mut(&mut self) -> &mut Agreement {
+        &mut self.agree
     }
 }
 

@@ -1,6 +1,8 @@
 //! tshark's JSON output (`-T json`) as a tree that keeps duplicate keys in order (serde_json's
 //! map would keep only the last), for the decoder agreement tests.
 
+use std::collections::BTreeMap;
+
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 #[derive(Debug)]
@@ -81,6 +83,35 @@ impl Tree {
         match s.strip_prefix("0x") {
             Some(h) => u64::from_str_radix(h, 16).ok(),
             None => s.parse().ok(),
+        }
+    }
+}
+
+/// Field-by-field agreement between tshark and a sigwall decoder.
+#[derive(Default)]
+pub struct Agreement {
+    /// field → (messages where tshark or sigwall has the field, disagreements)
+    pub fields: BTreeMap<&'static str, (usize, usize)>,
+    pub problems: Vec<String>,
+}
+
+impl Agreement {
+    /// Compare one field of one message (`ctx` names the message in problems).
+    pub fn field<T: PartialEq + std::fmt::Debug>(
+        &mut self,
+        ctx: &str,
+        name: &'static str,
+        tshark: Option<T>,
+        ours: Option<T>,
+    ) {
+        if tshark.is_none() && ours.is_none() {
+            return;
+        }
+        let e = self.fields.entry(name).or_default();
+        e.0 += 1;
+        if tshark != ours {
+            e.1 += 1;
+            self.problems.push(format!("{ctx}: {name}: tshark {tshark:?}, sigwall {ours:?}"));
         }
     }
 }
