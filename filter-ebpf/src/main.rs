@@ -1,9 +1,12 @@
 //! sigwall's XDP first pass: classify signaling, look the source up in the active policy
 //! generation, decide with `filter_common::decide`, rate-limit, count, pass or drop.
 //!
-//! Kernel features used, and the first kernel with each: XDP native mode on veth (4.19),
-//! LPM trie (4.11), per-CPU arrays (4.6), BPF_F_NO_PREALLOC tries (4.11), BTF-described maps
-//! (5.2). Tested on 6.18.
+//! Kernel features used, and the first kernel with each: per-CPU arrays (4.6), LPM tries with
+//! `BPF_F_NO_PREALLOC` (4.11), LRU hash maps (4.10), XDP native mode on veth (4.19),
+//! `bpf_link` for XDP with atomic program replacement (5.9), the BPF ring buffer (5.8) and
+//! `bpf_xdp_load_bytes` for copying flagged packets into it (5.18). The floor is therefore
+//! **5.18**; tested on 6.18. Maps are legacy `#[map]` definitions (aya-ebpf 0.2), not
+//! BTF-described ones.
 #![no_std]
 #![no_main]
 
@@ -100,11 +103,14 @@ static PEER_STATS: PerCpuArray<PeerCounter> = PerCpuArray::with_max_entries(MAX_
 
 #[xdp]
 pub fn sigwall(ctx: XdpContext) -> u32 {
-    try_sigwall(&ctx)
+    judge(&ctx)
 }
 
+/// The whole first pass for one frame. It cannot fail by design: every missing map entry or
+/// unreadable header has a defined verdict (fail open only on a half-set-up program, below), so
+/// there is no error path to turn into XDP_ABORTED.
 #[inline(always)]
-fn try_sigwall(ctx: &XdpContext) -> u32 {
+fn judge(ctx: &XdpContext) -> u32 {
     let generation = match ACTIVE.get(0) {
         Some(a) => a.index & 1,
         None => 0,
@@ -300,6 +306,8 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
+/// The kernel's licence string for "MIT or GPL-2.0" (GPL-compatible, as GPL-only helpers need);
+/// the crate's `license` field in Cargo.toml says the same in SPDX.
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

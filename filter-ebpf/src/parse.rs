@@ -8,9 +8,25 @@
 //! - Reads at variable offsets are at least 2 bytes wide: a 1-byte read there is folded by LLVM
 //!   into a `p >= end` test the verifier does not turn into a readable range.
 //! - Every loop has a constant bound.
+//!
+//! Header layouts come from `network-types` (`EthHdr`, `VlanHdr`, `Ipv4Hdr`, `Ipv6Hdr`,
+//! `SctpHdr`, `UdpHdr`, `TcpHdr`): fields are read by name and offsets are `LEN` or
+//! `offset_of!`, not bare numbers. Where only the first bytes of a header are needed (the SCTP
+//! ports before the length check, an IPv6 extension header's first two bytes) the read stays
+//! that narrow on purpose, so a truncated header is judged exactly as before.
+
+use core::mem::offset_of;
 
 use aya_ebpf::programs::XdpContext;
 use filter_common::{Class, Facts, FlowKey, PORT_DIAMETER, PORT_GTPC, PORT_GTPU, PORT_SIGTRAN, PORT_SLOTS, classify};
+use network_types::{
+    eth::{EthHdr, EtherType},
+    ip::{IpProto, Ipv4Hdr, Ipv6Hdr},
+    sctp::SctpHdr,
+    tcp::TcpHdr,
+    udp::UdpHdr,
+    vlan::VlanHdr,
+};
 
 /// Largest offset the parser follows into a frame. 16 KiB covers jumbo frames' headers; a chain
 /// of headers longer than that is not something a signaling peer sends.
@@ -21,19 +37,45 @@ const IPV6_EXT_MAX_CHAIN: usize = 6;
 /// front of DATA; eight covers that with room to spare.
 const SCTP_MAX_CHUNKS: usize = 8;
 
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88a8;
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_ICMPV6: u8 = 58;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_SCTP: u8 = 132;
-const IPPROTO_HOPOPTS: u8 = 0;
-const IPPROTO_ROUTING: u8 = 43;
-const IPPROTO_FRAGMENT: u8 = 44;
-const IPPROTO_DSTOPTS: u8 = 60;
+// EtherTypes as `EthHdr::ether_type` holds them (network byte order, read as a native u16).
+const ETH_P_IP: u16 = EtherType::Ipv4 as u16;
+const ETH_P_IPV6: u16 = EtherType::Ipv6 as u16;
+const ETH_P_8021Q: u16 = EtherType::Ieee8021q as u16;
+const ETH_P_8021AD: u16 = EtherType::Ieee8021ad as u16;
+const IPPROTO_ICMP: u8 = IpProto::Icmp as u8;
+const IPPROTO_ICMPV6: u8 = IpProto::Ipv6Icmp as u8;
+const IPPROTO_TCP: u8 = IpProto::Tcp as u8;
+const IPPROTO_UDP: u8 = IpProto::Udp as u8;
+const IPPROTO_SCTP: u8 = IpProto::Sctp as u8;
+const IPPROTO_HOPOPTS: u8 = IpProto::HopOpt as u8;
+const IPPROTO_ROUTING: u8 = IpProto::Ipv6Route as u8;
+const IPPROTO_FRAGMENT: u8 = IpProto::Ipv6Frag as u8;
+const IPPROTO_DSTOPTS: u8 = IpProto::Ipv6Opts as u8;
+
+/// SCTP chunk header (RFC 9260 §3.2): type, flags, length.
+const SCTP_CHUNK_HDR_LEN: usize = 4;
+/// SCTP DATA chunk (RFC 9260 §3.3.1): chunk header, TSN, stream id, stream sequence, PPID; user
+/// data follows. Offsets from the chunk's start.
+const SCTP_DATA_PPID_OFF: usize = 12;
+const SCTP_DATA_HDR_LEN: usize = 16;
+const SCTP_CHUNK_DATA: u8 = 0;
+/// DATA chunk flag B: the first piece of a user message.
+const SCTP_DATA_FLAG_BEGINNING: u8 = 0x02;
+/// SCTP payload protocol identifiers (IANA): M2UA, M3UA, SUA, M2PA are consecutive (2-5).
+const PPID_M2UA: u32 = 2;
+const PPID_M2PA: u32 = 5;
+const PPID_DIAMETER: u32 = 46;
+/// SIGTRAN common message header (RFC 4666 §3.1) and Diameter header (RFC 6733 §3) lengths.
+const SIGTRAN_COMMON_HDR_LEN: usize = 8;
+const DIAMETER_HDR_LEN: usize = 20;
+/// GTP header (TS 29.281 §5.1, TS 29.274 §5.1): flags, message type, length; read only so far.
+const GTP_FIXED_LEN: usize = 4;
+/// Shortest GTP datagram the first pass accepts: UDP header plus GTP-U's 8-byte header.
+const GTP_MIN_UDP_LEN: usize = UdpHdr::LEN + 8;
+/// IPv6 extension headers (RFC 8200 §4): next header, length in 8-octet units not counting the
+/// first 8; the fragment header is 8 octets with the offset and M flag in bytes 2-3.
+const IPV6_EXT_UNIT: usize = 8;
+const IPV6_FRAG_HDR_LEN: usize = 8;
 
 /// Read a `T` at `off` bytes from the start of the frame, or `None` if it does not fit.
 #[inline(always)]
@@ -107,7 +149,7 @@ pub fn flow_key(ctx: &XdpContext, p: &Parsed) -> Option<FlowKey> {
     let mut k = FlowKey::default();
     match p.src {
         Source::V4(s) => {
-            let d = load::<[u8; 4]>(ctx, (p.l3_off + 16) & OFF_MASK)?;
+            let d = load::<[u8; 4]>(ctx, (p.l3_off + offset_of!(Ipv4Hdr, dst_addr)) & OFF_MASK)?;
             k.src[10] = 0xff;
             k.src[11] = 0xff;
             k.src[12..16].copy_from_slice(&s);
@@ -117,15 +159,16 @@ pub fn flow_key(ctx: &XdpContext, p: &Parsed) -> Option<FlowKey> {
         }
         Source::V6(s) => {
             k.src = s;
-            k.dst = load::<[u8; 16]>(ctx, (p.l3_off + 24) & OFF_MASK)?;
+            k.dst = load::<[u8; 16]>(ctx, (p.l3_off + offset_of!(Ipv6Hdr, dst_addr)) & OFF_MASK)?;
         }
         Source::None => return None,
     }
     k.proto = p.proto;
     if p.l4_off != 0 && (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP || p.proto == IPPROTO_SCTP) {
-        let ports = load::<[u8; 4]>(ctx, p.l4_off & OFF_MASK)?;
-        k.sport = u16::from_ne_bytes([ports[0], ports[1]]);
-        k.dport = u16::from_ne_bytes([ports[2], ports[3]]);
+        // SCTP, UDP and TCP all start with the source and destination ports.
+        let ports = load::<[[u8; 2]; 2]>(ctx, p.l4_off & OFF_MASK)?;
+        k.sport = u16::from_ne_bytes(ports[0]);
+        k.dport = u16::from_ne_bytes(ports[1]);
     }
     Some(k)
 }
@@ -150,8 +193,8 @@ enum L3Result {
 }
 
 pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
-    let mut off = 14usize;
-    let Some(mut proto) = load::<[u8; 2]>(ctx, 12).map(be16) else {
+    let mut off = EthHdr::LEN;
+    let Some(mut proto) = load::<u16>(ctx, offset_of!(EthHdr, ether_type)) else {
         return Parsed::non_ip();
     };
     let mut i = 0;
@@ -159,12 +202,11 @@ pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
         if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
             break;
         }
-        // TCI (2 bytes) then the encapsulated EtherType.
-        let Some(inner) = load::<[u8; 4]>(ctx, off) else {
+        let Some(tag) = load::<VlanHdr>(ctx, off) else {
             return Parsed::non_ip();
         };
-        proto = be16([inner[2], inner[3]]);
-        off += 4;
+        proto = tag.ether_type;
+        off += VlanHdr::LEN;
         i += 1;
     }
     let (src, l3) = match proto {
@@ -189,59 +231,60 @@ pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
 }
 
 fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
-    let Some(h) = load::<[u8; 20]>(ctx, off) else {
+    let Some(h) = load::<Ipv4Hdr>(ctx, off) else {
         return (Source::None, L3Result::Malformed);
     };
-    let src = Source::V4([h[12], h[13], h[14], h[15]]);
-    let ihl = (h[0] & 0x0f) as usize * 4;
-    if h[0] >> 4 != 4 || ihl < 20 {
+    let src = Source::V4(h.src_addr);
+    let ihl = h.ihl() as usize;
+    if h.version() != 4 || ihl < Ipv4Hdr::LEN {
         return (src, L3Result::Malformed);
     }
-    let total = be16([h[2], h[3]]) as usize;
+    let total = h.tot_len() as usize;
     let frame = ctx.data_end() - ctx.data();
     if total < ihl || off + total > frame {
         return (src, L3Result::Malformed);
     }
-    let frag = be16([h[6], h[7]]);
+    // Flags (3 bits) and fragment offset (13 bits, in 8-octet units).
+    let frag = be16(h.frags);
     if frag & 0x1fff != 0 {
         return (src, L3Result::LaterFragment);
     }
     let more_fragments = frag & 0x2000 != 0;
     (
         src,
-        L3Result::Transport(L3 { off: (off + ihl) & OFF_MASK, end: off + total, proto: h[9], whole: !more_fragments }),
+        L3Result::Transport(L3 { off: (off + ihl) & OFF_MASK, end: off + total, proto: h.proto, whole: !more_fragments }),
     )
 }
 
 fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
-    let Some(h) = load::<[u8; 40]>(ctx, off) else {
+    let Some(h) = load::<Ipv6Hdr>(ctx, off) else {
         return (Source::None, L3Result::Malformed);
     };
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&h[8..24]);
-    let src = Source::V6(a);
-    if h[0] >> 4 != 6 {
+    let src = Source::V6(h.src_addr);
+    if h.version() != 6 {
         return (src, L3Result::Malformed);
     }
-    let end = off + 40 + be16([h[4], h[5]]) as usize;
+    let end = off + Ipv6Hdr::LEN + h.payload_len() as usize;
     let frame = ctx.data_end() - ctx.data();
     if end > frame {
         return (src, L3Result::Malformed);
     }
-    let mut nh = h[6];
-    let mut cur = off + 40;
+    let mut nh = h.next_hdr;
+    let mut cur = off + Ipv6Hdr::LEN;
     let mut whole = true;
     let mut i = 0;
     while i < IPV6_EXT_MAX_CHAIN {
         match nh {
             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+                // Next header, header extension length; two bytes, see the verifier notes.
                 let Some(e) = load::<[u8; 2]>(ctx, cur) else {
                     return (src, L3Result::Malformed);
                 };
                 nh = e[0];
-                cur = (cur + (e[1] as usize + 1) * 8) & OFF_MASK;
+                cur = (cur + (e[1] as usize + 1) * IPV6_EXT_UNIT) & OFF_MASK;
             }
             IPPROTO_FRAGMENT => {
+                // Next header, reserved, fragment offset (13 bits) + 2 reserved bits + M flag.
                 let Some(e) = load::<[u8; 4]>(ctx, cur) else {
                     return (src, L3Result::Malformed);
                 };
@@ -251,7 +294,7 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
                     return (src, L3Result::LaterFragment);
                 }
                 whole = frag & 1 == 0;
-                cur = (cur + 8) & OFF_MASK;
+                cur = (cur + IPV6_FRAG_HDR_LEN) & OFF_MASK;
             }
             _ => break,
         }
@@ -280,27 +323,28 @@ fn malformed(class: Class, over_sctp: bool) -> Facts {
 }
 
 fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
-    // Common header: source port, destination port, verification tag, checksum.
-    let Some(h) = load::<[u8; 4]>(ctx, l3.off) else {
+    // Only the ports first: a header cut short after them is still classed by its ports.
+    let Some(ports) = load::<[[u8; 2]; 2]>(ctx, l3.off) else {
         return malformed(Class::Sctp, true);
     };
-    let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
+    let (sport, dport) = (u16::from_ne_bytes(ports[0]), u16::from_ne_bytes(ports[1]));
     let bits = port_bits(g, sport) | port_bits(g, dport);
     let diameter_port = bits & PORT_DIAMETER != 0;
     let sigtran_port = bits & PORT_SIGTRAN != 0;
     let port_class = classify::sctp_class(None, diameter_port, sigtran_port);
-    if l3.off + 12 > l3.end {
+    if l3.off + SctpHdr::LEN > l3.end {
         return malformed(port_class, true);
     }
 
-    let mut c = (l3.off + 12) & OFF_MASK;
+    let mut c = (l3.off + SctpHdr::LEN) & OFF_MASK;
     let mut ppid = None;
     let mut i = 0;
     while i < SCTP_MAX_CHUNKS {
         if c >= l3.end {
             break;
         }
-        let Some(ch) = load::<[u8; 4]>(ctx, c) else {
+        // Chunk header: type, flags, length (RFC 9260 §3.2).
+        let Some(ch) = load::<[u8; SCTP_CHUNK_HDR_LEN]>(ctx, c) else {
             // The frame ends inside a chunk header: truncated unless this is a first fragment.
             if l3.whole {
                 return malformed(port_class, true);
@@ -308,21 +352,21 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
             break;
         };
         let len = be16([ch[2], ch[3]]) as usize;
-        if len < 4 || (l3.whole && c + len > l3.end) {
+        if len < SCTP_CHUNK_HDR_LEN || (l3.whole && c + len > l3.end) {
             return malformed(port_class, true);
         }
-        if ch[0] == 0 {
-            // DATA: type, flags, length, TSN, stream id, stream sequence, PPID, then user data.
-            if len < 17 {
+        if ch[0] == SCTP_CHUNK_DATA {
+            // A DATA chunk carries at least one byte of user data.
+            if len <= SCTP_DATA_HDR_LEN {
                 return malformed(port_class, true);
             }
-            let Some(p) = load::<[u8; 4]>(ctx, c + 12) else {
+            let Some(p) = load::<[u8; 4]>(ctx, c + SCTP_DATA_PPID_OFF) else {
                 break;
             };
             let p = u32::from_be_bytes(p);
             ppid = Some(p);
-            let beginning = ch[1] & 0x02 != 0;
-            if beginning && !user_header_ok(ctx, c + 16, len - 16, p) {
+            let beginning = ch[1] & SCTP_DATA_FLAG_BEGINNING != 0;
+            if beginning && !user_header_ok(ctx, c + SCTP_DATA_HDR_LEN, len - SCTP_DATA_HDR_LEN, p) {
                 return malformed(classify::sctp_class(ppid, diameter_port, sigtran_port), true);
             }
             break;
@@ -345,34 +389,37 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
 #[inline(always)]
 fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, ppid: u32) -> bool {
     let off = off & OFF_MASK;
-    if (2..=5).contains(&ppid) {
-        if avail < 8 {
+    if (PPID_M2UA..=PPID_M2PA).contains(&ppid) {
+        if avail < SIGTRAN_COMMON_HDR_LEN {
             return false;
         }
-        let Some(h) = load::<[u8; 8]>(ctx, off) else {
+        // Version, reserved, message class, message type, message length.
+        let Some(h) = load::<[u8; SIGTRAN_COMMON_HDR_LEN]>(ctx, off) else {
             return true; // beyond a first fragment's end
         };
         let length = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
-        h[0] == 1 && h[1] == 0 && length >= 8
-    } else if ppid == 46 {
-        if avail < 20 {
+        h[0] == 1 && h[1] == 0 && length >= SIGTRAN_COMMON_HDR_LEN as u32
+    } else if ppid == PPID_DIAMETER {
+        if avail < DIAMETER_HDR_LEN {
             return false;
         }
+        // Version, then the 24-bit message length.
         let Some(h) = load::<[u8; 4]>(ctx, off) else {
             return true;
         };
         let length = u32::from_be_bytes([0, h[1], h[2], h[3]]);
-        h[0] == 1 && length >= 20
+        h[0] == 1 && length >= DIAMETER_HDR_LEN as u32
     } else {
         true
     }
 }
 
 fn udp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
-    let Some(h) = load::<[u8; 8]>(ctx, l3.off) else {
+    let Some(h) = load::<UdpHdr>(ctx, l3.off) else {
         return malformed(Class::Unclassified, false);
     };
-    let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
+    // Ports stay in network byte order: PORT_CLASS is indexed after one swap in `port_bits`.
+    let (sport, dport) = (u16::from_ne_bytes(h.src), u16::from_ne_bytes(h.dst));
     // The destination port decides first: a reply from a GTP-C port to a GTP-U port is GTP-U.
     let (d, sbits) = (port_bits(g, dport), port_bits(g, sport));
     let class = if d & PORT_GTPC != 0 {
@@ -386,18 +433,19 @@ fn udp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
     } else {
         return Facts::new(Class::NonSignaling);
     };
-    let udp_len = be16([h[4], h[5]]) as usize;
-    if udp_len < 8 || (l3.whole && l3.off + udp_len != l3.end) {
+    let udp_len = h.len() as usize;
+    if udp_len < UdpHdr::LEN || (l3.whole && l3.off + udp_len != l3.end) {
         return malformed(class, false);
     }
-    if udp_len < 16 {
+    if udp_len < GTP_MIN_UDP_LEN {
         return malformed(class, false);
     }
-    let Some(gtp) = load::<[u8; 4]>(ctx, l3.off + 8) else {
+    // GTP flags, message type, length.
+    let Some(gtp) = load::<[u8; GTP_FIXED_LEN]>(ctx, l3.off + UdpHdr::LEN) else {
         return malformed(class, false);
     };
     let length = be16([gtp[2], gtp[3]]);
-    let payload = (udp_len - 8) as u32;
+    let payload = (udp_len - UdpHdr::LEN) as u32;
     let ok = if class == Class::GtpC {
         classify::gtpc_header_ok(gtp[0], gtp[1], length, payload, l3.whole)
     } else {
@@ -407,17 +455,17 @@ fn udp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
 }
 
 fn tcp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
-    let Some(h) = load::<[u8; 20]>(ctx, l3.off) else {
+    let Some(h) = load::<TcpHdr>(ctx, l3.off) else {
         return malformed(Class::Unclassified, false);
     };
-    let (sport, dport) = (u16::from_ne_bytes([h[0], h[1]]), u16::from_ne_bytes([h[2], h[3]]));
+    let (sport, dport) = (u16::from_ne_bytes(h.source), u16::from_ne_bytes(h.dest));
     if (port_bits(g, dport) | port_bits(g, sport)) & PORT_DIAMETER == 0 {
         return Facts::new(Class::NonSignaling);
     }
     // Diameter messages do not align with TCP segments, so only the TCP header is checked here;
     // message framing is deep inspection's job.
-    let doff = (h[12] >> 4) as usize * 4;
-    if doff < 20 || (l3.whole && l3.off + doff > l3.end) {
+    let doff = h.doff() as usize * 4;
+    if doff < TcpHdr::LEN || (l3.whole && l3.off + doff > l3.end) {
         return malformed(Class::Diameter, false);
     }
     Facts::new(Class::Diameter)
