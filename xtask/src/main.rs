@@ -3,6 +3,7 @@
 //! xtask depends on nothing of the project, so `cargo xtask setup` can run on a machine that
 //! cannot build the eBPF crate yet; it installs what that needs.
 
+mod lint;
 mod setup;
 
 use std::process::{Command, ExitCode};
@@ -29,6 +30,9 @@ enum Cmd {
     Test,
     /// Set up, build, and run the demo on a veth topology it creates and removes. Needs root.
     Demo,
+    /// The gates `cargo xtask test` runs first: rustfmt, clippy -D warnings (host and eBPF),
+    /// rustdoc, unused dependencies, cargo deny, MSRV.
+    Lint,
     /// Run every decoder fuzz target (cargo-fuzz, nightly) for a bounded time.
     Fuzz {
         /// Seconds per target.
@@ -77,7 +81,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Test => {
             setup::run()?;
             need_root("the tests load XDP programs and create network namespaces")?;
+            eprintln!("\n=== 0. gates: fmt, clippy, rustdoc, unused dependencies, cargo deny, MSRV ===");
+            lint::run()?;
             test()
+        }
+        Cmd::Lint => {
+            setup::run()?;
+            lint::run()
         }
         Cmd::Fuzz { seconds } => {
             setup::run()?;

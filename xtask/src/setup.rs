@@ -42,6 +42,7 @@ pub fn run() -> anyhow::Result<()> {
     rust_src()?;
     bpf_linker()?;
     cargo_fuzz()?;
+    lint_tools()?;
     packages()?;
     python()?;
     bpffs()?;
@@ -76,6 +77,22 @@ fn cargo_fuzz() -> anyhow::Result<()> {
     }
     eprintln!("setup: installing cargo-fuzz (once)");
     exec(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+}
+
+/// The gates of `cargo xtask lint`, pinned so a new release cannot turn CI red by itself:
+/// cargo-deny (licences, bans, sources, advisories) and cargo-machete (unused dependencies; it
+/// reads the sources, so it needs no nightly, unlike cargo-udeps).
+const LINT_TOOLS: [(&str, &str, &str); 2] = [("cargo-deny", "deny", "0.18.4"), ("cargo-machete", "machete", "0.9.2")];
+
+fn lint_tools() -> anyhow::Result<()> {
+    for (krate, sub, version) in LINT_TOOLS {
+        if quiet(Command::new("cargo").args([sub, "--version"])) {
+            continue;
+        }
+        eprintln!("setup: installing {krate} {version} (once)");
+        exec(Command::new("cargo").args(["install", &format!("{krate}@{version}"), "--locked"]))?;
+    }
+    Ok(())
 }
 
 fn packages() -> anyhow::Result<()> {
