@@ -252,7 +252,12 @@ fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     let more_fragments = frag & 0x2000 != 0;
     (
         src,
-        L3Result::Transport(L3 { off: (off + ihl) & OFF_MASK, end: off + total, proto: h.proto, whole: !more_fragments }),
+        L3Result::Transport(L3 {
+            off: (off + ihl) & OFF_MASK,
+            end: off + total,
+            proto: h.proto,
+            whole: !more_fragments,
+        }),
     )
 }
 

@@ -73,27 +73,23 @@ fn gate(name: &str, cmd: &mut Command) -> anyhow::Result<()> {
 
 /// cargo-deny with `deny.toml`. Licences, bans and sources need only the crates already fetched.
 /// The advisory check needs the RustSec database, a git repository this network may not reach:
-/// it runs against `$SIGWALL_ADVISORY_DB` (a local clone, no fetch) or cargo-deny's own cache
-/// when one is there, and otherwise says plainly that it was skipped.
+/// it runs, without fetching, when cargo-deny's cache (`$CARGO_HOME/advisory-dbs`) holds a copy,
+/// and otherwise says plainly that it was skipped.
 fn deny() -> anyhow::Result<()> {
     gate("cargo deny (licenses, bans, sources)", &mut cargo(&["deny", "check", "licenses", "bans", "sources"]))?;
     let cache = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
         .map(|h| h.join("advisory-dbs"));
-    let local = std::env::var_os("SIGWALL_ADVISORY_DB").map(std::path::PathBuf::from);
-    match (local, cache) {
-        (Some(db), _) => gate(
-            "cargo deny (advisories, local database)",
-            &mut cargo(&["deny", "check", "--disable-fetch", "advisories"]).env("CARGO_DENY_ADVISORY_DB", db),
+    match cache {
+        Some(cache) if cache.is_dir() => gate(
+            "cargo deny (advisories, cached database)",
+            &mut cargo(&["deny", "check", "--disable-fetch", "advisories"]),
         ),
-        (None, Some(cache)) if cache.is_dir() => {
-            gate("cargo deny (advisories, cached database)", &mut cargo(&["deny", "check", "--disable-fetch", "advisories"]))
-        }
         _ => {
             eprintln!(
-                "--- lint: cargo deny (advisories) SKIPPED: no RustSec advisory database on this machine and none \
-                 reachable; set SIGWALL_ADVISORY_DB to a clone of it to run this gate"
+                "--- lint: cargo deny (advisories) SKIPPED: no RustSec advisory database in $CARGO_HOME/advisory-dbs \
+                 and none reachable from here; `cargo deny fetch` where it is reachable enables this gate"
             );
             Ok(())
         }
@@ -111,15 +107,19 @@ fn msrv() -> anyhow::Result<()> {
     else {
         bail!("Cargo.toml has no workspace rust-version");
     };
-    let rustc = Command::new("rustc").arg("--version").current_dir(workspace_root()).output().context("rustc --version")?;
+    let rustc =
+        Command::new("rustc").arg("--version").current_dir(workspace_root()).output().context("rustc --version")?;
     let default = String::from_utf8_lossy(&rustc.stdout).split_whitespace().nth(1).unwrap_or_default().to_string();
-    if default == version || default.strip_suffix(".0") == Some(&version) || default.starts_with(&format!("{version}.")) {
+    if default == version || default.strip_suffix(".0") == Some(&version) || default.starts_with(&format!("{version}."))
+    {
         eprintln!("--- lint: MSRV {version}: the default toolchain is rustc {default}, which the clippy gate used");
         return Ok(());
     }
     let installed = Command::new("rustup").args(["toolchain", "list"]).output().context("rustup toolchain list")?;
     if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.starts_with(&version)) {
-        bail!("the default toolchain is rustc {default} and the MSRV toolchain {version} is not installed: rustup toolchain install {version}");
+        bail!(
+            "the default toolchain is rustc {default} and the MSRV toolchain {version} is not installed: rustup toolchain install {version}"
+        );
     }
     // The rustup proxy, not $CARGO: only the proxy understands `+toolchain`.
     let mut c = Command::new("cargo");
