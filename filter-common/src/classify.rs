@@ -62,7 +62,7 @@ pub const DIAMETER_PPIDS: [u32; 2] = [46, 47];
 #[inline(always)]
 pub fn sctp_class(ppid: Option<u32>, diameter_port: bool, sigtran_port: bool) -> Class {
     if let Some(p) = ppid {
-        if p >= 2 && p <= 5 {
+        if (2..=5).contains(&p) {
             return Class::Sigtran;
         }
         if p == 46 || p == 47 {
