@@ -119,27 +119,43 @@ pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Res
 
     let names: Array<&MapData, PeerName> = Array::try_from(get("PEER_INFO")?)?;
     let counters: PerCpuArray<&MapData, PeerCounter> = PerCpuArray::try_from(get("PEER_STATS")?)?;
+    let mut rows = Vec::new();
+    for id in 0..global.peer_slots.min(MAX_PEERS) {
+        let name = names.get(&(slot * MAX_PEERS + id), 0)?;
+        let mut sum = PeerCounter::default();
+        for v in counters.get(&id, 0)?.iter() {
+            sum.packets += v.packets;
+            sum.bytes += v.bytes;
+            sum.passed += v.passed;
+            sum.dropped += v.dropped;
+        }
+        rows.push((name, sum));
+    }
+    let peers = peer_list(global.peer_slots, &rows);
+    Ok(Snapshot { generation, cells, peers })
+}
+
+/// The peers of one generation from its per-id names and counters (summed over CPUs), `rows[id]`.
+/// Only ids below `peer_slots` belong to the generation. Ids are stable per name, so a removed
+/// peer leaves a hole (an empty name) that is skipped, not the end of the list.
+fn peer_list(peer_slots: u32, rows: &[(PeerName, PeerCounter)]) -> Vec<PeerStats> {
     let mut peers = Vec::new();
-    for id in 0..MAX_PEERS {
-        let n = names.get(&(slot * MAX_PEERS + id), 0)?;
+    for (id, (n, c)) in rows.iter().enumerate().take(peer_slots.min(MAX_PEERS) as usize) {
+        let id = id as u32;
         let len = n.bytes.iter().position(|b| *b == 0).unwrap_or(n.bytes.len());
         if len == 0 {
-            if id == 0 {
-                continue;
-            }
-            // Ids are dense: the first empty name ends the list.
-            break;
+            continue;
         }
-        let mut p = PeerStats { name: String::from_utf8_lossy(&n.bytes[..len]).into_owned(), id, ..Default::default() };
-        for v in counters.get(&id, 0)?.iter() {
-            p.packets += v.packets;
-            p.bytes += v.bytes;
-            p.passed += v.passed;
-            p.dropped += v.dropped;
-        }
-        peers.push(p);
+        peers.push(PeerStats {
+            name: String::from_utf8_lossy(&n.bytes[..len]).into_owned(),
+            id,
+            packets: c.packets,
+            bytes: c.bytes,
+            passed: c.passed,
+            dropped: c.dropped,
+        });
     }
-    Ok(Snapshot { generation, cells, peers })
+    peers
 }
 
 /// Snapshot of a loaded filter.
@@ -163,4 +179,45 @@ pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
         maps.insert(name, Map::from_map_data(data)?);
     }
     snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::Other(format!("map {name} not opened"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, packets: u64) -> (PeerName, PeerCounter) {
+        let mut n = PeerName::default();
+        n.bytes[..name.len()].copy_from_slice(name.as_bytes());
+        (n, PeerCounter { packets, bytes: packets * 100, passed: packets, dropped: 0 })
+    }
+
+    fn names(peers: &[PeerStats]) -> Vec<(&str, u32)> {
+        peers.iter().map(|p| (p.name.as_str(), p.id)).collect()
+    }
+
+    /// After `peer remove b` of peers a, b, c the generation has a hole at b's id: c is still
+    /// listed, with its counters.
+    #[test]
+    fn a_removed_peer_does_not_hide_the_later_ones() {
+        let rows = [row("(unknown)", 7), row("a", 1), (PeerName::default(), PeerCounter::default()), row("c", 3)];
+        let peers = peer_list(4, &rows);
+        assert_eq!(names(&peers), [("(unknown)", 0), ("a", 1), ("c", 3)]);
+        assert_eq!(peers[2].packets, 3);
+        assert_eq!(peers[2].bytes, 300);
+    }
+
+    /// Names beyond the generation's `peer_slots` (left by an older, larger generation) are
+    /// not this generation's peers.
+    #[test]
+    fn only_the_generations_slots_are_listed() {
+        let rows = [row("(unknown)", 0), row("a", 1), row("stale", 2)];
+        assert_eq!(names(&peer_list(2, &rows)), [("(unknown)", 0), ("a", 1)]);
+    }
+
+    #[test]
+    fn no_policy_yet_lists_nothing() {
+        let empty = (PeerName::default(), PeerCounter::default());
+        assert!(peer_list(0, &[empty, empty]).is_empty());
+        assert!(peer_list(1, &[empty, empty]).is_empty());
+    }
 }

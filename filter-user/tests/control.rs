@@ -540,3 +540,45 @@ fn kill_9_is_fail_static_restart_adopts_and_detach_cleans_up() {
     assert_eq!(out.status.code(), Some(1));
     let _ = again.log();
 }
+
+/// Peers a, b, c; removing b (not the newest) leaves a hole at b's id. `sigwall stats`, `top`
+/// and `/metrics` read the same snapshot: a and c must both still be listed, with counters.
+#[test]
+fn removing_a_middle_peer_keeps_the_later_peers_listed() {
+    const ABC: &str = r#"[defaults]
+mode = "enforce"
+unknown_peer = "drop"
+
+[[peer]]
+name = "a"
+prefixes = ["198.18.1.0/24"]
+allow = ["gtp-c"]
+
+[[peer]]
+name = "b"
+prefixes = ["198.18.2.0/24"]
+allow = ["gtp-c"]
+
+[[peer]]
+name = "c"
+prefixes = ["198.18.3.0/24"]
+allow = ["gtp-c"]
+"#;
+    let s = setup(ABC, &[]);
+    let out = s.ctl(&["peer", "remove", "b"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.generation(), 2);
+    s.send(&[gtp("198.18.1.9", Class::GtpC, 1), gtp("198.18.3.9", Class::GtpC, 2), gtp("198.18.3.9", Class::GtpC, 3)]);
+
+    let snap = s.daemon.stats();
+    let listed: Vec<&str> = snap.peers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(listed, ["(unknown)", "a", "c"], "{:?}", snap.peers);
+    assert_eq!(snap.peer("a").unwrap().passed, 1);
+    assert_eq!(snap.peer("c").unwrap().passed, 2);
+
+    let out = sigwall(&["stats", "--iface", &s.lab.edge_if, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["peers"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["(unknown)", "a", "c"], "{v}");
+}
