@@ -205,24 +205,44 @@ impl Filter {
     /// Write `c` into the inactive generation's maps, then make it active with one store.
     /// Until that store, every packet is judged by the previous generation, whole. `sha256` is
     /// the hash of the policy text `c` came from, recorded for restarts.
+    ///
+    /// On error nothing changed for packets: `apply` undoes its own partial work and flips only
+    /// when everything is written, so the caller must not flip anything itself.
     pub fn apply(&mut self, c: &Compiled, sha256: [u8; 32]) -> Result<(), OperatorError> {
-        let next = self.active_slot()? ^ 1;
-        self.write_generation(next, c)?;
-        let mut active: Array<&mut MapData, Active> = Array::try_from(map_mut(&mut self.ebpf, "ACTIVE")?)?;
-        active.set(0, Active { index: next, _pad: 0 }, 0)?;
+        let prev = self.active_slot()?;
+        let next = prev ^ 1;
+        if let Err(e) = self.write_generation(next, c) {
+            // The half-written slot is inactive, and the next apply rewrites it whole; only its
+            // port bits are read back (through GLOBAL, which was not written), so clear the ones
+            // this attempt may have set.
+            self.scrub_ports(next, c);
+            return Err(e);
+        }
+        self.set_active(next)?;
+        if let Err(e) = self.set_meta(|m| m.policy_sha256 = sha256) {
+            // META must name the running policy (a restart adopts by it): go back whole.
+            let _ = self.set_active(prev);
+            return Err(e);
+        }
         self.ids = PeerIds::from_pairs(c.peers.iter().map(|p| (p.id, p.name.clone())));
-        self.set_meta(|m| m.policy_sha256 = sha256)?;
         Ok(())
     }
 
-    /// Stop judging by the last applied generation and go back to the one before (whose maps
-    /// are intact until the next apply). Used when a change cannot be made durable.
-    pub fn revert(&mut self) -> Result<(), OperatorError> {
-        let prev = self.active_slot()? ^ 1;
+    /// The flip: one store into `ACTIVE`.
+    fn set_active(&mut self, slot: u32) -> Result<(), OperatorError> {
         let mut active: Array<&mut MapData, Active> = Array::try_from(map_mut(&mut self.ebpf, "ACTIVE")?)?;
-        active.set(0, Active { index: prev, _pad: 0 }, 0)?;
-        self.ids = PeerIds::from_pairs(self.active_peer_names()?);
+        active.set(0, Active { index: slot, _pad: 0 }, 0)?;
         Ok(())
+    }
+
+    /// Best effort after a failed write: clear the `PORT_CLASS` bits of `c` in `slot`.
+    fn scrub_ports(&mut self, slot: u32, c: &Compiled) {
+        let Ok(m) = map_mut(&mut self.ebpf, "PORT_CLASS") else { return };
+        let Ok(mut ports) = Array::<&mut MapData, u8>::try_from(m) else { return };
+        // The slot then holds at most the bits of its old settings, which the next write clears.
+        for (port, _) in port_bits(&c.global) {
+            let _ = ports.set(slot * PORT_SLOTS + port as u32, 0, 0);
+        }
     }
 
     fn write_generation(&mut self, slot: u32, c: &Compiled) -> Result<(), OperatorError> {

@@ -186,7 +186,7 @@ impl State {
 
     /// Apply `new` (compiled from `text`) as the next generation. Unchanged policies make no
     /// generation. When persisting, the file is replaced before the flip, and put back if the
-    /// flip fails, so the file and the running policy never disagree.
+    /// apply fails, so the file and the running policy never disagree.
     fn commit(&mut self, new: Policy, text: String, persist: bool) -> Outcome {
         let old_gen = self.generation();
         let changes = edit::diff(&self.policy, &new);
@@ -198,11 +198,12 @@ impl State {
             write_atomic(&self.policy_path, &text)
                 .map_err(|e| format!("not applied: cannot write {}: {e}", self.policy_path.display()))?;
         }
+        // `apply` changes nothing on error (it flips last and undoes its own work), so there is
+        // nothing to flip back here: only the file is put back.
         if let Err(e) = self.attached.filter.apply(&c, sha256(&text)) {
             if persist {
                 let _ = write_atomic(&self.policy_path, &self.text);
             }
-            let _ = self.attached.filter.revert();
             return Err(format!("not applied: {e}"));
         }
         if let Err(e) = crate::inspect::io::set_enabled(&mut self.attached.filter, new.inspect.enabled) {
