@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use filter_common::{Mode, Reason};
+use filter_common::{Mode, Reason, maps};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
@@ -76,7 +76,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let name = cfg.policy_path.display().to_string();
     if let Some(m) = cfg.mode {
         let mut doc = edit::parse_doc(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        edit::set_mode(&mut doc, policy::mode_name(m)).map_err(anyhow::Error::msg)?;
+        edit::set_mode(&mut doc, m.name()).map_err(anyhow::Error::msg)?;
         text = doc.to_string();
     }
     let pol = policy::parse(&name, &text, &limits).map_err(|e| PolicyRejected(e.to_string()))?;
@@ -134,7 +134,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             None => None,
         };
         crate::inspect::io::set_enabled(&mut attached.filter, pol.inspect.enabled)?;
-        let ring = attached.filter.ebpf.take_map("INSPECT_RING").context("the object has no INSPECT_RING map")?;
+        let ring = attached.filter.ebpf.take_map(maps::INSPECT_RING).context("the object has no INSPECT_RING map")?;
         let ring = aya::maps::RingBuf::try_from(ring).context("INSPECT_RING is not a ring buffer")?;
         // SAFETY: the ring buffer owns its descriptor, which stays open and unchanged for as
         // long as the AsyncFd holds the RingBuf.

@@ -18,7 +18,7 @@ use aya::{
 };
 use filter_common::{
     Active, GlobalPolicy, MAP_LAYOUT_VERSION, MAX_PEERS, Meta, PORT_DIAMETER, PORT_GTPC, PORT_GTPU, PORT_SIGTRAN,
-    PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, PortClass,
+    PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, PortClass, maps,
 };
 
 use crate::{
@@ -39,29 +39,9 @@ pub const PROGRAM: &str = "sigwall";
 pub const BPFFS: &str = "/sys/fs/bpf";
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
-/// The maps pinned for an interface, by name: everything the program reads or counts into, so
-/// the pins alone describe the running filter (`sigwall stats` reads them without the daemon)
-/// and a restarted controller adopts them.
-pub const PINNED_MAPS: [&str; 18] = [
-    "META",
-    "ACTIVE",
-    "GLOBAL",
-    "PORT_CLASS",
-    "PEERS_V4_0",
-    "PEERS_V4_1",
-    "PEERS_V6_0",
-    "PEERS_V6_1",
-    "PEER_POLICY",
-    "PEER_INFO",
-    "RATE_STATE",
-    "STATS",
-    "PEER_STATS",
-    "FLOW_VERDICTS",
-    "PEER_BLOCKS",
-    "INSPECT_CFG",
-    "INSPECT_RING",
-    "INSPECT_STATS",
-];
+/// The maps pinned for an interface, by name: every map of the program (see
+/// [`filter_common::maps::ALL`]).
+pub const PINNED_MAPS: [&str; 18] = maps::ALL;
 
 /// `/sys/fs/bpf/sigwall/<iface>`
 pub fn pin_dir(iface: &str) -> PathBuf {
@@ -91,6 +71,17 @@ impl fmt::Display for AttachMode {
             AttachMode::Skb => "skb",
             AttachMode::Auto => "auto",
         })
+    }
+}
+
+impl AttachMode {
+    /// The mode recorded in the pinned `META` map: what the kernel attached with (`Auto` has
+    /// been resolved to native or skb by then, and counts as native if it was not).
+    fn pinned(self) -> filter_common::AttachMode {
+        match self {
+            AttachMode::Skb => filter_common::AttachMode::Skb,
+            AttachMode::Native | AttachMode::Auto => filter_common::AttachMode::Native,
+        }
     }
 }
 
@@ -151,14 +142,14 @@ impl Filter {
     }
 
     fn active_slot(&self) -> Result<u32, OperatorError> {
-        let active: Array<&MapData, Active> = Array::try_from(map(&self.ebpf, "ACTIVE")?)?;
+        let active: Array<&MapData, Active> = Array::try_from(map(&self.ebpf, maps::ACTIVE)?)?;
         Ok(active.get(&0, 0)?.index & 1)
     }
 
     /// Settings of the active generation (generation 0, all zero, before any policy).
     pub fn active_global(&self) -> Result<GlobalPolicy, OperatorError> {
         let slot = self.active_slot()?;
-        let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(&self.ebpf, "GLOBAL")?)?;
+        let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(&self.ebpf, maps::GLOBAL)?)?;
         Ok(global.get(&slot, 0)?)
     }
 
@@ -170,7 +161,7 @@ impl Filter {
     pub fn active_peer_names(&self) -> Result<Vec<(u32, String)>, OperatorError> {
         let slot = self.active_slot()?;
         let slots = self.active_global()?.peer_slots.min(MAX_PEERS);
-        let names: Array<&MapData, PeerName> = Array::try_from(map(&self.ebpf, "PEER_INFO")?)?;
+        let names: Array<&MapData, PeerName> = Array::try_from(map(&self.ebpf, maps::PEER_INFO)?)?;
         let mut out = Vec::new();
         for id in 1..slots {
             let n = names.get(&(slot * MAX_PEERS + id), 0)?;
@@ -183,12 +174,12 @@ impl Filter {
     }
 
     pub fn meta(&self) -> Result<Meta, OperatorError> {
-        let meta: Array<&MapData, Meta> = Array::try_from(map(&self.ebpf, "META")?)?;
+        let meta: Array<&MapData, Meta> = Array::try_from(map(&self.ebpf, maps::META)?)?;
         Ok(meta.get(&0, 0)?)
     }
 
     fn set_meta(&mut self, f: impl FnOnce(&mut Meta)) -> Result<(), OperatorError> {
-        let mut meta: Array<&mut MapData, Meta> = Array::try_from(map_mut(&mut self.ebpf, "META")?)?;
+        let mut meta: Array<&mut MapData, Meta> = Array::try_from(map_mut(&mut self.ebpf, maps::META)?)?;
         let mut m = meta.get(&0, 0)?;
         f(&mut m);
         meta.set(0, m, 0)?;
@@ -230,14 +221,14 @@ impl Filter {
 
     /// The flip: one store into `ACTIVE`.
     fn set_active(&mut self, slot: u32) -> Result<(), OperatorError> {
-        let mut active: Array<&mut MapData, Active> = Array::try_from(map_mut(&mut self.ebpf, "ACTIVE")?)?;
+        let mut active: Array<&mut MapData, Active> = Array::try_from(map_mut(&mut self.ebpf, maps::ACTIVE)?)?;
         active.set(0, Active { index: slot, _pad: 0 }, 0)?;
         Ok(())
     }
 
     /// Best effort after a failed write: clear the `PORT_CLASS` bits of `c` in `slot`.
     fn scrub_ports(&mut self, slot: u32, c: &Compiled) {
-        let Ok(m) = map_mut(&mut self.ebpf, "PORT_CLASS") else { return };
+        let Ok(m) = map_mut(&mut self.ebpf, maps::PORT_CLASS) else { return };
         let Ok(mut ports) = Array::<&mut MapData, u8>::try_from(m) else { return };
         // The slot then holds at most the bits of its old settings, which the next write clears.
         for (port, _) in port_bits(&c.global) {
@@ -247,12 +238,12 @@ impl Filter {
 
     fn write_generation(&mut self, slot: u32, c: &Compiled) -> Result<(), OperatorError> {
         let ebpf = &mut self.ebpf;
-        let (v4, v6) = if slot == 0 { ("PEERS_V4_0", "PEERS_V6_0") } else { ("PEERS_V4_1", "PEERS_V6_1") };
+        let (v4, v6) = maps::peer_tries(slot);
         replace_trie(map_mut(ebpf, v4)?, &c.v4)?;
         replace_trie(map_mut(ebpf, v6)?, &c.v6)?;
 
         let old_slots = {
-            let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(ebpf, "GLOBAL")?)?;
+            let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(ebpf, maps::GLOBAL)?)?;
             global.get(&slot, 0)?.peer_slots.min(MAX_PEERS)
         };
         let slots = c.global.peer_slots.max(old_slots).min(MAX_PEERS);
@@ -265,13 +256,13 @@ impl Filter {
             names[p.id as usize] = name_of(&p.name);
         }
         {
-            let mut pol: Array<&mut MapData, PeerPolicy> = Array::try_from(map_mut(ebpf, "PEER_POLICY")?)?;
+            let mut pol: Array<&mut MapData, PeerPolicy> = Array::try_from(map_mut(ebpf, maps::PEER_POLICY)?)?;
             for (id, v) in policies.iter().enumerate() {
                 pol.set(base + id as u32, *v, 0)?;
             }
         }
         {
-            let mut info: Array<&mut MapData, PeerName> = Array::try_from(map_mut(ebpf, "PEER_INFO")?)?;
+            let mut info: Array<&mut MapData, PeerName> = Array::try_from(map_mut(ebpf, maps::PEER_INFO)?)?;
             for (id, v) in names.iter().enumerate() {
                 info.set(base + id as u32, *v, 0)?;
             }
@@ -281,24 +272,24 @@ impl Filter {
         if !c.fresh_ids.is_empty() {
             let ncpu = aya::util::nr_cpus().map_err(|(_, e)| OperatorError::Other(format!("counting CPUs: {e}")))?;
             let mut stats: PerCpuArray<&mut MapData, PeerCounter> =
-                PerCpuArray::try_from(map_mut(ebpf, "PEER_STATS")?)?;
+                PerCpuArray::try_from(map_mut(ebpf, maps::PEER_STATS)?)?;
             for id in &c.fresh_ids {
                 let zero = PerCpuValues::try_from(vec![PeerCounter::default(); ncpu])
                     .map_err(|e| OperatorError::Other(format!("per-CPU values: {e}")))?;
                 stats.set(*id, zero, 0)?;
             }
-            let mut rate: Array<&mut MapData, u64> = Array::try_from(map_mut(ebpf, "RATE_STATE")?)?;
+            let mut rate: Array<&mut MapData, u64> = Array::try_from(map_mut(ebpf, maps::RATE_STATE)?)?;
             for id in &c.fresh_ids {
                 rate.set(*id, 0, 0)?;
             }
         }
         // Ports: clear what the slot's previous settings marked, then mark the new lists.
         let old_global = {
-            let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(ebpf, "GLOBAL")?)?;
+            let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(ebpf, maps::GLOBAL)?)?;
             global.get(&slot, 0)?
         };
         {
-            let mut ports: Array<&mut MapData, u8> = Array::try_from(map_mut(ebpf, "PORT_CLASS")?)?;
+            let mut ports: Array<&mut MapData, u8> = Array::try_from(map_mut(ebpf, maps::PORT_CLASS)?)?;
             let base = slot * PORT_SLOTS;
             for (port, _) in port_bits(&old_global) {
                 ports.set(base + port as u32, 0, 0)?;
@@ -307,7 +298,7 @@ impl Filter {
                 ports.set(base + port as u32, bits, 0)?;
             }
         }
-        let mut global: Array<&mut MapData, GlobalPolicy> = Array::try_from(map_mut(ebpf, "GLOBAL")?)?;
+        let mut global: Array<&mut MapData, GlobalPolicy> = Array::try_from(map_mut(ebpf, maps::GLOBAL)?)?;
         global.set(slot, c.global, 0)?;
         Ok(())
     }
@@ -404,10 +395,9 @@ pub fn attach_fresh(
         let c = filter.compile(policy)?;
         filter.apply(&c, sha256)?;
         let (used, link) = filter.attach_new(iface, mode)?;
-        let mode_byte = if used == AttachMode::Skb { 2 } else { 1 };
         filter.set_meta(|m| {
             m.layout_version = MAP_LAYOUT_VERSION;
-            m.attach_mode = mode_byte;
+            m.attach_mode = used.pinned() as u8;
         })?;
         let link = link
             .pin(link_pin(iface))
@@ -425,7 +415,7 @@ pub fn attach_fresh(
 /// pinned link, atomically. There is no moment without a program on the interface.
 pub fn adopt(iface: &str, log_level: u8) -> Result<Attached, OperatorError> {
     let dir = pin_dir(iface);
-    let meta_pin = dir.join("META");
+    let meta_pin = dir.join(maps::META);
     let old = MapData::from_pin(&meta_pin).map_err(|e| {
         OperatorError::Other(format!(
             "{} has a pinned link but no readable META map ({e}): not a sigwall pin set this version understands; run `sigwall detach --iface {iface}` first",
@@ -460,7 +450,10 @@ pub fn adopt(iface: &str, log_level: u8) -> Result<Attached, OperatorError> {
     let link = link
         .pin(link_pin(iface))
         .map_err(|e| OperatorError::Other(format!("cannot re-pin the XDP link of {iface}: {e}")))?;
-    let mode = if meta.attach_mode == 2 { AttachMode::Skb } else { AttachMode::Native };
+    let mode = match meta.attach_mode() {
+        Some(filter_common::AttachMode::Skb) => AttachMode::Skb,
+        Some(filter_common::AttachMode::Native) | None => AttachMode::Native,
+    };
     Ok(Attached { filter, link, iface: iface.to_string(), mode, adopted: true })
 }
 
@@ -573,5 +566,25 @@ pub fn bpffs_mounted() -> bool {
     unsafe {
         let mut s: libc::statfs = std::mem::zeroed();
         libc::statfs(path.as_ptr(), &mut s) == 0 && s.f_type as i64 == BPF_FS_MAGIC
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The kernel side names its maps by literals (`#[map]` statics); the controller by
+    /// `filter_common::maps`. Both lists must be the same, or pinning and lookups break.
+    #[test]
+    fn the_object_has_exactly_the_maps_named_in_common() {
+        let obj = aya_obj::Object::parse(OBJECT).expect("the embedded object parses");
+        // aya-log's own maps and the data sections (.rodata, .bss) are not ours.
+        let in_object: BTreeSet<&str> =
+            obj.maps.keys().map(String::as_str).filter(|n| !n.starts_with('.') && !n.starts_with("AYA_LOG")).collect();
+        let named: BTreeSet<&str> = maps::ALL.into_iter().collect();
+        assert_eq!(in_object, named);
+        assert_eq!(named.len(), maps::ALL.len(), "no name listed twice");
     }
 }

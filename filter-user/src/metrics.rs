@@ -97,7 +97,7 @@ pub fn render(st: &State) -> String {
         ("peers_v4", v4 as u64, filter_common::DEFAULT_PREFIX_CAPACITY as u64),
         ("peers_v6", v6 as u64, filter_common::DEFAULT_PREFIX_CAPACITY as u64),
         ("peer_policy", st.policy.peers.len() as u64, filter_common::MAX_PEERS as u64 - 1),
-        ("flow_verdicts", flows as u64, 65536),
+        ("flow_verdicts", flows as u64, filter_common::maps::FLOW_VERDICTS_CAPACITY as u64),
     ] {
         o.sample("sigwall_map_entries", &[("map", m)], n);
         o.sample("sigwall_map_capacity", &[("map", m)], cap);
@@ -118,7 +118,7 @@ pub fn render(st: &State) -> String {
     o.head("sigwall_inspect_events_total", "counter", "Rule findings reported.");
     o.sample("sigwall_inspect_events_total", &[], c.events);
     o.head("sigwall_inspect_rule_hits_total", "counter", "Findings by rule.");
-    for r in crate::policy::inspect::RULE_NAMES {
+    for r in crate::inspect::RuleId::ALL.map(crate::inspect::RuleId::name) {
         o.sample("sigwall_inspect_rule_hits_total", &[("rule", r)], c.rule_hits.get(r).copied().unwrap_or(0));
     }
     o.head("sigwall_inspect_decode_errors_total", "counter", "Decoder errors by layer and kind.");

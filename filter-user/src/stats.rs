@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use filter_common::{
-    Active, CLASS_COUNT, Class, Counter, GlobalPolicy, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason,
+    Active, CLASS_COUNT, Class, Counter, GlobalPolicy, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason, maps,
     stats_index,
 };
 use serde::Serialize;
@@ -98,13 +98,13 @@ impl Snapshot {
 
 /// Read a snapshot from maps found by name.
 pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Result<Snapshot, OperatorError> {
-    let active: Array<&MapData, Active> = Array::try_from(get("ACTIVE")?)?;
+    let active: Array<&MapData, Active> = Array::try_from(get(maps::ACTIVE)?)?;
     let slot = active.get(&0, 0)?.index & 1;
-    let global: Array<&MapData, GlobalPolicy> = Array::try_from(get("GLOBAL")?)?;
+    let global: Array<&MapData, GlobalPolicy> = Array::try_from(get(maps::GLOBAL)?)?;
     let global = global.get(&slot, 0)?;
     let generation = global.generation;
 
-    let stats: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(get("STATS")?)?;
+    let stats: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(get(maps::STATS)?)?;
     let mut cells = [[Counter::default(); CLASS_COUNT]; REASON_COUNT];
     for r in Reason::ALL {
         for c in Class::ALL {
@@ -117,8 +117,8 @@ pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Res
         }
     }
 
-    let names: Array<&MapData, PeerName> = Array::try_from(get("PEER_INFO")?)?;
-    let counters: PerCpuArray<&MapData, PeerCounter> = PerCpuArray::try_from(get("PEER_STATS")?)?;
+    let names: Array<&MapData, PeerName> = Array::try_from(get(maps::PEER_INFO)?)?;
+    let counters: PerCpuArray<&MapData, PeerCounter> = PerCpuArray::try_from(get(maps::PEER_STATS)?)?;
     let mut rows = Vec::new();
     for id in 0..global.peer_slots.min(MAX_PEERS) {
         let name = names.get(&(slot * MAX_PEERS + id), 0)?;
@@ -169,11 +169,11 @@ pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
     if !loader::bpffs_mounted() {
         return Err(OperatorError::NoBpffs);
     }
-    if !dir.join("STATS").exists() {
+    if !dir.join(maps::STATS).exists() {
         return Err(OperatorError::NotAttached { iface: iface.to_string(), dir: dir.display().to_string() });
     }
     let mut maps: HashMap<&str, Map> = HashMap::new();
-    for name in ["ACTIVE", "GLOBAL", "STATS", "PEER_INFO", "PEER_STATS"] {
+    for name in [maps::ACTIVE, maps::GLOBAL, maps::STATS, maps::PEER_INFO, maps::PEER_STATS] {
         let data = MapData::from_pin(dir.join(name))
             .map_err(|e| OperatorError::Other(format!("cannot open pinned map {}: {e}", dir.join(name).display())))?;
         maps.insert(name, Map::from_map_data(data)?);

@@ -103,8 +103,8 @@ enum PolicyOp {
 
 #[derive(clap::Args, Debug)]
 pub struct ModeArgs {
-    #[arg(value_parser = ["enforce", "monitor"])]
-    mode: String,
+    #[arg(value_parser = super::mode_parser())]
+    mode: filter_common::Mode,
     #[command(flatten)]
     target: Target,
 }

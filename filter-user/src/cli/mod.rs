@@ -11,6 +11,7 @@ mod top;
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
+use filter_common::Mode;
 
 /// sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP).
 #[derive(Parser, Debug)]
@@ -27,6 +28,14 @@ fn version() -> String {
         option_env!("SIGWALL_GIT_COMMIT").unwrap_or("unknown"),
         filter_common::MAP_LAYOUT_VERSION
     )
+}
+
+/// `enforce` or `monitor` (the names of [`Mode`]), checked by clap and listed in the help,
+/// the man page and the completions.
+fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Mode::ALL.map(Mode::name))
+        .try_map(|s: String| Mode::from_name(&s).ok_or("expected enforce or monitor"))
 }
 
 /// Which running sigwall to talk to.

@@ -15,6 +15,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use filter_common::Mode;
+
 use crate::policy::edit::PeerChange;
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -47,7 +49,8 @@ pub enum Command {
         file: String,
     },
     Mode {
-        mode: String,
+        #[serde(with = "mode_wire")]
+        mode: Mode,
     },
     Stats,
     /// Deep-inspection events from sequence number `since` on.
@@ -59,6 +62,21 @@ pub enum Command {
     },
     /// Stop the daemon and detach the filter.
     Detach,
+}
+
+/// A mode on the wire is its name, `"enforce"` or `"monitor"`.
+mod mode_wire {
+    use filter_common::Mode;
+    use serde::{Deserialize as _, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(m: &Mode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(m.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        let name = String::deserialize(d)?;
+        Mode::from_name(&name).ok_or_else(|| D::Error::custom(format!("mode {name:?}: expected enforce or monitor")))
+    }
 }
 
 fn default_limit() -> u32 {
@@ -170,5 +188,15 @@ mod tests {
         assert!(parse_request(br#"{"v":1,"cmd":"format_disk"}"#).unwrap_err().contains("bad request"));
         assert!(parse_request(br#"{"v":1,"cmd":"peer_remove","args":{"name":"a","force":true}}"#).is_err());
         assert!(parse_request(br#"{"v":1,"cmd":"peer_add","args":{"name":"a","prefixes":"198.18.0.0/24"}}"#).is_err());
+    }
+
+    #[test]
+    fn modes_travel_by_name() {
+        let text = serde_json::to_string(&Request { v: 1, cmd: Command::Mode { mode: Mode::Monitor } }).unwrap();
+        assert_eq!(text, r#"{"v":1,"cmd":"mode","args":{"mode":"monitor"}}"#);
+        let r = parse_request(br#"{"v":1,"cmd":"mode","args":{"mode":"enforce"}}"#).unwrap();
+        assert_eq!(r.cmd, Command::Mode { mode: Mode::Enforce });
+        let e = parse_request(br#"{"v":1,"cmd":"mode","args":{"mode":"off"}}"#).unwrap_err();
+        assert!(e.contains("expected enforce or monitor"), "{e}");
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Command;
 use crate::{
     loader::Attached,
-    policy::{self, Limits, Policy, edit, hex, mode_name, sha256},
+    policy::{self, Limits, Policy, edit, hex, sha256},
     stats,
 };
 
@@ -105,7 +105,7 @@ impl State {
             Command::PeerAdd(c) => self.edit(|d| edit::add_peer(d, c)),
             Command::PeerRemove { name } => self.edit(|d| edit::remove_peer(d, name)),
             Command::PeerSet(c) => self.edit(|d| edit::set_peer(d, c)),
-            Command::Mode { mode } => self.edit(|d| edit::set_mode(d, mode)),
+            Command::Mode { mode } => self.edit(|d| edit::set_mode(d, mode.name())),
             Command::PolicyReload { file } => self.reload(file.as_deref().map(Path::new)),
             Command::Detach => {
                 self.detach_requested = true;
@@ -131,7 +131,7 @@ impl State {
             "policy_sha256": hex(&sha256(&self.text)),
             "generation": self.generation(),
             "uptime_s": self.started.elapsed().as_secs(),
-            "mode": mode_name(self.policy.mode),
+            "mode": self.policy.mode.name(),
             "persist": self.persist,
         })
     }
@@ -149,7 +149,7 @@ impl State {
                     "prefixes": p.prefixes.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
                     "allow": p.allow.iter().map(|c| c.name()).collect::<Vec<_>>(),
                     "rate_limit_pps": p.rate_limit_pps,
-                    "mode": p.mode.map(mode_name),
+                    "mode": p.mode.map(filter_common::Mode::name),
                     "packets": s.packets, "bytes": s.bytes, "passed": s.passed, "dropped": s.dropped,
                 })
             })

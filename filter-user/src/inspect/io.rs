@@ -10,7 +10,7 @@ use std::{
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray};
 use filter_common::{
-    Block, Class, FlowKey, INSPECT_FLAGGED, INSPECT_OVERFLOW, InspectCfg, InspectHeader, MAX_PEERS, Reason,
+    Block, Class, FlowKey, INSPECT_FLAGGED, INSPECT_OVERFLOW, InspectCfg, InspectHeader, MAX_PEERS, Reason, maps,
 };
 use serde_json::{Value, json};
 
@@ -46,7 +46,7 @@ pub fn reason_name(b: u8) -> &'static str {
 }
 
 fn cfg_map(f: &mut Filter) -> Result<Array<&mut MapData, InspectCfg>, OperatorError> {
-    Ok(Array::try_from(crate::loader::map_mut(&mut f.ebpf, "INSPECT_CFG")?)?)
+    Ok(Array::try_from(crate::loader::map_mut(&mut f.ebpf, maps::INSPECT_CFG)?)?)
 }
 
 /// Turn copying to the ring buffer on or off (the policy's `[inspect] enabled`).
@@ -65,20 +65,16 @@ pub fn apply(f: &mut Filter, a: &Action) -> Result<(), OperatorError> {
         Action::Alert => return Ok(()),
         Action::BlockFlow { key, ttl_s, rule } => {
             let mut m: BpfHashMap<&mut MapData, FlowKey, Block> =
-                BpfHashMap::try_from(crate::loader::map_mut(&mut f.ebpf, "FLOW_VERDICTS")?)?;
-            m.insert(key, Block { expires_ns: now + ttl_s * 1_000_000_000, rule: rule_index(rule), _pad: 0 }, 0)?;
+                BpfHashMap::try_from(crate::loader::map_mut(&mut f.ebpf, maps::FLOW_VERDICTS)?)?;
+            m.insert(key, Block { expires_ns: now + ttl_s * 1_000_000_000, rule: *rule as u32, _pad: 0 }, 0)?;
         }
         Action::BlockPeer { peer_id, ttl_s, rule } => {
             let mut m: Array<&mut MapData, Block> =
-                Array::try_from(crate::loader::map_mut(&mut f.ebpf, "PEER_BLOCKS")?)?;
-            m.set(*peer_id, Block { expires_ns: now + ttl_s * 1_000_000_000, rule: rule_index(rule), _pad: 0 }, 0)?;
+                Array::try_from(crate::loader::map_mut(&mut f.ebpf, maps::PEER_BLOCKS)?)?;
+            m.set(*peer_id, Block { expires_ns: now + ttl_s * 1_000_000_000, rule: *rule as u32, _pad: 0 }, 0)?;
         }
     }
     recount(f)
-}
-
-fn rule_index(rule: &str) -> u32 {
-    crate::policy::inspect::RULE_NAMES.iter().position(|r| *r == rule).unwrap_or(u32::MAX as usize) as u32
 }
 
 /// Remove expired blocks and set the counts XDP uses to skip its lookups when nothing is
@@ -87,7 +83,7 @@ pub fn expire(f: &mut Filter) -> Result<(u32, u32), OperatorError> {
     let now = monotonic_ns();
     {
         let mut m: BpfHashMap<&mut MapData, FlowKey, Block> =
-            BpfHashMap::try_from(crate::loader::map_mut(&mut f.ebpf, "FLOW_VERDICTS")?)?;
+            BpfHashMap::try_from(crate::loader::map_mut(&mut f.ebpf, maps::FLOW_VERDICTS)?)?;
         let expired: Vec<FlowKey> =
             m.iter().filter_map(Result::ok).filter(|(_, b)| b.expires_ns <= now).map(|(k, _)| k).collect();
         for k in expired {
@@ -95,7 +91,8 @@ pub fn expire(f: &mut Filter) -> Result<(u32, u32), OperatorError> {
         }
     }
     {
-        let mut m: Array<&mut MapData, Block> = Array::try_from(crate::loader::map_mut(&mut f.ebpf, "PEER_BLOCKS")?)?;
+        let mut m: Array<&mut MapData, Block> =
+            Array::try_from(crate::loader::map_mut(&mut f.ebpf, maps::PEER_BLOCKS)?)?;
         for id in 0..MAX_PEERS {
             if let Ok(b) = m.get(&id, 0) {
                 if b.expires_ns != 0 && b.expires_ns <= now {
@@ -113,11 +110,11 @@ fn recount(f: &mut Filter) -> Result<(), OperatorError> {
     let now = monotonic_ns();
     let flows = {
         let m: BpfHashMap<&MapData, FlowKey, Block> =
-            BpfHashMap::try_from(crate::loader::map(&f.ebpf, "FLOW_VERDICTS")?)?;
+            BpfHashMap::try_from(crate::loader::map(&f.ebpf, maps::FLOW_VERDICTS)?)?;
         m.iter().filter_map(Result::ok).filter(|(_, b)| b.expires_ns > now).count() as u32
     };
     let peers = {
-        let m: Array<&MapData, Block> = Array::try_from(crate::loader::map(&f.ebpf, "PEER_BLOCKS")?)?;
+        let m: Array<&MapData, Block> = Array::try_from(crate::loader::map(&f.ebpf, maps::PEER_BLOCKS)?)?;
         (0..MAX_PEERS).filter(|id| m.get(id, 0).is_ok_and(|b| b.expires_ns > now)).count() as u32
     };
     let mut m = cfg_map(f)?;
@@ -130,14 +127,14 @@ fn recount(f: &mut Filter) -> Result<(), OperatorError> {
 
 /// (flows, peers) blocked now, as the XDP program sees it.
 pub fn block_counts(f: &Filter) -> Result<(u32, u32), OperatorError> {
-    let m: Array<&MapData, InspectCfg> = Array::try_from(crate::loader::map(&f.ebpf, "INSPECT_CFG")?)?;
+    let m: Array<&MapData, InspectCfg> = Array::try_from(crate::loader::map(&f.ebpf, maps::INSPECT_CFG)?)?;
     let c = m.get(&0, 0)?;
     Ok((c.flow_blocks, c.peer_blocks))
 }
 
 /// Packets XDP copied up, and packets that found the ring buffer full (summed over CPUs).
 pub fn ring_counters(f: &Filter) -> Result<(u64, u64), OperatorError> {
-    let m: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(crate::loader::map(&f.ebpf, "INSPECT_STATS")?)?;
+    let m: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(crate::loader::map(&f.ebpf, maps::INSPECT_STATS)?)?;
     let sum = |i: u32| -> Result<u64, OperatorError> { Ok(m.get(&i, 0)?.iter().sum()) };
     Ok((sum(INSPECT_FLAGGED)?, sum(INSPECT_OVERFLOW)?))
 }

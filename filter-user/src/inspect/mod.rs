@@ -19,7 +19,7 @@ use crate::{
     dpi::{self, DecodeError, Layer, diameter::StreamReassembler, sctp},
     policy::inspect::{PeerInspect, RuleAction},
 };
-pub use rules::{Finding, RuleSet};
+pub use rules::{Finding, RuleId, RuleSet};
 
 /// Connections whose Diameter-over-TCP byte streams are followed at once; beyond this the
 /// least recently seen is forgotten (its next message resynchronises).
@@ -118,8 +118,8 @@ pub struct Flagged<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     Alert,
-    BlockFlow { key: FlowKey, ttl_s: u64, rule: &'static str },
-    BlockPeer { peer_id: u32, ttl_s: u64, rule: &'static str },
+    BlockFlow { key: FlowKey, ttl_s: u64, rule: RuleId },
+    BlockPeer { peer_id: u32, ttl_s: u64, rule: RuleId },
 }
 
 /// One JSON event per finding.
@@ -206,7 +206,7 @@ impl Engine {
                 Message::Gtpu(u) => (self.rules.gtpu(u, peer), "gtp-u"),
             };
             for fi in findings {
-                *self.counters.rule_hits.entry(fi.rule).or_default() += 1;
+                *self.counters.rule_hits.entry(fi.rule.name()).or_default() += 1;
                 self.counters.events += 1;
                 events.push(self.event(f, &frame, summary, fi, monitor));
             }
@@ -231,7 +231,7 @@ impl Engine {
         let json = json!({
             "time_ns": f.ts_ns,
             "peer": f.peer,
-            "rule": fi.rule,
+            "rule": fi.rule.name(),
             "action": taken,
             "configured_action": configured.name(),
             "monitor": monitor,
