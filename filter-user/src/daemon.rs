@@ -79,7 +79,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         edit::set_mode(&mut doc, m.name()).map_err(anyhow::Error::msg)?;
         text = doc.to_string();
     }
-    let pol = policy::parse(&name, &text, &limits).map_err(|e| PolicyRejected(e.to_string()))?;
+    let pol = policy::parse(&name, &text, &limits).map_err(|e| OperatorError::PolicyRejected(e.to_string()))?;
     let c = std::ffi::CString::new(cfg.iface.clone()).context("interface name contains NUL")?;
     // SAFETY: valid C string.
     if unsafe { libc::if_nametoindex(c.as_ptr()) } == 0 {
@@ -210,18 +210,6 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     drop(state);
     result
 }
-
-/// The policy file was rejected; `main` prints it as is (it already names file and line).
-#[derive(Debug)]
-pub struct PolicyRejected(pub String);
-
-impl std::fmt::Display for PolicyRejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for PolicyRejected {}
 
 fn finish(iface: &str, detach: bool) -> anyhow::Result<()> {
     if detach {

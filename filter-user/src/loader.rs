@@ -270,12 +270,12 @@ impl Filter {
         // A name seen for the first time starts with clean counters and a full bucket, even if
         // its id belonged to a peer removed earlier.
         if !c.fresh_ids.is_empty() {
-            let ncpu = aya::util::nr_cpus().map_err(|(_, e)| OperatorError::Other(format!("counting CPUs: {e}")))?;
+            let ncpu = aya::util::nr_cpus().map_err(|(_, e)| OperatorError::Cpus(e.to_string()))?;
             let mut stats: PerCpuArray<&mut MapData, PeerCounter> =
                 PerCpuArray::try_from(map_mut(ebpf, maps::PEER_STATS)?)?;
             for id in &c.fresh_ids {
                 let zero = PerCpuValues::try_from(vec![PeerCounter::default(); ncpu])
-                    .map_err(|e| OperatorError::Other(format!("per-CPU values: {e}")))?;
+                    .map_err(|e| OperatorError::Cpus(format!("per-CPU values: {e}")))?;
                 stats.set(*id, zero, 0)?;
             }
             let mut rate: Array<&mut MapData, u64> = Array::try_from(map_mut(ebpf, maps::RATE_STATE)?)?;
@@ -320,11 +320,8 @@ impl Filter {
         };
         let id = id.map_err(|e| OperatorError::from_attach(e, iface, used))?;
         let link = prog.take_link(id).map_err(|e| OperatorError::from_attach(e, iface, used))?;
-        let link = FdLink::try_from(link).map_err(|e| {
-            OperatorError::Other(format!(
-                "{iface}: the kernel attached XDP through netlink, not a BPF link ({e}); sigwall needs XDP links (kernel 5.9 or newer)"
-            ))
-        })?;
+        let link = FdLink::try_from(link)
+            .map_err(|e| OperatorError::NoXdpLink { iface: iface.to_string(), detail: e.to_string() })?;
         Ok((used, link))
     }
 }
@@ -368,9 +365,7 @@ where
         trie.remove(&k)?;
     }
     for (len, addr, id) in entries {
-        trie.insert(&Key::new(*len, *addr), id, 0).map_err(|e| {
-            OperatorError::Other(format!("writing a prefix failed ({e}); the policy exceeds the map capacity"))
-        })?;
+        trie.insert(&Key::new(*len, *addr), id, 0).map_err(OperatorError::PrefixCapacity)?;
     }
     Ok(())
 }
@@ -389,7 +384,7 @@ pub fn attach_fresh(
     sha256: [u8; 32],
 ) -> Result<Attached, OperatorError> {
     let dir = pin_dir(iface);
-    std::fs::create_dir_all(&dir).map_err(|e| OperatorError::Other(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| pins_error(&dir, "creating the pin directory", e))?;
     let result = (|| {
         let mut filter = Filter::load_with(log_level, Some(&dir))?;
         let c = filter.compile(policy)?;
@@ -401,7 +396,7 @@ pub fn attach_fresh(
         })?;
         let link = link
             .pin(link_pin(iface))
-            .map_err(|e| OperatorError::Other(format!("cannot pin the XDP link in {}: {e}", dir.display())))?;
+            .map_err(|e| pins_error(&link_pin(iface), "pinning the XDP link", std::io::Error::other(e)))?;
         Ok(Attached { filter, link, iface: iface.to_string(), mode: used, adopted: false })
     })();
     if result.is_err() {
@@ -416,11 +411,10 @@ pub fn attach_fresh(
 pub fn adopt(iface: &str, log_level: u8) -> Result<Attached, OperatorError> {
     let dir = pin_dir(iface);
     let meta_pin = dir.join(maps::META);
-    let old = MapData::from_pin(&meta_pin).map_err(|e| {
-        OperatorError::Other(format!(
-            "{} has a pinned link but no readable META map ({e}): not a sigwall pin set this version understands; run `sigwall detach --iface {iface}` first",
-            dir.display()
-        ))
+    let old = MapData::from_pin(&meta_pin).map_err(|e| OperatorError::Adopt {
+        iface: iface.to_string(),
+        step: "reading the pinned META map (not a sigwall pin set this version understands?)",
+        detail: e.to_string(),
     })?;
     let meta: Meta = {
         let m = aya::maps::Map::from_map_data(old)?;
@@ -428,28 +422,27 @@ pub fn adopt(iface: &str, log_level: u8) -> Result<Attached, OperatorError> {
         a.get(&0, 0)?
     };
     if meta.layout_version != MAP_LAYOUT_VERSION {
-        return Err(OperatorError::Other(format!(
-            "the filter pinned on {iface} uses map layout {} but this sigwall uses layout {MAP_LAYOUT_VERSION}: it cannot be adopted without a gap; run `sigwall detach --iface {iface}` and start again",
-            meta.layout_version
-        )));
+        return Err(OperatorError::LayoutMismatch {
+            iface: iface.to_string(),
+            pinned: meta.layout_version,
+            ours: MAP_LAYOUT_VERSION,
+        });
     }
     let mut filter = Filter::load_with(log_level, Some(&dir))?;
-    let pinned = PinnedLink::from_pin(link_pin(iface))
-        .map_err(|e| OperatorError::Other(format!("cannot open the pinned XDP link of {iface}: {e}")))?;
+    let pinned =
+        PinnedLink::from_pin(link_pin(iface)).map_err(|e| adopt_error(iface, "opening the pinned XDP link", e))?;
     let fd_link: FdLink = pinned.into();
-    let xdp_link = XdpLink::try_from(fd_link)
-        .map_err(|e| OperatorError::Other(format!("the pinned link of {iface} is not an XDP link: {e}")))?;
+    let xdp_link =
+        XdpLink::try_from(fd_link).map_err(|e| adopt_error(iface, "reading the pinned link as an XDP link", e))?;
     let prog = filter.program()?;
     let id = prog
         .attach_to_link(xdp_link)
-        .map_err(|e| OperatorError::Other(format!("replacing the program on {iface}: {e}")))?;
-    let link = prog.take_link(id).map_err(|e| OperatorError::Other(format!("taking the XDP link of {iface}: {e}")))?;
-    let link = FdLink::try_from(link).map_err(|e| OperatorError::Other(format!("XDP link of {iface}: {e}")))?;
+        .map_err(|e| adopt_error(iface, "replacing the program behind the pinned link", e))?;
+    let link = prog.take_link(id).map_err(|e| adopt_error(iface, "taking the XDP link", e))?;
+    let link = FdLink::try_from(link).map_err(|e| adopt_error(iface, "taking the XDP link", e))?;
     // Re-pin: the old pin is the same link, but the PinnedLink we hold must own a pin path.
     let _ = std::fs::remove_file(link_pin(iface));
-    let link = link
-        .pin(link_pin(iface))
-        .map_err(|e| OperatorError::Other(format!("cannot re-pin the XDP link of {iface}: {e}")))?;
+    let link = link.pin(link_pin(iface)).map_err(|e| adopt_error(iface, "re-pinning the XDP link", e))?;
     let mode = match meta.attach_mode() {
         Some(filter_common::AttachMode::Skb) => AttachMode::Skb,
         Some(filter_common::AttachMode::Native) | None => AttachMode::Native,
@@ -463,8 +456,7 @@ pub fn force_detach(iface: &str) -> Result<bool, OperatorError> {
     let path = link_pin(iface);
     let mut detached = false;
     if path.exists() {
-        let fd = bpf_obj_get(&path)
-            .map_err(|e| OperatorError::Other(format!("cannot open the pinned XDP link {}: {e}", path.display())))?;
+        let fd = bpf_obj_get(&path).map_err(|e| pins_error(&path, "opening the pinned XDP link", e))?;
         #[repr(C)]
         struct LinkDetachAttr {
             link_fd: u32,
@@ -482,14 +474,11 @@ pub fn force_detach(iface: &str) -> Result<bool, OperatorError> {
             )
         };
         if rc != 0 {
-            return Err(OperatorError::Other(format!(
-                "detaching the XDP link of {iface}: {}",
-                std::io::Error::last_os_error()
-            )));
+            return Err(OperatorError::Detach { iface: iface.to_string(), source: std::io::Error::last_os_error() });
         }
         detached = true;
     }
-    remove_pins(iface).map_err(|e| OperatorError::Other(format!("removing {}: {e}", pin_dir(iface).display())))?;
+    remove_pins(iface).map_err(|e| pins_error(&pin_dir(iface), "removing the pins", e))?;
     Ok(detached)
 }
 
@@ -544,19 +533,27 @@ pub fn clear_pins(iface: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+fn pins_error(path: &Path, action: &'static str, source: std::io::Error) -> OperatorError {
+    OperatorError::Pins { path: path.display().to_string(), action, source }
+}
+
+fn adopt_error(iface: &str, step: &'static str, e: impl fmt::Display) -> OperatorError {
+    OperatorError::Adopt { iface: iface.to_string(), step, detail: e.to_string() }
+}
+
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, OperatorError> {
     ebpf.program_mut(PROGRAM)
-        .ok_or_else(|| OperatorError::Other(format!("program {PROGRAM} missing from the object")))?
+        .ok_or_else(|| OperatorError::BrokenObject { what: format!("program {PROGRAM}") })?
         .try_into()
-        .map_err(|e| OperatorError::Other(format!("program {PROGRAM} is not XDP: {e}")))
+        .map_err(|e| OperatorError::BrokenObject { what: format!("XDP program {PROGRAM} ({e})") })
 }
 
 pub(crate) fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map, OperatorError> {
-    ebpf.map(name).ok_or_else(|| OperatorError::Other(format!("map {name} missing from the object")))
+    ebpf.map(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") })
 }
 
 pub(crate) fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map, OperatorError> {
-    ebpf.map_mut(name).ok_or_else(|| OperatorError::Other(format!("map {name} missing from the object")))
+    ebpf.map_mut(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") })
 }
 
 /// Whether bpffs is mounted at /sys/fs/bpf.

@@ -174,11 +174,14 @@ pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
     }
     let mut maps: HashMap<&str, Map> = HashMap::new();
     for name in [maps::ACTIVE, maps::GLOBAL, maps::STATS, maps::PEER_INFO, maps::PEER_STATS] {
-        let data = MapData::from_pin(dir.join(name))
-            .map_err(|e| OperatorError::Other(format!("cannot open pinned map {}: {e}", dir.join(name).display())))?;
+        let data = MapData::from_pin(dir.join(name)).map_err(|e| OperatorError::Pins {
+            path: dir.join(name).display().to_string(),
+            action: "opening the pinned map",
+            source: std::io::Error::other(e),
+        })?;
         maps.insert(name, Map::from_map_data(data)?);
     }
-    snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::Other(format!("map {name} not opened"))))
+    snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") }))
 }
 
 #[cfg(test)]

@@ -15,20 +15,21 @@ use filter_common::Mode;
 
 /// sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP).
 #[derive(Parser, Debug)]
-#[command(name = "sigwall", version = &*Box::leak(version().into_boxed_str()), about = "sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP)", long_about = None)]
+#[command(name = "sigwall", version = VERSION.as_str(), about = "sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP)", long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-fn version() -> String {
+/// `sigwall --version`: the crate version, the commit (from build.rs) and the map layout.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "{} (commit {}, map layout {})",
         env!("CARGO_PKG_VERSION"),
         option_env!("SIGWALL_GIT_COMMIT").unwrap_or("unknown"),
         filter_common::MAP_LAYOUT_VERSION
     )
-}
+});
 
 /// `enforce` or `monitor` (the names of [`Mode`]), checked by clap and listed in the help,
 /// the man page and the completions.

@@ -2,7 +2,8 @@ use std::{path::PathBuf, process::ExitCode};
 
 use filter_common::Mode;
 use sigwall::{
-    daemon::{self, Config, OnExit, PolicyRejected},
+    daemon::{self, Config, OnExit},
+    errors::OperatorError,
     loader::AttachMode,
 };
 
@@ -167,7 +168,8 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
     };
     match daemon::run(cfg) {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.is::<PolicyRejected>() => {
+        // A rejected policy already names file and line: print it as is.
+        Err(e) if matches!(e.downcast_ref(), Some(OperatorError::PolicyRejected(_))) => {
             eprintln!("{e}");
             Ok(ExitCode::from(1))
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use filter_common::Mode;
 
-use crate::policy::edit::PeerChange;
+use crate::{errors::ControlError, policy::edit::PeerChange};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest request line accepted (a peer with many prefixes fits; anything longer is refused).
@@ -138,27 +138,30 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
 }
 
 /// Send one command and wait for its reply (blocking; for the CLI).
-pub fn call(socket: &Path, cmd: Command, timeout: Duration) -> Result<serde_json::Value, String> {
+pub fn call(socket: &Path, cmd: Command, timeout: Duration) -> Result<serde_json::Value, ControlError> {
+    let name = || socket.display().to_string();
     let mut s = UnixStream::connect(socket).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-            format!("no sigwall daemon at {} ({e}): is `sigwall run` running for this interface?", socket.display())
+            ControlError::NoDaemon { socket: name(), source: e }
         }
-        std::io::ErrorKind::PermissionDenied => {
-            format!("permission denied on {}: the control socket is for root (or the control group)", socket.display())
-        }
-        _ => format!("connecting to {}: {e}", socket.display()),
+        std::io::ErrorKind::PermissionDenied => ControlError::PermissionDenied { socket: name() },
+        _ => ControlError::Connect { socket: name(), source: e },
     })?;
     s.set_read_timeout(Some(timeout)).ok();
-    let mut line = serde_json::to_vec(&Request { v: PROTOCOL_VERSION, cmd }).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_vec(&Request { v: PROTOCOL_VERSION, cmd })?;
     line.push(b'\n');
-    s.write_all(&line).map_err(|e| format!("sending the request: {e}"))?;
+    s.write_all(&line).map_err(|e| ControlError::Io { step: "sending the request", source: e })?;
     let mut reply = String::new();
-    BufReader::new(&s).read_line(&mut reply).map_err(|e| format!("reading the reply: {e}"))?;
+    BufReader::new(&s).read_line(&mut reply).map_err(|e| ControlError::Io { step: "reading the reply", source: e })?;
     if reply.is_empty() {
-        return Err("the daemon closed the connection without a reply".into());
+        return Err(ControlError::NoReply);
     }
-    let r: Reply = serde_json::from_str(&reply).map_err(|e| format!("unreadable reply: {e}"))?;
-    if r.ok { Ok(r.result.unwrap_or(serde_json::Value::Null)) } else { Err(r.error.unwrap_or_else(|| "failed".into())) }
+    let r: Reply = serde_json::from_str(&reply).map_err(|e| ControlError::BadReply(e.to_string()))?;
+    if r.ok {
+        Ok(r.result.unwrap_or(serde_json::Value::Null))
+    } else {
+        Err(ControlError::Refused(r.error.unwrap_or_else(|| "failed".into())))
+    }
 }
 
 #[cfg(test)]
