@@ -128,6 +128,24 @@ impl Filter {
         Ok(f)
     }
 
+    /// A descriptor of its own on one of the filter's maps, for a user that runs apart from
+    /// the owner of this `Filter` (deep inspection's block writer).
+    pub fn map_handle(&self, name: &str) -> Result<aya::maps::Map, OperatorError> {
+        use std::os::fd::AsFd as _;
+        let fd = match map(&self.ebpf, name)? {
+            aya::maps::Map::Array(m) | aya::maps::Map::HashMap(m) | aya::maps::Map::LruHashMap(m) => {
+                m.fd().as_fd().try_clone_to_owned()
+            }
+            _ => return Err(OperatorError::BrokenObject { what: format!("array or hash map {name}") }),
+        }
+        .map_err(|e| OperatorError::Pins {
+            path: name.to_string(),
+            action: "duplicating a map descriptor",
+            source: e,
+        })?;
+        Ok(aya::maps::Map::from_map_data(MapData::from_fd(fd)?)?)
+    }
+
     pub fn program(&mut self) -> Result<&mut Xdp, OperatorError> {
         program(&mut self.ebpf)
     }
