@@ -1,4 +1,5 @@
-//! One file per subcommand; each is a thin front-end over the library.
+//! One file per subcommand, except `control.rs`, which holds the six that talk to a running
+//! daemon (status, peers, peer, policy, mode, events); each is a thin front-end over the library.
 
 mod check;
 mod control;

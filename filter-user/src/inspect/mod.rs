@@ -22,7 +22,7 @@ use crate::{
 pub use rules::{Finding, RuleId, RuleSet};
 
 /// Connections whose Diameter-over-TCP byte streams are followed at once; beyond this the
-/// least recently seen is forgotten (its next message resynchronises).
+/// oldest (first seen, however busy since) is forgotten (its next message resynchronises).
 pub const MAX_TCP_STREAMS: usize = 4096;
 /// SCTP associations whose recent TSNs are remembered, to skip retransmitted DATA chunks (a
 /// retransmission is the same message, not a second one).

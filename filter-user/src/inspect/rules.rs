@@ -120,7 +120,8 @@ pub const DIAMETER_HOME_ONLY: [u32; 2] = [319, 317];
 /// the roaming interfaces S5/S8: a roaming partner sending them is trying to pull contexts or
 /// tear down sessions (FS.20). Delete PDN Connection Set (101/102), Identification (128/129),
 /// Context (130/131/132), Forward Relocation (133..=136), Relocation Cancel (139/140),
-/// Forward Access Context (137/138), Configuration Transfer Tunnel (141).
+/// Forward Access Context (137/138), Configuration Transfer Tunnel (141), RAN Information
+/// Relay (152, TS 29.274: between MMEs and SGSNs, S3/S10/S16 only).
 pub const GTPV2_NOT_ON_ROAMING: [u8; 17] =
     [101, 102, 128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 152];
 
