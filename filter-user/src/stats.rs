@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use filter_common::{
-    Active, CLASS_COUNT, Class, Counter, GlobalPolicy, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason, maps,
-    stats_index,
+    CLASS_COUNT, Class, Counter, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason, maps, stats_index,
 };
 use serde::Serialize;
 
@@ -98,10 +97,7 @@ impl Snapshot {
 
 /// Read a snapshot from maps found by name.
 pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Result<Snapshot, OperatorError> {
-    let active: Array<&MapData, Active> = Array::try_from(get(maps::ACTIVE)?)?;
-    let slot = active.get(&0, 0)?.index & 1;
-    let global: Array<&MapData, GlobalPolicy> = Array::try_from(get(maps::GLOBAL)?)?;
-    let global = global.get(&slot, 0)?;
+    let (slot, global) = loader::pins::active_generation(&get)?;
     let generation = global.generation;
 
     let stats: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(get(maps::STATS)?)?;
@@ -174,12 +170,7 @@ pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
     }
     let mut maps: HashMap<&str, Map> = HashMap::new();
     for name in [maps::ACTIVE, maps::GLOBAL, maps::STATS, maps::PEER_INFO, maps::PEER_STATS] {
-        let data = MapData::from_pin(dir.join(name)).map_err(|e| OperatorError::Pins {
-            path: dir.join(name).display().to_string(),
-            action: "opening the pinned map",
-            source: std::io::Error::other(e),
-        })?;
-        maps.insert(name, Map::from_map_data(data)?);
+        maps.insert(name, loader::pins::open(iface, name)?);
     }
     snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") }))
 }

@@ -325,14 +325,14 @@ fn event_line(e: &serde_json::Value) -> String {
 
 /// The pinned defaults of the generation in effect.
 fn pin_policy(iface: &str) -> anyhow::Result<PinPolicy> {
-    use aya::maps::{Array, Map, MapData};
-    use filter_common::{Active, GlobalPolicy, maps};
-    let dir = sigwall::loader::pin_dir(iface);
-    let open = |name: &str| -> anyhow::Result<Map> { Ok(Map::from_map_data(MapData::from_pin(dir.join(name))?)?) };
-    let (active, global) = (open(maps::ACTIVE)?, open(maps::GLOBAL)?);
-    let active: Array<&MapData, Active> = Array::try_from(&active)?;
-    let global: Array<&MapData, GlobalPolicy> = Array::try_from(&global)?;
-    let g = global.get(&(active.get(&0, 0)?.index & 1), 0)?;
+    use filter_common::maps;
+    use sigwall::loader::pins;
+    let (active, global) = (pins::open(iface, maps::ACTIVE)?, pins::open(iface, maps::GLOBAL)?);
+    let get = |name: &str| match name {
+        maps::ACTIVE => Ok(&active),
+        _ => Ok(&global),
+    };
+    let (_, g) = pins::active_generation(get)?;
     Ok(PinPolicy {
         mode: g.mode().name(),
         unknown_peer_pass: g.unknown_peer_pass != 0,

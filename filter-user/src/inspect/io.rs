@@ -173,15 +173,7 @@ pub fn ring_counters(f: &Filter) -> Result<(u64, u64), OperatorError> {
 /// ((flagged, overflow), (flows, peers) blocked) of the filter pinned for `iface`: what the
 /// metrics endpoint reads without holding the filter.
 pub fn counters_of_pins(iface: &str) -> Result<((u64, u64), (u32, u32)), OperatorError> {
-    let dir = crate::loader::pin_dir(iface);
-    let open = |name: &str| -> Result<aya::maps::Map, OperatorError> {
-        let data = MapData::from_pin(dir.join(name)).map_err(|e| OperatorError::Pins {
-            path: dir.join(name).display().to_string(),
-            action: "opening the pinned map",
-            source: std::io::Error::other(e),
-        })?;
-        Ok(aya::maps::Map::from_map_data(data)?)
-    };
+    let open = |name: &str| crate::loader::pins::open(iface, name);
     let stats: PerCpuArray<MapData, u64> = PerCpuArray::try_from(open(maps::INSPECT_STATS)?)?;
     let sum = |i: u32| -> Result<u64, OperatorError> { Ok(stats.get(&i, 0)?.iter().sum()) };
     let cfg: Array<MapData, InspectCfg> = Array::try_from(open(maps::INSPECT_CFG)?)?;
