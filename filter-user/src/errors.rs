@@ -109,10 +109,10 @@ pub enum ControlError {
 fn errno_of(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(n) = io.raw_os_error() {
-                return Some(n);
-            }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(n) = io.raw_os_error()
+        {
+            return Some(n);
         }
         cur = err.source();
     }

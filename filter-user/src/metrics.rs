@@ -110,8 +110,8 @@ pub fn render(src: &Sources) -> String {
     o.sample("sigwall_policy_last_change_success", &[], facts.last_change.applied as u8);
 
     let (v4, v6) = (facts.prefixes_v4, facts.prefixes_v6);
-    let ((flagged, overflow), (flows, peers_blocked)) =
-        crate::inspect::io::counters_of_pins(&src.iface).unwrap_or(((0, 0), (0, 0)));
+    let crate::inspect::io::PinnedCounters { flagged, overflow, flows_blocked: flows, peers_blocked } =
+        crate::inspect::io::counters_of_pins(&src.iface).unwrap_or_default();
     o.head("sigwall_map_entries", "gauge", "Entries in the BPF maps that fill up (active generation for the policy).");
     o.head("sigwall_map_capacity", "gauge", "Capacity of those maps.");
     for (m, n, cap) in [

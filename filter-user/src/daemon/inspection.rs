@@ -175,10 +175,10 @@ impl Inspector {
         for rec in batch {
             let Some((h, data)) = io::split_record(rec) else { continue };
             let Some((name, peer, monitor)) = self.peers.get(&h.peer_id).cloned() else { continue };
-            if let Some(p) = self.pcap.as_mut() {
-                if let Err(e) = p.write(wall, h.len, data) {
-                    log::error!("writing the pcap of flagged packets: {e}");
-                }
+            if let Some(p) = self.pcap.as_mut()
+                && let Err(e) = p.write(wall, h.len, data)
+            {
+                log::error!("writing the pcap of flagged packets: {e}");
             }
             let f = Flagged {
                 ts_ns: h.ts_ns,

@@ -116,7 +116,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         if adopted { "adopted" } else { "attached to" },
         cfg.iface,
         cfg.policy_path.display(),
-        hex(&sha)[..16].to_string(),
+        &hex(&sha)[..16],
         state.generation(),
         cfg.socket.display()
     );

@@ -109,10 +109,10 @@ impl BlockWriter {
                 self.flow_expiry.insert(*key, expires_ns);
                 // The kernel map is an LRU of this capacity: past it, the oldest block was
                 // evicted there, so forget the one that expires first here.
-                if self.flow_expiry.len() > maps::FLOW_VERDICTS_CAPACITY as usize {
-                    if let Some(k) = self.flow_expiry.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k) {
-                        self.flow_expiry.remove(&k);
-                    }
+                if self.flow_expiry.len() > maps::FLOW_VERDICTS_CAPACITY as usize
+                    && let Some(k) = self.flow_expiry.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k)
+                {
+                    self.flow_expiry.remove(&k);
                 }
             }
             Action::BlockPeer { peer_id, ttl_s, rule } => {
@@ -170,15 +170,32 @@ pub fn ring_counters(f: &Filter) -> Result<(u64, u64), OperatorError> {
     Ok((sum(INSPECT_FLAGGED)?, sum(INSPECT_OVERFLOW)?))
 }
 
-/// ((flagged, overflow), (flows, peers) blocked) of the filter pinned for `iface`: what the
-/// metrics endpoint reads without holding the filter.
-pub fn counters_of_pins(iface: &str) -> Result<((u64, u64), (u32, u32)), OperatorError> {
+/// Deep inspection's counters in the maps, as the metrics endpoint reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PinnedCounters {
+    /// Packets XDP copied up to the ring buffer.
+    pub flagged: u64,
+    /// Packets that found the ring buffer full.
+    pub overflow: u64,
+    /// Flows and peers blocked now.
+    pub flows_blocked: u32,
+    pub peers_blocked: u32,
+}
+
+/// [`PinnedCounters`] of the filter pinned for `iface`: what the metrics endpoint reads
+/// without holding the filter.
+pub fn counters_of_pins(iface: &str) -> Result<PinnedCounters, OperatorError> {
     let open = |name: &str| crate::loader::pins::open(iface, name);
     let stats: PerCpuArray<MapData, u64> = PerCpuArray::try_from(open(maps::INSPECT_STATS)?)?;
     let sum = |i: u32| -> Result<u64, OperatorError> { Ok(stats.get(&i, 0)?.iter().sum()) };
     let cfg: Array<MapData, InspectCfg> = Array::try_from(open(maps::INSPECT_CFG)?)?;
     let c = cfg.get(&0, 0)?;
-    Ok(((sum(INSPECT_FLAGGED)?, sum(INSPECT_OVERFLOW)?), (c.flow_blocks, c.peer_blocks)))
+    Ok(PinnedCounters {
+        flagged: sum(INSPECT_FLAGGED)?,
+        overflow: sum(INSPECT_OVERFLOW)?,
+        flows_blocked: c.flow_blocks,
+        peers_blocked: c.peer_blocks,
+    })
 }
 
 /// Events: appended as JSON lines to a sink, and the last [`EVENT_TAIL`] kept in memory with
@@ -209,10 +226,10 @@ impl EventLog {
     }
 
     pub fn push(&mut self, ev: Value) {
-        if let Some(s) = self.sink.as_mut() {
-            if writeln!(s, "{ev}").and_then(|_| s.flush()).is_err() {
-                log::error!("cannot write an event to the event log");
-            }
+        if let Some(s) = self.sink.as_mut()
+            && writeln!(s, "{ev}").and_then(|_| s.flush()).is_err()
+        {
+            log::error!("cannot write an event to the event log");
         }
         if self.tail.len() >= EVENT_TAIL {
             self.tail.pop_front();

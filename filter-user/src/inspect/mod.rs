@@ -292,7 +292,7 @@ impl Engine {
             if self.seen_tsn(&key, chunk.tsn()) {
                 continue;
             }
-            let msg = match self.sctp.push(key.clone(), &chunk) {
+            let msg = match self.sctp.push(key, &chunk) {
                 Ok(Some(m)) => m,
                 Ok(None) => continue,
                 Err(e) => {
@@ -326,7 +326,7 @@ impl Engine {
             // cost is at most one duplicate message per association.
             self.recent_tsns.clear();
         }
-        let q = self.recent_tsns.entry(key.clone()).or_default();
+        let q = self.recent_tsns.entry(*key).or_default();
         if q.contains(&tsn) {
             return true;
         }
@@ -343,10 +343,10 @@ impl Engine {
         }
         let key = fr.flow_key();
         if !self.tcp.contains_key(&key) {
-            if self.tcp.len() >= MAX_TCP_STREAMS {
-                if let Some(old) = self.tcp_order.pop_front() {
-                    self.tcp.remove(&old);
-                }
+            if self.tcp.len() >= MAX_TCP_STREAMS
+                && let Some(old) = self.tcp_order.pop_front()
+            {
+                self.tcp.remove(&old);
             }
             self.tcp.insert(key, StreamReassembler::new());
             self.tcp_order.push_back(key);

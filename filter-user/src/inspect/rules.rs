@@ -319,10 +319,12 @@ impl RuleSet {
         if forbidden {
             self.hit(RuleId::GtpcMessageNotAllowed, detail.clone(), &mut out);
         }
-        if let Some(imsi) = &m.imsi {
-            if !peer.plmn_ids.is_empty() && !self.home_imsi(imsi) && !starts_with_any(imsi, &peer.plmn_ids) {
-                self.hit(RuleId::GtpcImsiPlmn, detail, &mut out);
-            }
+        if let Some(imsi) = &m.imsi
+            && !peer.plmn_ids.is_empty()
+            && !self.home_imsi(imsi)
+            && !starts_with_any(imsi, &peer.plmn_ids)
+        {
+            self.hit(RuleId::GtpcImsiPlmn, detail, &mut out);
         }
         out
     }
