@@ -72,6 +72,40 @@ pub enum OperatorError {
     PolicyRejected(String),
 }
 
+/// Why the daemon refused or failed a control command. The texts are what the client prints
+/// and what the audit log records.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// A policy file that does not validate; the message names file and line.
+    #[error("{0}")]
+    Policy(String),
+    #[error("{path}: cannot read policy file: {source}")]
+    ReadPolicy {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The requested edit cannot be made (e.g. no such peer); nothing changed.
+    #[error("{0}")]
+    Edit(String),
+    #[error("the running policy text no longer parses: {0}")]
+    RunningText(String),
+    /// The edited policy does not validate; nothing changed.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    #[error("not applied: cannot write {path}: {source}")]
+    Persist {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the new generation failed; the running one is unchanged.
+    #[error("not applied: {0}")]
+    NotApplied(OperatorError),
+    #[error("{0}")]
+    Filter(#[from] OperatorError),
+}
+
 /// Errors of a control client (the CLI) talking to a running daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {

@@ -74,6 +74,6 @@ async fn answer(line: &[u8], caller: Caller, state: &Arc<Mutex<State>>, exit: &A
     }
     match result {
         Ok(v) => Reply::ok(v),
-        Err(e) => Reply::err(e),
+        Err(e) => Reply::err(e.to_string()),
     }
 }

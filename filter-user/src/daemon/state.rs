@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::inspection::{self, Inspection};
 use crate::{
     control::{Command, server::Caller},
+    errors::CommandError,
     loader::Attached,
     policy::{self, Limits, Policy, edit, hex, sha256},
     stats,
@@ -81,8 +82,8 @@ pub struct State {
     pub facts: SharedFacts,
 }
 
-/// Outcome of a command: the reply payload, or an error for the client.
-pub type Outcome = Result<Value, String>;
+/// Outcome of a command: the reply payload, or why not.
+pub type Outcome = Result<Value, CommandError>;
 
 impl State {
     /// Assemble the state; `facts` starts out as "last change: now, applied" (the start).
@@ -160,7 +161,7 @@ impl State {
     }
 
     fn peers(&self) -> Outcome {
-        let snap = stats::of_filter(&self.attached.filter).map_err(|e| e.to_string())?;
+        let snap = stats::of_filter(&self.attached.filter)?;
         let list: Vec<Value> = self
             .policy
             .peers
@@ -181,27 +182,27 @@ impl State {
     }
 
     fn diff(&self, file: &Path) -> Outcome {
-        let new = policy::load(file, &self.limits).map_err(|e| e.to_string())?;
+        let new = policy::load(file, &self.limits).map_err(|e| CommandError::Policy(e.to_string()))?;
         Ok(json!({ "changes": edit::diff(&self.policy, &new) }))
     }
 
     /// A CLI change: edit the document, validate the result whole, apply and persist.
     fn edit(&mut self, f: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), String>) -> Outcome {
-        let mut doc =
-            edit::parse_doc(&self.text).map_err(|e| format!("the running policy text no longer parses: {e}"))?;
-        f(&mut doc)?;
+        let mut doc = edit::parse_doc(&self.text).map_err(|e| CommandError::RunningText(e.to_string()))?;
+        f(&mut doc).map_err(CommandError::Edit)?;
         let text = doc.to_string();
         let name = self.policy_path.display().to_string();
-        let new = policy::parse(&name, &text, &self.limits).map_err(|e| format!("rejected: {}", e.message))?;
+        let new = policy::parse(&name, &text, &self.limits).map_err(|e| CommandError::Rejected(e.message))?;
         self.commit(new, text, self.persist)
     }
 
     /// Reload the policy file (or adopt another one): validated whole, then applied.
     pub fn reload(&mut self, file: Option<&Path>) -> Outcome {
         let path = file.map(Path::to_path_buf).unwrap_or_else(|| self.policy_path.clone());
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read policy file: {e}", path.display()))?;
-        let new = policy::parse(&path.display().to_string(), &text, &self.limits).map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| CommandError::ReadPolicy { path: path.display().to_string(), source: e })?;
+        let new = policy::parse(&path.display().to_string(), &text, &self.limits)
+            .map_err(|e| CommandError::Policy(e.to_string()))?;
         let out = self.commit(new, text, false)?;
         self.policy_path = path;
         Ok(out)
@@ -216,10 +217,10 @@ impl State {
         if changes.is_empty() && text == self.text {
             return Ok(json!({ "generation": old_gen, "changed": false, "changes": changes }));
         }
-        let c = self.attached.filter.compile(&new).map_err(|e| e.to_string())?;
+        let c = self.attached.filter.compile(&new)?;
         if persist {
             write_atomic(&self.policy_path, &text)
-                .map_err(|e| format!("not applied: cannot write {}: {e}", self.policy_path.display()))?;
+                .map_err(|e| CommandError::Persist { path: self.policy_path.display().to_string(), source: e })?;
         }
         // `apply` changes nothing on error (it flips last and undoes its own work), so there is
         // nothing to flip back here: only the file is put back.
@@ -227,7 +228,7 @@ impl State {
             if persist {
                 let _ = write_atomic(&self.policy_path, &self.text);
             }
-            return Err(format!("not applied: {e}"));
+            return Err(CommandError::NotApplied(e));
         }
         if let Err(e) = crate::inspect::io::set_enabled(&mut self.attached.filter, new.inspect.enabled) {
             log::error!("switching deep inspection: {e}");
@@ -240,7 +241,7 @@ impl State {
 
     /// Counters from the maps, plus deep inspection's own.
     fn stats(&self) -> Outcome {
-        let mut v = stats::of_filter(&self.attached.filter).map(|s| s.to_json()).map_err(|e| e.to_string())?;
+        let mut v = stats::of_filter(&self.attached.filter)?.to_json();
         let (flagged, overflow) = crate::inspect::io::ring_counters(&self.attached.filter).unwrap_or_default();
         let mut insp = self.inspection.counters().to_json();
         insp["flagged"] = json!(flagged);
@@ -259,7 +260,7 @@ impl State {
             "pid": caller.pid,
             "request": raw,
             "result": match res { Ok(_) => "applied", Err(_) => "rejected" },
-            "error": res.as_ref().err(),
+            "error": res.as_ref().err().map(|e| e.to_string()),
             "old_generation": old_gen,
             "new_generation": self.attached.filter.generation().unwrap_or(old_gen),
         });
