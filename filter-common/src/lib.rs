@@ -6,6 +6,7 @@
 #![no_std]
 
 pub mod classify;
+pub mod maps;
 pub mod rate;
 
 pub use classify::{CLASS_COUNT, Class, DIAMETER_PPIDS, SIGTRAN_PPIDS};
@@ -84,11 +85,28 @@ pub const fn stats_index(reason: Reason, class: Class) -> u32 {
 }
 pub const STATS_ENTRIES: u32 = (REASON_COUNT * CLASS_COUNT) as u32;
 
+/// The global (or a peer's) mode. `Mode as u8` is stored in `GlobalPolicy::mode`.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Enforce = 0,
     Monitor = 1,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Enforce, Mode::Monitor];
+
+    /// The name in policy files, on the command line and in the control protocol.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == name)
+    }
 }
 
 /// Per-peer mode as stored in the map: inherit the global mode unless overridden.
@@ -227,11 +245,38 @@ impl GlobalPolicy {
 pub struct Meta {
     /// [`MAP_LAYOUT_VERSION`] of the controller that created the maps; 0 before anyone did.
     pub layout_version: u32,
-    /// 1 native, 2 skb.
+    /// [`AttachMode`] as u8 (0 before anyone attached).
     pub attach_mode: u8,
     pub _pad: [u8; 3],
     /// SHA-256 of the policy text the active generation was compiled from.
     pub policy_sha256: [u8; 32],
+}
+
+impl Meta {
+    /// How the filter was attached; `None` before anyone attached.
+    pub fn attach_mode(&self) -> Option<AttachMode> {
+        AttachMode::from_raw(self.attach_mode)
+    }
+}
+
+/// How XDP was attached, as recorded in [`Meta::attach_mode`]. Part of the pinned layout.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Driver (native) mode.
+    Native = 1,
+    /// Generic mode in the kernel stack.
+    Skb = 2,
+}
+
+impl AttachMode {
+    pub fn from_raw(b: u8) -> Option<AttachMode> {
+        match b {
+            1 => Some(AttachMode::Native),
+            2 => Some(AttachMode::Skb),
+            _ => None,
+        }
+    }
 }
 
 /// A flow as deep inspection names it: IPv4 addresses are mapped into IPv6 (`::ffff:a.b.c.d`)

@@ -240,3 +240,22 @@ fn pushed_down_blocks_outrank_the_allowlist() {
     let f = Facts { flow_blocked: true, ..sig(Class::GtpC) };
     assert_eq!(d(&f, Some(&m), &g), v(Action::Pass, Reason::Monitored));
 }
+
+#[test]
+fn mode_names_round_trip_and_match_the_stored_byte() {
+    for m in Mode::ALL {
+        assert_eq!(Mode::from_name(m.name()), Some(m));
+        let g = GlobalPolicy { mode: m as u8, ..Default::default() };
+        assert_eq!(g.mode(), m);
+    }
+    assert_eq!((Mode::Enforce.name(), Mode::Monitor.name()), ("enforce", "monitor"));
+    assert_eq!(Mode::from_name("off"), None);
+}
+
+#[test]
+fn attach_mode_bytes_are_the_pinned_ones() {
+    assert_eq!((AttachMode::Native as u8, AttachMode::Skb as u8), (1, 2));
+    assert_eq!(AttachMode::from_raw(1), Some(AttachMode::Native));
+    assert_eq!(AttachMode::from_raw(2), Some(AttachMode::Skb));
+    assert_eq!(Meta::default().attach_mode(), None);
+}

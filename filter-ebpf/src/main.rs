@@ -74,7 +74,7 @@ static RATE_STATE: Array<u64> = Array::with_max_entries(MAX_PEERS, 0);
 /// Flows blocked by deep inspection until an expiry. LRU: under pressure the oldest block goes
 /// first rather than a new one being refused.
 #[map]
-static FLOW_VERDICTS: LruHashMap<FlowKey, Block> = LruHashMap::with_max_entries(65536, 0);
+static FLOW_VERDICTS: LruHashMap<FlowKey, Block> = LruHashMap::with_max_entries(filter_common::maps::FLOW_VERDICTS_CAPACITY, 0);
 
 /// Peers quarantined by deep inspection, by peer id, until an expiry (0: not blocked).
 #[map]
@@ -87,7 +87,7 @@ static INSPECT_CFG: Array<InspectCfg> = Array::with_max_entries(1, 0);
 /// Flagged packets for deep inspection: header + up to INSPECT_SNAPLEN bytes. Ring buffers need
 /// kernel 5.8.
 #[map]
-static INSPECT_RING: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+static INSPECT_RING: RingBuf = RingBuf::with_byte_size(filter_common::maps::INSPECT_RING_BYTES, 0);
 
 /// Per-CPU: packets copied to the ring buffer, and packets that found it full.
 #[map]

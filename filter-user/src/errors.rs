@@ -26,17 +26,127 @@ pub enum OperatorError {
     NotAttached { iface: String, dir: String },
     #[error("BPF map operation failed: {0}")]
     Map(#[from] aya::maps::MapError),
+    #[error(
+        "the embedded XDP object has no {what}: this sigwall binary was built from mismatched sources; rebuild it (`cargo xtask build`)"
+    )]
+    BrokenObject { what: String },
+    #[error("loading the sigwall object failed: {0} (check `dmesg` and that the kernel has BTF and BPF enabled)")]
+    Load(String),
+    #[error("the kernel rejected the XDP program: {io}\n{verifier_log}")]
+    Verifier { io: String, verifier_log: String },
+    #[error("attaching XDP to {iface} failed: {detail}")]
+    Attach { iface: String, detail: String },
+    #[error(
+        "{iface}: the kernel attached XDP through netlink, not a BPF link ({detail}); sigwall needs XDP links (kernel 5.9 or newer)"
+    )]
+    NoXdpLink { iface: String, detail: String },
+    #[error(
+        "writing a prefix failed ({0}); the policy exceeds the map capacity: use fewer prefixes (or a smaller --max-prefixes so such policies are refused up front)"
+    )]
+    PrefixCapacity(aya::maps::MapError),
+    #[error("counting CPUs for the per-CPU counters failed: {0}")]
+    Cpus(String),
+    #[error("{path}: {action} failed ({source}): check that bpffs is mounted read-write and that you are root")]
+    Pins {
+        path: String,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{iface}: {step} failed ({detail}): run `sigwall detach --iface {iface}` and start again")]
+    Adopt { iface: String, step: &'static str, detail: String },
+    #[error(
+        "the filter pinned on {iface} uses map layout {pinned} but this sigwall uses layout {ours}: it cannot be adopted without a gap; run `sigwall detach --iface {iface}` and start again"
+    )]
+    LayoutMismatch { iface: String, pinned: u32, ours: u32 },
+    #[error(
+        "detaching the XDP link of {iface} failed ({source}): check with `bpftool link show` and detach it by hand (`ip link set dev {iface} xdp off`)"
+    )]
+    Detach {
+        iface: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The policy file was rejected; the message already names file and line.
     #[error("{0}")]
-    Other(String),
+    PolicyRejected(String),
+}
+
+/// Why the daemon refused or failed a control command. The texts are what the client prints
+/// and what the audit log records.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// A policy file that does not validate; the message names file and line.
+    #[error("{0}")]
+    Policy(String),
+    #[error("{path}: cannot read policy file: {source}")]
+    ReadPolicy {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The requested edit cannot be made (e.g. no such peer); nothing changed.
+    #[error("{0}")]
+    Edit(String),
+    #[error("the running policy text no longer parses: {0}")]
+    RunningText(String),
+    /// The edited policy does not validate; nothing changed.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    #[error("not applied: cannot write {path}: {source}")]
+    Persist {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the new generation failed; the running one is unchanged.
+    #[error("not applied: {0}")]
+    NotApplied(OperatorError),
+    #[error("{0}")]
+    Filter(#[from] OperatorError),
+}
+
+/// Errors of a control client (the CLI) talking to a running daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no sigwall daemon at {socket} ({source}): is `sigwall run` running for this interface?")]
+    NoDaemon {
+        socket: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("permission denied on {socket}: the control socket is for root (or the control group)")]
+    PermissionDenied { socket: String },
+    #[error("connecting to {socket}: {source}")]
+    Connect {
+        socket: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{step}: {source}")]
+    Io {
+        step: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("encoding the request: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("the daemon closed the connection without a reply")]
+    NoReply,
+    #[error("unreadable reply: {0}")]
+    BadReply(String),
+    /// The daemon refused or failed the command; its message, verbatim.
+    #[error("{0}")]
+    Refused(String),
 }
 
 fn errno_of(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(n) = io.raw_os_error() {
-                return Some(n);
-            }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(n) = io.raw_os_error()
+        {
+            return Some(n);
         }
         cur = err.source();
     }
@@ -47,7 +157,7 @@ impl OperatorError {
     pub fn from_load(e: aya::EbpfError) -> Self {
         match errno_of(&e) {
             Some(libc::EPERM) | Some(libc::EACCES) => OperatorError::Privileges(e.to_string()),
-            _ => OperatorError::Other(format!("loading the sigwall object failed: {e}")),
+            _ => OperatorError::Load(e.to_string()),
         }
     }
 
@@ -58,11 +168,11 @@ impl OperatorError {
             if io_error.raw_os_error() == Some(libc::EPERM) {
                 return OperatorError::Privileges(io_error.to_string());
             }
-            return OperatorError::Other(format!("the kernel rejected the XDP program: {io_error}\n{verifier_log}"));
+            return OperatorError::Verifier { io: io_error.to_string(), verifier_log: verifier_log.to_string() };
         }
         match errno_of(&e) {
             Some(libc::EPERM) | Some(libc::EACCES) => OperatorError::Privileges(e.to_string()),
-            _ => OperatorError::Other(format!("loading the XDP program failed: {e}")),
+            _ => OperatorError::Load(format!("the XDP program: {e}")),
         }
     }
 
@@ -79,7 +189,7 @@ impl OperatorError {
             Some(libc::EOPNOTSUPP) => OperatorError::ModeUnsupported { iface: iface.to_string(), mode },
             Some(libc::EPERM) | Some(libc::EACCES) => OperatorError::Privileges(e.to_string()),
             Some(libc::ENODEV) => OperatorError::NoInterface(iface.to_string()),
-            _ => OperatorError::Other(format!("attaching XDP to {iface} failed: {e}")),
+            _ => OperatorError::Attach { iface: iface.to_string(), detail: e.to_string() },
         }
     }
 }

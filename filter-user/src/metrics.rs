@@ -7,10 +7,16 @@ use filter_common::{Class, Reason};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpListener,
-    sync::Mutex,
 };
 
-use crate::{control::server::State, stats::Snapshot};
+use crate::{
+    daemon::{
+        inspection::CountersReader,
+        state::{SharedFacts, lock},
+    },
+    loader::AttachMode,
+    stats::Snapshot,
+};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9469";
 /// Longest request head read; the endpoint answers GET only.
@@ -37,10 +43,26 @@ impl Out {
     }
 }
 
+/// What the endpoint reads, none of it under the control state's lock: the counters from the
+/// pins, the policy facts the state publishes, deep inspection's counters.
+pub struct Sources {
+    iface: String,
+    mode: AttachMode,
+    facts: SharedFacts,
+    inspection: CountersReader,
+}
+
+impl Sources {
+    pub fn new(iface: String, mode: AttachMode, facts: SharedFacts, inspection: CountersReader) -> Sources {
+        Sources { iface, mode, facts, inspection }
+    }
+}
+
 /// Everything the daemon knows, as one exposition.
-pub fn render(st: &State) -> String {
+pub fn render(src: &Sources) -> String {
     let mut o = Out(String::new());
-    let snap: Option<Snapshot> = crate::stats::of_filter(&st.attached.filter).ok();
+    let snap: Option<Snapshot> = crate::stats::of_pins(&src.iface).ok();
+    let facts = lock(&src.facts).clone();
     if let Some(s) = &snap {
         o.head("sigwall_packets_total", "counter", "Packets judged by the XDP program, by verdict reason and class.");
         for r in Reason::ALL {
@@ -83,21 +105,20 @@ pub fn render(st: &State) -> String {
         "gauge",
         "When the last policy change was tried (Unix time).",
     );
-    o.sample("sigwall_policy_last_change_timestamp_seconds", &[], st.last_change.0);
+    o.sample("sigwall_policy_last_change_timestamp_seconds", &[], facts.last_change.at_s);
     o.head("sigwall_policy_last_change_success", "gauge", "1 if the last policy change was applied, 0 if rejected.");
-    o.sample("sigwall_policy_last_change_success", &[], st.last_change.1 as u8);
+    o.sample("sigwall_policy_last_change_success", &[], facts.last_change.applied as u8);
 
-    let v4: usize =
-        st.policy.peers.iter().map(|p| p.prefixes.iter().filter(|n| matches!(n, ipnet::IpNet::V4(_))).count()).sum();
-    let v6: usize = st.policy.peers.iter().map(|p| p.prefixes.len()).sum::<usize>() - v4;
-    let (flows, peers_blocked) = crate::inspect::io::block_counts(&st.attached.filter).unwrap_or((0, 0));
+    let (v4, v6) = (facts.prefixes_v4, facts.prefixes_v6);
+    let crate::inspect::io::PinnedCounters { flagged, overflow, flows_blocked: flows, peers_blocked } =
+        crate::inspect::io::counters_of_pins(&src.iface).unwrap_or_default();
     o.head("sigwall_map_entries", "gauge", "Entries in the BPF maps that fill up (active generation for the policy).");
     o.head("sigwall_map_capacity", "gauge", "Capacity of those maps.");
     for (m, n, cap) in [
         ("peers_v4", v4 as u64, filter_common::DEFAULT_PREFIX_CAPACITY as u64),
         ("peers_v6", v6 as u64, filter_common::DEFAULT_PREFIX_CAPACITY as u64),
-        ("peer_policy", st.policy.peers.len() as u64, filter_common::MAX_PEERS as u64 - 1),
-        ("flow_verdicts", flows as u64, 65536),
+        ("peer_policy", facts.peers as u64, filter_common::MAX_PEERS as u64 - 1),
+        ("flow_verdicts", flows as u64, filter_common::maps::FLOW_VERDICTS_CAPACITY as u64),
     ] {
         o.sample("sigwall_map_entries", &[("map", m)], n);
         o.sample("sigwall_map_capacity", &[("map", m)], cap);
@@ -105,10 +126,9 @@ pub fn render(st: &State) -> String {
     o.head("sigwall_blocked_peers", "gauge", "Peers quarantined by deep inspection now.");
     o.sample("sigwall_blocked_peers", &[], peers_blocked);
     o.head("sigwall_xdp_attach_info", "gauge", "The interface and XDP attach mode (always 1).");
-    o.sample("sigwall_xdp_attach_info", &[("iface", &st.attached.iface), ("mode", &st.attached.mode.to_string())], 1);
+    o.sample("sigwall_xdp_attach_info", &[("iface", &src.iface), ("mode", &src.mode.to_string())], 1);
 
-    let (flagged, overflow) = crate::inspect::io::ring_counters(&st.attached.filter).unwrap_or((0, 0));
-    let c = &st.inspection.engine.counters;
+    let c = &src.inspection.get();
     o.head("sigwall_inspect_flagged_total", "counter", "Packets copied to deep inspection.");
     o.sample("sigwall_inspect_flagged_total", &[], flagged);
     o.head("sigwall_inspect_overflow_total", "counter", "Packets not copied because the ring buffer was full.");
@@ -118,7 +138,7 @@ pub fn render(st: &State) -> String {
     o.head("sigwall_inspect_events_total", "counter", "Rule findings reported.");
     o.sample("sigwall_inspect_events_total", &[], c.events);
     o.head("sigwall_inspect_rule_hits_total", "counter", "Findings by rule.");
-    for r in crate::policy::inspect::RULE_NAMES {
+    for r in crate::inspect::RuleId::ALL.map(crate::inspect::RuleId::name) {
         o.sample("sigwall_inspect_rule_hits_total", &[("rule", r)], c.rule_hits.get(r).copied().unwrap_or(0));
     }
     o.head("sigwall_inspect_decode_errors_total", "counter", "Decoder errors by layer and kind.");
@@ -131,10 +151,11 @@ pub fn render(st: &State) -> String {
 }
 
 /// Serve `GET /metrics` until the task is dropped.
-pub async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
+pub async fn serve(listener: TcpListener, sources: Sources) {
+    let sources = Arc::new(sources);
     loop {
         let Ok((mut sock, _)) = listener.accept().await else { continue };
-        let state = state.clone();
+        let sources = sources.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; MAX_REQUEST];
             let mut n = 0;
@@ -157,8 +178,7 @@ pub async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
             let head = String::from_utf8_lossy(&buf[..n]);
             let line = head.lines().next().unwrap_or("");
             let (status, body, ctype) = if line.starts_with("GET /metrics ") || line == "GET /metrics" {
-                let st = state.lock().await;
-                ("200 OK", tokio::task::block_in_place(|| render(&st)), "text/plain; version=0.0.4; charset=utf-8")
+                ("200 OK", tokio::task::block_in_place(|| render(&sources)), "text/plain; version=0.0.4; charset=utf-8")
             } else if line.starts_with("GET ") {
                 ("404 Not Found", "see /metrics\n".to_string(), "text/plain")
             } else {

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use filter_common::{
-    Active, CLASS_COUNT, Class, Counter, GlobalPolicy, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason,
-    stats_index,
+    CLASS_COUNT, Class, Counter, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason, maps, stats_index,
 };
 use serde::Serialize;
 
@@ -98,13 +97,10 @@ impl Snapshot {
 
 /// Read a snapshot from maps found by name.
 pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Result<Snapshot, OperatorError> {
-    let active: Array<&MapData, Active> = Array::try_from(get("ACTIVE")?)?;
-    let slot = active.get(&0, 0)?.index & 1;
-    let global: Array<&MapData, GlobalPolicy> = Array::try_from(get("GLOBAL")?)?;
-    let global = global.get(&slot, 0)?;
+    let (slot, global) = loader::pins::active_generation(&get)?;
     let generation = global.generation;
 
-    let stats: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(get("STATS")?)?;
+    let stats: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(get(maps::STATS)?)?;
     let mut cells = [[Counter::default(); CLASS_COUNT]; REASON_COUNT];
     for r in Reason::ALL {
         for c in Class::ALL {
@@ -117,29 +113,45 @@ pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Res
         }
     }
 
-    let names: Array<&MapData, PeerName> = Array::try_from(get("PEER_INFO")?)?;
-    let counters: PerCpuArray<&MapData, PeerCounter> = PerCpuArray::try_from(get("PEER_STATS")?)?;
+    let names: Array<&MapData, PeerName> = Array::try_from(get(maps::PEER_INFO)?)?;
+    let counters: PerCpuArray<&MapData, PeerCounter> = PerCpuArray::try_from(get(maps::PEER_STATS)?)?;
+    let mut rows = Vec::new();
+    for id in 0..global.peer_slots.min(MAX_PEERS) {
+        let name = names.get(&(slot * MAX_PEERS + id), 0)?;
+        let mut sum = PeerCounter::default();
+        for v in counters.get(&id, 0)?.iter() {
+            sum.packets += v.packets;
+            sum.bytes += v.bytes;
+            sum.passed += v.passed;
+            sum.dropped += v.dropped;
+        }
+        rows.push((name, sum));
+    }
+    let peers = peer_list(global.peer_slots, &rows);
+    Ok(Snapshot { generation, cells, peers })
+}
+
+/// The peers of one generation from its per-id names and counters (summed over CPUs), `rows[id]`.
+/// Only ids below `peer_slots` belong to the generation. Ids are stable per name, so a removed
+/// peer leaves a hole (an empty name) that is skipped, not the end of the list.
+fn peer_list(peer_slots: u32, rows: &[(PeerName, PeerCounter)]) -> Vec<PeerStats> {
     let mut peers = Vec::new();
-    for id in 0..MAX_PEERS {
-        let n = names.get(&(slot * MAX_PEERS + id), 0)?;
+    for (id, (n, c)) in rows.iter().enumerate().take(peer_slots.min(MAX_PEERS) as usize) {
+        let id = id as u32;
         let len = n.bytes.iter().position(|b| *b == 0).unwrap_or(n.bytes.len());
         if len == 0 {
-            if id == 0 {
-                continue;
-            }
-            // Ids are dense: the first empty name ends the list.
-            break;
+            continue;
         }
-        let mut p = PeerStats { name: String::from_utf8_lossy(&n.bytes[..len]).into_owned(), id, ..Default::default() };
-        for v in counters.get(&id, 0)?.iter() {
-            p.packets += v.packets;
-            p.bytes += v.bytes;
-            p.passed += v.passed;
-            p.dropped += v.dropped;
-        }
-        peers.push(p);
+        peers.push(PeerStats {
+            name: String::from_utf8_lossy(&n.bytes[..len]).into_owned(),
+            id,
+            packets: c.packets,
+            bytes: c.bytes,
+            passed: c.passed,
+            dropped: c.dropped,
+        });
     }
-    Ok(Snapshot { generation, cells, peers })
+    peers
 }
 
 /// Snapshot of a loaded filter.
@@ -153,14 +165,53 @@ pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
     if !loader::bpffs_mounted() {
         return Err(OperatorError::NoBpffs);
     }
-    if !dir.join("STATS").exists() {
+    if !dir.join(maps::STATS).exists() {
         return Err(OperatorError::NotAttached { iface: iface.to_string(), dir: dir.display().to_string() });
     }
     let mut maps: HashMap<&str, Map> = HashMap::new();
-    for name in ["ACTIVE", "GLOBAL", "STATS", "PEER_INFO", "PEER_STATS"] {
-        let data = MapData::from_pin(dir.join(name))
-            .map_err(|e| OperatorError::Other(format!("cannot open pinned map {}: {e}", dir.join(name).display())))?;
-        maps.insert(name, Map::from_map_data(data)?);
+    for name in [maps::ACTIVE, maps::GLOBAL, maps::STATS, maps::PEER_INFO, maps::PEER_STATS] {
+        maps.insert(name, loader::pins::open(iface, name)?);
     }
-    snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::Other(format!("map {name} not opened"))))
+    snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, packets: u64) -> (PeerName, PeerCounter) {
+        let mut n = PeerName::default();
+        n.bytes[..name.len()].copy_from_slice(name.as_bytes());
+        (n, PeerCounter { packets, bytes: packets * 100, passed: packets, dropped: 0 })
+    }
+
+    fn names(peers: &[PeerStats]) -> Vec<(&str, u32)> {
+        peers.iter().map(|p| (p.name.as_str(), p.id)).collect()
+    }
+
+    /// After `peer remove b` of peers a, b, c the generation has a hole at b's id: c is still
+    /// listed, with its counters.
+    #[test]
+    fn a_removed_peer_does_not_hide_the_later_ones() {
+        let rows = [row("(unknown)", 7), row("a", 1), (PeerName::default(), PeerCounter::default()), row("c", 3)];
+        let peers = peer_list(4, &rows);
+        assert_eq!(names(&peers), [("(unknown)", 0), ("a", 1), ("c", 3)]);
+        assert_eq!(peers[2].packets, 3);
+        assert_eq!(peers[2].bytes, 300);
+    }
+
+    /// Names beyond the generation's `peer_slots` (left by an older, larger generation) are
+    /// not this generation's peers.
+    #[test]
+    fn only_the_generations_slots_are_listed() {
+        let rows = [row("(unknown)", 0), row("a", 1), row("stale", 2)];
+        assert_eq!(names(&peer_list(2, &rows)), [("(unknown)", 0), ("a", 1)]);
+    }
+
+    #[test]
+    fn no_policy_yet_lists_nothing() {
+        let empty = (PeerName::default(), PeerCounter::default());
+        assert!(peer_list(0, &[empty, empty]).is_empty());
+        assert!(peer_list(1, &[empty, empty]).is_empty());
+    }
 }

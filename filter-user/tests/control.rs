@@ -540,3 +540,103 @@ fn kill_9_is_fail_static_restart_adopts_and_detach_cleans_up() {
     assert_eq!(out.status.code(), Some(1));
     let _ = again.log();
 }
+
+/// Peers a, b, c; removing b (not the newest) leaves a hole at b's id. `sigwall stats`, `top`
+/// and `/metrics` read the same snapshot: a and c must both still be listed, with counters.
+#[test]
+fn removing_a_middle_peer_keeps_the_later_peers_listed() {
+    const ABC: &str = r#"[defaults]
+mode = "enforce"
+unknown_peer = "drop"
+
+[[peer]]
+name = "a"
+prefixes = ["198.18.1.0/24"]
+allow = ["gtp-c"]
+
+[[peer]]
+name = "b"
+prefixes = ["198.18.2.0/24"]
+allow = ["gtp-c"]
+
+[[peer]]
+name = "c"
+prefixes = ["198.18.3.0/24"]
+allow = ["gtp-c"]
+"#;
+    let s = setup(ABC, &[]);
+    let out = s.ctl(&["peer", "remove", "b"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.generation(), 2);
+    s.send(&[gtp("198.18.1.9", Class::GtpC, 1), gtp("198.18.3.9", Class::GtpC, 2), gtp("198.18.3.9", Class::GtpC, 3)]);
+
+    let snap = s.daemon.stats();
+    let listed: Vec<&str> = snap.peers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(listed, ["(unknown)", "a", "c"], "{:?}", snap.peers);
+    assert_eq!(snap.peer("a").unwrap().passed, 1);
+    assert_eq!(snap.peer("c").unwrap().passed, 2);
+
+    let out = sigwall(&["stats", "--iface", &s.lab.edge_if, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["peers"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["(unknown)", "a", "c"], "{v}");
+}
+
+/// BPF_MAP_FREEZE: from now on the map refuses every write from user space (reads and the
+/// XDP program's lookups go on). Used to make the daemon's next generation write fail.
+fn freeze_pinned_map(path: &Path) {
+    use std::os::fd::{AsFd as _, AsRawFd as _};
+    let map = aya::maps::MapData::from_pin(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    #[repr(C)]
+    struct FreezeAttr {
+        map_fd: u32,
+        _pad: [u32; 15],
+    }
+    let attr = FreezeAttr { map_fd: map.fd().as_fd().as_raw_fd() as u32, _pad: [0; 15] };
+    const BPF_MAP_FREEZE: libc::c_long = 22;
+    // SAFETY: bpf(BPF_MAP_FREEZE) reads `map_fd` from a zero-padded attr of the size given.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_MAP_FREEZE, &attr as *const FreezeAttr, std::mem::size_of::<FreezeAttr>())
+    };
+    assert_eq!(rc, 0, "freezing {}: {}", path.display(), std::io::Error::last_os_error());
+}
+
+fn active_slot(iface: &str) -> u32 {
+    let data = aya::maps::MapData::from_pin(sigwall::loader::pin_dir(iface).join("ACTIVE")).unwrap();
+    let active: aya::maps::Array<_, filter_common::Active> =
+        aya::maps::Array::try_from(aya::maps::Map::Array(data)).unwrap();
+    active.get(&0, 0).unwrap().index & 1
+}
+
+/// A generation whose write fails before the flip (here: the kernel refuses every write to the
+/// inactive slot's IPv4 trie) must change nothing: ACTIVE, the running generation, the file and
+/// the verdicts stay those of the last good generation.
+#[test]
+fn a_failed_generation_write_leaves_the_running_one_alone() {
+    let s = setup(P1, &[]);
+    assert!(s.ctl(&["peer", "add", "c", "--prefix", "198.18.3.0/24", "--allow", "gtp-c"]).status.success());
+    assert_eq!(s.generation(), 2);
+    s.send(&[gtp("198.18.3.9", Class::GtpC, 1)]);
+    assert_eq!(s.daemon.stats().peer("c").unwrap().passed, 1);
+
+    let slot = active_slot(&s.lab.edge_if);
+    let dir = sigwall::loader::pin_dir(&s.lab.edge_if);
+    freeze_pinned_map(&dir.join(format!("PEERS_V4_{}", slot ^ 1)));
+    let text_before = std::fs::read_to_string(&s.policy).unwrap();
+
+    let out = s.ctl(&["peer", "add", "e", "--prefix", "198.18.5.0/24", "--allow", "gtp-c"]);
+    assert!(!out.status.success(), "the write cannot succeed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not applied"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    assert_eq!(active_slot(&s.lab.edge_if), slot, "ACTIVE unchanged");
+    assert_eq!(s.generation(), 2, "the running generation is the last good one");
+    assert_eq!(s.daemon.stats().generation, 2);
+    assert_eq!(std::fs::read_to_string(&s.policy).unwrap(), text_before, "the file is put back");
+    // Generation 1 (still in the other slot) did not know c: c passing proves generation 2 judges.
+    s.send(&[gtp("198.18.3.9", Class::GtpC, 2)]);
+    let snap = s.daemon.stats();
+    assert_eq!(snap.peer("c").unwrap().passed, 2, "{:?}", snap.peers);
+    assert_eq!(snap.cell(Reason::NotAllowlisted, Class::GtpC), 0);
+    assert_eq!(s.audit().last().unwrap()["result"], "rejected");
+}

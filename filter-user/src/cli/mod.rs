@@ -1,32 +1,49 @@
-//! One file per subcommand; each is a thin front-end over the library.
+//! One file per subcommand; each is a thin front-end over the library. `control.rs` holds what
+//! the subcommands talking to a running daemon share.
 
 mod check;
 mod control;
 mod detach;
+mod events;
 mod generate;
+mod mode;
+mod peer;
+mod peers;
+mod policy;
 mod run;
 mod stats;
+mod status;
 mod top;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
+use filter_common::Mode;
 
 /// sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP).
 #[derive(Parser, Debug)]
-#[command(name = "sigwall", version = &*Box::leak(version().into_boxed_str()), about = "sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP)", long_about = None)]
+#[command(name = "sigwall", version = VERSION.as_str(), about = "sigwall: an XDP signaling firewall for the interconnect edge (SIGTRAN, Diameter, GTP)", long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-fn version() -> String {
+/// `sigwall --version`: the crate version, the commit (from build.rs) and the map layout.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "{} (commit {}, map layout {})",
         env!("CARGO_PKG_VERSION"),
         option_env!("SIGWALL_GIT_COMMIT").unwrap_or("unknown"),
         filter_common::MAP_LAYOUT_VERSION
     )
+});
+
+/// `enforce` or `monitor` (the names of [`Mode`]), checked by clap and listed in the help,
+/// the man page and the completions.
+fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Mode::ALL.map(Mode::name))
+        .try_map(|s: String| Mode::from_name(&s).ok_or("expected enforce or monitor"))
 }
 
 /// Which running sigwall to talk to.
@@ -64,13 +81,13 @@ enum Command {
     /// Peers with prefixes, classes, rate limits and live counters.
     Peers(control::Json),
     /// Add, remove or change a peer live (validated, persisted to the policy file, audited).
-    Peer(control::PeerArgs),
+    Peer(peer::PeerArgs),
     /// Reload the policy, or show what a file would change.
-    Policy(control::PolicyArgs),
+    Policy(policy::PolicyArgs),
     /// Switch the global mode live.
-    Mode(control::ModeArgs),
+    Mode(mode::ModeArgs),
     /// Deep-inspection events (JSON lines), optionally following new ones.
-    Events(control::EventsArgs),
+    Events(events::EventsArgs),
     /// Stop sigwall on an interface: detach the program, remove pins and socket.
     Detach(detach::Args),
     /// Live view: per-peer packets/s and bytes/s, packets by reason, generation (q quits).
@@ -85,12 +102,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(a) => check::main(a),
         Command::Run(a) => run::main(a),
         Command::Stats(a) => stats::main(a),
-        Command::Status(a) => control::status(a),
-        Command::Peers(a) => control::peers(a),
-        Command::Peer(a) => control::peer(a),
-        Command::Policy(a) => control::policy(a),
-        Command::Mode(a) => control::mode(a),
-        Command::Events(a) => control::events(a),
+        Command::Status(a) => status::status(a),
+        Command::Peers(a) => peers::peers(a),
+        Command::Peer(a) => peer::peer(a),
+        Command::Policy(a) => policy::policy(a),
+        Command::Mode(a) => mode::mode(a),
+        Command::Events(a) => events::events(a),
         Command::Detach(a) => detach::main(a),
         Command::Top(a) => top::main(a),
         Command::Generate(a) => generate::main(a),

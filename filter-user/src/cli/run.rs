@@ -2,7 +2,8 @@ use std::{path::PathBuf, process::ExitCode};
 
 use filter_common::Mode;
 use sigwall::{
-    daemon::{self, Config, OnExit, PolicyRejected},
+    daemon::{self, Config, OnExit},
+    errors::OperatorError,
     loader::AttachMode,
 };
 
@@ -18,21 +19,22 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = AttachMode::Native)]
     xdp_mode: AttachMode,
     /// Override the policy's global mode.
-    #[arg(long, value_parser = ["enforce", "monitor"])]
-    mode: Option<String>,
+    #[arg(long, value_parser = super::mode_parser())]
+    mode: Option<Mode>,
     /// Log eBPF events (drops are logged at debug) at this level and above.
-    #[arg(long, value_parser = ["off", "error", "warn", "info", "debug", "trace"], default_value = "off")]
-    log_level: String,
+    #[arg(long, value_enum, default_value_t = LogLevel::Off)]
+    log_level: LogLevel,
     /// Log lines as human text, or one JSON object per line for collectors.
-    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
-    log_format: String,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Seconds between stats lines on stderr (0: none).
     #[arg(long, default_value_t = 10)]
     stats_interval: u64,
     /// Serve Prometheus metrics on this address (127.0.0.1:9469 if given without a value).
     #[arg(long, num_args = 0..=1, default_missing_value = sigwall::metrics::DEFAULT_ADDR)]
     metrics: Option<std::net::SocketAddr>,
-    /// Directory for the per-interface lock and the default control socket.
+    /// Directory for the default control socket (the per-interface lock is the filter's pin
+    /// directory, /sys/fs/bpf/sigwall/<iface>).
     #[arg(long, default_value = "/run/sigwall")]
     run_dir: PathBuf,
     /// Control socket path [default: <run-dir>/<iface>.sock].
@@ -83,24 +85,46 @@ fn gid_of(group: &str) -> anyhow::Result<u32> {
     Ok(unsafe { (*g).gr_gid })
 }
 
-fn level(s: &str) -> (u8, log::LevelFilter) {
-    match s {
-        "error" => (1, log::LevelFilter::Error),
-        "warn" => (2, log::LevelFilter::Warn),
-        "info" => (3, log::LevelFilter::Info),
-        "debug" => (4, log::LevelFilter::Debug),
-        "trace" => (5, log::LevelFilter::Trace),
-        _ => (0, log::LevelFilter::Info),
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogLevel {
+    /// The eBPF program logs nothing; the daemon logs at info.
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// (aya-log level for the eBPF program, 0 off and 1..=5 error..trace; the daemon's level).
+    fn levels(self) -> (u8, log::LevelFilter) {
+        match self {
+            LogLevel::Off => (0, log::LevelFilter::Info),
+            LogLevel::Error => (1, log::LevelFilter::Error),
+            LogLevel::Warn => (2, log::LevelFilter::Warn),
+            LogLevel::Info => (3, log::LevelFilter::Info),
+            LogLevel::Debug => (4, log::LevelFilter::Debug),
+            LogLevel::Trace => (5, log::LevelFilter::Trace),
+        }
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 pub fn main(a: Args) -> anyhow::Result<ExitCode> {
-    let (bpf_level, host_level) = level(&a.log_level);
+    let (bpf_level, host_level) = a.log_level.levels();
     // aya warns when the kernel refuses the object's BTF (aya-log's level global has a BTF type
     // name the kernel rejects); the program loads without it, so that is noise to an operator.
     let mut logger = env_logger::Builder::new();
     logger.filter_level(host_level).filter_module("aya::bpf", log::LevelFilter::Error).format_timestamp_millis();
-    if a.log_format == "json" {
+    if a.log_format == LogFormat::Json {
         // One JSON object per line for log collectors.
         logger.format(|buf, r| {
             use std::io::Write as _;
@@ -128,7 +152,7 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         iface: a.iface,
         policy_path: a.policy,
         xdp_mode: a.xdp_mode,
-        mode: a.mode.map(|m| if m == "monitor" { Mode::Monitor } else { Mode::Enforce }),
+        mode: a.mode,
         bpf_log_level: bpf_level,
         stats_interval: a.stats_interval,
         persist: !a.no_persist,
@@ -144,7 +168,8 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
     };
     match daemon::run(cfg) {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.is::<PolicyRejected>() => {
+        // A rejected policy already names file and line: print it as is.
+        Err(e) if matches!(e.downcast_ref(), Some(OperatorError::PolicyRejected(_))) => {
             eprintln!("{e}");
             Ok(ExitCode::from(1))
         }

@@ -325,16 +325,16 @@ fn event_line(e: &serde_json::Value) -> String {
 
 /// The pinned defaults of the generation in effect.
 fn pin_policy(iface: &str) -> anyhow::Result<PinPolicy> {
-    use aya::maps::{Array, Map, MapData};
-    use filter_common::{Active, GlobalPolicy, Mode};
-    let dir = sigwall::loader::pin_dir(iface);
-    let open = |name: &str| -> anyhow::Result<Map> { Ok(Map::from_map_data(MapData::from_pin(dir.join(name))?)?) };
-    let (active, global) = (open("ACTIVE")?, open("GLOBAL")?);
-    let active: Array<&MapData, Active> = Array::try_from(&active)?;
-    let global: Array<&MapData, GlobalPolicy> = Array::try_from(&global)?;
-    let g = global.get(&(active.get(&0, 0)?.index & 1), 0)?;
+    use filter_common::maps;
+    use sigwall::loader::pins;
+    let (active, global) = (pins::open(iface, maps::ACTIVE)?, pins::open(iface, maps::GLOBAL)?);
+    let get = |name: &str| match name {
+        maps::ACTIVE => Ok(&active),
+        _ => Ok(&global),
+    };
+    let (_, g) = pins::active_generation(get)?;
     Ok(PinPolicy {
-        mode: if g.mode == Mode::Monitor as u8 { "monitor" } else { "enforce" },
+        mode: g.mode().name(),
         unknown_peer_pass: g.unknown_peer_pass != 0,
         non_signaling_pass: g.non_signaling_pass != 0,
     })

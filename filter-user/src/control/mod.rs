@@ -15,7 +15,9 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::edit::PeerChange;
+use filter_common::Mode;
+
+use crate::{errors::ControlError, policy::edit::PeerChange};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest request line accepted (a peer with many prefixes fits; anything longer is refused).
@@ -47,7 +49,8 @@ pub enum Command {
         file: String,
     },
     Mode {
-        mode: String,
+        #[serde(with = "mode_wire")]
+        mode: Mode,
     },
     Stats,
     /// Deep-inspection events from sequence number `since` on.
@@ -59,6 +62,21 @@ pub enum Command {
     },
     /// Stop the daemon and detach the filter.
     Detach,
+}
+
+/// A mode on the wire is its name, `"enforce"` or `"monitor"`.
+mod mode_wire {
+    use filter_common::Mode;
+    use serde::{Deserialize as _, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(m: &Mode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(m.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        let name = String::deserialize(d)?;
+        Mode::from_name(&name).ok_or_else(|| D::Error::custom(format!("mode {name:?}: expected enforce or monitor")))
+    }
 }
 
 fn default_limit() -> u32 {
@@ -120,27 +138,30 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
 }
 
 /// Send one command and wait for its reply (blocking; for the CLI).
-pub fn call(socket: &Path, cmd: Command, timeout: Duration) -> Result<serde_json::Value, String> {
+pub fn call(socket: &Path, cmd: Command, timeout: Duration) -> Result<serde_json::Value, ControlError> {
+    let name = || socket.display().to_string();
     let mut s = UnixStream::connect(socket).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-            format!("no sigwall daemon at {} ({e}): is `sigwall run` running for this interface?", socket.display())
+            ControlError::NoDaemon { socket: name(), source: e }
         }
-        std::io::ErrorKind::PermissionDenied => {
-            format!("permission denied on {}: the control socket is for root (or the control group)", socket.display())
-        }
-        _ => format!("connecting to {}: {e}", socket.display()),
+        std::io::ErrorKind::PermissionDenied => ControlError::PermissionDenied { socket: name() },
+        _ => ControlError::Connect { socket: name(), source: e },
     })?;
     s.set_read_timeout(Some(timeout)).ok();
-    let mut line = serde_json::to_vec(&Request { v: PROTOCOL_VERSION, cmd }).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_vec(&Request { v: PROTOCOL_VERSION, cmd })?;
     line.push(b'\n');
-    s.write_all(&line).map_err(|e| format!("sending the request: {e}"))?;
+    s.write_all(&line).map_err(|e| ControlError::Io { step: "sending the request", source: e })?;
     let mut reply = String::new();
-    BufReader::new(&s).read_line(&mut reply).map_err(|e| format!("reading the reply: {e}"))?;
+    BufReader::new(&s).read_line(&mut reply).map_err(|e| ControlError::Io { step: "reading the reply", source: e })?;
     if reply.is_empty() {
-        return Err("the daemon closed the connection without a reply".into());
+        return Err(ControlError::NoReply);
     }
-    let r: Reply = serde_json::from_str(&reply).map_err(|e| format!("unreadable reply: {e}"))?;
-    if r.ok { Ok(r.result.unwrap_or(serde_json::Value::Null)) } else { Err(r.error.unwrap_or_else(|| "failed".into())) }
+    let r: Reply = serde_json::from_str(&reply).map_err(|e| ControlError::BadReply(e.to_string()))?;
+    if r.ok {
+        Ok(r.result.unwrap_or(serde_json::Value::Null))
+    } else {
+        Err(ControlError::Refused(r.error.unwrap_or_else(|| "failed".into())))
+    }
 }
 
 #[cfg(test)]
@@ -170,5 +191,15 @@ mod tests {
         assert!(parse_request(br#"{"v":1,"cmd":"format_disk"}"#).unwrap_err().contains("bad request"));
         assert!(parse_request(br#"{"v":1,"cmd":"peer_remove","args":{"name":"a","force":true}}"#).is_err());
         assert!(parse_request(br#"{"v":1,"cmd":"peer_add","args":{"name":"a","prefixes":"198.18.0.0/24"}}"#).is_err());
+    }
+
+    #[test]
+    fn modes_travel_by_name() {
+        let text = serde_json::to_string(&Request { v: 1, cmd: Command::Mode { mode: Mode::Monitor } }).unwrap();
+        assert_eq!(text, r#"{"v":1,"cmd":"mode","args":{"mode":"monitor"}}"#);
+        let r = parse_request(br#"{"v":1,"cmd":"mode","args":{"mode":"enforce"}}"#).unwrap();
+        assert_eq!(r.cmd, Command::Mode { mode: Mode::Enforce });
+        let e = parse_request(br#"{"v":1,"cmd":"mode","args":{"mode":"off"}}"#).unwrap_err();
+        assert!(e.contains("expected enforce or monitor"), "{e}");
     }
 }

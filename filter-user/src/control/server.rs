@@ -1,22 +1,18 @@
-//! The daemon's state and what each control command does to it. Callers serialise access (one
-//! change at a time); every change is validated whole before anything is written, persisted
-//! before it takes effect, and audited whether applied or rejected.
+//! The control socket's server side: accept connections, read one request line at a time
+//! (bounded in size and time), run it against the daemon's state, write the reply line.
 
-use std::{
-    fs::File,
-    io::Write,
-    path::{Path, PathBuf},
-    time::{Instant, SystemTime, UNIX_EPOCH},
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
+    net::{UnixListener, UnixStream},
+    sync::{Mutex, Notify},
 };
 
-use serde_json::{Value, json};
-
-use super::Command;
-use crate::{
-    loader::Attached,
-    policy::{self, Limits, Policy, edit, hex, mode_name, sha256},
-    stats,
-};
+use super::{MAX_REQUEST_BYTES, REQUEST_TIMEOUT, Reply};
+use crate::daemon::state::State;
+pub use crate::daemon::state::write_atomic;
 
 /// Who sent a request (SO_PEERCRED).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -25,245 +21,59 @@ pub struct Caller {
     pub pid: i32,
 }
 
-pub struct State {
-    pub attached: Attached,
-    pub policy_path: PathBuf,
-    /// The policy text the running generation was compiled from.
-    pub text: String,
-    pub policy: Policy,
-    /// Write CLI changes back to `policy_path`.
-    pub persist: bool,
-    pub limits: Limits,
-    pub started: Instant,
-    pub audit: Option<File>,
-    /// Set by `detach`: the serving loop exits and detaches.
-    pub detach_requested: bool,
-    pub inspection: Inspection,
-    /// When the last change was tried (Unix seconds) and whether it was applied.
-    pub last_change: (u64, bool),
+/// Serve the control socket until the task is dropped. `exit` is notified when a request
+/// asked the daemon to detach.
+pub async fn serve(listener: UnixListener, state: Arc<Mutex<State>>, exit: Arc<Notify>) {
+    loop {
+        if let Ok((stream, _)) = listener.accept().await {
+            let (state, exit) = (state.clone(), exit.clone());
+            tokio::spawn(async move { connection(stream, state, exit).await });
+        }
+    }
 }
 
-/// Deep inspection's state in the daemon.
-pub struct Inspection {
-    pub engine: crate::inspect::Engine,
-    pub events: crate::inspect::io::EventLog,
-    pub pcap: Option<crate::inspect::io::PcapWriter>,
-    /// Peer id -> (name, inspection settings, monitor mode in effect), for the current policy.
-    pub peers: std::collections::HashMap<u32, (String, crate::policy::inspect::PeerInspect, bool)>,
-}
-
-impl Inspection {
-    pub fn new(
-        policy: &Policy,
-        filter: &crate::loader::Filter,
-        events: crate::inspect::io::EventLog,
-        pcap: Option<crate::inspect::io::PcapWriter>,
-    ) -> Inspection {
-        let mut i = Inspection {
-            engine: crate::inspect::Engine::new(crate::inspect::RuleSet::new(&policy.inspect)),
-            events,
-            pcap,
-            peers: Default::default(),
+async fn connection(stream: UnixStream, state: Arc<Mutex<State>>, exit: Arc<Notify>) {
+    let caller = stream.peer_cred().map(|c| Caller { uid: c.uid(), pid: c.pid().unwrap_or(0) }).unwrap_or_default();
+    let (r, mut w) = stream.into_split();
+    let mut reader = BufReader::new(r.take(u64::MAX));
+    loop {
+        let mut line = Vec::new();
+        reader.get_mut().set_limit(MAX_REQUEST_BYTES as u64 + 1);
+        let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
+        let reply = match read {
+            Err(_) => Some(Reply::err("timed out waiting for a request line")),
+            Ok(Err(_)) | Ok(Ok(0)) => None,
+            Ok(Ok(_)) if line.len() > MAX_REQUEST_BYTES => {
+                Some(Reply::err(format!("request larger than {MAX_REQUEST_BYTES} bytes")))
+            }
+            Ok(Ok(_)) if !line.ends_with(b"\n") => None, // hung up mid-request
+            Ok(Ok(_)) => Some(answer(&line, caller, &state, &exit).await),
         };
-        i.refresh(policy, filter);
-        i
-    }
-
-    /// Follow a policy change: new rules, new peer table.
-    pub fn refresh(&mut self, policy: &Policy, filter: &crate::loader::Filter) {
-        self.engine.rules = crate::inspect::RuleSet::new(&policy.inspect);
-        self.peers = policy
-            .peers
-            .iter()
-            .filter_map(|p| {
-                let monitor = p.mode.unwrap_or(policy.mode) == filter_common::Mode::Monitor;
-                filter.peer_id(&p.name).map(|id| (id, (p.name.clone(), p.inspect.clone(), monitor)))
-            })
-            .collect();
-    }
-}
-
-/// Outcome of a command: the reply payload, or an error for the client.
-pub type Outcome = Result<Value, String>;
-
-impl State {
-    pub fn generation(&self) -> u64 {
-        self.attached.filter.generation().unwrap_or(0)
-    }
-
-    /// Run one command. `raw` is the request as received, for the audit log.
-    pub fn handle(&mut self, cmd: Command, caller: Caller, raw: &Value) -> Outcome {
-        let before = self.generation();
-        let res = match &cmd {
-            Command::Status => Ok(self.status()),
-            Command::Peers => self.peers(),
-            Command::Stats => self.stats(),
-            Command::Events { since, limit } => {
-                Ok(self.inspection.events.since(*since, (*limit).clamp(1, 10_000) as usize))
-            }
-            Command::PolicyDiff { file } => self.diff(Path::new(file)),
-            Command::PeerAdd(c) => self.edit(|d| edit::add_peer(d, c)),
-            Command::PeerRemove { name } => self.edit(|d| edit::remove_peer(d, name)),
-            Command::PeerSet(c) => self.edit(|d| edit::set_peer(d, c)),
-            Command::Mode { mode } => self.edit(|d| edit::set_mode(d, mode)),
-            Command::PolicyReload { file } => self.reload(file.as_deref().map(Path::new)),
-            Command::Detach => {
-                self.detach_requested = true;
-                Ok(json!({"detaching": self.attached.iface}))
-            }
-        };
-        if cmd.is_change() {
-            self.audit_line(caller, raw, &res, before);
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-            self.last_change = (now, res.is_ok());
-        }
-        res
-    }
-
-    fn status(&mut self) -> Value {
-        let program_id = self.attached.filter.program_id();
-        json!({
-            "iface": self.attached.iface,
-            "xdp_mode": self.attached.mode,
-            "program_id": program_id,
-            "adopted": self.attached.adopted,
-            "policy_file": self.policy_path.display().to_string(),
-            "policy_sha256": hex(&sha256(&self.text)),
-            "generation": self.generation(),
-            "uptime_s": self.started.elapsed().as_secs(),
-            "mode": mode_name(self.policy.mode),
-            "persist": self.persist,
-        })
-    }
-
-    fn peers(&self) -> Outcome {
-        let snap = stats::of_filter(&self.attached.filter).map_err(|e| e.to_string())?;
-        let list: Vec<Value> = self
-            .policy
-            .peers
-            .iter()
-            .map(|p| {
-                let s = snap.peer(&p.name).cloned().unwrap_or_default();
-                json!({
-                    "name": p.name,
-                    "prefixes": p.prefixes.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-                    "allow": p.allow.iter().map(|c| c.name()).collect::<Vec<_>>(),
-                    "rate_limit_pps": p.rate_limit_pps,
-                    "mode": p.mode.map(mode_name),
-                    "packets": s.packets, "bytes": s.bytes, "passed": s.passed, "dropped": s.dropped,
-                })
-            })
-            .collect();
-        Ok(json!({ "generation": snap.generation, "peers": list }))
-    }
-
-    fn diff(&self, file: &Path) -> Outcome {
-        let new = policy::load(file, &self.limits).map_err(|e| e.to_string())?;
-        Ok(json!({ "changes": edit::diff(&self.policy, &new) }))
-    }
-
-    /// A CLI change: edit the document, validate the result whole, apply and persist.
-    fn edit(&mut self, f: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), String>) -> Outcome {
-        let mut doc =
-            edit::parse_doc(&self.text).map_err(|e| format!("the running policy text no longer parses: {e}"))?;
-        f(&mut doc)?;
-        let text = doc.to_string();
-        let name = self.policy_path.display().to_string();
-        let new = policy::parse(&name, &text, &self.limits).map_err(|e| format!("rejected: {}", e.message))?;
-        self.commit(new, text, self.persist)
-    }
-
-    /// Reload the policy file (or adopt another one): validated whole, then applied.
-    pub fn reload(&mut self, file: Option<&Path>) -> Outcome {
-        let path = file.map(Path::to_path_buf).unwrap_or_else(|| self.policy_path.clone());
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read policy file: {e}", path.display()))?;
-        let new = policy::parse(&path.display().to_string(), &text, &self.limits).map_err(|e| e.to_string())?;
-        let out = self.commit(new, text, false)?;
-        self.policy_path = path;
-        Ok(out)
-    }
-
-    /// Apply `new` (compiled from `text`) as the next generation. Unchanged policies make no
-    /// generation. When persisting, the file is replaced before the flip, and put back if the
-    /// flip fails, so the file and the running policy never disagree.
-    fn commit(&mut self, new: Policy, text: String, persist: bool) -> Outcome {
-        let old_gen = self.generation();
-        let changes = edit::diff(&self.policy, &new);
-        if changes.is_empty() && text == self.text {
-            return Ok(json!({ "generation": old_gen, "changed": false, "changes": changes }));
-        }
-        let c = self.attached.filter.compile(&new).map_err(|e| e.to_string())?;
-        if persist {
-            write_atomic(&self.policy_path, &text)
-                .map_err(|e| format!("not applied: cannot write {}: {e}", self.policy_path.display()))?;
-        }
-        if let Err(e) = self.attached.filter.apply(&c, sha256(&text)) {
-            if persist {
-                let _ = write_atomic(&self.policy_path, &self.text);
-            }
-            let _ = self.attached.filter.revert();
-            return Err(format!("not applied: {e}"));
-        }
-        if let Err(e) = crate::inspect::io::set_enabled(&mut self.attached.filter, new.inspect.enabled) {
-            log::error!("switching deep inspection: {e}");
-        }
-        self.inspection.refresh(&new, &self.attached.filter);
-        self.policy = new;
-        self.text = text;
-        Ok(json!({ "generation": c.global.generation, "changed": true, "changes": changes }))
-    }
-
-    /// Counters from the maps, plus deep inspection's own.
-    fn stats(&self) -> Outcome {
-        let mut v = stats::of_filter(&self.attached.filter).map(|s| s.to_json()).map_err(|e| e.to_string())?;
-        let (flagged, overflow) = crate::inspect::io::ring_counters(&self.attached.filter).unwrap_or_default();
-        let mut insp = self.inspection.engine.counters.to_json();
-        insp["flagged"] = json!(flagged);
-        insp["inspect_overflow"] = json!(overflow);
-        insp["enabled"] = json!(self.policy.inspect.enabled);
-        v["inspect"] = insp;
-        Ok(v)
-    }
-
-    fn audit_line(&mut self, caller: Caller, raw: &Value, res: &Outcome, old_gen: u64) {
-        let Some(f) = self.audit.as_mut() else { return };
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let line = json!({
-            "time": format!("{}.{:03}", now.as_secs(), now.subsec_millis()),
-            "uid": caller.uid,
-            "pid": caller.pid,
-            "request": raw,
-            "result": match res { Ok(_) => "applied", Err(_) => "rejected" },
-            "error": res.as_ref().err(),
-            "old_generation": old_gen,
-            "new_generation": self.attached.filter.generation().unwrap_or(old_gen),
-        });
-        // The audit trail must not be silently lost: a write failure is logged loudly.
-        if let Err(e) = writeln!(f, "{line}").and_then(|_| f.sync_data()) {
-            log::error!("cannot write the audit log: {e}");
+        let Some(reply) = reply else { return };
+        let close = !reply.ok
+            && reply.error.as_deref().is_some_and(|e| e.starts_with("timed out") || e.starts_with("request larger"));
+        let mut out = serde_json::to_vec(&reply).unwrap_or_default();
+        out.push(b'\n');
+        if w.write_all(&out).await.is_err() || close {
+            return;
         }
     }
 }
 
-/// Replace `path` with `text`: write a temporary file beside it, fsync, rename, fsync the
-/// directory. Readers see the old or the new file, never a mix.
-pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.sigwall-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            f.set_permissions(meta.permissions())?;
-        }
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+async fn answer(line: &[u8], caller: Caller, state: &Arc<Mutex<State>>, exit: &Arc<Notify>) -> Reply {
+    let req = match super::parse_request(line) {
+        Ok(r) => r,
+        Err(e) => return Reply::err(e),
+    };
+    let raw: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
+    let mut st = state.lock().await;
+    // Map and file writes are blocking; keep them off the async workers' critical path.
+    let result = tokio::task::block_in_place(|| st.handle(req.cmd, caller, &raw));
+    if st.detach_requested {
+        exit.notify_one();
     }
-    result
+    match result {
+        Ok(v) => Reply::ok(v),
+        Err(e) => Reply::err(e.to_string()),
+    }
 }

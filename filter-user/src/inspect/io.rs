@@ -2,7 +2,7 @@
 //! events out (JSON lines, an in-memory tail for `sigwall events`, a pcap of flagged packets).
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     fs::File,
     io::{BufWriter, Write},
     path::Path,
@@ -10,7 +10,7 @@ use std::{
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray};
 use filter_common::{
-    Block, Class, FlowKey, INSPECT_FLAGGED, INSPECT_OVERFLOW, InspectCfg, InspectHeader, MAX_PEERS, Reason,
+    Block, Class, FlowKey, INSPECT_FLAGGED, INSPECT_OVERFLOW, InspectCfg, InspectHeader, MAX_PEERS, Reason, maps,
 };
 use serde_json::{Value, json};
 
@@ -46,11 +46,17 @@ pub fn reason_name(b: u8) -> &'static str {
 }
 
 fn cfg_map(f: &mut Filter) -> Result<Array<&mut MapData, InspectCfg>, OperatorError> {
-    Ok(Array::try_from(crate::loader::map_mut(&mut f.ebpf, "INSPECT_CFG")?)?)
+    Ok(Array::try_from(crate::loader::map_mut(&mut f.ebpf, maps::INSPECT_CFG)?)?)
 }
+
+/// `INSPECT_CFG` holds the switch (written with the policy) and the block counts (written by
+/// the [`BlockWriter`]), each by read-modify-write of the one value: this lock keeps the two
+/// writers from undoing each other.
+static CFG_WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Turn copying to the ring buffer on or off (the policy's `[inspect] enabled`).
 pub fn set_enabled(f: &mut Filter, on: bool) -> Result<(), OperatorError> {
+    let _w = CFG_WRITE.lock().unwrap_or_else(|e| e.into_inner());
     let mut m = cfg_map(f)?;
     let mut c = m.get(&0, 0)?;
     c.enabled = on as u32;
@@ -58,88 +64,138 @@ pub fn set_enabled(f: &mut Filter, on: bool) -> Result<(), OperatorError> {
     Ok(())
 }
 
-/// Carry out an action: write the block with its expiry, then make sure XDP looks.
-pub fn apply(f: &mut Filter, a: &Action) -> Result<(), OperatorError> {
-    let now = monotonic_ns();
-    match a {
-        Action::Alert => return Ok(()),
-        Action::BlockFlow { key, ttl_s, rule } => {
-            let mut m: BpfHashMap<&mut MapData, FlowKey, Block> =
-                BpfHashMap::try_from(crate::loader::map_mut(&mut f.ebpf, "FLOW_VERDICTS")?)?;
-            m.insert(key, Block { expires_ns: now + ttl_s * 1_000_000_000, rule: rule_index(rule), _pad: 0 }, 0)?;
-        }
-        Action::BlockPeer { peer_id, ttl_s, rule } => {
-            let mut m: Array<&mut MapData, Block> =
-                Array::try_from(crate::loader::map_mut(&mut f.ebpf, "PEER_BLOCKS")?)?;
-            m.set(*peer_id, Block { expires_ns: now + ttl_s * 1_000_000_000, rule: rule_index(rule), _pad: 0 }, 0)?;
-        }
-    }
-    recount(f)
+/// The verdicts deep inspection pushes down into XDP: flow and peer blocks with an expiry, and
+/// the counts XDP reads to skip its lookups when nothing is blocked. The counts are kept here,
+/// from what this writer wrote, so a block costs one map write, not a scan of the maps; the
+/// maps are scanned once, when the writer starts (an adopted filter may hold blocks).
+pub struct BlockWriter {
+    flows: BpfHashMap<MapData, FlowKey, Block>,
+    peers: Array<MapData, Block>,
+    cfg: Array<MapData, InspectCfg>,
+    /// Expiry (CLOCK_MONOTONIC ns) of every flow block written and not yet expired.
+    flow_expiry: HashMap<FlowKey, u64>,
+    peer_expiry: HashMap<u32, u64>,
 }
 
-fn rule_index(rule: &str) -> u32 {
-    crate::policy::inspect::RULE_NAMES.iter().position(|r| *r == rule).unwrap_or(u32::MAX as usize) as u32
-}
-
-/// Remove expired blocks and set the counts XDP uses to skip its lookups when nothing is
-/// blocked. Returns (flows, peers) still blocked.
-pub fn expire(f: &mut Filter) -> Result<(u32, u32), OperatorError> {
-    let now = monotonic_ns();
-    {
-        let mut m: BpfHashMap<&mut MapData, FlowKey, Block> =
-            BpfHashMap::try_from(crate::loader::map_mut(&mut f.ebpf, "FLOW_VERDICTS")?)?;
-        let expired: Vec<FlowKey> =
-            m.iter().filter_map(Result::ok).filter(|(_, b)| b.expires_ns <= now).map(|(k, _)| k).collect();
-        for k in expired {
-            let _ = m.remove(&k);
-        }
+impl BlockWriter {
+    /// Its own descriptors of the filter's block maps, so it works beside whoever owns `f`.
+    pub fn new(f: &Filter) -> Result<BlockWriter, OperatorError> {
+        let flows = BpfHashMap::try_from(f.map_handle(maps::FLOW_VERDICTS)?)?;
+        let peers: Array<MapData, Block> = Array::try_from(f.map_handle(maps::PEER_BLOCKS)?)?;
+        let cfg = Array::try_from(f.map_handle(maps::INSPECT_CFG)?)?;
+        let now = monotonic_ns();
+        let flow_expiry = flows
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, b): &(FlowKey, Block)| b.expires_ns > now)
+            .map(|(k, b)| (k, b.expires_ns))
+            .collect();
+        let peer_expiry = (0..MAX_PEERS)
+            .filter_map(|id| peers.get(&id, 0).ok().filter(|b| b.expires_ns > now).map(|b| (id, b.expires_ns)))
+            .collect();
+        let mut w = BlockWriter { flows, peers, cfg, flow_expiry, peer_expiry };
+        w.publish_counts()?;
+        Ok(w)
     }
-    {
-        let mut m: Array<&mut MapData, Block> = Array::try_from(crate::loader::map_mut(&mut f.ebpf, "PEER_BLOCKS")?)?;
-        for id in 0..MAX_PEERS {
-            if let Ok(b) = m.get(&id, 0) {
-                if b.expires_ns != 0 && b.expires_ns <= now {
-                    m.set(id, Block::default(), 0)?;
+
+    /// Carry out an action: write the block with its expiry, then make sure XDP looks.
+    pub fn apply(&mut self, a: &Action) -> Result<(), OperatorError> {
+        let now = monotonic_ns();
+        match a {
+            Action::Alert => return Ok(()),
+            Action::BlockFlow { key, ttl_s, rule } => {
+                let expires_ns = now + ttl_s * 1_000_000_000;
+                self.flows.insert(key, Block { expires_ns, rule: *rule as u32, _pad: 0 }, 0)?;
+                self.flow_expiry.insert(*key, expires_ns);
+                // The kernel map is an LRU of this capacity: past it, the oldest block was
+                // evicted there, so forget the one that expires first here.
+                if self.flow_expiry.len() > maps::FLOW_VERDICTS_CAPACITY as usize
+                    && let Some(k) = self.flow_expiry.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k)
+                {
+                    self.flow_expiry.remove(&k);
                 }
             }
+            Action::BlockPeer { peer_id, ttl_s, rule } => {
+                let expires_ns = now + ttl_s * 1_000_000_000;
+                self.peers.set(*peer_id, Block { expires_ns, rule: *rule as u32, _pad: 0 }, 0)?;
+                self.peer_expiry.insert(*peer_id, expires_ns);
+            }
         }
+        self.publish_counts()
     }
-    recount(f)?;
-    let c = cfg_map(f)?.get(&0, 0)?;
-    Ok((c.flow_blocks, c.peer_blocks))
-}
 
-fn recount(f: &mut Filter) -> Result<(), OperatorError> {
-    let now = monotonic_ns();
-    let flows = {
-        let m: BpfHashMap<&MapData, FlowKey, Block> =
-            BpfHashMap::try_from(crate::loader::map(&f.ebpf, "FLOW_VERDICTS")?)?;
-        m.iter().filter_map(Result::ok).filter(|(_, b)| b.expires_ns > now).count() as u32
-    };
-    let peers = {
-        let m: Array<&MapData, Block> = Array::try_from(crate::loader::map(&f.ebpf, "PEER_BLOCKS")?)?;
-        (0..MAX_PEERS).filter(|id| m.get(id, 0).is_ok_and(|b| b.expires_ns > now)).count() as u32
-    };
-    let mut m = cfg_map(f)?;
-    let mut c = m.get(&0, 0)?;
-    c.flow_blocks = flows;
-    c.peer_blocks = peers;
-    m.set(0, c, 0)?;
-    Ok(())
-}
+    /// Remove expired blocks and update the counts. Returns (flows, peers) still blocked.
+    pub fn expire(&mut self) -> Result<(u32, u32), OperatorError> {
+        let now = monotonic_ns();
+        let before = (self.flow_expiry.len(), self.peer_expiry.len());
+        let flows: Vec<FlowKey> = self.flow_expiry.iter().filter(|(_, e)| **e <= now).map(|(k, _)| *k).collect();
+        for k in flows {
+            // Already gone if the LRU evicted it.
+            let _ = self.flows.remove(&k);
+            self.flow_expiry.remove(&k);
+        }
+        let peers: Vec<u32> = self.peer_expiry.iter().filter(|(_, e)| **e <= now).map(|(k, _)| *k).collect();
+        for id in peers {
+            self.peers.set(id, Block::default(), 0)?;
+            self.peer_expiry.remove(&id);
+        }
+        if before != (self.flow_expiry.len(), self.peer_expiry.len()) {
+            self.publish_counts()?;
+        }
+        Ok(self.counts())
+    }
 
-/// (flows, peers) blocked now, as the XDP program sees it.
-pub fn block_counts(f: &Filter) -> Result<(u32, u32), OperatorError> {
-    let m: Array<&MapData, InspectCfg> = Array::try_from(crate::loader::map(&f.ebpf, "INSPECT_CFG")?)?;
-    let c = m.get(&0, 0)?;
-    Ok((c.flow_blocks, c.peer_blocks))
+    /// (flows, peers) blocked now.
+    pub fn counts(&self) -> (u32, u32) {
+        (self.flow_expiry.len() as u32, self.peer_expiry.len() as u32)
+    }
+
+    fn publish_counts(&mut self) -> Result<(), OperatorError> {
+        let (flows, peers) = self.counts();
+        let _w = CFG_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = self.cfg.get(&0, 0)?;
+        if (c.flow_blocks, c.peer_blocks) != (flows, peers) {
+            c.flow_blocks = flows;
+            c.peer_blocks = peers;
+            self.cfg.set(0, c, 0)?;
+        }
+        Ok(())
+    }
 }
 
 /// Packets XDP copied up, and packets that found the ring buffer full (summed over CPUs).
 pub fn ring_counters(f: &Filter) -> Result<(u64, u64), OperatorError> {
-    let m: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(crate::loader::map(&f.ebpf, "INSPECT_STATS")?)?;
+    let m: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(crate::loader::map(&f.ebpf, maps::INSPECT_STATS)?)?;
     let sum = |i: u32| -> Result<u64, OperatorError> { Ok(m.get(&i, 0)?.iter().sum()) };
     Ok((sum(INSPECT_FLAGGED)?, sum(INSPECT_OVERFLOW)?))
+}
+
+/// Deep inspection's counters in the maps, as the metrics endpoint reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PinnedCounters {
+    /// Packets XDP copied up to the ring buffer.
+    pub flagged: u64,
+    /// Packets that found the ring buffer full.
+    pub overflow: u64,
+    /// Flows and peers blocked now.
+    pub flows_blocked: u32,
+    pub peers_blocked: u32,
+}
+
+/// [`PinnedCounters`] of the filter pinned for `iface`: what the metrics endpoint reads
+/// without holding the filter.
+pub fn counters_of_pins(iface: &str) -> Result<PinnedCounters, OperatorError> {
+    let open = |name: &str| crate::loader::pins::open(iface, name);
+    let stats: PerCpuArray<MapData, u64> = PerCpuArray::try_from(open(maps::INSPECT_STATS)?)?;
+    let sum = |i: u32| -> Result<u64, OperatorError> { Ok(stats.get(&i, 0)?.iter().sum()) };
+    let cfg: Array<MapData, InspectCfg> = Array::try_from(open(maps::INSPECT_CFG)?)?;
+    let c = cfg.get(&0, 0)?;
+    Ok(PinnedCounters {
+        flagged: sum(INSPECT_FLAGGED)?,
+        overflow: sum(INSPECT_OVERFLOW)?,
+        flows_blocked: c.flow_blocks,
+        peers_blocked: c.peer_blocks,
+    })
 }
 
 /// Events: appended as JSON lines to a sink, and the last [`EVENT_TAIL`] kept in memory with
@@ -170,10 +226,10 @@ impl EventLog {
     }
 
     pub fn push(&mut self, ev: Value) {
-        if let Some(s) = self.sink.as_mut() {
-            if writeln!(s, "{ev}").and_then(|_| s.flush()).is_err() {
-                log::error!("cannot write an event to the event log");
-            }
+        if let Some(s) = self.sink.as_mut()
+            && writeln!(s, "{ev}").and_then(|_| s.flush()).is_err()
+        {
+            log::error!("cannot write an event to the event log");
         }
         if self.tail.len() >= EVENT_TAIL {
             self.tail.pop_front();

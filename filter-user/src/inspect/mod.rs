@@ -19,10 +19,10 @@ use crate::{
     dpi::{self, DecodeError, Layer, diameter::StreamReassembler, sctp},
     policy::inspect::{PeerInspect, RuleAction},
 };
-pub use rules::{Finding, RuleSet};
+pub use rules::{Finding, RuleId, RuleSet};
 
 /// Connections whose Diameter-over-TCP byte streams are followed at once; beyond this the
-/// least recently seen is forgotten (its next message resynchronises).
+/// oldest (first seen, however busy since) is forgotten (its next message resynchronises).
 pub const MAX_TCP_STREAMS: usize = 4096;
 /// SCTP associations whose recent TSNs are remembered, to skip retransmitted DATA chunks (a
 /// retransmission is the same message, not a second one).
@@ -118,8 +118,8 @@ pub struct Flagged<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     Alert,
-    BlockFlow { key: FlowKey, ttl_s: u64, rule: &'static str },
-    BlockPeer { peer_id: u32, ttl_s: u64, rule: &'static str },
+    BlockFlow { key: FlowKey, ttl_s: u64, rule: RuleId },
+    BlockPeer { peer_id: u32, ttl_s: u64, rule: RuleId },
 }
 
 /// One JSON event per finding.
@@ -206,7 +206,7 @@ impl Engine {
                 Message::Gtpu(u) => (self.rules.gtpu(u, peer), "gtp-u"),
             };
             for fi in findings {
-                *self.counters.rule_hits.entry(fi.rule).or_default() += 1;
+                *self.counters.rule_hits.entry(fi.rule.name()).or_default() += 1;
                 self.counters.events += 1;
                 events.push(self.event(f, &frame, summary, fi, monitor));
             }
@@ -231,7 +231,7 @@ impl Engine {
         let json = json!({
             "time_ns": f.ts_ns,
             "peer": f.peer,
-            "rule": fi.rule,
+            "rule": fi.rule.name(),
             "action": taken,
             "configured_action": configured.name(),
             "monitor": monitor,
@@ -292,7 +292,7 @@ impl Engine {
             if self.seen_tsn(&key, chunk.tsn()) {
                 continue;
             }
-            let msg = match self.sctp.push(key.clone(), &chunk) {
+            let msg = match self.sctp.push(key, &chunk) {
                 Ok(Some(m)) => m,
                 Ok(None) => continue,
                 Err(e) => {
@@ -326,7 +326,7 @@ impl Engine {
             // cost is at most one duplicate message per association.
             self.recent_tsns.clear();
         }
-        let q = self.recent_tsns.entry(key.clone()).or_default();
+        let q = self.recent_tsns.entry(*key).or_default();
         if q.contains(&tsn) {
             return true;
         }
@@ -343,10 +343,10 @@ impl Engine {
         }
         let key = fr.flow_key();
         if !self.tcp.contains_key(&key) {
-            if self.tcp.len() >= MAX_TCP_STREAMS {
-                if let Some(old) = self.tcp_order.pop_front() {
-                    self.tcp.remove(&old);
-                }
+            if self.tcp.len() >= MAX_TCP_STREAMS
+                && let Some(old) = self.tcp_order.pop_front()
+            {
+                self.tcp.remove(&old);
             }
             self.tcp.insert(key, StreamReassembler::new());
             self.tcp_order.push_back(key);

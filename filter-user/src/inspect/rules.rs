@@ -3,7 +3,7 @@
 //! may produce a [`Finding`]; what happens then (alert, block the flow, quarantine the peer) is
 //! configured per rule in the policy's `[inspect]` section.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
@@ -15,8 +15,75 @@ use crate::{
         sigtran::SigtranMessage,
         tcap::ComponentType,
     },
-    policy::inspect::{Inspect, PeerInspect, RULE_NAMES, RuleAction},
+    policy::inspect::{Inspect, PeerInspect, RuleAction},
 };
+
+/// The inspection rules. The discriminant is written into pinned maps (`Block.rule` of
+/// `FLOW_VERDICTS` and `PEER_BLOCKS`, read by whoever inspects the pins), so the order is part of
+/// the pinned map layout: append only, and bump `MAP_LAYOUT_VERSION` otherwise. The numbers are
+/// the positions the rules had in the old `RULE_NAMES` list.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuleId {
+    Ss7Category1 = 0,
+    Ss7Category2 = 1,
+    Ss7GtBinding = 2,
+    DiameterAppNotAllowed = 3,
+    DiameterCommandBlocked = 4,
+    DiameterForeignRealmHomeImsi = 5,
+    DiameterOriginHostRealm = 6,
+    DiameterRealmBinding = 7,
+    GtpcMessageNotAllowed = 8,
+    GtpcImsiPlmn = 9,
+    GtpuGtpInGtp = 10,
+}
+
+impl RuleId {
+    /// Every rule, in discriminant order.
+    pub const ALL: [RuleId; 11] = [
+        RuleId::Ss7Category1,
+        RuleId::Ss7Category2,
+        RuleId::Ss7GtBinding,
+        RuleId::DiameterAppNotAllowed,
+        RuleId::DiameterCommandBlocked,
+        RuleId::DiameterForeignRealmHomeImsi,
+        RuleId::DiameterOriginHostRealm,
+        RuleId::DiameterRealmBinding,
+        RuleId::GtpcMessageNotAllowed,
+        RuleId::GtpcImsiPlmn,
+        RuleId::GtpuGtpInGtp,
+    ];
+
+    /// The name used in the policy's `[[inspect.rule]]`, in events and in metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleId::Ss7Category1 => "ss7-category1",
+            RuleId::Ss7Category2 => "ss7-category2",
+            RuleId::Ss7GtBinding => "ss7-gt-binding",
+            RuleId::DiameterAppNotAllowed => "diameter-app-not-allowed",
+            RuleId::DiameterCommandBlocked => "diameter-command-blocked",
+            RuleId::DiameterForeignRealmHomeImsi => "diameter-foreign-realm-home-imsi",
+            RuleId::DiameterOriginHostRealm => "diameter-origin-host-realm",
+            RuleId::DiameterRealmBinding => "diameter-realm-binding",
+            RuleId::GtpcMessageNotAllowed => "gtpc-message-not-allowed",
+            RuleId::GtpcImsiPlmn => "gtpc-imsi-plmn",
+            RuleId::GtpuGtpInGtp => "gtpu-gtp-in-gtp",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// What a rule does when the policy does not say.
+    pub fn default_action(self) -> RuleAction {
+        match self {
+            // Consistency checks that a misconfigured partner trips as easily as an attacker.
+            RuleId::DiameterOriginHostRealm | RuleId::GtpcImsiPlmn => RuleAction::Alert,
+            _ => RuleAction::BlockFlow,
+        }
+    }
+}
 
 /// SS7 Category 1 (FS.11): MAP operations that should never arrive from an interconnect
 /// partner, because they only make sense inside the home network. Each is a known tracking,
@@ -53,7 +120,8 @@ pub const DIAMETER_HOME_ONLY: [u32; 2] = [319, 317];
 /// the roaming interfaces S5/S8: a roaming partner sending them is trying to pull contexts or
 /// tear down sessions (FS.20). Delete PDN Connection Set (101/102), Identification (128/129),
 /// Context (130/131/132), Forward Relocation (133..=136), Relocation Cancel (139/140),
-/// Forward Access Context (137/138), Configuration Transfer Tunnel (141).
+/// Forward Access Context (137/138), Configuration Transfer Tunnel (141), RAN Information
+/// Relay (152, TS 29.274: between MMEs and SGSNs, S3/S10/S16 only).
 pub const GTPV2_NOT_ON_ROAMING: [u8; 17] =
     [101, 102, 128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 152];
 
@@ -64,7 +132,7 @@ pub const GTPV1_NOT_ON_ROAMING: [u8; 9] = [48, 49, 50, 51, 52, 53, 54, 55, 56];
 /// A rule's verdict on a message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub action: RuleAction,
     pub ttl_s: u64,
     /// Every decoded field that mattered to the rule.
@@ -79,20 +147,13 @@ struct Setting {
 
 /// The rules, configured from the policy.
 pub struct RuleSet {
-    settings: HashMap<&'static str, Setting>,
+    /// Indexed by `RuleId as usize`.
+    settings: [Setting; RuleId::ALL.len()],
     category1: HashSet<u32>,
     diameter_blocked: HashSet<u32>,
     home_imsi: Vec<String>,
     home_gt: Vec<String>,
     home_realms: Vec<String>,
-}
-
-fn default_action(rule: &str) -> RuleAction {
-    match rule {
-        // Consistency checks that a misconfigured partner trips as easily as an attacker.
-        "diameter-origin-host-realm" | "gtpc-imsi-plmn" => RuleAction::Alert,
-        _ => RuleAction::BlockFlow,
-    }
 }
 
 fn starts_with_any(s: &str, prefixes: &[String]) -> bool {
@@ -101,18 +162,14 @@ fn starts_with_any(s: &str, prefixes: &[String]) -> bool {
 
 impl RuleSet {
     pub fn new(cfg: &Inspect) -> RuleSet {
-        let mut settings = HashMap::new();
-        for name in RULE_NAMES {
-            let over = cfg.rules.iter().find(|r| r.name == name);
-            settings.insert(
-                name,
-                Setting {
-                    enabled: over.is_none_or(|r| r.enabled),
-                    action: over.and_then(|r| r.action).unwrap_or_else(|| default_action(name)),
-                    ttl_s: over.and_then(|r| r.ttl_s).unwrap_or(cfg.block_ttl_s),
-                },
-            );
-        }
+        let settings = RuleId::ALL.map(|rule| {
+            let over = cfg.rules.iter().find(|r| r.rule == rule);
+            Setting {
+                enabled: over.is_none_or(|r| r.enabled),
+                action: over.and_then(|r| r.action).unwrap_or_else(|| rule.default_action()),
+                ttl_s: over.and_then(|r| r.ttl_s).unwrap_or(cfg.block_ttl_s),
+            }
+        });
         RuleSet {
             settings,
             category1: cfg
@@ -131,8 +188,8 @@ impl RuleSet {
         }
     }
 
-    fn hit(&self, rule: &'static str, detail: Value, out: &mut Vec<Finding>) {
-        let s = &self.settings[rule];
+    fn hit(&self, rule: RuleId, detail: Value, out: &mut Vec<Finding>) {
+        let s = &self.settings[rule as usize];
         if s.enabled {
             out.push(Finding { rule, action: s.action, ttl_s: s.ttl_s, detail });
         }
@@ -166,7 +223,7 @@ impl RuleSet {
             v
         };
         if !peer.gt_prefixes.is_empty() && !calling.is_empty() && !starts_with_any(calling, &peer.gt_prefixes) {
-            self.hit("ss7-gt-binding", base(json!({"allowed_gt_prefixes": peer.gt_prefixes})), &mut out);
+            self.hit(RuleId::Ss7GtBinding, base(json!({"allowed_gt_prefixes": peer.gt_prefixes})), &mut out);
         }
         let Some(tcap) = &m.tcap else { return out };
         for c in &tcap.components {
@@ -179,13 +236,13 @@ impl RuleSet {
             let msisdn = c.map.as_ref().and_then(|x| x.msisdn().map(str::to_string));
             let fields = json!({"map_op": op, "map_op_name": name, "imsi": imsi, "msisdn": msisdn});
             if self.category1.contains(&op) {
-                self.hit("ss7-category1", base(fields.clone()), &mut out);
+                self.hit(RuleId::Ss7Category1, base(fields.clone()), &mut out);
             }
             if SS7_CATEGORY2.contains(&op) {
                 let home_sub = imsi.as_deref().is_some_and(|i| self.home_imsi(i));
                 let foreign_gt = !calling.is_empty() && !starts_with_any(calling, &self.home_gt);
                 if home_sub && foreign_gt {
-                    self.hit("ss7-category2", base(fields), &mut out);
+                    self.hit(RuleId::Ss7Category2, base(fields), &mut out);
                 }
             }
         }
@@ -210,28 +267,28 @@ impl RuleSet {
         };
         // Base protocol (application 0: CER/DWR/DPR) is always allowed.
         if !peer.diameter_apps.is_empty() && m.application_id != 0 && !peer.diameter_apps.contains(&m.application_id) {
-            self.hit("diameter-app-not-allowed", detail(), &mut out);
+            self.hit(RuleId::DiameterAppNotAllowed, detail(), &mut out);
         }
         if request && self.diameter_blocked.contains(&m.command_code) {
-            self.hit("diameter-command-blocked", detail(), &mut out);
+            self.hit(RuleId::DiameterCommandBlocked, detail(), &mut out);
         }
         if request && DIAMETER_HOME_ONLY.contains(&m.command_code) {
             let home_sub = m.user_name.as_deref().is_some_and(|u| self.home_imsi(u));
             let foreign = m.origin_realm.as_deref().is_some_and(|r| !self.home_realm(r));
             if home_sub && foreign {
-                self.hit("diameter-foreign-realm-home-imsi", detail(), &mut out);
+                self.hit(RuleId::DiameterForeignRealmHomeImsi, detail(), &mut out);
             }
         }
         if let (Some(host), Some(realm)) = (&m.origin_host, &m.origin_realm) {
             let (h, r) = (host.to_ascii_lowercase(), realm.to_ascii_lowercase());
             if h != r && !h.ends_with(&format!(".{r}")) {
-                self.hit("diameter-origin-host-realm", detail(), &mut out);
+                self.hit(RuleId::DiameterOriginHostRealm, detail(), &mut out);
             }
         }
         if let Some(realm) = &m.origin_realm {
             let r = realm.to_ascii_lowercase();
             if !peer.realms.is_empty() && !peer.realms.iter().any(|p| r == *p || r.ends_with(&format!(".{p}"))) {
-                self.hit("diameter-realm-binding", detail(), &mut out);
+                self.hit(RuleId::DiameterRealmBinding, detail(), &mut out);
             }
         }
         out
@@ -260,12 +317,14 @@ impl RuleSet {
             _ => GTPV1_NOT_ON_ROAMING.contains(&m.message_type),
         };
         if forbidden {
-            self.hit("gtpc-message-not-allowed", detail.clone(), &mut out);
+            self.hit(RuleId::GtpcMessageNotAllowed, detail.clone(), &mut out);
         }
-        if let Some(imsi) = &m.imsi {
-            if !peer.plmn_ids.is_empty() && !self.home_imsi(imsi) && !starts_with_any(imsi, &peer.plmn_ids) {
-                self.hit("gtpc-imsi-plmn", detail, &mut out);
-            }
+        if let Some(imsi) = &m.imsi
+            && !peer.plmn_ids.is_empty()
+            && !self.home_imsi(imsi)
+            && !starts_with_any(imsi, &peer.plmn_ids)
+        {
+            self.hit(RuleId::GtpcImsiPlmn, detail, &mut out);
         }
         out
     }
@@ -276,7 +335,7 @@ impl RuleSet {
         if m.gtp_in_gtp {
             let inner = m.inner.as_ref();
             self.hit(
-                "gtpu-gtp-in-gtp",
+                RuleId::GtpuGtpInGtp,
                 json!({
                     "teid": m.teid,
                     "inner_src": inner.map(|i| i.src.to_string()), "inner_dst": inner.map(|i| i.dst.to_string()),
@@ -291,4 +350,33 @@ impl RuleSet {
 
 pub fn plmn_string(p: &crate::dpi::gtp::tbcd::Plmn) -> String {
     format!("{:03}{:0width$}", p.mcc, p.mnc, width = p.mnc_digits as usize)
+}
+
+#[cfg(test)]
+mod rule_id_tests {
+    use super::RuleId;
+
+    /// `Block.rule` in the pinned maps is `RuleId as u32`: these numbers may never change.
+    #[test]
+    fn pinned_numbers_and_names_are_fixed() {
+        let want = [
+            "ss7-category1",
+            "ss7-category2",
+            "ss7-gt-binding",
+            "diameter-app-not-allowed",
+            "diameter-command-blocked",
+            "diameter-foreign-realm-home-imsi",
+            "diameter-origin-host-realm",
+            "diameter-realm-binding",
+            "gtpc-message-not-allowed",
+            "gtpc-imsi-plmn",
+            "gtpu-gtp-in-gtp",
+        ];
+        for (i, r) in RuleId::ALL.into_iter().enumerate() {
+            assert_eq!(r as usize, i);
+            assert_eq!(r.name(), want[i]);
+            assert_eq!(RuleId::from_name(want[i]), Some(r));
+        }
+        assert_eq!(RuleId::from_name("ss7-everything"), None);
+    }
 }

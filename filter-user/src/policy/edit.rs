@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
 
-use super::{Peer, Policy, mode_name};
+use super::{Peer, Policy};
 
 /// Fields of a peer given on the command line; `None` leaves a field as it is (for `set`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ fn peer_line(p: &Peer) -> String {
         prefixes.join(", "),
         allow.join(", "),
         p.rate_limit_pps.map(|r| format!(" rate {r} pps")).unwrap_or_default(),
-        p.mode.map(|m| format!(" mode {}", mode_name(m))).unwrap_or_default()
+        p.mode.map(|m| format!(" mode {}", m.name())).unwrap_or_default()
     )
 }
 
@@ -143,7 +143,7 @@ fn peer_line(p: &Peer) -> String {
 pub fn diff(old: &Policy, new: &Policy) -> Vec<String> {
     let mut out = Vec::new();
     if old.mode != new.mode {
-        out.push(format!("~ defaults.mode: {} -> {}", mode_name(old.mode), mode_name(new.mode)));
+        out.push(format!("~ defaults.mode: {} -> {}", old.mode.name(), new.mode.name()));
     }
     let pd = |b: bool| if b { "pass" } else { "drop" };
     if old.unknown_peer_pass != new.unknown_peer_pass {

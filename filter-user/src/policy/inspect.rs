@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::inspect::rules::RuleId;
+
 /// How much of a peer's traffic deep inspection sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sampling {
@@ -73,7 +75,7 @@ impl RuleAction {
 /// A rule's action and TTL as configured (rules not listed keep their defaults).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleSetting {
-    pub name: String,
+    pub rule: RuleId,
     pub enabled: bool,
     pub action: Option<RuleAction>,
     pub ttl_s: Option<u64>,
@@ -216,21 +218,6 @@ fn u32_list(v: &[Spanned<i64>], what: &str, at: At) -> Result<Vec<u32>, super::P
         .collect()
 }
 
-/// Rule names that exist (the rules module's list); checked here so a typo is a policy error.
-pub const RULE_NAMES: [&str; 11] = [
-    "ss7-category1",
-    "ss7-category2",
-    "ss7-gt-binding",
-    "diameter-app-not-allowed",
-    "diameter-command-blocked",
-    "diameter-foreign-realm-home-imsi",
-    "diameter-origin-host-realm",
-    "diameter-realm-binding",
-    "gtpc-message-not-allowed",
-    "gtpc-imsi-plmn",
-    "gtpu-gtp-in-gtp",
-];
-
 pub(super) fn validate(m: InspectModel, at: At) -> Result<Inspect, super::PolicyError> {
     let block_ttl_s = match m.block_ttl_s {
         None => 300,
@@ -239,10 +226,11 @@ pub(super) fn validate(m: InspectModel, at: At) -> Result<Inspect, super::Policy
     };
     let mut rules = Vec::new();
     for r in m.rule {
-        let name = r.name.get_ref().trim().to_string();
-        if !RULE_NAMES.contains(&name.as_str()) {
-            return Err(at(r.name.span().start, format!("unknown rule {name:?} (rules: {})", RULE_NAMES.join(", "))));
-        }
+        let name = r.name.get_ref().trim();
+        let Some(rule) = RuleId::from_name(name) else {
+            let all: Vec<&str> = RuleId::ALL.iter().map(|r| r.name()).collect();
+            return Err(at(r.name.span().start, format!("unknown rule {name:?} (rules: {})", all.join(", "))));
+        };
         let action = match &r.action {
             None => None,
             Some(a) => Some(RuleAction::parse(a.get_ref()).ok_or_else(|| {
@@ -257,7 +245,7 @@ pub(super) fn validate(m: InspectModel, at: At) -> Result<Inspect, super::Policy
             Some(t) if (1..=86_400 * 7).contains(t.get_ref()) => Some(*t.get_ref() as u64),
             Some(t) => return Err(at(t.span().start, format!("rule {name}: ttl_s: 1 to 604800 seconds"))),
         };
-        rules.push(RuleSetting { name, enabled: r.enabled.unwrap_or(true), action, ttl_s });
+        rules.push(RuleSetting { rule, enabled: r.enabled.unwrap_or(true), action, ttl_s });
     }
     Ok(Inspect {
         enabled: m.enabled.unwrap_or(true),

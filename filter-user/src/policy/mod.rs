@@ -425,7 +425,7 @@ impl Policy {
         let v6: usize = self.peers.iter().map(|p| p.prefixes.len()).sum::<usize>() - v4;
         let mut s = format!(
             "mode {}, unknown peers {}, non-signaling {}; {} peers, {} IPv4 and {} IPv6 prefixes\n",
-            mode_name(self.mode),
+            self.mode.name(),
             if self.unknown_peer_pass { "pass" } else { "drop" },
             if self.non_signaling_pass { "pass" } else { "drop" },
             self.peers.len(),
@@ -444,17 +444,10 @@ impl Policy {
                 p.prefixes.len(),
                 allow.join(", "),
                 p.rate_limit_pps.map(|r| format!("  rate {r} pps")).unwrap_or_default(),
-                p.mode.map(|m| format!("  mode {}", mode_name(m))).unwrap_or_default(),
+                p.mode.map(|m| format!("  mode {}", m.name())).unwrap_or_default(),
             );
         }
         s
-    }
-}
-
-pub fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Enforce => "enforce",
-        Mode::Monitor => "monitor",
     }
 }
 

@@ -1,0 +1,55 @@
+//! Names and capacities of the program's maps, for the controller. The kernel side's `#[map]`
+//! statics must be named by literals; `filter-user` checks that the compiled object holds
+//! exactly the maps listed in [`ALL`].
+
+pub const META: &str = "META";
+pub const ACTIVE: &str = "ACTIVE";
+pub const GLOBAL: &str = "GLOBAL";
+pub const PORT_CLASS: &str = "PORT_CLASS";
+pub const PEERS_V4_0: &str = "PEERS_V4_0";
+pub const PEERS_V4_1: &str = "PEERS_V4_1";
+pub const PEERS_V6_0: &str = "PEERS_V6_0";
+pub const PEERS_V6_1: &str = "PEERS_V6_1";
+pub const PEER_POLICY: &str = "PEER_POLICY";
+pub const PEER_INFO: &str = "PEER_INFO";
+pub const RATE_STATE: &str = "RATE_STATE";
+pub const STATS: &str = "STATS";
+pub const PEER_STATS: &str = "PEER_STATS";
+pub const FLOW_VERDICTS: &str = "FLOW_VERDICTS";
+pub const PEER_BLOCKS: &str = "PEER_BLOCKS";
+pub const INSPECT_CFG: &str = "INSPECT_CFG";
+pub const INSPECT_RING: &str = "INSPECT_RING";
+pub const INSPECT_STATS: &str = "INSPECT_STATS";
+
+/// Every map of the program. All of them are pinned, so the pins alone describe the running
+/// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
+pub const ALL: [&str; 18] = [
+    META,
+    ACTIVE,
+    GLOBAL,
+    PORT_CLASS,
+    PEERS_V4_0,
+    PEERS_V4_1,
+    PEERS_V6_0,
+    PEERS_V6_1,
+    PEER_POLICY,
+    PEER_INFO,
+    RATE_STATE,
+    STATS,
+    PEER_STATS,
+    FLOW_VERDICTS,
+    PEER_BLOCKS,
+    INSPECT_CFG,
+    INSPECT_RING,
+    INSPECT_STATS,
+];
+
+/// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).
+pub const fn peer_tries(slot: u32) -> (&'static str, &'static str) {
+    if slot == 0 { (PEERS_V4_0, PEERS_V6_0) } else { (PEERS_V4_1, PEERS_V6_1) }
+}
+
+/// Entries of `FLOW_VERDICTS` (an LRU hash: the oldest block goes first when it is full).
+pub const FLOW_VERDICTS_CAPACITY: u32 = 65536;
+/// Bytes of the `INSPECT_RING` ring buffer.
+pub const INSPECT_RING_BYTES: u32 = 8 << 20;

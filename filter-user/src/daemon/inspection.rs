@@ -1,0 +1,208 @@
+//! Deep inspection in the daemon, on a task of its own: the ring reader copies flagged packets
+//! out of the ring buffer and sends them over a channel; the inspector decodes and judges them
+//! ([`Engine`]), pushes verdicts down into XDP ([`BlockWriter`]) and logs the events. Neither
+//! waits for the control state: policy changes reach the inspector over a channel too, and
+//! control requests and metrics read its events and counters through [`Inspection`].
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::state::lock;
+use crate::{
+    inspect::{
+        Counters, Engine, Flagged, RuleSet,
+        io::{self, BlockWriter, EventLog, PcapWriter},
+    },
+    loader::Filter,
+    policy::{Policy, inspect::PeerInspect},
+};
+
+/// Records taken from the ring per wake-up at most, so one burst cannot starve the rest.
+const BATCH: usize = 4096;
+/// Batches waiting for the inspector; when it falls behind, the ring fills and XDP counts
+/// `inspect_overflow` instead of this process growing.
+const QUEUE: usize = 16;
+
+type Ring = tokio::io::unix::AsyncFd<aya::maps::RingBuf<aya::maps::MapData>>;
+
+/// What the inspector needs of the policy: the rules, and per peer id its name, inspection
+/// settings and whether its effective mode is monitor (blocks become alerts).
+pub struct PolicyView {
+    rules: RuleSet,
+    peers: HashMap<u32, (String, PeerInspect, bool)>,
+}
+
+impl PolicyView {
+    pub fn new(policy: &Policy, filter: &Filter) -> PolicyView {
+        let peers = policy
+            .peers
+            .iter()
+            .filter_map(|p| {
+                let monitor = p.mode.unwrap_or(policy.mode) == filter_common::Mode::Monitor;
+                filter.peer_id(&p.name).map(|id| (id, (p.name.clone(), p.inspect.clone(), monitor)))
+            })
+            .collect();
+        PolicyView { rules: RuleSet::new(&policy.inspect), peers }
+    }
+}
+
+/// Events and counters, written by the inspector, read by control requests and metrics.
+struct Shared {
+    events: Mutex<EventLog>,
+    counters: Mutex<Counters>,
+}
+
+/// The control state's handle on inspection.
+pub struct Inspection {
+    policy: mpsc::UnboundedSender<PolicyView>,
+    shared: Arc<Shared>,
+}
+
+impl Inspection {
+    /// Follow a policy change: new rules, new peer table.
+    pub fn follow(&self, view: PolicyView) {
+        // Only fails once the inspector is gone, at shutdown.
+        let _ = self.policy.send(view);
+    }
+
+    /// Events from sequence number `since` on (at most `limit`), as `sigwall events` shows them.
+    pub fn events(&self, since: u64, limit: usize) -> Value {
+        lock(&self.shared.events).since(since, limit)
+    }
+
+    pub fn counters(&self) -> Counters {
+        lock(&self.shared.counters).clone()
+    }
+
+    /// A reader of the same counters, for the metrics endpoint.
+    pub fn counters_reader(&self) -> CountersReader {
+        CountersReader(self.shared.clone())
+    }
+}
+
+#[derive(Clone)]
+pub struct CountersReader(Arc<Shared>);
+
+impl CountersReader {
+    pub fn get(&self) -> Counters {
+        lock(&self.0.counters).clone()
+    }
+}
+
+/// Start the ring reader and the inspector on the current runtime.
+pub fn start(
+    ring: Ring,
+    blocks: BlockWriter,
+    view: PolicyView,
+    events: EventLog,
+    pcap: Option<PcapWriter>,
+) -> Inspection {
+    let shared = Arc::new(Shared { events: Mutex::new(events), counters: Mutex::default() });
+    let (batch_tx, batch_rx) = mpsc::channel(QUEUE);
+    let (policy_tx, policy_rx) = mpsc::unbounded_channel();
+    tokio::spawn(read_ring(ring, batch_tx));
+    let inspector =
+        Inspector { engine: Engine::new(view.rules), peers: view.peers, blocks, pcap, shared: shared.clone() };
+    tokio::spawn(inspector.run(batch_rx, policy_rx));
+    Inspection { policy: policy_tx, shared }
+}
+
+/// Copy records out of the ring buffer in batches and hand them on.
+async fn read_ring(mut ring: Ring, tx: mpsc::Sender<Vec<Vec<u8>>>) {
+    loop {
+        let Ok(mut guard) = ring.readable_mut().await else { continue };
+        let mut batch = Vec::new();
+        while let Some(item) = guard.get_inner_mut().next() {
+            batch.push(item.to_vec());
+            if batch.len() >= BATCH {
+                break;
+            }
+        }
+        if batch.len() < BATCH {
+            guard.clear_ready();
+        }
+        drop(guard);
+        if !batch.is_empty() && tx.send(batch).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Inspector {
+    engine: Engine,
+    peers: HashMap<u32, (String, PeerInspect, bool)>,
+    blocks: BlockWriter,
+    pcap: Option<PcapWriter>,
+    shared: Arc<Shared>,
+}
+
+impl Inspector {
+    async fn run(mut self, mut batches: mpsc::Receiver<Vec<Vec<u8>>>, mut policy: mpsc::UnboundedReceiver<PolicyView>) {
+        let mut janitor = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                // A policy change is taken before packets that arrived after it was made.
+                biased;
+                Some(view) = policy.recv() => {
+                    self.engine.rules = view.rules;
+                    self.peers = view.peers;
+                }
+                batch = batches.recv() => {
+                    let Some(batch) = batch else { return };
+                    // Decoding is CPU work; keep it off the async workers' critical path.
+                    tokio::task::block_in_place(|| self.batch(&batch));
+                }
+                _ = janitor.tick() => {
+                    if let Err(e) = self.blocks.expire() {
+                        log::error!("expiring blocks: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decode and judge a batch of flagged packets, carry out the actions, log the events.
+    fn batch(&mut self, batch: &[Vec<u8>]) {
+        let wall =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+        let mut logged = Vec::new();
+        for rec in batch {
+            let Some((h, data)) = io::split_record(rec) else { continue };
+            let Some((name, peer, monitor)) = self.peers.get(&h.peer_id).cloned() else { continue };
+            if let Some(p) = self.pcap.as_mut()
+                && let Err(e) = p.write(wall, h.len, data)
+            {
+                log::error!("writing the pcap of flagged packets: {e}");
+            }
+            let f = Flagged {
+                ts_ns: h.ts_ns,
+                peer: name,
+                peer_id: h.peer_id,
+                class: io::class_of(h.class),
+                reason: io::reason_name(h.reason),
+                dropped: h.action != 0,
+                data,
+            };
+            for ev in self.engine.inspect(&f, &peer, monitor) {
+                if let Err(e) = self.blocks.apply(&ev.action) {
+                    log::error!("pushing a verdict down to XDP: {e}");
+                }
+                log::warn!("event: {}", ev.json);
+                logged.push(ev.json);
+            }
+        }
+        if !logged.is_empty() {
+            let mut events = lock(&self.shared.events);
+            for ev in logged {
+                events.push(ev);
+            }
+        }
+        *lock(&self.shared.counters) = self.engine.counters.clone();
+    }
+}

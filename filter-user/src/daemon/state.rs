@@ -1,0 +1,294 @@
+//! The daemon's policy state and what each control command does to it. Callers serialise
+//! access (one change at a time); every change is validated whole before anything is written,
+//! persisted before it takes effect, and audited whether applied or rejected.
+//!
+//! Deep inspection and the metrics endpoint do not run under this state: they get what they
+//! need through [`Inspection`]'s handle and [`PolicyFacts`].
+
+use std::{
+    fs::File,
+    io::Write,
+    path::{Path, PathBuf},
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::{Value, json};
+
+use super::inspection::{self, Inspection};
+use crate::{
+    control::{Command, server::Caller},
+    errors::CommandError,
+    loader::Attached,
+    policy::{self, Limits, Policy, edit, hex, sha256},
+    stats,
+};
+
+/// When the last change was tried and whether it was applied (for metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastChange {
+    /// Unix seconds.
+    pub at_s: u64,
+    pub applied: bool,
+}
+
+impl LastChange {
+    pub fn now(applied: bool) -> LastChange {
+        LastChange { at_s: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(), applied }
+    }
+}
+
+/// What the metrics endpoint reports about the policy, updated by the state on every change so
+/// that rendering metrics never waits for a policy change to finish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyFacts {
+    pub last_change: LastChange,
+    pub peers: usize,
+    pub prefixes_v4: usize,
+    pub prefixes_v6: usize,
+}
+
+impl PolicyFacts {
+    fn of(p: &Policy, last_change: LastChange) -> PolicyFacts {
+        let v4: usize =
+            p.peers.iter().map(|p| p.prefixes.iter().filter(|n| matches!(n, ipnet::IpNet::V4(_))).count()).sum();
+        let all: usize = p.peers.iter().map(|p| p.prefixes.len()).sum();
+        PolicyFacts { last_change, peers: p.peers.len(), prefixes_v4: v4, prefixes_v6: all - v4 }
+    }
+}
+
+pub type SharedFacts = std::sync::Arc<std::sync::Mutex<PolicyFacts>>;
+
+/// Lock a std mutex whose holder may have panicked: the data is plain counters and facts.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct State {
+    pub attached: Attached,
+    pub policy_path: PathBuf,
+    /// The policy text the running generation was compiled from.
+    pub text: String,
+    pub policy: Policy,
+    /// Write CLI changes back to `policy_path`.
+    pub persist: bool,
+    pub limits: Limits,
+    pub started: Instant,
+    pub audit: Option<File>,
+    /// Set by `detach`: the serving loop exits and detaches.
+    pub detach_requested: bool,
+    /// Deep inspection runs apart; this handle feeds it policy changes and reads its events.
+    pub inspection: Inspection,
+    /// Published for the metrics endpoint.
+    pub facts: SharedFacts,
+}
+
+/// Outcome of a command: the reply payload, or why not.
+pub type Outcome = Result<Value, CommandError>;
+
+impl State {
+    /// Assemble the state; `facts` starts out as "last change: now, applied" (the start).
+    #[expect(clippy::too_many_arguments, reason = "each is one named part of the state, assembled once at start")]
+    pub fn new(
+        attached: Attached,
+        policy_path: PathBuf,
+        text: String,
+        policy: Policy,
+        persist: bool,
+        limits: Limits,
+        audit: Option<File>,
+        inspection: Inspection,
+    ) -> State {
+        let facts = std::sync::Arc::new(std::sync::Mutex::new(PolicyFacts::of(&policy, LastChange::now(true))));
+        State {
+            attached,
+            policy_path,
+            text,
+            policy,
+            persist,
+            limits,
+            started: Instant::now(),
+            audit,
+            detach_requested: false,
+            inspection,
+            facts,
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.attached.filter.generation().unwrap_or(0)
+    }
+
+    /// Run one command. `raw` is the request as received, for the audit log.
+    pub fn handle(&mut self, cmd: Command, caller: Caller, raw: &Value) -> Outcome {
+        let before = self.generation();
+        let res = match &cmd {
+            Command::Status => Ok(self.status()),
+            Command::Peers => self.peers(),
+            Command::Stats => self.stats(),
+            Command::Events { since, limit } => Ok(self.inspection.events(*since, (*limit).clamp(1, 10_000) as usize)),
+            Command::PolicyDiff { file } => self.diff(Path::new(file)),
+            Command::PeerAdd(c) => self.edit(|d| edit::add_peer(d, c)),
+            Command::PeerRemove { name } => self.edit(|d| edit::remove_peer(d, name)),
+            Command::PeerSet(c) => self.edit(|d| edit::set_peer(d, c)),
+            Command::Mode { mode } => self.edit(|d| edit::set_mode(d, mode.name())),
+            Command::PolicyReload { file } => self.reload(file.as_deref().map(Path::new)),
+            Command::Detach => {
+                self.detach_requested = true;
+                Ok(json!({"detaching": self.attached.iface}))
+            }
+        };
+        if cmd.is_change() {
+            self.audit_line(caller, raw, &res, before);
+            *lock(&self.facts) = PolicyFacts::of(&self.policy, LastChange::now(res.is_ok()));
+        }
+        res
+    }
+
+    fn status(&mut self) -> Value {
+        let program_id = self.attached.filter.program_id();
+        json!({
+            "iface": self.attached.iface,
+            "xdp_mode": self.attached.mode,
+            "program_id": program_id,
+            "adopted": self.attached.adopted,
+            "policy_file": self.policy_path.display().to_string(),
+            "policy_sha256": hex(&sha256(&self.text)),
+            "generation": self.generation(),
+            "uptime_s": self.started.elapsed().as_secs(),
+            "mode": self.policy.mode.name(),
+            "persist": self.persist,
+        })
+    }
+
+    fn peers(&self) -> Outcome {
+        let snap = stats::of_filter(&self.attached.filter)?;
+        let list: Vec<Value> = self
+            .policy
+            .peers
+            .iter()
+            .map(|p| {
+                let s = snap.peer(&p.name).cloned().unwrap_or_default();
+                json!({
+                    "name": p.name,
+                    "prefixes": p.prefixes.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                    "allow": p.allow.iter().map(|c| c.name()).collect::<Vec<_>>(),
+                    "rate_limit_pps": p.rate_limit_pps,
+                    "mode": p.mode.map(filter_common::Mode::name),
+                    "packets": s.packets, "bytes": s.bytes, "passed": s.passed, "dropped": s.dropped,
+                })
+            })
+            .collect();
+        Ok(json!({ "generation": snap.generation, "peers": list }))
+    }
+
+    fn diff(&self, file: &Path) -> Outcome {
+        let new = policy::load(file, &self.limits).map_err(|e| CommandError::Policy(e.to_string()))?;
+        Ok(json!({ "changes": edit::diff(&self.policy, &new) }))
+    }
+
+    /// A CLI change: edit the document, validate the result whole, apply and persist.
+    fn edit(&mut self, f: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), String>) -> Outcome {
+        let mut doc = edit::parse_doc(&self.text).map_err(|e| CommandError::RunningText(e.to_string()))?;
+        f(&mut doc).map_err(CommandError::Edit)?;
+        let text = doc.to_string();
+        let name = self.policy_path.display().to_string();
+        let new = policy::parse(&name, &text, &self.limits).map_err(|e| CommandError::Rejected(e.message))?;
+        self.commit(new, text, self.persist)
+    }
+
+    /// Reload the policy file (or adopt another one): validated whole, then applied.
+    pub fn reload(&mut self, file: Option<&Path>) -> Outcome {
+        let path = file.map(Path::to_path_buf).unwrap_or_else(|| self.policy_path.clone());
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| CommandError::ReadPolicy { path: path.display().to_string(), source: e })?;
+        let new = policy::parse(&path.display().to_string(), &text, &self.limits)
+            .map_err(|e| CommandError::Policy(e.to_string()))?;
+        let out = self.commit(new, text, false)?;
+        self.policy_path = path;
+        Ok(out)
+    }
+
+    /// Apply `new` (compiled from `text`) as the next generation. Unchanged policies make no
+    /// generation. When persisting, the file is replaced before the flip, and put back if the
+    /// apply fails, so the file and the running policy never disagree.
+    fn commit(&mut self, new: Policy, text: String, persist: bool) -> Outcome {
+        let old_gen = self.generation();
+        let changes = edit::diff(&self.policy, &new);
+        if changes.is_empty() && text == self.text {
+            return Ok(json!({ "generation": old_gen, "changed": false, "changes": changes }));
+        }
+        let c = self.attached.filter.compile(&new)?;
+        if persist {
+            write_atomic(&self.policy_path, &text)
+                .map_err(|e| CommandError::Persist { path: self.policy_path.display().to_string(), source: e })?;
+        }
+        // `apply` changes nothing on error (it flips last and undoes its own work), so there is
+        // nothing to flip back here: only the file is put back.
+        if let Err(e) = self.attached.filter.apply(&c, sha256(&text)) {
+            if persist {
+                let _ = write_atomic(&self.policy_path, &self.text);
+            }
+            return Err(CommandError::NotApplied(e));
+        }
+        if let Err(e) = crate::inspect::io::set_enabled(&mut self.attached.filter, new.inspect.enabled) {
+            log::error!("switching deep inspection: {e}");
+        }
+        self.inspection.follow(inspection::PolicyView::new(&new, &self.attached.filter));
+        self.policy = new;
+        self.text = text;
+        Ok(json!({ "generation": c.global.generation, "changed": true, "changes": changes }))
+    }
+
+    /// Counters from the maps, plus deep inspection's own.
+    fn stats(&self) -> Outcome {
+        let mut v = stats::of_filter(&self.attached.filter)?.to_json();
+        let (flagged, overflow) = crate::inspect::io::ring_counters(&self.attached.filter).unwrap_or_default();
+        let mut insp = self.inspection.counters().to_json();
+        insp["flagged"] = json!(flagged);
+        insp["inspect_overflow"] = json!(overflow);
+        insp["enabled"] = json!(self.policy.inspect.enabled);
+        v["inspect"] = insp;
+        Ok(v)
+    }
+
+    fn audit_line(&mut self, caller: Caller, raw: &Value, res: &Outcome, old_gen: u64) {
+        let Some(f) = self.audit.as_mut() else { return };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let line = json!({
+            "time": format!("{}.{:03}", now.as_secs(), now.subsec_millis()),
+            "uid": caller.uid,
+            "pid": caller.pid,
+            "request": raw,
+            "result": match res { Ok(_) => "applied", Err(_) => "rejected" },
+            "error": res.as_ref().err().map(|e| e.to_string()),
+            "old_generation": old_gen,
+            "new_generation": self.attached.filter.generation().unwrap_or(old_gen),
+        });
+        // The audit trail must not be silently lost: a write failure is logged loudly.
+        if let Err(e) = writeln!(f, "{line}").and_then(|_| f.sync_data()) {
+            log::error!("cannot write the audit log: {e}");
+        }
+    }
+}
+
+/// Replace `path` with `text`: write a temporary file beside it, fsync, rename, fsync the
+/// directory. Readers see the old or the new file, never a mix.
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.sigwall-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            f.set_permissions(meta.permissions())?;
+        }
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

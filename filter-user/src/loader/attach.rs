@@ -1,0 +1,181 @@
+//! Attaching to an interface, pinning, adopting what an earlier controller pinned, and
+//! detaching.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    maps::{Array, MapData},
+    programs::{
+        Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
+};
+use filter_common::{MAP_LAYOUT_VERSION, Meta, maps};
+
+use super::{AttachMode, Attached, BPFFS, Filter, sys};
+use crate::{errors::OperatorError, policy::Policy};
+
+/// `/sys/fs/bpf/sigwall/<iface>`
+pub fn pin_dir(iface: &str) -> PathBuf {
+    Path::new(BPFFS).join("sigwall").join(iface)
+}
+
+fn link_pin(iface: &str) -> PathBuf {
+    pin_dir(iface).join("link")
+}
+
+impl Filter {
+    fn attach_new(&mut self, iface: &str, mode: AttachMode) -> Result<(AttachMode, FdLink), OperatorError> {
+        let prog = self.program()?;
+        let try_mode = |prog: &mut Xdp, m: XdpMode| prog.attach(iface, m);
+        let (used, id) = match mode {
+            AttachMode::Native => (AttachMode::Native, try_mode(prog, XdpMode::Driver)),
+            AttachMode::Skb => (AttachMode::Skb, try_mode(prog, XdpMode::Skb)),
+            AttachMode::Auto => match try_mode(prog, XdpMode::Driver) {
+                Ok(id) => (AttachMode::Native, Ok(id)),
+                Err(e) if OperatorError::is_mode_unsupported(&e) => {
+                    log::warn!("{iface}: native XDP not supported by the driver, using skb (generic) mode");
+                    (AttachMode::Skb, try_mode(prog, XdpMode::Skb))
+                }
+                Err(e) => (AttachMode::Native, Err(e)),
+            },
+        };
+        let id = id.map_err(|e| OperatorError::from_attach(e, iface, used))?;
+        let link = prog.take_link(id).map_err(|e| OperatorError::from_attach(e, iface, used))?;
+        let link = FdLink::try_from(link)
+            .map_err(|e| OperatorError::NoXdpLink { iface: iface.to_string(), detail: e.to_string() })?;
+        Ok((used, link))
+    }
+}
+
+/// Whether an earlier controller left a pinned, attached filter on `iface`.
+pub fn pins_present(iface: &str) -> bool {
+    link_pin(iface).exists()
+}
+
+/// Load, pin, apply `c`, and attach to `iface`. Nothing is left behind on failure.
+pub fn attach_fresh(
+    iface: &str,
+    mode: AttachMode,
+    log_level: u8,
+    policy: &Policy,
+    sha256: [u8; 32],
+) -> Result<Attached, OperatorError> {
+    let dir = pin_dir(iface);
+    std::fs::create_dir_all(&dir).map_err(|e| pins_error(&dir, "creating the pin directory", e))?;
+    let result = (|| {
+        let mut filter = Filter::load_with(log_level, Some(&dir))?;
+        let c = filter.compile(policy)?;
+        filter.apply(&c, sha256)?;
+        let (used, link) = filter.attach_new(iface, mode)?;
+        filter.set_meta(|m| {
+            m.layout_version = MAP_LAYOUT_VERSION;
+            m.attach_mode = used.pinned() as u8;
+        })?;
+        let link = link
+            .pin(link_pin(iface))
+            .map_err(|e| pins_error(&link_pin(iface), "pinning the XDP link", std::io::Error::other(e)))?;
+        Ok(Attached { filter, link, iface: iface.to_string(), mode: used, adopted: false })
+    })();
+    if result.is_err() {
+        let _ = clear_pins(iface);
+    }
+    result
+}
+
+/// Take over the filter an earlier controller pinned on `iface`: reuse its maps (counters,
+/// generation and rate state continue) and replace its program with this binary's through the
+/// pinned link, atomically. There is no moment without a program on the interface.
+pub fn adopt(iface: &str, log_level: u8) -> Result<Attached, OperatorError> {
+    let dir = pin_dir(iface);
+    let meta_pin = dir.join(maps::META);
+    let old = MapData::from_pin(&meta_pin).map_err(|e| OperatorError::Adopt {
+        iface: iface.to_string(),
+        step: "reading the pinned META map (not a sigwall pin set this version understands?)",
+        detail: e.to_string(),
+    })?;
+    let meta: Meta = {
+        let m = aya::maps::Map::from_map_data(old)?;
+        let a: Array<MapData, Meta> = Array::try_from(m)?;
+        a.get(&0, 0)?
+    };
+    if meta.layout_version != MAP_LAYOUT_VERSION {
+        return Err(OperatorError::LayoutMismatch {
+            iface: iface.to_string(),
+            pinned: meta.layout_version,
+            ours: MAP_LAYOUT_VERSION,
+        });
+    }
+    let mut filter = Filter::load_with(log_level, Some(&dir))?;
+    let pinned =
+        PinnedLink::from_pin(link_pin(iface)).map_err(|e| adopt_error(iface, "opening the pinned XDP link", e))?;
+    let fd_link: FdLink = pinned.into();
+    let xdp_link =
+        XdpLink::try_from(fd_link).map_err(|e| adopt_error(iface, "reading the pinned link as an XDP link", e))?;
+    let prog = filter.program()?;
+    let id = prog
+        .attach_to_link(xdp_link)
+        .map_err(|e| adopt_error(iface, "replacing the program behind the pinned link", e))?;
+    let link = prog.take_link(id).map_err(|e| adopt_error(iface, "taking the XDP link", e))?;
+    let link = FdLink::try_from(link).map_err(|e| adopt_error(iface, "taking the XDP link", e))?;
+    // Re-pin: the old pin is the same link, but the PinnedLink we hold must own a pin path.
+    let _ = std::fs::remove_file(link_pin(iface));
+    let link = link.pin(link_pin(iface)).map_err(|e| adopt_error(iface, "re-pinning the XDP link", e))?;
+    let mode = match meta.attach_mode() {
+        Some(filter_common::AttachMode::Skb) => AttachMode::Skb,
+        Some(filter_common::AttachMode::Native) | None => AttachMode::Native,
+    };
+    Ok(Attached { filter, link, iface: iface.to_string(), mode, adopted: true })
+}
+
+/// Detach whatever sigwall program is pinned on `iface`, even if a controller still holds the
+/// link open (BPF_LINK_DETACH, kernel 5.9), then remove the pins.
+pub fn force_detach(iface: &str) -> Result<bool, OperatorError> {
+    let path = link_pin(iface);
+    let mut detached = false;
+    if path.exists() {
+        let fd = sys::bpf_obj_get(&path).map_err(|e| pins_error(&path, "opening the pinned XDP link", e))?;
+        sys::link_detach(&fd).map_err(|e| OperatorError::Detach { iface: iface.to_string(), source: e })?;
+        detached = true;
+    }
+    remove_pins(iface).map_err(|e| pins_error(&pin_dir(iface), "removing the pins", e))?;
+    Ok(detached)
+}
+
+/// Remove the pins of `iface` (maps and link directory entries; the link itself is detached by
+/// whoever drops its last reference).
+pub fn remove_pins(iface: &str) -> std::io::Result<()> {
+    clear_pins(iface)?;
+    // An unprivileged daemon may own its pin directory but not /sys/fs/bpf/sigwall: an empty
+    // directory left behind is harmless (the next start reuses it).
+    match std::fs::remove_dir(pin_dir(iface)) {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound) => Ok(()),
+        r => r,
+    }
+}
+
+/// Remove the pins of `iface` but keep the directory (a starting daemon holds its lock on it).
+pub fn clear_pins(iface: &str) -> std::io::Result<()> {
+    let dir = pin_dir(iface);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for e in entries {
+        std::fs::remove_file(e?.path())?;
+    }
+    Ok(())
+}
+
+fn pins_error(path: &Path, action: &'static str, source: std::io::Error) -> OperatorError {
+    OperatorError::Pins { path: path.display().to_string(), action, source }
+}
+
+fn adopt_error(iface: &str, step: &'static str, e: impl fmt::Display) -> OperatorError {
+    OperatorError::Adopt { iface: iface.to_string(), step, detail: e.to_string() }
+}

@@ -1,0 +1,210 @@
+//! Policy generations: compile against the running filter's peer ids, write the inactive
+//! generation's maps, and flip `ACTIVE` with one store. `apply` undoes its own partial work on
+//! error, so a packet is always judged by one whole generation.
+
+use aya::maps::{Array, LpmTrie, MapData, PerCpuArray, PerCpuValues, lpm_trie::Key};
+use filter_common::{
+    Active, GlobalPolicy, MAX_PEERS, PORT_DIAMETER, PORT_GTPC, PORT_GTPU, PORT_SIGTRAN, PORT_SLOTS, PeerCounter,
+    PeerName, PeerPolicy, PortClass, maps,
+};
+
+use super::{Filter, map, map_mut, pins};
+use crate::{
+    errors::OperatorError,
+    policy::{
+        Policy,
+        compile::{self, Compiled, PeerIds},
+    },
+};
+
+impl Filter {
+    fn active_slot(&self) -> Result<u32, OperatorError> {
+        Ok(pins::active_generation(|n| map(&self.ebpf, n))?.0)
+    }
+
+    /// Settings of the active generation (generation 0, all zero, before any policy).
+    pub fn active_global(&self) -> Result<GlobalPolicy, OperatorError> {
+        Ok(pins::active_generation(|n| map(&self.ebpf, n))?.1)
+    }
+
+    pub fn generation(&self) -> Result<u64, OperatorError> {
+        Ok(self.active_global()?.generation)
+    }
+
+    /// (id, name) of every peer in the active generation.
+    pub fn active_peer_names(&self) -> Result<Vec<(u32, String)>, OperatorError> {
+        let slot = self.active_slot()?;
+        let slots = self.active_global()?.peer_slots.min(MAX_PEERS);
+        let names: Array<&MapData, PeerName> = Array::try_from(map(&self.ebpf, maps::PEER_INFO)?)?;
+        let mut out = Vec::new();
+        for id in 1..slots {
+            let n = names.get(&(slot * MAX_PEERS + id), 0)?;
+            let len = n.bytes.iter().position(|b| *b == 0).unwrap_or(n.bytes.len());
+            if len > 0 {
+                out.push((id, String::from_utf8_lossy(&n.bytes[..len]).into_owned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Compile `p` as the next generation, with this filter's stable peer ids.
+    pub fn compile(&mut self, p: &Policy) -> Result<Compiled, OperatorError> {
+        let next = self.generation()? + 1;
+        let mut ids = self.ids.clone();
+        Ok(compile::compile(p, next, &mut ids))
+    }
+
+    /// Write `c` into the inactive generation's maps, then make it active with one store.
+    /// Until that store, every packet is judged by the previous generation, whole. `sha256` is
+    /// the hash of the policy text `c` came from, recorded for restarts.
+    ///
+    /// On error nothing changed for packets: `apply` undoes its own partial work and flips only
+    /// when everything is written, so the caller must not flip anything itself.
+    pub fn apply(&mut self, c: &Compiled, sha256: [u8; 32]) -> Result<(), OperatorError> {
+        let prev = self.active_slot()?;
+        let next = prev ^ 1;
+        if let Err(e) = self.write_generation(next, c) {
+            // The half-written slot is inactive, and the next apply rewrites it whole; only its
+            // port bits are read back (through GLOBAL, which was not written), so clear the ones
+            // this attempt may have set.
+            self.scrub_ports(next, c);
+            return Err(e);
+        }
+        self.set_active(next)?;
+        if let Err(e) = self.set_meta(|m| m.policy_sha256 = sha256) {
+            // META must name the running policy (a restart adopts by it): go back whole.
+            let _ = self.set_active(prev);
+            return Err(e);
+        }
+        self.ids = PeerIds::from_pairs(c.peers.iter().map(|p| (p.id, p.name.clone())));
+        Ok(())
+    }
+
+    /// The flip: one store into `ACTIVE`.
+    fn set_active(&mut self, slot: u32) -> Result<(), OperatorError> {
+        let mut active: Array<&mut MapData, Active> = Array::try_from(map_mut(&mut self.ebpf, maps::ACTIVE)?)?;
+        active.set(0, Active { index: slot, _pad: 0 }, 0)?;
+        Ok(())
+    }
+
+    /// Best effort after a failed write: clear the `PORT_CLASS` bits of `c` in `slot`.
+    fn scrub_ports(&mut self, slot: u32, c: &Compiled) {
+        let Ok(m) = map_mut(&mut self.ebpf, maps::PORT_CLASS) else { return };
+        let Ok(mut ports) = Array::<&mut MapData, u8>::try_from(m) else { return };
+        // The slot then holds at most the bits of its old settings, which the next write clears.
+        for (port, _) in port_bits(&c.global) {
+            let _ = ports.set(slot * PORT_SLOTS + port as u32, 0, 0);
+        }
+    }
+
+    fn write_generation(&mut self, slot: u32, c: &Compiled) -> Result<(), OperatorError> {
+        let ebpf = &mut self.ebpf;
+        let (v4, v6) = maps::peer_tries(slot);
+        replace_trie(map_mut(ebpf, v4)?, &c.v4)?;
+        replace_trie(map_mut(ebpf, v6)?, &c.v6)?;
+
+        let old_slots = {
+            let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(ebpf, maps::GLOBAL)?)?;
+            global.get(&slot, 0)?.peer_slots.min(MAX_PEERS)
+        };
+        let slots = c.global.peer_slots.max(old_slots).min(MAX_PEERS);
+        let base = slot * MAX_PEERS;
+        let mut policies = vec![PeerPolicy::default(); slots as usize];
+        let mut names = vec![PeerName::default(); slots as usize];
+        names[0] = name_of("(unknown)");
+        for p in &c.peers {
+            policies[p.id as usize] = p.policy;
+            names[p.id as usize] = name_of(&p.name);
+        }
+        {
+            let mut pol: Array<&mut MapData, PeerPolicy> = Array::try_from(map_mut(ebpf, maps::PEER_POLICY)?)?;
+            for (id, v) in policies.iter().enumerate() {
+                pol.set(base + id as u32, *v, 0)?;
+            }
+        }
+        {
+            let mut info: Array<&mut MapData, PeerName> = Array::try_from(map_mut(ebpf, maps::PEER_INFO)?)?;
+            for (id, v) in names.iter().enumerate() {
+                info.set(base + id as u32, *v, 0)?;
+            }
+        }
+        // A name seen for the first time starts with clean counters and a full bucket, even if
+        // its id belonged to a peer removed earlier.
+        if !c.fresh_ids.is_empty() {
+            let ncpu = aya::util::nr_cpus().map_err(|(_, e)| OperatorError::Cpus(e.to_string()))?;
+            let mut stats: PerCpuArray<&mut MapData, PeerCounter> =
+                PerCpuArray::try_from(map_mut(ebpf, maps::PEER_STATS)?)?;
+            for id in &c.fresh_ids {
+                let zero = PerCpuValues::try_from(vec![PeerCounter::default(); ncpu])
+                    .map_err(|e| OperatorError::Cpus(format!("per-CPU values: {e}")))?;
+                stats.set(*id, zero, 0)?;
+            }
+            let mut rate: Array<&mut MapData, u64> = Array::try_from(map_mut(ebpf, maps::RATE_STATE)?)?;
+            for id in &c.fresh_ids {
+                rate.set(*id, 0, 0)?;
+            }
+        }
+        // Ports: clear what the slot's previous settings marked, then mark the new lists.
+        let old_global = {
+            let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(ebpf, maps::GLOBAL)?)?;
+            global.get(&slot, 0)?
+        };
+        {
+            let mut ports: Array<&mut MapData, u8> = Array::try_from(map_mut(ebpf, maps::PORT_CLASS)?)?;
+            let base = slot * PORT_SLOTS;
+            for (port, _) in port_bits(&old_global) {
+                ports.set(base + port as u32, 0, 0)?;
+            }
+            for (port, bits) in port_bits(&c.global) {
+                ports.set(base + port as u32, bits, 0)?;
+            }
+        }
+        let mut global: Array<&mut MapData, GlobalPolicy> = Array::try_from(map_mut(ebpf, maps::GLOBAL)?)?;
+        global.set(slot, c.global, 0)?;
+        Ok(())
+    }
+}
+
+/// (port, PORT_* bits) for every configured port of a generation's settings.
+fn port_bits(g: &GlobalPolicy) -> Vec<(u16, u8)> {
+    let mut out: Vec<(u16, u8)> = Vec::new();
+    for (pc, bit) in [
+        (PortClass::GtpC, PORT_GTPC),
+        (PortClass::GtpU, PORT_GTPU),
+        (PortClass::Diameter, PORT_DIAMETER),
+        (PortClass::Sigtran, PORT_SIGTRAN),
+    ] {
+        let n = (g.port_counts[pc as usize] as usize).min(filter_common::MAX_PORTS_PER_CLASS);
+        for p in &g.ports[pc as usize][..n] {
+            let port = u16::from_be(*p);
+            match out.iter_mut().find(|(q, _)| *q == port) {
+                Some(e) => e.1 |= bit,
+                None => out.push((port, bit)),
+            }
+        }
+    }
+    out
+}
+
+fn name_of(s: &str) -> PeerName {
+    let mut n = PeerName::default();
+    let b = s.as_bytes();
+    let len = b.len().min(63);
+    n.bytes[..len].copy_from_slice(&b[..len]);
+    n
+}
+
+fn replace_trie<const N: usize>(m: &mut aya::maps::Map, entries: &[(u32, [u8; N], u32)]) -> Result<(), OperatorError>
+where
+    [u8; N]: aya::Pod,
+{
+    let mut trie: LpmTrie<&mut MapData, [u8; N], u32> = LpmTrie::try_from(m)?;
+    let old: Vec<Key<[u8; N]>> = trie.keys().collect::<Result<_, _>>()?;
+    for k in old {
+        trie.remove(&k)?;
+    }
+    for (len, addr, id) in entries {
+        trie.insert(&Key::new(*len, *addr), id, 0).map_err(OperatorError::PrefixCapacity)?;
+    }
+    Ok(())
+}

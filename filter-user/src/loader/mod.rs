@@ -1,0 +1,194 @@
+//! Loading the XDP program and owning its maps. The jobs live in submodules: writing policy
+//! generations ([`generation`]), attaching, adopting and detaching ([`attach`]), reading a
+//! running filter's pins ([`pins`]) and the raw `bpf(2)` calls aya does not offer ([`sys`]).
+
+mod attach;
+mod generation;
+pub mod pins;
+mod sys;
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, MapData},
+    programs::{Xdp, links::PinnedLink},
+};
+use filter_common::{Meta, maps};
+
+pub use attach::{adopt, attach_fresh, clear_pins, force_detach, pin_dir, pins_present, remove_pins};
+pub use sys::bpffs_mounted;
+
+use crate::{errors::OperatorError, policy::compile::PeerIds};
+
+/// The compiled XDP object, built by build.rs from filter-ebpf.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sigwall"));
+
+/// Reference programs for benchmarks (`trivial_pass`, `floor`); never attached by the product.
+pub static BASELINES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/baselines"));
+
+pub const PROGRAM: &str = "sigwall";
+pub const BPFFS: &str = "/sys/fs/bpf";
+
+/// The maps pinned for an interface, by name: every map of the program (see
+/// [`filter_common::maps::ALL`]).
+pub const PINNED_MAPS: [&str; 18] = maps::ALL;
+
+/// XDP attach mode as the operator names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    /// Native (driver) mode: the fast path, what production links should use.
+    Native,
+    /// Generic mode in the kernel stack: works everywhere, slower.
+    Skb,
+    /// Native if the driver supports it, else generic.
+    Auto,
+}
+
+impl fmt::Display for AttachMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AttachMode::Native => "native",
+            AttachMode::Skb => "skb",
+            AttachMode::Auto => "auto",
+        })
+    }
+}
+
+impl AttachMode {
+    /// The mode recorded in the pinned `META` map: what the kernel attached with (`Auto` has
+    /// been resolved to native or skb by then, and counts as native if it was not).
+    fn pinned(self) -> filter_common::AttachMode {
+        match self {
+            AttachMode::Skb => filter_common::AttachMode::Skb,
+            AttachMode::Native | AttachMode::Auto => filter_common::AttachMode::Native,
+        }
+    }
+}
+
+/// A loaded sigwall program and its maps, pinned or not.
+pub struct Filter {
+    pub ebpf: Ebpf,
+    ids: PeerIds,
+}
+
+/// A filter attached to an interface, its link pinned.
+pub struct Attached {
+    pub filter: Filter,
+    pub link: PinnedLink,
+    pub iface: String,
+    pub mode: AttachMode,
+    /// True when an earlier controller's pins were adopted (no gap in filtering).
+    pub adopted: bool,
+}
+
+impl Filter {
+    /// Load the embedded object with private (unpinned) maps: for tests and benchmarks.
+    /// `log_level` 0 keeps aya-log silent in the program (a disabled record costs one byte
+    /// compare); 1..=5 is error..trace.
+    pub fn load(log_level: u8) -> Result<Self, OperatorError> {
+        Self::load_with(log_level, None)
+    }
+
+    fn load_with(log_level: u8, pins: Option<&Path>) -> Result<Self, OperatorError> {
+        let mut loader = EbpfLoader::new();
+        loader.override_global(aya_log::LEVEL, &log_level, false);
+        let paths: Vec<(&str, PathBuf)> = match pins {
+            Some(dir) => PINNED_MAPS.iter().map(|n| (*n, dir.join(n))).collect(),
+            None => Vec::new(),
+        };
+        for (name, path) in &paths {
+            // Opens the pinned map if it exists (adoption), else creates and pins it.
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(OBJECT).map_err(OperatorError::from_load)?;
+        let prog: &mut Xdp = program(&mut ebpf)?;
+        prog.load().map_err(OperatorError::from_program_load)?;
+        let mut f = Filter { ebpf, ids: PeerIds::default() };
+        f.ids = PeerIds::from_pairs(f.active_peer_names()?);
+        Ok(f)
+    }
+
+    /// A descriptor of its own on one of the filter's maps, for a user that runs apart from
+    /// the owner of this `Filter` (deep inspection's block writer).
+    pub fn map_handle(&self, name: &str) -> Result<aya::maps::Map, OperatorError> {
+        use std::os::fd::AsFd as _;
+        let fd = match map(&self.ebpf, name)? {
+            aya::maps::Map::Array(m) | aya::maps::Map::HashMap(m) | aya::maps::Map::LruHashMap(m) => {
+                m.fd().as_fd().try_clone_to_owned()
+            }
+            _ => return Err(OperatorError::BrokenObject { what: format!("array or hash map {name}") }),
+        }
+        .map_err(|e| OperatorError::Pins {
+            path: name.to_string(),
+            action: "duplicating a map descriptor",
+            source: e,
+        })?;
+        Ok(aya::maps::Map::from_map_data(MapData::from_fd(fd)?)?)
+    }
+
+    pub fn program(&mut self) -> Result<&mut Xdp, OperatorError> {
+        program(&mut self.ebpf)
+    }
+
+    /// The id of a peer in the active generation.
+    pub fn peer_id(&self, name: &str) -> Option<u32> {
+        self.ids.get(name)
+    }
+
+    pub fn program_id(&mut self) -> Option<u32> {
+        self.program().ok()?.info().ok().map(|i| i.id())
+    }
+
+    pub fn meta(&self) -> Result<Meta, OperatorError> {
+        let meta: Array<&MapData, Meta> = Array::try_from(map(&self.ebpf, maps::META)?)?;
+        Ok(meta.get(&0, 0)?)
+    }
+
+    fn set_meta(&mut self, f: impl FnOnce(&mut Meta)) -> Result<(), OperatorError> {
+        let mut meta: Array<&mut MapData, Meta> = Array::try_from(map_mut(&mut self.ebpf, maps::META)?)?;
+        let mut m = meta.get(&0, 0)?;
+        f(&mut m);
+        meta.set(0, m, 0)?;
+        Ok(())
+    }
+}
+
+fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, OperatorError> {
+    ebpf.program_mut(PROGRAM)
+        .ok_or_else(|| OperatorError::BrokenObject { what: format!("program {PROGRAM}") })?
+        .try_into()
+        .map_err(|e| OperatorError::BrokenObject { what: format!("XDP program {PROGRAM} ({e})") })
+}
+
+pub(crate) fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map, OperatorError> {
+    ebpf.map(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") })
+}
+
+pub(crate) fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map, OperatorError> {
+    ebpf.map_mut(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The kernel side names its maps by literals (`#[map]` statics); the controller by
+    /// `filter_common::maps`. Both lists must be the same, or pinning and lookups break.
+    #[test]
+    fn the_object_has_exactly_the_maps_named_in_common() {
+        let obj = aya_obj::Object::parse(OBJECT).expect("the embedded object parses");
+        // aya-log's own maps and the data sections (.rodata, .bss) are not ours.
+        let in_object: BTreeSet<&str> =
+            obj.maps.keys().map(String::as_str).filter(|n| !n.starts_with('.') && !n.starts_with("AYA_LOG")).collect();
+        let named: BTreeSet<&str> = maps::ALL.into_iter().collect();
+        assert_eq!(in_object, named);
+        assert_eq!(named.len(), maps::ALL.len(), "no name listed twice");
+    }
+}
