@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::{DecodeError, Layer};
+use crate::{DecodeError, Layer, digits};
 
 pub const MSG_UDT: u8 = 0x09;
 pub const MSG_UDTS: u8 = 0x0a;
@@ -277,7 +277,8 @@ pub struct GlobalTitle {
     pub numbering_plan: Option<u8>,
     pub encoding_scheme: Option<u8>,
     pub nature_of_address: Option<u8>,
-    /// Address signals, BCD decoded (0-9; 0xB and 0xC as `B`/`C`, other codes as hex).
+    /// Address signals, BCD decoded by [`digits::bcd_global_title`] (0-9, then `A`-`F`; `B` and
+    /// `C` are the code 11 and 12 signals).
     pub digits: String,
 }
 
@@ -375,7 +376,7 @@ impl<'a> AddressSlice<'a> {
             }
             _ => return None,
         };
-        g.digits = bcd_digits(digits, odd);
+        g.digits = digits::bcd_global_title(digits, odd);
         Some(g)
     }
 
@@ -383,30 +384,6 @@ impl<'a> AddressSlice<'a> {
     pub fn digits(&self) -> Option<String> {
         self.global_title().map(|g| g.digits)
     }
-}
-
-/// BCD, low nibble first. `odd == Some(true)` drops the last (filler) nibble; `None` (unknown
-/// parity) drops a final 0xF filler.
-pub fn bcd_digits(d: &[u8], odd: Option<bool>) -> String {
-    let mut s = String::with_capacity(d.len() * 2);
-    let push = |s: &mut String, n: u8| {
-        s.push(match n {
-            0..=9 => (b'0' + n) as char,
-            0x0b => 'B',
-            0x0c => 'C',
-            _ => char::from_digit(n as u32, 16).map(|c| c.to_ascii_uppercase()).unwrap_or('?'),
-        })
-    };
-    for (i, b) in d.iter().enumerate() {
-        push(&mut s, b & 0x0f);
-        let last = i + 1 == d.len();
-        let hi = b >> 4;
-        let skip = last && (odd == Some(true) || (odd.is_none() && hi == 0x0f));
-        if !skip {
-            push(&mut s, hi);
-        }
-    }
-    s
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::{DecodeError, Layer};
+use crate::bytes::{be16, be32};
+use crate::{DecodeError, Layer};
 
 /// Chunks decoded per packet; a packet with more is refused with [`DecodeError::Limit`]. The
 /// smallest chunk is 4 bytes, so a 9000-byte jumbo frame could hold ~2250; real bundles hold a
@@ -34,20 +35,20 @@ pub const CHUNK_ERROR: u8 = 9;
 pub const CHUNK_COOKIE_ECHO: u8 = 10;
 pub const CHUNK_COOKIE_ACK: u8 = 11;
 pub const CHUNK_SHUTDOWN_COMPLETE: u8 = 14;
+/// I-DATA (RFC 8260, interleaved user messages): recognised, not decoded.
+pub const CHUNK_I_DATA: u8 = 64;
 
-/// Payload protocol identifiers (IANA) of the SIGTRAN adaptation layers.
+/// Payload protocol identifiers (IANA) of the SIGTRAN adaptation layers. [`crate::ss7`]
+/// decodes M3UA and M2PA.
 pub const PPID_M2UA: u32 = 2;
 pub const PPID_M3UA: u32 = 3;
 pub const PPID_SUA: u32 = 4;
 pub const PPID_M2PA: u32 = 5;
-
-fn be16(d: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*d.get(o)?, *d.get(o + 1)?]))
-}
-
-fn be32(d: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_be_bytes([*d.get(o)?, *d.get(o + 1)?, *d.get(o + 2)?, *d.get(o + 3)?]))
-}
+/// Payload protocol identifiers (IANA, RFC 6733 §2.1) of Diameter, in clear and over DTLS.
+pub const PPID_DIAMETER: u32 = 46;
+pub const PPID_DIAMETER_DTLS: u32 = 47;
+/// PPID 0: unspecified (the port says what it is).
+pub const PPID_UNSPECIFIED: u32 = 0;
 
 fn len_err(required: usize, len: usize) -> DecodeError {
     DecodeError::Len { layer: Layer::Sctp, required, len }

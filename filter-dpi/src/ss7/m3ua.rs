@@ -4,7 +4,8 @@
 //! [`M3uaSlice::from_slice`] checks the header and walks the parameters once (at most
 //! [`MAX_PARAMS`]), so [`M3uaSlice::params`] cannot fail.
 
-use super::{DecodeError, Layer};
+use crate::bytes::{be16, be32};
+use crate::{DecodeError, Layer};
 
 pub const HEADER_LEN: usize = 8;
 pub const PARAM_HEADER_LEN: usize = 4;
@@ -32,14 +33,6 @@ pub const TAG_CORRELATION_ID: u16 = 0x0013;
 
 /// Protocol Data: OPC, DPC, SI, NI, MP, SLS before the user data.
 pub const PROTOCOL_DATA_HEADER_LEN: usize = 12;
-
-fn be16(d: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*d.get(o)?, *d.get(o + 1)?]))
-}
-
-fn be32(d: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_be_bytes([*d.get(o)?, *d.get(o + 1)?, *d.get(o + 2)?, *d.get(o + 3)?]))
-}
 
 /// One M3UA message. Bytes after the message length (e.g. SCTP padding) are ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! Diameter AVPs (RFC 6733 §4.1): a flat iterator over one level, and a bounded walk that
 //! descends into the grouped AVPs listed in [`is_grouped`].
 
-use crate::dpi::{DecodeError, Layer};
+use crate::bytes::{be24, be32};
+use crate::{DecodeError, Layer};
 
 const L: Layer = Layer::Diameter;
 
@@ -56,7 +57,7 @@ impl<'a> AvpSlice<'a> {
         let flags = bytes.get(4).copied().unwrap_or(0);
         let header_len = if flags & FLAG_V != 0 { AVP_HEADER_LEN_VENDOR } else { AVP_HEADER_LEN };
         DecodeError::need(L, header_len, bytes.len())?;
-        let len = u24(bytes, 5);
+        let len = be24(bytes, 5).unwrap_or(0) as usize;
         if len < header_len {
             return Err(DecodeError::Content { layer: L, what: "AVP length shorter than its header" });
         }
@@ -67,7 +68,7 @@ impl<'a> AvpSlice<'a> {
     }
 
     pub fn code(&self) -> u32 {
-        u32_at(self.slice, 0)
+        be32(self.slice, 0).unwrap_or(0)
     }
     pub fn flags(&self) -> u8 {
         self.slice.get(4).copied().unwrap_or(0)
@@ -87,7 +88,7 @@ impl<'a> AvpSlice<'a> {
     }
     /// Vendor-Id, 0 when the V flag is clear.
     pub fn vendor_id(&self) -> u32 {
-        if self.is_vendor_specific() { u32_at(self.slice, 8) } else { 0 }
+        if self.is_vendor_specific() { be32(self.slice, 8).unwrap_or(0) } else { 0 }
     }
     /// The data, without padding.
     pub fn data(&self) -> &'a [u8] {
@@ -250,20 +251,6 @@ pub fn walk<'a>(bytes: &'a [u8], mut visit: impl FnMut(usize, &AvpSlice<'a>)) ->
                 }
             }
         }
-    }
-}
-
-pub(crate) fn u24(b: &[u8], at: usize) -> usize {
-    match b.get(at..at + 3) {
-        Some(&[x, y, z]) => (usize::from(x) << 16) | (usize::from(y) << 8) | usize::from(z),
-        _ => 0,
-    }
-}
-
-pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
-    match b.get(at..at + 4) {
-        Some(&[w, x, y, z]) => u32::from_be_bytes([w, x, y, z]),
-        _ => 0,
     }
 }
 

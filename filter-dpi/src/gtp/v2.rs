@@ -3,8 +3,10 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::tbcd::{Plmn, tbcd_digits};
-use crate::dpi::{DecodeError, Layer};
+use super::ie::{apn_to_string, keep_first};
+use crate::bytes::{be16, be24, be32};
+use crate::digits::{Plmn, tbcd_decimal};
+use crate::{DecodeError, Layer};
 
 const L: Layer = Layer::GtpV2C;
 
@@ -115,17 +117,14 @@ impl<'a> GtpV2Slice<'a> {
     }
     /// Message Length: octets after the first four.
     pub fn length(&self) -> u16 {
-        u16_at(self.slice, 2)
+        be16(self.slice, 2).unwrap_or(0)
     }
     pub fn teid(&self) -> Option<u32> {
-        if self.has_teid() { Some(u32_at(self.slice, 4)) } else { None }
+        if self.has_teid() { Some(be32(self.slice, 4).unwrap_or(0)) } else { None }
     }
     pub fn sequence(&self) -> u32 {
         let at = if self.has_teid() { 8 } else { 4 };
-        match self.slice.get(at..at + 3) {
-            Some(&[a, b, c]) => u32::from_be_bytes([0, a, b, c]),
-            _ => 0,
-        }
+        be24(self.slice, at).unwrap_or(0)
     }
     fn header_len(&self) -> usize {
         if self.has_teid() { HEADER_LEN_TEID } else { HEADER_LEN }
@@ -157,7 +156,7 @@ fn check_header(bytes: &[u8]) -> Result<usize, DecodeError> {
     }
     let hl = if flags & FLAG_T != 0 { HEADER_LEN_TEID } else { HEADER_LEN };
     DecodeError::need(L, hl, bytes.len())?;
-    let total = usize::from(u16_at(bytes, 2)) + 4;
+    let total = usize::from(be16(bytes, 2).unwrap_or(0)) + 4;
     if total < hl {
         return Err(DecodeError::Content { layer: L, what: "message length shorter than the header" });
     }
@@ -176,7 +175,7 @@ impl<'a> IeSlice<'a> {
     /// The IE at the start of `bytes` and the bytes it takes.
     pub fn from_slice(bytes: &'a [u8]) -> Result<(IeSlice<'a>, usize), DecodeError> {
         DecodeError::need(L, IE_HEADER_LEN, bytes.len())?;
-        let len = usize::from(u16_at(bytes, 1));
+        let len = usize::from(be16(bytes, 1).unwrap_or(0));
         let total = IE_HEADER_LEN + len;
         let value =
             bytes.get(IE_HEADER_LEN..total).ok_or(DecodeError::Len { layer: L, required: total, len: bytes.len() })?;
@@ -318,45 +317,7 @@ impl Fteid {
         } else {
             None
         };
-        Ok(Fteid { instance, parent, interface_type: flags & 0x3f, teid: u32_at(value, 1), ipv4, ipv6 })
-    }
-}
-
-/// Most octets of an APN (TS 23.003 §9.1: 100).
-pub const APN_MAX_LEN: usize = 100;
-
-/// An APN in DNS label encoding (length octet, label, ...) as a dotted string: `oai.ipv4`. A
-/// label length running past the value is a [`DecodeError::Content`].
-pub fn apn_to_string(layer: Layer, value: &[u8]) -> Result<String, DecodeError> {
-    if value.len() > APN_MAX_LEN {
-        return Err(DecodeError::Limit { layer, what: "APN longer than 100 octets" });
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some((&n, tail)) = rest.split_first() {
-        let Some((label, tail)) = tail.split_at_checked(usize::from(n)) else {
-            return Err(DecodeError::Content { layer, what: "APN label runs past the IE" });
-        };
-        if !out.is_empty() {
-            out.push('.');
-        }
-        out.push_str(&String::from_utf8_lossy(label));
-        rest = tail;
-    }
-    Ok(out)
-}
-
-pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
-    match b.get(at..at + 2) {
-        Some(&[x, y]) => u16::from_be_bytes([x, y]),
-        _ => 0,
-    }
-}
-
-pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
-    match b.get(at..at + 4) {
-        Some(&[w, x, y, z]) => u32::from_be_bytes([w, x, y, z]),
-        _ => 0,
+        Ok(Fteid { instance, parent, interface_type: flags & 0x3f, teid: be32(value, 1).unwrap_or(0), ipv4, ipv6 })
     }
 }
 
@@ -386,26 +347,21 @@ pub(crate) fn extract(msg: &GtpV2Slice<'_>) -> V2Fields {
         stop: None,
     };
     let mut err: Option<DecodeError> = None;
-    let keep = |e: DecodeError, err: &mut Option<DecodeError>| {
-        if err.is_none() {
-            *err = Some(e);
-        }
-    };
     let walked = msg.walk(|ie, parent| {
         f.ie_count += 1;
         let v = ie.value();
         match (ie.ie_type(), parent) {
             (ie::F_TEID, _) => match Fteid::parse(v, ie.instance(), parent) {
                 Ok(t) => f.fteids.push(t),
-                Err(e) => keep(e, &mut err),
+                Err(e) => keep_first(&mut err, e),
             },
-            (ie::IMSI, None) if f.imsi.is_none() => match tbcd_digits(L, v) {
+            (ie::IMSI, None) if f.imsi.is_none() => match tbcd_decimal(L, v) {
                 Ok(s) => f.imsi = Some(s),
-                Err(e) => keep(e, &mut err),
+                Err(e) => keep_first(&mut err, e),
             },
-            (ie::MSISDN, None) if f.msisdn.is_none() => match tbcd_digits(L, v) {
+            (ie::MSISDN, None) if f.msisdn.is_none() => match tbcd_decimal(L, v) {
                 Ok(s) => f.msisdn = Some(s),
-                Err(e) => keep(e, &mut err),
+                Err(e) => keep_first(&mut err, e),
             },
             (ie::SERVING_NETWORK, None) if f.serving_network.is_none() => {
                 match v
@@ -414,16 +370,16 @@ pub(crate) fn extract(msg: &GtpV2Slice<'_>) -> V2Fields {
                     .and_then(|p| Plmn::from_bytes(L, p))
                 {
                     Ok(p) => f.serving_network = Some(p),
-                    Err(e) => keep(e, &mut err),
+                    Err(e) => keep_first(&mut err, e),
                 }
             }
             (ie::RAT_TYPE, None) if f.rat_type.is_none() => match v.first() {
                 Some(&r) => f.rat_type = Some(r),
-                None => keep(DecodeError::Len { layer: L, required: 1, len: 0 }, &mut err),
+                None => keep_first(&mut err, DecodeError::Len { layer: L, required: 1, len: 0 }),
             },
             (ie::APN, None) if f.apn.is_none() => match apn_to_string(L, v) {
                 Ok(s) => f.apn = Some(s),
-                Err(e) => keep(e, &mut err),
+                Err(e) => keep_first(&mut err, e),
             },
             _ => {}
         }
@@ -522,17 +478,6 @@ pub(crate) mod tests {
         assert_eq!((t.ipv4, t.ipv6), (Some(Ipv4Addr::new(10, 0, 0, 1)), Some(Ipv6Addr::LOCALHOST)));
         assert!(Fteid::parse(&v[..v.len() - 1], 0, None).is_err());
         assert!(Fteid::parse(&[0, 1, 2, 3], 0, None).is_err());
-    }
-
-    #[test]
-    fn apn_labels() {
-        assert_eq!(
-            apn_to_string(L, b"\x08internet\x06mnc001\x06mcc001\x04gprs").unwrap(),
-            "internet.mnc001.mcc001.gprs"
-        );
-        assert_eq!(apn_to_string(L, b"").unwrap(), "");
-        assert!(apn_to_string(L, b"\x09internet").is_err());
-        assert!(apn_to_string(L, &[1; 101]).is_err());
     }
 
     #[test]

@@ -14,13 +14,16 @@ pub mod reassembly;
 pub use avp::{AvpIter, AvpSlice};
 pub use reassembly::StreamReassembler;
 
-use crate::dpi::gtp::Plmn;
-use crate::dpi::{DecodeError, Layer};
+use crate::bytes::{be24, be32};
+use crate::digits::Plmn;
+use crate::{DecodeError, Layer};
 
 const L: Layer = Layer::Diameter;
 
 pub const HEADER_LEN: usize = 20;
 pub const VERSION: u8 = 1;
+/// The IANA port of Diameter over TCP and SCTP (RFC 6733 §2.1).
+pub const PORT: u16 = 3868;
 
 pub const FLAG_R: u8 = 0x80;
 pub const FLAG_P: u8 = 0x40;
@@ -63,7 +66,7 @@ impl<'a> DiameterSlice<'a> {
     }
     /// Message Length as the header says it (equal to the slice length unless lax-truncated).
     pub fn length(&self) -> u32 {
-        avp::u24(self.slice, 1) as u32
+        be24(self.slice, 1).unwrap_or(0)
     }
     pub fn flags(&self) -> u8 {
         self.slice.get(4).copied().unwrap_or(0)
@@ -81,16 +84,16 @@ impl<'a> DiameterSlice<'a> {
         self.flags() & FLAG_T != 0
     }
     pub fn command_code(&self) -> u32 {
-        avp::u24(self.slice, 5) as u32
+        be24(self.slice, 5).unwrap_or(0)
     }
     pub fn application_id(&self) -> u32 {
-        avp::u32_at(self.slice, 8)
+        be32(self.slice, 8).unwrap_or(0)
     }
     pub fn hop_by_hop(&self) -> u32 {
-        avp::u32_at(self.slice, 12)
+        be32(self.slice, 12).unwrap_or(0)
     }
     pub fn end_to_end(&self) -> u32 {
-        avp::u32_at(self.slice, 16)
+        be32(self.slice, 16).unwrap_or(0)
     }
     /// The message's bytes (header and AVPs).
     pub fn slice(&self) -> &'a [u8] {
@@ -112,7 +115,7 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<usize, DecodeError> {
     if bytes.first() != Some(&VERSION) {
         return Err(DecodeError::Content { layer: L, what: "version is not 1" });
     }
-    let len = avp::u24(bytes, 1);
+    let len = be24(bytes, 1).unwrap_or(0) as usize;
     if len < HEADER_LEN {
         return Err(DecodeError::Content { layer: L, what: "message length shorter than the header" });
     }

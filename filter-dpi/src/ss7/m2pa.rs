@@ -1,7 +1,8 @@
 //! M2PA (RFC 4165): common header, BSN/FSN, and the User Data message whose data is one
 //! priority octet followed by an MTP3 message (see [`super::mtp3`]).
 
-use super::{DecodeError, Layer};
+use crate::bytes::be32;
+use crate::{DecodeError, Layer};
 
 /// Common header (version, spare, class, type, length) plus BSN and FSN.
 pub const HEADER_LEN: usize = 16;
@@ -10,10 +11,6 @@ pub const VERSION: u8 = 1;
 pub const CLASS_M2PA: u8 = 11;
 pub const TYPE_USER_DATA: u8 = 1;
 pub const TYPE_LINK_STATUS: u8 = 2;
-
-fn be32(d: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_be_bytes([*d.get(o)?, *d.get(o + 1)?, *d.get(o + 2)?, *d.get(o + 3)?]))
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct M2paSlice<'a> {

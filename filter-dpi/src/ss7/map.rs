@@ -4,10 +4,11 @@
 //!
 //! Extraction is by tag within the argument's top-level SEQUENCE (and one level into the few
 //! CHOICEs that hold identities), for MAP versions 1 to 3; unknown and extension fields are
-//! skipped. Every read goes through the bounded BER reader ([`super::ber`]).
+//! skipped. Every read goes through the bounded BER reader ([`crate::ber`]).
 
-use super::ber::{Budget, CLASS_CONTEXT, CLASS_UNIVERSAL, Children, TAG_OCTET_STRING, TAG_SEQUENCE, Tlv};
-use super::{DecodeError, Layer};
+use super::ops;
+use crate::ber::{Budget, CLASS_CONTEXT, CLASS_UNIVERSAL, Children, TAG_OCTET_STRING, TAG_SEQUENCE, Tlv};
+use crate::{DecodeError, Layer, digits};
 
 /// Numbers kept per message (the MAP arguments handled here carry at most four).
 pub const MAX_NUMBERS: usize = 8;
@@ -16,115 +17,10 @@ pub const MAX_IMSI_OCTETS: usize = 8;
 /// Octets of an AddressString's digits (TS 29.002: maxAddressLength 20, minus the TON/NPI octet).
 pub const MAX_ADDRESS_OCTETS: usize = 19;
 
-/// Operation name as tshark and TS 29.002 spell it (`None` for unassigned codes).
+/// Operation name as tshark and TS 29.002 spell it (`None` for unassigned codes); see
+/// [`ops`](super::ops).
 pub fn op_name(code: i64) -> Option<&'static str> {
-    Some(match code {
-        2 => "updateLocation",
-        3 => "cancelLocation",
-        4 => "provideRoamingNumber",
-        5 => "noteSubscriberDataModified",
-        6 => "resumeCallHandling",
-        7 => "insertSubscriberData",
-        8 => "deleteSubscriberData",
-        9 => "sendParameters",
-        10 => "registerSS",
-        11 => "eraseSS",
-        12 => "activateSS",
-        13 => "deactivateSS",
-        14 => "interrogateSS",
-        15 => "authenticationFailureReport",
-        16 => "notifySS",
-        17 => "registerPassword",
-        18 => "getPassword",
-        19 => "processUnstructuredSS-Data",
-        20 => "releaseResources",
-        21 => "mt-ForwardSM-VGCS",
-        22 => "sendRoutingInfo",
-        23 => "updateGprsLocation",
-        24 => "sendRoutingInfoForGprs",
-        25 => "failureReport",
-        26 => "noteMsPresentForGprs",
-        28 => "performHandover",
-        29 => "sendEndSignal",
-        30 => "performSubsequentHandover",
-        31 => "provideSIWFSNumber",
-        32 => "sIWFSSignallingModify",
-        33 => "processAccessSignalling",
-        34 => "forwardAccessSignalling",
-        35 => "noteInternalHandover",
-        36 => "cancelVcsgLocation",
-        37 => "reset",
-        38 => "forwardCheckSS-Indication",
-        39 => "prepareGroupCall",
-        40 => "sendGroupCallEndSignal",
-        41 => "processGroupCallSignalling",
-        42 => "forwardGroupCallSignalling",
-        43 => "checkIMEI",
-        44 => "mt-forwardSM",
-        45 => "sendRoutingInfoForSM",
-        46 => "mo-forwardSM",
-        47 => "reportSM-DeliveryStatus",
-        48 => "noteSubscriberPresent",
-        49 => "alertServiceCentreWithoutResult",
-        50 => "activateTraceMode",
-        51 => "deactivateTraceMode",
-        52 => "traceSubscriberActivity",
-        53 => "updateVcsgLocation",
-        54 => "beginSubscriberActivity",
-        55 => "sendIdentification",
-        56 => "sendAuthenticationInfo",
-        57 => "restoreData",
-        58 => "sendIMSI",
-        59 => "processUnstructuredSS-Request",
-        60 => "unstructuredSS-Request",
-        61 => "unstructuredSS-Notify",
-        62 => "anyTimeSubscriptionInterrogation",
-        63 => "informServiceCentre",
-        64 => "alertServiceCentre",
-        65 => "anyTimeModification",
-        66 => "readyForSM",
-        67 => "purgeMS",
-        68 => "prepareHandover",
-        69 => "prepareSubsequentHandover",
-        70 => "provideSubscriberInfo",
-        71 => "anyTimeInterrogation",
-        72 => "ss-InvocationNotification",
-        73 => "setReportingState",
-        74 => "statusReport",
-        75 => "remoteUserFree",
-        76 => "registerCC-Entry",
-        77 => "eraseCC-Entry",
-        78 => "secureTransportClass1",
-        79 => "secureTransportClass2",
-        80 => "secureTransportClass3",
-        81 => "secureTransportClass4",
-        83 => "provideSubscriberLocation",
-        84 => "sendGroupCallInfo",
-        85 => "sendRoutingInfoForLCS",
-        86 => "subscriberLocationReport",
-        87 => "ist-Alert",
-        88 => "ist-Command",
-        89 => "noteMM-Event",
-        109 => "lcs-PeriodicLocationCancellation",
-        110 => "lcs-LocationUpdate",
-        111 => "lcs-PeriodicLocationRequest",
-        112 => "lcs-AreaEventCancellation",
-        113 => "lcs-AreaEventReport",
-        114 => "lcs-AreaEventRequest",
-        115 => "lcs-MOLR",
-        116 => "lcs-LocationNotification",
-        117 => "callDeflection",
-        118 => "userUserService",
-        119 => "accessRegisterCCEntry",
-        120 => "forwardCUG-Info",
-        121 => "splitMPTY",
-        122 => "retrieveMPTY",
-        123 => "holdMPTY",
-        124 => "buildMPTY",
-        125 => "forwardChargeAdvice",
-        126 => "explicitCT",
-        _ => return None,
-    })
+    u8::try_from(code).ok().and_then(ops::name)
 }
 
 /// What a number in a MAP message stands for.
@@ -206,24 +102,10 @@ impl MapInfo {
     }
 }
 
-/// TBCD digits (TS 29.002 §17.7.8): low nibble first, 0xF filler ends them; 0xA..0xE as
-/// `*`, `#`, `a`, `b`, `c`.
+/// TBCD digits (TS 29.002 §17.7.8): see [`digits::tbcd_map`] (0xA..0xE as `*`, `#`, `a`, `b`,
+/// `c`; 0xF ends them).
 pub fn tbcd(v: &[u8]) -> String {
-    let mut s = String::with_capacity(v.len() * 2);
-    'outer: for b in v {
-        for n in [b & 0x0f, b >> 4] {
-            s.push(match n {
-                0..=9 => (b'0' + n) as char,
-                0x0a => '*',
-                0x0b => '#',
-                0x0c => 'a',
-                0x0d => 'b',
-                0x0e => 'c',
-                _ => break 'outer,
-            });
-        }
-    }
-    s
+    digits::tbcd_map(v)
 }
 
 /// An IMSI (TBCD, 3 to 8 octets); `None` if the length is out of range or it has no digit.
@@ -291,18 +173,21 @@ fn subscriber_identity(info: &mut MapInfo, t: Option<Tlv<'_>>, budget: &Budget) 
 /// The argument of an Invoke of operation `op`. `param` is the component's parameter element.
 pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     use NumberRole::*;
+    use ops::*;
     let budget = Budget::new(Layer::Map);
     let b = &budget;
     let mut i = MapInfo::default();
     let f = Fields::of(param, b)?;
     let bare_octets = param.class == CLASS_UNIVERSAL && param.tag == TAG_OCTET_STRING && !param.constructed;
+    // MAP codes are 0..=127 (see `ops`); any other value names no operation handled here.
+    let Ok(op) = u8::try_from(op) else { return Ok(i) };
     match op {
-        2 => {
+        UPDATE_LOCATION => {
             i.set_imsi(f.octets(0));
             i.add(Msc, f.ctx(1));
             i.add(Vlr, f.octets(1));
         }
-        3 => {
+        CANCEL_LOCATION => {
             // v3: [3] IMPLICIT SEQUENCE { identity, … }; v1/v2: Identity itself.
             let id = if param.is_context(3) { f.get(0).copied() } else { Some(*param) };
             if let Some(id) = id {
@@ -313,40 +198,50 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
                 }
             }
         }
-        4 => {
+        PROVIDE_ROAMING_NUMBER => {
             i.set_imsi(f.ctx(0));
             i.add(Msc, f.ctx(1));
             i.add(Msisdn, f.ctx(2));
             i.add(Gmsc, f.ctx(8));
         }
-        5 => {
+        NOTE_SUBSCRIBER_DATA_MODIFIED => {
             i.set_imsi(f.octets(0));
             i.add(Msisdn, f.octets(1));
         }
-        7 => {
+        INSERT_SUBSCRIBER_DATA => {
             i.set_imsi(f.ctx(0));
             i.add(Msisdn, f.ctx(1));
         }
-        8 | 26 | 50 | 51 | 66 | 70 | 73 | 74 | 75 | 87 | 88 => i.set_imsi(f.ctx(0)),
-        15 | 57 => i.set_imsi(f.octets(0)),
-        22 => {
+        DELETE_SUBSCRIBER_DATA
+        | NOTE_MS_PRESENT_FOR_GPRS
+        | ACTIVATE_TRACE_MODE
+        | DEACTIVATE_TRACE_MODE
+        | READY_FOR_SM
+        | PROVIDE_SUBSCRIBER_INFO
+        | SET_REPORTING_STATE
+        | STATUS_REPORT
+        | REMOTE_USER_FREE
+        | IST_ALERT
+        | IST_COMMAND => i.set_imsi(f.ctx(0)),
+        AUTHENTICATION_FAILURE_REPORT | RESTORE_DATA => i.set_imsi(f.octets(0)),
+        SEND_ROUTING_INFO => {
             i.add(Msisdn, f.ctx(0));
             i.add(Gmsc, f.ctx(6));
         }
-        23 => {
+        UPDATE_GPRS_LOCATION => {
             i.set_imsi(f.octets(0));
             i.add(Sgsn, f.octets(1));
         }
-        24 => {
+        SEND_ROUTING_INFO_FOR_GPRS => {
             i.set_imsi(f.ctx(0));
             i.add(Ggsn, f.ctx(2));
         }
-        25 => {
+        FAILURE_REPORT => {
             i.set_imsi(f.ctx(0));
             i.add(Ggsn, f.ctx(1));
         }
-        37 => i.add(Hlr, f.octets(0)),
-        44 | 46 => {
+        RESET => i.add(Hlr, f.octets(0)),
+        MT_FORWARD_SM | MO_FORWARD_SM => {
             // sm-RP-DA CHOICE { imsi [0], lmsi [1], serviceCentreAddressDA [4], noSM-RP-DA [5] }
             if let Some(da) = f.get(0) {
                 if da.is_context(0) {
@@ -364,69 +259,65 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
                 }
             }
             // mo-forwardSM v3: imsi IMSI after sm-RP-UI (the first OCTET STRING).
-            if op == 46 {
+            if op == MO_FORWARD_SM {
                 i.set_imsi(f.octets(1));
             }
         }
-        45 => {
+        SEND_ROUTING_INFO_FOR_SM => {
             i.add(Msisdn, f.ctx(0));
             i.add(ServiceCentre, f.ctx(2));
         }
-        47 | 64 => {
+        REPORT_SM_DELIVERY_STATUS | ALERT_SERVICE_CENTRE_WITHOUT_RESULT | ALERT_SERVICE_CENTRE => {
             i.add(Msisdn, f.octets(0));
             i.add(ServiceCentre, f.octets(1));
         }
-        49 => {
-            i.add(Msisdn, f.octets(0));
-            i.add(ServiceCentre, f.octets(1));
-        }
-        56 => {
+        SEND_AUTHENTICATION_INFO => {
             if bare_octets {
                 i.set_imsi(Some(param.value)); // v2: IMSI
             } else {
                 i.set_imsi(f.ctx(0));
             }
         }
-        58 if bare_octets => i.add(Msisdn, Some(param.value)),
-        59..=61 => i.add(Msisdn, f.ctx(0)),
-        62 => {
+        SEND_IMSI if bare_octets => i.add(Msisdn, Some(param.value)),
+        PROCESS_UNSTRUCTURED_SS_REQUEST | UNSTRUCTURED_SS_REQUEST | UNSTRUCTURED_SS_NOTIFY => i.add(Msisdn, f.ctx(0)),
+        ANY_TIME_SUBSCRIPTION_INTERROGATION => {
             subscriber_identity(&mut i, f.ctx_c(0), b)?;
             i.add(GsmScf, f.ctx(2));
         }
-        63 => i.add(Msisdn, f.octets(0)),
-        65 => {
+        INFORM_SERVICE_CENTRE => i.add(Msisdn, f.octets(0)),
+        ANY_TIME_MODIFICATION => {
             subscriber_identity(&mut i, f.ctx_c(0), b)?;
             i.add(GsmScf, f.ctx(1));
         }
-        67 => {
+        PURGE_MS => {
             // v3: [3] IMPLICIT SEQUENCE { imsi, vlr-Number [0], sgsn-Number [1] }; v2: SEQUENCE
             // { imsi, vlr-Number }.
             i.set_imsi(f.octets(0));
             i.add(Vlr, f.ctx(0).or(f.octets(1)));
             i.add(Sgsn, f.ctx(1));
         }
-        71 => {
+        ANY_TIME_INTERROGATION => {
             subscriber_identity(&mut i, f.ctx_c(0), b)?;
             i.add(GsmScf, f.ctx(3));
         }
-        72 => {
+        SS_INVOCATION_NOTIFICATION => {
             i.set_imsi(f.ctx(0));
             i.add(Msisdn, f.ctx(1));
         }
-        83 => {
+        PROVIDE_SUBSCRIBER_LOCATION => {
             i.add(Mlc, f.octets(0));
             i.set_imsi(f.ctx(2));
             i.add(Msisdn, f.ctx(3));
         }
-        85 => {
+        SEND_ROUTING_INFO_FOR_LCS => {
             i.add(Mlc, f.ctx(0));
             subscriber_identity(&mut i, f.ctx_c(1), b)?;
         }
-        86 => {
+        SUBSCRIBER_LOCATION_REPORT => {
             i.add(Msisdn, f.ctx(2));
             i.set_imsi(f.ctx(3));
         }
-        89 => {
+        NOTE_MM_EVENT => {
             i.set_imsi(f.ctx(1));
             i.add(Msisdn, f.ctx(2));
         }
@@ -438,15 +329,17 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
 /// The result of a ReturnResult for operation `op`.
 pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     use NumberRole::*;
+    use ops::*;
     let budget = Budget::new(Layer::Map);
     let b = &budget;
     let mut i = MapInfo::default();
     let f = Fields::of(param, b)?;
     let bare_octets = param.is_universal(TAG_OCTET_STRING) && !param.constructed;
+    let Ok(op) = u8::try_from(op) else { return Ok(i) };
     match op {
-        2 | 23 => i.add(Hlr, f.octets(0)),
-        4 => i.add(RoamingNumber, f.octets(0)),
-        22 => {
+        UPDATE_LOCATION | UPDATE_GPRS_LOCATION => i.add(Hlr, f.octets(0)),
+        PROVIDE_ROAMING_NUMBER => i.add(RoamingNumber, f.octets(0)),
+        SEND_ROUTING_INFO => {
             if param.is_context(3) {
                 i.set_imsi(f.ctx(9));
             } else {
@@ -454,16 +347,16 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
                 i.add(RoamingNumber, f.octets(1));
             }
         }
-        45 => {
+        SEND_ROUTING_INFO_FOR_SM => {
             i.set_imsi(f.octets(0));
             if let Some(loc) = f.ctx_c(0) {
                 let l = Fields::of(&loc, b)?;
                 i.add(NetworkNode, l.ctx(1));
             }
         }
-        55 => i.set_imsi(f.octets(0)),
-        58 if bare_octets => i.set_imsi(Some(param.value)),
-        70 | 71 => {
+        SEND_IDENTIFICATION => i.set_imsi(f.octets(0)),
+        SEND_IMSI if bare_octets => i.set_imsi(Some(param.value)),
+        PROVIDE_SUBSCRIBER_INFO | ANY_TIME_INTERROGATION => {
             // SEQUENCE { subscriberInfo SEQUENCE { locationInformation [0] { …, vlr-number [1],
             // …, msc-Number [6], … }, … }, … }
             let info = f.items.iter().find(|t| t.is_universal(TAG_SEQUENCE) && t.constructed).copied();

@@ -1,5 +1,9 @@
-//! One call from an SCTP user message to every field a rule needs: M3UA (PPID 3) or M2PA
-//! (PPID 5) → MTP3 → SCCP → TCAP → MAP.
+//! The SS7 stack over SIGTRAN, one module per layer, and one call from an SCTP user message to
+//! every field a rule needs: M3UA (PPID 3) or M2PA (PPID 5) → MTP3 → SCCP → TCAP → MAP.
+//!
+//! - [`m3ua`], [`m2pa`], [`mtp3`], [`sccp`], [`tcap`], [`map`]: the layers' decoders;
+//! - [`ops`]: the MAP operation codes, named once;
+//! - [`decode`], [`Decoder`]: the whole stack (this module; `dpi::sigtran` before).
 //!
 //! Lax, like etherparse's `LaxSlicedPacket`: only a broken or unsupported first layer is an
 //! `Err`; past it, [`SigtranMessage`] keeps what was decoded and [`SigtranMessage::stopped`]
@@ -9,11 +13,20 @@
 //! [`decode`] is stateless (a segmented XUDT stops at SCCP); [`Decoder`] adds the SCCP segment
 //! reassembler so the last segment yields the whole TCAP message.
 
-use super::map::{self, MapInfo};
-use super::sccp::{GlobalTitle, SccpSlice, SegmentKey, SegmentReassembler, Segmentation};
-use super::sctp::{PPID_M2PA, PPID_M3UA};
-use super::tcap::{Code, ComponentType, MessageType, TcapSlice};
-use super::{DecodeError, Layer, m2pa, m3ua, mtp3};
+pub mod m2pa;
+pub mod m3ua;
+pub mod map;
+pub mod mtp3;
+pub mod ops;
+pub mod sccp;
+pub mod tcap;
+
+use map::MapInfo;
+use sccp::{GlobalTitle, SccpSlice, SegmentKey, SegmentReassembler, Segmentation};
+use tcap::{Code, ComponentType, MessageType, TcapSlice};
+
+use crate::sctp::{PPID_M2PA, PPID_M3UA};
+use crate::{DecodeError, Layer};
 
 /// Why decoding did not reach MAP.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,7 +61,7 @@ pub struct PartyAddress {
 }
 
 impl PartyAddress {
-    fn from(a: super::sccp::AddressSlice<'_>) -> Self {
+    fn from(a: sccp::AddressSlice<'_>) -> Self {
         PartyAddress {
             routing_indicator: a.routing_indicator(),
             point_code: a.point_code(),
@@ -374,7 +387,6 @@ fn decode_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dpi::{m2pa, m3ua, mtp3, sccp, tcap};
 
     #[test]
     fn m3ua_to_map() {

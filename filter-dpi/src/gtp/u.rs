@@ -5,8 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::v1;
-use super::v2::u16_at;
-use crate::dpi::{DecodeError, Layer};
+use crate::bytes::be16;
+use crate::{DecodeError, Layer};
 
 pub const MSG_ECHO_REQUEST: u8 = 1;
 pub const MSG_ECHO_RESPONSE: u8 = 2;
@@ -58,7 +58,7 @@ impl InnerIp {
                         _ => Ipv4Addr::UNSPECIFIED,
                     }
                 };
-                let frag = u16_at(tpdu, 6);
+                let frag = be16(tpdu, 6).unwrap_or(0);
                 let later_fragment = frag & 0x1fff != 0;
                 let protocol = tpdu.get(9).copied().unwrap_or(0);
                 let mut ip = InnerIp {
@@ -91,7 +91,8 @@ impl InnerIp {
                 while matches!(next, 0 | 43 | 44 | 60) && chased < MAX_IPV6_EXT_HEADERS {
                     let Some(&[nh, hlen]) = tpdu.get(at..at + 2) else { break };
                     let len = if next == 44 {
-                        later_fragment = u16_at(tpdu, at + 2) & 0xfff8 != 0;
+                        // A fragment header cut short says nothing about the offset: not a later fragment.
+                        later_fragment = be16(tpdu, at + 2).is_some_and(|f| f & 0xfff8 != 0);
                         8
                     } else {
                         (usize::from(hlen) + 1) * 8
@@ -120,10 +121,7 @@ impl InnerIp {
 }
 
 fn udp_ports(b: &[u8], at: usize) -> Option<(u16, u16)> {
-    match b.get(at..at + 4) {
-        Some(&[a, c, d, e]) => Some((u16::from_be_bytes([a, c]), u16::from_be_bytes([d, e]))),
-        _ => None,
-    }
+    Some((be16(b, at)?, be16(b, at.checked_add(2)?)?))
 }
 
 /// True if `payload` (a UDP payload) starts with a plausible GTP header: GTPv1 with PT = 1 or
@@ -131,11 +129,14 @@ fn udp_ports(b: &[u8], at: usize) -> Option<(u16, u16)> {
 /// was cut short (`complete = false`: a first fragment or a snap length).
 pub fn looks_like_gtp(payload: &[u8], complete: bool) -> bool {
     let Some(&flags) = payload.first() else { return false };
-    let (hl, total) = match flags >> 5 {
-        1 if flags & v1::FLAG_PT != 0 => (v1::HEADER_LEN, usize::from(u16_at(payload, 2)) + v1::HEADER_LEN),
-        2 => (super::v2::HEADER_LEN, usize::from(u16_at(payload, 2)) + 4),
+    let (hl, after_length) = match flags >> 5 {
+        1 if flags & v1::FLAG_PT != 0 => (v1::HEADER_LEN, v1::HEADER_LEN),
+        2 => (super::v2::HEADER_LEN, 4),
         _ => return false,
     };
+    // Both headers are longer than the Length field's end, so a payload without it fails anyway.
+    let Some(length) = be16(payload, 2) else { return false };
+    let total = usize::from(length) + after_length;
     payload.len() >= hl && payload.get(1).is_some_and(|&t| t != 0) && (!complete || total <= payload.len())
 }
 

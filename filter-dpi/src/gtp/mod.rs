@@ -5,21 +5,21 @@
 //! - [`decode_c`] / [`decode_c_lax`]: one [`GtpcMessage`] for either control-plane version;
 //! - [`decode_u`] / [`decode_u_lax`]: one [`GtpuMessage`] with the inner IP header and the
 //!   GTP-in-GTP flag;
-//! - [`names`]: message type names; [`tbcd`]: IMSI/MSISDN digits and PLMN ids (also used by
-//!   Diameter).
+//! - [`names`]: message type names; [`ie`]: IE values both versions share. IMSI/MSISDN digits
+//!   and PLMN ids are in [`crate::digits`] (Diameter and MAP read them too).
 
+pub mod ie;
 pub mod names;
-pub mod tbcd;
 pub mod u;
 pub mod v1;
 pub mod v2;
 
-pub use tbcd::Plmn;
 pub use u::InnerIp;
 pub use v1::GtpV1Slice;
 pub use v2::{Fteid, GtpV2Slice};
 
-use crate::dpi::{DecodeError, Layer};
+use crate::digits::Plmn;
+use crate::{DecodeError, Layer};
 
 /// A GTP-C message of either version with every field a rule needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -2,9 +2,10 @@
 //! header chain, and the GTPv1-C information elements (TS 29.060 §7.7: TV with fixed lengths
 //! below 128, TLV from 128).
 
-use super::tbcd::tbcd_digits;
-use super::v2::{apn_to_string, u16_at, u32_at};
-use crate::dpi::{DecodeError, Layer};
+use super::ie::{apn_to_string, keep_first};
+use crate::bytes::{be16, be32};
+use crate::digits::tbcd_decimal;
+use crate::{DecodeError, Layer};
 
 pub const VERSION: u8 = 1;
 /// Mandatory part: flags, type, length, TEID.
@@ -54,7 +55,7 @@ impl<'a> GtpV1Slice<'a> {
         if flags & FLAG_PT == 0 {
             return Err(DecodeError::Content { layer, what: "protocol type is GTP' (PT = 0)" });
         }
-        let total = usize::from(u16_at(bytes, 2)) + HEADER_LEN;
+        let total = usize::from(be16(bytes, 2).unwrap_or(0)) + HEADER_LEN;
         let (slice, cut) = match bytes.get(..total) {
             Some(s) => (s, None),
             None => (bytes, Some(DecodeError::Len { layer, required: total, len: bytes.len() })),
@@ -109,17 +110,17 @@ impl<'a> GtpV1Slice<'a> {
     }
     /// Length: octets after the mandatory 8.
     pub fn length(&self) -> u16 {
-        u16_at(self.slice, 2)
+        be16(self.slice, 2).unwrap_or(0)
     }
     pub fn teid(&self) -> u32 {
-        u32_at(self.slice, 4)
+        be32(self.slice, 4).unwrap_or(0)
     }
     pub fn has_optional_fields(&self) -> bool {
         self.flags() & (FLAG_E | FLAG_S | FLAG_PN) != 0
     }
     /// Sequence number, when the S flag is set.
     pub fn sequence(&self) -> Option<u16> {
-        if self.flags() & FLAG_S != 0 { Some(u16_at(self.slice, 8)) } else { None }
+        if self.flags() & FLAG_S != 0 { be16(self.slice, 8) } else { None }
     }
     /// N-PDU number, when the PN flag is set.
     pub fn npdu(&self) -> Option<u8> {
@@ -239,7 +240,7 @@ impl<'a> Iterator for V1IeIter<'a> {
             if self.rest.len() < 3 {
                 return Some(Err(DecodeError::Len { layer: L, required: 3, len: self.rest.len() }));
             }
-            (3, usize::from(u16_at(self.rest, 1)))
+            (3, usize::from(be16(self.rest, 1).unwrap_or(0)))
         };
         let Some(value) = self.rest.get(hl..hl + vlen) else {
             return Some(Err(DecodeError::Len { layer: L, required: hl + vlen, len: self.rest.len() }));
@@ -270,35 +271,30 @@ pub(crate) struct V1Fields {
 pub(crate) fn extract(msg: &GtpV1Slice<'_>) -> V1Fields {
     const L: Layer = Layer::GtpV1C;
     let mut f = V1Fields { imsi: None, msisdn: None, apn: None, rat_type: None, ie_count: 0, stop: None };
-    let keep = |e: DecodeError, stop: &mut Option<DecodeError>| {
-        if stop.is_none() {
-            *stop = Some(e);
-        }
-    };
     for ie in V1IeIter::new(msg.payload()) {
         let ie = match ie {
             Ok(ie) => ie,
             Err(e) => {
-                keep(e, &mut f.stop);
+                keep_first(&mut f.stop, e);
                 break;
             }
         };
         f.ie_count += 1;
         match ie.ie_type {
-            ie::IMSI if f.imsi.is_none() => match tbcd_digits(L, ie.value) {
+            ie::IMSI if f.imsi.is_none() => match tbcd_decimal(L, ie.value) {
                 Ok(s) => f.imsi = Some(s),
-                Err(e) => keep(e, &mut f.stop),
+                Err(e) => keep_first(&mut f.stop, e),
             },
             ie::MSISDN if f.msisdn.is_none() => match ie.value.split_first() {
-                Some((_, digits)) => match tbcd_digits(L, digits) {
+                Some((_, digits)) => match tbcd_decimal(L, digits) {
                     Ok(s) => f.msisdn = Some(s),
-                    Err(e) => keep(e, &mut f.stop),
+                    Err(e) => keep_first(&mut f.stop, e),
                 },
-                None => keep(DecodeError::Len { layer: L, required: 1, len: 0 }, &mut f.stop),
+                None => keep_first(&mut f.stop, DecodeError::Len { layer: L, required: 1, len: 0 }),
             },
             ie::APN if f.apn.is_none() => match apn_to_string(L, ie.value) {
                 Ok(s) => f.apn = Some(s),
-                Err(e) => keep(e, &mut f.stop),
+                Err(e) => keep_first(&mut f.stop, e),
             },
             ie::RAT_TYPE if f.rat_type.is_none() => f.rat_type = ie.value.first().copied(),
             _ => {}

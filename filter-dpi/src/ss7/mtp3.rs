@@ -1,7 +1,7 @@
 //! MTP3 (ITU-T Q.704): service information octet (SI, NI) and the ITU routing label
 //! (14-bit DPC and OPC, 4-bit SLS), then the user part's data.
 
-use super::{DecodeError, Layer};
+use crate::{DecodeError, Layer};
 
 /// SIO plus the 4-octet ITU routing label.
 pub const HEADER_LEN: usize = 5;

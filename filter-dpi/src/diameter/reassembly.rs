@@ -12,7 +12,7 @@
 //! the segment are dropped and the error returned; the next segment is taken to start a message
 //! (resync). The caller also calls [`StreamReassembler::reset`] on a sequence gap.
 
-use crate::dpi::{DecodeError, Layer};
+use crate::{DecodeError, Layer};
 
 use super::{HEADER_LEN, check_header};
 

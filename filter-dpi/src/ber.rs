@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::fmt::Write;
 
-use super::{DecodeError, Layer};
+use crate::{DecodeError, Layer};
 
 /// Nesting depth of constructed elements (TCAP message → component → MAP argument → …).
 pub const MAX_DEPTH: usize = 24;

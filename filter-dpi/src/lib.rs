@@ -1,4 +1,15 @@
-//! Deep inspection decoders: zero-copy, bounded, never panicking on any input.
+//! sigwall's deep inspection decoders: zero-copy, bounded, never panicking on any input.
+//!
+//! A crate of its own so that it builds, tests, benches and fuzzes with `std` and `thiserror`
+//! only (no aya, tokio or eBPF toolchain); the controller (`filter-user`, `inspect/`) feeds it
+//! frames and judges what it returns.
+//!
+//! - [`sctp`]: SCTP packets, chunks and DATA reassembly; the SIGTRAN PPIDs;
+//! - [`ss7`]: M3UA or M2PA → MTP3 → SCCP → TCAP → MAP, one call per user message;
+//! - [`diameter`]: messages, AVPs, stream reassembly, names;
+//! - [`gtp`]: GTPv2-C, GTPv1-C, GTP-U;
+//! - [`ber`], [`bytes`], [`digits`]: the BER reader, big-endian reads and TBCD/BCD digit
+//!   strings the protocols share.
 //!
 //! One module per protocol layer. Each decoder validates what it needs in `from_slice` and
 //! returns a [`DecodeError`] that separates "too short" ([`DecodeError::Len`]) from "wrong
@@ -8,14 +19,12 @@
 use std::fmt;
 
 pub mod ber;
-pub mod m2pa;
-pub mod m3ua;
-pub mod map;
-pub mod mtp3;
-pub mod sccp;
+pub mod bytes;
+pub mod diameter;
+pub mod digits;
+pub mod gtp;
 pub mod sctp;
-pub mod sigtran;
-pub mod tcap;
+pub mod ss7;
 
 /// The protocol layer an error comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,6 +105,3 @@ impl DecodeError {
         if len < required { Err(DecodeError::Len { layer, required, len }) } else { Ok(()) }
     }
 }
-
-pub mod diameter;
-pub mod gtp;

@@ -3,10 +3,10 @@
 //! NotLast, ReturnError, Reject) with its invoke id and operation or error code.
 //!
 //! [`TcapSlice::from_slice`] reads the whole message with the bounded BER reader
-//! ([`super::ber`]) and keeps sub-slices; at most [`MAX_COMPONENTS`] components.
+//! ([`crate::ber`]) and keeps sub-slices; at most [`MAX_COMPONENTS`] components.
 
-use super::ber::{self, Budget, CLASS_APPLICATION, CLASS_CONTEXT, Children, TAG_INTEGER, TAG_NULL, TAG_OID, Tlv};
-use super::{DecodeError, Layer};
+use crate::ber::{self, Budget, CLASS_APPLICATION, CLASS_CONTEXT, Children, TAG_INTEGER, TAG_NULL, TAG_OID, Tlv};
+use crate::{DecodeError, Layer};
 
 /// Components decoded per message; more is [`DecodeError::Limit`].
 pub const MAX_COMPONENTS: usize = 32;
