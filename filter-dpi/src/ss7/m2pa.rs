@@ -19,18 +19,7 @@ pub struct M2paSlice<'a> {
 
 impl<'a> M2paSlice<'a> {
     pub fn from_slice(data: &'a [u8]) -> Result<Self, DecodeError> {
-        DecodeError::need(Layer::M2pa, HEADER_LEN, data.len())?;
-        if data.first() != Some(&VERSION) {
-            return Err(DecodeError::Content { layer: Layer::M2pa, what: "version is not 1" });
-        }
-        if data.get(2) != Some(&CLASS_M2PA) {
-            return Err(DecodeError::Content { layer: Layer::M2pa, what: "message class is not 11" });
-        }
-        let len = be32(data, 4).unwrap_or(0) as usize;
-        if len < HEADER_LEN {
-            return Err(DecodeError::Content { layer: Layer::M2pa, what: "message length below the header" });
-        }
-        let data = data.get(..len).ok_or(DecodeError::Len { layer: Layer::M2pa, required: len, len: data.len() })?;
+        let data = super::common_header(Layer::M2pa, data, HEADER_LEN, Some((CLASS_M2PA, "message class is not 11")))?;
         Ok(M2paSlice { data })
     }
 

@@ -42,15 +42,7 @@ pub struct M3uaSlice<'a> {
 
 impl<'a> M3uaSlice<'a> {
     pub fn from_slice(data: &'a [u8]) -> Result<Self, DecodeError> {
-        DecodeError::need(Layer::M3ua, HEADER_LEN, data.len())?;
-        if data.first() != Some(&VERSION) {
-            return Err(DecodeError::Content { layer: Layer::M3ua, what: "version is not 1" });
-        }
-        let len = be32(data, 4).unwrap_or(0) as usize;
-        if len < HEADER_LEN {
-            return Err(DecodeError::Content { layer: Layer::M3ua, what: "message length below the header" });
-        }
-        let data = data.get(..len).ok_or(DecodeError::Len { layer: Layer::M3ua, required: len, len: data.len() })?;
+        let data = super::common_header(Layer::M3ua, data, HEADER_LEN, None)?;
         let mut off = HEADER_LEN;
         let mut n = 0;
         while off < data.len() {

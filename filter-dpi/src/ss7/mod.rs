@@ -28,6 +28,33 @@ use tcap::{Code, ComponentType, MessageType, TcapSlice};
 use crate::sctp::{PPID_M2PA, PPID_M3UA};
 use crate::{DecodeError, Layer};
 
+/// The common message header of the SIGTRAN adaptation layers (RFC 4666 §3.1; M2PA has the
+/// same, RFC 4165 §2.1): version 1, spare, message class, message type, and a 32-bit length that
+/// counts the header. Checks that `header_len` bytes are there, the version, the class when one is
+/// required (with the error to give otherwise), and the length; returns the message cut to its
+/// length (bytes after it, e.g. SCTP padding, are not part of it).
+fn common_header<'a>(
+    layer: Layer,
+    data: &'a [u8],
+    header_len: usize,
+    class: Option<(u8, &'static str)>,
+) -> Result<&'a [u8], DecodeError> {
+    DecodeError::need(layer, header_len, data.len())?;
+    if data.first() != Some(&m3ua::VERSION) {
+        return Err(DecodeError::Content { layer, what: "version is not 1" });
+    }
+    if let Some((class, what)) = class
+        && data.get(2) != Some(&class)
+    {
+        return Err(DecodeError::Content { layer, what });
+    }
+    let len = crate::bytes::be32(data, 4).unwrap_or(0) as usize;
+    if len < header_len {
+        return Err(DecodeError::Content { layer, what: "message length below the header" });
+    }
+    data.get(..len).ok_or(DecodeError::Len { layer, required: len, len: data.len() })
+}
+
 /// Why decoding did not reach MAP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stopped {
