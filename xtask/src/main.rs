@@ -170,6 +170,10 @@ fn test() -> anyhow::Result<()> {
             "1. host unit tests (decision function, policy, edits, control protocol, decoders, rules, packet builder)",
             vec!["test", "-p", "filter-common", "-p", "filter-user", "--lib"],
         ),
+        (
+            "1. decoder unit tests and fuzz seeds (filter-dpi: no root, nightly or bpf-linker)",
+            vec!["test", "-p", "filter-dpi"],
+        ),
         layer("2. BPF_PROG_TEST_RUN on the compiled object", "prog_test_run", false),
         layer("3. veth namespaces, native XDP", "veth", true),
         layer("4. third-party capture replay vs tshark", "replay", true),
