@@ -18,8 +18,8 @@
 //! non-decimal nibble. MAP keeps it with the symbol in place, so a home prefix before the symbol
 //! still matches and appending a `*` cannot hide a home subscriber from the Category 2 rule. GTP
 //! refuses it as malformed: the IE is not used and the message counts as a decode error
-//! (`gtpv2c.content`), visible in the statistics rather than matched against a guess. This is
-//! deliberate; changing it changes what the rules see, not just how digits are printed.
+//! (`gtpv1c.content`, `gtpv2c.content`), visible in the statistics rather than matched against a
+//! guess. This is deliberate; changing it changes what the rules see, not just how digits print.
 //!
 //! PLMN identities (MCC/MNC in three octets, TS 24.008 §10.5.1.3, TS 29.274 §8.18, TS 29.272
 //! §7.3.9) are shared by GTP (Serving Network) and Diameter (Visited-PLMN-Id).
