@@ -3,7 +3,6 @@
 
 pub mod control;
 pub mod daemon;
-pub mod dpi;
 pub mod errors;
 pub mod inspect;
 pub mod loader;

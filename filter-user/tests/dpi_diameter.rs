@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sigwall::dpi::diameter::{self, DiameterMessage, DiameterSlice, StreamReassembler};
+use filter_dpi::diameter::{self, DiameterMessage, DiameterSlice, StreamReassembler};
 use sigwall::testkit::{
     pcap::load_ethernet,
     tshark::{Agreement, Tree},

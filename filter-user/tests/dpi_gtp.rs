@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sigwall::dpi::gtp::{self, GtpcMessage, GtpuMessage};
+use filter_dpi::gtp::{self, GtpcMessage, GtpuMessage};
 use sigwall::testkit::{
     pcap::load_ethernet,
     tshark::{Agreement, Tree},

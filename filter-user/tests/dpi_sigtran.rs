@@ -9,10 +9,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sigwall::dpi::map::NumberRole;
-use sigwall::dpi::sctp::{AssocKey, Reassembler, SctpSlice};
-use sigwall::dpi::sigtran::{Decoder, SigtranMessage, Stopped};
-use sigwall::dpi::tcap::{ComponentType, MessageType, tid_hex};
+use filter_dpi::sctp::{AssocKey, Reassembler, SctpSlice};
+use filter_dpi::ss7::map::NumberRole;
+use filter_dpi::ss7::tcap::{ComponentType, MessageType, tid_hex};
+use filter_dpi::ss7::{Decoder, SigtranMessage, Stopped};
 use sigwall::testkit::pcap::load_ethernet;
 
 fn captures() -> PathBuf {

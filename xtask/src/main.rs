@@ -180,6 +180,10 @@ fn test() -> anyhow::Result<()> {
             "1. host unit tests (decision function, policy, edits, control protocol, decoders, rules, packet builder)",
             vec!["test", "-p", "filter-common", "-p", "filter-user", "--lib"],
         ),
+        (
+            "1. decoder unit tests and fuzz seeds (filter-dpi: no root, nightly or bpf-linker)",
+            vec!["test", "-p", "filter-dpi"],
+        ),
         layer("2. BPF_PROG_TEST_RUN on the compiled object", "prog_test_run", false),
         layer("3. veth namespaces, native XDP", "veth", true),
         layer("4. third-party capture replay vs tshark", "replay", true),
@@ -206,20 +210,27 @@ fn test() -> anyhow::Result<()> {
     leftovers()
 }
 
-/// Targets in filter-user/fuzz, one per decoder family.
+/// Targets in filter-dpi/fuzz, one per decoder family.
 const FUZZ_TARGETS: [&str; 5] = ["sctp", "sigtran", "tcap_map", "diameter", "gtp"];
 
-/// Run every fuzz target for `seconds` (libFuzzer through cargo-fuzz, nightly, ASan).
+/// Run every fuzz target for `seconds` (libFuzzer through cargo-fuzz, nightly, ASan). Each run
+/// starts from its working corpus (`corpus/<target>`, ignored by git) plus the committed seeds
+/// (`seeds/<target>`, real messages from testdata/captures; `filter-dpi/fuzz/seeds.py`).
 fn fuzz(seconds: u32) -> anyhow::Result<()> {
-    let dir = workspace_root().join("filter-user");
+    let dir = workspace_root().join("filter-dpi");
     for t in FUZZ_TARGETS {
+        let corpus = dir.join("fuzz/corpus").join(t);
+        std::fs::create_dir_all(&corpus).with_context(|| format!("creating {}", corpus.display()))?;
         let status = Command::new("cargo")
-            .args(["+nightly", "fuzz", "run", t, "--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048"])
+            .args(["+nightly", "fuzz", "run", t])
+            .arg(&corpus)
+            .arg(dir.join("fuzz/seeds").join(t))
+            .args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048"])
             .current_dir(&dir)
             .status()
             .context("running cargo fuzz (cargo xtask setup installs it)")?;
         if !status.success() {
-            bail!("fuzz target {t} failed ({status}): see filter-user/fuzz/artifacts/{t}/");
+            bail!("fuzz target {t} failed ({status}): see filter-dpi/fuzz/artifacts/{t}/");
         }
     }
     Ok(())

@@ -1,5 +1,5 @@
 //! Deep inspection: flagged packets come up from XDP through the ring buffer, are decoded
-//! (`crate::dpi`), judged by the rules, and the verdicts go back down as flow blocks or peer
+//! (`filter_dpi`), judged by the rules, and the verdicts go back down as flow blocks or peer
 //! quarantines. This module is the pure part: frames in, events and actions out. The daemon
 //! feeds it and carries the actions out (`crate::daemon`).
 
@@ -13,12 +13,14 @@ use std::{
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use filter_common::{Class, FlowKey};
+use filter_dpi::{
+    DecodeError, Layer,
+    diameter::{self, StreamReassembler},
+    gtp, sctp, ss7,
+};
 use serde_json::{Value, json};
 
-use crate::{
-    dpi::{self, DecodeError, Layer, diameter::StreamReassembler, sctp},
-    policy::inspect::{PeerInspect, RuleAction},
-};
+use crate::policy::inspect::{PeerInspect, RuleAction};
 pub use rules::{Finding, RuleId, RuleSet};
 
 /// Connections whose Diameter-over-TCP byte streams are followed at once; beyond this the
@@ -152,7 +154,7 @@ impl Counters {
 pub struct Engine {
     pub rules: RuleSet,
     sctp: sctp::Reassembler,
-    sigtran: dpi::sigtran::Decoder,
+    sigtran: ss7::Decoder,
     tcp: HashMap<FlowKey, StreamReassembler>,
     tcp_order: VecDeque<FlowKey>,
     recent_tsns: HashMap<sctp::AssocKey, VecDeque<u32>>,
@@ -161,10 +163,10 @@ pub struct Engine {
 
 /// A decoded message, before the rules.
 enum Message {
-    Sigtran(dpi::sigtran::SigtranMessage),
-    Diameter(dpi::diameter::DiameterMessage),
-    Gtpc(dpi::gtp::GtpcMessage),
-    Gtpu(dpi::gtp::GtpuMessage),
+    Sigtran(ss7::SigtranMessage),
+    Diameter(diameter::DiameterMessage),
+    Gtpc(gtp::GtpcMessage),
+    Gtpu(gtp::GtpuMessage),
 }
 
 impl Engine {
@@ -172,7 +174,7 @@ impl Engine {
         Engine {
             rules,
             sctp: sctp::Reassembler::new(),
-            sigtran: dpi::sigtran::Decoder::new(),
+            sigtran: ss7::Decoder::new(),
             tcp: HashMap::new(),
             tcp_order: VecDeque::new(),
             recent_tsns: HashMap::new(),
@@ -248,7 +250,7 @@ impl Engine {
         let mut out = Vec::new();
         match (fr.proto, class) {
             (132, _) => self.decode_sctp(fr, &mut out),
-            (17, Class::GtpC) => match dpi::gtp::decode_c_lax(fr.payload) {
+            (17, Class::GtpC) => match gtp::decode_c_lax(fr.payload) {
                 Ok(l) => {
                     if let Some(e) = &l.stop {
                         self.error(e);
@@ -257,7 +259,7 @@ impl Engine {
                 }
                 Err(e) => self.error(&e),
             },
-            (17, Class::GtpU) => match dpi::gtp::decode_u_lax(fr.payload) {
+            (17, Class::GtpU) => match gtp::decode_u_lax(fr.payload) {
                 Ok(l) => {
                     if let Some(e) = &l.stop {
                         self.error(e);
@@ -285,7 +287,7 @@ impl Engine {
             vtag: pkt.verification_tag(),
         };
         // I-DATA (RFC 8260) is not decoded: say so in the counters rather than skip silently.
-        if pkt.chunks().any(|c| c.chunk_type() == 64) {
+        if pkt.chunks().any(|c| c.chunk_type() == sctp::CHUNK_I_DATA) {
             self.error(&DecodeError::Content { layer: Layer::Sctp, what: "I-DATA chunks are not decoded" });
         }
         for chunk in pkt.data_chunks() {
@@ -301,19 +303,23 @@ impl Engine {
                 }
             };
             match msg.ppid {
-                2..=5 => match self.sigtran.decode(msg.ppid, &msg.data) {
-                    Ok(s) => out.push(Message::Sigtran(s)),
-                    Err(e) => self.error(&e),
-                },
-                46 | 47 => match dpi::diameter::decode(&msg.data) {
+                sctp::PPID_M2UA | sctp::PPID_M3UA | sctp::PPID_SUA | sctp::PPID_M2PA => {
+                    match self.sigtran.decode(msg.ppid, &msg.data) {
+                        Ok(s) => out.push(Message::Sigtran(s)),
+                        Err(e) => self.error(&e),
+                    }
+                }
+                sctp::PPID_DIAMETER | sctp::PPID_DIAMETER_DTLS => match diameter::decode(&msg.data) {
                     Ok(d) => out.push(Message::Diameter(d)),
                     Err(e) => self.error(&e),
                 },
                 // PPID 0 on a Diameter port is Diameter by convention.
-                0 if fr.sport == 3868 || fr.dport == 3868 => match dpi::diameter::decode(&msg.data) {
-                    Ok(d) => out.push(Message::Diameter(d)),
-                    Err(e) => self.error(&e),
-                },
+                sctp::PPID_UNSPECIFIED if fr.sport == diameter::PORT || fr.dport == diameter::PORT => {
+                    match diameter::decode(&msg.data) {
+                        Ok(d) => out.push(Message::Diameter(d)),
+                        Err(e) => self.error(&e),
+                    }
+                }
                 _ => {}
             }
         }
@@ -352,8 +358,7 @@ impl Engine {
             self.tcp_order.push_back(key);
         }
         let mut msgs = Vec::new();
-        let r =
-            self.tcp.get_mut(&key).expect("inserted above").push(fr.payload, |m| msgs.push(dpi::diameter::decode(m)));
+        let r = self.tcp.get_mut(&key).expect("inserted above").push(fr.payload, |m| msgs.push(diameter::decode(m)));
         if let Err(e) = r {
             self.error(&e);
         }

@@ -5,18 +5,15 @@
 
 use std::collections::HashSet;
 
+use filter_dpi::{
+    diameter::{self, DiameterMessage},
+    digits::Plmn,
+    gtp::{self, GtpcMessage, GtpuMessage},
+    ss7::{SigtranMessage, map::op_name, ops, tcap::ComponentType},
+};
 use serde_json::{Value, json};
 
-use crate::{
-    dpi::{
-        diameter::DiameterMessage,
-        gtp::{GtpcMessage, GtpuMessage},
-        map::op_name,
-        sigtran::SigtranMessage,
-        tcap::ComponentType,
-    },
-    policy::inspect::{Inspect, PeerInspect, RuleAction},
-};
+use crate::policy::inspect::{Inspect, PeerInspect, RuleAction};
 
 /// The inspection rules. The discriminant is written into pinned maps (`Block.rule` of
 /// `FLOW_VERDICTS` and `PEER_BLOCKS`, read by whoever inspects the pins), so the order is part of
@@ -89,23 +86,28 @@ impl RuleId {
 /// partner, because they only make sense inside the home network. Each is a known tracking,
 /// interception or fraud vector.
 pub const SS7_CATEGORY1: [(u32, &str); 12] = [
-    (71, "anyTimeInterrogation: location and state of any subscriber"),
-    (83, "provideSubscriberLocation: precise location (LCS)"),
-    (85, "sendRoutingInfoForLCS: finds the serving node for a location request"),
-    (58, "sendIMSI: MSISDN to IMSI"),
-    (65, "anyTimeModification: changes subscriber data (call forwarding, barring)"),
-    (62, "anyTimeSubscriptionInterrogation: reads subscriber data"),
-    (55, "sendIdentification: IMSI and authentication vectors from a VLR"),
-    (59, "processUnstructuredSS-Data: legacy USSD (phase 1)"),
-    (9, "sendParameters: legacy authentication vector retrieval"),
-    (40, "sendGroupCallEndSignal"),
-    (41, "processGroupCallSignalling"),
-    (42, "forwardGroupCallSignalling"),
+    (ops::ANY_TIME_INTERROGATION as u32, "anyTimeInterrogation: location and state of any subscriber"),
+    (ops::PROVIDE_SUBSCRIBER_LOCATION as u32, "provideSubscriberLocation: precise location (LCS)"),
+    (ops::SEND_ROUTING_INFO_FOR_LCS as u32, "sendRoutingInfoForLCS: finds the serving node for a location request"),
+    (ops::SEND_IMSI as u32, "sendIMSI: MSISDN to IMSI"),
+    (ops::ANY_TIME_MODIFICATION as u32, "anyTimeModification: changes subscriber data (call forwarding, barring)"),
+    (ops::ANY_TIME_SUBSCRIPTION_INTERROGATION as u32, "anyTimeSubscriptionInterrogation: reads subscriber data"),
+    (ops::SEND_IDENTIFICATION as u32, "sendIdentification: IMSI and authentication vectors from a VLR"),
+    (ops::PROCESS_UNSTRUCTURED_SS_REQUEST as u32, "processUnstructuredSS-Data: legacy USSD (phase 1)"),
+    (ops::SEND_PARAMETERS as u32, "sendParameters: legacy authentication vector retrieval"),
+    (ops::SEND_GROUP_CALL_END_SIGNAL as u32, "sendGroupCallEndSignal"),
+    (ops::PROCESS_GROUP_CALL_SIGNALLING as u32, "processGroupCallSignalling"),
+    (ops::FORWARD_GROUP_CALL_SIGNALLING as u32, "forwardGroupCallSignalling"),
 ];
 
 /// SS7 Category 2: operations a partner may send for its own subscribers roaming here, but not
 /// for our subscribers from a foreign global title.
-pub const SS7_CATEGORY2: [u32; 4] = [7, 3, 70, 67];
+pub const SS7_CATEGORY2: [u32; 4] = [
+    ops::INSERT_SUBSCRIBER_DATA as u32,
+    ops::CANCEL_LOCATION as u32,
+    ops::PROVIDE_SUBSCRIBER_INFO as u32,
+    ops::PURGE_MS as u32,
+];
 
 /// Diameter commands blocked from interconnect peers by default (FS.19: location services
 /// must stay inside the home network): PLR (Provide-Location), LRR (Location-Report),
@@ -257,7 +259,7 @@ impl RuleSet {
         let detail = || {
             json!({
                 "command_code": m.command_code,
-                "command": crate::dpi::diameter::names::command_abbrev(m.command_code, request),
+                "command": diameter::names::command_abbrev(m.command_code, request),
                 "request": request,
                 "application_id": m.application_id,
                 "origin_host": m.origin_host, "origin_realm": m.origin_realm,
@@ -304,8 +306,8 @@ impl RuleSet {
             out.extend(self.gtpc(next, peer));
         }
         let name = match m.version {
-            2 => crate::dpi::gtp::names::v2_message_name(m.message_type),
-            _ => crate::dpi::gtp::names::v1_message_name(m.message_type),
+            2 => gtp::names::v2_message_name(m.message_type),
+            _ => gtp::names::v1_message_name(m.message_type),
         };
         let detail = json!({
             "gtp_version": m.version, "message_type": m.message_type, "message": name,
@@ -348,7 +350,7 @@ impl RuleSet {
     }
 }
 
-pub fn plmn_string(p: &crate::dpi::gtp::tbcd::Plmn) -> String {
+pub fn plmn_string(p: &Plmn) -> String {
     format!("{:03}{:0width$}", p.mcc, p.mnc, width = p.mnc_digits as usize)
 }
 

@@ -1,0 +1,105 @@
+//! criterion micro-benchmarks of the decoders: one real message per protocol, from the
+//! third-party captures in `testdata/captures/`, decoded the way `inspect` decodes it (the
+//! decode half of `filter-user/examples/bench_dpi.rs`, without frames, rules or tshark).
+//!
+//! `cargo bench -p filter-dpi` (no root, nightly or bpf-linker needed).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use filter_dpi::sctp::{PPID_M2PA, SctpSlice};
+use filter_dpi::{diameter, gtp, ss7};
+
+/// `ss7_map_pcapr.pcap` frame 29: an SCTP packet, one DATA chunk (PPID 5) with M2PA, MTP3, SCCP UDT, TCAP Begin and a MAP sendRoutingInfoForSM Invoke (156 bytes).
+const SCTP_M2PA_MAP: &str = concat!(
+    "07d607d6b1f552345d9d661a0003008d18fd9c96000100020000000501000b010000007d00000001000000020103b8d1",
+    "00000981030e190b12060011041497427533030b12080011041497797908004962474804000000016b1e281c06070011",
+    "8605010101a011600f80020780a1090607040000010014026c1fa11d0201ff02012d30158007911497427533f3810100",
+    "8207911497797908f0000000",
+);
+
+/// `inbound_roaming_01_210505_130828-1.pcapng` frame 28: a Diameter S6a Update-Location-Request (260 bytes).
+const DIAMETER_ULR: &str = concat!(
+    "01000104c000013c01000023b80e2177e6ec4c37000001074000003b737472696e672d7336613b313430383332313634",
+    "34353937313232383231393b313037393838303432393b313266383239613200000001084000000e737472696e670000",
+    "000001284000000e737472696e670000000001164000000c60920a950000000140000017303031303230303030303030",
+    "30363400000001154000000c0000000100000408c0000010000028af000003ec0000057dc0000010000028af00000022",
+    "0000057fc000000f000028af00f110000000011b400000116d61676d612e636f6d000000000001254000001d6d61676d",
+    "612d66656467772e6d61676d612e636f6d000000",
+);
+
+/// `inbound_roaming_01_210505_130828-1.pcapng` frame 39: a GTPv2-C Create Session Request (245 bytes).
+const GTPV2_CSR: &str = concat!(
+    "482000f10000000000000b000100080000010200000060f44c000400002100f04b000800044971357367000056000d00",
+    "180011000001001100000000015300030000f11052000100064d00070000000000000000570009008600000001ac1001",
+    "0c4700050004726f616d800001000063000100014f00050001000000007f000100004800080002cd29c005c81a404e00",
+    "27008080211001010010810600000000830600000000000a00000d00000500001100001000001a01055d002c00490001",
+    "0005570009028400000001ac10140450001600650900000000000000000000000000000000000000007200020000005f",
+    "0002000000",
+);
+
+/// `inbound_roaming_01_210505_130828-1.pcapng` frame 102: a GTP-U G-PDU carrying an IPv4 packet (1008 bytes).
+const GTPU_GPDU: &str = concat!(
+    "30ff03e880000000450003e8008000004011775cc0a87e01ac10146f43084ad803d4f84f0000dffa7fc2c6c5c4c3c2c1",
+    "c0bfbebdbcbbbab9b8b7b6b5b4b3b2b1b0afaeadacabaaa9a8a7a6a5a4a3a2a1a09f9e9d9c9b9a999897969594939291",
+    "908f8e8d8c8b8a898887868584838281807f7e7d7c7b7a797877767574737271706f6e6d6c6b6a696867666564636261",
+    "605f5e5d5c5b5a595857565554535251504f4e4d4c4b4a494847464544434241403f3e3d3c3b3a393837363534333231",
+    "302f2e2d2c2b2a292827262524232221201f1e1d1c1b1a191817161514131211100f0e0d0c0b0a090807060504030201",
+    "00fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0efeeedecebeae9e8e7e6e5e4e3e2e1e0dfdedddcdbdad9d8d7d6d5d4d3d2d1",
+    "d0cfcecdcccbcac9c8c7c6c5c4c3c2c1c0bfbebdbcbbbab9b8b7b6b5b4b3b2b1b0afaeadacabaaa9a8a7a6a5a4a3a2a1",
+    "a09f9e9d9c9b9a999897969594939291908f8e8d8c8b8a898887868584838281807f7e7d7c7b7a797877767574737271",
+    "706f6e6d6c6b6a696867666564636261605f5e5d5c5b5a595857565554535251504f4e4d4c4b4a494847464544434241",
+    "403f3e3d3c3b3a393837363534333231302f2e2d2c2b2a292827262524232221201f1e1d1c1b1a191817161514131211",
+    "100f0e0d0c0b0a09080706050403020100fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0efeeedecebeae9e8e7e6e5e4e3e2e1",
+    "e0dfdedddcdbdad9d8d7d6d5d4d3d2d1d0cfcecdcccbcac9c8c7c6c5c4c3c2c1c0bfbebdbcbbbab9b8b7b6b5b4b3b2b1",
+    "b0afaeadacabaaa9a8a7a6a5a4a3a2a1a09f9e9d9c9b9a999897969594939291908f8e8d8c8b8a898887868584838281",
+    "807f7e7d7c7b7a797877767574737271706f6e6d6c6b6a696867666564636261605f5e5d5c5b5a595857565554535251",
+    "504f4e4d4c4b4a494847464544434241403f3e3d3c3b3a393837363534333231302f2e2d2c2b2a292827262524232221",
+    "201f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100fffefdfcfbfaf9f8f7f6f5f4f3f2f1",
+    "f0efeeedecebeae9e8e7e6e5e4e3e2e1e0dfdedddcdbdad9d8d7d6d5d4d3d2d1d0cfcecdcccbcac9c8c7c6c5c4c3c2c1",
+    "c0bfbebdbcbbbab9b8b7b6b5b4b3b2b1b0afaeadacabaaa9a8a7a6a5a4a3a2a1a09f9e9d9c9b9a999897969594939291",
+    "908f8e8d8c8b8a898887868584838281807f7e7d7c7b7a797877767574737271706f6e6d6c6b6a696867666564636261",
+    "605f5e5d5c5b5a595857565554535251504f4e4d4c4b4a494847464544434241403f3e3d3c3b3a393837363534333231",
+    "302f2e2d2c2b2a292827262524232221201f1e1d1c1b1a191817161514131211100f0e0d0c0b0a090807060504030201",
+);
+
+fn hex(s: &str) -> Vec<u8> {
+    assert!(s.len().is_multiple_of(2), "hex of odd length");
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
+}
+
+fn decode(c: &mut Criterion) {
+    let sctp = hex(SCTP_M2PA_MAP);
+    let packet = SctpSlice::from_slice(&sctp).expect("SCTP packet");
+    let user_message = packet.data_chunks().next().expect("a DATA chunk").payload().to_vec();
+    let ulr = hex(DIAMETER_ULR);
+    let csr = hex(GTPV2_CSR);
+    let gpdu = hex(GTPU_GPDU);
+    // The messages are what their names say, decoded all the way.
+    let m = ss7::decode(PPID_M2PA, &user_message).expect("SIGTRAN");
+    assert!(m.stopped.is_none() && m.op_codes().eq([45]), "{m:?}");
+    assert_eq!(diameter::decode(&ulr).expect("Diameter").command_code, 316);
+    assert_eq!(gtp::decode_c(&csr).expect("GTPv2-C").message_type, 32);
+    assert!(gtp::decode_u(&gpdu).expect("GTP-U").inner.is_some());
+
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Bytes(sctp.len() as u64));
+    g.bench_function("sctp_packet", |b| {
+        b.iter(|| {
+            let p = SctpSlice::from_slice(black_box(&sctp)).expect("valid");
+            p.data_chunks().map(|d| d.payload().len()).sum::<usize>()
+        })
+    });
+    g.throughput(Throughput::Bytes(user_message.len() as u64));
+    g.bench_function("ss7_m2pa_to_map", |b| b.iter(|| ss7::decode(PPID_M2PA, black_box(&user_message))));
+    g.throughput(Throughput::Bytes(ulr.len() as u64));
+    g.bench_function("diameter_ulr", |b| b.iter(|| diameter::decode(black_box(&ulr))));
+    g.throughput(Throughput::Bytes(csr.len() as u64));
+    g.bench_function("gtpv2c_create_session", |b| b.iter(|| gtp::decode_c(black_box(&csr))));
+    g.throughput(Throughput::Bytes(gpdu.len() as u64));
+    g.bench_function("gtpu_gpdu", |b| b.iter(|| gtp::decode_u(black_box(&gpdu))));
+    g.finish();
+}
+
+criterion_group!(benches, decode);
+criterion_main!(benches);

@@ -1,0 +1,348 @@
+//! A small BER (X.690) TLV reader for TCAP and MAP: definite and indefinite lengths, tag
+//! numbers up to 28 bits, nesting depth capped at [`MAX_DEPTH`] and the number of elements read
+//! per message capped at [`MAX_ELEMENTS`] (both [`DecodeError::Limit`]).
+//!
+//! Definite-length values are not looked into until asked ([`Tlv::children`]); an indefinite
+//! length needs its end-of-contents found, which walks the nested elements (recursion bounded by
+//! the depth cap).
+
+use std::cell::Cell;
+use std::fmt::Write;
+
+use crate::{DecodeError, Layer};
+
+/// Nesting depth of constructed elements (TCAP message → component → MAP argument → …).
+pub const MAX_DEPTH: usize = 24;
+/// Elements read per [`Budget`] (one decoded message).
+pub const MAX_ELEMENTS: usize = 4096;
+/// Octets in a long-form length (4 → lengths up to 4 GiB, far above any SCCP payload).
+pub const MAX_LENGTH_OCTETS: usize = 4;
+/// Octets in a high tag number (4 × 7 = 28 bits).
+pub const MAX_TAG_OCTETS: usize = 4;
+/// Arcs in an object identifier rendered by [`oid_to_string`].
+pub const MAX_OID_ARCS: usize = 32;
+
+pub const CLASS_UNIVERSAL: u8 = 0;
+pub const CLASS_APPLICATION: u8 = 1;
+pub const CLASS_CONTEXT: u8 = 2;
+pub const CLASS_PRIVATE: u8 = 3;
+
+pub const TAG_BOOLEAN: u32 = 1;
+pub const TAG_INTEGER: u32 = 2;
+pub const TAG_OCTET_STRING: u32 = 4;
+pub const TAG_NULL: u32 = 5;
+pub const TAG_OID: u32 = 6;
+pub const TAG_EXTERNAL: u32 = 8;
+pub const TAG_SEQUENCE: u32 = 16;
+
+/// Element budget shared by every read of one message, and the layer errors are reported for.
+#[derive(Debug)]
+pub struct Budget {
+    left: Cell<usize>,
+    layer: Layer,
+}
+
+impl Budget {
+    pub fn new(layer: Layer) -> Self {
+        Budget { left: Cell::new(MAX_ELEMENTS), layer }
+    }
+    pub fn with_limit(layer: Layer, elements: usize) -> Self {
+        Budget { left: Cell::new(elements), layer }
+    }
+    pub fn layer(&self) -> Layer {
+        self.layer
+    }
+    /// Elements still allowed.
+    pub fn left(&self) -> usize {
+        self.left.get()
+    }
+    fn take(&self) -> Result<(), DecodeError> {
+        let n = self.left.get();
+        if n == 0 {
+            return Err(DecodeError::Limit { layer: self.layer, what: "more than MAX_ELEMENTS BER elements" });
+        }
+        self.left.set(n - 1);
+        Ok(())
+    }
+}
+
+/// One element: identifier, and its value (without end-of-contents for indefinite lengths).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tlv<'a> {
+    pub class: u8,
+    pub constructed: bool,
+    pub tag: u32,
+    pub value: &'a [u8],
+    /// The whole element, identifier to last octet (end-of-contents included).
+    pub raw: &'a [u8],
+    pub indefinite: bool,
+    depth: usize,
+}
+
+impl<'a> Tlv<'a> {
+    /// Reads one element from the front of `data`; returns it and the bytes after it.
+    pub fn parse(data: &'a [u8], budget: &Budget) -> Result<(Tlv<'a>, &'a [u8]), DecodeError> {
+        parse_at(data, budget, 0)
+    }
+
+    pub fn is(&self, class: u8, constructed: bool, tag: u32) -> bool {
+        self.class == class && self.constructed == constructed && self.tag == tag
+    }
+    /// Context-specific tag `[n]`, primitive or constructed.
+    pub fn is_context(&self, tag: u32) -> bool {
+        self.class == CLASS_CONTEXT && self.tag == tag
+    }
+    pub fn is_universal(&self, tag: u32) -> bool {
+        self.class == CLASS_UNIVERSAL && self.tag == tag
+    }
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// The elements inside a constructed value (an empty iterator for a primitive one).
+    pub fn children<'b>(&self, budget: &'b Budget) -> Children<'a, 'b> {
+        Children { data: if self.constructed { self.value } else { &[] }, budget, depth: self.depth + 1, failed: false }
+    }
+
+    /// The value as a signed integer (1 to 8 octets, two's complement).
+    pub fn int(&self) -> Option<i64> {
+        int_value(self.value)
+    }
+}
+
+/// Reads the elements of a value one after the other; yields an error once, then stops.
+#[derive(Debug)]
+pub struct Children<'a, 'b> {
+    data: &'a [u8],
+    budget: &'b Budget,
+    depth: usize,
+    failed: bool,
+}
+
+impl<'a, 'b> Children<'a, 'b> {
+    /// The top-level elements of `data` (e.g. a MAP parameter's contents).
+    pub fn of(data: &'a [u8], budget: &'b Budget) -> Self {
+        Children { data, budget, depth: 0, failed: false }
+    }
+}
+
+impl<'a> Iterator for Children<'a, '_> {
+    type Item = Result<Tlv<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.data.is_empty() {
+            return None;
+        }
+        match parse_at(self.data, self.budget, self.depth) {
+            Ok((t, rest)) => {
+                self.data = rest;
+                Some(Ok(t))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn parse_at<'a>(data: &'a [u8], budget: &Budget, depth: usize) -> Result<(Tlv<'a>, &'a [u8]), DecodeError> {
+    let layer = budget.layer;
+    if depth > MAX_DEPTH {
+        return Err(DecodeError::Limit { layer, what: "BER nesting deeper than MAX_DEPTH" });
+    }
+    budget.take()?;
+    let len_err = |required: usize| DecodeError::Len { layer, required, len: data.len() };
+    let id = *data.first().ok_or(len_err(1))?;
+    let class = id >> 6;
+    let constructed = id & 0x20 != 0;
+    let mut off = 1;
+    let mut tag = (id & 0x1f) as u32;
+    if tag == 0x1f {
+        tag = 0;
+        loop {
+            let b = *data.get(off).ok_or(len_err(off + 1))?;
+            off += 1;
+            if off - 1 > MAX_TAG_OCTETS {
+                return Err(DecodeError::Content { layer, what: "BER tag number too long" });
+            }
+            tag = (tag << 7) | (b & 0x7f) as u32;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+    }
+    let l0 = *data.get(off).ok_or(len_err(off + 1))?;
+    off += 1;
+    if l0 == 0x80 {
+        if !constructed {
+            return Err(DecodeError::Content { layer, what: "indefinite length on a primitive BER element" });
+        }
+        // Walk the contents up to the end-of-contents octets.
+        let start = off;
+        let mut rest = data.get(off..).unwrap_or(&[]);
+        loop {
+            match rest {
+                [0, 0, ..] => {
+                    let end = data.len() - rest.len();
+                    let value = data.get(start..end).unwrap_or(&[]);
+                    let raw = data.get(..end + 2).unwrap_or(data);
+                    let after = rest.get(2..).unwrap_or(&[]);
+                    let t = Tlv { class, constructed, tag, value, raw, indefinite: true, depth };
+                    return Ok((t, after));
+                }
+                [] | [_] => return Err(len_err(data.len() - rest.len() + 2)),
+                _ => {
+                    let (_, r) = parse_at(rest, budget, depth + 1)?;
+                    rest = r;
+                }
+            }
+        }
+    }
+    let len = if l0 < 0x80 {
+        l0 as usize
+    } else {
+        let n = (l0 & 0x7f) as usize;
+        if n > MAX_LENGTH_OCTETS {
+            return Err(DecodeError::Content { layer, what: "BER length of more than 4 octets" });
+        }
+        let mut len = 0usize;
+        for _ in 0..n {
+            len = (len << 8) | *data.get(off).ok_or(len_err(off + 1))? as usize;
+            off += 1;
+        }
+        len
+    };
+    let end = off.checked_add(len).ok_or(len_err(usize::MAX))?;
+    let value = data.get(off..end).ok_or(len_err(end))?;
+    let raw = data.get(..end).unwrap_or(data);
+    let after = data.get(end..).unwrap_or(&[]);
+    Ok((Tlv { class, constructed, tag, value, raw, indefinite: false, depth }, after))
+}
+
+/// Two's-complement integer of 1 to 8 octets.
+pub fn int_value(v: &[u8]) -> Option<i64> {
+    if v.is_empty() || v.len() > 8 {
+        return None;
+    }
+    let mut x: i64 = if v.first()? & 0x80 != 0 { -1 } else { 0 };
+    for b in v {
+        x = (x << 8) | *b as i64;
+    }
+    Some(x)
+}
+
+/// An OBJECT IDENTIFIER's contents as a dotted string ("0.4.0.0.1.0.19.3"). `None` if an arc
+/// does not fit 64 bits, the last arc is unfinished, or there are more than [`MAX_OID_ARCS`].
+pub fn oid_to_string(v: &[u8]) -> Option<String> {
+    let mut s = String::new();
+    let mut arc: u64 = 0;
+    let mut arcs = 0;
+    let mut in_arc = 0;
+    for b in v {
+        if in_arc == 0 && *b == 0x80 {
+            return None; // non-minimal encoding
+        }
+        in_arc += 1;
+        if in_arc > 9 {
+            return None;
+        }
+        arc = (arc << 7) | (b & 0x7f) as u64;
+        if b & 0x80 != 0 {
+            continue;
+        }
+        if arcs == 0 {
+            let (a, b) = if arc < 40 {
+                (0, arc)
+            } else if arc < 80 {
+                (1, arc - 40)
+            } else {
+                (2, arc - 80)
+            };
+            let _ = write!(s, "{a}.{b}");
+            arcs = 2;
+        } else {
+            let _ = write!(s, ".{arc}");
+            arcs += 1;
+        }
+        if arcs > MAX_OID_ARCS {
+            return None;
+        }
+        arc = 0;
+        in_arc = 0;
+    }
+    if in_arc != 0 || arcs == 0 {
+        return None;
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definite_and_indefinite() {
+        let b = Budget::new(Layer::Tcap);
+        let (t, rest) = Tlv::parse(&[0x30, 0x03, 0x02, 0x01, 0x05, 0xff], &b).unwrap();
+        assert!(t.is(CLASS_UNIVERSAL, true, TAG_SEQUENCE));
+        assert_eq!(rest, &[0xff]);
+        let kids: Vec<_> = t.children(&b).collect::<Result<_, _>>().unwrap();
+        assert_eq!((kids.len(), kids[0].int()), (1, Some(5)));
+        // indefinite, nested indefinite
+        let d = [0x62, 0x80, 0xa1, 0x80, 0x02, 0x01, 0x01, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x07];
+        let (t, rest) = Tlv::parse(&d, &b).unwrap();
+        assert!(t.indefinite && t.is(CLASS_APPLICATION, true, 2));
+        assert_eq!(rest, &[0x07]);
+        assert_eq!(t.raw.len(), 13);
+        let kids: Vec<_> = t.children(&b).collect::<Result<_, _>>().unwrap();
+        assert_eq!(kids.len(), 2);
+        assert_eq!(kids[0].children(&b).next().unwrap().unwrap().int(), Some(1));
+        // long form length and high tag number
+        let (t, _) = Tlv::parse(&[0x9f, 0x81, 0x00, 0x81, 0x01, 0xaa], &b).unwrap();
+        assert_eq!((t.class, t.tag, t.value), (CLASS_CONTEXT, 128, &[0xaa][..]));
+    }
+
+    #[test]
+    fn malformed_and_truncated() {
+        let b = Budget::new(Layer::Tcap);
+        let d = [0x62, 0x80, 0xa1, 0x80, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00];
+        for n in 0..d.len() {
+            assert!(Tlv::parse(&d[..n], &b).is_err(), "cut at {n}");
+        }
+        assert!(matches!(Tlv::parse(&[0x04, 0x80], &b), Err(DecodeError::Content { .. })));
+        assert!(matches!(Tlv::parse(&[0x04, 0x85, 1, 1, 1, 1, 1], &b), Err(DecodeError::Content { .. })));
+        assert!(matches!(Tlv::parse(&[0x1f, 0x81, 0x81, 0x81, 0x81, 0x01, 0], &b), Err(DecodeError::Content { .. })));
+        assert!(matches!(Tlv::parse(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff], &b), Err(DecodeError::Len { .. })));
+    }
+
+    #[test]
+    fn caps() {
+        // 100 nested indefinite elements: depth cap
+        let mut d = vec![];
+        for _ in 0..100 {
+            d.extend_from_slice(&[0x30, 0x80]);
+        }
+        d.extend(std::iter::repeat_n(0, 200));
+        let b = Budget::new(Layer::Tcap);
+        assert!(matches!(Tlv::parse(&d, &b), Err(DecodeError::Limit { .. })));
+        // element budget
+        let d: Vec<u8> = std::iter::repeat_n([0x05u8, 0x00], 10).flatten().collect();
+        let b = Budget::with_limit(Layer::Map, 5);
+        let r: Result<Vec<_>, _> = Children::of(&d, &b).collect();
+        assert!(matches!(r, Err(DecodeError::Limit { layer: Layer::Map, .. })));
+    }
+
+    #[test]
+    fn oids_and_ints() {
+        assert_eq!(oid_to_string(&[0x04, 0x00, 0x00, 0x01, 0x00, 0x13, 0x03]).unwrap(), "0.4.0.0.1.0.19.3");
+        assert_eq!(oid_to_string(&[0x00, 0x11, 0x86, 0x05, 0x01, 0x01, 0x01]).unwrap(), "0.0.17.773.1.1.1");
+        assert_eq!(oid_to_string(&[0x2a, 0x86, 0x3a]).unwrap(), "1.2.826");
+        assert_eq!(oid_to_string(&[0x04, 0x86]), None);
+        assert_eq!(oid_to_string(&[]), None);
+        assert_eq!(int_value(&[0xff]), Some(-1));
+        assert_eq!(int_value(&[0x00, 0x80]), Some(128));
+        assert_eq!(int_value(&[]), None);
+        assert_eq!(int_value(&[1; 9]), None);
+    }
+}
