@@ -17,7 +17,7 @@ use std::{
 };
 
 use filter_common::{Class, Reason};
-use sigwall::testkit::{
+use filter_testkit::{
     daemon::Daemon,
     netns::Lab,
     packets::{self, Frame, L4},

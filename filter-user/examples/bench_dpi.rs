@@ -25,15 +25,15 @@ use std::{
 
 use aya::maps::{MapData, RingBuf};
 use filter_common::Class;
+use filter_testkit::{
+    packets::{self, Frame, L4},
+    pcap,
+    testrun::Harness,
+};
 use serde_json::json;
 use sigwall::{
     inspect::{self, Engine, Flagged, RuleSet},
     policy::inspect::{Inspect, PeerInspect},
-    testkit::{
-        packets::{self, Frame, L4},
-        pcap,
-        testrun::Harness,
-    },
 };
 
 /// Classification only: every source is unknown and passes, so every frame runs the whole
@@ -249,7 +249,7 @@ fn main() {
         L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(32, 0, 1, &[]) },
     )
     .bytes();
-    assert_eq!(hr.run(&gtpc), sigwall::testkit::testrun::XDP_PASS);
+    assert_eq!(hr.run(&gtpc), filter_testkit::testrun::XDP_PASS);
     while ring.next().is_some() {}
     // Fill the ring with FILL records in one BPF_PROG_TEST_RUN call (the producer's cost per
     // record is that call's time per run), then time the reader emptying it. Alternating the

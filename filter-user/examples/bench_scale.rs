@@ -26,15 +26,15 @@ use aya::{
     maps::{LpmTrie, Map, lpm_trie::Key},
     programs::{TestRun, TestRunOptions, Xdp},
 };
+use filter_testkit::{
+    packets::{self, Frame, L4},
+    testrun::{XDP_DROP, XDP_PASS},
+};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::json;
 use sigwall::{
     loader::{BASELINES, Filter},
     policy::{self, Limits, Peer, Policy},
-    testkit::{
-        packets::{self, Frame, L4},
-        testrun::{XDP_DROP, XDP_PASS},
-    },
 };
 
 struct Args {

@@ -42,14 +42,14 @@ use aya::{
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode},
 };
 use filter_common::Reason;
+use filter_testkit::{
+    netns::Lab,
+    packets::{self, Frame, L4},
+};
 use serde_json::json;
 use sigwall::{
     loader::{BASELINES, Filter},
     policy, stats,
-    testkit::{
-        netns::Lab,
-        packets::{self, Frame, L4},
-    },
 };
 
 struct Args {

@@ -24,15 +24,12 @@ use aya::{
     maps::{LpmTrie, MapData, PerCpuHashMap, PerCpuValues, RingBuf, lpm_trie::Key},
     programs::{TestRun, TestRunOptions, Xdp},
 };
-use serde_json::json;
-use sigwall::{
-    inspect,
-    loader::BASELINES,
-    testkit::{
-        packets::{self, Frame, L4},
-        testrun::{Harness, XDP_DROP, XDP_PASS},
-    },
+use filter_testkit::{
+    packets::{self, Frame, L4},
+    testrun::{Harness, XDP_DROP, XDP_PASS},
 };
+use serde_json::json;
+use sigwall::{inspect, loader::BASELINES};
 
 /// The bench policy. The main cases measure the first pass alone (deep inspection off);
 /// [`POLICY_INSPECT`] measures the copy of flagged packets to the inspection ring buffer.

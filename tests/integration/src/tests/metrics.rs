@@ -4,15 +4,15 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
 };
 
-use sigwall::testkit::{
+use filter_testkit::{
     daemon::Daemon,
     netns::{Lab, in_netns},
     packets::{self, Frame, L4},
+    sigwall_bin,
 };
 
 const POLICY: &str = "[[peer]]\nname = \"partner\"\nprefixes = [\"198.18.1.0/24\"]\nallow = [\"gtp-u\"]\n";
@@ -36,12 +36,8 @@ fn metrics_are_served_and_valid() {
     std::fs::create_dir_all(&dir).unwrap();
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
-    let d = Daemon::start(
-        &lab,
-        &PathBuf::from(env!("CARGO_BIN_EXE_sigwall")),
-        &policy,
-        &["--metrics", "--log-format", "json", "--stats-interval", "1"],
-    );
+    let d =
+        Daemon::start(&lab, &sigwall_bin(), &policy, &["--metrics", "--log-format", "json", "--stats-interval", "1"]);
     let tx = lab.sender();
     for (src, n) in [("198.18.1.5", 3), ("198.18.9.5", 2)] {
         for i in 0..n {

@@ -2,7 +2,7 @@
 //! captures in `testdata/captures/`: over SCTP (`gx_gy_combined_03`, `gx_gy_combined_05`,
 //! `inbound_roaming_01`) and over TCP (`nsa_connection`, Linux cooked capture).
 //!
-//! Frames are read with `testkit::pcap::load_ethernet`; Ethernet, IPv4/IPv6, TCP and SCTP are
+//! Frames are read with `filter_testkit::pcap::load_ethernet`; Ethernet, IPv4/IPv6, TCP and SCTP are
 //! parsed here (SCTP minimally: DATA chunks with B and E set, PPID 46/47 or port 3868). Every
 //! SCTP user message and every TCP segment goes through a `StreamReassembler` per direction, so
 //! a message is compared in the frame where it is complete, which is where tshark's TCP
@@ -17,17 +17,17 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sigwall::dpi::diameter::{self, DiameterMessage, DiameterSlice, StreamReassembler};
-use sigwall::testkit::{
+use filter_testkit::{
     pcap::load_ethernet,
     tshark::{Agreement, Tree},
 };
+use sigwall::dpi::diameter::{self, DiameterMessage, DiameterSlice, StreamReassembler};
 
 // ---------------------------------------------------------------------------------------------
-// tshark's JSON: sigwall::testkit::tshark::Tree.
+// tshark's JSON: filter_testkit::tshark::Tree.
 
 fn captures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/captures")
 }
 
 /// Per frame number, tshark's `diameter` layers in order.

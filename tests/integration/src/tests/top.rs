@@ -8,10 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sigwall::testkit::{
+use filter_testkit::{
     daemon::Daemon,
     netns::Lab,
     packets::{self, Frame, L4},
+    sigwall_bin,
 };
 
 const POLICY: &str = "[[peer]]\nname = \"partner\"\nprefixes = [\"198.18.1.0/24\"]\nallow = [\"gtp-u\"]\n";
@@ -50,7 +51,7 @@ fn top_shows_the_peer_and_generation_under_tmux_and_quits_on_q() {
     std::fs::create_dir_all(&dir).unwrap();
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
-    let sigwall = PathBuf::from(env!("CARGO_BIN_EXE_sigwall"));
+    let sigwall = sigwall_bin();
     let d = Daemon::start(&lab, &sigwall, &policy, &[]);
     let tx = lab.sender();
     let send = |src: &str, n: u32| {

@@ -50,7 +50,7 @@ pub fn read_pcap(path: &Path) -> (u32, Vec<Packet>) {
 }
 
 pub fn write_pcap(path: &Path, packets: &[Packet]) {
-    use crate::inspect::io::{pcap_header, pcap_record_header};
+    use sigwall::inspect::io::{pcap_header, pcap_record_header};
     let mut b = pcap_header();
     for p in packets {
         let ns = p.sec as u64 * 1_000_000_000 + p.usec as u64 * 1000;

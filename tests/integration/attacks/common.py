@@ -3,7 +3,7 @@
 Everything below the transport payload is built by scapy (Ethernet, IPv4/IPv6, SCTP with its
 CRC32c, UDP and TCP with their checksums); the payloads come from scapy's contrib layers
 (Diameter, GTP, GTPv2) and pycrate (TCAP/MAP ASN.1 BER, SCCP, M3UA). Nothing here is shared with
-sigwall's own packet builder (`filter-user/src/testkit/packets.rs`).
+sigwall's own packet builder (`testkit/src/packets.rs`).
 
 Output: one JSON object per line, {"case": name, "frames": [hex, ...]}; the first frame of a
 case is the message under test, the others are later packets of the same flow (same 5-tuple).

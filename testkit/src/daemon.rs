@@ -8,8 +8,9 @@ use std::{
     time::Duration,
 };
 
-use super::netns::Lab;
-use crate::{loader, stats};
+use sigwall::{loader, stats};
+
+use crate::netns::Lab;
 
 pub struct Daemon {
     child: Option<Child>,

@@ -8,9 +8,8 @@ use aya::{
     programs::{TestRun, TestRunOptions},
 };
 use filter_common::{Class, Reason};
-
-use crate::{
-    loader::{Filter, map_mut},
+use sigwall::{
+    loader::Filter,
     policy,
     stats::{self, Snapshot},
 };
@@ -105,7 +104,7 @@ impl Harness {
     pub fn reset_rate(&mut self, peer_name: &str) {
         let id = self.snapshot().peer(peer_name).expect("peer").id;
         let mut rs: Array<&mut MapData, u64> =
-            Array::try_from(map_mut(&mut self.filter.ebpf, "RATE_STATE").expect("map")).expect("RATE_STATE");
+            Array::try_from(self.filter.ebpf.map_mut("RATE_STATE").expect("map RATE_STATE")).expect("RATE_STATE");
         rs.set(id, 0, 0).expect("reset rate state");
     }
 }

@@ -13,17 +13,17 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sigwall::dpi::gtp::{self, GtpcMessage, GtpuMessage};
-use sigwall::testkit::{
+use filter_testkit::{
     pcap::load_ethernet,
     tshark::{Agreement, Tree},
 };
+use sigwall::dpi::gtp::{self, GtpcMessage, GtpuMessage};
 
 // ---------------------------------------------------------------------------------------------
-// tshark's JSON: sigwall::testkit::tshark::Tree.
+// tshark's JSON: filter_testkit::tshark::Tree.
 
 fn captures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/captures")
 }
 
 /// Per frame number, tshark's layers (name, tree) in order, for frames with GTP.

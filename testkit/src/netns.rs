@@ -33,14 +33,16 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Creates `sw<pid>-<n>-ipx` and `sw<pid>-<n>-edge`; interface names stay under 15 bytes.
+    /// Creates `swt<pid>-<n>-ipx` and `swt<pid>-<n>-edge` ("swt": sigwall test, apart from the
+    /// operators' `sw-lab-*` of scripts/veth-lab.sh, so `cargo xtask test`'s leftover check
+    /// does not mistake a running lab for a leak); interface names stay under 15 bytes.
     pub fn new() -> Lab {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let tag = format!("{pid:x}{n:x}");
         let lab = Lab {
-            ipx_ns: format!("sw{tag}-ipx"),
-            edge_ns: format!("sw{tag}-edge"),
+            ipx_ns: format!("swt{tag}-ipx"),
+            edge_ns: format!("swt{tag}-edge"),
             ipx_if: format!("swi{tag}"),
             edge_if: format!("swe{tag}"),
         };

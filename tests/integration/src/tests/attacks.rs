@@ -1,6 +1,6 @@
 //! Attack cases built with independent encoders, sent over the veth lab end to end.
 //!
-//! The frames come from the Python generators in `tests/attacks/` (scapy for Ethernet, IP,
+//! The frames come from the Python generators in `tests/integration/attacks/` (scapy for Ethernet, IP,
 //! SCTP, TCP, UDP, Diameter, GTPv2-C and GTP-U; pycrate for M3UA, SCCP and TCAP/MAP BER), not
 //! from sigwall's own packet builder, so sigwall's decoders are checked against someone else's
 //! bytes. Before anything is sent, tshark reads the same frames and must find every one well
@@ -28,22 +28,22 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::{Ipv4Addr, Ipv6Addr},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use filter_common::{Class, Reason};
+use filter_testkit::{daemon::Daemon, netns::Lab, netns::RawSocket, sigwall_bin, tempdir};
 use serde_json::{Value, json};
 use sigwall::{
     control::{self, Command as Ctl},
     stats::Snapshot,
-    testkit::{daemon::Daemon, netns::Lab, netns::RawSocket},
 };
 
 /// The home network: subscribers 00101…, GTs 35191…, realm epc.mnc001.mcc001. The partner
 /// (roaming partner, MCC 228 MNC 02) claims GTs 4179…, its realm and PLMN, and S6a/SLg; partner-b
-/// (MNC 03) its own. See `tests/attacks/README.md`.
+/// (MNC 03) its own. See `tests/integration/attacks/README.md`.
 const POLICY: &str = r#"
 [inspect]
 home_imsi_prefixes = ["00101"]
@@ -83,28 +83,6 @@ const HOME_MSISDN: &str = "351910000042";
 const PARTNER_GT: &str = "41790000010";
 const PARTNER_REALM: &str = "epc.mnc002.mcc228.3gppnetwork.org";
 
-fn sigwall_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sigwall"))
-}
-
-/// A temporary directory removed on drop, also when the test panics.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("sigwall-attacks-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 // ---- generated frames ----
 
 /// Cases in generator order: (generator, case name, frames).
@@ -112,7 +90,7 @@ type Generated = Vec<(&'static str, String, Vec<Vec<u8>>)>;
 
 /// Run the generators (in parallel); each also writes its frames to `<dir>/<generator>.pcap`.
 fn generate(dir: &Path, generators: &[&'static str]) -> Generated {
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attacks");
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("attacks");
     let children: Vec<_> = generators
         .iter()
         .map(|g| {
@@ -656,18 +634,18 @@ impl Run<'_> {
 
 /// Generate, check with tshark, start a lab and a daemon, and run every case in order.
 fn run_cases(tag: &str, generators: &[&'static str], cases: &[Case], finish: impl FnOnce(&Daemon, &mut Run, &Path)) {
-    let dir = TempDir::new(tag);
-    let generated = generate(&dir.0, generators);
+    let dir = tempdir(&format!("attacks-{tag}"));
+    let generated = generate(&dir.path(), generators);
     assert_eq!(generated.len(), cases.len(), "generators and expectations list the same cases");
     for c in cases {
         assert!(generated.iter().any(|(_, n, _)| n == c.name), "{}: not generated", c.name);
     }
-    check_with_tshark(&dir.0, generators, &generated, cases);
+    check_with_tshark(&dir.path(), generators, &generated, cases);
 
     let lab = Lab::new();
-    let policy = dir.0.join("policy.toml");
+    let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
-    let events_file = dir.0.join("events.jsonl");
+    let events_file = dir.path().join("events.jsonl");
     let d = Daemon::start(&lab, &sigwall_bin(), &policy, &["--events", events_file.to_str().unwrap()]);
     let mut run = Run::new(&d, lab.sender());
     for c in cases {
@@ -710,7 +688,7 @@ fn attacks_from_independent_encoders_are_caught_end_to_end() {
 }
 
 /// Attacks tshark decodes but sigwall does not catch today (found while writing the cases
-/// above; `tests/attacks/README.md` has the details). Each should raise its event and block its
+/// above; `tests/integration/attacks/README.md` has the details). Each should raise its event and block its
 /// flow like any other; run with `--ignored` once they are handled.
 #[test]
 #[ignore = "known gaps: SCTP I-DATA and SUA are not inspected"]

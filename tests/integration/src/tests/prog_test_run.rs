@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use filter_common::{Class, Reason};
-use sigwall::testkit::{
+use filter_testkit::{
     packets::{self, Fragment, Frame, L4},
     testrun::{Harness, Outcome, XDP_DROP, XDP_PASS},
 };

@@ -12,15 +12,11 @@ use std::{
     time::Duration,
 };
 
-use sigwall::testkit::{netns::Lab, packets};
+use filter_testkit::{netns::Lab, packets, sigwall_bin};
 
 const NOBODY: u32 = 65534;
 
 const POLICY: &str = "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.1.0/24\"]\nallow = [\"gtp-u\"]\n";
-
-fn sigwall() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sigwall"))
-}
 
 struct Dirs {
     work: PathBuf,
@@ -48,7 +44,7 @@ fn dirs(lab: &Lab) -> (Dirs, PathBuf) {
     std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755)).unwrap();
     chown(&work, NOBODY, NOBODY);
     let bin = work.join("sigwall");
-    std::fs::copy(sigwall(), &bin).unwrap();
+    std::fs::copy(sigwall_bin(), &bin).unwrap();
     std::fs::write(work.join("policy.toml"), POLICY).unwrap();
     chown(&work.join("policy.toml"), NOBODY, NOBODY);
     let pins = sigwall::loader::pin_dir(&lab.edge_if);

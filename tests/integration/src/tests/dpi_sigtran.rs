@@ -9,14 +9,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use filter_testkit::pcap::load_ethernet;
 use sigwall::dpi::map::NumberRole;
 use sigwall::dpi::sctp::{AssocKey, Reassembler, SctpSlice};
 use sigwall::dpi::sigtran::{Decoder, SigtranMessage, Stopped};
 use sigwall::dpi::tcap::{ComponentType, MessageType, tid_hex};
-use sigwall::testkit::pcap::load_ethernet;
 
 fn captures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/captures")
 }
 
 fn tmp(name: &str) -> PathBuf {

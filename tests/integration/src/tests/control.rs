@@ -17,12 +17,13 @@ use std::{
 };
 
 use filter_common::{Class, Reason};
-use serde_json::Value;
-use sigwall::testkit::{
+use filter_testkit::{
     daemon::Daemon,
     netns::Lab,
     packets::{self, Frame, L4},
+    sigwall_bin,
 };
+use serde_json::Value;
 
 const P1: &str = r#"# policy P1 (kept comment)
 [defaults]
@@ -40,12 +41,8 @@ prefixes = ["198.18.4.0/24", "2001:db8:4::/48"]
 allow = ["sigtran", "gtp-u", "gtp-c"]
 "#;
 
-fn sigwall_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sigwall"))
-}
-
 fn sigwall(args: &[&str]) -> Output {
-    Command::new(sigwall_path()).args(args).output().expect("run sigwall")
+    Command::new(sigwall_bin()).args(args).output().expect("run sigwall")
 }
 
 struct Setup {
@@ -67,7 +64,7 @@ fn setup(text: &str, extra: &[&str]) -> Setup {
     std::fs::create_dir_all(&dir).unwrap();
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, text).unwrap();
-    let daemon = Daemon::start(&lab, &sigwall_path(), &policy, extra);
+    let daemon = Daemon::start(&lab, &sigwall_bin(), &policy, extra);
     Setup { lab, dir, policy, daemon }
 }
 
@@ -508,7 +505,7 @@ fn kill_9_is_fail_static_restart_adopts_and_detach_cleans_up() {
     assert!(during.cell(Reason::NotAllowlisted, Class::GtpU) > 0, "still dropping unknown traffic");
 
     // Restart: adopts, same generation, counters continue, program replaced without a gap.
-    let mut again = Daemon::start(&s.lab, &sigwall_path(), &s.policy, &["--on-exit", "keep"]);
+    let mut again = Daemon::start(&s.lab, &sigwall_bin(), &s.policy, &["--on-exit", "keep"]);
     let sock = again.socket();
     let st = sigwall::control::call(&sock, sigwall::control::Command::Status, Duration::from_secs(5)).unwrap();
     assert_eq!(st["adopted"], true);

@@ -39,8 +39,8 @@ use std::{
 };
 
 use filter_common::{Class, Reason};
+use filter_testkit::{daemon::Daemon, netns::Lab, packets::crc32c, sigwall_bin, tempdir};
 use serde_json::Value;
-use sigwall::testkit::{daemon::Daemon, netns::Lab, packets::crc32c};
 
 const TOOLS: [(&str, &str); 5] = [
     ("tshark", "tshark"),
@@ -61,12 +61,8 @@ const REPLAY_PPS: &str = "2000";
 const SIGNALING: [Class; 6] =
     [Class::Sigtran, Class::Diameter, Class::GtpC, Class::GtpU, Class::Sctp, Class::Unclassified];
 
-fn sigwall() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sigwall"))
-}
-
 fn captures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/captures")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,28 +124,6 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     }
 }
 
-/// A directory under the system temp dir, removed on drop (also when the test panics).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("sigwall-replay-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn tshark(args: &[&str]) -> Vec<u8> {
     let mut cmd = Command::new("tshark");
     if args.first() != Some(&"-G") {
@@ -163,7 +137,7 @@ fn tshark(args: &[&str]) -> Vec<u8> {
 // pcap files
 // ---------------------------------------------------------------------------------------------
 
-use sigwall::testkit::pcap::{Packet, read_pcap, to_ethernet, write_pcap};
+use filter_testkit::pcap::{Packet, read_pcap, to_ethernet, write_pcap};
 
 // ---------------------------------------------------------------------------------------------
 // Address rewriting
@@ -938,22 +912,22 @@ fn tcpreplay_count(stdout: &str, label: &str) -> u64 {
 fn replay(capture: &str) {
     let started = Instant::now();
     require_tools();
-    let tmp = TempDir::new(capture.split(['.', '_']).take(4).collect::<Vec<_>>().join("-").as_str());
+    let tmp = tempdir(&format!("replay-{}", capture.split(['.', '_']).take(4).collect::<Vec<_>>().join("-")));
 
     // 1. Ethernet frames, the capture's own addresses.
     let source = captures_dir().join(capture);
     assert!(source.is_file(), "{} is missing", source.display());
-    let normalized = tmp.path("normalized.pcap");
+    let normalized = tmp.path().join("normalized.pcap");
     run(Command::new("editcap").args(["-F", "pcap"]).arg(&source).arg(&normalized));
     let (linktype, packets) = read_pcap(&normalized);
     let converted = to_ethernet(linktype, packets);
-    let converted_path = tmp.path("converted.pcap");
+    let converted_path = tmp.path().join("converted.pcap");
     write_pcap(&converted_path, &converted);
 
     // 2. Addresses into the test ranges.
     let mut map = AddrMap::default();
     let rewritten = rewrite_addresses(&converted_path, &converted, &mut map);
-    let replay_path = tmp.path("rewritten.pcap");
+    let replay_path = tmp.path().join("rewritten.pcap");
     write_pcap(&replay_path, &rewritten);
     eprintln!("{capture}: {} frames, addresses mapped:", rewritten.len());
     for (old, new) in &map.order {
@@ -1009,9 +983,9 @@ fn replay(capture: &str) {
 
     // 5. Replay through the lab.
     let lab = Lab::new();
-    let policy_path = tmp.path("policy.toml");
+    let policy_path = tmp.path().join("policy.toml");
     std::fs::write(&policy_path, &policy).unwrap();
-    let daemon = Daemon::start(&lab, &sigwall(), &policy_path, &[]);
+    let daemon = Daemon::start(&lab, &sigwall_bin(), &policy_path, &[]);
     let edge = lab.capture();
     let out = run_bounded(
         lab.ipx_command("tcpreplay").args(["-i", &lab.ipx_if, "--pps", REPLAY_PPS]).arg(&replay_path),

@@ -4,18 +4,18 @@
 
 use std::{
     net::IpAddr,
-    path::PathBuf,
     process::Command,
     time::{Duration, Instant},
 };
 
 use filter_common::{Class, Reason};
-use serde_json::Value;
-use sigwall::testkit::{
+use filter_testkit::{
     daemon::Daemon,
     netns::Lab,
     packets::{self, Frame, L4},
+    sigwall_bin,
 };
+use serde_json::Value;
 
 const POLICY: &str = r#"
 [inspect]
@@ -41,10 +41,6 @@ allow = ["diameter"]
 mode = "monitor"
 "#;
 
-fn sigwall() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sigwall"))
-}
-
 fn frame(src: &str, l4: L4) -> Vec<u8> {
     let src: IpAddr = src.parse().unwrap();
     Frame::new(src, "198.18.0.2".parse().unwrap(), l4).bytes()
@@ -53,7 +49,8 @@ fn frame(src: &str, l4: L4) -> Vec<u8> {
 fn events(d: &Daemon, want: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let out = Command::new(sigwall()).args(["events", "--socket", d.socket().to_str().unwrap()]).output().unwrap();
+        let out =
+            Command::new(sigwall_bin()).args(["events", "--socket", d.socket().to_str().unwrap()]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let ev: Vec<Value> =
             String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -74,7 +71,7 @@ fn findings_block_flows_and_peers_in_xdp() {
     let pcap = dir.join("flagged.pcap");
     let d = Daemon::start(
         &lab,
-        &sigwall(),
+        &sigwall_bin(),
         &policy,
         &["--pcap", pcap.to_str().unwrap(), "--events", dir.join("events.jsonl").to_str().unwrap()],
     );

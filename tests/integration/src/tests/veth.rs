@@ -10,10 +10,11 @@ use std::{
 };
 
 use filter_common::{Class, Reason};
-use sigwall::testkit::{
+use filter_testkit::{
     daemon::Daemon,
     netns::Lab,
     packets::{self, Frame, L4},
+    sigwall_bin,
 };
 
 const POLICY: &str = r#"
@@ -38,10 +39,6 @@ prefixes = ["198.18.30.0/24"]
 allow = ["gtp-u"]
 rate_limit_pps = 2000
 "#;
-
-fn sigwall() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sigwall"))
-}
 
 fn write_policy(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("policy.toml");
@@ -143,7 +140,7 @@ fn send_mix(lab: &Lab, rounds: u16) -> Sent {
 fn allowed_peers_arrive_others_do_not_and_counters_match() {
     let lab = Lab::new();
     let dir = tempdir();
-    let daemon = Daemon::start(&lab, &sigwall(), &write_policy(&dir, POLICY), &[]);
+    let daemon = Daemon::start(&lab, &sigwall_bin(), &write_policy(&dir, POLICY), &[]);
     let cap = lab.capture();
     let sent = send_mix(&lab, 20);
     let got = count(&cap.finish(Duration::from_millis(500), Duration::from_secs(10)));
@@ -187,7 +184,7 @@ fn allowed_peers_arrive_others_do_not_and_counters_match() {
 
     // The same numbers through the CLI's JSON.
     let out =
-        std::process::Command::new(sigwall()).args(["stats", "--iface", &lab.edge_if, "--json"]).output().unwrap();
+        std::process::Command::new(sigwall_bin()).args(["stats", "--iface", &lab.edge_if, "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["reasons"]["allowed"], pass);
@@ -214,7 +211,7 @@ fn drop_and_check_clean(mut daemon: Daemon, lab: Lab) {
 fn monitor_mode_passes_everything_and_counts_monitored() {
     let lab = Lab::new();
     let dir = tempdir();
-    let daemon = Daemon::start(&lab, &sigwall(), &write_policy(&dir, POLICY), &["--mode", "monitor"]);
+    let daemon = Daemon::start(&lab, &sigwall_bin(), &write_policy(&dir, POLICY), &["--mode", "monitor"]);
     let cap = lab.capture();
     let sent = send_mix(&lab, 10);
     let got = count(&cap.finish(Duration::from_millis(500), Duration::from_secs(10)));
@@ -238,7 +235,7 @@ fn rate_limit_holds_within_ten_percent() {
     const BURST: f64 = 2000.0; // one second's worth, the default
     let lab = Lab::new();
     let dir = tempdir();
-    let daemon = Daemon::start(&lab, &sigwall(), &write_policy(&dir, POLICY), &[]);
+    let daemon = Daemon::start(&lab, &sigwall_bin(), &write_policy(&dir, POLICY), &[]);
     let tx = lab.sender();
     // 10,000 pps for 3 s from the limited peer, paced in 1 ms steps of 10 frames; bounded both
     // in count (30,000) and in time (10 s).
@@ -293,7 +290,7 @@ fn operator_errors_change_nothing() {
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.0.0/33\"]\nallow = [\"gtp-c\"]\n").unwrap();
     let out = lab
-        .edge_command(sigwall().to_str().unwrap())
+        .edge_command(sigwall_bin().to_str().unwrap())
         .args(["run", "--iface", &lab.edge_if, "--policy"])
         .arg(&bad)
         .output()
@@ -308,7 +305,7 @@ fn operator_errors_change_nothing() {
 
     let good = write_policy(&dir, POLICY);
     let out = lab
-        .edge_command(sigwall().to_str().unwrap())
+        .edge_command(sigwall_bin().to_str().unwrap())
         .args(["run", "--iface", "nosuchif0", "--policy"])
         .arg(&good)
         .output()
@@ -317,9 +314,9 @@ fn operator_errors_change_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("interface \"nosuchif0\" not found"));
 
     // Another XDP program already attached: sigwall refuses and leaves it in place.
-    let daemon = Daemon::start(&lab, &sigwall(), &good, &[]);
+    let daemon = Daemon::start(&lab, &sigwall_bin(), &good, &[]);
     let out = lab
-        .edge_command(sigwall().to_str().unwrap())
+        .edge_command(sigwall_bin().to_str().unwrap())
         .args(["run", "--iface", &lab.edge_if, "--policy"])
         .arg(&good)
         .output()
@@ -329,7 +326,7 @@ fn operator_errors_change_nothing() {
     assert!(err.contains("another sigwall is running"), "{err}");
     assert!(sigwall::loader::pin_dir(&lab.edge_if).exists(), "the running instance's pins were touched");
 
-    let out = std::process::Command::new(sigwall()).args(["stats", "--iface", "nosuchif0"]).output().unwrap();
+    let out = std::process::Command::new(sigwall_bin()).args(["stats", "--iface", "nosuchif0"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not attached"));
     drop_and_check_clean(daemon, lab);
