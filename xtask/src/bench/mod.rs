@@ -1,18 +1,18 @@
-//! `cargo xtask bench [--quick]`: every benchmark of issue 6 in one command, then
+//! `cargo xtask bench [--quick]`: every benchmark in one command, then
 //! `target/bench/report.md` (tables, SVG plots, machine and commit) and a summary.
 //!
-//! Steps, each a program of filter-user built in release mode:
+//! Steps 1-5 are programs of the `filter-bench` crate (bench/src/bin), built in release mode:
 //! 1. `xdp_cost`: cost per packet in BPF_PROG_TEST_RUN against a trivial XDP_PASS, the floor
 //!    program and xdp-filter;
-//! 2. `bench_scale`: allowlists of 10 to 1,000,000 prefixes (cost per packet, map memory, load
+//! 2. `scale`: allowlists of 10 to 1,000,000 prefixes (cost per packet, map memory, load
 //!    time);
-//! 3. `bench_veth`: a live-frames flood on a veth pair in fresh namespaces (sigwall, counting
+//! 3. `veth`: a live-frames flood on a veth pair in fresh namespaces (sigwall, counting
 //!    XDP_DROP, XDP_PASS + nftables) and an allowed peer's loss meanwhile;
-//! 4. `bench_control`: `sigwall peer add` latency and a 100,000-prefix swap;
-//! 5. `bench_dpi`: deep inspection, decode + rules against tshark on the test captures, and the
+//! 4. `control`: `sigwall peer add` latency and a 100,000-prefix swap;
+//! 5. `dpi`: deep inspection, decode + rules against tshark on the test captures, and the
 //!    inspection ring buffer's events per second;
-//! 6. the criterion micro-benchmarks (full run only);
-//! 7. `bench_report`: report.md and the summary.
+//! 6. the criterion micro-benchmarks (bench/benches, full run only);
+//! 7. [`report`]: report.md and the summary.
 //!
 //! `--quick` keeps every step but the criterion benches and the 1,000,000-prefix allowlist, with
 //! shorter flood windows, fewer `peer add` runs and two of the five captures: under two minutes
@@ -25,6 +25,8 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+
+mod report;
 
 pub struct Options {
     pub quick: bool,
@@ -63,6 +65,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     crate::need_root("the benchmarks load XDP programs, attach them and create network namespaces")?;
     let built = Instant::now();
     crate::build()?;
+    crate::cargo(&["build", "--release", "-p", "filter-bench", "--bins"])?;
     eprintln!("bench: build took {:.0} s", built.elapsed().as_secs_f64());
     let start = Instant::now();
     let root = crate::workspace_root();
@@ -88,7 +91,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     step(
         &root,
         "2/7 scale: 10 to 1,000,000 prefixes",
-        "bench_scale",
+        "scale",
         &["--sizes", sizes, "--repeat", &repeat, "--runs", &runs, "--out", &out_s],
         None,
     )?;
@@ -96,7 +99,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     step(
         &root,
         "3/7 end to end on veth",
-        "bench_veth",
+        "veth",
         &["--receiver", "shared", "--window-ms", window, "--runs", &runs, "--out", &out_s],
         None,
     )?;
@@ -107,7 +110,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     if let Err(e) = step(
         &root,
         "4/7 control path",
-        "bench_control",
+        "control",
         &["--runs", peer_adds, "--prefixes", "100000", "--sigwall", &sigwall],
         Some(&out.join("control.txt")),
     ) {
@@ -125,25 +128,22 @@ pub fn run(o: Options) -> anyhow::Result<()> {
             "ss7_map_pcapr.pcap,inbound_roaming_01_210505_130828-1.pcapng",
         ]);
     }
-    step(&root, "5/7 deep inspection", "bench_dpi", &dpi_args, None)?;
-    let mut report_args = vec![
-        "--out".to_string(),
-        out_s.clone(),
-        "--mode".into(),
-        if o.quick { "quick" } else { "full" }.into(),
-        "--command".into(),
-        if o.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" }.into(),
-    ];
-    if o.quick {
+    step(&root, "5/7 deep inspection", "dpi", &dpi_args, None)?;
+    let criterion = if o.quick {
         eprintln!("\n=== 6/7 criterion micro-benchmarks: skipped with --quick ===");
+        None
     } else {
         eprintln!("\n=== 6/7 criterion micro-benchmarks ===");
-        crate::cargo(&["bench", "-p", "filter-user", "--bench", "policy"])?;
-        report_args.push("--criterion".into());
-        report_args.push(root.join("target/criterion").display().to_string());
-    }
-    let report_args: Vec<&str> = report_args.iter().map(String::as_str).collect();
-    step(&root, "7/7 report", "bench_report", &report_args, None)?;
+        crate::cargo(&["bench", "-p", "filter-bench", "--bench", "policy"])?;
+        Some(root.join("target/criterion"))
+    };
+    eprintln!("\n=== 7/7 report ===");
+    report::run(&report::Args {
+        out: out.clone(),
+        mode: if o.quick { "quick" } else { "full" }.into(),
+        command: if o.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" }.into(),
+        criterion,
+    });
     eprintln!(
         "bench: {} run took {:.0} s after the build",
         if o.quick { "quick" } else { "full" },
@@ -152,10 +152,11 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run one release example; with `tee`, also keep its standard output in that file.
-fn step(root: &Path, title: &str, example: &str, args: &[&str], tee: Option<&PathBuf>) -> anyhow::Result<()> {
+/// Run one release program of filter-bench; with `tee`, also keep its standard output in that
+/// file.
+fn step(root: &Path, title: &str, program: &str, args: &[&str], tee: Option<&PathBuf>) -> anyhow::Result<()> {
     eprintln!("\n=== {title} ===");
-    let bin = root.join("target/release/examples").join(example);
+    let bin = root.join("target/release").join(program);
     let mut cmd = Command::new(&bin);
     cmd.args(args).current_dir(root);
     if tee.is_some() {
@@ -163,15 +164,15 @@ fn step(root: &Path, title: &str, example: &str, args: &[&str], tee: Option<&Pat
     }
     let t = Instant::now();
     let child = cmd.spawn().with_context(|| format!("start {}", bin.display()))?;
-    let output = child.wait_with_output().with_context(|| format!("run {example}"))?;
-    eprintln!("({example}: {:.0} s)", t.elapsed().as_secs_f64());
+    let output = child.wait_with_output().with_context(|| format!("run {program}"))?;
+    eprintln!("({program}: {:.0} s)", t.elapsed().as_secs_f64());
     if let Some(path) = tee {
         let text = String::from_utf8_lossy(&output.stdout);
         print!("{text}");
         std::fs::write(path, text.as_bytes()).with_context(|| format!("write {}", path.display()))?;
     }
     if !output.status.success() {
-        bail!("{example} failed ({})", output.status);
+        bail!("{program} failed ({})", output.status);
     }
     Ok(())
 }

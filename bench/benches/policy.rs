@@ -1,7 +1,8 @@
 //! criterion micro-benchmarks of the policy compiler: TOML text to map contents (parse with
 //! serde + spans, validate, compile), for policies of 10, 1,000 and 100,000 prefixes.
 //!
-//! `cargo bench -p filter-user --bench policy` (no root needed: nothing is loaded).
+//! `cargo bench -p filter-bench --bench policy` (no root needed: nothing is loaded; building the
+//! crate still builds bench/ebpf, so nightly and bpf-linker must be installed).
 //! The prefixes are half IPv4 host routes in 198.18.0.0/15 and half IPv6 /64s in 2001:db8::/32,
 //! 100 per peer.
 

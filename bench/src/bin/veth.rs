@@ -41,16 +41,46 @@ use aya::{
     maps::PerCpuArray,
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode},
 };
+use clap::{Parser, ValueEnum};
+use filter_bench::{BASELINES, Stats};
 use filter_common::Reason;
 use filter_testkit::{
     netns::Lab,
     packets::{self, Frame, L4},
 };
 use serde_json::json;
-use sigwall::{
-    loader::{BASELINES, Filter},
-    policy, stats,
-};
+use sigwall::{loader::Filter, policy, stats};
+
+/// Where the receiving veth end's NAPI runs.
+#[derive(Clone, Copy, ValueEnum)]
+enum Receiver {
+    /// On the generator's core: one core generates and filters.
+    Shared,
+    /// Threaded NAPI pinned to CPU 0, the generator on the other core.
+    OwnCore,
+}
+
+/// A live-frames flood on a veth pair: sigwall against XDP_DROP and XDP_PASS + nftables.
+#[derive(Parser)]
+struct Cli {
+    /// Length of each flood window, in milliseconds (at most 30,000).
+    #[arg(long = "window-ms", default_value_t = 3000)]
+    window_ms: u64,
+    /// Runs per configuration; the median is reported with min and max.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Packets per second of the allowed peer during the second window (at most 100,000).
+    #[arg(long, default_value_t = 10_000)]
+    allowed_pps: u64,
+    /// Frames in the generator's first live-frames call.
+    #[arg(long, default_value_t = 1 << 20)]
+    per_call: u32,
+    #[arg(long, value_enum, default_value_t = Receiver::Shared)]
+    receiver: Receiver,
+    /// Directory for veth-<receiver>.md and .json.
+    #[arg(long, default_value_os_t = filter_bench::default_out())]
+    out: PathBuf,
+}
 
 struct Args {
     window: Duration,
@@ -62,33 +92,15 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        window: Duration::from_secs(3),
-        runs: 5,
-        allowed_pps: 10_000,
-        per_call: 1 << 20,
-        own_core: false,
-        out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench"),
+    let c = Cli::parse();
+    let a = Args {
+        window: Duration::from_millis(c.window_ms),
+        runs: c.runs,
+        allowed_pps: c.allowed_pps,
+        per_call: c.per_call,
+        own_core: matches!(c.receiver, Receiver::OwnCore),
+        out: c.out,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(s) = it.next() {
-        let mut num = || -> u64 { it.next().and_then(|v| v.parse().ok()).expect("a number") };
-        match s.as_str() {
-            "--window-ms" => a.window = Duration::from_millis(num()),
-            "--runs" => a.runs = num() as usize,
-            "--allowed-pps" => a.allowed_pps = num(),
-            "--per-call" => a.per_call = num() as u32,
-            "--out" => a.out = it.next().map(PathBuf::from).expect("--out DIR"),
-            "--receiver" => {
-                a.own_core = match it.next().as_deref() {
-                    Some("shared") => false,
-                    Some("own-core") => true,
-                    _ => panic!("--receiver shared|own-core"),
-                }
-            }
-            _ => panic!("unknown argument {s}"),
-        }
-    }
     assert!(a.runs >= 1 && a.window <= Duration::from_secs(30) && a.allowed_pps <= 100_000);
     a
 }
@@ -426,12 +438,6 @@ struct Sample {
     allowed_passed: u64,
 }
 
-fn stat(v: &[f64]) -> (f64, f64, f64) {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 fn main() {
     let a = args();
     let peers = allowlist();
@@ -515,7 +521,7 @@ fn main() {
             }
             if a.own_core {
                 let n = receiver_on_cpu0(&lab.edge_ns, &lab.edge_if).expect("receiver on its own core");
-                eprintln!("bench_veth: {n} NAPI thread(s) of {} pinned to CPU 0", lab.edge_if);
+                eprintln!("veth: {n} NAPI thread(s) of {} pinned to CPU 0", lab.edge_if);
             }
             if cfg == Config::Nft {
                 nft(&lab.edge_ns, &["-f", "-"], Some(&nft_ruleset(&lab.edge_if, &peers)));
@@ -568,7 +574,7 @@ fn main() {
                 }
             }
             eprintln!(
-                "bench_veth: run {} {:<8} offered {:>5.2} Mpps, absorbed {:>5.2} Mpps, dropped {:>5.2} Mpps ({:.2} with the steady sender); allowed sent {} (+{} send errors), passed {}",
+                "veth: run {} {:<8} offered {:>5.2} Mpps, absorbed {:>5.2} Mpps, dropped {:>5.2} Mpps ({:.2} with the steady sender); allowed sent {} (+{} send errors), passed {}",
                 run + 1,
                 cfg.id(),
                 sample.offered_pps / 1e6,
@@ -603,18 +609,18 @@ fn main() {
 
     // Report.
     let of = |c: Config| -> Vec<Sample> { samples.iter().filter(|(k, _)| *k == c).map(|(_, s)| *s).collect() };
-    let field = |c: Config, f: fn(&Sample) -> f64| stat(&of(c).iter().map(f).collect::<Vec<_>>());
-    let drop_med = |c: Config| field(c, |s| s.dropped_pps).0;
+    let field = |c: Config, f: fn(&Sample) -> f64| Stats::of(&of(c).iter().map(f).collect::<Vec<_>>());
+    let drop_med = |c: Config| field(c, |s| s.dropped_pps).median;
     let xdp_drop = drop_med(Config::XdpDrop);
     // How much of the wall-clock windows the kernel's timing of the frame loops covers.
-    let duty = stat(
+    let duty = Stats::of(
         &samples
             .iter()
             .filter(|(_, s)| s.dropped_loop_pps > 0.0)
             .map(|(_, s)| s.dropped_pps / s.dropped_loop_pps)
             .collect::<Vec<_>>(),
     )
-    .0;
+    .median;
     let mut md = format!(
         "Flood from unknown sources (8 frame variants in rotation, one per generator call: 6 IPv4 and 2 IPv6 \
 source addresses, 8 source ports; GTP-U, GTP-C, Diameter/TCP, SCTP M3UA) pushed by an XDP_TX live-frames \
@@ -673,23 +679,23 @@ filtering together, and the generator is paced by the receiver."
         md += &format!(
             "| {} | {:.2} | {:.2}-{:.2} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {passed_cell} | {lost_cell} |\n",
             c.label(),
-            d.0 / 1e6,
-            d.1 / 1e6,
-            d.2 / 1e6,
-            d.0 / xdp_drop,
-            1e9 / d.0,
-            1e9 / d.0 - 1e9 / xdp_drop,
-            o.0 / 1e6,
-            ab.0 / 1e6,
+            d.median / 1e6,
+            d.min / 1e6,
+            d.max / 1e6,
+            d.median / xdp_drop,
+            1e9 / d.median,
+            1e9 / d.median - 1e9 / xdp_drop,
+            o.median / 1e6,
+            ab.median / 1e6,
         );
         rows.push(json!({
             "id": c.id(), "label": c.label(),
-            "dropped_pps": {"median": d.0, "min": d.1, "max": d.2},
-            "dropped_loop_pps": {"median": dl.0, "min": dl.1, "max": dl.2},
-            "offered_pps": {"median": o.0, "min": o.1, "max": o.2},
-            "absorbed_pps": {"median": ab.0, "min": ab.1, "max": ab.2},
-            "x_xdp_drop": d.0 / xdp_drop,
-            "ns_per_packet": 1e9 / d.0, "extra_ns_over_xdp_drop": 1e9 / d.0 - 1e9 / xdp_drop,
+            "dropped_pps": {"median": d.median, "min": d.min, "max": d.max},
+            "dropped_loop_pps": {"median": dl.median, "min": dl.min, "max": dl.max},
+            "offered_pps": {"median": o.median, "min": o.min, "max": o.max},
+            "absorbed_pps": {"median": ab.median, "min": ab.min, "max": ab.max},
+            "x_xdp_drop": d.median / xdp_drop,
+            "ns_per_packet": 1e9 / d.median, "extra_ns_over_xdp_drop": 1e9 / d.median - 1e9 / xdp_drop,
             "allowed": {"attempted": attempted, "send_errors": errs, "passed": passed,
                         "applicable": c != Config::XdpDrop},
             "samples": v.iter().map(|s| json!({

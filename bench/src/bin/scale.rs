@@ -17,7 +17,7 @@ use std::{
     collections::HashSet,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::{AsFd, AsRawFd},
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::Instant,
 };
 
@@ -26,6 +26,8 @@ use aya::{
     maps::{LpmTrie, Map, lpm_trie::Key},
     programs::{TestRun, TestRunOptions, Xdp},
 };
+use clap::Parser;
+use filter_bench::{BASELINES, Stats};
 use filter_testkit::{
     packets::{self, Frame, L4},
     testrun::{XDP_DROP, XDP_PASS},
@@ -33,43 +35,25 @@ use filter_testkit::{
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::json;
 use sigwall::{
-    loader::{BASELINES, Filter},
+    loader::Filter,
     policy::{self, Limits, Peer, Policy},
 };
 
+/// Allowlists of growing size: cost per packet, map memory and load time.
+#[derive(Parser)]
 struct Args {
+    /// Allowlist sizes, in prefixes.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 1_000, 100_000, 1_000_000])]
     sizes: Vec<usize>,
+    /// Repetitions per BPF_PROG_TEST_RUN call.
+    #[arg(long, default_value_t = 1_000_000)]
     repeat: u32,
+    /// Runs per case; the median is reported with min and max.
+    #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Directory for scale.md and scale.json.
+    #[arg(long, default_value_os_t = filter_bench::default_out())]
     out: PathBuf,
-}
-
-fn args() -> Args {
-    let mut a = Args {
-        sizes: vec![10, 1_000, 100_000, 1_000_000],
-        repeat: 1_000_000,
-        runs: 5,
-        out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench"),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(s) = it.next() {
-        match s.as_str() {
-            "--sizes" => {
-                a.sizes = it
-                    .next()
-                    .expect("--sizes N,N,...")
-                    .split(',')
-                    .map(|v| v.parse().expect("--sizes N,N,..."))
-                    .collect()
-            }
-            "--repeat" => a.repeat = it.next().and_then(|v| v.parse().ok()).expect("--repeat N"),
-            "--runs" => a.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
-            "--out" => a.out = it.next().map(PathBuf::from).expect("--out DIR"),
-            _ => panic!("unknown argument {s}"),
-        }
-    }
-    assert!(a.runs >= 1 && a.repeat >= 1 && !a.sizes.is_empty());
-    a
 }
 
 /// xorshift64*: deterministic, so every run and every machine gets the same prefixes.
@@ -192,7 +176,7 @@ fn map_memory(f: &Filter) -> (u64, u64) {
             | Map::RingBuf(d)
             | Map::PerfEventArray(d) => d,
             _ => {
-                eprintln!("bench_scale: map {name} of an unexpected type, not counted");
+                eprintln!("scale: map {name} of an unexpected type, not counted");
                 continue;
             }
         };
@@ -206,18 +190,13 @@ fn map_memory(f: &Filter) -> (u64, u64) {
     (tries, rest)
 }
 
-fn stat(v: &[f64]) -> (f64, f64, f64) {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
 fn main() {
-    let a = args();
+    let a = Args::parse();
+    assert!(a.runs >= 1 && a.repeat >= 1 && !a.sizes.is_empty(), "--runs, --repeat and --sizes must not be 0 or empty");
     let d4: IpAddr = "198.18.0.2".parse().unwrap();
     let d6: IpAddr = "2001:db8::2".parse().unwrap();
     let gtpu = L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(7, &packets::inner_ipv4_udp()) };
@@ -248,7 +227,7 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
         let pol = policy(&v4, &v6);
         let empty = template().0;
         let probe = probes(&v4, &v6, 0xbe7c_4000 ^ n as u64);
-        eprintln!("bench_scale: {n} prefixes generated in {:.1} s; probes {:?}", t0.elapsed().as_secs_f64(), probe);
+        eprintln!("scale: {n} prefixes generated in {:.1} s; probes {:?}", t0.elapsed().as_secs_f64(), probe);
         let frames = [
             Frame::new(probe[0], d4, gtpu.clone()).bytes(),
             Frame::new(probe[1], d6, gtpc.clone()).bytes(),
@@ -332,8 +311,8 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
                 s.push(run_case(i, a.repeat).1);
             }
         }
-        let st: Vec<(f64, f64, f64)> = samples.iter().map(|s| stat(s)).collect();
-        let cell = |i: usize| format!("{:.0} ({:.0}-{:.0})", st[i].0, st[i].1, st[i].2);
+        let st: Vec<Stats> = samples.iter().map(|s| Stats::of(s)).collect();
+        let cell = |i: usize| format!("{:.0} ({:.0}-{:.0})", st[i].median, st[i].min, st[i].max);
         md += &format!(
             "| {n} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |\n",
             pol.peers.len(),
@@ -343,12 +322,12 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
             cell(3),
             cell(4),
             cell(5),
-            st[0].0 / st[4].0,
-            st[2].0 / st[5].0
+            st[0].median / st[4].median,
+            st[2].median / st[5].median
         );
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
-        let (c, l1, l2, l3) = (stat(&t_compile), stat(&t_apply1), stat(&t_apply2), stat(&t_apply3));
-        let f1 = |s: (f64, f64, f64)| format!("{:.1} ({:.1}-{:.1})", s.0, s.1, s.2);
+        let (c, l1, l2, l3) = (Stats::of(&t_compile), Stats::of(&t_apply1), Stats::of(&t_apply2), Stats::of(&t_apply3));
+        let f1 = |s: Stats| format!("{:.1} ({:.1}-{:.1})", s.median, s.min, s.max);
         md_load += &format!(
             "| {n} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
             f1(c),
@@ -365,13 +344,13 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
             "prefixes": n, "v4": v4.len(), "v6": v6.len(), "peers": pol.peers.len(),
             "probes": probe.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             "cost": CASES.iter().zip(&st).zip(&samples).map(|(((id, label, _), s), raw)| json!({
-                "id": id, "label": label, "median": s.0, "min": s.1, "max": s.2, "samples": raw,
+                "id": id, "label": label, "median": s.median, "min": s.min, "max": s.max, "samples": raw,
             })).collect::<Vec<_>>(),
             "load_ms": {
-                "compile": {"median": c.0, "min": c.1, "max": c.2, "samples": t_compile},
-                "apply_fresh": {"median": l1.0, "min": l1.1, "max": l1.2, "samples": t_apply1},
-                "apply_second": {"median": l2.0, "min": l2.1, "max": l2.2, "samples": t_apply2},
-                "apply_replace": {"median": l3.0, "min": l3.1, "max": l3.2, "samples": t_apply3},
+                "compile": {"median": c.median, "min": c.min, "max": c.max, "samples": t_compile},
+                "apply_fresh": {"median": l1.median, "min": l1.min, "max": l1.max, "samples": t_apply1},
+                "apply_second": {"median": l2.median, "min": l2.min, "max": l2.max, "samples": t_apply2},
+                "apply_replace": {"median": l3.median, "min": l3.min, "max": l3.max, "samples": t_apply3},
             },
             "memory_bytes": {
                 "tries_one_generation": mem1.0, "tries_two_generations": mem2.0,
@@ -379,7 +358,7 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
                 "total_one_generation": mem1.0 + mem1.1,
             },
         }));
-        eprintln!("bench_scale: {n} prefixes done in {:.1} s", t0.elapsed().as_secs_f64());
+        eprintln!("scale: {n} prefixes done in {:.1} s", t0.elapsed().as_secs_f64());
     }
     md += "\n";
     md += &md_load;

@@ -1,11 +1,11 @@
-//! `cargo xtask bench`, last step: gather what the other benchmark programs wrote into
+//! `cargo xtask bench`, last step: gather what the benchmark programs (bench/src/bin) wrote into
 //! `target/bench` (`xdp_cost.json`, `scale.json`, `veth-shared.json`, `control.txt`, and
 //! criterion's estimates when they were refreshed in this run) into `report.md` with SVG plots,
 //! and print a summary.
 //!
 //! The plots are written by hand as SVG (bars and log-scale lines): four simple charts do not
-//! need a plotting crate, the output is deterministic text that diffs well, and filter-user
-//! gains no dependency (plotters' default features need fontconfig and freetype).
+//! need a plotting crate, the output is deterministic text that diffs well, and xtask gains no
+//! dependency (plotters' default features need fontconfig and freetype).
 
 use std::{
     fmt::Write as _,
@@ -15,32 +15,15 @@ use std::{
 
 use serde_json::Value;
 
-struct Args {
-    out: PathBuf,
-    mode: String,
-    command: String,
+pub struct Args {
+    /// Where the benchmark programs wrote their tables, and where report.md goes.
+    pub out: PathBuf,
+    /// "quick" or "full".
+    pub mode: String,
+    /// The command that reproduces this run.
+    pub command: String,
     /// criterion's output directory, when the criterion benches ran in this invocation.
-    criterion: Option<PathBuf>,
-}
-
-fn args() -> Args {
-    let mut a = Args {
-        out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench"),
-        mode: "full".into(),
-        command: "cargo xtask bench".into(),
-        criterion: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(s) = it.next() {
-        match s.as_str() {
-            "--out" => a.out = it.next().map(PathBuf::from).expect("--out DIR"),
-            "--mode" => a.mode = it.next().expect("--mode quick|full"),
-            "--command" => a.command = it.next().expect("--command TEXT"),
-            "--criterion" => a.criterion = it.next().map(PathBuf::from),
-            _ => panic!("unknown argument {s}"),
-        }
-    }
-    a
+    pub criterion: Option<PathBuf>,
 }
 
 fn read_json(dir: &Path, name: &str) -> Option<Value> {
@@ -306,9 +289,9 @@ fn med(rows: &Value, id: &str) -> f64 {
     row(rows, id).map_or(f64::NAN, |r| f(&r["median"]))
 }
 
-fn main() {
-    let a = args();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+/// Write `report.md` and the SVG plots into `a.out`, and print the summary.
+pub fn run(a: &Args) {
+    let root = crate::workspace_root();
     let env = environment(&root);
     let cost = read_json(&a.out, "xdp_cost.json");
     let scale = read_json(&a.out, "scale.json");
@@ -632,7 +615,7 @@ fn main() {
     md += "## 4. Control path\n\n";
     match &control {
         Some(c) => {
-            md += "`filter-user/examples/bench_control.rs` on a veth lab with `sigwall run`: `sigwall peer add` through the CLI end to end (process start, socket, validation, generation write and flip, atomic persist, audit), and a swap to a 100,000-prefix policy through `sigwall policy reload` under steady allowed traffic.\n\n```\n";
+            md += "`bench/src/bin/control.rs` on a veth lab with `sigwall run`: `sigwall peer add` through the CLI end to end (process start, socket, validation, generation write and flip, atomic persist, audit), and a swap to a 100,000-prefix policy through `sigwall policy reload` under steady allowed traffic.\n\n```\n";
             md += c.trim();
             md += "\n```\n\n";
         }

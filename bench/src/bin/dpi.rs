@@ -24,6 +24,8 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
+use clap::Parser;
+use filter_bench::Stats;
 use filter_common::Class;
 use filter_testkit::{
     packets::{self, Frame, L4},
@@ -54,47 +56,28 @@ allow = ["sigtran", "diameter", "gtp-c", "gtp-u"]
 /// Classes XDP copies up with the default settings (GTP-U only when `inspect_gtpu` says so).
 const INSPECTED: [Class; 4] = [Class::Sigtran, Class::Diameter, Class::GtpC, Class::Sctp];
 
+/// Deep inspection: decode + rules against tshark on the test captures, and the inspection
+/// ring buffer's records per second.
+#[derive(Parser)]
 struct Args {
+    /// Runs per measure; the median is reported with min and max.
+    #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Seconds per sample (more than 0, at most 10).
+    #[arg(long, default_value_t = 0.5)]
     seconds: f64,
+    /// Directory for dpi.md and dpi.json.
+    #[arg(long, default_value_os_t = filter_bench::default_out())]
     out: PathBuf,
+    /// Directory of the captures.
+    #[arg(long, default_value_os_t = filter_bench::workspace_root().join("testdata/captures"))]
     captures: PathBuf,
-    /// Only these captures (file names), if given.
+    /// Only these captures (file names, comma-separated), if given.
+    #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Frames in tshark's input (the capture's inspected frames repeated).
+    #[arg(long, default_value_t = 20_000)]
     tshark_frames: usize,
-}
-
-fn args() -> Args {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut a = Args {
-        runs: 5,
-        seconds: 0.5,
-        out: root.join("target/bench"),
-        captures: root.join("testdata/captures"),
-        only: Vec::new(),
-        tshark_frames: 20_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(s) = it.next() {
-        match s.as_str() {
-            "--runs" => a.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
-            "--seconds" => a.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds S"),
-            "--out" => a.out = it.next().map(PathBuf::from).expect("--out DIR"),
-            "--captures" => a.captures = it.next().map(PathBuf::from).expect("--captures DIR"),
-            "--only" => a.only = it.next().expect("--only NAME,NAME").split(',').map(str::to_string).collect(),
-            "--tshark-frames" => a.tshark_frames = it.next().and_then(|v| v.parse().ok()).expect("--tshark-frames N"),
-            _ => panic!("unknown argument {s}"),
-        }
-    }
-    assert!(a.runs >= 1 && a.seconds > 0.0 && a.seconds <= 10.0);
-    a
-}
-
-fn stat(v: &[f64]) -> (f64, f64, f64) {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
 /// A capture's inspected frames, their classes, and a pcap of them repeated for tshark.
@@ -155,7 +138,8 @@ fn tshark(file: &Path) -> f64 {
 }
 
 fn main() {
-    let a = args();
+    let a = Args::parse();
+    assert!(a.runs >= 1 && a.seconds > 0.0 && a.seconds <= 10.0, "--runs at least 1, --seconds in (0, 10]");
     let cfg = Inspect::default();
     let peer = PeerInspect::default();
     let tmp = std::env::temp_dir().join(format!("sigwall-bench-dpi-{}", std::process::id()));
@@ -235,7 +219,7 @@ fn main() {
                 }
             }
         }
-        eprintln!("bench_dpi: decode run {} of {} done", run + 1, a.runs);
+        eprintln!("dpi: decode run {} of {} done", run + 1, a.runs);
     }
 
     // ---- 2. ring buffer
@@ -291,9 +275,9 @@ fn main() {
             read_rates.push(records as f64 / read_time);
             produce.push(records as f64 / copy_time);
         }
-        ring_rows.push((decode, stat(&read_rates)));
+        ring_rows.push((decode, Stats::of(&read_rates)));
     }
-    let produced = stat(&produce);
+    let produced = Stats::of(&produce);
     let _ = std::fs::remove_dir_all(&tmp);
 
     // ---- report
@@ -308,7 +292,7 @@ diameter, gtp-c and sctp, as the XDP program classifies them (GTP-U is copied on
     );
     let mut rows = Vec::new();
     for c in &caps {
-        let (s, t) = (stat(&c.sigwall_fps), stat(&c.tshark_fps));
+        let (s, t) = (Stats::of(&c.sigwall_fps), Stats::of(&c.tshark_fps));
         let per_frame = c.messages as f64 / c.frames.len() as f64;
         let mix = c.mix.iter().map(|(k, n)| format!("{} {n}", k.name())).collect::<Vec<_>>().join(", ");
         md += &format!(
@@ -316,23 +300,23 @@ diameter, gtp-c and sctp, as the XDP program classifies them (GTP-U is copied on
             c.name,
             c.frames.len(),
             c.messages,
-            s.0 / 1e6,
-            s.1 / 1e6,
-            s.2 / 1e6,
-            s.0 * per_frame / 1e6,
-            t.0 / 1e3,
-            t.1 / 1e3,
-            t.2 / 1e3,
-            s.0 / t.0
+            s.median / 1e6,
+            s.min / 1e6,
+            s.max / 1e6,
+            s.median * per_frame / 1e6,
+            t.median / 1e3,
+            t.min / 1e3,
+            t.max / 1e3,
+            s.median / t.median
         );
         rows.push(json!({
             "capture": c.name, "frames": c.frames.len(),
             "mix": c.mix.iter().map(|(k, n)| json!({"class": k.name(), "frames": n})).collect::<Vec<_>>(),
             "messages_per_pass": c.messages,
-            "sigwall_fps": {"median": s.0, "min": s.1, "max": s.2, "samples": c.sigwall_fps},
-            "sigwall_mps": s.0 * per_frame,
-            "tshark_fps": {"median": t.0, "min": t.1, "max": t.2, "samples": c.tshark_fps},
-            "x_tshark": s.0 / t.0,
+            "sigwall_fps": {"median": s.median, "min": s.min, "max": s.max, "samples": c.sigwall_fps},
+            "sigwall_mps": s.median * per_frame,
+            "tshark_fps": {"median": t.median, "min": t.min, "max": t.max, "samples": c.tshark_fps},
+            "x_tshark": s.median / t.median,
         }));
     }
     let ring_read = |decode: bool| ring_rows.iter().find(|r| r.0 == decode).map(|r| r.1).unwrap();
@@ -351,23 +335,27 @@ and the packet keeps its verdict.\n\n\
 Events per second without loss, writer and daemon on one core each: about {:.2} million (the {}).\n",
         a.seconds,
         a.runs,
-        produced.0 / 1e6,
-        produced.1 / 1e6,
-        produced.2 / 1e6,
-        drain.0 / 1e6,
-        drain.1 / 1e6,
-        drain.2 / 1e6,
-        judged.0 / 1e6,
-        judged.1 / 1e6,
-        judged.2 / 1e6,
-        produced.0.min(judged.0) / 1e6,
-        if produced.0 < judged.0 { "XDP copy is the slower side" } else { "daemon's decoding is the slower side" },
+        produced.median / 1e6,
+        produced.min / 1e6,
+        produced.max / 1e6,
+        drain.median / 1e6,
+        drain.min / 1e6,
+        drain.max / 1e6,
+        judged.median / 1e6,
+        judged.min / 1e6,
+        judged.max / 1e6,
+        produced.median.min(judged.median) / 1e6,
+        if produced.median < judged.median {
+            "XDP copy is the slower side"
+        } else {
+            "daemon's decoding is the slower side"
+        },
     );
     let ring_json = json!({
-        "copy_records_per_s": {"median": produced.0, "min": produced.1, "max": produced.2},
-        "drain_records_per_s": {"median": drain.0, "min": drain.1, "max": drain.2},
-        "judge_records_per_s": {"median": judged.0, "min": judged.1, "max": judged.2},
-        "events_per_s_without_loss": produced.0.min(judged.0),
+        "copy_records_per_s": {"median": produced.median, "min": produced.min, "max": produced.max},
+        "drain_records_per_s": {"median": drain.median, "min": drain.min, "max": drain.max},
+        "judge_records_per_s": {"median": judged.median, "min": judged.min, "max": judged.max},
+        "events_per_s_without_loss": produced.median.min(judged.median),
     });
     print!("{md}");
     std::fs::create_dir_all(&a.out).expect("create output directory");

@@ -16,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use clap::Parser;
 use filter_common::{Class, Reason};
 use filter_testkit::{
     daemon::Daemon,
@@ -30,19 +31,22 @@ prefixes = ["198.18.1.0/24"]
 allow = ["gtp-u"]
 "#;
 
+/// The control path: `sigwall peer add` latency and a full policy swap under traffic.
+#[derive(Parser)]
+struct Args {
+    /// `sigwall peer add` runs.
+    #[arg(long, default_value_t = 1000)]
+    runs: usize,
+    /// Prefixes in the policy swapped in.
+    #[arg(long, default_value_t = 100_000)]
+    prefixes: usize,
+    /// The `sigwall` binary to run (`cargo xtask bench` passes its release build).
+    #[arg(long, default_value = "target/release/sigwall")]
+    sigwall: PathBuf,
+}
+
 fn main() {
-    let mut runs = 1000usize;
-    let mut prefixes = 100_000usize;
-    let mut sigwall = PathBuf::from("target/release/sigwall");
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
-            "--prefixes" => prefixes = args.next().and_then(|v| v.parse().ok()).expect("--prefixes N"),
-            "--sigwall" => sigwall = PathBuf::from(args.next().expect("--sigwall PATH")),
-            _ => panic!("unknown argument {a}"),
-        }
-    }
+    let Args { runs, prefixes, sigwall } = Args::parse();
     let lab = Lab::new();
     let dir = std::env::temp_dir().join(format!("sigwall-bench-control-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
