@@ -11,22 +11,23 @@ pub mod pcap;
 pub mod testrun;
 pub mod tshark;
 
-/// The environment variable naming the `sigwall` binary the tests and benchmarks run.
+/// The environment variable naming the `sigwall` binary the integration tests run.
 pub const SIGWALL_BIN: &str = "SIGWALL_BIN";
 
-/// The `sigwall` binary under test: `$SIGWALL_BIN`, which `cargo xtask test` and `cargo xtask
-/// bench` set after building it. Panics with what to do when it is unset or names no file.
+/// The `sigwall` binary under test: `$SIGWALL_BIN`, which `cargo xtask test` sets after building
+/// it. Panics with what to do when it is unset or names no file.
 pub fn sigwall_bin() -> PathBuf {
     let Some(path) = std::env::var_os(SIGWALL_BIN) else {
         panic!(
             "{SIGWALL_BIN} is not set: run these tests through `cargo xtask test`, or build the binary \
-             (`cargo build -p filter-user --bin sigwall`) and set {SIGWALL_BIN}=target/debug/sigwall"
+             (`cargo build -p filter-user --bin sigwall`) and, from the workspace root, set \
+             {SIGWALL_BIN}=$PWD/target/debug/sigwall (an absolute path: tests run in their package's directory)"
         );
     };
     let path = PathBuf::from(path);
     assert!(
         path.is_file(),
-        "{SIGWALL_BIN}={} is not a file: build it with `cargo build -p filter-user --bin sigwall`",
+        "{SIGWALL_BIN}={} is not a file: build it with `cargo build -p filter-user --bin sigwall` and give an absolute path",
         path.display()
     );
     path

@@ -179,7 +179,7 @@ fn test() -> anyhow::Result<()> {
     let layers: Vec<(&str, Vec<String>)> = vec![
         (
             "1. host unit tests (decision function, policy, edits, control protocol, decoders, rules, packet builder)",
-            ["test", "-p", "filter-common", "-p", "filter-user", "-p", "filter-testkit", "--lib"]
+            ["test", "-p", "filter-common", "-p", "filter-user", "-p", "filter-testkit", "-p", "filter-bench", "--lib"]
                 .map(String::from)
                 .to_vec(),
         ),
