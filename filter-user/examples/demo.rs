@@ -7,7 +7,7 @@
 
 use std::{net::IpAddr, path::PathBuf, process::Command, time::Duration};
 
-use sigwall::testkit::{
+use filter_testkit::{
     daemon::Daemon,
     netns::Lab,
     packets::{self, Fragment, Frame, L4},

@@ -1,5 +1,5 @@
 //! sigwall's controller as a library: the `sigwall` binary, the tests, the demo and the
-//! benchmarks all call these functions.
+//! benchmarks all call these functions. Test support lives apart, in `filter-testkit`.
 
 pub mod control;
 pub mod daemon;
@@ -9,4 +9,3 @@ pub mod loader;
 pub mod metrics;
 pub mod policy;
 pub mod stats;
-pub mod testkit;

@@ -2,14 +2,13 @@
 
 use std::path::PathBuf;
 
-use super::*;
-use crate::{
-    policy::{self, Limits},
-    testkit::{
-        packets::{self, Frame as Built, L4},
-        pcap::load_ethernet,
-    },
+use filter_testkit::{
+    packets::{self, Frame as Built, L4},
+    pcap::load_ethernet,
 };
+
+use super::*;
+use crate::policy::{self, Limits};
 
 fn captures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures")

@@ -27,9 +27,6 @@ use crate::{errors::OperatorError, policy::compile::PeerIds};
 /// The compiled XDP object, built by build.rs from filter-ebpf.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sigwall"));
 
-/// Reference programs for benchmarks (`trivial_pass`, `floor`); never attached by the product.
-pub static BASELINES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/baselines"));
-
 pub const PROGRAM: &str = "sigwall";
 pub const BPFFS: &str = "/sys/fs/bpf";
 

@@ -1,0 +1,271 @@
+//! A two-namespace veth lab ("ipx" peer side, "edge" side running sigwall), raw frame sending
+//! and capturing inside it, and a guard that removes everything it made, also on panic.
+
+use std::{
+    ffi::CString,
+    fs::File,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::PathBuf,
+    process::Command,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU32, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip(8)");
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+}
+
+/// Two namespaces joined by a veth pair. Dropping it deletes both namespaces (and so the pair).
+pub struct Lab {
+    pub ipx_ns: String,
+    pub edge_ns: String,
+    /// The veth end inside the ipx namespace.
+    pub ipx_if: String,
+    /// The veth end inside the edge namespace: attach sigwall here.
+    pub edge_if: String,
+}
+
+impl Lab {
+    /// Creates `swt<pid>-<n>-ipx` and `swt<pid>-<n>-edge` ("swt": sigwall test, apart from the
+    /// operators' `sw-lab-*` of scripts/veth-lab.sh, so `cargo xtask test`'s leftover check
+    /// does not mistake a running lab for a leak); interface names stay under 15 bytes.
+    pub fn new() -> Lab {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let tag = format!("{pid:x}{n:x}");
+        let lab = Lab {
+            ipx_ns: format!("swt{tag}-ipx"),
+            edge_ns: format!("swt{tag}-edge"),
+            ipx_if: format!("swi{tag}"),
+            edge_if: format!("swe{tag}"),
+        };
+        assert!(lab.edge_if.len() <= 15, "interface name {} too long", lab.edge_if);
+        // From here on, Drop cleans up whatever exists.
+        ip(&["netns", "add", &lab.ipx_ns]);
+        ip(&["netns", "add", &lab.edge_ns]);
+        ip(&[
+            "link",
+            "add",
+            &lab.ipx_if,
+            "netns",
+            &lab.ipx_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &lab.edge_if,
+            "netns",
+            &lab.edge_ns,
+        ]);
+        for (ns, ifname, addr4, addr6) in [
+            (&lab.ipx_ns, &lab.ipx_if, "198.18.0.1/24", "2001:db8::1/64"),
+            (&lab.edge_ns, &lab.edge_if, "198.18.0.2/24", "2001:db8::2/64"),
+        ] {
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            ip(&["-n", ns, "addr", "add", addr4, "dev", ifname]);
+            ip(&["-n", ns, "addr", "add", addr6, "dev", ifname, "nodad"]);
+            ip(&["-n", ns, "link", "set", ifname, "up"]);
+        }
+        lab
+    }
+
+    pub fn ns_path(ns: &str) -> PathBuf {
+        PathBuf::from("/run/netns").join(ns)
+    }
+
+    /// A command that runs in the edge namespace but keeps the host's bpffs (unlike
+    /// `ip netns exec`, which remounts /sys and hides the pins).
+    pub fn edge_command(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", Lab::ns_path(&self.edge_ns).display())).arg("--").arg(program);
+        c
+    }
+
+    /// A command in the ipx namespace (same bpffs note).
+    pub fn ipx_command(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", Lab::ns_path(&self.ipx_ns).display())).arg("--").arg(program);
+        c
+    }
+
+    pub fn sender(&self) -> RawSocket {
+        RawSocket::open(&self.ipx_ns, &self.ipx_if)
+    }
+
+    pub fn capture(&self) -> Capture {
+        Capture::start(&self.edge_ns, &self.edge_if)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in [&self.ipx_ns, &self.edge_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// Run `f` on a thread that has entered network namespace `ns`, and return its result. Sockets
+/// made there stay in that namespace for their whole life.
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = Lab::ns_path(ns);
+    std::thread::spawn(move || {
+        let file = File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        // SAFETY: setns on a valid namespace fd affects only this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {}: {}", path.display(), std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("namespace thread panicked")
+}
+
+fn ifindex(name: &str) -> u32 {
+    let c = CString::new(name).unwrap();
+    // SAFETY: valid C string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    assert!(i != 0, "interface {name} not found");
+    i
+}
+
+fn packet_socket(ifname: &str) -> OwnedFd {
+    let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+    // SAFETY: plain socket(2); the fd is owned right after.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
+    assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+    // SAFETY: fd is a fresh, valid descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_ll is plain data; zeroed then filled.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto as u16;
+    sll.sll_ifindex = ifindex(ifname) as i32;
+    // SAFETY: bind with a correctly sized sockaddr_ll.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sll as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "bind AF_PACKET to {ifname}: {}", std::io::Error::last_os_error());
+    fd
+}
+
+/// Sends whole Ethernet frames out of one interface.
+pub struct RawSocket {
+    fd: OwnedFd,
+}
+
+impl RawSocket {
+    pub fn open(ns: &str, ifname: &str) -> RawSocket {
+        let ifname = ifname.to_string();
+        RawSocket { fd: in_netns(ns, move || packet_socket(&ifname)) }
+    }
+
+    pub fn send(&self, frame: &[u8]) {
+        // SAFETY: frame is a valid buffer of frame.len() bytes.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(n, frame.len() as isize, "send: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// Frames received on one interface (incoming only), collected by a background thread.
+pub struct Capture {
+    frames: Arc<Mutex<Vec<Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Capture {
+    pub fn start(ns: &str, ifname: &str) -> Capture {
+        let ifname = ifname.to_string();
+        let fd = in_netns(ns, move || packet_socket(&ifname));
+        let tv = libc::timeval { tv_sec: 0, tv_usec: 50_000 };
+        // SAFETY: SO_RCVTIMEO with a timeval, so the loop below sees `stop` at least every 50 ms.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+        }
+        let buf: libc::c_int = 64 << 20;
+        // SAFETY: SO_RCVBUFFORCE with an int (root may exceed rmem_max): a burst of test frames
+        // must not overflow the capture and look like a drop.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &buf as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            );
+        }
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (f2, s2) = (frames.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while !s2.load(Ordering::Relaxed) {
+                // SAFETY: sockaddr_ll is plain data, filled by recvfrom.
+                let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+                let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+                // SAFETY: buf and sll are valid for the sizes given.
+                let n = unsafe {
+                    libc::recvfrom(
+                        fd.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        0,
+                        &mut sll as *mut _ as *mut libc::sockaddr,
+                        &mut len,
+                    )
+                };
+                if n > 0 && sll.sll_pkttype != libc::PACKET_OUTGOING as u8 {
+                    f2.lock().unwrap().push(buf[..n as usize].to_vec());
+                }
+            }
+        });
+        Capture { frames, stop, thread: Some(thread) }
+    }
+
+    /// Wait until no new frame has arrived for `quiet`, at most `limit`; then stop and return
+    /// everything captured.
+    pub fn finish(mut self, quiet: Duration, limit: Duration) -> Vec<Vec<u8>> {
+        let start = Instant::now();
+        let mut last = (0, Instant::now());
+        while start.elapsed() < limit {
+            let n = self.frames.lock().unwrap().len();
+            if n != last.0 {
+                last = (n, Instant::now());
+            } else if last.1.elapsed() >= quiet {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        std::mem::take(&mut *self.frames.lock().unwrap())
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

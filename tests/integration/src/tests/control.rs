@@ -1,0 +1,639 @@
+//! Live control of a running `sigwall run` in a veth lab: CLI changes applied, persisted and
+//! audited; rejected changes change nothing; bad clients cannot hurt the daemon; reloads on
+//! SIGHUP and file change; hitless flips under traffic; fail-static kill -9, adoption, detach.
+//! Needs root.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    net::IpAddr,
+    os::unix::{fs::PermissionsExt, net::UnixStream},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use filter_common::{Class, Reason};
+use filter_testkit::{
+    daemon::Daemon,
+    netns::Lab,
+    packets::{self, Frame, L4},
+    sigwall_bin,
+};
+use serde_json::Value;
+
+const P1: &str = r#"# policy P1 (kept comment)
+[defaults]
+mode = "enforce"
+unknown_peer = "drop"
+
+[[peer]]
+name = "a"
+prefixes = ["198.18.1.0/24"]
+allow = ["gtp-u"]
+
+[[peer]]
+name = "d"
+prefixes = ["198.18.4.0/24", "2001:db8:4::/48"]
+allow = ["sigtran", "gtp-u", "gtp-c"]
+"#;
+
+fn sigwall(args: &[&str]) -> Output {
+    Command::new(sigwall_bin()).args(args).output().expect("run sigwall")
+}
+
+struct Setup {
+    lab: Lab,
+    dir: PathBuf,
+    policy: PathBuf,
+    daemon: Daemon,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn setup(text: &str, extra: &[&str]) -> Setup {
+    let lab = Lab::new();
+    let dir = std::env::temp_dir().join(format!("sigwall-control-{}", lab.edge_if));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, text).unwrap();
+    let daemon = Daemon::start(&lab, &sigwall_bin(), &policy, extra);
+    Setup { lab, dir, policy, daemon }
+}
+
+impl Setup {
+    fn sock(&self) -> String {
+        self.daemon.socket().display().to_string()
+    }
+
+    /// Run a control subcommand against this daemon.
+    fn ctl(&self, args: &[&str]) -> Output {
+        let mut a: Vec<&str> = args.to_vec();
+        let s = self.sock();
+        a.push("--socket");
+        a.push(&s);
+        sigwall(&a)
+    }
+
+    fn status(&self) -> Value {
+        let out = self.ctl(&["status", "--json"]);
+        assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn generation(&self) -> u64 {
+        self.status()["generation"].as_u64().unwrap()
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.daemon.audit_log())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn send(&self, frames: &[Vec<u8>]) {
+        let tx = self.lab.sender();
+        for f in frames {
+            tx.send(f);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn gtp(src: &str, class: Class, seq: u32) -> Vec<u8> {
+    let src: IpAddr = src.parse().unwrap();
+    let dst: IpAddr = if src.is_ipv4() { "198.18.0.2".parse().unwrap() } else { "2001:db8::2".parse().unwrap() };
+    let l4 = match class {
+        Class::GtpC => L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(32, 0, seq, &[]) },
+        Class::GtpU => L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(seq, &packets::inner_ipv4_udp()) },
+        Class::Sigtran => {
+            L4::Sctp { sport: 2905, dport: 2905, chunks: vec![packets::data_chunk(3, &packets::m3ua_data())] }
+        }
+        Class::Diameter => L4::Tcp {
+            sport: 40000 + (seq % 1000) as u16,
+            dport: 3868,
+            payload: packets::diameter_message(316, 16777251),
+        },
+        _ => unreachable!(),
+    };
+    Frame::new(src, dst, l4).bytes()
+}
+
+#[test]
+fn live_changes_are_applied_persisted_and_audited() {
+    let s = setup(P1, &[]);
+    let st = s.status();
+    assert_eq!(st["generation"], 1);
+    assert_eq!(st["iface"], s.lab.edge_if.as_str());
+    assert_eq!(st["xdp_mode"], "native");
+    assert_eq!(st["mode"], "enforce");
+    assert!(st["program_id"].as_u64().unwrap() > 0);
+    assert_eq!(st["policy_sha256"], sha256_hex(P1.as_bytes()));
+    let mode = std::fs::metadata(s.daemon.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "control socket is root-only");
+
+    // Unknown before: dropped.
+    s.send(&[gtp("198.18.3.9", Class::GtpC, 1)]);
+    assert_eq!(s.daemon.stats().cell(Reason::NotAllowlisted, Class::GtpC), 1);
+
+    let out = s.ctl(&[
+        "peer",
+        "add",
+        "c",
+        "--prefix",
+        "198.18.3.0/24",
+        "--prefix",
+        "2001:db8:3::/48",
+        "--allow",
+        "gtp-c",
+        "--rate-limit-pps",
+        "1000",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied as generation 2"));
+    let text = std::fs::read_to_string(&s.policy).unwrap();
+    assert!(text.contains("# policy P1 (kept comment)"), "comments survive:\n{text}");
+    assert!(text.contains("name = \"c\""), "{text}");
+    let st = s.status();
+    assert_eq!(st["generation"], 2);
+    assert_eq!(st["policy_sha256"], sha256_hex(text.as_bytes()), "running = persisted");
+
+    s.send(&[gtp("198.18.3.9", Class::GtpC, 2), gtp("2001:db8:3::9", Class::GtpC, 3)]);
+    let snap = s.daemon.stats();
+    assert_eq!(snap.cell(Reason::Allowed, Class::GtpC), 2);
+    assert_eq!(snap.peer("c").unwrap().passed, 2);
+
+    let out = s.ctl(&["peers", "--json"]);
+    let peers: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = peers["peers"].as_array().unwrap().iter().find(|p| p["name"] == "c").unwrap();
+    assert_eq!(c["rate_limit_pps"], 1000);
+    assert_eq!(c["passed"], 2);
+
+    assert!(s.ctl(&["peer", "set", "c", "--allow", "gtp-u"]).status.success());
+    s.send(&[gtp("198.18.3.9", Class::GtpC, 4)]);
+    assert_eq!(s.daemon.stats().cell(Reason::ClassNotAllowed, Class::GtpC), 1);
+    assert_eq!(s.daemon.stats().peer("c").unwrap().passed, 2, "counters carry over a change");
+
+    assert!(s.ctl(&["mode", "monitor"]).status.success());
+    assert_eq!(s.status()["mode"], "monitor");
+    assert!(s.ctl(&["peer", "remove", "c"]).status.success());
+    assert_eq!(s.generation(), 5);
+    let text = std::fs::read_to_string(&s.policy).unwrap();
+    assert!(!text.contains("name = \"c\"") && text.contains("mode = \"monitor\""), "{text}");
+    // The same change twice is no change: no new generation.
+    let out = s.ctl(&["mode", "monitor"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no change"));
+    assert_eq!(s.generation(), 5);
+
+    let audit = s.audit();
+    let applied: Vec<&Value> = audit.iter().filter(|l| l["result"] == "applied").collect();
+    assert_eq!(applied.len(), 5, "{audit:?}");
+    assert_eq!(applied[0]["uid"], 0);
+    assert!(applied[0]["pid"].as_i64().unwrap() > 0);
+    assert_eq!(applied[0]["request"]["cmd"], "peer_add");
+    assert_eq!((applied[0]["old_generation"].as_u64(), applied[0]["new_generation"].as_u64()), (Some(1), Some(2)));
+}
+
+#[test]
+fn rejected_changes_change_nothing() {
+    let s = setup(P1, &["--max-prefixes", "4"]);
+    let before_text = std::fs::read(&s.policy).unwrap();
+    let generation = s.generation();
+    let peers_before = s.daemon.stats().peers;
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["peer", "add", "x", "--prefix", "198.18.9.0/24", "--allow", "ss7"], "unknown class"),
+        (vec!["peer", "add", "x", "--prefix", "198.18.9.0/33", "--allow", "gtp-u"], "not a prefix"),
+        (vec!["peer", "add", "x", "--prefix", "198.18.9.1/24", "--allow", "gtp-u"], "host bits"),
+        (vec!["peer", "add", "a", "--prefix", "198.18.9.0/24", "--allow", "gtp-u"], "already exists"),
+        (vec!["peer", "add", "x", "--prefix", "198.18.1.0/24", "--allow", "gtp-u"], "claimed by peer"),
+        (
+            vec![
+                "peer",
+                "add",
+                "x",
+                "--prefix",
+                "198.18.9.0/24",
+                "--prefix",
+                "198.18.10.0/24",
+                "--prefix",
+                "198.18.11.0/24",
+            ],
+            "exceed the capacity",
+        ),
+        (vec!["peer", "set", "nobody", "--allow", "gtp-u"], "no peer named"),
+        (vec!["peer", "remove", "nobody"], "no peer named"),
+        (vec!["peer", "set", "a", "--rate-burst", "5"], "rate_burst needs rate_limit_pps"),
+    ];
+    for (args, needle) in &cases {
+        let out = s.ctl(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // Reloads of bad files: syntax, unknown key, duplicate name.
+    for (name, text, needle) in [
+        ("syntax.toml", "[[peer]\n", "syntax.toml:1:"),
+        ("key.toml", "[defaults]\nmood = \"enforce\"\n", "unknown field"),
+        (
+            "dup.toml",
+            "[[peer]]\nname = \"a\"\nprefixes = [\"198.18.1.0/24\"]\nallow = []\n[[peer]]\nname = \"a\"\nprefixes = [\"198.18.2.0/24\"]\nallow = []\n",
+            "duplicate peer name",
+        ),
+    ] {
+        let f = s.dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        let out = s.ctl(&["policy", "reload", f.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(needle), "{name}: {err}");
+    }
+    assert_eq!(std::fs::read(&s.policy).unwrap(), before_text, "the policy file is untouched");
+    assert_eq!(s.generation(), generation, "no new generation");
+    assert_eq!(s.status()["policy_file"], s.policy.display().to_string(), "a rejected reload keeps the old file");
+    assert_eq!(s.daemon.stats().peers, peers_before, "maps untouched");
+    let audit = s.audit();
+    assert_eq!(audit.iter().filter(|l| l["result"] == "rejected").count(), cases.len() + 3, "{audit:?}");
+    assert!(audit.iter().all(|l| l["old_generation"] == l["new_generation"]));
+    // Still serving and enforcing.
+    s.send(&[gtp("198.18.1.5", Class::GtpU, 1), gtp("198.18.9.5", Class::GtpU, 2)]);
+    let snap = s.daemon.stats();
+    assert_eq!((snap.cell(Reason::Allowed, Class::GtpU), snap.cell(Reason::NotAllowlisted, Class::GtpU)), (1, 1));
+}
+
+fn raw(sock: &Path, bytes: &[u8]) -> String {
+    let mut c = UnixStream::connect(sock).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let _ = c.write_all(bytes);
+    let mut line = String::new();
+    let _ = BufReader::new(&c).read_line(&mut line);
+    line
+}
+
+#[test]
+fn bad_clients_cannot_hurt_the_daemon() {
+    let s = setup(P1, &[]);
+    let sock = s.daemon.socket();
+    assert!(raw(&sock, b"hello\n").contains("not JSON"));
+    assert!(raw(&sock, b"{\"v\":9,\"cmd\":\"status\"}\n").contains("version 9 not supported"));
+    assert!(raw(&sock, b"{\"v\":1,\"cmd\":\"rm_rf\"}\n").contains("bad request"));
+    assert!(raw(&sock, b"{\"v\":1,\"cmd\":\"peer_add\",\"args\":{\"name\":7}}\n").contains("bad request"));
+    let big = vec![b'x'; (1 << 20) + 10];
+    assert!(raw(&sock, &big).contains("larger than"));
+
+    // A client that sends half a request and then stalls, and one that hangs up mid-request:
+    // neither delays anyone else.
+    let mut stalled = UnixStream::connect(&sock).unwrap();
+    stalled.write_all(b"{\"v\":1,\"cmd\":").unwrap();
+    {
+        let mut gone = UnixStream::connect(&sock).unwrap();
+        gone.write_all(b"{\"v\":1,\"cmd\":\"pe").unwrap();
+    }
+    let t = Instant::now();
+    assert_eq!(s.status()["generation"], 1);
+    assert!(t.elapsed() < Duration::from_secs(2), "status took {:?} behind a stalled client", t.elapsed());
+    // A change goes through too, while the stalled client is still connected.
+    assert!(s.ctl(&["peer", "set", "a", "--allow", "gtp-c"]).status.success());
+    drop(stalled);
+    assert_eq!(s.generation(), 2);
+    assert!(s.audit().iter().all(|l| l["request"]["cmd"] == "peer_set"), "bad requests are not changes");
+}
+
+#[test]
+fn sighup_and_file_watch_reload_and_diff() {
+    let s = setup(P1, &["--watch-policy"]);
+    let p2 = P1.replace("allow = [\"gtp-u\"]", "allow = [\"gtp-u\", \"gtp-c\"]");
+    // diff shows, changes nothing
+    let f = s.dir.join("next.toml");
+    std::fs::write(&f, &p2).unwrap();
+    let out = s.ctl(&["policy", "diff", f.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("~ peer a:") && text.contains("allow [gtp-u, gtp-c]"), "{text}");
+    assert_eq!(s.generation(), 1);
+
+    // Editor-style replace of the watched file.
+    sigwall::control::server::write_atomic(&s.policy, &p2).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.generation() != 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.generation(), 2, "file change reloaded");
+
+    // A broken edit is rejected; the running policy stays.
+    std::fs::write(&s.policy, "[[peer]\n").unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(s.generation(), 2);
+
+    // Fixed by hand, then SIGHUP (the watcher may also fire; either way exactly one new generation).
+    std::fs::write(&s.policy, P1).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(s.daemon.pid().unwrap() as i32, libc::SIGHUP) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.generation() != 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.generation(), 3);
+    assert_eq!(s.status()["policy_sha256"], sha256_hex(P1.as_bytes()));
+    let audit = s.audit();
+    assert!(audit.iter().any(|l| l["result"] == "rejected" && l["request"]["source"] == "file change"), "{audit:?}");
+    assert!(audit.iter().any(|l| l["result"] == "applied" && l["request"]["cmd"] == "policy_reload"), "{audit:?}");
+}
+
+#[test]
+fn no_persist_leaves_the_file_alone() {
+    let s = setup(P1, &["--no-persist"]);
+    assert!(s.ctl(&["peer", "add", "c", "--prefix", "198.18.3.0/24", "--allow", "gtp-c"]).status.success());
+    assert_eq!(s.generation(), 2);
+    assert_eq!(std::fs::read_to_string(&s.policy).unwrap(), P1);
+    assert_eq!(s.status()["persist"], false);
+}
+
+/// P1 and P2 flipped 1,000 times under traffic from A (allowed only in P1), B (only in P2),
+/// D (in both) and X (in neither). Each source sends its own class, so the counters tell the
+/// verdicts apart: a packet judged by a mix of generations would show up in a cell no whole
+/// generation produces.
+#[test]
+fn a_thousand_flips_under_traffic() {
+    let p1 = r#"
+[[peer]]
+name = "a"
+prefixes = ["198.18.1.0/24"]
+allow = ["gtp-u"]
+
+[[peer]]
+name = "d"
+prefixes = ["198.18.4.0/24"]
+allow = ["sigtran"]
+"#;
+    let p2 = r#"
+[[peer]]
+name = "b"
+prefixes = ["198.18.2.0/24"]
+allow = ["gtp-c"]
+
+[[peer]]
+name = "d"
+prefixes = ["198.18.4.0/23", "2001:db8:4::/48"]
+allow = ["sigtran"]
+
+[[peer]]
+name = "a"
+prefixes = ["198.18.1.0/24"]
+allow = []
+"#;
+    let s = setup(p1, &["--no-persist"]);
+    let f1 = s.dir.join("p1.toml");
+    let f2 = s.dir.join("p2.toml");
+    std::fs::write(&f1, p1).unwrap();
+    std::fs::write(&f2, p2).unwrap();
+    let cap = s.lab.capture();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (tx, stop) = (s.lab.sender(), stop.clone());
+        std::thread::spawn(move || {
+            let mut sent = [0u64; 4];
+            let srcs = [
+                ("198.18.1.7", Class::GtpU),
+                ("198.18.2.7", Class::GtpC),
+                ("198.18.4.7", Class::Sigtran),
+                ("198.18.9.7", Class::Diameter),
+            ];
+            let start = Instant::now();
+            let mut seq = 0u32;
+            // Bounded: at most 60 s and 400,000 frames.
+            while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) && seq < 100_000 {
+                for (i, (src, class)) in srcs.iter().enumerate() {
+                    tx.send(&gtp(src, *class, seq));
+                    sent[i] += 1;
+                }
+                seq += 1;
+                if seq % 16 == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            sent
+        })
+    };
+    let sock = s.daemon.socket();
+    for i in 0..1000 {
+        let f = if i % 2 == 0 { &f2 } else { &f1 };
+        let r = sigwall::control::call(
+            &sock,
+            sigwall::control::Command::PolicyReload { file: Some(f.display().to_string()) },
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(r["changed"], true);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = sender.join().unwrap();
+    let frames = cap.finish(Duration::from_millis(500), Duration::from_secs(10));
+    assert_eq!(s.generation(), 1001);
+
+    let snap = s.daemon.stats();
+    let count_from = |prefix: [u8; 3]| -> u64 {
+        frames.iter().filter(|f| f.len() > 34 && f[12..14] == [8, 0] && f[26..29] == prefix).count() as u64
+    };
+    let (got_a, got_b, got_d, got_x) =
+        (count_from([198, 18, 1]), count_from([198, 18, 2]), count_from([198, 18, 4]), count_from([198, 18, 9]));
+    eprintln!("sent a/b/d/x {sent:?}; arrived {got_a}/{got_b}/{got_d}/{got_x}");
+    assert_eq!(got_d, sent[2], "D is in both generations: not one packet may be lost");
+    assert_eq!(got_x, 0, "X is in neither: not one packet may pass");
+    assert!(got_a > 0 && got_a < sent[0] && got_b > 0 && got_b < sent[1], "both generations were active in turn");
+    // Each source's verdicts are only those a whole generation gives it.
+    let cells = |c: Class| -> Vec<(Reason, u64)> {
+        Reason::ALL.iter().map(|r| (*r, snap.cell(*r, c))).filter(|x| x.1 > 0).collect()
+    };
+    assert_eq!(
+        cells(Class::GtpU),
+        vec![(Reason::Allowed, got_a), (Reason::ClassNotAllowed, sent[0] - got_a)],
+        "A: P1 allows, P2 has it with no classes"
+    );
+    assert_eq!(
+        cells(Class::GtpC),
+        vec![(Reason::Allowed, got_b), (Reason::NotAllowlisted, sent[1] - got_b)],
+        "B: P2 allows, P1 does not know it"
+    );
+    assert_eq!(cells(Class::Sigtran), vec![(Reason::Allowed, sent[2])]);
+    assert_eq!(cells(Class::Diameter), vec![(Reason::NotAllowlisted, sent[3])]);
+}
+
+#[test]
+fn kill_9_is_fail_static_restart_adopts_and_detach_cleans_up() {
+    let mut s = setup(P1, &["--on-exit", "keep"]);
+    assert!(s.ctl(&["peer", "set", "a", "--allow", "gtp-u", "--rate-limit-pps", "100000"]).status.success());
+    let generation = s.generation();
+    let prog_before = s.status()["program_id"].as_u64().unwrap();
+    let cap = s.lab.capture();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (tx, stop) = (s.lab.sender(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut a, mut x) = (0u64, 0u64);
+            let start = Instant::now();
+            while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(30) {
+                tx.send(&gtp("198.18.1.5", Class::GtpU, a as u32));
+                tx.send(&gtp("198.18.9.5", Class::GtpU, x as u32));
+                a += 1;
+                x += 1;
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            (a, x)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let allowed_before_kill = s.daemon.stats().cell(Reason::Allowed, Class::GtpU);
+    s.daemon.kill_hard();
+    std::thread::sleep(Duration::from_millis(500));
+    // Nobody runs, the filter still does.
+    let during = sigwall::stats::of_pins(&s.lab.edge_if).unwrap();
+    assert!(during.cell(Reason::Allowed, Class::GtpU) > allowed_before_kill, "still passing allowed traffic");
+    assert!(during.cell(Reason::NotAllowlisted, Class::GtpU) > 0, "still dropping unknown traffic");
+
+    // Restart: adopts, same generation, counters continue, program replaced without a gap.
+    let mut again = Daemon::start(&s.lab, &sigwall_bin(), &s.policy, &["--on-exit", "keep"]);
+    let sock = again.socket();
+    let st = sigwall::control::call(&sock, sigwall::control::Command::Status, Duration::from_secs(5)).unwrap();
+    assert_eq!(st["adopted"], true);
+    assert_eq!(st["generation"].as_u64().unwrap(), generation, "same generation");
+    assert_ne!(st["program_id"].as_u64().unwrap(), prog_before, "program replaced by attach_to_link");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let (sent_a, sent_x) = sender.join().unwrap();
+    let frames = cap.finish(Duration::from_millis(500), Duration::from_secs(10));
+    let from = |b: u8| {
+        frames.iter().filter(|f| f.len() > 34 && f[12..14] == [8, 0] && f[26..29] == [198, 18, b]).count() as u64
+    };
+    assert_eq!(from(1), sent_a, "allowed traffic never interrupted by kill -9 and restart");
+    assert_eq!(from(9), 0, "forbidden traffic never passed");
+    let snap = again.stats();
+    assert_eq!(snap.cell(Reason::Allowed, Class::GtpU), sent_a, "counters continued across the restart");
+    assert_eq!(snap.cell(Reason::NotAllowlisted, Class::GtpU), sent_x);
+
+    // Detach through the CLI: the daemon exits, nothing is left.
+    let out = sigwall(&["detach", "--iface", &s.lab.edge_if, "--socket", sock.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(again.wait_exit(Duration::from_secs(10)), "daemon exited");
+    assert!(!sigwall::loader::pin_dir(&s.lab.edge_if).exists(), "pins removed");
+    assert!(!sock.exists(), "socket removed");
+    let link = Command::new("ip").args(["-n", &s.lab.edge_ns, "link", "show", &s.lab.edge_if]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&link.stdout).contains("xdp"), "no XDP program left on the interface");
+    // Detaching again says there is nothing.
+    let out = sigwall(&["detach", "--iface", &s.lab.edge_if, "--socket", sock.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = again.log();
+}
+
+/// Peers a, b, c; removing b (not the newest) leaves a hole at b's id. `sigwall stats`, `top`
+/// and `/metrics` read the same snapshot: a and c must both still be listed, with counters.
+#[test]
+fn removing_a_middle_peer_keeps_the_later_peers_listed() {
+    const ABC: &str = r#"[defaults]
+mode = "enforce"
+unknown_peer = "drop"
+
+[[peer]]
+name = "a"
+prefixes = ["198.18.1.0/24"]
+allow = ["gtp-c"]
+
+[[peer]]
+name = "b"
+prefixes = ["198.18.2.0/24"]
+allow = ["gtp-c"]
+
+[[peer]]
+name = "c"
+prefixes = ["198.18.3.0/24"]
+allow = ["gtp-c"]
+"#;
+    let s = setup(ABC, &[]);
+    let out = s.ctl(&["peer", "remove", "b"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.generation(), 2);
+    s.send(&[gtp("198.18.1.9", Class::GtpC, 1), gtp("198.18.3.9", Class::GtpC, 2), gtp("198.18.3.9", Class::GtpC, 3)]);
+
+    let snap = s.daemon.stats();
+    let listed: Vec<&str> = snap.peers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(listed, ["(unknown)", "a", "c"], "{:?}", snap.peers);
+    assert_eq!(snap.peer("a").unwrap().passed, 1);
+    assert_eq!(snap.peer("c").unwrap().passed, 2);
+
+    let out = sigwall(&["stats", "--iface", &s.lab.edge_if, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["peers"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["(unknown)", "a", "c"], "{v}");
+}
+
+/// BPF_MAP_FREEZE: from now on the map refuses every write from user space (reads and the
+/// XDP program's lookups go on). Used to make the daemon's next generation write fail.
+fn freeze_pinned_map(path: &Path) {
+    use std::os::fd::{AsFd as _, AsRawFd as _};
+    let map = aya::maps::MapData::from_pin(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    #[repr(C)]
+    struct FreezeAttr {
+        map_fd: u32,
+        _pad: [u32; 15],
+    }
+    let attr = FreezeAttr { map_fd: map.fd().as_fd().as_raw_fd() as u32, _pad: [0; 15] };
+    const BPF_MAP_FREEZE: libc::c_long = 22;
+    // SAFETY: bpf(BPF_MAP_FREEZE) reads `map_fd` from a zero-padded attr of the size given.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_MAP_FREEZE, &attr as *const FreezeAttr, std::mem::size_of::<FreezeAttr>())
+    };
+    assert_eq!(rc, 0, "freezing {}: {}", path.display(), std::io::Error::last_os_error());
+}
+
+fn active_slot(iface: &str) -> u32 {
+    let data = aya::maps::MapData::from_pin(sigwall::loader::pin_dir(iface).join("ACTIVE")).unwrap();
+    let active: aya::maps::Array<_, filter_common::Active> =
+        aya::maps::Array::try_from(aya::maps::Map::Array(data)).unwrap();
+    active.get(&0, 0).unwrap().index & 1
+}
+
+/// A generation whose write fails before the flip (here: the kernel refuses every write to the
+/// inactive slot's IPv4 trie) must change nothing: ACTIVE, the running generation, the file and
+/// the verdicts stay those of the last good generation.
+#[test]
+fn a_failed_generation_write_leaves_the_running_one_alone() {
+    let s = setup(P1, &[]);
+    assert!(s.ctl(&["peer", "add", "c", "--prefix", "198.18.3.0/24", "--allow", "gtp-c"]).status.success());
+    assert_eq!(s.generation(), 2);
+    s.send(&[gtp("198.18.3.9", Class::GtpC, 1)]);
+    assert_eq!(s.daemon.stats().peer("c").unwrap().passed, 1);
+
+    let slot = active_slot(&s.lab.edge_if);
+    let dir = sigwall::loader::pin_dir(&s.lab.edge_if);
+    freeze_pinned_map(&dir.join(format!("PEERS_V4_{}", slot ^ 1)));
+    let text_before = std::fs::read_to_string(&s.policy).unwrap();
+
+    let out = s.ctl(&["peer", "add", "e", "--prefix", "198.18.5.0/24", "--allow", "gtp-c"]);
+    assert!(!out.status.success(), "the write cannot succeed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not applied"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    assert_eq!(active_slot(&s.lab.edge_if), slot, "ACTIVE unchanged");
+    assert_eq!(s.generation(), 2, "the running generation is the last good one");
+    assert_eq!(s.daemon.stats().generation, 2);
+    assert_eq!(std::fs::read_to_string(&s.policy).unwrap(), text_before, "the file is put back");
+    // Generation 1 (still in the other slot) did not know c: c passing proves generation 2 judges.
+    s.send(&[gtp("198.18.3.9", Class::GtpC, 2)]);
+    let snap = s.daemon.stats();
+    assert_eq!(snap.peer("c").unwrap().passed, 2, "{:?}", snap.peers);
+    assert_eq!(snap.cell(Reason::NotAllowlisted, Class::GtpC), 0);
+    assert_eq!(s.audit().last().unwrap()["result"], "rejected");
+}
