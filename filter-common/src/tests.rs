@@ -109,9 +109,7 @@ fn rate_is_asked_only_for_otherwise_allowed_packets() {
 
 #[test]
 fn monitor_mode_never_drops_and_peer_override_wins() {
-    let mut g = GlobalPolicy::default();
-    g.mode = Mode::Monitor as u8;
-    g.non_signaling_pass = 0;
+    let mut g = GlobalPolicy { mode: Mode::Monitor as u8, non_signaling_pass: 0, ..GlobalPolicy::default() };
     let cases: Vec<(Facts, Option<PeerPolicy>)> = std::vec![
         (sig(Class::GtpC), None),
         (sig(Class::Sigtran), Some(peer(&[Class::GtpU]))),

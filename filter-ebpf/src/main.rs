@@ -74,7 +74,8 @@ static RATE_STATE: Array<u64> = Array::with_max_entries(MAX_PEERS, 0);
 /// Flows blocked by deep inspection until an expiry. LRU: under pressure the oldest block goes
 /// first rather than a new one being refused.
 #[map]
-static FLOW_VERDICTS: LruHashMap<FlowKey, Block> = LruHashMap::with_max_entries(filter_common::maps::FLOW_VERDICTS_CAPACITY, 0);
+static FLOW_VERDICTS: LruHashMap<FlowKey, Block> =
+    LruHashMap::with_max_entries(filter_common::maps::FLOW_VERDICTS_CAPACITY, 0);
 
 /// Peers quarantined by deep inspection, by peer id, until an expiry (0: not blocked).
 #[map]
@@ -149,18 +150,18 @@ fn judge(ctx: &XdpContext) -> u32 {
     if needs_peer && (cfg.flow_blocks != 0 || cfg.peer_blocks != 0) {
         // SAFETY: bpf_ktime_get_ns has no preconditions.
         let now = unsafe { bpf_ktime_get_ns() };
-        if cfg.flow_blocks != 0 {
-            if let Some(k) = parse::flow_key(ctx, &parsed) {
-                // SAFETY: the value is read once, while the program runs.
-                if let Some(b) = unsafe { FLOW_VERDICTS.get(&k) } {
-                    facts.flow_blocked = b.expires_ns > now;
-                }
-            }
+        if cfg.flow_blocks != 0
+            && let Some(k) = parse::flow_key(ctx, &parsed)
+            // SAFETY: the value is read once, while the program runs.
+            && let Some(b) = unsafe { FLOW_VERDICTS.get(k) }
+        {
+            facts.flow_blocked = b.expires_ns > now;
         }
-        if cfg.peer_blocks != 0 && peer_id != UNKNOWN_PEER_ID {
-            if let Some(b) = PEER_BLOCKS.get(peer_id) {
-                facts.peer_blocked = b.expires_ns > now;
-            }
+        if cfg.peer_blocks != 0
+            && peer_id != UNKNOWN_PEER_ID
+            && let Some(b) = PEER_BLOCKS.get(peer_id)
+        {
+            facts.peer_blocked = b.expires_ns > now;
         }
     }
 
@@ -177,13 +178,14 @@ fn judge(ctx: &XdpContext) -> u32 {
     // already, and re-inspecting them would only repeat the event.
     let blocked =
         verdict.reason == filter_common::Reason::FlowBlocked || verdict.reason == filter_common::Reason::PeerBlocked;
-    if cfg.enabled != 0 && !blocked {
-        if let Some(p) = peer {
-            let every = if facts.class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
-            // SAFETY: bpf_get_prandom_u32 has no preconditions.
-            if every == 1 || (every > 1 && unsafe { bpf_get_prandom_u32() } % every == 0) {
-                flag(ctx, peer_id, &facts, &verdict, bytes);
-            }
+    if cfg.enabled != 0
+        && !blocked
+        && let Some(p) = peer
+    {
+        let every = if facts.class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
+        // SAFETY: bpf_get_prandom_u32 has no preconditions.
+        if every == 1 || (every > 1 && unsafe { bpf_get_prandom_u32() } % every == 0) {
+            flag(ctx, peer_id, &facts, &verdict, bytes);
         }
     }
     match verdict.action {

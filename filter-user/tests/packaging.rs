@@ -138,7 +138,7 @@ fn container_recipe_is_multi_stage_and_non_root() {
     let d = std::fs::read_to_string(root().join("packaging/Dockerfile")).unwrap();
     assert!(d.lines().filter(|l| l.starts_with("FROM ")).count() >= 2, "multi-stage");
     assert!(d.contains("bpf-linker@0.10.0") && d.contains("rust-src"), "builds the XDP object");
-    let user = d.lines().filter(|l| l.starts_with("USER ")).last().expect("USER");
+    let user = d.lines().rfind(|l| l.starts_with("USER ")).expect("USER");
     assert!(!user.contains("root") && !user.trim_end().ends_with(" 0"), "{user}");
     assert!(d.contains("setcap cap_bpf,cap_net_admin,cap_perfmon+ep"), "same capabilities as the unit");
 }

@@ -36,6 +36,10 @@ impl Lab {
     /// Creates `swt<pid>-<n>-ipx` and `swt<pid>-<n>-edge` ("swt": sigwall test, apart from the
     /// operators' `sw-lab-*` of scripts/veth-lab.sh, so `cargo xtask test`'s leftover check
     /// does not mistake a running lab for a leak); interface names stay under 15 bytes.
+    #[expect(
+        clippy::new_without_default,
+        reason = "new() creates namespaces and a veth pair: a side effect, not a default value"
+    )]
     pub fn new() -> Lab {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
@@ -231,7 +235,7 @@ impl Capture {
                         &mut len,
                     )
                 };
-                if n > 0 && sll.sll_pkttype != libc::PACKET_OUTGOING as u8 {
+                if n > 0 && sll.sll_pkttype != libc::PACKET_OUTGOING {
                     f2.lock().unwrap().push(buf[..n as usize].to_vec());
                 }
             }

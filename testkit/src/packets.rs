@@ -262,7 +262,7 @@ pub fn sack_chunk() -> Vec<u8> {
 
 /// A HEARTBEAT chunk (a control chunk with no PPID).
 pub fn heartbeat_chunk() -> Vec<u8> {
-    chunk(4, 0, &chunk(1, 0, b"sigwall-hb").iter().copied().collect::<Vec<_>>())
+    chunk(4, 0, &chunk(1, 0, b"sigwall-hb"))
 }
 
 /// An M3UA DATA message (class 1, type 1) with a Protocol Data parameter carrying a short

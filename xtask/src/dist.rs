@@ -52,7 +52,11 @@ pub fn run() -> anyhow::Result<()> {
     }
 
     install(&bin, &stage.join("bin/sigwall"), 0o755)?;
-    install(&root.join("packaging/systemd/sigwall@.service"), &stage.join("lib/systemd/system/sigwall@.service"), 0o644)?;
+    install(
+        &root.join("packaging/systemd/sigwall@.service"),
+        &stage.join("lib/systemd/system/sigwall@.service"),
+        0o644,
+    )?;
     let man8 = stage.join("share/man/man8");
     std::fs::create_dir_all(&man8)?;
     output(Command::new(&bin).args(["generate", "man", "--dir"]).arg(&man8))?;

@@ -19,13 +19,15 @@ use anyhow::{Context as _, bail};
 use crate::workspace_root;
 
 /// eBPF crates: not workspace default members, built for bpfel-unknown-none with nightly.
-const EBPF_CRATES: [&str; 1] = ["filter-ebpf"];
+const EBPF_CRATES: [&str; 2] = ["filter-ebpf", "bench/ebpf"];
+/// The same crates as packages, left out of the host-side cargo runs.
+const EXCLUDE_EBPF: &[&str] = &["--exclude", "filter-ebpf", "--exclude", "filter-bench-ebpf"];
 
 pub fn run() -> anyhow::Result<()> {
     gate("rustfmt", &mut cargo(&["fmt", "--all", "--check"]))?;
     gate(
         "clippy (host)",
-        &mut cargo(&["clippy", "--workspace", "--all-targets", "--exclude", "filter-ebpf", "--", "-D", "warnings"]),
+        &mut cargo(&[&["clippy", "--workspace", "--all-targets"], EXCLUDE_EBPF, &["--", "-D", "warnings"]].concat()),
     )?;
     for krate in EBPF_CRATES {
         let dir = workspace_root().join(krate);
@@ -48,7 +50,7 @@ pub fn run() -> anyhow::Result<()> {
         .current_dir(dir);
         gate(&format!("clippy ({krate}, bpfel-unknown-none)"), &mut c)?;
     }
-    let mut doc = cargo(&["doc", "--no-deps", "--workspace", "--exclude", "filter-ebpf", "--lib"]);
+    let mut doc = cargo(&[&["doc", "--no-deps", "--workspace", "--lib"], EXCLUDE_EBPF].concat());
     doc.env("RUSTDOCFLAGS", "-D warnings");
     gate("rustdoc", &mut doc)?;
     gate("unused dependencies (cargo machete)", &mut cargo(&["machete"]))?;
@@ -123,7 +125,8 @@ fn msrv() -> anyhow::Result<()> {
     }
     // The rustup proxy, not $CARGO: only the proxy understands `+toolchain`.
     let mut c = Command::new("cargo");
-    c.args([&format!("+{version}"), "check", "--workspace", "--all-targets", "--exclude", "filter-ebpf"])
+    let toolchain = format!("+{version}");
+    c.args([&[toolchain.as_str(), "check", "--workspace", "--all-targets"], EXCLUDE_EBPF].concat())
         .current_dir(workspace_root());
     gate(&format!("MSRV {version}"), &mut c)
 }

@@ -62,10 +62,10 @@ fn rust_src() -> anyhow::Result<()> {
 }
 
 fn bpf_linker() -> anyhow::Result<()> {
-    if let Ok(out) = Command::new("bpf-linker").arg("--version").output() {
-        if String::from_utf8_lossy(&out.stdout).contains(BPF_LINKER_VERSION) {
-            return Ok(());
-        }
+    if let Ok(out) = Command::new("bpf-linker").arg("--version").output()
+        && String::from_utf8_lossy(&out.stdout).contains(BPF_LINKER_VERSION)
+    {
+        return Ok(());
     }
     eprintln!("setup: installing bpf-linker {BPF_LINKER_VERSION} (about 5 minutes, once)");
     exec(Command::new("cargo").args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked"]))
@@ -82,7 +82,7 @@ fn cargo_fuzz() -> anyhow::Result<()> {
 /// The gates of `cargo xtask lint`, pinned so a new release cannot turn CI red by itself:
 /// cargo-deny (licences, bans, sources, advisories) and cargo-machete (unused dependencies; it
 /// reads the sources, so it needs no nightly, unlike cargo-udeps).
-const LINT_TOOLS: [(&str, &str, &str); 2] = [("cargo-deny", "deny", "0.18.4"), ("cargo-machete", "machete", "0.9.2")];
+const LINT_TOOLS: [(&str, &str, &str); 2] = [("cargo-deny", "deny", "0.20.2"), ("cargo-machete", "machete", "0.9.2")];
 
 fn lint_tools() -> anyhow::Result<()> {
     for (krate, sub, version) in LINT_TOOLS {

@@ -18,7 +18,7 @@ pub const MAX_IMSI_OCTETS: usize = 8;
 pub const MAX_ADDRESS_OCTETS: usize = 19;
 
 /// Operation name as tshark and TS 29.002 spell it (`None` for unassigned codes); see
-/// [`ops`](super::ops).
+/// [`super::ops`].
 pub fn op_name(code: i64) -> Option<&'static str> {
     u8::try_from(code).ok().and_then(ops::name)
 }

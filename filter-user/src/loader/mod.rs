@@ -1,6 +1,6 @@
 //! Loading the XDP program and owning its maps. The jobs live in submodules: writing policy
-//! generations ([`generation`]), attaching, adopting and detaching ([`attach`]), reading a
-//! running filter's pins ([`pins`]) and the raw `bpf(2)` calls aya does not offer ([`sys`]).
+//! generations (`generation`), attaching, adopting and detaching (`attach`), reading a
+//! running filter's pins ([`pins`]) and the raw `bpf(2)` calls aya does not offer (`sys`).
 
 mod attach;
 mod generation;

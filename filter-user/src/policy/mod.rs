@@ -1,7 +1,7 @@
 //! The policy file: TOML in, a validated [`Policy`] out, every error as `file:line: message`.
 //!
 //! Parsing is two steps. serde (with `deny_unknown_fields`) checks the shape and types; then
-//! [`validate`] checks what serde cannot: prefixes, classes, uniqueness, capacities. Both report
+//! `validate` checks what serde cannot: prefixes, classes, uniqueness, capacities. Both report
 //! the line of the offending value, found through `toml::Spanned`.
 
 pub mod compile;

@@ -635,12 +635,12 @@ impl Run<'_> {
 /// Generate, check with tshark, start a lab and a daemon, and run every case in order.
 fn run_cases(tag: &str, generators: &[&'static str], cases: &[Case], finish: impl FnOnce(&Daemon, &mut Run, &Path)) {
     let dir = tempdir(&format!("attacks-{tag}"));
-    let generated = generate(&dir.path(), generators);
+    let generated = generate(dir.path(), generators);
     assert_eq!(generated.len(), cases.len(), "generators and expectations list the same cases");
     for c in cases {
         assert!(generated.iter().any(|(_, n, _)| n == c.name), "{}: not generated", c.name);
     }
-    check_with_tshark(&dir.path(), generators, &generated, cases);
+    check_with_tshark(dir.path(), generators, &generated, cases);
 
     let lab = Lab::new();
     let policy = dir.path().join("policy.toml");

@@ -421,7 +421,7 @@ allow = []
                     sent[i] += 1;
                 }
                 seq += 1;
-                if seq % 16 == 0 {
+                if seq.is_multiple_of(16) {
                     std::thread::sleep(Duration::from_millis(2));
                 }
             }

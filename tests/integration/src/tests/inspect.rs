@@ -79,14 +79,11 @@ fn findings_block_flows_and_peers_in_xdp() {
 
     // 1. A Diameter PLR (location request) over TCP from the partner: the first segment passes
     //    (XDP allowed it before inspection saw it), the flow is then blocked.
-    let plr = |seq: u16| {
+    // The same request every time: the flow, not the message, is what gets blocked.
+    let plr = |_seq: u16| {
         frame(
             "198.18.1.5",
-            L4::Tcp {
-                sport: 40000,
-                dport: 3868,
-                payload: packets::diameter_message(8388620 + 0 * seq as u32, 16777255),
-            },
+            L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) },
         )
     };
     tx.send(&plr(0));
