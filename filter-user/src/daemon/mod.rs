@@ -72,11 +72,12 @@ pub struct Config {
 pub const READY: &str = "sigwall: filtering on";
 
 pub fn run(cfg: Config) -> anyhow::Result<()> {
-    check_capabilities()?;
     // Everything that can be checked before touching the kernel is checked first: a bad policy
-    // or interface name attaches nothing and changes nothing.
+    // or interface name attaches nothing and changes nothing, and is reported as such even to a
+    // user without the capabilities (who then learns of both problems in turn, policy first).
     let (text, pol) = read_policy(&cfg)?;
     check_interface(&cfg.iface)?;
+    check_capabilities()?;
     // One daemon per interface, whatever socket paths they were given: an exclusive lock that
     // the kernel releases when the holder dies, even by kill -9.
     let _lock = lock_interface(&cfg.iface)?;
