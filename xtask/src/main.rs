@@ -214,10 +214,14 @@ fn test() -> anyhow::Result<()> {
         layer("9. sigwall top under tmux", "top", true),
         ("9. sigwall top rendering (TestBackend)", ["test", "-p", "filter-user", "--bins"].map(String::from).to_vec()),
     ];
-    for (name, args) in &layers {
+    for (i, (name, args)) in layers.iter().enumerate() {
         eprintln!("\n=== {name} ===");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         cargo_with_env(&args, &[("SIGWALL_BIN", &bin)]).with_context(|| format!("test layer {name}"))?;
+        if i == 1 {
+            eprintln!("\n=== 1. plain `cargo test` (default members) as an unprivileged user ===");
+            unprivileged_default_tests()?;
+        }
     }
     eprintln!("\n=== 10. fuzz smoke (every decoder target, bounded) ===");
     fuzz(20)?;
@@ -247,6 +251,45 @@ fn fuzz(seconds: u32) -> anyhow::Result<()> {
             bail!("fuzz target {t} failed ({status}): see filter-dpi/fuzz/artifacts/{t}/");
         }
     }
+    Ok(())
+}
+
+/// Plain `cargo test` must pass for a developer without root: build the default members' test
+/// binaries (as root, into the usual target directory), then run each as uid/gid 65534 with no
+/// supplementary groups and no capabilities, from its package directory as cargo would.
+fn unprivileged_default_tests() -> anyhow::Result<()> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--no-run", "--message-format=json"])
+        .current_dir(workspace_root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cargo test --no-run")?;
+    if !out.status.success() {
+        bail!("building the default members' tests failed ({})", out.status);
+    }
+    let mut ran = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(m) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let (Some(exe), Some(manifest)) = (m["executable"].as_str(), m["manifest_path"].as_str()) else { continue };
+        if m["reason"] != "compiler-artifact" || m["profile"]["test"] != true {
+            continue;
+        }
+        let dir = std::path::Path::new(manifest).parent().context("manifest path")?;
+        let status = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+            .args(["env", "HOME=/tmp", exe])
+            .current_dir(dir)
+            .status()
+            .context("setpriv (util-linux)")?;
+        if !status.success() {
+            bail!("{exe} failed as an unprivileged user ({status}): plain `cargo test` must not need root");
+        }
+        ran += 1;
+    }
+    if ran == 0 {
+        bail!("no test binaries found for the default members");
+    }
+    eprintln!("{ran} test binaries passed as uid 65534");
     Ok(())
 }
 
