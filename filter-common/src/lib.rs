@@ -22,7 +22,9 @@ pub const MAX_PEERS: u32 = 4096;
 /// Default capacity of each LPM trie (per address family, per generation). The tries are created
 /// with `BPF_F_NO_PREALLOC`, so unused capacity costs no kernel memory.
 pub const DEFAULT_PREFIX_CAPACITY: u32 = 1 << 20;
-/// Ports per class in `[ports]`. Kept small because the XDP program compares them one by one.
+/// Ports per class in `[ports]`. The XDP program no longer compares them one by one (it reads
+/// `PORT_CLASS`, one array lookup per port); the limit stays because `GlobalPolicy.ports` keeps
+/// the lists in the pinned `GLOBAL` map, whose layout changes only with `MAP_LAYOUT_VERSION`.
 pub const MAX_PORTS_PER_CLASS: usize = 4;
 /// Number of policy generations held in the maps: the active one and the one being written.
 pub const GENERATIONS: u32 = 2;

@@ -53,7 +53,11 @@ pub fn run() -> anyhow::Result<()> {
     let mut doc = cargo(&[&["doc", "--no-deps", "--workspace", "--lib"], EXCLUDE_EBPF].concat());
     doc.env("RUSTDOCFLAGS", "-D warnings");
     gate("rustdoc", &mut doc)?;
-    gate("unused dependencies (cargo machete)", &mut cargo(&["machete"]))?;
+    // Called directly: run as `cargo machete` from inside another cargo process, it takes the
+    // subcommand's name for the path to scan.
+    let mut machete = Command::new("cargo-machete");
+    machete.current_dir(workspace_root());
+    gate("unused dependencies (cargo machete)", &mut machete)?;
     deny()?;
     msrv()
 }

@@ -93,7 +93,9 @@ pub const SS7_CATEGORY1: [(u32, &str); 12] = [
     (ops::ANY_TIME_MODIFICATION as u32, "anyTimeModification: changes subscriber data (call forwarding, barring)"),
     (ops::ANY_TIME_SUBSCRIPTION_INTERROGATION as u32, "anyTimeSubscriptionInterrogation: reads subscriber data"),
     (ops::SEND_IDENTIFICATION as u32, "sendIdentification: IMSI and authentication vectors from a VLR"),
-    (ops::PROCESS_UNSTRUCTURED_SS_REQUEST as u32, "processUnstructuredSS-Data: legacy USSD (phase 1)"),
+    // 19, not processUnstructuredSS-Request (59): that is how a roaming subscriber's USSD reaches
+    // the home HLR, legitimately, across the interconnect.
+    (ops::PROCESS_UNSTRUCTURED_SS_DATA as u32, "processUnstructuredSS-Data: legacy USSD (phase 1)"),
     (ops::SEND_PARAMETERS as u32, "sendParameters: legacy authentication vector retrieval"),
     (ops::SEND_GROUP_CALL_END_SIGNAL as u32, "sendGroupCallEndSignal"),
     (ops::PROCESS_GROUP_CALL_SIGNALLING as u32, "processGroupCallSignalling"),
