@@ -62,7 +62,11 @@ pub const DIAMETER_PPIDS: [u32; 2] = [46, 47];
 #[inline(always)]
 pub fn sctp_class(ppid: Option<u32>, diameter_port: bool, sigtran_port: bool) -> Class {
     if let Some(p) = ppid {
-        if (2..=5).contains(&p) {
+        // Two compares, not `(2..=5).contains(&p)`: this runs inside the XDP program's SCTP
+        // chunk walk, and the range form compiled to code whose verifier states did not prune
+        // (the load hit the 1M-instruction limit).
+        #[expect(clippy::manual_range_contains, reason = "verifier budget; see above")]
+        if p >= 2 && p <= 5 {
             return Class::Sigtran;
         }
         if p == 46 || p == 47 {

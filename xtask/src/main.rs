@@ -153,6 +153,8 @@ pub(crate) fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Res
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
         .envs(env.iter().copied())
+        // Tests that skip when a tool is missing fail instead: setup installed every tool.
+        .env("SIGWALL_REQUIRE_TOOLS", "1")
         .current_dir(workspace_root())
         .status()
         .with_context(|| format!("running cargo {}", args.join(" ")))?;

@@ -115,11 +115,11 @@ fn packages() -> anyhow::Result<()> {
 }
 
 /// Independent encoders for the attack tests: scapy's contrib layers (SCTP, GTP, GTPv2,
-/// Diameter) and pycrate (TCAP/MAP ASN.1), from PyPI, pinned.
-const PYTHON_PACKAGES: [&str; 2] = ["scapy==2.8.0", "pycrate==0.8.1"];
+/// Diameter) and pycrate (TCAP/MAP ASN.1), and PyYAML for the manifest checks; from PyPI, pinned.
+const PYTHON_PACKAGES: [&str; 3] = ["scapy==2.8.0", "pycrate==0.8.1", "PyYAML==6.0.3"];
 
 fn python() -> anyhow::Result<()> {
-    if quiet(Command::new("python3").args(["-c", "import scapy, pycrate_asn1dir"])) {
+    if quiet(Command::new("python3").args(["-c", "import scapy, pycrate_asn1dir, yaml"])) {
         return Ok(());
     }
     eprintln!("setup: installing Python packages: {}", PYTHON_PACKAGES.join(" "));

@@ -25,9 +25,10 @@ use crate::{
 
 /// Records taken from the ring per wake-up at most, so one burst cannot starve the rest.
 const BATCH: usize = 4096;
-/// Batches waiting for the inspector; when it falls behind, the ring fills and XDP counts
-/// `inspect_overflow` instead of this process growing.
-const QUEUE: usize = 16;
+/// Batches waiting for the inspector: one. When it falls behind, the ring (8 MiB) fills and XDP
+/// counts `inspect_overflow` instead of this process growing by copies of it (a batch is up to
+/// BATCH records of about 2 KiB), and a policy change overtakes at most one queued batch.
+const QUEUE: usize = 1;
 
 type Ring = tokio::io::unix::AsyncFd<aya::maps::RingBuf<aya::maps::MapData>>;
 
@@ -147,7 +148,10 @@ impl Inspector {
         let mut janitor = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                // A policy change is taken before packets that arrived after it was made.
+                // A policy change is taken as soon as it is made, also before records flagged
+                // under the previous generation that are still queued (at most one batch) or in
+                // the ring: those are judged with the new rules and peer table. Records carry no
+                // generation yet; the in-path work will add it.
                 biased;
                 Some(view) = policy.recv() => {
                     self.engine.rules = view.rules;

@@ -58,8 +58,10 @@ impl Filter {
     /// Until that store, every packet is judged by the previous generation, whole. `sha256` is
     /// the hash of the policy text `c` came from, recorded for restarts.
     ///
-    /// On error nothing changed for packets: `apply` undoes its own partial work and flips only
-    /// when everything is written, so the caller must not flip anything itself.
+    /// On error nothing changed for packets: `apply` flips only when everything is written, so
+    /// the caller must not flip anything itself. A half-written inactive slot is left as it is
+    /// (nothing reads it; the next apply rewrites it whole) except for its port bits, cleared
+    /// here because the next write clears only the ports `GLOBAL` names.
     pub fn apply(&mut self, c: &Compiled, sha256: [u8; 32]) -> Result<(), OperatorError> {
         let prev = self.active_slot()?;
         let next = prev ^ 1;
@@ -72,8 +74,13 @@ impl Filter {
         }
         self.set_active(next)?;
         if let Err(e) = self.set_meta(|m| m.policy_sha256 = sha256) {
-            // META must name the running policy (a restart adopts by it): go back whole.
-            let _ = self.set_active(prev);
+            // META must name the running policy (a restart adopts by it): go back whole. If even
+            // that fails, the new generation runs while META names none: a zero hash never
+            // matches a file, so the next start re-applies the policy file instead of trusting it.
+            if self.set_active(prev).is_err() {
+                let _ = self.set_meta(|m| m.policy_sha256 = [0; 32]);
+                self.ids = PeerIds::from_pairs(c.peers.iter().map(|p| (p.id, p.name.clone())));
+            }
             return Err(e);
         }
         self.ids = PeerIds::from_pairs(c.peers.iter().map(|p| (p.id, p.name.clone())));
