@@ -86,8 +86,8 @@ pub enum CommandError {
         source: std::io::Error,
     },
     /// The requested edit cannot be made (e.g. no such peer); nothing changed.
-    #[error("{0}")]
-    Edit(String),
+    #[error(transparent)]
+    Edit(#[from] crate::policy::edit::EditError),
     #[error("the running policy text no longer parses: {0}")]
     RunningText(String),
     /// The edited policy does not validate; nothing changed.

@@ -147,7 +147,7 @@ fn read_policy(cfg: &Config) -> anyhow::Result<(String, Policy)> {
     let name = cfg.policy_path.display().to_string();
     if let Some(m) = cfg.mode {
         let mut doc = edit::parse_doc(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        edit::set_mode(&mut doc, m.name()).map_err(anyhow::Error::msg)?;
+        edit::set_mode(&mut doc, m.name())?;
         text = doc.to_string();
     }
     let pol = policy::parse(&name, &text, &cfg.limits).map_err(|e| OperatorError::PolicyRejected(e.to_string()))?;

@@ -187,7 +187,7 @@ impl State {
     }
 
     /// A CLI change: edit the document, validate the result whole, apply and persist.
-    fn edit(&mut self, f: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), String>) -> Outcome {
+    fn edit(&mut self, f: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), edit::EditError>) -> Outcome {
         let mut doc = edit::parse_doc(&self.text).map_err(|e| CommandError::RunningText(e.to_string()))?;
         f(&mut doc).map_err(CommandError::Edit)?;
         let text = doc.to_string();

@@ -10,6 +10,31 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
 
 use super::{Peer, Policy};
 
+/// Why a live edit could not be made. Nothing is changed when one is returned: the edit works on
+/// a copy of the document, and the caller validates and applies the result only on success.
+/// The messages are what the operator reads (CLI, audit log), so each says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    /// The policy text itself is not TOML (a running policy always is; a file being reloaded may not be).
+    #[error("invalid TOML: {0}")]
+    NotToml(String),
+    /// `peer` (or `defaults`) exists but has another shape than the format's.
+    #[error("`{0}` in the policy is not {1}")]
+    Shape(&'static str, &'static str),
+    #[error("peer {0:?} already exists (use `peer set` to change it)")]
+    PeerExists(String),
+    #[error("peer {0:?}: at least one --prefix is needed")]
+    NoPrefix(String),
+    #[error("no peer named {0:?}")]
+    NoSuchPeer(String),
+    #[error("no peer named {0:?} (use `peer add`)")]
+    NoSuchPeerToSet(String),
+    #[error("{0} too large")]
+    TooLarge(&'static str),
+    #[error("mode {0:?}: expected {1}")]
+    Mode(String, &'static str),
+}
+
 /// Fields of a peer given on the command line; `None` leaves a field as it is (for `set`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,15 +54,15 @@ pub struct PeerChange {
     pub mode: Option<String>,
 }
 
-pub fn parse_doc(text: &str) -> Result<DocumentMut, String> {
-    text.parse::<DocumentMut>().map_err(|e| format!("invalid TOML: {}", e.message()))
+pub fn parse_doc(text: &str) -> Result<DocumentMut, EditError> {
+    text.parse::<DocumentMut>().map_err(|e| EditError::NotToml(e.message().to_string()))
 }
 
-fn peers_mut(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, String> {
+fn peers_mut(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, EditError> {
     if !doc.contains_key("peer") {
         doc.insert("peer", Item::ArrayOfTables(ArrayOfTables::new()));
     }
-    doc["peer"].as_array_of_tables_mut().ok_or_else(|| "`peer` in the policy is not an array of tables".to_string())
+    doc["peer"].as_array_of_tables_mut().ok_or(EditError::Shape("peer", "an array of tables"))
 }
 
 fn find(peers: &ArrayOfTables, name: &str) -> Option<usize> {
@@ -52,7 +77,7 @@ fn str_array(v: &[String]) -> Item {
     value(a)
 }
 
-fn apply_fields(t: &mut Table, c: &PeerChange) -> Result<(), String> {
+fn apply_fields(t: &mut Table, c: &PeerChange) -> Result<(), EditError> {
     if let Some(p) = &c.prefixes {
         t.insert("prefixes", str_array(p));
     }
@@ -65,12 +90,12 @@ fn apply_fields(t: &mut Table, c: &PeerChange) -> Result<(), String> {
             t.remove("rate_burst");
         }
         Some(r) => {
-            t.insert("rate_limit_pps", value(i64::try_from(r).map_err(|_| "rate_limit_pps too large")?));
+            t.insert("rate_limit_pps", value(i64::try_from(r).map_err(|_| EditError::TooLarge("rate_limit_pps"))?));
         }
         None => {}
     }
     if let Some(b) = c.rate_burst {
-        t.insert("rate_burst", value(i64::try_from(b).map_err(|_| "rate_burst too large")?));
+        t.insert("rate_burst", value(i64::try_from(b).map_err(|_| EditError::TooLarge("rate_burst"))?));
     }
     match c.mode.as_deref() {
         None => {}
@@ -80,18 +105,18 @@ fn apply_fields(t: &mut Table, c: &PeerChange) -> Result<(), String> {
         Some(m @ ("enforce" | "monitor")) => {
             t.insert("mode", value(m));
         }
-        Some(other) => return Err(format!("mode {other:?}: expected enforce, monitor or inherit")),
+        Some(other) => return Err(EditError::Mode(other.to_string(), "enforce, monitor or inherit")),
     }
     Ok(())
 }
 
-pub fn add_peer(doc: &mut DocumentMut, c: &PeerChange) -> Result<(), String> {
+pub fn add_peer(doc: &mut DocumentMut, c: &PeerChange) -> Result<(), EditError> {
     let peers = peers_mut(doc)?;
     if find(peers, &c.name).is_some() {
-        return Err(format!("peer {:?} already exists (use `peer set` to change it)", c.name));
+        return Err(EditError::PeerExists(c.name.clone()));
     }
     if c.prefixes.as_ref().is_none_or(|p| p.is_empty()) {
-        return Err(format!("peer {:?}: at least one --prefix is needed", c.name));
+        return Err(EditError::NoPrefix(c.name.clone()));
     }
     let mut t = Table::new();
     t.insert("name", value(c.name.as_str()));
@@ -101,28 +126,28 @@ pub fn add_peer(doc: &mut DocumentMut, c: &PeerChange) -> Result<(), String> {
     Ok(())
 }
 
-pub fn remove_peer(doc: &mut DocumentMut, name: &str) -> Result<(), String> {
+pub fn remove_peer(doc: &mut DocumentMut, name: &str) -> Result<(), EditError> {
     let peers = peers_mut(doc)?;
-    let i = find(peers, name).ok_or_else(|| format!("no peer named {name:?}"))?;
+    let i = find(peers, name).ok_or_else(|| EditError::NoSuchPeer(name.to_string()))?;
     peers.remove(i);
     Ok(())
 }
 
-pub fn set_peer(doc: &mut DocumentMut, c: &PeerChange) -> Result<(), String> {
+pub fn set_peer(doc: &mut DocumentMut, c: &PeerChange) -> Result<(), EditError> {
     let peers = peers_mut(doc)?;
-    let i = find(peers, &c.name).ok_or_else(|| format!("no peer named {:?} (use `peer add`)", c.name))?;
+    let i = find(peers, &c.name).ok_or_else(|| EditError::NoSuchPeerToSet(c.name.clone()))?;
     let t = peers.get_mut(i).expect("index from find");
     apply_fields(t, c)
 }
 
-pub fn set_mode(doc: &mut DocumentMut, mode: &str) -> Result<(), String> {
+pub fn set_mode(doc: &mut DocumentMut, mode: &str) -> Result<(), EditError> {
     if !matches!(mode, "enforce" | "monitor") {
-        return Err(format!("mode {mode:?}: expected enforce or monitor"));
+        return Err(EditError::Mode(mode.to_string(), "enforce or monitor"));
     }
     if !doc.contains_key("defaults") {
         doc.insert("defaults", Item::Table(Table::new()));
     }
-    let d = doc["defaults"].as_table_mut().ok_or("`defaults` is not a table")?;
+    let d = doc["defaults"].as_table_mut().ok_or(EditError::Shape("defaults", "a table"))?;
     d.insert("mode", value(mode));
     Ok(())
 }
@@ -215,14 +240,21 @@ mod tests {
         let mut doc = parse_doc(DOC).unwrap();
         let mut c = change("a");
         c.prefixes = Some(vec!["198.18.9.0/24".into()]);
-        assert!(add_peer(&mut doc, &c).unwrap_err().contains("already exists"));
-        assert!(add_peer(&mut doc, &change("z")).unwrap_err().contains("--prefix"));
-        assert!(remove_peer(&mut doc, "zz").unwrap_err().contains("no peer"));
-        assert!(set_peer(&mut doc, &change("zz")).unwrap_err().contains("no peer"));
+        assert_eq!(add_peer(&mut doc, &c).unwrap_err(), EditError::PeerExists("a".into()));
+        assert!(add_peer(&mut doc, &c).unwrap_err().to_string().contains("already exists"));
+        assert_eq!(add_peer(&mut doc, &change("z")).unwrap_err(), EditError::NoPrefix("z".into()));
+        assert!(add_peer(&mut doc, &change("z")).unwrap_err().to_string().contains("--prefix"));
+        assert_eq!(remove_peer(&mut doc, "zz").unwrap_err(), EditError::NoSuchPeer("zz".into()));
+        assert!(set_peer(&mut doc, &change("zz")).unwrap_err().to_string().contains("no peer"));
         let mut m = change("a");
         m.mode = Some("loud".into());
-        assert!(set_peer(&mut doc, &m).is_err());
-        assert!(set_mode(&mut doc, "off").is_err());
+        assert!(matches!(set_peer(&mut doc, &m), Err(EditError::Mode(..))));
+        assert!(matches!(set_mode(&mut doc, "off"), Err(EditError::Mode(..))));
+        let too_big = PeerChange { rate_limit_pps: Some(u64::MAX), ..change("a") };
+        assert_eq!(set_peer(&mut doc, &too_big).unwrap_err(), EditError::TooLarge("rate_limit_pps"));
+        let mut bad_shape = parse_doc("peer = 3\n").unwrap();
+        assert_eq!(remove_peer(&mut bad_shape, "a").unwrap_err(), EditError::Shape("peer", "an array of tables"));
+        assert!(matches!(parse_doc("[["), Err(EditError::NotToml(_))));
         // A syntactically fine edit that the validator rejects: the caller sees the parse error.
         let mut dup = change("c");
         dup.prefixes = Some(vec!["198.18.1.0/24".into()]);
