@@ -176,13 +176,17 @@ pub struct GlobalPolicy {
     pub ports: [[u16; MAX_PORTS_PER_CLASS]; 4],
 }
 
+/// The registered ports a policy's `[ports]` defaults to: GTP-C (TS 29.274), GTP-U (TS 29.281),
+/// Diameter (RFC 6733) and M3UA/SUA (RFC 4666, RFC 3868), indexed by [`PortClass`]. Written once
+/// here for the policy parser and for [`GlobalPolicy::default`].
+pub const DEFAULT_PORTS: [u16; 4] = [2123, 2152, 3868, 2905];
+
 impl Default for GlobalPolicy {
     fn default() -> Self {
         let mut ports = [[0u16; MAX_PORTS_PER_CLASS]; 4];
-        ports[PortClass::GtpC as usize][0] = 2123u16.to_be();
-        ports[PortClass::GtpU as usize][0] = 2152u16.to_be();
-        ports[PortClass::Diameter as usize][0] = 3868u16.to_be();
-        ports[PortClass::Sigtran as usize][0] = 2905u16.to_be();
+        for pc in [PortClass::GtpC, PortClass::GtpU, PortClass::Diameter, PortClass::Sigtran] {
+            ports[pc as usize][0] = DEFAULT_PORTS[pc as usize].to_be();
+        }
         GlobalPolicy {
             generation: 0,
             mode: Mode::Enforce as u8,

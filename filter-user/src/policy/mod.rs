@@ -36,7 +36,14 @@ pub struct Ports {
 
 impl Default for Ports {
     fn default() -> Self {
-        Ports { gtp_c: vec![2123], gtp_u: vec![2152], diameter: vec![3868], sigtran: vec![2905] }
+        use filter_common::{DEFAULT_PORTS, PortClass};
+        let port = |pc: PortClass| vec![DEFAULT_PORTS[pc as usize]];
+        Ports {
+            gtp_c: port(PortClass::GtpC),
+            gtp_u: port(PortClass::GtpU),
+            diameter: port(PortClass::Diameter),
+            sigtran: port(PortClass::Sigtran),
+        }
     }
 }
 
