@@ -530,19 +530,26 @@ fn decide_peer<F: FnOnce() -> bool>(facts: &Facts, p: &PeerPolicy, global: &Glob
 #[cfg(feature = "user")]
 mod pod {
     use super::*;
-    // SAFETY: all of these are #[repr(C)] plain data with no padding holes left uninitialised by
-    // the constructors used here, and every bit pattern is a valid value.
-    unsafe impl aya::Pod for PeerPolicy {}
-    unsafe impl aya::Pod for GlobalPolicy {}
-    unsafe impl aya::Pod for Active {}
-    unsafe impl aya::Pod for Counter {}
-    unsafe impl aya::Pod for PeerCounter {}
-    unsafe impl aya::Pod for PeerName {}
-    unsafe impl aya::Pod for Meta {}
-    unsafe impl aya::Pod for FlowKey {}
-    unsafe impl aya::Pod for Block {}
-    unsafe impl aya::Pod for InspectCfg {}
-    unsafe impl aya::Pod for InspectHeader {}
+    macro_rules! pod {
+        ($($t:ty),* $(,)?) => {$(
+            // SAFETY: every type listed below is #[repr(C)] plain data with no padding holes left
+            // uninitialised by the constructors used here, and every bit pattern is a valid value.
+            unsafe impl aya::Pod for $t {}
+        )*};
+    }
+    pod!(
+        PeerPolicy,
+        GlobalPolicy,
+        Active,
+        Counter,
+        PeerCounter,
+        PeerName,
+        Meta,
+        FlowKey,
+        Block,
+        InspectCfg,
+        InspectHeader
+    );
 }
 
 #[cfg(test)]
