@@ -88,6 +88,9 @@ pub enum CommandError {
     /// The requested edit cannot be made (e.g. no such peer); nothing changed.
     #[error(transparent)]
     Edit(#[from] crate::policy::edit::EditError),
+    /// The request did not parse (bad arguments); nothing changed.
+    #[error("malformed request: {0}")]
+    Malformed(String),
     #[error("the running policy text no longer parses: {0}")]
     RunningText(String),
     /// The edited policy does not validate; nothing changed.

@@ -83,6 +83,10 @@ fn default_limit() -> u32 {
     1000
 }
 
+/// The wire names of the commands that change state: a request naming one of them that does not
+/// even parse (a bad argument) is still audited as rejected.
+pub const CHANGE_COMMANDS: [&str; 6] = ["peer_add", "peer_remove", "peer_set", "policy_reload", "mode", "detach"];
+
 impl Command {
     /// Whether the command changes state (and so is audited and serialised).
     pub fn is_change(&self) -> bool {

@@ -63,7 +63,15 @@ async fn connection(stream: UnixStream, state: Arc<Mutex<State>>, exit: Arc<Noti
 async fn answer(line: &[u8], caller: Caller, state: &Arc<Mutex<State>>, exit: &Arc<Notify>) -> Reply {
     let req = match super::parse_request(line) {
         Ok(r) => r,
-        Err(e) => return Reply::err(e),
+        Err(e) => {
+            // An attempted change that does not parse (e.g. `"mode": "off"`) is still a change
+            // someone tried: audit it as rejected, like one the policy parser refuses.
+            let raw: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
+            if raw["cmd"].as_str().is_some_and(|c| super::CHANGE_COMMANDS.contains(&c)) {
+                state.lock().await.audit_rejected(caller, &raw, &e);
+            }
+            return Reply::err(e);
+        }
     };
     let raw: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
     let mut st = state.lock().await;

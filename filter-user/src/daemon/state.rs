@@ -251,6 +251,14 @@ impl State {
         Ok(v)
     }
 
+    /// Audit a change request that was refused before it reached [`State::handle`] (it did not
+    /// parse), and count it as a failed change for the metrics.
+    pub fn audit_rejected(&mut self, caller: Caller, raw: &Value, error: &str) {
+        let generation = self.generation();
+        self.audit_line(caller, raw, &Err(CommandError::Malformed(error.to_string())), generation);
+        *lock(&self.facts) = PolicyFacts::of(&self.policy, LastChange::now(false));
+    }
+
     fn audit_line(&mut self, caller: Caller, raw: &Value, res: &Outcome, old_gen: u64) {
         let Some(f) = self.audit.as_mut() else { return };
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();

@@ -80,16 +80,17 @@ pub struct BlockWriter {
 impl BlockWriter {
     /// Its own descriptors of the filter's block maps, so it works beside whoever owns `f`.
     pub fn new(f: &Filter) -> Result<BlockWriter, OperatorError> {
-        let flows = BpfHashMap::try_from(f.map_handle(maps::FLOW_VERDICTS)?)?;
+        let mut flows: BpfHashMap<MapData, FlowKey, Block> = BpfHashMap::try_from(f.map_handle(maps::FLOW_VERDICTS)?)?;
         let peers: Array<MapData, Block> = Array::try_from(f.map_handle(maps::PEER_BLOCKS)?)?;
         let cfg = Array::try_from(f.map_handle(maps::INSPECT_CFG)?)?;
         let now = monotonic_ns();
-        let flow_expiry = flows
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(_, b): &(FlowKey, Block)| b.expires_ns > now)
-            .map(|(k, b)| (k, b.expires_ns))
-            .collect();
+        let all: Vec<(FlowKey, u64)> = flows.iter().filter_map(Result::ok).map(|(k, b)| (k, b.expires_ns)).collect();
+        // Blocks that expired while no daemon ran (XDP already ignores them) are removed now,
+        // since later only tracked blocks are removed.
+        for (k, _) in all.iter().filter(|(_, e)| *e <= now) {
+            let _ = flows.remove(k);
+        }
+        let flow_expiry = all.into_iter().filter(|(_, e)| *e > now).collect();
         let peer_expiry = (0..MAX_PEERS)
             .filter_map(|id| peers.get(&id, 0).ok().filter(|b| b.expires_ns > now).map(|b| (id, b.expires_ns)))
             .collect();

@@ -291,6 +291,7 @@ fn bad_clients_cannot_hurt_the_daemon() {
     assert!(raw(&sock, b"{\"v\":9,\"cmd\":\"status\"}\n").contains("version 9 not supported"));
     assert!(raw(&sock, b"{\"v\":1,\"cmd\":\"rm_rf\"}\n").contains("bad request"));
     assert!(raw(&sock, b"{\"v\":1,\"cmd\":\"peer_add\",\"args\":{\"name\":7}}\n").contains("bad request"));
+    assert!(raw(&sock, b"{\"v\":1,\"cmd\":\"mode\",\"args\":{\"mode\":\"off\"}}\n").contains("bad request"));
     let big = vec![b'x'; (1 << 20) + 10];
     assert!(raw(&sock, &big).contains("larger than"));
 
@@ -309,7 +310,15 @@ fn bad_clients_cannot_hurt_the_daemon() {
     assert!(s.ctl(&["peer", "set", "a", "--allow", "gtp-c"]).status.success());
     drop(stalled);
     assert_eq!(s.generation(), 2);
-    assert!(s.audit().iter().all(|l| l["request"]["cmd"] == "peer_set"), "bad requests are not changes");
+    // Attempted changes that do not parse are audited as rejected; the other bad requests are
+    // not changes and leave no audit line.
+    let audit = s.audit();
+    let lines: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|l| (l["request"]["cmd"].as_str().unwrap_or("?"), l["result"].as_str().unwrap_or("?")))
+        .collect();
+    assert_eq!(lines, [("peer_add", "rejected"), ("mode", "rejected"), ("peer_set", "applied")], "{audit:?}");
+    assert!(audit[1]["error"].as_str().unwrap().contains("malformed request"), "{audit:?}");
 }
 
 #[test]
