@@ -137,7 +137,7 @@ async fn read_ring(mut ring: Ring, tx: mpsc::Sender<Vec<Vec<u8>>>) {
 
 struct Inspector {
     engine: Engine,
-    peers: HashMap<u32, (String, PeerInspect, bool)>,
+    peers: HashMap<u32, PeerView>,
     blocks: BlockWriter,
     pcap: Option<PcapWriter>,
     shared: Arc<Shared>,
@@ -177,8 +177,13 @@ impl Inspector {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
         let mut logged = Vec::new();
         for rec in batch {
-            let Some((h, data)) = io::split_record(rec) else { continue };
-            let Some((name, peer, monitor)) = self.peers.get(&h.peer_id).cloned() else { continue };
+            let (h, data, (name, peer, monitor)) = match record_and_peer(&self.peers, rec) {
+                Ok(x) => x,
+                Err(kind) => {
+                    self.engine.counters.unjudged(kind);
+                    continue;
+                }
+            };
             if let Some(p) = self.pcap.as_mut()
                 && let Err(e) = p.write(wall, h.len, data)
             {
@@ -186,14 +191,14 @@ impl Inspector {
             }
             let f = Flagged {
                 ts_ns: h.ts_ns,
-                peer: name,
+                peer: name.clone(),
                 peer_id: h.peer_id,
                 class: io::class_of(h.class),
                 reason: io::reason_name(h.reason),
                 dropped: h.action != 0,
                 data,
             };
-            for ev in self.engine.inspect(&f, &peer, monitor) {
+            for ev in self.engine.inspect(&f, peer, *monitor) {
                 if let Err(e) = self.blocks.apply(&ev.action) {
                     log::error!("pushing a verdict down to XDP: {e}");
                 }
@@ -208,5 +213,52 @@ impl Inspector {
             }
         }
         *lock(&self.shared.counters) = self.engine.counters.clone();
+    }
+}
+
+type PeerView = (String, PeerInspect, bool);
+
+/// A ring record's header, its bytes and the policy's view of its peer, or the counter kind of
+/// why it cannot be judged: a record shorter than its header (`inspect.record`), or a peer id
+/// the current policy does not have (`inspect.unknown_peer`: flagged under a generation that has
+/// since removed the peer, whose rules are gone with it).
+fn record_and_peer<'p, 'r>(
+    peers: &'p HashMap<u32, PeerView>,
+    rec: &'r [u8],
+) -> Result<(filter_common::InspectHeader, &'r [u8], &'p PeerView), &'static str> {
+    let (h, data) = io::split_record(rec).ok_or("inspect.record")?;
+    let peer = peers.get(&h.peer_id).ok_or("inspect.unknown_peer")?;
+    Ok((h, data, peer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(peer_id: u32, payload: &[u8]) -> Vec<u8> {
+        let h = filter_common::InspectHeader { peer_id, cap_len: payload.len() as u32, ..Default::default() };
+        // SAFETY: InspectHeader is #[repr(C)] plain data; its bytes are read, not interpreted.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(&h as *const _ as *const u8, std::mem::size_of::<filter_common::InspectHeader>())
+        };
+        [bytes, payload].concat()
+    }
+
+    /// Nothing XDP copied up is dropped without a counter: a truncated record and a record of a
+    /// peer the policy no longer has are each named, and a known peer's record is judged.
+    #[test]
+    fn records_that_cannot_be_judged_are_named() {
+        let mut peers = HashMap::new();
+        peers.insert(3, ("partner".to_string(), PeerInspect::default(), false));
+        let known = record(3, b"frame");
+        let (h, data, peer) = record_and_peer(&peers, &known).unwrap();
+        assert_eq!((h.peer_id, data, peer.0.as_str()), (3, &b"frame"[..], "partner"));
+        assert_eq!(record_and_peer(&peers, &record(4, b"frame")).unwrap_err(), "inspect.unknown_peer");
+        assert_eq!(record_and_peer(&peers, &known[..10]).unwrap_err(), "inspect.record");
+
+        let mut c = Counters::default();
+        c.unjudged("inspect.unknown_peer");
+        c.unjudged("inspect.unknown_peer");
+        assert_eq!(c.to_json()["decode_errors"]["inspect.unknown_peer"], 2);
     }
 }

@@ -75,6 +75,10 @@ pub struct BlockWriter {
     /// Expiry (CLOCK_MONOTONIC ns) of every flow block written and not yet expired.
     flow_expiry: HashMap<FlowKey, u64>,
     peer_expiry: HashMap<u32, u64>,
+    /// The start-up scan of FLOW_VERDICTS met an entry it could not read: there may be live
+    /// blocks this writer does not know of, so XDP keeps looking flows up for as long as it runs
+    /// (a lookup per packet, never a blocked flow let through because a count said zero).
+    flows_unknown: bool,
 }
 
 impl BlockWriter {
@@ -84,7 +88,17 @@ impl BlockWriter {
         let peers: Array<MapData, Block> = Array::try_from(f.map_handle(maps::PEER_BLOCKS)?)?;
         let cfg = Array::try_from(f.map_handle(maps::INSPECT_CFG)?)?;
         let now = monotonic_ns();
-        let all: Vec<(FlowKey, u64)> = flows.iter().filter_map(Result::ok).map(|(k, b)| (k, b.expires_ns)).collect();
+        let mut flows_unknown = false;
+        let mut all: Vec<(FlowKey, u64)> = Vec::new();
+        for entry in flows.iter() {
+            match entry {
+                Ok((k, b)) => all.push((k, b.expires_ns)),
+                Err(e) => {
+                    log::warn!("reading the blocked flows of the adopted filter: {e}; flow lookups stay on");
+                    flows_unknown = true;
+                }
+            }
+        }
         // Blocks that expired while no daemon ran (XDP already ignores them) are removed now,
         // since later only tracked blocks are removed.
         for (k, _) in all.iter().filter(|(_, e)| *e <= now) {
@@ -94,7 +108,7 @@ impl BlockWriter {
         let peer_expiry = (0..MAX_PEERS)
             .filter_map(|id| peers.get(&id, 0).ok().filter(|b| b.expires_ns > now).map(|b| (id, b.expires_ns)))
             .collect();
-        let mut w = BlockWriter { flows, peers, cfg, flow_expiry, peer_expiry };
+        let mut w = BlockWriter { flows, peers, cfg, flow_expiry, peer_expiry, flows_unknown };
         w.publish_counts()?;
         Ok(w)
     }
@@ -153,6 +167,7 @@ impl BlockWriter {
 
     fn publish_counts(&mut self) -> Result<(), OperatorError> {
         let (flows, peers) = self.counts();
+        let flows = flows + self.flows_unknown as u32;
         let _w = CFG_WRITE.lock().unwrap_or_else(|e| e.into_inner());
         let mut c = self.cfg.get(&0, 0)?;
         if (c.flow_blocks, c.peer_blocks) != (flows, peers) {

@@ -142,6 +142,13 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// A flagged record that could not be judged at all (not a decoder's error: the record or
+    /// its peer), counted with the decoder errors so that nothing XDP copied up goes unjudged
+    /// without a counter saying so.
+    pub fn unjudged(&mut self, kind: &'static str) {
+        *self.decode_errors.entry(kind.to_string()).or_default() += 1;
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "packets": self.packets, "messages": self.messages, "events": self.events,
