@@ -646,3 +646,66 @@ fn a_failed_generation_write_leaves_the_running_one_alone() {
     assert_eq!(snap.cell(Reason::NotAllowlisted, Class::GtpC), 0);
     assert_eq!(s.audit().last().unwrap()["result"], "rejected");
 }
+
+/// (prefix length, address, peer name) of every entry in one generation slot's two tries.
+fn trie_contents(f: &sigwall::loader::Filter, slot: u32) -> std::collections::BTreeSet<(u32, Vec<u8>, String)> {
+    use aya::maps::{LpmTrie, MapData};
+    let names: std::collections::HashMap<u32, String> = f.active_peer_names().unwrap().into_iter().collect();
+    let (v4, v6) = filter_common::maps::peer_tries(slot);
+    let mut out = std::collections::BTreeSet::new();
+    let t4: LpmTrie<&MapData, [u8; 4], u32> = LpmTrie::try_from(f.ebpf.map(v4).unwrap()).unwrap();
+    for e in t4.iter() {
+        let (k, id) = e.unwrap();
+        out.insert((k.prefix_len(), k.data().to_vec(), names.get(&id).cloned().unwrap_or(format!("#{id}"))));
+    }
+    let t6: LpmTrie<&MapData, [u8; 16], u32> = LpmTrie::try_from(f.ebpf.map(v6).unwrap()).unwrap();
+    for e in t6.iter() {
+        let (k, id) = e.unwrap();
+        out.insert((k.prefix_len(), k.data().to_vec(), names.get(&id).cloned().unwrap_or(format!("#{id}"))));
+    }
+    out
+}
+
+/// Policy loads write only the difference into the inactive tries (batch commands): after any
+/// sequence of applies, the active tries hold exactly the running policy's prefixes, with the
+/// right peer, whatever the slot held before (removed, moved to another peer, re-lengthened).
+#[test]
+fn policy_loads_leave_exactly_the_running_prefixes_in_the_tries() {
+    use sigwall::policy::{self, Limits};
+    let text = |peers: &[(&str, &[&str])]| {
+        let mut t = String::from("[defaults]\nmode = \"enforce\"\n");
+        for (name, prefixes) in peers {
+            let list: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
+            t += &format!("[[peer]]\nname = \"{name}\"\nprefixes = [{}]\nallow = [\"gtp-u\"]\n", list.join(", "));
+        }
+        t
+    };
+    let steps: Vec<Vec<(&str, &[&str])>> = vec![
+        vec![("a", &["198.18.1.0/24", "198.18.2.1", "2001:db8:1::/48"]), ("b", &["198.18.3.0/24"])],
+        // Moved (198.18.2.1 a → b), removed (2001:db8:1::/48), re-lengthened (/24 → /25), added.
+        vec![("a", &["198.18.1.0/25"]), ("b", &["198.18.3.0/24", "198.18.2.1", "2001:db8:2::/64"])],
+        vec![("c", &["198.18.9.0/24"])],
+        vec![("a", &["198.18.1.0/24", "198.18.2.1", "2001:db8:1::/48"]), ("b", &["198.18.3.0/24"])],
+        vec![],
+    ];
+    let mut f = sigwall::loader::Filter::load(0).expect("load the sigwall object (needs root)");
+    for (i, peers) in steps.iter().enumerate() {
+        let p = policy::parse("step.toml", &text(peers), &Limits::default()).expect("policy");
+        let c = f.compile(&p).expect("compile");
+        f.apply(&c, [i as u8; 32]).expect("apply");
+        let slot = f.active_slot().expect("active slot");
+        let mut want = std::collections::BTreeSet::new();
+        for (name, prefixes) in peers {
+            for s in prefixes.iter() {
+                let net: ipnet::IpNet =
+                    s.parse().or_else(|_| format!("{s}/{}", if s.contains(':') { 128 } else { 32 }).parse()).unwrap();
+                let addr = match net {
+                    ipnet::IpNet::V4(n) => n.network().octets().to_vec(),
+                    ipnet::IpNet::V6(n) => n.network().octets().to_vec(),
+                };
+                want.insert((net.prefix_len() as u32, addr, name.to_string()));
+            }
+        }
+        assert_eq!(trie_contents(&f, slot), want, "step {i}: active slot {slot}");
+    }
+}
