@@ -217,7 +217,7 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
     );
     md += "| prefixes (v4+v6) | peers | allowed v4 ns | allowed v6 ns | unknown v4 ns | unknown v6 ns | floor hit ns | floor miss ns | allowed v4 x floor | unknown v4 x floor |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     let mut md_load = String::from(
-        "| prefixes | compile ms | apply into empty tries ms | apply, 2nd generation (empty) ms | apply over a full generation ms | LPM tries MiB (1 gen) | LPM tries MiB (2 gen) | other maps MiB | total MiB (2 gen) | bytes per prefix (1 gen) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| prefixes | compile ms | apply into empty tries ms | apply, 2nd generation (empty) ms | apply over a full generation, read back ms | live change (one prefix fewer) ms | LPM tries MiB (1 gen) | LPM tries MiB (2 gen) | other maps MiB | total MiB (2 gen) | bytes per prefix (1 gen) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut results = Vec::new();
 
@@ -238,7 +238,8 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
         // Load time and memory. Every run starts with empty tries in both generations: the
         // same filter after two applies of an empty policy, or, above 300,000 prefixes where
         // deleting them all takes longer than the verifier, a freshly loaded filter.
-        let (mut t_compile, mut t_apply1, mut t_apply2, mut t_apply3) = (vec![], vec![], vec![], vec![]);
+        let (mut t_compile, mut t_apply1, mut t_apply2, mut t_apply3, mut t_apply4) =
+            (vec![], vec![], vec![], vec![], vec![]);
         let (mut mem1, mut mem2) = ((0, 0), (0, 0));
         let mut filter = Filter::load(0).expect("load the sigwall object (needs root)");
         for run in 0..a.runs {
@@ -270,10 +271,24 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
             if run == 0 {
                 mem2 = map_memory(f);
             }
+            // As a restarted daemon does: the old contents read back from the kernel.
+            f.forget_written_prefixes();
             let c3 = f.compile(&pol).expect("compile");
             let t = Instant::now();
             f.apply(&c3, [0; 32]).expect("apply");
             t_apply3.push(ms(t.elapsed()));
+            // A live change (one prefix fewer) over a full generation this process wrote: one more
+            // apply first, so both slots are ones this process wrote.
+            let c = f.compile(&pol).expect("compile");
+            f.apply(&c, [0; 32]).expect("apply");
+            let mut edited = pol.clone();
+            if let Some(p) = edited.peers.iter_mut().find(|p| p.prefixes.len() > 1) {
+                p.prefixes.pop();
+            }
+            let c4 = f.compile(&edited).expect("compile");
+            let t = Instant::now();
+            f.apply(&c4, [0; 32]).expect("apply");
+            t_apply4.push(ms(t.elapsed()));
         }
 
         // The floor program with the same IPv4 prefixes.
@@ -326,14 +341,21 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
             st[2].median / st[5].median
         );
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
-        let (c, l1, l2, l3) = (Stats::of(&t_compile), Stats::of(&t_apply1), Stats::of(&t_apply2), Stats::of(&t_apply3));
+        let (c, l1, l2, l3, l4) = (
+            Stats::of(&t_compile),
+            Stats::of(&t_apply1),
+            Stats::of(&t_apply2),
+            Stats::of(&t_apply3),
+            Stats::of(&t_apply4),
+        );
         let f1 = |s: Stats| format!("{:.1} ({:.1}-{:.1})", s.median, s.min, s.max);
         md_load += &format!(
-            "| {n} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
+            "| {n} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
             f1(c),
             f1(l1),
             f1(l2),
             f1(l3),
+            f1(l4),
             mib(mem1.0),
             mib(mem2.0),
             mib(mem2.1),
@@ -351,6 +373,7 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
                 "apply_fresh": {"median": l1.median, "min": l1.min, "max": l1.max, "samples": t_apply1},
                 "apply_second": {"median": l2.median, "min": l2.min, "max": l2.max, "samples": t_apply2},
                 "apply_replace": {"median": l3.median, "min": l3.min, "max": l3.max, "samples": t_apply3},
+                "apply_live_change": {"median": l4.median, "min": l4.min, "max": l4.max, "samples": t_apply4},
             },
             "memory_bytes": {
                 "tries_one_generation": mem1.0, "tries_two_generations": mem2.0,

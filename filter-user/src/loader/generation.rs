@@ -23,6 +23,13 @@ impl Filter {
         Ok(pins::active_generation(|n| map(&self.ebpf, n))?.0)
     }
 
+    /// Forget what this process wrote into the tries, so the next applies read the old contents
+    /// back from the kernel, as after a restart. For tests of that path.
+    #[doc(hidden)]
+    pub fn forget_written_prefixes(&mut self) {
+        self.written = [None, None];
+    }
+
     /// Settings of the active generation (generation 0, all zero, before any policy).
     pub fn active_global(&self) -> Result<GlobalPolicy, OperatorError> {
         Ok(pins::active_generation(|n| map(&self.ebpf, n))?.1)
@@ -106,28 +113,37 @@ impl Filter {
     }
 
     fn write_generation(&mut self, slot: u32, c: &Compiled) -> Result<(), OperatorError> {
+        // What this process last wrote into the slot, if it knows (not after a restart or a
+        // failed write): then the old contents need not be read back from the kernel.
+        let known = self.written[slot as usize & 1].take();
         let ebpf = &mut self.ebpf;
         let (v4, v6) = maps::peer_tries(slot);
+        let (old4, old6) = match known {
+            Some(k) => (Some(k.v4), Some(k.v6)),
+            None => (None, None),
+        };
         // The two tries are independent maps with their own locks: write them on two threads
         // (half the wall time of a large load on a 2-core machine).
         let (fd4, fd6) = (trie_fd(map(ebpf, v4)?)?, trie_fd(map(ebpf, v6)?)?);
         let (r4, r6) = std::thread::scope(|s| {
-            let h6 = s.spawn(|| replace_trie_batch(fd6, &c.v6));
-            (replace_trie_batch(fd4, &c.v4), h6.join())
+            let h6 = s.spawn(|| replace_trie_batch(fd6, old6, &c.v6));
+            (replace_trie_batch(fd4, old4, &c.v4), h6.join())
         });
         let r6 = r6.unwrap_or_else(|_| {
             Err(Batch::Failed(syscall_error("bpf_map_update_batch", std::io::Error::other("thread panicked"))))
         });
-        if matches!(r4, Err(Batch::Unsupported)) {
-            replace_trie_per_element(map_mut(ebpf, v4)?, &c.v4)?;
-        } else {
-            r4.map_err(Batch::into_error)?;
+        let now4 = match r4 {
+            Err(Batch::Unsupported) => replace_trie_per_element(map_mut(ebpf, v4)?, &c.v4).map(|()| None)?,
+            r => Some(r.map_err(Batch::into_error)?),
+        };
+        let now6 = match r6 {
+            Err(Batch::Unsupported) => replace_trie_per_element(map_mut(ebpf, v6)?, &c.v6).map(|()| None)?,
+            r => Some(r.map_err(Batch::into_error)?),
+        };
+        if let (Some(v4), Some(v6)) = (now4, now6) {
+            self.written[slot as usize & 1] = Some(SlotPrefixes { v4, v6 });
         }
-        if matches!(r6, Err(Batch::Unsupported)) {
-            replace_trie_per_element(map_mut(ebpf, v6)?, &c.v6)?;
-        } else {
-            r6.map_err(Batch::into_error)?;
-        }
+        let ebpf = &mut self.ebpf;
 
         let old_slots = {
             let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(ebpf, maps::GLOBAL)?)?;
@@ -255,31 +271,42 @@ fn trie_fd(m: &aya::maps::Map) -> Result<std::os::fd::OwnedFd, OperatorError> {
 /// new generation lacks are deleted, new or re-assigned ones written, unchanged ones left alone.
 /// Reads, deletes and writes go through the kernel's batch commands (one syscall per 8–64 Ki
 /// elements instead of one per prefix: the 1,000,000-prefix policy load of issue 13).
-fn replace_trie_batch<const N: usize>(fd: std::os::fd::OwnedFd, entries: &[(u32, [u8; N], u32)]) -> Result<(), Batch> {
+///
+/// `known` is what the trie holds if the caller knows it (then it is not read back). Returns
+/// what the trie holds now, sorted, for the caller to remember.
+fn replace_trie_batch<const N: usize>(
+    fd: std::os::fd::OwnedFd,
+    known: Option<Vec<(u32, [u8; N], u32)>>,
+    entries: &[(u32, [u8; N], u32)],
+) -> Result<Vec<(u32, [u8; N], u32)>, Batch> {
     use std::os::fd::AsFd as _;
     let key_size = 4 + N;
     let value_size = std::mem::size_of::<u32>();
     let batch_error = |call: &'static str, e: std::io::Error| {
         if sys::batch_unsupported(&e) { Batch::Unsupported } else { Batch::Failed(syscall_error(call, e)) }
     };
-    let (keys, values) =
-        sys::map_lookup_batch(fd.as_fd(), key_size, value_size).map_err(|e| batch_error("bpf_map_lookup_batch", e))?;
-    let old: Vec<(u32, [u8; N], u32)> = keys
-        .chunks_exact(key_size)
-        .zip(values.chunks_exact(value_size))
-        .map(|(k, v)| (ne_u32(&k[..4]), k[4..].try_into().unwrap_or([0; N]), ne_u32(v)))
-        .collect();
+    let old = match known {
+        Some(old) => old,
+        None => {
+            let (keys, values) = sys::map_lookup_batch(fd.as_fd(), key_size, value_size)
+                .map_err(|e| batch_error("bpf_map_lookup_batch", e))?;
+            keys.chunks_exact(key_size)
+                .zip(values.chunks_exact(value_size))
+                .map(|(k, v)| (ne_u32(&k[..4]), k[4..].try_into().unwrap_or([0; N]), ne_u32(v)))
+                .collect()
+        }
+    };
     let diff = TrieDiff::new(old, entries);
     if !diff.stale.is_empty() {
         let keys: Vec<u8> = diff.stale.iter().flat_map(|(len, addr)| key_bytes(*len, addr)).collect();
         sys::map_delete_batch(fd.as_fd(), &keys, key_size).map_err(|e| batch_error("bpf_map_delete_batch", e))?;
     }
     if diff.write.is_empty() {
-        return Ok(());
+        return Ok(diff.now);
     }
     let keys: Vec<u8> = diff.write.iter().flat_map(|(len, addr, _)| key_bytes(*len, addr)).collect();
     let values: Vec<u8> = diff.write.iter().flat_map(|(_, _, id)| id.to_ne_bytes()).collect();
-    sys::map_update_batch(fd.as_fd(), &keys, key_size, &values, value_size).map_err(|e| {
+    sys::map_update_batch(fd.as_fd(), &keys, key_size, &values, value_size).map(|()| diff.now).map_err(|e| {
         if sys::batch_unsupported(&e) {
             Batch::Unsupported
         } else {
@@ -291,14 +318,23 @@ fn replace_trie_batch<const N: usize>(fd: std::os::fd::OwnedFd, entries: &[(u32,
     })
 }
 
+/// The prefixes this process wrote into one generation slot's tries, sorted.
+#[derive(Debug, Default)]
+pub(super) struct SlotPrefixes {
+    v4: Vec<(u32, [u8; 4], u32)>,
+    v6: Vec<(u32, [u8; 16], u32)>,
+}
+
 /// What turns a trie holding `old` into one holding `new`.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct TrieDiff<const N: usize> {
     /// (prefix length, address) to delete.
     stale: Vec<(u32, [u8; N])>,
     /// (prefix length, address, peer id) to write, in address order: consecutive inserts then
     /// walk the same upper trie nodes, which stay in cache (about 2x faster at 500,000 prefixes).
     write: Vec<(u32, [u8; N], u32)>,
+    /// The new contents, sorted.
+    now: Vec<(u32, [u8; N], u32)>,
 }
 
 impl<const N: usize> TrieDiff<N> {
@@ -335,7 +371,7 @@ impl<const N: usize> TrieDiff<N> {
                 }
             }
         }
-        TrieDiff { stale, write }
+        TrieDiff { stale, write, now: new }
     }
 }
 

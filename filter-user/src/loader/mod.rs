@@ -71,6 +71,9 @@ impl AttachMode {
 pub struct Filter {
     pub ebpf: Ebpf,
     ids: PeerIds,
+    /// What this process last wrote into each generation slot's tries (`None`: unknown, read
+    /// it back from the kernel). Spares reading 1,000,000 prefixes back on every live change.
+    written: [Option<generation::SlotPrefixes>; 2],
 }
 
 /// A filter attached to an interface, its link pinned.
@@ -105,7 +108,7 @@ impl Filter {
         let mut ebpf = loader.load(OBJECT).map_err(OperatorError::from_load)?;
         let prog: &mut Xdp = program(&mut ebpf)?;
         prog.load().map_err(OperatorError::from_program_load)?;
-        let mut f = Filter { ebpf, ids: PeerIds::default() };
+        let mut f = Filter { ebpf, ids: PeerIds::default(), written: [None, None] };
         f.ids = PeerIds::from_pairs(f.active_peer_names()?);
         Ok(f)
     }

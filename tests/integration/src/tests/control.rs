@@ -688,24 +688,33 @@ fn policy_loads_leave_exactly_the_running_prefixes_in_the_tries() {
         vec![("a", &["198.18.1.0/24", "198.18.2.1", "2001:db8:1::/48"]), ("b", &["198.18.3.0/24"])],
         vec![],
     ];
-    let mut f = sigwall::loader::Filter::load(0).expect("load the sigwall object (needs root)");
-    for (i, peers) in steps.iter().enumerate() {
-        let p = policy::parse("step.toml", &text(peers), &Limits::default()).expect("policy");
-        let c = f.compile(&p).expect("compile");
-        f.apply(&c, [i as u8; 32]).expect("apply");
-        let slot = f.active_slot().expect("active slot");
-        let mut want = std::collections::BTreeSet::new();
-        for (name, prefixes) in peers {
-            for s in prefixes.iter() {
-                let net: ipnet::IpNet =
-                    s.parse().or_else(|_| format!("{s}/{}", if s.contains(':') { 128 } else { 32 }).parse()).unwrap();
-                let addr = match net {
-                    ipnet::IpNet::V4(n) => n.network().octets().to_vec(),
-                    ipnet::IpNet::V6(n) => n.network().octets().to_vec(),
-                };
-                want.insert((net.prefix_len() as u32, addr, name.to_string()));
+    // Twice: remembering what each slot holds, and reading it back from the kernel each time
+    // (as a restarted daemon does).
+    for remember in [true, false] {
+        let mut f = sigwall::loader::Filter::load(0).expect("load the sigwall object (needs root)");
+        for (i, peers) in steps.iter().enumerate() {
+            if !remember {
+                f.forget_written_prefixes();
             }
+            let p = policy::parse("step.toml", &text(peers), &Limits::default()).expect("policy");
+            let c = f.compile(&p).expect("compile");
+            f.apply(&c, [i as u8; 32]).expect("apply");
+            let slot = f.active_slot().expect("active slot");
+            let mut want = std::collections::BTreeSet::new();
+            for (name, prefixes) in peers {
+                for s in prefixes.iter() {
+                    let net: ipnet::IpNet = s
+                        .parse()
+                        .or_else(|_| format!("{s}/{}", if s.contains(':') { 128 } else { 32 }).parse())
+                        .unwrap();
+                    let addr = match net {
+                        ipnet::IpNet::V4(n) => n.network().octets().to_vec(),
+                        ipnet::IpNet::V6(n) => n.network().octets().to_vec(),
+                    };
+                    want.insert((net.prefix_len() as u32, addr, name.to_string()));
+                }
+            }
+            assert_eq!(trie_contents(&f, slot), want, "step {i}: active slot {slot}, remember {remember}");
         }
-        assert_eq!(trie_contents(&f, slot), want, "step {i}: active slot {slot}");
     }
 }
