@@ -4,7 +4,9 @@
 //! only (no aya, tokio or eBPF toolchain); the controller (`filter-user`, `inspect/`) feeds it
 //! frames and judges what it returns.
 //!
-//! - [`sctp`]: SCTP packets, chunks and DATA reassembly; the SIGTRAN PPIDs;
+//! - [`sctp`]: SCTP packets, chunks, CRC32c and DATA/I-DATA reassembly; the SIGTRAN PPIDs;
+//! - [`tcp`]: one direction of a TCP connection reassembled by sequence number;
+//! - [`ipfrag`]: IPv4/IPv6 fragment reassembly;
 //! - [`ss7`]: M3UA or M2PA → MTP3 → SCCP → TCAP → MAP, one call per user message;
 //! - [`diameter`]: messages, AVPs, stream reassembly, names;
 //! - [`gtp`]: GTPv2-C, GTPv1-C, GTP-U;
@@ -23,8 +25,10 @@ pub mod bytes;
 pub mod diameter;
 pub mod digits;
 pub mod gtp;
+pub mod ipfrag;
 pub mod sctp;
 pub mod ss7;
+pub mod tcp;
 
 /// The protocol layer an error comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
