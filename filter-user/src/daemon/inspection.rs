@@ -49,7 +49,9 @@ impl PolicyView {
                 filter.peer_id(&p.name).map(|id| (id, (p.name.clone(), p.inspect.clone(), monitor)))
             })
             .collect();
-        PolicyView { rules: RuleSet::new(&policy.inspect), peers }
+        // The configured ports too: inspection classifies SCTP and TCP payloads by them.
+        let rules = RuleSet::new(&policy.inspect).with_ports(&policy.ports.diameter, &policy.ports.sigtran);
+        PolicyView { rules, peers }
     }
 }
 
