@@ -736,30 +736,50 @@ impl Engine {
     fn user_message(&mut self, fr: &Frame<'_>, class: Class, ppid: u32, data: &[u8], auth: Auth, out: &mut Vec<Out>) {
         let ports = &self.rules.ports;
         let on = |list: &[u16]| list.contains(&fr.sport) || list.contains(&fr.dport);
-        // An adaptation layer header: version 1, reserved 0, then class and type.
-        let xua_class = (data.len() >= 8 && data[0] == 1 && data[1] == 0).then(|| data[2]);
-        // A Diameter header: version 1, a length of at least 20, flags with the reserved bits 0.
+        let be = |at: usize, n: usize| -> usize {
+            data.get(at..at + n).map_or(usize::MAX, |b| b.iter().fold(0usize, |acc, x| acc << 8 | *x as usize))
+        };
+        // An adaptation layer header: version 1, reserved 0, class, type, and a message length
+        // that is the user message's.
+        let xua_header = data.len() >= 8 && data[0] == 1 && data[1] == 0 && be(4, 4) == data.len();
+        // A Diameter header: version 1, flags with the reserved bits 0, the message length.
         let dia_header = data.len() >= diameter::HEADER_LEN
             && data[0] == diameter::VERSION
             && data[4] & 0x0f == 0
-            && u32::from_be_bytes([0, data[1], data[2], data[3]]) as usize >= diameter::HEADER_LEN;
-        let mut xua = match xua_class {
-            // SUA connectionless/connection-oriented, M2UA MAUP, M2PA: named by the header.
-            Some(7 | 8) => Some(sctp::PPID_SUA),
-            Some(6) => Some(sctp::PPID_M2UA),
-            Some(11) => Some(sctp::PPID_M2PA),
-            Some(_) => Some(match ppid {
-                sctp::PPID_M2UA | sctp::PPID_SUA | sctp::PPID_M2PA => ppid,
+            && be(1, 3) == data.len();
+        let sigtran_ppid = matches!(ppid, sctp::PPID_M2UA..=sctp::PPID_M2PA);
+        let xua = if xua_header {
+            Some(match data[2] {
+                // SUA connectionless/connection-oriented, M2UA MAUP, M2PA: named by the header.
+                7 | 8 => sctp::PPID_SUA,
+                6 => sctp::PPID_M2UA,
+                11 => sctp::PPID_M2PA,
+                _ if sigtran_ppid => ppid,
                 _ => sctp::PPID_M3UA,
-            }),
-            None => None,
+            })
+        } else if sigtran_ppid || on(&ports.sigtran) {
+            Some(if sigtran_ppid { ppid } else { sctp::PPID_M3UA })
+        } else {
+            None
         };
-        if xua.is_none() && (matches!(ppid, sctp::PPID_M2UA..=sctp::PPID_M2PA) || on(&ports.sigtran)) {
-            xua = Some(if matches!(ppid, sctp::PPID_M2UA..=sctp::PPID_M2PA) { ppid } else { sctp::PPID_M3UA });
-        }
         let dia = dia_header || matches!(ppid, sctp::PPID_DIAMETER | sctp::PPID_DIAMETER_DTLS) || on(&ports.diameter);
         let mut decoded = false;
         let mut errors = Vec::new();
+        // An inner length that disagrees with the SCTP user message it came in (review H3:
+        // OsmoSTP and freeDiameter parse to the end of the user message, whatever the length
+        // field says) makes the message malformed, not shorter: an event, and judged anyway.
+        if xua.is_some() && !xua_header && !dia_header {
+            errors.push(DecodeError::Content {
+                layer: Layer::M3ua,
+                what: "message length disagrees with the SCTP user message",
+            });
+        } else if xua.is_none() && dia && !dia_header {
+            errors.push(DecodeError::Content {
+                layer: Layer::Diameter,
+                what: "message length disagrees with the SCTP user message",
+            });
+        }
+        let length_mismatch = !errors.is_empty();
         if let Some(p) = xua {
             match self.sigtran.decode(p, data) {
                 Ok(s) => {
@@ -803,7 +823,7 @@ impl Engine {
                 Err(e) => errors.push(e),
             }
         }
-        if decoded {
+        if decoded && !length_mismatch {
             return;
         }
         if errors.is_empty() && class == Class::Sctp {
