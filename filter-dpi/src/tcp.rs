@@ -60,6 +60,8 @@ pub struct Pushed {
     pub reset: bool,
     /// An urgent byte was taken out of the stream.
     pub urgent: bool,
+    /// Held bytes dropped because the stream was found to start after them.
+    pub skipped: usize,
 }
 
 /// Reassembly state of one direction.
@@ -75,6 +77,8 @@ pub struct TcpReassembler {
     recent: VecDeque<u8>,
     /// Sequence numbers of urgent bytes not yet delivered (left out of the stream).
     urgent: Vec<u32>,
+    /// Segments held while the stream has no known start (see [`TcpReassembler::push_framed`]).
+    held: usize,
 }
 
 /// Urgent bytes remembered per direction (one per segment with URG; a sender has one pending).
@@ -101,6 +105,58 @@ impl TcpReassembler {
     }
 
     pub fn push(&mut self, seg: &Segment<'_>) -> Pushed {
+        self.push_framed(seg, |_| true)
+    }
+
+    /// Like [`TcpReassembler::push`], for a connection that may have been picked up in the
+    /// middle (no SYN seen): until a segment arrives whose payload `starts_message` (e.g. a
+    /// Diameter header), segments are held, not delivered. That segment then starts the stream;
+    /// held segments after it follow in order, held ones before it are skipped (bytes of a
+    /// message that began before we looked, counted in [`Pushed::skipped`]). So a sender that
+    /// sends the second half of a message first is reassembled like the receiver does, and a
+    /// connection older than the daemon does not start with garbage. Held bytes are bounded
+    /// like out-of-order ones: over the cap, [`Pushed::gap`].
+    pub fn push_framed(&mut self, seg: &Segment<'_>, starts_message: impl Fn(&[u8]) -> bool) -> Pushed {
+        if self.next.is_none() && seg.flags & (SYN | RST) == 0 {
+            // Judged as the application will read it: without its urgent byte.
+            let mut visible = seg.payload.to_vec();
+            if seg.flags & URG != 0 && seg.urgent_pointer > 0 && (seg.urgent_pointer as usize) <= visible.len() {
+                visible.remove(seg.urgent_pointer as usize - 1);
+            }
+            if !starts_message(&visible) {
+                let mut out = Pushed::default();
+                if self.held >= MAX_OOO_SEGMENTS || self.ooo_bytes + seg.payload.len() > MAX_OOO_BYTES {
+                    self.ooo.clear();
+                    self.ooo_bytes = 0;
+                    self.held = 0;
+                    out.gap = true;
+                    return out;
+                }
+                if !seg.payload.is_empty() && !self.ooo.contains_key(&seg.seq) {
+                    self.ooo.insert(seg.seq, seg.payload.to_vec());
+                    self.ooo_bytes += seg.payload.len();
+                    self.held += 1;
+                }
+                return out;
+            }
+            // The stream starts here: what was held before it is not part of what we can judge.
+            let before: Vec<u32> = self.ooo.keys().copied().filter(|s| dist(*s, seg.seq) < 0).collect();
+            let mut skipped = 0;
+            for s in before {
+                if let Some(d) = self.ooo.remove(&s) {
+                    self.ooo_bytes -= d.len();
+                    skipped += d.len();
+                }
+            }
+            self.held = 0;
+            let mut out = self.push_inner(seg);
+            out.skipped += skipped;
+            return out;
+        }
+        self.push_inner(seg)
+    }
+
+    fn push_inner(&mut self, seg: &Segment<'_>) -> Pushed {
         let mut out = Pushed::default();
         if seg.flags & RST != 0 {
             if self.in_window(seg.seq) {
@@ -373,5 +429,22 @@ mod tests {
         let mut bad = s.clone();
         bad[4] ^= 1;
         assert_eq!((ok, checksum_ok(&[198, 18, 0, 1], &[198, 18, 0, 2], 6, &bad)), (true, false));
+    }
+
+    /// A connection picked up without its SYN: the second half of a message first, then the
+    /// first half (which starts with a header): delivered whole, in order.
+    #[test]
+    fn picked_up_mid_stream_waits_for_a_message_start() {
+        let starts = |p: &[u8]| p.first() == Some(&b'H');
+        let mut r = TcpReassembler::new();
+        let p = r.push_framed(&seg(130, ACK, b"world"), starts);
+        assert!(p.deliver.is_empty());
+        let p = r.push_framed(&seg(125, ACK, b"Hello"), starts);
+        assert_eq!(p.deliver, b"Helloworld");
+        // Held bytes before the first start are skipped.
+        let mut r = TcpReassembler::new();
+        r.push_framed(&seg(10, ACK, b"tail"), starts);
+        let p = r.push_framed(&seg(14, ACK, b"Head"), starts);
+        assert_eq!((p.deliver.as_slice(), p.skipped), (&b"Head"[..], 4));
     }
 }

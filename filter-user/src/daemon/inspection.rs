@@ -50,7 +50,7 @@ impl PolicyView {
             })
             .collect();
         // The configured ports too: inspection classifies SCTP and TCP payloads by them.
-        let rules = RuleSet::new(&policy.inspect).with_ports(&policy.ports.diameter, &policy.ports.sigtran);
+        let rules = RuleSet::new(&policy.inspect).with_ports(&policy.ports);
         PolicyView { rules, peers }
     }
 }

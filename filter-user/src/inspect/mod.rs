@@ -192,11 +192,13 @@ pub fn parse_frame(data: &[u8]) -> Result<Frame<'_>, DecodeError> {
             let h = v6.header();
             let frag = v6.payload().fragmented.then(|| {
                 v6.extensions().clone().into_iter().find_map(|e| match e {
-                    etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(FragInfo {
-                        id: f.identification(),
-                        offset: f.fragment_offset().value() as usize * 8,
-                        more: f.more_fragments(),
-                    }),
+                    // Read from the header's bytes (RFC 8200 §4.5: offset in the high 13 bits of
+                    // bytes 2-3, M the lowest bit): etherparse 0.18.2's accessors read other bits.
+                    etherparse::Ipv6ExtensionSlice::Fragment(f) => {
+                        let b = f.slice();
+                        let word = be16_at(b, 2);
+                        Some(FragInfo { id: f.identification(), offset: (word >> 3) as usize * 8, more: word & 1 == 1 })
+                    }
                     _ => None,
                 })
             });
@@ -300,6 +302,20 @@ enum Auth {
 enum Out {
     Msg(Box<Message>, Auth),
     Anomaly(RuleId, Value, Auth),
+}
+
+/// The class of a reassembled datagram, from its ports (as XDP classes unfragmented packets).
+fn datagram_class(p: &rules::TransportPorts, fr: &Frame<'_>) -> Option<Class> {
+    let on = |l: &[u16]| l.contains(&fr.sport) || l.contains(&fr.dport);
+    match fr.proto {
+        17 if on(&p.gtp_c) => Some(Class::GtpC),
+        17 if on(&p.gtp_u) => Some(Class::GtpU),
+        6 if on(&p.diameter) => Some(Class::Diameter),
+        132 if on(&p.diameter) => Some(Class::Diameter),
+        132 if on(&p.sigtran) => Some(Class::Sigtran),
+        132 => Some(Class::Sctp),
+        _ => None,
+    }
 }
 
 /// A bounded table keyed by flow, with a per-peer quota and least-recently-used eviction of the
@@ -471,6 +487,7 @@ impl Engine {
         }
         let mut outs = Vec::new();
         let datagram;
+        let reassembled = frame.frag.is_some();
         let frame = match frame.frag {
             None => frame,
             Some(fi) => {
@@ -486,7 +503,14 @@ impl Engine {
                         self.count("ip.fragments_inconsistent");
                         let d = json!({"what": what, "ip_id": fi.id});
                         outs.push(Out::Anomaly(RuleId::TransportInconsistent, d, Auth::Yes));
-                        return self.judge(f, &frame, outs, peer, monitor);
+                        // A first fragment carries the transport header: the event (and the
+                        // block) name the flow; a later one only the addresses.
+                        let head = if fi.offset == 0 {
+                            transport(frame.src, frame.dst, frame.proto, frame.payload, true, true)
+                        } else {
+                            frame.clone()
+                        };
+                        return self.judge(f, &head, outs, peer, monitor);
                     }
                     ipfrag::Defragged::Limit(what) => {
                         self.count("ip.fragments_limit");
@@ -497,7 +521,10 @@ impl Engine {
                 }
             }
         };
-        self.decode(&frame, f.class, f.peer_id, &mut outs);
+        // A reassembled datagram's class is what its transport says: XDP classed only its
+        // first fragment by ports, the later ones not at all.
+        let class = if reassembled { datagram_class(&self.rules.ports, &frame).unwrap_or(f.class) } else { f.class };
+        self.decode(&frame, class, f.peer_id, &mut outs);
         self.judge(f, &frame, outs, peer, monitor)
     }
 
@@ -873,7 +900,13 @@ impl Engine {
             diameter: StreamReassembler::new(),
         });
         let seg = tcp::Segment { seq: t.seq, flags: t.flags, urgent_pointer: t.urgent_pointer, payload: fr.payload };
-        let pushed = conn.stream.push(&seg);
+        // A Diameter message starts with version 1 and a length of at least 20.
+        let starts = |p: &[u8]| {
+            p.len() >= 4
+                && p[0] == diameter::VERSION
+                && u32::from_be_bytes([0, p[1], p[2], p[3]]) as usize >= diameter::HEADER_LEN
+        };
+        let pushed = conn.stream.push_framed(&seg, starts);
         if pushed.reset || pushed.gap {
             conn.diameter = StreamReassembler::new();
         }
@@ -885,6 +918,9 @@ impl Engine {
         };
         if pushed.urgent {
             self.count("tcp.urgent");
+        }
+        if pushed.skipped > 0 {
+            self.count("tcp.skipped_before_first_message");
         }
         if pushed.conflict {
             self.count("tcp.overlap_conflict");

@@ -207,6 +207,8 @@ pub struct RuleSet {
 pub struct TransportPorts {
     pub diameter: Vec<u16>,
     pub sigtran: Vec<u16>,
+    pub gtp_c: Vec<u16>,
+    pub gtp_u: Vec<u16>,
 }
 
 impl Default for TransportPorts {
@@ -215,6 +217,8 @@ impl Default for TransportPorts {
         TransportPorts {
             diameter: vec![d[filter_common::PortClass::Diameter as usize]],
             sigtran: vec![d[filter_common::PortClass::Sigtran as usize]],
+            gtp_c: vec![d[filter_common::PortClass::GtpC as usize]],
+            gtp_u: vec![d[filter_common::PortClass::GtpU as usize]],
         }
     }
 }
@@ -253,8 +257,13 @@ impl RuleSet {
     }
 
     /// The same rules, classifying transport payloads by the policy's `[ports]`.
-    pub fn with_ports(mut self, diameter: &[u16], sigtran: &[u16]) -> RuleSet {
-        self.ports = TransportPorts { diameter: diameter.to_vec(), sigtran: sigtran.to_vec() };
+    pub fn with_ports(mut self, p: &crate::policy::Ports) -> RuleSet {
+        self.ports = TransportPorts {
+            diameter: p.diameter.clone(),
+            sigtran: p.sigtran.clone(),
+            gtp_c: p.gtp_c.clone(),
+            gtp_u: p.gtp_u.clone(),
+        };
         self
     }
 
