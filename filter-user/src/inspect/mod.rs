@@ -269,6 +269,12 @@ pub struct Counters {
     /// Copies of packets the first pass had already dropped: nobody received them, so they are
     /// counted and not decoded (they must neither cost inspection time nor feed reassembly).
     pub first_pass_dropped: u64,
+    /// Records not decoded because their peer was over its inspection budget, by peer name
+    /// (review C6: overflow is per peer and counted, and contained by `inspection-overload`).
+    pub over_budget: HashMap<String, u64>,
+    /// Events whose log line, event-file line and pcap record were suppressed by the output
+    /// limits (review M7); their actions were still taken.
+    pub events_suppressed: u64,
     pub rule_hits: HashMap<&'static str, u64>,
     pub decode_errors: HashMap<String, u64>,
 }
@@ -285,6 +291,7 @@ impl Counters {
         json!({
             "packets": self.packets, "messages": self.messages, "events": self.events,
             "spoofed": self.spoofed, "first_pass_dropped": self.first_pass_dropped,
+            "over_budget": self.over_budget, "events_suppressed": self.events_suppressed,
             "rule_hits": self.rule_hits, "decode_errors": self.decode_errors,
         })
     }
@@ -419,6 +426,9 @@ pub struct Engine {
     pub verify_checksums: bool,
     /// The time of the packet being inspected (XDP's clock).
     now_ns: u64,
+    /// Flows that raised `inspection-overload` in the current second (one event per flow per
+    /// second: the block it installs stops the copies).
+    overloaded: (u64, std::collections::HashSet<FlowKey>),
 }
 
 /// A decoded message, before the rules.
@@ -445,6 +455,7 @@ impl Engine {
             counters: Counters::default(),
             verify_checksums: true,
             now_ns: 0,
+            overloaded: (0, Default::default()),
         }
     }
 
@@ -526,6 +537,28 @@ impl Engine {
         let class = if reassembled { datagram_class(&self.rules.ports, &frame).unwrap_or(f.class) } else { f.class };
         self.decode(&frame, class, f.peer_id, &mut outs);
         self.judge(f, &frame, outs, peer, monitor)
+    }
+
+    /// A record its peer had no inspection budget left for: not decoded, counted for the peer,
+    /// and the flow contained by an `inspection-overload` event (fail closed: what cannot be
+    /// inspected is not passed as if it had been). One event per flow per second.
+    pub fn over_budget(&mut self, f: &Flagged<'_>, peer: &PeerInspect, monitor: bool) -> Vec<Event> {
+        self.counters.packets += 1;
+        *self.counters.over_budget.entry(f.peer.clone()).or_default() += 1;
+        if f.dropped {
+            self.counters.first_pass_dropped += 1;
+            return vec![];
+        }
+        let Ok(frame) = parse_frame(f.data) else { return vec![] };
+        let second = f.ts_ns / 1_000_000_000;
+        if self.overloaded.0 != second {
+            self.overloaded = (second, Default::default());
+        }
+        if !self.overloaded.1.insert(frame.flow_key()) {
+            return vec![];
+        }
+        let d = json!({"what": "the peer's copies exceeded its inspection budget; this record was not decoded"});
+        self.judge(f, &frame, vec![Out::Anomaly(RuleId::InspectionOverload, d, Auth::Yes)], peer, monitor)
     }
 
     fn judge(

@@ -201,3 +201,56 @@ fn idata_chunks_are_decoded() {
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0].json["rule"], "undecodable-signaling");
 }
+
+/// Review C6: a record over its peer's budget is not decoded, is counted for the peer, and
+/// contains its flow with one inspection-overload event per flow and second.
+#[test]
+fn over_budget_records_are_contained_not_passed() {
+    let mut e = engine("");
+    let plr = built(L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) });
+    let ev = e.over_budget(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].json["rule"], "inspection-overload");
+    assert!(matches!(ev[0].action, Action::BlockFlow { .. }));
+    assert!(e.over_budget(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false).is_empty());
+    assert_eq!(e.counters.over_budget["p"], 2);
+    assert_eq!(e.counters.messages, 0, "not decoded");
+}
+
+/// Review H7 and H1 on the engine: a DATA chunk with another verification tag than the
+/// association's is judged but only reported (spoofed), and changes nothing; the same TSN with
+/// other bytes on the real association is transport-inconsistent.
+#[test]
+fn forged_and_rewritten_sctp_chunks() {
+    let mut e = engine("");
+    let data = |vtag: u32, tsn: u32, payload: &[u8]| {
+        let mut c = vec![0u8, 3];
+        c.extend_from_slice(&((16 + payload.len()) as u16).to_be_bytes());
+        c.extend_from_slice(&tsn.to_be_bytes());
+        c.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 46]);
+        c.extend_from_slice(payload);
+        let f = Built::new(
+            "198.18.1.7".parse().unwrap(),
+            "198.18.0.2".parse().unwrap(),
+            L4::Sctp { sport: 3868, dport: 3868, chunks: vec![c] },
+        );
+        let mut b = f.bytes();
+        // Built writes its own tag: set ours and recompute the CRC32c.
+        let sctp = 14 + 20;
+        b[sctp + 4..sctp + 8].copy_from_slice(&vtag.to_be_bytes());
+        b[sctp + 8..sctp + 12].copy_from_slice(&[0; 4]);
+        let crc = packets::crc32c(&b[sctp..]);
+        b[sctp + 8..sctp + 12].copy_from_slice(&crc.to_le_bytes());
+        b
+    };
+    let plr = packets::diameter_message(8388620, 16777255);
+    let ulr = packets::diameter_message(316, 16777251);
+    assert!(e.inspect(&flagged(&data(7, 1, &ulr), Class::Diameter), &PeerInspect::default(), false).is_empty());
+    let ev = e.inspect(&flagged(&data(8, 2, &plr), Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!((ev[0].json["spoofed"].as_bool(), &ev[0].action), (Some(true), &Action::Alert));
+    let ev = e.inspect(&flagged(&data(7, 1, &plr), Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].json["rule"], "transport-inconsistent");
+    assert!(matches!(ev[0].action, Action::BlockFlow { .. }));
+}
