@@ -64,6 +64,10 @@ pub struct MapInfo {
     pub imsi: Option<String>,
     /// Every AddressString found, in message order (at most [`MAX_NUMBERS`]).
     pub numbers: Vec<Number>,
+    /// What was decoded but is not canonical (an IMSI of the wrong length or with non-decimal
+    /// digits or filler in the middle): reported by the caller as
+    /// [`DecodeError::NonCanonical`] for layer MAP.
+    pub noncanonical: Vec<&'static str>,
 }
 
 impl MapInfo {
@@ -88,8 +92,12 @@ impl MapInfo {
     }
 
     fn set_imsi(&mut self, v: Option<&[u8]>) {
-        if self.imsi.is_none() {
-            self.imsi = v.and_then(imsi);
+        if self.imsi.is_none()
+            && let Some(v) = v
+        {
+            let (d, bad) = imsi_lax(v);
+            self.imsi = d;
+            self.noncanonical.extend(bad);
         }
     }
 
@@ -114,6 +122,75 @@ pub fn imsi(v: &[u8]) -> Option<String> {
         return None;
     }
     Some(tbcd(v)).filter(|s| !s.is_empty())
+}
+
+/// An IMSI as the most permissive receiver reads it, and what is not canonical about it.
+/// Canonical (TS 23.003 §2.2, TS 29.002 §17.7.8): 3 to 8 octets, decimal digits, 0xF only as
+/// the filler in the last octet's high nibble, 6 to 15 digits. Otherwise the digits are still
+/// returned — every nibble up to [`digits::TBCD_MAX_OCTETS`] octets, a filler in the middle
+/// skipped, 0xA-0xE rendered as [`tbcd`] does — so an IMSI rule still sees the subscriber a
+/// lenient HLR would find, and the encoding is reported. `None` only when there is no digit.
+pub fn imsi_lax(v: &[u8]) -> (Option<String>, Option<&'static str>) {
+    let mut bad = None;
+    if v.len() < 3 || v.len() > MAX_IMSI_OCTETS {
+        bad = Some("IMSI is not 3 to 8 octets");
+    }
+    let v = &v[..v.len().min(digits::TBCD_MAX_OCTETS)];
+    let n = v.len() * 2;
+    let mut s = String::with_capacity(n);
+    for (k, d) in digits::nibbles(v).enumerate() {
+        match d {
+            0..=9 => s.push(char::from(b'0' + d)),
+            0x0f if k == n - 1 => {}
+            0x0f => bad = bad.or(Some("IMSI has a filler before its last digit")),
+            _ => {
+                bad = bad.or(Some("IMSI has a non-decimal digit"));
+                // 0xA-0xE as TS 29.002 names them (`tbcd` stops at 0xF, so pair with it)
+                s.push_str(&tbcd(&[d | 0xf0]));
+            }
+        }
+    }
+    if bad.is_none() && !(6..=15).contains(&s.len()) {
+        bad = Some("IMSI is not 6 to 15 digits");
+    }
+    ((!s.is_empty()).then_some(s), bad)
+}
+
+/// The lowest MAP application-context version in which an operation exists (TS 29.002 §17.6;
+/// MAP v1 is GSM phase 1). Used to spot a version downgrade: a v2/v3 operation sent in a
+/// dialogue of a lower version (or with no application context, which is v1), which a
+/// receiver may still serve while a version-keyed check would not look at it. Operations not
+/// listed exist since v1 or are not judged.
+pub fn min_version(op: i64) -> u8 {
+    use ops::*;
+    let Ok(op) = u8::try_from(op) else { return 1 };
+    match op {
+        SEND_IDENTIFICATION
+        | SEND_AUTHENTICATION_INFO
+        | RESTORE_DATA
+        | SEND_IMSI
+        | PROCESS_UNSTRUCTURED_SS_REQUEST
+        | UNSTRUCTURED_SS_REQUEST
+        | UNSTRUCTURED_SS_NOTIFY
+        | INFORM_SERVICE_CENTRE
+        | ALERT_SERVICE_CENTRE
+        | READY_FOR_SM
+        | PURGE_MS => 2,
+        NOTE_SUBSCRIBER_DATA_MODIFIED
+        | UPDATE_GPRS_LOCATION
+        | SEND_ROUTING_INFO_FOR_GPRS
+        | FAILURE_REPORT
+        | NOTE_MS_PRESENT_FOR_GPRS
+        | MT_FORWARD_SM
+        | ANY_TIME_SUBSCRIPTION_INTERROGATION
+        | ANY_TIME_MODIFICATION
+        | PROVIDE_SUBSCRIBER_INFO
+        | ANY_TIME_INTERROGATION
+        | PROVIDE_SUBSCRIBER_LOCATION
+        | SEND_ROUTING_INFO_FOR_LCS
+        | SUBSCRIBER_LOCATION_REPORT => 3,
+        _ => 1,
+    }
 }
 
 /// An AddressString: TON/NPI octet then TBCD digits (1 to [`MAX_ADDRESS_OCTETS`] octets).
@@ -431,6 +508,32 @@ mod tests {
     fn tbcd_and_addresses() {
         assert_eq!(imsi(IMSI).unwrap(), "228012120109856");
         assert_eq!(imsi(&[0x22]), None);
+        assert_eq!(imsi_lax(IMSI), (Some("228012120109856".into()), None));
+    }
+
+    #[test]
+    fn imsi_encodings_decoded_and_reported() {
+        // over-long (10 octets): all digits, reported
+        let (d, bad) = imsi_lax(&[0x22, 0x08, 0x21, 0x21, 0x10, 0x89, 0x65, 0x43, 0x21, 0xf0]);
+        assert_eq!((d.as_deref(), bad), (Some("2280121201985634120"), Some("IMSI is not 3 to 8 octets")));
+        // a filler in the middle does not end it
+        let (d, bad) = imsi_lax(&[0x22, 0xf8, 0x21, 0x21, 0x10, 0x89, 0xf5]);
+        assert_eq!((d.as_deref(), bad), (Some("228121201985"), Some("IMSI has a filler before its last digit")));
+        // non-decimal digit
+        let (d, bad) = imsi_lax(&[0x22, 0x08, 0x2a, 0x21, 0x10, 0x89, 0xf5]);
+        assert_eq!((d.as_deref(), bad), (Some("2280*21201985"), Some("IMSI has a non-decimal digit")));
+        // too few digits, and no digit at all
+        assert_eq!(imsi_lax(&[0x22, 0xf8, 0xff]).1, Some("IMSI has a filler before its last digit"));
+        assert_eq!(imsi_lax(&[0x22, 0x08, 0xf1]).1, Some("IMSI is not 6 to 15 digits"));
+        assert_eq!(imsi_lax(&[]), (None, Some("IMSI is not 3 to 8 octets")));
+    }
+
+    #[test]
+    fn minimum_versions() {
+        assert_eq!(min_version(i64::from(ops::ANY_TIME_INTERROGATION)), 3);
+        assert_eq!(min_version(i64::from(ops::PURGE_MS)), 2);
+        assert_eq!(min_version(i64::from(ops::UPDATE_LOCATION)), 1);
+        assert_eq!(min_version(-1), 1);
         let a = address_string(MSISDN).unwrap();
         assert_eq!((a.nature, a.plan, a.digits.as_str()), (1, 1, "41792457333"));
         assert_eq!(address_string(&[0x91]), None);

@@ -111,6 +111,8 @@ pub struct SccpInfo {
 pub struct ComponentInfo {
     pub kind: ComponentType,
     pub invoke_id: Option<i64>,
+    /// The invoke this one is linked to (an Invoke's linked id).
+    pub linked_id: Option<i64>,
     /// Local operation code (Invoke; ReturnResult when it carries a result).
     pub op_code: Option<i64>,
     /// MAP name of `op_code`.
@@ -119,7 +121,8 @@ pub struct ComponentInfo {
     pub error_code: Option<i64>,
     /// Identities and numbers of the argument or result.
     pub map: Option<MapInfo>,
-    /// MAP decoding of the parameter failed (the component itself is fine).
+    /// MAP decoding of the parameter failed (the component itself is fine); also listed in
+    /// [`SigtranMessage::anomalies`], so the message is malformed.
     pub map_error: Option<DecodeError>,
 }
 
@@ -160,7 +163,8 @@ pub struct SigtranMessage {
     /// What was decoded but is not canonical ([`DecodeError::NonCanonical`]: a length that
     /// understates its carrier, TCAP addressed to SSN 1, a missing SSN...). Decoding went on
     /// as the most permissive receiver would, so the fields above are filled and rules can
-    /// run; the message is nevertheless malformed ([`SigtranMessage::is_malformed`]).
+    /// run; the message is nevertheless malformed ([`SigtranMessage::is_malformed`]). A MAP
+    /// argument that fails to decode ([`ComponentInfo::map_error`]) is listed here too.
     pub anomalies: Vec<DecodeError>,
 }
 
@@ -527,13 +531,16 @@ fn decode_with(
     }
     m.sccp = Some(info);
 
-    let t = match TcapSlice::from_slice(tcap_bytes) {
+    // Lax: a broken component keeps the ones before it (and the header) for the rules, and
+    // the error is `stopped` (H4).
+    let (t, tcap_stop) = match TcapSlice::from_slice_lax(tcap_bytes) {
         Ok(t) => t,
         Err(e) => {
             m.stopped = Some(Stopped::Error(e));
             return Ok(m);
         }
     };
+    m.anomalies.extend(t.anomalies());
     let mut tcap = TcapInfo {
         message_type: t.message_type(),
         otid: t.otid().map(<[u8]>::to_vec),
@@ -542,6 +549,11 @@ fn decode_with(
         acn_version: t.application_context_version(),
         components: Vec::with_capacity(t.components().len()),
     };
+    // The MAP version of the dialogue: the application context's, or 1 for a message that
+    // opens a dialogue without one (MAP v1 has no application context). Continue and End
+    // usually carry none, so they are not judged.
+    let opens = matches!(t.message_type(), MessageType::Begin | MessageType::Unidirectional);
+    let version = tcap.acn_version.or((opens && t.application_context_raw().is_none()).then_some(1));
     for c in t.components() {
         let op = c.op_code.and_then(|o| o.local());
         let (map, map_error) = match (op, c.parameter) {
@@ -558,9 +570,22 @@ fn decode_with(
             }
             _ => (None, None),
         };
+        if let Some(i) = &map {
+            m.anomalies.extend(i.noncanonical.iter().map(|&what| noncanonical(Layer::Map, what)));
+        }
+        if let Some(e) = &map_error {
+            m.anomalies.push(e.clone());
+        }
+        if c.kind == ComponentType::Invoke
+            && let (Some(op), Some(v)) = (op, version)
+            && v < map::min_version(op)
+        {
+            m.anomalies.push(noncanonical(Layer::Map, "operation below its minimum MAP version (version downgrade)"));
+        }
         tcap.components.push(ComponentInfo {
             kind: c.kind,
             invoke_id: c.invoke_id,
+            linked_id: c.linked_id,
             op_code: op,
             op_name: op.and_then(map::op_name),
             error_code: c.error_code.and_then(|e| match e {
@@ -570,6 +595,9 @@ fn decode_with(
             map,
             map_error,
         });
+    }
+    if let Some(e) = tcap_stop {
+        m.stopped = Some(Stopped::Error(e));
     }
     m.tcap = Some(tcap);
     Ok(m)
@@ -748,5 +776,76 @@ mod tests {
         let d = decode(PPID_M3UA, &m3ua::tests::data_message(1, 2, 3, &s)).unwrap();
         assert!(d.anomalies.iter().any(|e| e.layer() == Layer::Sccp));
         assert!(!d.wide_point_codes());
+    }
+
+    /// A Begin from `begin_sri_sm` whose single Invoke has operation code `op` and no
+    /// dialogue portion when `with_acn` is false.
+    fn begin_op(op: u8, with_acn: bool) -> Vec<u8> {
+        let mut t = tcap::tests::begin_sri_sm();
+        let at = t.iter().position(|&b| b == 45).unwrap();
+        t[at] = op;
+        if !with_acn {
+            // drop the 28-byte dialogue portion after the 6-byte OTID and fix the length
+            t.drain(8..8 + 28);
+            t[1] -= 28;
+        }
+        t
+    }
+
+    fn sigtran_of(tcap: &[u8]) -> SigtranMessage {
+        let s = sccp::tests::udt(sccp::tests::CALLED, sccp::tests::CALLING, tcap);
+        decode(PPID_M3UA, &m3ua::tests::data_message(1, 2, 3, &s)).unwrap()
+    }
+
+    #[test]
+    fn version_downgrade_is_reported() {
+        // sendRoutingInfoForSM exists since v1: no AC is fine
+        let d = sigtran_of(&begin_op(45, false));
+        assert_eq!((d.op_codes().collect::<Vec<_>>(), d.is_malformed()), (vec![45], false), "{:?}", d.anomalies);
+        // anyTimeInterrogation (v3) with no AC (v1), or in the v2 context of the fixture
+        for with_acn in [false, true] {
+            let d = sigtran_of(&begin_op(71, with_acn));
+            assert_eq!(d.op_codes().collect::<Vec<_>>(), [71]);
+            assert!(
+                d.anomalies.iter().any(|e| matches!(e, DecodeError::NonCanonical { layer: Layer::Map, .. })),
+                "{:?}",
+                d.anomalies
+            );
+        }
+    }
+
+    #[test]
+    fn broken_component_keeps_the_earlier_ones() {
+        // the fixture's component portion with a second, broken component (unknown type [5])
+        let mut t = tcap::tests::begin_sri_sm();
+        let comps_at = t.iter().rposition(|&b| b == 0x6c).unwrap();
+        t.extend_from_slice(&[0xa5, 0x01, 0x00]);
+        t[comps_at + 1] += 3;
+        t[1] += 3;
+        let d = sigtran_of(&t);
+        assert_eq!(d.op_codes().collect::<Vec<_>>(), [45], "the first component is kept");
+        assert!(matches!(d.stopped, Some(Stopped::Error(DecodeError::Content { layer: Layer::Tcap, .. }))));
+        assert!(d.is_malformed());
+    }
+
+    #[test]
+    fn over_long_imsi_reaches_the_rules() {
+        // sendRoutingInfoForSM result-less; use updateLocation's IMSI (first OCTET STRING)
+        let imsi = [0x22, 0x08, 0x21, 0x21, 0x10, 0x89, 0x65, 0x43, 0x21, 0xf0];
+        let mut param = vec![0x30, (2 + imsi.len()) as u8, 0x04, imsi.len() as u8];
+        param.extend_from_slice(&imsi);
+        let mut invoke = vec![0x02, 0x01, 0x01, 0x02, 0x01, 2];
+        invoke.extend(param);
+        let mut comp = vec![0xa1, invoke.len() as u8];
+        comp.extend(invoke);
+        let mut comps = vec![0x6c, comp.len() as u8];
+        comps.extend(comp);
+        let mut body = vec![0x48, 0x01, 0x01];
+        body.extend(comps);
+        let mut t = vec![0x62, body.len() as u8];
+        t.extend(body);
+        let d = sigtran_of(&t);
+        assert_eq!(d.imsi(), Some("2280121201985634120"));
+        assert!(d.anomalies.iter().any(|e| matches!(e, DecodeError::NonCanonical { layer: Layer::Map, .. })));
     }
 }
