@@ -427,6 +427,7 @@ fn decode_with(
                     return Ok(m);
                 }
             };
+            m.anomalies.extend(sccp.noncanonical());
             for a in [sccp.called(), sccp.calling()] {
                 // Bit 8 of the address indicator is reserved for national use; ANSI and the
                 // 24-bit national formats set it and lay the address out differently (L6).

@@ -76,6 +76,7 @@ pub struct SccpSlice<'a> {
     user_data: &'a [u8],
     optional: &'a [u8],
     long: bool,
+    noncanonical: Option<&'static str>,
 }
 
 impl<'a> SccpSlice<'a> {
@@ -125,9 +126,25 @@ impl<'a> SccpSlice<'a> {
         let called_off = target(0)?.ok_or(content("called party address pointer is 0"))?;
         let calling_off = target(1)?.ok_or(content("calling party address pointer is 0"))?;
         let data_off = target(2)?.ok_or(content("data pointer is 0"))?;
-        let called = AddressSlice::from_slice(var(called_off, false)?)?;
-        let calling = AddressSlice::from_slice(var(calling_off, false)?)?;
+        let called_raw = var(called_off, false)?;
+        let calling_raw = var(calling_off, false)?;
+        let called = AddressSlice::from_slice(called_raw)?;
+        let calling = AddressSlice::from_slice(calling_raw)?;
         let user_data = var(data_off, long)?;
+        // Where each variable part lies (its length octets included): parts that share bytes,
+        // or bytes after the last part of a message without an optional part, mean the
+        // lengths disagree with the carrier; receivers resolve that differently (review H3).
+        let end = |off: usize, v: &[u8], len2: bool| off + usize::from(len2) + 1 + v.len();
+        let mut parts = [
+            (called_off, end(called_off, called_raw, false)),
+            (calling_off, end(calling_off, calling_raw, false)),
+            (data_off, end(data_off, user_data, long)),
+        ];
+        parts.sort_unstable();
+        let mut noncanonical = None;
+        if parts.windows(2).any(|w| w[0].1 > w[1].0) {
+            noncanonical = Some("variable parameters overlap");
+        }
         let optional = if n_ptr == 4 {
             match target(3)? {
                 Some(off) => {
@@ -140,7 +157,16 @@ impl<'a> SccpSlice<'a> {
         } else {
             &[]
         };
-        Ok(SccpSlice { data, called, calling, user_data, optional, long })
+        if optional.is_empty() && parts[2].1 < data.len() {
+            noncanonical = noncanonical.or(Some("bytes after the last parameter"));
+        }
+        Ok(SccpSlice { data, called, calling, user_data, optional, long, noncanonical })
+    }
+
+    /// The variable parameters' lengths disagree with the message (overlap, or bytes after the
+    /// last one), as a [`DecodeError::NonCanonical`].
+    pub fn noncanonical(&self) -> Option<DecodeError> {
+        self.noncanonical.map(|what| DecodeError::NonCanonical { layer: Layer::Sccp, what })
     }
 
     pub fn message_type(&self) -> u8 {
@@ -660,5 +686,23 @@ pub(crate) mod tests {
         }
         assert!(matches!(SccpSlice::from_slice(&x), Err(DecodeError::Limit { .. })));
         assert!(matches!(SccpSlice::from_slice(&[0x06, 0, 0]), Err(DecodeError::Content { .. })));
+    }
+
+    #[test]
+    fn lengths_that_disagree_are_noncanonical() {
+        let m = udt(CALLED, CALLING, b"\x62\x00");
+        assert_eq!(SccpSlice::from_slice(&m).unwrap().noncanonical(), None);
+        let mut extra = m.clone();
+        extra.extend_from_slice(b"\x01\x02");
+        assert!(matches!(
+            SccpSlice::from_slice(&extra).unwrap().noncanonical(),
+            Some(DecodeError::NonCanonical { .. })
+        ));
+        // data pointer aimed at the calling party address: parts overlap
+        let mut overlap = m.clone();
+        overlap[4] = overlap[3] - 1;
+        let s = SccpSlice::from_slice(&overlap).unwrap();
+        assert_eq!(s.data(), CALLING);
+        assert!(s.noncanonical().is_some());
     }
 }
