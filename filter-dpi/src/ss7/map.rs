@@ -247,6 +247,17 @@ fn subscriber_identity(info: &mut MapInfo, t: Option<Tlv<'_>>, budget: &Budget) 
     Ok(())
 }
 
+/// A constructed argument or result is a SEQUENCE in every MAP version (cancelLocation v3:
+/// `[3] IMPLICIT SEQUENCE`). The fields are read by their tags whatever the outer tag (found
+/// by the differential fuzzer: pycrate, like a receiver, rejects such an argument while the
+/// field extraction here read the IMSI out of it), so another outer tag is reported.
+fn check_argument_tag(i: &mut MapInfo, op: i64, param: &Tlv<'_>) {
+    let cancel_v3 = op == i64::from(ops::CANCEL_LOCATION) && param.is_context(3);
+    if param.constructed && !param.is_universal(TAG_SEQUENCE) && !cancel_v3 {
+        i.noncanonical.push("constructed MAP argument or result that is not a SEQUENCE");
+    }
+}
+
 /// The argument of an Invoke of operation `op`. `param` is the component's parameter element.
 pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     use NumberRole::*;
@@ -254,6 +265,7 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     let budget = Budget::new(Layer::Map);
     let b = &budget;
     let mut i = MapInfo::default();
+    check_argument_tag(&mut i, op, param);
     let f = Fields::of(param, b)?;
     let bare_octets = param.class == CLASS_UNIVERSAL && param.tag == TAG_OCTET_STRING && !param.constructed;
     // MAP codes are 0..=127 (see `ops`); any other value names no operation handled here.
@@ -410,6 +422,7 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     let budget = Budget::new(Layer::Map);
     let b = &budget;
     let mut i = MapInfo::default();
+    check_argument_tag(&mut i, op, param);
     let f = Fields::of(param, b)?;
     let bare_octets = param.is_universal(TAG_OCTET_STRING) && !param.constructed;
     let Ok(op) = u8::try_from(op) else { return Ok(i) };
@@ -526,6 +539,28 @@ mod tests {
         assert_eq!(imsi_lax(&[0x22, 0xf8, 0xff]).1, Some("IMSI has a filler before its last digit"));
         assert_eq!(imsi_lax(&[0x22, 0x08, 0xf1]).1, Some("IMSI is not 6 to 15 digits"));
         assert_eq!(imsi_lax(&[]), (None, Some("IMSI is not 3 to 8 octets")));
+    }
+
+    #[test]
+    fn argument_tag_checked() {
+        let b = Budget::new(Layer::Map);
+        // purgeMS argument { imsi } as a SEQUENCE, then as [2] constructed (fuzzer case)
+        let seq = [0x30, 0x05, 0x04, 0x03, 0x34, 0x35, 0x01];
+        let (t, _) = Tlv::parse(&seq, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::PURGE_MS), &t).unwrap();
+        assert_eq!((i.imsi.as_deref(), i.noncanonical.len()), (Some("435310"), 0));
+        let mut ctx = seq;
+        ctx[0] = 0xa2;
+        let (t, _) = Tlv::parse(&ctx, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::PURGE_MS), &t).unwrap();
+        assert!(i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
+        let i = decode_result(i64::from(ops::PURGE_MS), &t).unwrap();
+        assert!(i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
+        // cancelLocation v3's [3] is fine
+        let cl = [0xa3, 0x05, 0x04, 0x03, 0x34, 0x35, 0x01];
+        let (t, _) = Tlv::parse(&cl, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::CANCEL_LOCATION), &t).unwrap();
+        assert!(!i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
     }
 
     #[test]
