@@ -283,6 +283,16 @@ mod tests {
     }
 
     #[test]
+    fn identities_are_instance_0() {
+        let imsi = v2::encode_ie(v2::ie::IMSI, 0, &[0x00, 0x10, 0x10, 0x32, 0x54, 0xf6]);
+        let other = v2::encode_ie(v2::ie::IMSI, 1, &[0x99, 0x99, 0x99, 0x99, 0x99, 0xf9]);
+        let b = v2::encode(130, Some(1), 1, &[other.clone(), imsi]);
+        assert_eq!(decode_c(&b).unwrap().imsi.as_deref(), Some("00010123456"));
+        let b = v2::encode(130, Some(1), 1, &[other]);
+        assert_eq!(decode_c(&b).unwrap().imsi, None);
+    }
+
+    #[test]
     fn understated_length_is_malformed() {
         let mut b = v2::encode(33, Some(1), 1, &[v2::encode_ie(v2::ie::CAUSE, 0, &[16, 0])]);
         assert_eq!(decode_c_lax(&b).unwrap().stop, None);

@@ -91,6 +91,16 @@ impl MapInfo {
         self.number(NumberRole::Sgsn)
     }
 
+    /// The IMSI that an argument has as its first field; an OCTET STRING elsewhere instead is
+    /// reported, not taken.
+    fn set_lead_imsi(&mut self, f: &Fields<'_>) {
+        match f.lead_octets() {
+            Some(v) => self.set_imsi(Some(v)),
+            None if f.octets(0).is_some() => self.noncanonical.push("IMSI is not the argument's first field"),
+            None => {}
+        }
+    }
+
     fn set_imsi(&mut self, v: Option<&[u8]>) {
         if self.imsi.is_none()
             && let Some(v) = v
@@ -105,6 +115,16 @@ impl MapInfo {
         if self.numbers.len() < MAX_NUMBERS
             && let Some(a) = v.and_then(address_string)
         {
+            // Digits after a filler (the fuzzer's empty MSISDN was `91 7f ...`): receivers
+            // that skip the filler and receivers that stop at it read different numbers.
+            let digits = v.and_then(|v| v.get(1..)).unwrap_or(&[]);
+            if digits::nibbles(digits).skip_while(|&n| n != 0x0f).any(|n| n != 0x0f) {
+                self.noncanonical.push("number has a filler before its last digit");
+            }
+            if a.digits.is_empty() {
+                self.noncanonical.push("number without a digit");
+                return;
+            }
             self.numbers.push(Number { role, address: a });
         }
     }
@@ -228,6 +248,13 @@ impl<'a> Fields<'a> {
     fn ctx_c(&self, n: u32) -> Option<Tlv<'a>> {
         self.items.iter().find(|t| t.class == CLASS_CONTEXT && t.tag == n && t.constructed).copied()
     }
+    /// The first field, if it is a universal OCTET STRING: where the IMSI of every argument
+    /// that starts with one is. Not "the first OCTET STRING anywhere": with the IMSI's tag
+    /// changed, that is the next one (the VLR number of an updateLocation), which the
+    /// differential fuzzer caught being read as the IMSI.
+    fn lead_octets(&self) -> Option<&'a [u8]> {
+        self.items.first().filter(|t| t.is_universal(TAG_OCTET_STRING) && !t.constructed).map(|t| t.value)
+    }
     /// The k-th universal OCTET STRING.
     fn octets(&self, k: usize) -> Option<&'a [u8]> {
         self.items.iter().filter(|t| t.class == CLASS_UNIVERSAL && t.tag == TAG_OCTET_STRING).nth(k).map(|t| t.value)
@@ -247,13 +274,12 @@ fn subscriber_identity(info: &mut MapInfo, t: Option<Tlv<'_>>, budget: &Budget) 
     Ok(())
 }
 
-/// A constructed argument or result is a SEQUENCE in every MAP version (cancelLocation v3:
-/// `[3] IMPLICIT SEQUENCE`). The fields are read by their tags whatever the outer tag (found
+/// A constructed argument or result is a SEQUENCE in every MAP version, or, in v3, a
+/// `[3] IMPLICIT SEQUENCE` (cancelLocation, purgeMS, sendRoutingInfo results...). The fields are read by their tags whatever the outer tag (found
 /// by the differential fuzzer: pycrate, like a receiver, rejects such an argument while the
 /// field extraction here read the IMSI out of it), so another outer tag is reported.
-fn check_argument_tag(i: &mut MapInfo, op: i64, param: &Tlv<'_>) {
-    let cancel_v3 = op == i64::from(ops::CANCEL_LOCATION) && param.is_context(3);
-    if param.constructed && !param.is_universal(TAG_SEQUENCE) && !cancel_v3 {
+fn check_argument_tag(i: &mut MapInfo, param: &Tlv<'_>) {
+    if param.constructed && !param.is_universal(TAG_SEQUENCE) && !param.is_context(3) {
         i.noncanonical.push("constructed MAP argument or result that is not a SEQUENCE");
     }
 }
@@ -265,14 +291,14 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     let budget = Budget::new(Layer::Map);
     let b = &budget;
     let mut i = MapInfo::default();
-    check_argument_tag(&mut i, op, param);
+    check_argument_tag(&mut i, param);
     let f = Fields::of(param, b)?;
     let bare_octets = param.class == CLASS_UNIVERSAL && param.tag == TAG_OCTET_STRING && !param.constructed;
     // MAP codes are 0..=127 (see `ops`); any other value names no operation handled here.
     let Ok(op) = u8::try_from(op) else { return Ok(i) };
     match op {
         UPDATE_LOCATION => {
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             i.add(Msc, f.ctx(1));
             i.add(Vlr, f.octets(1));
         }
@@ -294,7 +320,7 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
             i.add(Gmsc, f.ctx(8));
         }
         NOTE_SUBSCRIBER_DATA_MODIFIED => {
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             i.add(Msisdn, f.octets(1));
         }
         INSERT_SUBSCRIBER_DATA => {
@@ -312,13 +338,13 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
         | REMOTE_USER_FREE
         | IST_ALERT
         | IST_COMMAND => i.set_imsi(f.ctx(0)),
-        AUTHENTICATION_FAILURE_REPORT | RESTORE_DATA => i.set_imsi(f.octets(0)),
+        AUTHENTICATION_FAILURE_REPORT | RESTORE_DATA => i.set_lead_imsi(&f),
         SEND_ROUTING_INFO => {
             i.add(Msisdn, f.ctx(0));
             i.add(Gmsc, f.ctx(6));
         }
         UPDATE_GPRS_LOCATION => {
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             i.add(Sgsn, f.octets(1));
         }
         SEND_ROUTING_INFO_FOR_GPRS => {
@@ -381,7 +407,7 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
         PURGE_MS => {
             // v3: [3] IMPLICIT SEQUENCE { imsi, vlr-Number [0], sgsn-Number [1] }; v2: SEQUENCE
             // { imsi, vlr-Number }.
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             i.add(Vlr, f.ctx(0).or(f.octets(1)));
             i.add(Sgsn, f.ctx(1));
         }
@@ -422,7 +448,7 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     let budget = Budget::new(Layer::Map);
     let b = &budget;
     let mut i = MapInfo::default();
-    check_argument_tag(&mut i, op, param);
+    check_argument_tag(&mut i, param);
     let f = Fields::of(param, b)?;
     let bare_octets = param.is_universal(TAG_OCTET_STRING) && !param.constructed;
     let Ok(op) = u8::try_from(op) else { return Ok(i) };
@@ -433,18 +459,18 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
             if param.is_context(3) {
                 i.set_imsi(f.ctx(9));
             } else {
-                i.set_imsi(f.octets(0));
+                i.set_lead_imsi(&f);
                 i.add(RoamingNumber, f.octets(1));
             }
         }
         SEND_ROUTING_INFO_FOR_SM => {
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             if let Some(loc) = f.ctx_c(0) {
                 let l = Fields::of(&loc, b)?;
                 i.add(NetworkNode, l.ctx(1));
             }
         }
-        SEND_IDENTIFICATION => i.set_imsi(f.octets(0)),
+        SEND_IDENTIFICATION => i.set_lead_imsi(&f),
         SEND_IMSI if bare_octets => i.set_imsi(Some(param.value)),
         PROVIDE_SUBSCRIBER_INFO | ANY_TIME_INTERROGATION => {
             // SEQUENCE { subscriberInfo SEQUENCE { locationInformation [0] { …, vlr-number [1],
@@ -556,11 +582,28 @@ mod tests {
         assert!(i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
         let i = decode_result(i64::from(ops::PURGE_MS), &t).unwrap();
         assert!(i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
+        // the IMSI's tag changed: the VLR number (the next OCTET STRING) is not taken for it
+        let ul = [0x30, 0x0c, 0x84, 0x03, 0x05, 0x66, 0x13, 0x81, 0x01, 0x91, 0x04, 0x02, 0x91, 0x69];
+        let (t, _) = Tlv::parse(&ul, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::UPDATE_LOCATION), &t).unwrap();
+        assert_eq!(i.imsi, None);
+        assert!(i.noncanonical.contains(&"IMSI is not the argument's first field"));
         // cancelLocation v3's [3] is fine
         let cl = [0xa3, 0x05, 0x04, 0x03, 0x34, 0x35, 0x01];
         let (t, _) = Tlv::parse(&cl, &b).unwrap();
         let i = decode_invoke(i64::from(ops::CANCEL_LOCATION), &t).unwrap();
         assert!(!i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
+    }
+
+    #[test]
+    fn numbers_with_a_filler_first_are_reported() {
+        let mut i = MapInfo::default();
+        i.add(NumberRole::Msisdn, Some(&[0x91, 0x7f, 0x25]));
+        assert_eq!(i.msisdn(), None);
+        assert_eq!(i.noncanonical, ["number has a filler before its last digit", "number without a digit"]);
+        let mut i = MapInfo::default();
+        i.add(NumberRole::Msisdn, Some(&[0x91, 0x21, 0xf3]));
+        assert_eq!((i.msisdn(), i.noncanonical.len()), (Some("123"), 0));
     }
 
     #[test]
