@@ -282,6 +282,12 @@ fn check_argument_tag(i: &mut MapInfo, param: &Tlv<'_>) {
     if param.constructed && !param.is_universal(TAG_SEQUENCE) && !param.is_context(3) {
         i.noncanonical.push("constructed MAP argument or result that is not a SEQUENCE");
     }
+    // The bare arguments of MAP v1/v2 (an IMSI, an ISDN-AddressString) are OCTET STRINGs; a
+    // primitive argument with another tag was read as its own single field (a [1] argument
+    // became an MSISDN: differential fuzzer).
+    if !param.constructed && !param.is_universal(TAG_OCTET_STRING) {
+        i.noncanonical.push("primitive MAP argument or result that is not an OCTET STRING");
+    }
 }
 
 /// The argument of an Invoke of operation `op`. `param` is the component's parameter element.
@@ -588,6 +594,11 @@ mod tests {
         let i = decode_invoke(i64::from(ops::UPDATE_LOCATION), &t).unwrap();
         assert_eq!(i.imsi, None);
         assert!(i.noncanonical.contains(&"IMSI is not the argument's first field"));
+        // a primitive [1] argument is not an MSISDN field
+        let prim = [0x81, 0x04, 0x91, 0x28, 0x84, 0xf3];
+        let (t, _) = Tlv::parse(&prim, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::INSERT_SUBSCRIBER_DATA), &t).unwrap();
+        assert!(i.noncanonical.contains(&"primitive MAP argument or result that is not an OCTET STRING"));
         // cancelLocation v3's [3] is fine
         let cl = [0xa3, 0x05, 0x04, 0x03, 0x34, 0x35, 0x01];
         let (t, _) = Tlv::parse(&cl, &b).unwrap();
@@ -655,7 +666,9 @@ mod tests {
         assert_eq!(decode_raw(58, &tlv(0x04, MSISDN), true).unwrap().msisdn(), Some("41792457333"));
         assert_eq!(decode_raw(58, &tlv(0x04, IMSI), false).unwrap().imsi.as_deref(), Some("228012120109856"));
         // a wrong type where a SEQUENCE is expected is not an error, just nothing found
-        assert_eq!(decode_raw(71, &tlv(0x02, &[1]), true).unwrap(), MapInfo::default());
+        // an INTEGER where ATI has a SEQUENCE: nothing taken, and reported
+        let i = decode_raw(71, &tlv(0x02, &[1]), true).unwrap();
+        assert_eq!((i.imsi, i.numbers.len(), i.noncanonical.len()), (None, 0, 1));
     }
 
     #[test]

@@ -429,6 +429,12 @@ fn decode_with(
             };
             m.anomalies.extend(sccp.noncanonical());
             for a in [sccp.called(), sccp.calling()] {
+                if a.point_code_spare_bits() {
+                    m.anomalies.push(noncanonical(Layer::Sccp, "point code spare bits set"));
+                }
+                if let Some(what) = a.global_title_noncanonical() {
+                    m.anomalies.push(noncanonical(Layer::Sccp, what));
+                }
                 // Bit 8 of the address indicator is reserved for national use; ANSI and the
                 // 24-bit national formats set it and lay the address out differently (L6).
                 if a.address_indicator() & 0x80 != 0 {
@@ -748,7 +754,7 @@ mod tests {
     fn gt_addr(ssn: Option<u8>) -> Vec<u8> {
         let mut a = vec![if ssn.is_some() { 0x12 } else { 0x10 }];
         a.extend(ssn);
-        a.extend_from_slice(&[0x00, 0x11, 0x04, 0x14, 0x97]);
+        a.extend_from_slice(&[0x00, 0x12, 0x04, 0x14, 0x97]);
         a
     }
 

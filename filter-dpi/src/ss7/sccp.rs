@@ -358,6 +358,12 @@ impl<'a> AddressSlice<'a> {
         }
         Some(u16::from_le_bytes([*self.data.get(1)?, *self.data.get(2)?]) & 0x3fff)
     }
+    /// The two spare bits above the 14-bit ITU point code are set: another decoder reads a
+    /// 16-bit value (pycrate does; the differential fuzzer found it), a national format may
+    /// mean something else by them.
+    pub fn point_code_spare_bits(&self) -> bool {
+        self.address_indicator() & 0x01 != 0 && self.data.get(2).is_some_and(|b| b & 0xc0 != 0)
+    }
     /// Subsystem number, if the SSN indicator is set.
     pub fn ssn(&self) -> Option<u8> {
         if self.address_indicator() & 0x02 == 0 {
@@ -404,6 +410,37 @@ impl<'a> AddressSlice<'a> {
         };
         g.digits = digits::bcd_global_title(digits, odd);
         Some(g)
+    }
+
+    /// What is not canonical about the global title's digits (Q.713 §3.4.2.3): with an odd
+    /// count, the filler nibble is not 0 (or 0xF); an ST (0xF) signal before the last digit. Decoders
+    /// differ there (pycrate stops at the 0xF and keeps a non-zero filler; this one renders
+    /// the 0xF and drops the filler), so the GT a rule sees may not be the receiver's
+    /// (found by the differential fuzzer).
+    pub fn global_title_noncanonical(&self) -> Option<&'static str> {
+        let gt = self.data.get(self.gt_off..)?;
+        let es_odd = |npes: u8| match npes & 0x0f {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        };
+        let (digits, odd) = match self.global_title_indicator() {
+            1 => (gt.get(1..)?, Some(gt.first()? & 0x80 != 0)),
+            2 => (gt.get(1..)?, None),
+            3 => (gt.get(2..)?, es_odd(*gt.get(1)?)),
+            4 => (gt.get(3..)?, es_odd(*gt.get(1)?)),
+            _ => return None,
+        };
+        // Q.713 says filler 0; real traffic (the captures here) also uses 0xF.
+        if odd == Some(true) && digits.last().is_some_and(|b| !matches!(b >> 4, 0 | 0x0f)) {
+            return Some("global title filler nibble is not 0 (or 0xF)");
+        }
+        let n = digits.len() * 2;
+        let count = if odd == Some(false) { n } else { n.saturating_sub(1) };
+        if digits::nibbles(digits).take(count).any(|d| d == 0x0f) {
+            return Some("global title has an ST (0xF) signal before its last digit");
+        }
+        None
     }
 
     /// Just the GT digits.
@@ -686,6 +723,23 @@ pub(crate) mod tests {
         }
         assert!(matches!(SccpSlice::from_slice(&x), Err(DecodeError::Limit { .. })));
         assert!(matches!(SccpSlice::from_slice(&[0x06, 0, 0]), Err(DecodeError::Content { .. })));
+    }
+
+    #[test]
+    fn global_title_digits_checked() {
+        let a = |b: &'static [u8]| AddressSlice::from_slice(b).unwrap().global_title_noncanonical();
+        assert_eq!(a(CALLED), None);
+        assert_eq!(a(CALLING), None);
+        let pc = |b: &'static [u8]| AddressSlice::from_slice(b).unwrap().point_code_spare_bits();
+        assert!(!pc(CALLING));
+        assert!(pc(&[0x43, 0x6e, 0x80, 0x06]));
+        assert!(!pc(&[0x43, 0x6e, 0x3f, 0x06]));
+        assert!(!pc(&[0x42, 0x06]));
+        // odd count (ES 1) with filler 7; ST before the end; unknown ES with a trailing 0xF
+        assert!(a(&[0x12, 0x06, 0x00, 0x11, 0x04, 0x43, 0x16, 0x71, 0x70]).is_some());
+        assert!(a(&[0x12, 0x06, 0x00, 0x11, 0x04, 0x7f, 0x39, 0x04]).is_some());
+        assert_eq!(a(&[0x0e, 0x06, 0x00, 0x10, 0x04, 0x21, 0xf3]), None);
+        assert!(a(&[0x0e, 0x06, 0x00, 0x10, 0x04, 0xf1, 0x23]).is_some());
     }
 
     #[test]
