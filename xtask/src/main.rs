@@ -38,9 +38,10 @@ enum Cmd {
     /// The gates `cargo xtask test` runs first: rustfmt, clippy -D warnings (host and eBPF),
     /// rustdoc, unused dependencies, cargo deny, MSRV.
     Lint,
-    /// Run every decoder fuzz target (cargo-fuzz, nightly) for a bounded time.
+    /// Run every decoder fuzz target (cargo-fuzz, nightly) for a bounded time, then the
+    /// differential fuzzer (sigwall's decoders against pycrate, per decoder family).
     Fuzz {
-        /// Seconds per target.
+        /// Seconds per target (and per differential family).
         #[arg(long, default_value_t = 60)]
         seconds: u32,
     },
@@ -253,6 +254,26 @@ fn fuzz(seconds: u32) -> anyhow::Result<()> {
         if !status.success() {
             bail!("fuzz target {t} failed ({status}): see filter-dpi/fuzz/artifacts/{t}/");
         }
+    }
+    differential(seconds)
+}
+
+/// The differential fuzzer (`filter-dpi/fuzz/differential.py`): per decoder family (TCAP/MAP,
+/// SCCP/M3UA, Diameter, GTP), generated and mutated messages decoded by sigwall (`dpi-fields`)
+/// and by pycrate, security-relevant fields compared. Prints executions, rate and each class
+/// of outcome per family; fails on any disagreement (samples in
+/// filter-dpi/fuzz/differential-out/).
+fn differential(seconds: u32) -> anyhow::Result<()> {
+    eprintln!("\n=== differential fuzzing (sigwall vs pycrate), {seconds} s per family ===");
+    cargo(&["build", "--release", "-p", "filter-dpi", "--bin", "dpi-fields"])?;
+    let script = workspace_root().join("filter-dpi/fuzz/differential.py");
+    let status = Command::new("python3")
+        .arg(&script)
+        .args(["--seconds", &seconds.to_string()])
+        .status()
+        .context("running filter-dpi/fuzz/differential.py (needs python3 and pycrate)")?;
+    if !status.success() {
+        bail!("differential fuzzing found disagreements ({status}): see filter-dpi/fuzz/differential-out/");
     }
     Ok(())
 }

@@ -218,6 +218,29 @@ pub fn decode(bytes: &[u8]) -> Result<DiameterMessage, DecodeError> {
     }
 }
 
+/// Decodes one Diameter message that its transport frames (one SCTP user message), as the
+/// receiver reads it: freeDiameter's `fd_msg_parse_buffer()` rejects only a Message Length
+/// *above* the buffer and parses AVPs to the end of the buffer (review H3). So a Message Length
+/// below the user message does not hide the AVPs after it: the whole user message is decoded
+/// and the disagreement is the `stop` ([`DecodeError::NonCanonical`], unless an AVP error
+/// comes first). A Message Length above it is a [`DecodeError::Len`] stop with the header and
+/// the AVPs there are. Lax as [`decode_lax`]: header-only rules run on what is returned.
+pub fn decode_framed(bytes: &[u8]) -> Result<LaxDiameterMessage, DecodeError> {
+    let len = check_header(bytes)?;
+    if len >= bytes.len() {
+        return decode_lax(bytes);
+    }
+    let mut lax = decode_slice(&DiameterSlice { slice: bytes });
+    lax.message.length = len as u32;
+    if lax.stop.is_none() {
+        lax.stop = Some(DecodeError::NonCanonical {
+            layer: L,
+            what: "message length shorter than its SCTP user message (parsed to the end)",
+        });
+    }
+    Ok(lax)
+}
+
 /// Decodes what can be decoded: a header is required (else `Err`); after it, a message cut
 /// short or a malformed AVP stops the decode and the fields found before it are kept.
 pub fn decode_lax(bytes: &[u8]) -> Result<LaxDiameterMessage, DecodeError> {
@@ -410,6 +433,43 @@ mod tests {
         assert_eq!(m.command_name(), Some("Update-Location"));
         assert_eq!(m.application_name(), Some("3GPP S6a/S6d"));
         assert_eq!(m.all_application_ids().collect::<Vec<_>>(), vec![16777251, 16777251, 16777251]);
+    }
+
+    #[test]
+    fn framed_reads_to_the_end_of_the_user_message() {
+        // review H3 recipe 2: an IDR/ULR whose Message Length says 20
+        let whole = ulr();
+        let ok = decode_framed(&whole).unwrap();
+        assert_eq!((ok.stop, ok.message.user_name.as_deref()), (None, Some("001010123456789")));
+        let mut short = whole.clone();
+        short[1..4].copy_from_slice(&[0, 0, 20]);
+        let d = decode_framed(&short).unwrap();
+        assert_eq!(d.message.user_name.as_deref(), Some("001010123456789"), "AVPs after the length are read");
+        assert_eq!((d.message.command_code, d.message.length), (316, 20));
+        assert!(matches!(d.stop, Some(DecodeError::NonCanonical { layer: Layer::Diameter, .. })));
+        // the strict decoder would have seen the header only
+        assert_eq!(decode(&short).unwrap().user_name, None);
+        // overstated: header and the AVPs there are, with a Len stop
+        let mut long = whole.clone();
+        long[1..4].copy_from_slice(&((whole.len() + 8) as u32).to_be_bytes()[1..]);
+        let d = decode_framed(&long).unwrap();
+        assert_eq!(d.message.command_code, 316);
+        assert!(matches!(d.stop, Some(DecodeError::Len { .. })));
+        // an AVP error comes first
+        let mut bad = short.clone();
+        bad.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
+        assert!(matches!(decode_framed(&bad).unwrap().stop, Some(DecodeError::Content { .. })));
+        assert!(decode_framed(&[2; 20]).is_err());
+    }
+
+    #[test]
+    fn many_unknown_avps_do_not_hide_the_user_name() {
+        // review H4 recipe 1: 4,097 unknown AVPs before User-Name
+        let mut avps: Vec<Vec<u8>> = (0..4097).map(|_| avp(60000, 0, None, b"")).collect();
+        avps.push(avp(code::USER_NAME, FLAG_M, None, b"001010123456789"));
+        let m = encode(FLAG_R | FLAG_P, 8388620, 16777255, 1, 2, &avps);
+        let d = decode(&m).unwrap();
+        assert_eq!((d.user_name.as_deref(), d.avp_count), (Some("001010123456789"), 4098));
     }
 
     #[test]

@@ -812,7 +812,7 @@ impl Engine {
             Some(match data[2] {
                 // SUA connectionless/connection-oriented, M2UA MAUP, M2PA: named by the header.
                 7 | 8 => sctp::PPID_SUA,
-                6 => sctp::PPID_M2UA,
+                6 | 10 => sctp::PPID_M2UA,
                 11 => sctp::PPID_M2PA,
                 _ if sigtran_ppid => ppid,
                 _ => sctp::PPID_M3UA,
