@@ -289,6 +289,15 @@ def main():
     out.case("control-c3-ul-ipv4-fragments", ip_fragments(PARTNER_V4, SCTP(sport=31054, dport=m3, tag=0x5E000054)
                                                           / data_chunk(1500, 3, ul_m3ua(0x7098)), 24))
 
+    # ---- GTPv2-C: a Context Request piggybacked (P flag) behind a harmless Create Session ----
+    src = "198.18.1.36"
+    msgs = []
+    for i in range(2):
+        csr = bytearray(gtp.create_session(0x700 + i, gtp.PARTNER_IMSI, "228", "02", src))
+        csr[0] |= 0x10  # P: a message is piggybacked
+        msgs.append(udp(src, gtp.GTPC, gtp.GTPC, bytes(csr) + gtp.context_request(0x780 + i, gtp.HOME_IMSI, src)))
+    out.case("gtpv2-piggybacked-context-request", msgs)
+
     # ---- H7: a forged packet never installs a block ----
     sport, vtag = 31061, 0x5E000061
     out.case("h7-ati-wrong-vtag", [

@@ -74,9 +74,8 @@ fn caught() -> Vec<Case> {
         c("control-c5-ul-m3ua-ppid0", Clean, &[(0, "gsm_old.localValue", "2")]),
         c("c5-ati-idata", block(CAT1, 0), &[(0, "gsm_old.localValue", "71")]),
         c("control-c5-ul-idata", Clean, &[(0, "gsm_old.localValue", "2")]),
-        // SUA: contained as undecodable until the SUA decoder (branch dpi-decoders) decodes it,
-        // then ss7-category1.
-        c("c5-sua-ati", Block { rule: UNDECODABLE, trigger: 0, also: &[CAT1] }, &[(0, "gsm_old.localValue", "71")]),
+        // SUA: decoded like M3UA (the SUA decoder of branch dpi-decoders).
+        c("c5-sua-ati", block(CAT1, 0), &[(0, "gsm_old.localValue", "71")]),
         // H1: the decoy the receiver discards never hides the real message; a rewrite of a TSN
         // is itself an event; a true retransmission is one message.
         c("h1-decoy-behind-unknown-chunk", block(CAT1, 1), &[(0, "gsm_old.localValue", "2")]),
@@ -87,7 +86,9 @@ fn caught() -> Vec<Case> {
         c("h2-ati-fragments-on-two-streams", Block { rule: CAT1, trigger: 1, also: &[INCONSISTENT] }, &[]),
         c("control-h2-ul-fragments-one-stream", Clean, &[]),
         // H3: an inner length that understates the message.
-        c("h3-ati-m3ua-length-8", block(UNDECODABLE, 0), &[]),
+        // The ATI is also found when the decoder reads to the end of the user message, as
+        // OsmoSTP does (branch dpi-decoders).
+        c("h3-ati-m3ua-length-8", Block { rule: UNDECODABLE, trigger: 0, also: &[CAT1] }, &[]),
         c(
             "h3-idr-diameter-length-20",
             Block { rule: UNDECODABLE, trigger: 0, also: &["diameter-foreign-realm-home-imsi"] },
@@ -112,6 +113,12 @@ fn caught() -> Vec<Case> {
         ),
         c("c3-overlapping-fragments", block(INCONSISTENT, 1), &[]),
         c("control-c3-ul-ipv4-fragments", Clean, &[(6, "gsm_old.localValue", "2")]),
+        // A message piggybacked behind a harmless one (was in the ignored known_evasions).
+        c(
+            "gtpv2-piggybacked-context-request",
+            block("gtpc-message-not-allowed", 0),
+            &[(0, "gtpv2.message_type", "32,130")],
+        ),
         // H7: forged packets are reported, never blocked on.
         c("h7-ati-wrong-vtag", Spoofed { rule: CAT1, trigger: 1 }, &[(1, "gsm_old.localValue", "71")]),
         c("h7-ati-bad-crc", Spoofed { rule: CAT1, trigger: 0 }, &[]),
