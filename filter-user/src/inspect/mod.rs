@@ -397,6 +397,11 @@ struct AssocTag {
     last_ns: u64,
 }
 
+/// Tags accepted at once for one direction of an association: the live one and the ones the
+/// handshakes seen since offered (a restart, or a forged COOKIE-ECHO, which we cannot tell
+/// apart from a real one without the cookie's key: the residual risk of copy mode).
+pub const MAX_SCTP_TAGS: usize = 4;
+
 /// A tag not seen for this long (heartbeats come every 30 s by default, RFC 9260 §16) belongs to
 /// an association that is gone without our seeing its end (a lost copy): the next valid packet
 /// with another tag starts the association's successor. A forger cannot use this while the real
@@ -415,7 +420,7 @@ struct TcpConn {
 pub struct Engine {
     pub rules: RuleSet,
     sctp: sctp::Reassembler,
-    sctp_tags: PeerTable<Ports4, AssocTag>,
+    sctp_tags: PeerTable<Ports4, Vec<AssocTag>>,
     sigtran: ss7::Decoder,
     tcp: PeerTable<FlowKey, TcpConn>,
     frags: ipfrag::Defragmenter,
@@ -694,22 +699,30 @@ impl Engine {
         let k: Ports4 = (fr.src, fr.sport, fr.dst, fr.dport);
         let vtag = pkt.verification_tag();
         let now = self.now_ns;
+        let tags = self.sctp_tags.get_or_insert_with(peer_id, k, Vec::new);
         for c in pkt.chunks() {
             match c.chunk_type() {
-                // A new association from the peer: the tag it will use comes in its COOKIE-ECHO.
-                sctp::CHUNK_INIT => {
-                    self.sctp_tags.remove(&k);
+                // A new association from the peer (vtag 0, no DATA): the tag it will use comes
+                // in its COOKIE-ECHO. An INIT changes nothing here: anyone can send one with
+                // the partner's address, and the live association's tag stays valid.
+                sctp::CHUNK_INIT => return Auth::Yes,
+                // The peer answers our INIT, or echoes our cookie: its tag from now on, beside
+                // the current one until that goes stale.
+                sctp::CHUNK_INIT_ACK | sctp::CHUNK_COOKIE_ECHO => {
+                    if let Some(t) = tags.iter_mut().find(|t| t.vtag == vtag) {
+                        t.last_ns = now;
+                    } else {
+                        if tags.len() >= MAX_SCTP_TAGS
+                            && let Some(i) = tags.iter().enumerate().min_by_key(|(_, t)| t.last_ns).map(|(i, _)| i)
+                        {
+                            tags.swap_remove(i);
+                        }
+                        tags.push(AssocTag { vtag, handshake: true, last_ns: now });
+                    }
                     return Auth::Yes;
                 }
-                // The peer answers our INIT, or echoes our cookie: this is its tag from now on.
-                sctp::CHUNK_INIT_ACK | sctp::CHUNK_COOKIE_ECHO => {
-                    let t = AssocTag { vtag, handshake: true, last_ns: now };
-                    *self.sctp_tags.get_or_insert_with(peer_id, k, || t) = t;
-                }
-                sctp::CHUNK_ABORT | sctp::CHUNK_SHUTDOWN_COMPLETE
-                    if self.sctp_tags.get(&k).is_some_and(|t| t.vtag == vtag) =>
-                {
-                    self.sctp_tags.remove(&k);
+                sctp::CHUNK_ABORT | sctp::CHUNK_SHUTDOWN_COMPLETE if tags.iter().any(|t| t.vtag == vtag) => {
+                    tags.retain(|t| t.vtag != vtag);
                     let key = sctp::AssocKey { src: fr.src, src_port: fr.sport, dst: fr.dst, dst_port: fr.dport, vtag };
                     self.sctp.drop_assoc(&key);
                     return Auth::Yes;
@@ -717,20 +730,26 @@ impl Engine {
                 _ => {}
             }
         }
-        // An association older than the daemon: its tag is learned from its first packet seen.
-        let t = self.sctp_tags.get_or_insert_with(peer_id, k, || AssocTag { vtag, handshake: false, last_ns: now });
-        if t.vtag == vtag {
+        if let Some(t) = tags.iter_mut().find(|t| t.vtag == vtag) {
             t.last_ns = now;
-            Auth::Yes
-        } else if now.saturating_sub(t.last_ns) > SCTP_TAG_STALE_NS {
-            *t = AssocTag { vtag, handshake: false, last_ns: now };
-            self.count("sctp.vtag_relearned");
-            Auth::Yes
-        } else if t.handshake {
-            self.count("sctp.unknown_vtag");
+            return Auth::Yes;
+        }
+        // An association older than the daemon: its tag is learned from its first packet seen;
+        // and once every known tag has gone stale, the next valid packet starts a successor.
+        if tags.iter().all(|t| now.saturating_sub(t.last_ns) > SCTP_TAG_STALE_NS) {
+            if !tags.is_empty() {
+                self.count("sctp.vtag_relearned");
+            }
+            let tags = self.sctp_tags.get_or_insert_with(peer_id, k, Vec::new);
+            tags.clear();
+            tags.push(AssocTag { vtag, handshake: false, last_ns: now });
+            return Auth::Yes;
+        }
+        let handshake = tags.iter().any(|t| t.handshake);
+        self.count("sctp.unknown_vtag");
+        if handshake {
             Auth::No("sctp-verification-tag")
         } else {
-            self.count("sctp.unknown_vtag");
             Auth::No("sctp-verification-tag (tag learned from the first packet seen)")
         }
     }

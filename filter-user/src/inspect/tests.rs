@@ -15,7 +15,10 @@ fn captures() -> PathBuf {
 }
 
 fn frames(name: &str) -> Vec<Vec<u8>> {
-    let tmp = std::env::temp_dir().join(format!("sigwall-inspect-{}-{name}.pcap", std::process::id()));
+    // Unique per call: tests reading the same capture run in parallel.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("sigwall-inspect-{}-{n}-{name}.pcap", std::process::id()));
     let pk = load_ethernet(&captures().join(name), &tmp);
     let _ = std::fs::remove_file(&tmp);
     pk.into_iter().map(|p| p.data).collect()
@@ -229,6 +232,10 @@ fn forged_and_rewritten_sctp_chunks() {
         c.extend_from_slice(&tsn.to_be_bytes());
         c.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 46]);
         c.extend_from_slice(payload);
+        // tsn 0: an INIT instead (initiate tag 9, a_rwnd, streams, initial TSN).
+        if tsn == 0 {
+            c = vec![1, 0, 0, 20, 0, 0, 0, 9, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1];
+        }
         let f = Built::new(
             "198.18.1.7".parse().unwrap(),
             "198.18.0.2".parse().unwrap(),
@@ -252,5 +259,11 @@ fn forged_and_rewritten_sctp_chunks() {
     let ev = e.inspect(&flagged(&data(7, 1, &plr), Class::Diameter), &PeerInspect::default(), false);
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0].json["rule"], "transport-inconsistent");
-    assert!(matches!(ev[0].action, Action::BlockFlow { .. }));
+    assert!(matches!(ev[0].action, Action::BlockFlow { .. }), "{ev:?}");
+    // A forged INIT does not make the association forget its tag: forged DATA after it is
+    // still spoofed.
+    assert!(e.inspect(&flagged(&data(0, 0, &[]), Class::Diameter), &PeerInspect::default(), false).is_empty());
+    let ev = e.inspect(&flagged(&data(8, 3, &plr), Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].action, Action::Alert);
 }
