@@ -215,6 +215,9 @@ impl Defragmenter {
             return Defragged::Limit("fragments per datagram");
         }
         let n = frag.data.len();
+        // Memory is charged to the owner that opened the datagram, whoever sends the later
+        // fragments: one datagram, one account.
+        let owner = d.owner;
         if self.owners.get(&owner).is_some_and(|o| o.bytes + n > MAX_BYTES_PER_OWNER) || self.bytes + n > MAX_BYTES {
             self.remove(&key);
             return Defragged::Limit("fragment memory");
@@ -299,5 +302,16 @@ mod tests {
         }
         assert!(d.pending() <= MAX_DATAGRAMS_PER_OWNER + 1);
         assert_eq!(d.push(2, key(9), f(8, false, b"x"), 20), Defragged::Complete(b"01234567x".to_vec()));
+    }
+
+    /// Found by the fuzzer: fragments of one datagram pushed under two owners are charged to
+    /// the datagram's, so removing it never underflows another's account.
+    #[test]
+    fn one_datagram_one_account() {
+        let mut d = Defragmenter::new();
+        d.push(1, key(7), f(0, true, b"01234567"), 0);
+        d.push(2, key(7), f(8, true, b"89abcdef"), 0);
+        assert!(matches!(d.push(2, key(7), f(4, true, b"zzzzzzzz"), 0), Defragged::Inconsistent(_)));
+        assert_eq!((d.pending(), d.buffered()), (0, 0));
     }
 }
