@@ -858,7 +858,8 @@ impl Engine {
                 what: "message length disagrees with the SCTP user message",
             });
         }
-        let length_mismatch = !errors.is_empty();
+        // Decoded but malformed: judged by the rules and an event as well.
+        let mut malformed = !errors.is_empty();
         if let Some(p) = xua {
             match self.sigtran.decode(p, data) {
                 Ok(s) => {
@@ -868,6 +869,14 @@ impl Engine {
                             errors.push(e.clone());
                         }
                         _ => decoded = true,
+                    }
+                    // Non-canonical encodings (a global opcode, a long transaction id, an
+                    // indefinite length, a non-TBCD IMSI...): decoded as the most permissive
+                    // receiver would, so the rules run, and malformed all the same (item 4).
+                    for e in &s.anomalies {
+                        self.error(e);
+                        errors.push(e.clone());
+                        malformed = true;
                     }
                     out.push(Out::Msg(Box::new(Message::Sigtran(s)), auth));
                 }
@@ -902,7 +911,7 @@ impl Engine {
                 Err(e) => errors.push(e),
             }
         }
-        if decoded && !length_mismatch {
+        if decoded && !malformed {
             return;
         }
         if errors.is_empty() && class == Class::Sctp {

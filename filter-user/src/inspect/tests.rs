@@ -86,8 +86,16 @@ fn ss7_capture_category1_and_category2() {
     assert_eq!(frames_of("ss7-category2"), vec![343, 344], "{hits:?}");
     assert!(hits.iter().all(|h| matches!(h.2, Action::BlockFlow { .. })));
     assert!(e.counters.messages > 80, "{:?}", e.counters);
-    assert!(e.counters.decode_errors.is_empty(), "{:?}", e.counters);
     assert_eq!(e.counters.rule_hits["ss7-category1"], 6);
+    // The capture is a trace inside that network, so with its own GTs configured as home, its
+    // messages carry home calling GTs (identity-spoofing, as they would from an interconnect);
+    // and the strict decoders (branch dpi-decoders) find non-canonical encodings in some of
+    // them, which are malformed: undecodable-signaling. Nothing else fires and nothing else is
+    // counted.
+    let others: std::collections::BTreeSet<&str> = hits.iter().map(|h| h.1).collect();
+    let allowed = ["ss7-category1", "ss7-category2", "identity-spoofing", "undecodable-signaling"];
+    assert!(others.iter().all(|r| allowed.contains(r)), "{others:?}");
+    assert!(e.counters.decode_errors.keys().all(|k| k.ends_with(".noncanonical")), "{:?}", e.counters);
 }
 
 #[test]

@@ -289,6 +289,69 @@ def main():
     out.case("control-c3-ul-ipv4-fragments", ip_fragments(PARTNER_V4, SCTP(sport=31054, dport=m3, tag=0x5E000054)
                                                           / data_chunk(1500, 3, ul_m3ua(0x7098)), 24))
 
+    # ---- TCAP bypass classes (issue 10 item 4), each on an ATI (or ISD): patched BER that a
+    # lenient receiver still acts on. Lengths stay in BER short form, so each patch adjusts the
+    # Begin (62), component portion (6c) and invoke (a1) lengths by hand.
+    def tcap_case(name, sport, tcap, called=TO_HLR):
+        udt = ss7.sccp_udt(called, (ss7.SSN_SCF, ss7.PARTNER_GT), bytes(tcap))
+        m = ss7.m3ua_data(opc=0x1234, dpc=0x0A0B, sls=0, sccp=udt)
+        out.case(name, [sctp_data(PARTNER_V4, sport, m3, 0x5E000000 + sport, 2400, 3, m),
+                        sctp_data(PARTNER_V4, sport, m3, 0x5E000000 + sport, 2401, 3, ul_m3ua(0x70E0))])
+
+    def grow(t, n, levels=(0, "6c", "a1")):
+        t = bytearray(t)
+        t[1] += n  # Begin
+        i = t.index(0x6C)
+        t[i + 1] += n
+        if "a1" in levels:
+            j = t.index(0xA1, i)
+            t[j + 1] += n
+        return t
+
+    base = ati_tcap(0x7301)
+    op = base.index(bytes([0x02, 0x01, 0x47]))
+    # Global opcode: an OBJECT IDENTIFIER in place of the local value 71.
+    t = grow(base, 5)
+    t[op:op + 3] = bytes([0x06, 0x06, 0x04, 0x00, 0x00, 0x01, 0x00, 0x47])
+    tcap_case("tcap-global-opcode", 31101, t)
+    # A transaction id of 5 octets (TCAP allows 1 to 4).
+    t = bytearray(ati_tcap(0x7302))
+    t[1] += 1
+    t[2:8] = bytes([0x48, 0x05, 0x00]) + bytes(t[4:8])
+    tcap_case("tcap-otid-5-octets", 31102, t)
+    # Indefinite length on the Begin.
+    t = bytearray(ati_tcap(0x7303))
+    t[1] = 0x80
+    t += b"\x00\x00"
+    tcap_case("tcap-indefinite-length", 31103, t)
+    # Two invokes: the first sendRoutingInfoForSM (45), the ATI second.
+    t = bytearray(ati_tcap(0x7304))
+    i = t.index(0x6C)
+    comp = bytes(t[i + 2:])
+    first = bytearray(comp)
+    first[first.index(bytes([0x02, 0x01, 0x47])) + 2] = 45
+    second = bytearray(comp)
+    second[4] = 2  # invokeId 2
+    t = t[:i] + bytes([0x6C, len(comp) * 2]) + first + second
+    t[1] = len(t) - 2
+    tcap_case("tcap-two-components", 31104, t)
+    # A linked invoke (linkedId [0] 1).
+    t = grow(ati_tcap(0x7305), 3)
+    inv = t.index(bytes([0x02, 0x01, 0x01]), t.index(0xA1))
+    t[inv + 3:inv + 3] = bytes([0x80, 0x01, 0x01])
+    tcap_case("tcap-linked-invoke", 31105, t)
+    # The application context of version 1 (a downgrade) for an operation of version 3.
+    t = bytearray(ati_tcap(0x7306))
+    ac = t.index(bytes([0x04, 0x00, 0x00, 0x01, 0x00, 0x1D, 0x03]))
+    t[ac + 6] = 0x01
+    tcap_case("tcap-ac-version-downgrade", 31106, t)
+    # ISD for a home IMSI whose TBCD carries a filler nibble in the middle.
+    imsi = bytearray(tbcd(ss7.HOME_IMSI))
+    imsi[3] |= 0xF0
+    tcap = ss7.tcap_begin(0x7307, "subscriberDataMngt-v3", 7, "InsertSubscriberDataArg",
+                          {"imsi": bytes(imsi), "msisdn": ss7.isdn(ss7.HOME_MSISDN)})
+    tcap_case("tcap-isd-imsi-filler-inside", 31107, tcap, called=(ss7.SSN_VLR, ss7.PARTNER_GT))
+
     # ---- GTPv2-C: a Context Request piggybacked (P flag) behind a harmless Create Session ----
     src = "198.18.1.36"
     msgs = []
