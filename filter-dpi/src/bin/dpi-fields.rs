@@ -3,7 +3,7 @@
 //! compares them with an independent decoder's (pycrate) on generated and mutated messages.
 //!
 //! Input, one message per line: `<family> <hex>`, family one of `tcap` (a TCAP message),
-//! `m3ua` (an M3UA message: M3UA → SCCP → TCAP → MAP), `diameter` (one Diameter message, as
+//! `m3ua` (an M3UA message: M3UA → SCCP → TCAP → MAP; likewise `sua`, `m2ua`, `m2pa`), `diameter` (one Diameter message, as
 //! one SCTP user message), `gtpc` (one GTP-C datagram payload). Output: `{"ok":..., ...}` with
 //! the fields, `"error"` naming the error that stopped decoding and `"anomalies"` the
 //! non-canonical findings. A line that is not `<family> <hex>` gets `{"bad_input":true}`.
@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, BufWriter, Write};
 
 use filter_dpi::ss7::{self, tcap::TcapSlice};
-use filter_dpi::{DecodeError, diameter, gtp};
+use filter_dpi::{DecodeError, diameter, gtp, sctp};
 
 fn hex(b: &[u8]) -> String {
     b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
@@ -106,8 +106,8 @@ fn party(p: &ss7::PartyAddress) -> String {
     )
 }
 
-fn m3ua(b: &[u8]) -> String {
-    match ss7::decode(filter_dpi::sctp::PPID_M3UA, b) {
+fn sigtran(ppid: u32, b: &[u8]) -> String {
+    match ss7::decode(ppid, b) {
         Err(e) => format!("{{\"ok\":false,\"error\":{}}}", err(Some(&e))),
         Ok(m) => {
             let stop = match &m.stopped {
@@ -195,7 +195,10 @@ fn main() -> io::Result<()> {
         let (fam, bytes) = (it.next(), it.next().and_then(unhex));
         let j = match (fam, bytes) {
             (Some("tcap"), Some(b)) => tcap(&b),
-            (Some("m3ua"), Some(b)) => m3ua(&b),
+            (Some("m3ua"), Some(b)) => sigtran(sctp::PPID_M3UA, &b),
+            (Some("sua"), Some(b)) => sigtran(sctp::PPID_SUA, &b),
+            (Some("m2ua"), Some(b)) => sigtran(sctp::PPID_M2UA, &b),
+            (Some("m2pa"), Some(b)) => sigtran(sctp::PPID_M2PA, &b),
             (Some("diameter"), Some(b)) => diameter(&b),
             (Some("gtpc"), Some(b)) => gtpc(&b),
             _ => "{\"bad_input\":true}".into(),

@@ -276,12 +276,12 @@ fn decode_slice(slice: &DiameterSlice<'_>) -> LaxDiameterMessage {
         if depth == 0 {
             in_vsai = false;
             match (a.code(), vendor) {
-                (SESSION_ID, 0) => set_first(&mut m.session_id, a.as_text()),
-                (ORIGIN_HOST, 0) => set_first(&mut m.origin_host, a.as_text()),
-                (ORIGIN_REALM, 0) => set_first(&mut m.origin_realm, a.as_text()),
-                (DESTINATION_HOST, 0) => set_first(&mut m.destination_host, a.as_text()),
-                (DESTINATION_REALM, 0) => set_first(&mut m.destination_realm, a.as_text()),
-                (USER_NAME, 0) => set_first(&mut m.user_name, a.as_text()),
+                (SESSION_ID, 0) => set_first(&mut m.session_id, text(a, false, &mut field_error)),
+                (ORIGIN_HOST, 0) => set_first(&mut m.origin_host, text(a, true, &mut field_error)),
+                (ORIGIN_REALM, 0) => set_first(&mut m.origin_realm, text(a, true, &mut field_error)),
+                (DESTINATION_HOST, 0) => set_first(&mut m.destination_host, text(a, true, &mut field_error)),
+                (DESTINATION_REALM, 0) => set_first(&mut m.destination_realm, text(a, true, &mut field_error)),
+                (USER_NAME, 0) => set_first(&mut m.user_name, text(a, false, &mut field_error)),
                 (AUTH_APPLICATION_ID, 0) => push_u32(&mut m.auth_application_ids, a, &mut field_error),
                 (ACCT_APPLICATION_ID, 0) => push_u32(&mut m.acct_application_ids, a, &mut field_error),
                 (RESULT_CODE, 0) if m.result_code.is_none() => match a.as_u32() {
@@ -320,6 +320,22 @@ fn decode_slice(slice: &DiameterSlice<'_>) -> LaxDiameterMessage {
         Err(e) => Some(field_error.unwrap_or(e)),
     };
     LaxDiameterMessage { message: m, stop }
+}
+
+/// An identity AVP's text. DiameterIdentity (hosts, realms) is an ASCII FQDN, UTF8String
+/// (Session-Id, User-Name) UTF-8 (RFC 6733 §4.3.1); otherwise the value is kept (lossy) and the
+/// message is non-canonical: a realm rule compares text a receiver may read differently or
+/// reject (found by the differential fuzzer: pycrate rejects such values).
+fn text(a: &AvpSlice<'_>, ascii: bool, err: &mut Option<DecodeError>) -> String {
+    let d = a.data();
+    let ok = if ascii { d.is_ascii() } else { std::str::from_utf8(d).is_ok() };
+    if !ok {
+        keep_first(
+            err,
+            DecodeError::NonCanonical { layer: L, what: "identity AVP is not ASCII (host, realm) or UTF-8" },
+        );
+    }
+    a.as_text()
 }
 
 fn set_first(slot: &mut Option<String>, v: String) {
@@ -460,6 +476,18 @@ mod tests {
         bad.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
         assert!(matches!(decode_framed(&bad).unwrap().stop, Some(DecodeError::Content { .. })));
         assert!(decode_framed(&[2; 20]).is_err());
+    }
+
+    #[test]
+    fn non_ascii_identity_is_noncanonical() {
+        let m = encode(FLAG_R, 316, 16777251, 1, 2, &[avp(code::ORIGIN_REALM, FLAG_M, None, b"home\xc4example")]);
+        let l = decode_lax(&m).unwrap();
+        assert!(l.message.origin_realm.is_some());
+        assert!(matches!(l.stop, Some(DecodeError::NonCanonical { layer: Layer::Diameter, .. })));
+        let m = encode(FLAG_R, 316, 16777251, 1, 2, &[avp(code::USER_NAME, FLAG_M, None, "usér".as_bytes())]);
+        assert_eq!(decode_lax(&m).unwrap().stop, None, "UTF-8 is fine in a User-Name");
+        let m = encode(FLAG_R, 316, 16777251, 1, 2, &[avp(code::ORIGIN_HOST, FLAG_M, None, "hést".as_bytes())]);
+        assert!(decode_lax(&m).unwrap().stop.is_some(), "but not in a DiameterIdentity");
     }
 
     #[test]

@@ -432,6 +432,11 @@ impl<'a> AddressSlice<'a> {
             _ => return None,
         };
         // Q.713 says filler 0; real traffic (the captures here) also uses 0xF.
+        // GTI 3/4 name the encoding: BCD odd (1) or even (2); unknown (0), national (3) and
+        // the spares are read as BCD here, which another decoder does not do (pycrate fails).
+        if matches!(self.global_title_indicator(), 3 | 4) && odd.is_none() {
+            return Some("global title encoding scheme is not BCD odd or even");
+        }
         if odd == Some(true) && digits.last().is_some_and(|b| !matches!(b >> 4, 0 | 0x0f)) {
             return Some("global title filler nibble is not 0 (or 0xF)");
         }
@@ -738,8 +743,11 @@ pub(crate) mod tests {
         // odd count (ES 1) with filler 7; ST before the end; unknown ES with a trailing 0xF
         assert!(a(&[0x12, 0x06, 0x00, 0x11, 0x04, 0x43, 0x16, 0x71, 0x70]).is_some());
         assert!(a(&[0x12, 0x06, 0x00, 0x11, 0x04, 0x7f, 0x39, 0x04]).is_some());
-        assert_eq!(a(&[0x0e, 0x06, 0x00, 0x10, 0x04, 0x21, 0xf3]), None);
-        assert!(a(&[0x0e, 0x06, 0x00, 0x10, 0x04, 0xf1, 0x23]).is_some());
+        // GTI 3 with ES 0 (unknown): not BCD
+        assert!(a(&[0x0e, 0x06, 0x00, 0x10, 0x21, 0xf3]).is_some());
+        // GTI 2 (no ES): a trailing 0xF is a filler, one before the end is not
+        assert_eq!(a(&[0x0a, 0x06, 0x00, 0x21, 0xf3]), None);
+        assert!(a(&[0x0a, 0x06, 0x00, 0xf1, 0x23]).is_some());
     }
 
     #[test]

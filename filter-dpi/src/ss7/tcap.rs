@@ -340,7 +340,11 @@ impl<'a> TcapSlice<'a> {
                 return Err(content("component is not a context-specific constructed element"));
             }
             let kind = ComponentType::from_tag(c.tag).ok_or(content("unknown component type"))?;
-            self.components.push(component(kind, &c, budget)?);
+            let (comp, err) = component(kind, &c, budget)?;
+            self.components.push(comp);
+            if let Some(e) = err {
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -392,7 +396,15 @@ fn code<'a>(t: &Tlv<'a>) -> Result<Option<Code<'a>>, DecodeError> {
     Ok(None)
 }
 
-fn component<'a>(kind: ComponentType, c: &Tlv<'a>, budget: &Budget) -> Result<Component<'a>, DecodeError> {
+/// One component. An error once the operation (or error) code is known — the parameter broken
+/// or over a cap (BER depth, element budget) — still returns the component, without its
+/// parameter, beside the error: the header-level rules (Category 1 by operation code) must
+/// see an ATI whose argument was built to exhaust the decoder (review H4 recipe 2).
+fn component<'a>(
+    kind: ComponentType,
+    c: &Tlv<'a>,
+    budget: &Budget,
+) -> Result<(Component<'a>, Option<DecodeError>), DecodeError> {
     let mut out = Component {
         kind,
         invoke_id: None,
@@ -413,7 +425,11 @@ fn component<'a>(kind: ComponentType, c: &Tlv<'a>, budget: &Budget) -> Result<Co
     match kind {
         ComponentType::Invoke => {
             for f in fields {
-                let f = f?;
+                let f = match f {
+                    Ok(f) => f,
+                    Err(e) if out.op_code.is_some() => return Ok((out, Some(e))),
+                    Err(e) => return Err(e),
+                };
                 if out.op_code.is_none() && f.is_context(0) && !f.constructed {
                     out.linked_id = f.int();
                 } else if out.op_code.is_none() {
@@ -433,13 +449,20 @@ fn component<'a>(kind: ComponentType, c: &Tlv<'a>, budget: &Budget) -> Result<Co
                 if let Some(op) = inner.next().transpose()? {
                     out.op_code = code(&op)?;
                 }
-                out.parameter = inner.next().transpose()?;
+                match inner.next().transpose() {
+                    Ok(p) => out.parameter = p,
+                    Err(e) if out.op_code.is_some() => return Ok((out, Some(e))),
+                    Err(e) => return Err(e),
+                }
             }
         }
         ComponentType::ReturnError => {
             let ec = fields.next().transpose()?.ok_or(content("ReturnError without an error code"))?;
             out.error_code = Some(code(&ec)?.ok_or(content("ReturnError without an error code"))?);
-            out.parameter = fields.next().transpose()?;
+            match fields.next().transpose() {
+                Ok(p) => out.parameter = p,
+                Err(e) => return Ok((out, Some(e))),
+            }
         }
         ComponentType::Reject => {
             if let Some(p) = fields.next().transpose()?
@@ -450,7 +473,7 @@ fn component<'a>(kind: ComponentType, c: &Tlv<'a>, budget: &Budget) -> Result<Co
             }
         }
     }
-    Ok(out)
+    Ok((out, None))
 }
 
 /// Hex rendering of a transaction id as tshark prints `tcap.otid` ("a5050001").
@@ -575,6 +598,35 @@ pub(crate) mod tests {
         let (t, e) = TcapSlice::from_slice_lax(&m).unwrap();
         assert_eq!(t.components().len(), MAX_COMPONENTS);
         assert!(matches!(e, Some(DecodeError::Limit { .. })));
+    }
+
+    #[test]
+    fn deep_argument_keeps_the_operation_code() {
+        // review H4 recipe 2: an ATI whose argument nests 30 indefinite-length levels, over
+        // MAX_DEPTH: the invoke and its operation code stay, beside the Limit error
+        let mut arg = vec![];
+        for _ in 0..30 {
+            arg.extend_from_slice(&[0x30, 0x80]);
+        }
+        arg.extend_from_slice(&[0x05, 0x00]);
+        for _ in 0..30 {
+            arg.extend_from_slice(&[0x00, 0x00]);
+        }
+        let mut invoke = vec![0x02, 0x01, 0x01, 0x02, 0x01, 71];
+        invoke.extend(arg);
+        let mut comp = vec![0xa1, 0x81, invoke.len() as u8];
+        comp.extend(invoke);
+        let mut comps = vec![0x6c, 0x81, comp.len() as u8];
+        comps.extend(comp);
+        let mut body = vec![0x48, 0x01, 0x01];
+        body.extend(comps);
+        let mut m = vec![0x62, 0x81, body.len() as u8];
+        m.extend(body);
+        assert!(matches!(TcapSlice::from_slice(&m), Err(DecodeError::Limit { .. })));
+        let (t, e) = TcapSlice::from_slice_lax(&m).unwrap();
+        assert!(matches!(e, Some(DecodeError::Limit { .. })));
+        assert_eq!((t.components().len(), t.components()[0].op_code), (1, Some(Code::Local(71))));
+        assert_eq!(t.components()[0].parameter, None);
     }
 
     fn anomalies(m: &[u8]) -> Vec<&'static str> {

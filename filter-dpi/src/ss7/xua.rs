@@ -83,7 +83,8 @@ pub(crate) fn walk_params(layer: Layer, data: &[u8]) -> Result<Option<&'static s
     Ok((n > MAX_PARAMS).then_some("more parameters than any valid message has"))
 }
 
-/// The parameters of a message that [`walk_params`] accepted.
+/// The parameters of a message whose parameter list was walked (`walk_params`) when it was
+/// framed, so this iterator cannot fail.
 #[derive(Clone, Debug)]
 pub struct ParamIter<'a> {
     pub(crate) data: &'a [u8],
