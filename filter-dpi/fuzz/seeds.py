@@ -106,6 +106,86 @@ def layer_messages(layer, check=whole):
     return msgs
 
 
+def tlv(tag, value):
+    """A SIGTRAN parameter, padded to 4 bytes."""
+    p = struct.pack(">HH", tag, 4 + len(value)) + value
+    return p + b"\0" * (-len(p) % 4)
+
+
+def xua(klass, mtype, params):
+    body = b"".join(params)
+    return bytes([1, 0, klass, mtype]) + struct.pack(">I", 8 + len(body)) + body
+
+
+def m3ua_protocol_data(m):
+    """(OPC, DPC, SI, NI, SLS, user data) of an M3UA DATA message, or None."""
+    if len(m) < 8 or m[2:4] != b"\x01\x01":
+        return None
+    at = 8
+    while at + 4 <= len(m):
+        tag, n = struct.unpack(">HH", m[at : at + 4])
+        if n < 4:
+            return None
+        if tag == 0x0210 and n >= 16:
+            opc, dpc, si, ni, _mp, sls = struct.unpack(">IIBBBB", m[at + 4 : at + 16])
+            return opc, dpc, si, ni, sls, m[at + 16 : at + n]
+        at += (n + 3) & ~3
+    return None
+
+
+def as_m2ua(m):
+    """The same MTP3 user message as M2UA MAUP DATA (RFC 3331): SIO + ITU routing label."""
+    pd = m3ua_protocol_data(m)
+    if pd is None:
+        return None
+    opc, dpc, si, ni, sls, user = pd
+    label = (dpc & 0x3FFF) | ((opc & 0x3FFF) << 14) | ((sls & 0xF) << 28)
+    mtp3 = bytes([(ni << 6) | (si & 0x0F)]) + struct.pack("<I", label) + user
+    return xua(6, 1, [tlv(0x0001, struct.pack(">I", 1)), tlv(0x0300, mtp3)])
+
+
+def sua_address(a):
+    """An SCCP party address (GTI 4, SSN present) as an SUA address parameter, or None."""
+    if not a or a[0] & 0x3C != 0x10 or not a[0] & 0x02:
+        return None
+    at = 1 + (2 if a[0] & 0x01 else 0)
+    ssn = a[at]
+    tt, npes, nai = a[at + 1 : at + 4]
+    digits = a[at + 4 :]
+    n = len(digits) * 2 - (1 if npes & 0x0F == 1 else 0)
+    ri = 2 if a[0] & 0x40 else 1
+    gt = tlv(0x8001, bytes([0, 0, 0, 4, n, tt, npes >> 4, nai & 0x7F]) + digits)
+    return struct.pack(">HH", ri, 0x07) + gt + tlv(0x8003, bytes([0, 0, 0, ssn]))
+
+
+def as_sua(m):
+    """An M3UA DATA carrying an SCCP UDT, as an SUA CLDT (RFC 3868) with the same TCAP."""
+    pd = m3ua_protocol_data(m)
+    if pd is None or pd[2] != 3:
+        return None
+    u = pd[5]
+    if len(u) < 5 or u[0] != 0x09:
+        return None
+    try:
+        # pointers count from their own octet (2, 3, 4); each part is length, contents
+        called = u[2 + u[2] + 1 : 2 + u[2] + 1 + u[2 + u[2]]]
+        calling = u[3 + u[3] + 1 : 3 + u[3] + 1 + u[3 + u[3]]]
+        data = u[4 + u[4] + 1 : 4 + u[4] + 1 + u[4 + u[4]]]
+        src, dst = sua_address(calling), sua_address(called)
+    except IndexError:
+        return None
+    if src is None or dst is None or not data:
+        return None
+    return xua(7, 1, [
+        tlv(0x0006, struct.pack(">I", 1)),
+        tlv(0x0115, bytes([0, 0, 0, u[1] & 0x8F])),
+        tlv(0x0102, src),
+        tlv(0x0103, dst),
+        tlv(0x0116, bytes(4)),
+        tlv(0x010B, data),
+    ])
+
+
 def length_prefixed(selector, msgs):
     """The sigtran target's input: a selector byte, then messages with 2-byte lengths."""
     return bytes([selector]) + b"".join(struct.pack(">H", len(m)) + m for m in msgs)
@@ -114,10 +194,14 @@ def length_prefixed(selector, msgs):
 def main():
     seeds = {
         "sctp": layer_messages("sctp", sctp_packet),
-        # Even selector: M3UA (PPID 3), odd: M2PA (PPID 5). One message per input, and one input
-        # holding a run of them (SCCP segments that the decoder reassembles).
+        # Selector & 3: 0 M3UA (PPID 3), 1 M2PA (5), 2 SUA (4), 3 M2UA (2). One message per
+        # input, and one input holding a run of them (SCCP segments that the decoder
+        # reassembles). The SUA and M2UA seeds are the M3UA captures' messages converted (no
+        # capture here has SUA or M2UA).
         "sigtran": [length_prefixed(0, [m]) for m in layer_messages("m3ua", sigtran_message)]
-        + [length_prefixed(1, [m]) for m in layer_messages("m2pa", sigtran_message)],
+        + [length_prefixed(1, [m]) for m in layer_messages("m2pa", sigtran_message)]
+        + [length_prefixed(2, [x]) for x in map(as_sua, layer_messages("m3ua", sigtran_message)) if x]
+        + [length_prefixed(3, [x]) for x in map(as_m2ua, layer_messages("m3ua", sigtran_message)) if x],
         "tcap_map": layer_messages("tcap", ber_element),
         # Each message twice: as it is, for the message decoders (its version byte 1 also picks
         # 2-byte segments for the reassembler), and after a byte 0x0f that has the reassembler

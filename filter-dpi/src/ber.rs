@@ -220,6 +220,16 @@ fn parse_at<'a>(data: &'a [u8], budget: &Budget, depth: usize) -> Result<(Tlv<'a
     Ok((Tlv { class, constructed, tag, value, raw, indefinite: false, depth }, after))
 }
 
+/// Whether `t` or any element inside it has an indefinite length. Walks with a budget of its
+/// own (the caller's was spent reading the message); elements that do not parse end the walk
+/// there (their error is the caller's to report).
+pub fn has_indefinite(t: &Tlv<'_>) -> bool {
+    fn walk(t: &Tlv<'_>, budget: &Budget) -> bool {
+        t.indefinite || t.children(budget).map_while(Result::ok).any(|c| walk(&c, budget))
+    }
+    walk(t, &Budget::new(Layer::Tcap))
+}
+
 /// Two's-complement integer of 1 to 8 octets.
 pub fn int_value(v: &[u8]) -> Option<i64> {
     if v.is_empty() || v.len() > 8 {
@@ -280,6 +290,15 @@ pub fn oid_to_string(v: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indefinite_found_at_any_depth() {
+        let b = Budget::new(Layer::Tcap);
+        let (t, _) = Tlv::parse(&[0x30, 0x06, 0x30, 0x04, 0x04, 0x02, 1, 2], &b).unwrap();
+        assert!(!has_indefinite(&t));
+        let (t, _) = Tlv::parse(&[0x30, 0x08, 0x30, 0x80, 0x04, 0x02, 1, 2, 0, 0], &b).unwrap();
+        assert!(has_indefinite(&t));
+    }
 
     #[test]
     fn definite_and_indefinite() {

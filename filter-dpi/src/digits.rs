@@ -40,19 +40,29 @@ pub fn nibbles(d: &[u8]) -> impl Iterator<Item = u8> + '_ {
 
 /// TBCD identity digits, decimal only (GTP): a nibble 0xF ends the string (filler in the last
 /// octet's high nibble). Identities that carry `*`, `#`, `a`-`c` are not IMSIs or MSISDNs and are
-/// reported as [`DecodeError::Content`]; more than [`TBCD_MAX_OCTETS`] octets as
+/// reported as [`DecodeError::Content`], as is a non-empty string without a digit; digits after
+/// a filler as [`DecodeError::NonCanonical`]; more than [`TBCD_MAX_OCTETS`] octets as
 /// [`DecodeError::Limit`].
 pub fn tbcd_decimal(layer: Layer, bytes: &[u8]) -> Result<String, DecodeError> {
     if bytes.len() > TBCD_MAX_OCTETS {
         return Err(DecodeError::Limit { layer, what: "TBCD digit string longer than 16 octets" });
     }
     let mut s = String::with_capacity(bytes.len() * 2);
+    let mut ended = false;
     for n in nibbles(bytes) {
         match n {
+            // Digits after a filler: a receiver that skips the filler reads a different
+            // identity than one that stops there (found by the differential fuzzer).
+            _ if ended && n != 0x0f => {
+                return Err(DecodeError::NonCanonical { layer, what: "TBCD filler before the last digit" });
+            }
             0..=9 => s.push(char::from(b'0' + n)),
-            0x0f => return Ok(s),
+            0x0f => ended = true,
             _ => return Err(DecodeError::Content { layer, what: "TBCD digit string has a non-decimal digit" }),
         }
+    }
+    if s.is_empty() && !bytes.is_empty() {
+        return Err(DecodeError::Content { layer, what: "TBCD digit string has no digit" });
     }
     Ok(s)
 }
@@ -182,7 +192,9 @@ mod tests {
         assert_eq!(bcd_global_title(&imsi, Some(true)), d);
         // A filler in the middle ends TBCD; BCD has no such rule.
         assert_eq!(tbcd_map(&[0x21, 0xf3, 0x54]), "123");
-        assert_eq!(tbcd_decimal(Layer::GtpV2C, &[0x21, 0xf3, 0x54]).unwrap(), "123");
+        assert!(matches!(tbcd_decimal(Layer::GtpV2C, &[0x21, 0xf3, 0x54]), Err(DecodeError::NonCanonical { .. })));
+        assert!(matches!(tbcd_decimal(Layer::GtpV2C, &[0xff]), Err(DecodeError::Content { .. })));
+        assert_eq!(tbcd_decimal(Layer::GtpV2C, &[0x21, 0xf3, 0xff]).unwrap(), "123");
         assert_eq!(bcd_global_title(&[0x21, 0xf3, 0x54], Some(false)), "123F45");
         assert_eq!(bcd_global_title(&[], None), "");
         assert_eq!(tbcd_map(&[]), "");

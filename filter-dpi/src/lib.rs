@@ -4,8 +4,12 @@
 //! only (no aya, tokio or eBPF toolchain); the controller (`filter-user`, `inspect/`) feeds it
 //! frames and judges what it returns.
 //!
-//! - [`sctp`]: SCTP packets, chunks and DATA reassembly; the SIGTRAN PPIDs;
-//! - [`ss7`]: M3UA or M2PA → MTP3 → SCCP → TCAP → MAP, one call per user message;
+//! - [`sctp`]: SCTP packets, chunks, CRC32c and DATA/I-DATA reassembly; the SIGTRAN PPIDs;
+//! - [`tcp`]: one direction of a TCP connection reassembled by sequence number;
+//! - [`ipfrag`]: IPv4/IPv6 fragment reassembly;
+//! - [`classify`]: what an SCTP user message is by its own header (M3UA, SUA, M2UA, M2PA,
+//!   Diameter), whatever PPID the sender put on it;
+//! - [`ss7`]: M3UA, SUA, M2UA or M2PA → (MTP3) → SCCP → TCAP → MAP, one call per user message;
 //! - [`diameter`]: messages, AVPs, stream reassembly, names;
 //! - [`gtp`]: GTPv2-C, GTPv1-C, GTP-U;
 //! - [`ber`], [`bytes`], [`digits`]: the BER reader, big-endian reads and TBCD/BCD digit
@@ -20,11 +24,14 @@ use std::fmt;
 
 pub mod ber;
 pub mod bytes;
+pub mod classify;
 pub mod diameter;
 pub mod digits;
 pub mod gtp;
+pub mod ipfrag;
 pub mod sctp;
 pub mod ss7;
+pub mod tcp;
 
 /// The protocol layer an error comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +39,10 @@ pub enum Layer {
     Sctp,
     M3ua,
     M2pa,
+    /// SIGTRAN SCCP User Adaptation (RFC 3868).
+    Sua,
+    /// SIGTRAN MTP2 User Adaptation (RFC 3331).
+    M2ua,
     Mtp3,
     Sccp,
     Tcap,
@@ -49,6 +60,8 @@ impl Layer {
             Layer::Sctp => "sctp",
             Layer::M3ua => "m3ua",
             Layer::M2pa => "m2pa",
+            Layer::Sua => "sua",
+            Layer::M2ua => "m2ua",
             Layer::Mtp3 => "mtp3",
             Layer::Sccp => "sccp",
             Layer::Tcap => "tcap",
@@ -79,14 +92,23 @@ pub enum DecodeError {
     /// A documented cap (nesting depth, element count, reassembly memory) was reached.
     #[error("{layer}: limit reached: {what}")]
     Limit { layer: Layer, what: &'static str },
+    /// Decodable, and some receiver would act on it, but not canonical: an inner length that
+    /// disagrees with its carrier, an encoding a strict decoder refuses (a global TCAP opcode,
+    /// an over-long transaction id, an indefinite length, a non-TBCD IMSI...). The decoders
+    /// that report this still return what they decoded (as the most permissive receiver would
+    /// read it), so rules run; the caller judges the message malformed. This is where parser
+    /// differentials (evasions) show up, so it has a counter of its own.
+    #[error("{layer}: non-canonical: {what}")]
+    NonCanonical { layer: Layer, what: &'static str },
 }
 
 impl DecodeError {
     pub fn layer(&self) -> Layer {
         match self {
-            DecodeError::Len { layer, .. } | DecodeError::Content { layer, .. } | DecodeError::Limit { layer, .. } => {
-                *layer
-            }
+            DecodeError::Len { layer, .. }
+            | DecodeError::Content { layer, .. }
+            | DecodeError::Limit { layer, .. }
+            | DecodeError::NonCanonical { layer, .. } => *layer,
         }
     }
 
@@ -96,6 +118,7 @@ impl DecodeError {
             DecodeError::Len { .. } => "truncated",
             DecodeError::Content { .. } => "content",
             DecodeError::Limit { .. } => "limit",
+            DecodeError::NonCanonical { .. } => "noncanonical",
         };
         format!("{}.{k}", self.layer())
     }

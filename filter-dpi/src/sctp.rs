@@ -1,12 +1,19 @@
-//! SCTP (RFC 9260): common header, every chunk of a packet, DATA chunks, and a [`Reassembler`]
-//! that rebuilds a user message split over several DATA chunks.
+//! SCTP (RFC 9260): common header, every chunk of a packet, DATA and I-DATA chunks, the CRC32c,
+//! and a [`Reassembler`] that rebuilds a user message split over several chunks the way the
+//! receiver does.
 //!
 //! [`SctpSlice::from_slice`] walks the chunk list once (at most [`MAX_CHUNKS`] chunks) and
 //! checks every chunk length against the packet, so [`SctpSlice::chunks`] cannot fail. A chunk
 //! length that is not a multiple of 4 is followed by padding; the last chunk's padding may be
 //! missing (as tshark, we accept that).
+//!
+//! [`SctpSlice::from_slice_lax`] is what inspection uses: it walks like a receiver (Linux
+//! `sctp_inq_pop()`), chunk by chunk, up to the first malformed chunk or the first unrecognised
+//! chunk whose action bits say "stop processing this packet" (RFC 9260 §3.2), and keeps every
+//! chunk before it; a packet is never discarded whole because of something after its DATA.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 
 use crate::bytes::{be16, be32};
@@ -35,8 +42,22 @@ pub const CHUNK_ERROR: u8 = 9;
 pub const CHUNK_COOKIE_ECHO: u8 = 10;
 pub const CHUNK_COOKIE_ACK: u8 = 11;
 pub const CHUNK_SHUTDOWN_COMPLETE: u8 = 14;
-/// I-DATA (RFC 8260, interleaved user messages): recognised, not decoded.
+/// AUTH (RFC 4895).
+pub const CHUNK_AUTH: u8 = 15;
+/// I-DATA (RFC 8260, interleaved user messages): decoded and reassembled like DATA.
 pub const CHUNK_I_DATA: u8 = 64;
+/// PAD (RFC 4820): action bits `10`, skipped by the receiver.
+pub const CHUNK_PAD: u8 = 0x84;
+/// I-DATA chunk header: type, flags, length, TSN, stream id, reserved, message id, PPID or FSN.
+pub const I_DATA_HEADER_LEN: usize = 20;
+
+/// Whether a receiver that does not know chunk type `t` stops processing the packet there and
+/// discards the rest (action bits `00` and `01`, RFC 9260 §3.2). Types with the high bit set
+/// are skipped and the packet goes on.
+pub fn unknown_chunk_stops(t: u8) -> bool {
+    let known = t <= CHUNK_AUTH || t == CHUNK_I_DATA;
+    !known && t & 0x80 == 0
+}
 
 /// Payload protocol identifiers (IANA) of the SIGTRAN adaptation layers. [`crate::ss7`]
 /// decodes M3UA and M2PA.
@@ -57,8 +78,15 @@ fn len_err(required: usize, len: usize) -> DecodeError {
 /// One SCTP packet: common header plus a validated chunk list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SctpSlice<'a> {
+    /// Common header and the validated chunks.
     data: &'a [u8],
+    /// The whole packet as given (the checksum covers it all).
+    whole: &'a [u8],
     chunk_count: usize,
+}
+
+fn short_data(t: u8, len: usize) -> bool {
+    (t == CHUNK_DATA && len < DATA_HEADER_LEN) || (t == CHUNK_I_DATA && len < I_DATA_HEADER_LEN)
 }
 
 impl<'a> SctpSlice<'a> {
@@ -80,14 +108,69 @@ impl<'a> SctpSlice<'a> {
             if end > data.len() {
                 return Err(len_err(end, data.len()));
             }
-            if data.get(off) == Some(&CHUNK_DATA) && len < DATA_HEADER_LEN {
+            if short_data(data.get(off).copied().unwrap_or(0), len) {
                 return Err(DecodeError::Content { layer: Layer::Sctp, what: "DATA chunk shorter than its header" });
             }
             count += 1;
             // Padding to a multiple of 4; the last chunk's may be missing.
             off = end.next_multiple_of(4).min(data.len());
         }
-        Ok(SctpSlice { data, chunk_count: count })
+        Ok(SctpSlice { data, whole: data, chunk_count: count })
+    }
+
+    /// Walks the chunks as a receiver does: up to the first malformed chunk (kept out), or up to
+    /// and including the first unrecognised chunk whose action bits discard the rest of the
+    /// packet. Returns the packet with the chunks a receiver processes, and why the walk stopped
+    /// early (`None` when it reached the end). No chunk count cap: the walk is linear in the
+    /// packet's length, and a cap would hide the chunks after it. Only a packet shorter than the
+    /// common header is an error.
+    pub fn from_slice_lax(data: &'a [u8]) -> Result<(Self, Option<DecodeError>), DecodeError> {
+        DecodeError::need(Layer::Sctp, COMMON_HEADER_LEN, data.len())?;
+        let mut off = COMMON_HEADER_LEN;
+        let mut count = 0;
+        let mut stop = None;
+        while off < data.len() {
+            let Some(len) = be16(data, off + 2) else {
+                stop = Some(len_err(off + CHUNK_HEADER_LEN, data.len()));
+                break;
+            };
+            let len = len as usize;
+            let t = data.get(off).copied().unwrap_or(0);
+            if len < CHUNK_HEADER_LEN {
+                stop = Some(DecodeError::Content { layer: Layer::Sctp, what: "chunk length below 4" });
+                break;
+            }
+            if off + len > data.len() {
+                stop = Some(len_err(off + len, data.len()));
+                break;
+            }
+            if short_data(t, len) {
+                stop = Some(DecodeError::Content { layer: Layer::Sctp, what: "DATA chunk shorter than its header" });
+                break;
+            }
+            count += 1;
+            off = (off + len).next_multiple_of(4).min(data.len());
+            if unknown_chunk_stops(t) {
+                if off < data.len() {
+                    stop = Some(DecodeError::Content {
+                        layer: Layer::Sctp,
+                        what: "unrecognised chunk type: the receiver discards the rest of the packet",
+                    });
+                }
+                break;
+            }
+        }
+        let valid = data.get(..off).unwrap_or(data);
+        Ok((SctpSlice { data: valid, whole: data, chunk_count: count }, stop))
+    }
+
+    /// Whether the CRC32c in the common header matches the whole packet (computed with the
+    /// checksum field as zero). A packet cut short (snap length) cannot be checked: false.
+    pub fn checksum_ok(&self) -> bool {
+        let (Some(head), Some(rest)) = (self.whole.get(..8), self.whole.get(COMMON_HEADER_LEN..)) else {
+            return false;
+        };
+        crc32c(&[head, &[0; 4], rest]).to_le_bytes() == self.checksum().to_be_bytes()
     }
 
     pub fn source_port(&self) -> u16 {
@@ -114,7 +197,7 @@ impl<'a> SctpSlice<'a> {
         ChunkIter { data: self.data, off: COMMON_HEADER_LEN }
     }
 
-    /// DATA chunks only.
+    /// DATA and I-DATA chunks.
     pub fn data_chunks(&self) -> impl Iterator<Item = DataChunkSlice<'a>> + use<'a> {
         self.chunks().filter_map(|c| c.data())
     }
@@ -176,13 +259,15 @@ impl<'a> ChunkSlice<'a> {
         self.data
     }
 
-    /// The DATA view of this chunk, if it is one and is long enough.
+    /// The DATA view of this chunk, if it is a DATA or I-DATA chunk and is long enough.
     pub fn data(&self) -> Option<DataChunkSlice<'a>> {
         DataChunkSlice::from_chunk(*self).ok()
     }
 }
 
-/// A DATA chunk (type 0).
+/// A DATA chunk (type 0) or an I-DATA chunk (type 64, RFC 8260): both carry user data; I-DATA
+/// names the message by a 32-bit message id and its fragments by a fragment sequence number
+/// (FSN), and carries the PPID in the first fragment only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DataChunkSlice<'a> {
     data: &'a [u8],
@@ -190,11 +275,30 @@ pub struct DataChunkSlice<'a> {
 
 impl<'a> DataChunkSlice<'a> {
     pub fn from_chunk(chunk: ChunkSlice<'a>) -> Result<Self, DecodeError> {
-        if chunk.chunk_type() != CHUNK_DATA {
-            return Err(DecodeError::Content { layer: Layer::Sctp, what: "not a DATA chunk" });
-        }
-        DecodeError::need(Layer::Sctp, DATA_HEADER_LEN, chunk.data.len())?;
+        let need = match chunk.chunk_type() {
+            CHUNK_DATA => DATA_HEADER_LEN,
+            CHUNK_I_DATA => I_DATA_HEADER_LEN,
+            _ => return Err(DecodeError::Content { layer: Layer::Sctp, what: "not a DATA chunk" }),
+        };
+        DecodeError::need(Layer::Sctp, need, chunk.data.len())?;
         Ok(DataChunkSlice { data: chunk.data })
+    }
+
+    /// An I-DATA chunk.
+    pub fn is_idata(&self) -> bool {
+        self.data.first() == Some(&CHUNK_I_DATA)
+    }
+    /// The chunk's bytes, header included.
+    pub fn raw(&self) -> &'a [u8] {
+        self.data
+    }
+    /// Message id: I-DATA's 32-bit MID; for DATA the stream sequence number.
+    pub fn message_id(&self) -> u32 {
+        if self.is_idata() { be32(self.data, 12).unwrap_or(0) } else { self.stream_seq() as u32 }
+    }
+    /// Fragment sequence number of an I-DATA fragment (0 for the first fragment and for DATA).
+    pub fn fsn(&self) -> u32 {
+        if self.is_idata() && !self.beginning() { be32(self.data, 16).unwrap_or(0) } else { 0 }
     }
 
     pub fn flags(&self) -> u8 {
@@ -222,31 +326,82 @@ impl<'a> DataChunkSlice<'a> {
     pub fn stream_id(&self) -> u16 {
         be16(self.data, 8).unwrap_or(0)
     }
+    /// Stream sequence number (DATA); for I-DATA the low 16 bits of the message id.
     pub fn stream_seq(&self) -> u16 {
-        be16(self.data, 10).unwrap_or(0)
+        if self.is_idata() { be32(self.data, 12).unwrap_or(0) as u16 } else { be16(self.data, 10).unwrap_or(0) }
     }
+    /// PPID; an I-DATA chunk carries it in its first fragment only (0 in the others).
     pub fn ppid(&self) -> u32 {
-        be32(self.data, 12).unwrap_or(0)
+        match (self.is_idata(), self.beginning()) {
+            (false, _) => be32(self.data, 12).unwrap_or(0),
+            (true, true) => be32(self.data, 16).unwrap_or(0),
+            (true, false) => 0,
+        }
     }
     pub fn payload(&self) -> &'a [u8] {
-        self.data.get(DATA_HEADER_LEN..).unwrap_or(&[])
+        let at = if self.is_idata() { I_DATA_HEADER_LEN } else { DATA_HEADER_LEN };
+        self.data.get(at..).unwrap_or(&[])
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reassembly
+// CRC32c (RFC 9260 appendix A): the receiver discards a packet whose checksum is wrong, so
+// inspection must not let such a packet change what it believes the association carried.
 
-/// Bytes of unfinished messages held per association; beyond it the association's state is
-/// dropped and [`Reassembler::push`] returns [`DecodeError::Limit`].
+const fn crc32c_table() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CRC32C_TABLE: [u32; 256] = crc32c_table();
+
+/// CRC32c (Castagnoli) over the concatenation of `parts`.
+pub fn crc32c(parts: &[&[u8]]) -> u32 {
+    let mut crc = !0u32;
+    for part in parts {
+        for &b in *part {
+            crc = CRC32C_TABLE[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+        }
+    }
+    !crc
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reassembly, as the receiver does it (Linux `net/sctp/ulpqueue.c`): DATA fragments by TSN within
+// the association, whatever their stream id; I-DATA fragments (RFC 8260) by stream, U flag and
+// message id, in fragment sequence number order.
+
+/// Bytes of unfinished messages held per association; beyond it the association's unfinished
+/// fragments are dropped and [`Reassembler::feed`] returns [`DecodeError::Limit`] (an event for
+/// the caller: the message can no longer be judged).
 pub const REASM_MAX_BYTES_PER_ASSOC: usize = 256 * 1024;
+/// Bytes of unfinished messages held over all associations of one owner (the caller's peer id):
+/// one peer cannot take the memory the others need.
+pub const REASM_MAX_BYTES_PER_OWNER: usize = 4 * 1024 * 1024;
 /// Bytes of unfinished messages held over all associations.
 pub const REASM_MAX_BYTES_TOTAL: usize = 16 * 1024 * 1024;
-/// Fragments held per (association, stream).
-pub const REASM_MAX_FRAGMENTS_PER_STREAM: usize = 256;
-/// Associations with unfinished messages.
+/// Unfinished fragments held per association.
+pub const REASM_MAX_FRAGMENTS_PER_ASSOC: usize = 1024;
+/// Associations followed (for reassembly and retransmission checks) in total. When full, the
+/// least recently used association of the owner that holds the most is forgotten, never all.
 pub const REASM_MAX_ASSOCS: usize = 4096;
-/// Streams with unfinished messages per association.
-pub const REASM_MAX_STREAMS_PER_ASSOC: usize = 64;
+/// Associations followed per owner; a new one beyond it replaces that owner's least recently
+/// used one, so a peer that opens thousands only ever evicts its own.
+pub const REASM_MAX_ASSOCS_PER_OWNER: usize = 512;
+/// TSNs of delivered chunks remembered per association, with a digest of their content, to tell
+/// a retransmission (same content: skipped) from a rewrite (different content: reported).
+pub const RECENT_TSNS: usize = 256;
 
 /// Identifies one direction of an association: addresses, ports and verification tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -261,14 +416,36 @@ pub struct AssocKey {
 /// A complete user message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserMessage {
+    /// Stream id of the first fragment (the receiver delivers the message on it).
     pub stream_id: u16,
+    /// Stream sequence number (DATA) or the low 16 bits of the message id (I-DATA).
     pub stream_seq: u16,
     pub ppid: u32,
     /// TSN of the first fragment.
     pub first_tsn: u32,
     /// How many DATA chunks it came in.
     pub fragments: usize,
+    /// It came in I-DATA chunks.
+    pub idata: bool,
+    /// A later fragment named another stream id or PPID than the first: the receiver ignores
+    /// that (it reassembles by TSN), a sender has no reason to do it.
+    pub inconsistent: bool,
     pub data: Vec<u8>,
+}
+
+/// What one chunk did to the reassembly state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fed {
+    /// It completed a user message.
+    Message(UserMessage),
+    /// A fragment kept until its message is complete.
+    Pending,
+    /// A retransmission of a chunk already seen with the same content: nothing new.
+    Duplicate,
+    /// A chunk whose TSN was already seen with *different* content. The first copy is kept (the
+    /// receiver keeps it too); a second, different copy is itself an attack on whoever looks at
+    /// the traffic, and the caller reports it.
+    Conflict { tsn: u32 },
 }
 
 #[derive(Debug)]
@@ -276,24 +453,44 @@ struct Fragment {
     tsn: u32,
     begin: bool,
     end: bool,
-    ssn: u16,
+    unordered: bool,
+    idata: bool,
+    sid: u16,
+    mid: u32,
+    fsn: u32,
     ppid: u32,
+    digest: u64,
     data: Vec<u8>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct AssocState {
+    owner: u32,
     bytes: usize,
-    streams: HashMap<u16, Vec<Fragment>>,
+    frags: Vec<Fragment>,
+    recent: VecDeque<(u32, u64)>,
+    last_used: u64,
 }
 
-/// Rebuilds user messages from DATA chunks (B…E on one stream, consecutive TSNs). A chunk with
-/// both B and E is returned at once; fragments wait until the run is complete, in any arrival
-/// order; a retransmitted TSN is ignored. Memory is capped per association and in total.
+#[derive(Debug, Default, Clone, Copy)]
+struct OwnerUse {
+    assocs: usize,
+    bytes: usize,
+}
+
+/// Rebuilds user messages from DATA and I-DATA chunks, like the receiver. A chunk with both B
+/// and E is a message at once; fragments wait until their run is complete, in any arrival order.
+/// A TSN seen before is a [`Fed::Duplicate`] when its content is the same and a
+/// [`Fed::Conflict`] when it is not. Feed it only chunks of packets the receiver accepts (valid
+/// checksum, the association's verification tag), or a forged copy takes the real one's place.
+/// Memory is capped per association, per owner and in total.
 #[derive(Debug, Default)]
 pub struct Reassembler {
     assocs: HashMap<AssocKey, AssocState>,
+    owners: HashMap<u32, OwnerUse>,
     total: usize,
+    tick: u64,
+    hasher: RandomState,
 }
 
 impl Reassembler {
@@ -308,110 +505,215 @@ impl Reassembler {
 
     /// Associations with unfinished messages.
     pub fn pending_assocs(&self) -> usize {
+        self.assocs.values().filter(|a| !a.frags.is_empty()).count()
+    }
+
+    /// Associations followed (unfinished messages or remembered TSNs).
+    pub fn assocs(&self) -> usize {
         self.assocs.len()
     }
 
-    /// Forget an association (e.g. on ABORT or SHUTDOWN_COMPLETE).
+    /// Forget an association (e.g. on ABORT or SHUTDOWN COMPLETE).
     pub fn drop_assoc(&mut self, key: &AssocKey) {
         if let Some(st) = self.assocs.remove(key) {
             self.total -= st.bytes;
+            if let Some(o) = self.owners.get_mut(&st.owner) {
+                o.assocs -= 1;
+                o.bytes -= st.bytes;
+                if o.assocs == 0 {
+                    self.owners.remove(&st.owner);
+                }
+            }
         }
     }
 
-    /// Feeds one DATA chunk. `Ok(Some(..))` when it completes a user message.
+    /// Drop an association's unfinished fragments, keep its remembered TSNs.
+    fn drop_pending(&mut self, key: &AssocKey) {
+        if let Some(st) = self.assocs.get_mut(key) {
+            let n = st.bytes;
+            st.frags.clear();
+            st.bytes = 0;
+            self.total -= n;
+            if let Some(o) = self.owners.get_mut(&st.owner) {
+                o.bytes -= n;
+            }
+        }
+    }
+
+    fn lru_of(&self, owner: Option<u32>) -> Option<AssocKey> {
+        self.assocs
+            .iter()
+            .filter(|(_, a)| owner.is_none_or(|o| a.owner == o))
+            .min_by_key(|(_, a)| a.last_used)
+            .map(|(k, _)| *k)
+    }
+
+    /// Make room for a new association of `owner`: its own least recently used one if it is at
+    /// its quota; if the table is full, the least recently used one of the owner holding most.
+    fn admit(&mut self, owner: u32) {
+        if self.owners.get(&owner).is_some_and(|o| o.assocs >= REASM_MAX_ASSOCS_PER_OWNER)
+            && let Some(k) = self.lru_of(Some(owner))
+        {
+            self.drop_assoc(&k);
+        }
+        if self.assocs.len() >= REASM_MAX_ASSOCS {
+            let biggest = self.owners.iter().max_by_key(|(_, u)| u.assocs).map(|(o, _)| *o);
+            if let Some(k) = self.lru_of(biggest) {
+                self.drop_assoc(&k);
+            }
+        }
+    }
+
+    /// Feeds one DATA chunk (owner 0). `Ok(Some(..))` when it completes a user message;
+    /// duplicates and conflicting retransmissions are `Ok(None)` here (see [`Reassembler::feed`]).
     pub fn push(&mut self, key: AssocKey, chunk: &DataChunkSlice<'_>) -> Result<Option<UserMessage>, DecodeError> {
-        if chunk.beginning() && chunk.ending() {
-            return Ok(Some(UserMessage {
-                stream_id: chunk.stream_id(),
-                stream_seq: chunk.stream_seq(),
-                ppid: chunk.ppid(),
-                first_tsn: chunk.tsn(),
-                fragments: 1,
-                data: chunk.payload().to_vec(),
-            }));
+        match self.feed(0, key, chunk)? {
+            Fed::Message(m) => Ok(Some(m)),
+            _ => Ok(None),
         }
-        let n = chunk.payload().len();
-        let limit = |what| Err(DecodeError::Limit { layer: Layer::Sctp, what });
-        if !self.assocs.contains_key(&key) && self.assocs.len() >= REASM_MAX_ASSOCS {
-            return limit("too many associations in reassembly");
+    }
+
+    /// Feeds one DATA or I-DATA chunk of association `key`, which belongs to `owner` (the
+    /// caller's peer id: quotas are per owner).
+    pub fn feed(&mut self, owner: u32, key: AssocKey, chunk: &DataChunkSlice<'_>) -> Result<Fed, DecodeError> {
+        self.tick += 1;
+        let tick = self.tick;
+        // The I bit (SACK immediately, RFC 7053) may change on a retransmission; nothing else.
+        let raw = chunk.raw();
+        let digest = self.hasher.hash_one((raw.get(1).map(|f| f & 0x07), raw.get(2..)));
+        if !self.assocs.contains_key(&key) {
+            self.admit(owner);
+            self.assocs.insert(
+                key,
+                AssocState { owner, bytes: 0, frags: Vec::new(), recent: VecDeque::new(), last_used: tick },
+            );
+            self.owners.entry(owner).or_default().assocs += 1;
         }
-        let st = self.assocs.entry(key).or_default();
-        if !st.streams.contains_key(&chunk.stream_id()) && st.streams.len() >= REASM_MAX_STREAMS_PER_ASSOC {
-            self.drop_assoc(&key);
-            return limit("too many streams in reassembly for one association");
+        let st = self.assocs.get_mut(&key).expect("inserted above");
+        st.last_used = tick;
+        let tsn = chunk.tsn();
+        let seen = st.recent.iter().find(|(t, _)| *t == tsn).map(|(_, d)| *d);
+        let seen = seen.or_else(|| st.frags.iter().find(|f| f.tsn == tsn).map(|f| f.digest));
+        if let Some(d) = seen {
+            return Ok(if d == digest { Fed::Duplicate } else { Fed::Conflict { tsn } });
         }
-        let frags = st.streams.entry(chunk.stream_id()).or_default();
-        if frags.iter().any(|f| f.tsn == chunk.tsn()) {
-            return Ok(None); // retransmission
-        }
-        if frags.len() >= REASM_MAX_FRAGMENTS_PER_STREAM || st.bytes + n > REASM_MAX_BYTES_PER_ASSOC {
-            self.drop_assoc(&key);
-            return limit("reassembly memory per association");
-        }
-        if self.total + n > REASM_MAX_BYTES_TOTAL {
-            self.drop_assoc(&key);
-            return limit("reassembly memory in total");
-        }
-        frags.push(Fragment {
-            tsn: chunk.tsn(),
+        let frag = Fragment {
+            tsn,
             begin: chunk.beginning(),
             end: chunk.ending(),
-            ssn: chunk.stream_seq(),
+            unordered: chunk.unordered(),
+            idata: chunk.is_idata(),
+            sid: chunk.stream_id(),
+            mid: chunk.message_id(),
+            fsn: chunk.fsn(),
             ppid: chunk.ppid(),
+            digest,
             data: chunk.payload().to_vec(),
-        });
+        };
+        if frag.begin && frag.end {
+            remember(st, tsn, digest);
+            return Ok(Fed::Message(UserMessage {
+                stream_id: frag.sid,
+                stream_seq: frag.mid as u16,
+                ppid: frag.ppid,
+                first_tsn: tsn,
+                fragments: 1,
+                idata: frag.idata,
+                inconsistent: false,
+                data: frag.data,
+            }));
+        }
+        let n = frag.data.len();
+        let limit = |what| Err(DecodeError::Limit { layer: Layer::Sctp, what });
+        if st.frags.len() >= REASM_MAX_FRAGMENTS_PER_ASSOC || st.bytes + n > REASM_MAX_BYTES_PER_ASSOC {
+            self.drop_pending(&key);
+            return limit("reassembly memory per association");
+        }
+        if self.owners.get(&st.owner).is_some_and(|o| o.bytes + n > REASM_MAX_BYTES_PER_OWNER) {
+            self.drop_pending(&key);
+            return limit("reassembly memory per peer");
+        }
+        if self.total + n > REASM_MAX_BYTES_TOTAL {
+            self.drop_pending(&key);
+            return limit("reassembly memory in total");
+        }
+        st.frags.push(frag);
         st.bytes += n;
         self.total += n;
+        if let Some(o) = self.owners.get_mut(&st.owner) {
+            o.bytes += n;
+        }
 
-        // Look for a complete run: a B fragment followed by consecutive TSNs up to an E.
-        let Some(run) = complete_run(frags) else { return Ok(None) };
+        let Some(run) = complete_run(&st.frags) else { return Ok(Fed::Pending) };
         let mut msg = UserMessage {
-            stream_id: chunk.stream_id(),
+            stream_id: 0,
             stream_seq: 0,
             ppid: 0,
             first_tsn: 0,
             fragments: run.len(),
+            idata: false,
+            inconsistent: false,
             data: Vec::new(),
         };
-        for &i in &run {
-            if let Some(f) = frags.get(i) {
-                if f.begin {
-                    msg.stream_seq = f.ssn;
-                    msg.ppid = f.ppid;
-                    msg.first_tsn = f.tsn;
-                }
-                msg.data.extend_from_slice(&f.data);
+        for (i, &fi) in run.iter().enumerate() {
+            let Some(f) = st.frags.get(fi) else { continue };
+            if i == 0 {
+                (msg.stream_id, msg.stream_seq, msg.ppid, msg.first_tsn, msg.idata) =
+                    (f.sid, f.mid as u16, f.ppid, f.tsn, f.idata);
+            } else if f.sid != msg.stream_id || (!f.idata && f.ppid != msg.ppid) {
+                msg.inconsistent = true;
             }
+            msg.data.extend_from_slice(&f.data);
         }
         let mut idx = run;
         idx.sort_unstable_by(|a, b| b.cmp(a));
         for i in idx {
-            frags.swap_remove(i);
+            let f = st.frags.swap_remove(i);
+            remember(st, f.tsn, f.digest);
         }
         let freed = msg.data.len();
         st.bytes -= freed;
         self.total -= freed;
-        if frags.is_empty() {
-            st.streams.remove(&chunk.stream_id());
+        if let Some(o) = self.owners.get_mut(&st.owner) {
+            o.bytes -= freed;
         }
-        if st.streams.is_empty() {
-            self.assocs.remove(&key);
-        }
-        Ok(Some(msg))
+        Ok(Fed::Message(msg))
     }
 }
 
-/// Indices (in TSN order) of a complete B…E run of consecutive TSNs, if one exists.
+fn remember(st: &mut AssocState, tsn: u32, digest: u64) {
+    if st.recent.len() >= RECENT_TSNS {
+        st.recent.pop_front();
+    }
+    st.recent.push_back((tsn, digest));
+}
+
+/// Indices (in order) of a complete run, if one exists: for DATA a B fragment followed by
+/// consecutive TSNs up to an E (any stream, as the receiver); for I-DATA a B fragment followed
+/// by consecutive fragment sequence numbers of the same stream, U flag and message id.
 fn complete_run(frags: &[Fragment]) -> Option<Vec<usize>> {
     frags.iter().enumerate().filter(|(_, f)| f.begin).find_map(|(bi, _)| run_from(frags, bi))
 }
 
 fn run_from(frags: &[Fragment], first: usize) -> Option<Vec<usize>> {
     let mut run = vec![first];
-    let mut cur = frags.get(first)?;
+    let head = frags.get(first)?;
+    let mut cur = head;
     while !cur.end {
-        let next = cur.tsn.wrapping_add(1);
-        let ni = frags.iter().position(|f| f.tsn == next && !f.begin)?;
+        let ni = if head.idata {
+            let next = cur.fsn.wrapping_add(1);
+            frags.iter().position(|f| {
+                f.idata
+                    && !f.begin
+                    && f.sid == head.sid
+                    && f.unordered == head.unordered
+                    && f.mid == head.mid
+                    && f.fsn == next
+            })?
+        } else {
+            let next = cur.tsn.wrapping_add(1);
+            frags.iter().position(|f| !f.idata && f.tsn == next && !f.begin)?
+        };
         run.push(ni);
         cur = frags.get(ni)?;
         if run.len() > frags.len() {
@@ -518,7 +820,7 @@ mod tests {
     #[test]
     fn reassembles_in_and_out_of_order() {
         let mut r = Reassembler::new();
-        assert_eq!(push(&mut r, &dchunk(3, 1, 0, b"whole")).unwrap().unwrap().data, b"whole");
+        assert_eq!(push(&mut r, &dchunk(3, 100, 0, b"whole")).unwrap().unwrap().data, b"whole");
         assert!(push(&mut r, &dchunk(2, 10, 1, b"ab")).unwrap().is_none());
         assert!(push(&mut r, &dchunk(0, 11, 1, b"cd")).unwrap().is_none());
         // another stream interleaved
@@ -556,10 +858,132 @@ mod tests {
         assert!(matches!(err, Some(DecodeError::Limit { layer: Layer::Sctp, .. })));
         assert_eq!((r.buffered_bytes(), r.pending_assocs()), (0, 0), "state dropped");
         let mut r = Reassembler::new();
-        for i in 0..REASM_MAX_FRAGMENTS_PER_STREAM as u32 {
+        for i in 0..REASM_MAX_FRAGMENTS_PER_ASSOC as u32 {
             assert!(push(&mut r, &dchunk(0, i, 0, b"x")).unwrap().is_none());
         }
         assert!(matches!(push(&mut r, &dchunk(0, 9999, 0, b"x")), Err(DecodeError::Limit { .. })));
         assert_eq!(r.buffered_bytes(), 0);
+    }
+
+    /// A packet built by scapy (an independent encoder): its CRC32c checks, one flipped byte
+    /// anywhere does not.
+    #[test]
+    fn crc32c_matches_scapy() {
+        let hex = "0b590b59deadbeeff6fd42de0003001500000007000100020000000368656c6c6f000000";
+        let p: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        assert!(SctpSlice::from_slice(&p).unwrap().checksum_ok());
+        for i in 0..p.len() {
+            let mut q = p.clone();
+            q[i] ^= 0x40;
+            let ok = SctpSlice::from_slice_lax(&q).map(|(s, _)| s.checksum_ok()).unwrap_or(false);
+            assert!(!ok, "byte {i} flipped still checks");
+        }
+        assert!(!SctpSlice::from_slice_lax(&p[..p.len() - 4]).unwrap().0.checksum_ok());
+    }
+
+    /// Review C4: an ATI followed by 128 PAD chunks, or by a chunk whose length runs past the
+    /// packet, keeps its DATA chunk visible; an unknown chunk with action bits 00 ends the walk
+    /// where the receiver stops.
+    #[test]
+    fn lax_walk_keeps_what_precedes_the_problem() {
+        let mut chunks = vec![data_chunk(3, 7, 1, 2, PPID_M3UA, b"ati")];
+        chunks.extend((0..128).map(|_| vec![CHUNK_PAD, 0, 0, 4]));
+        let p = packet(&chunks);
+        assert!(matches!(SctpSlice::from_slice(&p), Err(DecodeError::Limit { .. })));
+        let (s, stop) = SctpSlice::from_slice_lax(&p).unwrap();
+        assert_eq!((s.chunk_count(), stop), (129, None));
+        assert_eq!(s.data_chunks().next().unwrap().payload(), b"ati");
+
+        let p = packet(&[data_chunk(3, 7, 1, 2, PPID_M3UA, b"ati"), vec![0x85, 0, 1, 0]]);
+        let (s, stop) = SctpSlice::from_slice_lax(&p).unwrap();
+        assert!(matches!(stop, Some(DecodeError::Len { .. })));
+        assert_eq!(s.data_chunks().count(), 1);
+
+        // Decoy first: type 0x3e (action bits 00) makes the receiver drop the DATA behind it.
+        let p = packet(&[vec![0x3e, 0, 0, 4], data_chunk(3, 7, 1, 2, PPID_M3UA, b"decoy")]);
+        let (s, stop) = SctpSlice::from_slice_lax(&p).unwrap();
+        assert!(matches!(stop, Some(DecodeError::Content { .. })));
+        assert_eq!((s.chunk_count(), s.data_chunks().count()), (1, 0));
+        // Type 0x85 (action bits 10) is skipped, the walk goes on.
+        let p = packet(&[vec![0x85, 0, 0, 4], data_chunk(3, 7, 1, 2, PPID_M3UA, b"real")]);
+        let (s, stop) = SctpSlice::from_slice_lax(&p).unwrap();
+        assert_eq!((s.data_chunks().count(), stop), (1, None));
+        // Only a packet shorter than the common header is an error.
+        assert!(SctpSlice::from_slice_lax(&p[..11]).is_err());
+        for n in 12..p.len() {
+            let (s, _) = SctpSlice::from_slice_lax(&p[..n]).unwrap();
+            assert!(s.chunk_count() <= 2);
+        }
+    }
+
+    fn idata(flags: u8, tsn: u32, sid: u16, mid: u32, ppid_fsn: u32, payload: &[u8]) -> Vec<u8> {
+        let mut c = vec![CHUNK_I_DATA, flags];
+        c.extend_from_slice(&((I_DATA_HEADER_LEN + payload.len()) as u16).to_be_bytes());
+        c.extend_from_slice(&tsn.to_be_bytes());
+        c.extend_from_slice(&sid.to_be_bytes());
+        c.extend_from_slice(&[0, 0]);
+        c.extend_from_slice(&mid.to_be_bytes());
+        c.extend_from_slice(&ppid_fsn.to_be_bytes());
+        c.extend_from_slice(payload);
+        c
+    }
+
+    fn feed(r: &mut Reassembler, owner: u32, k: AssocKey, c: &[u8]) -> Fed {
+        let ch = ChunkSlice::from_slice(c).unwrap();
+        r.feed(owner, k, &ch.data().unwrap()).unwrap()
+    }
+
+    /// Review H2: Linux reassembles by TSN, whatever the stream ids of the later fragments.
+    #[test]
+    fn fragments_on_two_streams_reassemble_by_tsn() {
+        let mut r = Reassembler::new();
+        assert_eq!(feed(&mut r, 1, key(), &dchunk(2, 50, 1, b"AT")), Fed::Pending);
+        let Fed::Message(m) = feed(&mut r, 1, key(), &dchunk(1, 51, 2, b"I!")) else { panic!() };
+        assert_eq!((m.data.as_slice(), m.stream_id, m.inconsistent), (&b"ATI!"[..], 1, true));
+    }
+
+    /// Review H1: the same TSN again with the same bytes is a retransmission, with other bytes a
+    /// conflict (the first copy stays); fragments too.
+    #[test]
+    fn retransmission_content_is_compared() {
+        let mut r = Reassembler::new();
+        assert!(matches!(feed(&mut r, 1, key(), &dchunk(3, 5, 0, b"decoy")), Fed::Message(_)));
+        // The I bit may differ on a retransmission.
+        assert_eq!(feed(&mut r, 1, key(), &dchunk(3 | 8, 5, 0, b"decoy")), Fed::Duplicate);
+        assert_eq!(feed(&mut r, 1, key(), &dchunk(3, 5, 0, b"ATI!!")), Fed::Conflict { tsn: 5 });
+        assert_eq!(feed(&mut r, 1, key(), &dchunk(2, 6, 0, b"ab")), Fed::Pending);
+        assert_eq!(feed(&mut r, 1, key(), &dchunk(2, 6, 0, b"xy")), Fed::Conflict { tsn: 6 });
+        let Fed::Message(m) = feed(&mut r, 1, key(), &dchunk(1, 7, 0, b"cd")) else { panic!() };
+        assert_eq!(m.data, b"abcd");
+    }
+
+    /// I-DATA: fragments by (stream, message id) and FSN, interleaved with another message.
+    #[test]
+    fn idata_reassembles_by_message_id() {
+        let mut r = Reassembler::new();
+        let ch = idata(3, 1, 4, 9, PPID_M3UA, b"whole");
+        let c = ChunkSlice::from_slice(&ch).unwrap().data().unwrap();
+        assert_eq!((c.ppid(), c.stream_seq(), c.payload()), (PPID_M3UA, 9, &b"whole"[..]));
+        assert!(matches!(feed(&mut r, 1, key(), &ch), Fed::Message(m) if m.idata && m.ppid == 3));
+        assert_eq!(feed(&mut r, 1, key(), &idata(2, 10, 1, 20, PPID_M3UA, b"a")), Fed::Pending);
+        assert_eq!(feed(&mut r, 1, key(), &idata(2, 11, 1, 21, PPID_M3UA, b"x")), Fed::Pending);
+        assert_eq!(feed(&mut r, 1, key(), &idata(1, 13, 1, 20, 2, b"c")), Fed::Pending);
+        let Fed::Message(m) = feed(&mut r, 1, key(), &idata(0, 12, 1, 20, 1, b"b")) else { panic!() };
+        assert_eq!((m.data.as_slice(), m.ppid, m.fragments), (&b"abc"[..], PPID_M3UA, 3));
+        assert_eq!(r.buffered_bytes(), 1);
+    }
+
+    /// Review M2: one owner that opens associations without end only evicts its own; another
+    /// owner's half-reassembled message survives.
+    #[test]
+    fn quotas_are_per_owner() {
+        let mut r = Reassembler::new();
+        assert_eq!(feed(&mut r, 2, key(), &dchunk(2, 1, 0, b"half")), Fed::Pending);
+        for i in 0..(REASM_MAX_ASSOCS as u32 + 100) {
+            let k = AssocKey { vtag: 1000 + i, ..key() };
+            assert_eq!(feed(&mut r, 1, k, &dchunk(2, 1, 0, b"x")), Fed::Pending);
+        }
+        assert!(r.assocs() <= REASM_MAX_ASSOCS_PER_OWNER + 1);
+        assert!(matches!(feed(&mut r, 2, key(), &dchunk(1, 2, 0, b"!")), Fed::Message(m) if m.data == b"half!"));
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use filter_dpi::sctp::{PPID_M2PA, PPID_M3UA, SctpSlice};
+use filter_dpi::sctp::{PPID_M2PA, PPID_M2UA, PPID_M3UA, PPID_SUA, SctpSlice};
 use filter_dpi::ss7::{self, tcap::TcapSlice};
 use filter_dpi::{diameter, gtp};
 
@@ -35,19 +35,25 @@ fn sctp_seeds_are_sctp_packets() {
 #[test]
 fn sigtran_seeds_decode_past_the_adaptation_layer() {
     let mut to_tcap = 0;
+    let mut reached = [0usize; 4];
     for (p, d) in seeds("sigtran") {
         let (&sel, mut rest) = d.split_first().expect("selector byte");
-        let ppid = if sel & 1 == 0 { PPID_M3UA } else { PPID_M2PA };
+        // the fuzz target's selector: M3UA, M2PA, SUA, M2UA
+        let ppid = [PPID_M3UA, PPID_M2PA, PPID_SUA, PPID_M2UA][usize::from(sel & 3)];
         let mut dec = ss7::Decoder::new();
         while let Some((len, body)) = rest.split_first_chunk::<2>() {
             let (msg, tail) = body.split_at(usize::from(u16::from_be_bytes(*len)));
             let m = dec.decode(ppid, msg).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             to_tcap += usize::from(m.tcap.is_some());
+            if m.tcap.is_some() {
+                reached[usize::from(sel & 3)] += 1;
+            }
             rest = tail;
         }
         assert!(rest.is_empty(), "{}: trailing bytes", p.display());
     }
     assert!(to_tcap >= 10, "only {to_tcap} seeds reach TCAP");
+    assert!(reached.iter().all(|&n| n > 0), "TCAP reached per adaptation layer (M3UA, M2PA, SUA, M2UA): {reached:?}");
 }
 
 #[test]

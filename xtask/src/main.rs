@@ -38,9 +38,10 @@ enum Cmd {
     /// The gates `cargo xtask test` runs first: rustfmt, clippy -D warnings (host and eBPF),
     /// rustdoc, unused dependencies, cargo deny, MSRV.
     Lint,
-    /// Run every decoder fuzz target (cargo-fuzz, nightly) for a bounded time.
+    /// Run every decoder fuzz target (cargo-fuzz, nightly) for a bounded time, then the
+    /// differential fuzzer (sigwall's decoders against pycrate, per decoder family).
     Fuzz {
-        /// Seconds per target.
+        /// Seconds per target (and per differential family).
         #[arg(long, default_value_t = 60)]
         seconds: u32,
     },
@@ -208,6 +209,7 @@ fn test() -> anyhow::Result<()> {
         layer("6. decoders vs tshark: GTP", "dpi_gtp", false),
         layer("7. deep inspection end to end", "inspect", true),
         layer("7. attacks from independent encoders (scapy, pycrate) end to end", "attacks", true),
+        layer("7. evasions (scapy, pycrate): first pass and inspection see what the receiver sees", "evasions", true),
         layer("8. metrics (promtool)", "metrics", true),
         layer("8. least privilege (setpriv)", "privileges", true),
         user("8. packaging (systemd-analyze, manifests)", "packaging"),
@@ -252,6 +254,26 @@ fn fuzz(seconds: u32) -> anyhow::Result<()> {
         if !status.success() {
             bail!("fuzz target {t} failed ({status}): see filter-dpi/fuzz/artifacts/{t}/");
         }
+    }
+    differential(seconds)
+}
+
+/// The differential fuzzer (`filter-dpi/fuzz/differential.py`): per decoder family (TCAP/MAP,
+/// SCCP/M3UA, Diameter, GTP), generated and mutated messages decoded by sigwall (`dpi-fields`)
+/// and by pycrate, security-relevant fields compared. Prints executions, rate and each class
+/// of outcome per family; fails on any disagreement (samples in
+/// filter-dpi/fuzz/differential-out/).
+fn differential(seconds: u32) -> anyhow::Result<()> {
+    eprintln!("\n=== differential fuzzing (sigwall vs pycrate), {seconds} s per family ===");
+    cargo(&["build", "--release", "-p", "filter-dpi", "--bin", "dpi-fields"])?;
+    let script = workspace_root().join("filter-dpi/fuzz/differential.py");
+    let status = Command::new("python3")
+        .arg(&script)
+        .args(["--seconds", &seconds.to_string()])
+        .status()
+        .context("running filter-dpi/fuzz/differential.py (needs python3 and pycrate)")?;
+    if !status.success() {
+        bail!("differential fuzzing found disagreements ({status}): see filter-dpi/fuzz/differential-out/");
     }
     Ok(())
 }

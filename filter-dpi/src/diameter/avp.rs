@@ -13,9 +13,13 @@ pub const AVP_HEADER_LEN_VENDOR: usize = 12;
 /// Deepest grouped-AVP nesting [`walk`] descends into (top level is depth 0). Real traffic
 /// nests three or four levels (MSCC → Used-Service-Unit → …); deeper is treated as an attack.
 pub const MAX_AVP_DEPTH: usize = 8;
-/// Most AVPs [`walk`] visits in one message, all levels counted. A 64 KiB message of minimal
-/// 8-byte AVPs would hold 8192; real messages carry tens to a few hundred.
-pub const MAX_AVPS: usize = 4096;
+/// Most AVPs [`walk`] visits in one message, all levels counted. Not what bounds the work: an
+/// AVP takes at least 8 bytes and nesting stops at [`MAX_AVP_DEPTH`], so the walk is linear in
+/// the message anyway. It was 4096, which a receiver does not have: 4,097 unknown AVPs
+/// (RFC 6733 §4.1 says ignore them) hid every AVP after them (review H4). 2^17 covers a
+/// 1 MiB message of minimal AVPs, above every reassembly cap, so it never hides an AVP of a
+/// message sigwall can hold; reaching it is still a [`DecodeError::Limit`] the caller sees.
+pub const MAX_AVPS: usize = 1 << 17;
 
 pub const FLAG_V: u8 = 0x80;
 pub const FLAG_M: u8 = 0x40;
@@ -237,7 +241,7 @@ pub fn walk<'a>(bytes: &'a [u8], mut visit: impl FnMut(usize, &AvpSlice<'a>)) ->
             Some(Ok(avp)) => {
                 count += 1;
                 if count > MAX_AVPS {
-                    return Err(DecodeError::Limit { layer: L, what: "more than 4096 AVPs in one message" });
+                    return Err(DecodeError::Limit { layer: L, what: "more than MAX_AVPS AVPs in one message" });
                 }
                 visit(depth, &avp);
                 if is_grouped(avp.code(), avp.vendor_id()) && !avp.data().is_empty() {

@@ -218,6 +218,29 @@ pub fn decode(bytes: &[u8]) -> Result<DiameterMessage, DecodeError> {
     }
 }
 
+/// Decodes one Diameter message that its transport frames (one SCTP user message), as the
+/// receiver reads it: freeDiameter's `fd_msg_parse_buffer()` rejects only a Message Length
+/// *above* the buffer and parses AVPs to the end of the buffer (review H3). So a Message Length
+/// below the user message does not hide the AVPs after it: the whole user message is decoded
+/// and the disagreement is the `stop` ([`DecodeError::NonCanonical`], unless an AVP error
+/// comes first). A Message Length above it is a [`DecodeError::Len`] stop with the header and
+/// the AVPs there are. Lax as [`decode_lax`]: header-only rules run on what is returned.
+pub fn decode_framed(bytes: &[u8]) -> Result<LaxDiameterMessage, DecodeError> {
+    let len = check_header(bytes)?;
+    if len >= bytes.len() {
+        return decode_lax(bytes);
+    }
+    let mut lax = decode_slice(&DiameterSlice { slice: bytes });
+    lax.message.length = len as u32;
+    if lax.stop.is_none() {
+        lax.stop = Some(DecodeError::NonCanonical {
+            layer: L,
+            what: "message length shorter than its SCTP user message (parsed to the end)",
+        });
+    }
+    Ok(lax)
+}
+
 /// Decodes what can be decoded: a header is required (else `Err`); after it, a message cut
 /// short or a malformed AVP stops the decode and the fields found before it are kept.
 pub fn decode_lax(bytes: &[u8]) -> Result<LaxDiameterMessage, DecodeError> {
@@ -253,12 +276,12 @@ fn decode_slice(slice: &DiameterSlice<'_>) -> LaxDiameterMessage {
         if depth == 0 {
             in_vsai = false;
             match (a.code(), vendor) {
-                (SESSION_ID, 0) => set_first(&mut m.session_id, a.as_text()),
-                (ORIGIN_HOST, 0) => set_first(&mut m.origin_host, a.as_text()),
-                (ORIGIN_REALM, 0) => set_first(&mut m.origin_realm, a.as_text()),
-                (DESTINATION_HOST, 0) => set_first(&mut m.destination_host, a.as_text()),
-                (DESTINATION_REALM, 0) => set_first(&mut m.destination_realm, a.as_text()),
-                (USER_NAME, 0) => set_first(&mut m.user_name, a.as_text()),
+                (SESSION_ID, 0) => set_first(&mut m.session_id, text(a, false, &mut field_error)),
+                (ORIGIN_HOST, 0) => set_first(&mut m.origin_host, text(a, true, &mut field_error)),
+                (ORIGIN_REALM, 0) => set_first(&mut m.origin_realm, text(a, true, &mut field_error)),
+                (DESTINATION_HOST, 0) => set_first(&mut m.destination_host, text(a, true, &mut field_error)),
+                (DESTINATION_REALM, 0) => set_first(&mut m.destination_realm, text(a, true, &mut field_error)),
+                (USER_NAME, 0) => set_first(&mut m.user_name, text(a, false, &mut field_error)),
                 (AUTH_APPLICATION_ID, 0) => push_u32(&mut m.auth_application_ids, a, &mut field_error),
                 (ACCT_APPLICATION_ID, 0) => push_u32(&mut m.acct_application_ids, a, &mut field_error),
                 (RESULT_CODE, 0) if m.result_code.is_none() => match a.as_u32() {
@@ -297,6 +320,22 @@ fn decode_slice(slice: &DiameterSlice<'_>) -> LaxDiameterMessage {
         Err(e) => Some(field_error.unwrap_or(e)),
     };
     LaxDiameterMessage { message: m, stop }
+}
+
+/// An identity AVP's text. DiameterIdentity (hosts, realms) is an ASCII FQDN, UTF8String
+/// (Session-Id, User-Name) UTF-8 (RFC 6733 §4.3.1); otherwise the value is kept (lossy) and the
+/// message is non-canonical: a realm rule compares text a receiver may read differently or
+/// reject (found by the differential fuzzer: pycrate rejects such values).
+fn text(a: &AvpSlice<'_>, ascii: bool, err: &mut Option<DecodeError>) -> String {
+    let d = a.data();
+    let ok = if ascii { d.is_ascii() } else { std::str::from_utf8(d).is_ok() };
+    if !ok {
+        keep_first(
+            err,
+            DecodeError::NonCanonical { layer: L, what: "identity AVP is not ASCII (host, realm) or UTF-8" },
+        );
+    }
+    a.as_text()
 }
 
 fn set_first(slot: &mut Option<String>, v: String) {
@@ -410,6 +449,55 @@ mod tests {
         assert_eq!(m.command_name(), Some("Update-Location"));
         assert_eq!(m.application_name(), Some("3GPP S6a/S6d"));
         assert_eq!(m.all_application_ids().collect::<Vec<_>>(), vec![16777251, 16777251, 16777251]);
+    }
+
+    #[test]
+    fn framed_reads_to_the_end_of_the_user_message() {
+        // review H3 recipe 2: an IDR/ULR whose Message Length says 20
+        let whole = ulr();
+        let ok = decode_framed(&whole).unwrap();
+        assert_eq!((ok.stop, ok.message.user_name.as_deref()), (None, Some("001010123456789")));
+        let mut short = whole.clone();
+        short[1..4].copy_from_slice(&[0, 0, 20]);
+        let d = decode_framed(&short).unwrap();
+        assert_eq!(d.message.user_name.as_deref(), Some("001010123456789"), "AVPs after the length are read");
+        assert_eq!((d.message.command_code, d.message.length), (316, 20));
+        assert!(matches!(d.stop, Some(DecodeError::NonCanonical { layer: Layer::Diameter, .. })));
+        // the strict decoder would have seen the header only
+        assert_eq!(decode(&short).unwrap().user_name, None);
+        // overstated: header and the AVPs there are, with a Len stop
+        let mut long = whole.clone();
+        long[1..4].copy_from_slice(&((whole.len() + 8) as u32).to_be_bytes()[1..]);
+        let d = decode_framed(&long).unwrap();
+        assert_eq!(d.message.command_code, 316);
+        assert!(matches!(d.stop, Some(DecodeError::Len { .. })));
+        // an AVP error comes first
+        let mut bad = short.clone();
+        bad.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
+        assert!(matches!(decode_framed(&bad).unwrap().stop, Some(DecodeError::Content { .. })));
+        assert!(decode_framed(&[2; 20]).is_err());
+    }
+
+    #[test]
+    fn non_ascii_identity_is_noncanonical() {
+        let m = encode(FLAG_R, 316, 16777251, 1, 2, &[avp(code::ORIGIN_REALM, FLAG_M, None, b"home\xc4example")]);
+        let l = decode_lax(&m).unwrap();
+        assert!(l.message.origin_realm.is_some());
+        assert!(matches!(l.stop, Some(DecodeError::NonCanonical { layer: Layer::Diameter, .. })));
+        let m = encode(FLAG_R, 316, 16777251, 1, 2, &[avp(code::USER_NAME, FLAG_M, None, "usér".as_bytes())]);
+        assert_eq!(decode_lax(&m).unwrap().stop, None, "UTF-8 is fine in a User-Name");
+        let m = encode(FLAG_R, 316, 16777251, 1, 2, &[avp(code::ORIGIN_HOST, FLAG_M, None, "hést".as_bytes())]);
+        assert!(decode_lax(&m).unwrap().stop.is_some(), "but not in a DiameterIdentity");
+    }
+
+    #[test]
+    fn many_unknown_avps_do_not_hide_the_user_name() {
+        // review H4 recipe 1: 4,097 unknown AVPs before User-Name
+        let mut avps: Vec<Vec<u8>> = (0..4097).map(|_| avp(60000, 0, None, b"")).collect();
+        avps.push(avp(code::USER_NAME, FLAG_M, None, b"001010123456789"));
+        let m = encode(FLAG_R | FLAG_P, 8388620, 16777255, 1, 2, &avps);
+        let d = decode(&m).unwrap();
+        assert_eq!((d.user_name.as_deref(), d.avp_count), (Some("001010123456789"), 4098));
     }
 
     #[test]

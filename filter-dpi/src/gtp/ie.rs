@@ -18,6 +18,12 @@ pub fn apn_to_string(layer: Layer, value: &[u8]) -> Result<String, DecodeError> 
         let Some((label, tail)) = tail.split_at_checked(usize::from(n)) else {
             return Err(DecodeError::Content { layer, what: "APN label runs past the IE" });
         };
+        // TS 23.003 §9.1: labels are LDH ASCII. A non-ASCII byte was rendered lossily (the
+        // differential fuzzer's GTP lenient class), and a '.' inside a label renders the same
+        // as two labels: either way a rule would compare an APN the receiver does not see.
+        if !label.is_ascii() || label.contains(&b'.') {
+            return Err(DecodeError::NonCanonical { layer, what: "APN label is not ASCII or contains a dot" });
+        }
         if !out.is_empty() {
             out.push('.');
         }
@@ -50,5 +56,9 @@ mod tests {
         assert_eq!(apn_to_string(L, b"").unwrap(), "");
         assert!(apn_to_string(L, b"\x09internet").is_err());
         assert!(apn_to_string(L, &[1; 101]).is_err());
+        // non-ASCII label; a dot inside one label (renders like two labels)
+        for bad in [&b"\x03a\xc4b"[..], b"\x0cinternet.com"] {
+            assert!(matches!(apn_to_string(L, bad), Err(DecodeError::NonCanonical { .. })));
+        }
     }
 }

@@ -104,7 +104,8 @@ pub fn decode_c_lax(bytes: &[u8]) -> Result<Lax<GtpcMessage>, DecodeError> {
                 ie_count: f.ie_count,
                 ..GtpcMessage::default()
             };
-            Ok(Lax { message, stop: first_error(f.stop, cut) })
+            let trailing = trailing(Layer::GtpV1C, bytes.len() > s.slice().len());
+            Ok(Lax { message, stop: first_error(f.stop, cut).or(trailing) })
         }
         Some(_) => Err(DecodeError::Content { layer: Layer::GtpV2C, what: "neither GTPv1-C nor GTPv2-C" }),
         None => Err(DecodeError::Len { layer: Layer::GtpV2C, required: v2::HEADER_LEN, len: 0 }),
@@ -115,6 +116,9 @@ fn decode_v2(bytes: &[u8], follow_piggyback: bool) -> Result<Lax<GtpcMessage>, D
     let (s, cut) = GtpV2Slice::from_slice_lax(bytes)?;
     let f = v2::extract(&s);
     let mut stop = first_error(f.stop, cut);
+    if !s.piggybacking() {
+        stop = stop.or(trailing(Layer::GtpV2C, bytes.len() > s.slice().len()));
+    }
     let piggybacked = match s.piggybacked() {
         Some(Ok(p)) if follow_piggyback => match decode_v2(p.slice(), false) {
             Ok(lax) => {
@@ -148,6 +152,13 @@ fn decode_v2(bytes: &[u8], follow_piggyback: bool) -> Result<Lax<GtpcMessage>, D
         piggybacked,
     };
     Ok(Lax { message, stop })
+}
+
+/// Bytes after the message in the datagram (GTPv2: without the P flag). The Message Length
+/// understates its carrier: a receiver that parses IEs to the end of the datagram sees IEs the
+/// length hides, so the message is malformed, not shorter (review H3).
+fn trailing(layer: Layer, extra: bool) -> Option<DecodeError> {
+    extra.then_some(DecodeError::NonCanonical { layer, what: "bytes after the message length in the datagram" })
 }
 
 /// A field error found inside the bytes there are is more telling than the truncation.
@@ -269,6 +280,34 @@ mod tests {
         assert!(decode_c(&broken).is_err());
         let lax = decode_c_lax(&broken).unwrap();
         assert!(lax.stop.is_some() && lax.message.piggybacked.is_none());
+    }
+
+    #[test]
+    fn identities_are_instance_0() {
+        let imsi = v2::encode_ie(v2::ie::IMSI, 0, &[0x00, 0x10, 0x10, 0x32, 0x54, 0xf6]);
+        let other = v2::encode_ie(v2::ie::IMSI, 1, &[0x99, 0x99, 0x99, 0x99, 0x99, 0xf9]);
+        let b = v2::encode(130, Some(1), 1, &[other.clone(), imsi]);
+        assert_eq!(decode_c(&b).unwrap().imsi.as_deref(), Some("00010123456"));
+        let b = v2::encode(130, Some(1), 1, &[other]);
+        assert_eq!(decode_c(&b).unwrap().imsi, None);
+    }
+
+    #[test]
+    fn understated_length_is_malformed() {
+        let mut b = v2::encode(33, Some(1), 1, &[v2::encode_ie(v2::ie::CAUSE, 0, &[16, 0])]);
+        assert_eq!(decode_c_lax(&b).unwrap().stop, None);
+        b.extend_from_slice(&v2::encode_ie(v2::ie::RECOVERY, 0, &[1]));
+        let lax = decode_c_lax(&b).unwrap();
+        assert_eq!(lax.message.message_type, 33);
+        assert!(matches!(lax.stop, Some(DecodeError::NonCanonical { layer: Layer::GtpV2C, .. })));
+        assert!(decode_c(&b).is_err());
+        let mut v1 = v1::tests::create_pdp();
+        assert_eq!(decode_c_lax(&v1).unwrap().stop, None);
+        v1.extend_from_slice(&[0x0e, 0x01]);
+        assert!(matches!(
+            decode_c_lax(&v1).unwrap().stop,
+            Some(DecodeError::NonCanonical { layer: Layer::GtpV1C, .. })
+        ));
     }
 
     fn gpdu(inner: &[u8]) -> Vec<u8> {

@@ -347,6 +347,9 @@ pub(crate) fn extract(msg: &GtpV2Slice<'_>) -> V2Fields {
         stop: None,
     };
     let mut err: Option<DecodeError> = None;
+    // The identities are instance 0 in every message that carries them; an IE of the same type
+    // with another instance is a different IE to the receiver (TS 29.274 §6.1.3), so it is not
+    // taken for the IMSI (found by the differential fuzzer).
     let walked = msg.walk(|ie, parent| {
         f.ie_count += 1;
         let v = ie.value();
@@ -355,15 +358,15 @@ pub(crate) fn extract(msg: &GtpV2Slice<'_>) -> V2Fields {
                 Ok(t) => f.fteids.push(t),
                 Err(e) => keep_first(&mut err, e),
             },
-            (ie::IMSI, None) if f.imsi.is_none() => match tbcd_decimal(L, v) {
+            (ie::IMSI, None) if ie.instance() == 0 && f.imsi.is_none() => match tbcd_decimal(L, v) {
                 Ok(s) => f.imsi = Some(s),
                 Err(e) => keep_first(&mut err, e),
             },
-            (ie::MSISDN, None) if f.msisdn.is_none() => match tbcd_decimal(L, v) {
+            (ie::MSISDN, None) if ie.instance() == 0 && f.msisdn.is_none() => match tbcd_decimal(L, v) {
                 Ok(s) => f.msisdn = Some(s),
                 Err(e) => keep_first(&mut err, e),
             },
-            (ie::SERVING_NETWORK, None) if f.serving_network.is_none() => {
+            (ie::SERVING_NETWORK, None) if ie.instance() == 0 && f.serving_network.is_none() => {
                 match v
                     .get(..3)
                     .ok_or(DecodeError::Len { layer: L, required: 3, len: v.len() })
@@ -373,11 +376,11 @@ pub(crate) fn extract(msg: &GtpV2Slice<'_>) -> V2Fields {
                     Err(e) => keep_first(&mut err, e),
                 }
             }
-            (ie::RAT_TYPE, None) if f.rat_type.is_none() => match v.first() {
+            (ie::RAT_TYPE, None) if ie.instance() == 0 && f.rat_type.is_none() => match v.first() {
                 Some(&r) => f.rat_type = Some(r),
                 None => keep_first(&mut err, DecodeError::Len { layer: L, required: 1, len: 0 }),
             },
-            (ie::APN, None) if f.apn.is_none() => match apn_to_string(L, v) {
+            (ie::APN, None) if ie.instance() == 0 && f.apn.is_none() => match apn_to_string(L, v) {
                 Ok(s) => f.apn = Some(s),
                 Err(e) => keep_first(&mut err, e),
             },

@@ -12,15 +12,23 @@ pub const CLASS_M2PA: u8 = 11;
 pub const TYPE_USER_DATA: u8 = 1;
 pub const TYPE_LINK_STATUS: u8 = 2;
 
+/// One M2PA message; a Message Length shorter than the user message does not shorten it (see
+/// [`super::xua`]), it is reported by [`M2paSlice::noncanonical`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct M2paSlice<'a> {
     data: &'a [u8],
+    noncanonical: Option<&'static str>,
 }
 
 impl<'a> M2paSlice<'a> {
     pub fn from_slice(data: &'a [u8]) -> Result<Self, DecodeError> {
-        let data = super::common_header(Layer::M2pa, data, HEADER_LEN, Some((CLASS_M2PA, "message class is not 11")))?;
-        Ok(M2paSlice { data })
+        let f = super::xua::message(Layer::M2pa, data, HEADER_LEN, Some((CLASS_M2PA, "message class is not 11")))?;
+        Ok(M2paSlice { data: f.data, noncanonical: f.noncanonical })
+    }
+
+    /// The Message Length disagrees with the user message, as a [`DecodeError::NonCanonical`].
+    pub fn noncanonical(&self) -> Option<DecodeError> {
+        self.noncanonical.map(|what| DecodeError::NonCanonical { layer: Layer::M2pa, what })
     }
 
     pub fn version(&self) -> u8 {

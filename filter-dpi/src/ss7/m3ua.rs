@@ -1,19 +1,13 @@
 //! M3UA (RFC 4666): common header, parameters (tag-length-value, padded to 4), and the
 //! Protocol Data parameter of a DATA message (OPC, DPC, SI, NI, MP, SLS, user data).
 //!
-//! [`M3uaSlice::from_slice`] checks the header and walks the parameters once (at most
-//! [`MAX_PARAMS`]), so [`M3uaSlice::params`] cannot fail.
+//! [`M3uaSlice::from_slice`] checks the header and walks the parameters once (all of them;
+//! more than [`MAX_PARAMS`] is reported, not refused), so [`M3uaSlice::params`] cannot fail.
 
-use crate::bytes::{be16, be32};
+use crate::bytes::be32;
 use crate::{DecodeError, Layer};
 
-pub const HEADER_LEN: usize = 8;
-pub const PARAM_HEADER_LEN: usize = 4;
-/// Parameters decoded per message; more is [`DecodeError::Limit`]. A DATA message has at most
-/// five (network appearance, routing context, protocol data, correlation id, and one spare).
-pub const MAX_PARAMS: usize = 32;
-
-pub const VERSION: u8 = 1;
+pub use super::xua::{HEADER_LEN, MAX_PARAMS, PARAM_HEADER_LEN, ParamIter, ParamSlice, VERSION};
 
 /// Message classes.
 pub const CLASS_MGMT: u8 = 0;
@@ -34,36 +28,26 @@ pub const TAG_CORRELATION_ID: u16 = 0x0013;
 /// Protocol Data: OPC, DPC, SI, NI, MP, SLS before the user data.
 pub const PROTOCOL_DATA_HEADER_LEN: usize = 12;
 
-/// One M3UA message. Bytes after the message length (e.g. SCTP padding) are ignored.
+/// One M3UA message, read as the receiver reads it (see [`super::xua`]): a Message Length
+/// shorter than the user message does not shorten it, it is reported by
+/// [`M3uaSlice::noncanonical`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct M3uaSlice<'a> {
     data: &'a [u8],
+    noncanonical: Option<&'static str>,
 }
 
 impl<'a> M3uaSlice<'a> {
     pub fn from_slice(data: &'a [u8]) -> Result<Self, DecodeError> {
-        let data = super::common_header(Layer::M3ua, data, HEADER_LEN, None)?;
-        let mut off = HEADER_LEN;
-        let mut n = 0;
-        while off < data.len() {
-            if n == MAX_PARAMS {
-                return Err(DecodeError::Limit { layer: Layer::M3ua, what: "more than MAX_PARAMS parameters" });
-            }
-            let plen = be16(data, off + 2).ok_or(DecodeError::Len {
-                layer: Layer::M3ua,
-                required: off + PARAM_HEADER_LEN,
-                len: data.len(),
-            })? as usize;
-            if plen < PARAM_HEADER_LEN {
-                return Err(DecodeError::Content { layer: Layer::M3ua, what: "parameter length below 4" });
-            }
-            if off + plen > data.len() {
-                return Err(DecodeError::Len { layer: Layer::M3ua, required: off + plen, len: data.len() });
-            }
-            n += 1;
-            off = (off + plen).next_multiple_of(4).min(data.len());
-        }
-        Ok(M3uaSlice { data })
+        let f = super::xua::message(Layer::M3ua, data, HEADER_LEN, None)?;
+        let many = super::xua::walk_params(Layer::M3ua, f.data)?;
+        Ok(M3uaSlice { data: f.data, noncanonical: f.noncanonical.or(many) })
+    }
+
+    /// What is not canonical about this message's framing (length against the carrier, too
+    /// many parameters), as a [`DecodeError::NonCanonical`]; `None` when it is clean.
+    pub fn noncanonical(&self) -> Option<DecodeError> {
+        self.noncanonical.map(|what| DecodeError::NonCanonical { layer: Layer::M3ua, what })
     }
 
     pub fn version(&self) -> u8 {
@@ -83,7 +67,7 @@ impl<'a> M3uaSlice<'a> {
     }
 
     pub fn params(&self) -> ParamIter<'a> {
-        ParamIter { data: self.data, off: HEADER_LEN }
+        ParamIter::new(self.data)
     }
 
     /// The first parameter with this tag.
@@ -100,7 +84,8 @@ impl<'a> M3uaSlice<'a> {
     }
 
     /// The Protocol Data of a Transfer/DATA message. `None` for other messages; an error if a
-    /// DATA message lacks it or it is too short.
+    /// DATA message lacks it or it is too short. (A second Protocol Data is reported by
+    /// [`M3uaSlice::repeated_protocol_data`]; this is the first, the one libosmo-sigtran uses.)
     pub fn protocol_data(&self) -> Result<Option<ProtocolDataSlice<'a>>, DecodeError> {
         if self.message_class() != CLASS_TRANSFER || self.message_type() != TYPE_DATA {
             return Ok(None);
@@ -110,43 +95,13 @@ impl<'a> M3uaSlice<'a> {
             .ok_or(DecodeError::Content { layer: Layer::M3ua, what: "DATA without Protocol Data" })?;
         ProtocolDataSlice::from_slice(p.value()).map(Some)
     }
-}
 
-#[derive(Clone, Debug)]
-pub struct ParamIter<'a> {
-    data: &'a [u8],
-    off: usize,
-}
-
-impl<'a> Iterator for ParamIter<'a> {
-    type Item = ParamSlice<'a>;
-
-    fn next(&mut self) -> Option<ParamSlice<'a>> {
-        let len = be16(self.data, self.off + 2)? as usize;
-        if len < PARAM_HEADER_LEN {
-            return None;
-        }
-        let p = self.data.get(self.off..self.off.checked_add(len)?)?;
-        self.off = (self.off + len).next_multiple_of(4).min(self.data.len());
-        Some(ParamSlice { data: p })
-    }
-}
-
-/// One parameter (tag, length, value; padding excluded).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParamSlice<'a> {
-    data: &'a [u8],
-}
-
-impl<'a> ParamSlice<'a> {
-    pub fn tag(&self) -> u16 {
-        be16(self.data, 0).unwrap_or(0)
-    }
-    pub fn length(&self) -> u16 {
-        be16(self.data, 2).unwrap_or(0)
-    }
-    pub fn value(&self) -> &'a [u8] {
-        self.data.get(PARAM_HEADER_LEN..).unwrap_or(&[])
+    /// A DATA message with two Protocol Data parameters: receivers disagree on which one
+    /// counts, so it is non-canonical.
+    pub fn repeated_protocol_data(&self) -> Option<DecodeError> {
+        super::xua::unique_param(self.params(), TAG_PROTOCOL_DATA)
+            .1
+            .map(|what| DecodeError::NonCanonical { layer: Layer::M3ua, what })
     }
 }
 
@@ -243,13 +198,41 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn params_capped() {
-        let mut m = vec![1, 0, 0, 1, 0, 0, 0, 0];
+    fn many_params_are_walked_not_refused() {
+        // Protocol Data behind 33 filler parameters: the receiver finds it, so must we (H4).
+        let mut m = vec![1, 0, CLASS_TRANSFER, TYPE_DATA, 0, 0, 0, 0];
         for _ in 0..=MAX_PARAMS {
-            m.extend_from_slice(&[0, 6, 0, 4]);
+            m.extend_from_slice(&[0x7f, 0x7f, 0, 4]);
         }
+        let inner = data_message(1, 2, 3, b"abcd");
+        m.extend_from_slice(&inner[HEADER_LEN..]);
         let len = m.len() as u32;
         m[4..8].copy_from_slice(&len.to_be_bytes());
-        assert!(matches!(M3uaSlice::from_slice(&m), Err(DecodeError::Limit { .. })));
+        let s = M3uaSlice::from_slice(&m).unwrap();
+        assert!(matches!(s.noncanonical(), Some(DecodeError::NonCanonical { .. })));
+        assert_eq!(s.protocol_data().unwrap().unwrap().user_data(), b"abcd");
+    }
+
+    #[test]
+    fn understated_length_is_noncanonical_not_shorter() {
+        // review H3 recipe 1: Message Length 8 on an ATI; OsmoSTP parses to the end
+        let mut m = data_message(1, 2, 3, b"abcd");
+        assert_eq!(M3uaSlice::from_slice(&m).unwrap().noncanonical(), None);
+        m[4..8].copy_from_slice(&8u32.to_be_bytes());
+        let s = M3uaSlice::from_slice(&m).unwrap();
+        assert!(matches!(s.noncanonical(), Some(DecodeError::NonCanonical { layer: Layer::M3ua, .. })));
+        assert_eq!(s.protocol_data().unwrap().unwrap().user_data(), b"abcd");
+    }
+
+    #[test]
+    fn repeated_protocol_data_reported() {
+        let m = data_message(1, 2, 3, b"abcd");
+        assert_eq!(M3uaSlice::from_slice(&m).unwrap().repeated_protocol_data(), None);
+        let mut two = m.clone();
+        two.extend_from_slice(&m[16..]);
+        let len = two.len() as u32;
+        two[4..8].copy_from_slice(&len.to_be_bytes());
+        let s = M3uaSlice::from_slice(&two).unwrap();
+        assert!(matches!(s.repeated_protocol_data(), Some(DecodeError::NonCanonical { .. })));
     }
 }

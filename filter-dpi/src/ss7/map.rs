@@ -64,6 +64,10 @@ pub struct MapInfo {
     pub imsi: Option<String>,
     /// Every AddressString found, in message order (at most [`MAX_NUMBERS`]).
     pub numbers: Vec<Number>,
+    /// What was decoded but is not canonical (an IMSI of the wrong length or with non-decimal
+    /// digits or filler in the middle): reported by the caller as
+    /// [`DecodeError::NonCanonical`] for layer MAP.
+    pub noncanonical: Vec<&'static str>,
 }
 
 impl MapInfo {
@@ -87,9 +91,23 @@ impl MapInfo {
         self.number(NumberRole::Sgsn)
     }
 
+    /// The IMSI that an argument has as its first field; an OCTET STRING elsewhere instead is
+    /// reported, not taken.
+    fn set_lead_imsi(&mut self, f: &Fields<'_>) {
+        match f.lead_octets() {
+            Some(v) => self.set_imsi(Some(v)),
+            None if f.octets(0).is_some() => self.noncanonical.push("IMSI is not the argument's first field"),
+            None => {}
+        }
+    }
+
     fn set_imsi(&mut self, v: Option<&[u8]>) {
-        if self.imsi.is_none() {
-            self.imsi = v.and_then(imsi);
+        if self.imsi.is_none()
+            && let Some(v) = v
+        {
+            let (d, bad) = imsi_lax(v);
+            self.imsi = d;
+            self.noncanonical.extend(bad);
         }
     }
 
@@ -97,6 +115,16 @@ impl MapInfo {
         if self.numbers.len() < MAX_NUMBERS
             && let Some(a) = v.and_then(address_string)
         {
+            // Digits after a filler (the fuzzer's empty MSISDN was `91 7f ...`): receivers
+            // that skip the filler and receivers that stop at it read different numbers.
+            let digits = v.and_then(|v| v.get(1..)).unwrap_or(&[]);
+            if digits::nibbles(digits).skip_while(|&n| n != 0x0f).any(|n| n != 0x0f) {
+                self.noncanonical.push("number has a filler before its last digit");
+            }
+            if a.digits.is_empty() {
+                self.noncanonical.push("number without a digit");
+                return;
+            }
             self.numbers.push(Number { role, address: a });
         }
     }
@@ -114,6 +142,75 @@ pub fn imsi(v: &[u8]) -> Option<String> {
         return None;
     }
     Some(tbcd(v)).filter(|s| !s.is_empty())
+}
+
+/// An IMSI as the most permissive receiver reads it, and what is not canonical about it.
+/// Canonical (TS 23.003 §2.2, TS 29.002 §17.7.8): 3 to 8 octets, decimal digits, 0xF only as
+/// the filler in the last octet's high nibble, 6 to 15 digits. Otherwise the digits are still
+/// returned — every nibble up to [`digits::TBCD_MAX_OCTETS`] octets, a filler in the middle
+/// skipped, 0xA-0xE rendered as [`tbcd`] does — so an IMSI rule still sees the subscriber a
+/// lenient HLR would find, and the encoding is reported. `None` only when there is no digit.
+pub fn imsi_lax(v: &[u8]) -> (Option<String>, Option<&'static str>) {
+    let mut bad = None;
+    if v.len() < 3 || v.len() > MAX_IMSI_OCTETS {
+        bad = Some("IMSI is not 3 to 8 octets");
+    }
+    let v = &v[..v.len().min(digits::TBCD_MAX_OCTETS)];
+    let n = v.len() * 2;
+    let mut s = String::with_capacity(n);
+    for (k, d) in digits::nibbles(v).enumerate() {
+        match d {
+            0..=9 => s.push(char::from(b'0' + d)),
+            0x0f if k == n - 1 => {}
+            0x0f => bad = bad.or(Some("IMSI has a filler before its last digit")),
+            _ => {
+                bad = bad.or(Some("IMSI has a non-decimal digit"));
+                // 0xA-0xE as TS 29.002 names them (`tbcd` stops at 0xF, so pair with it)
+                s.push_str(&tbcd(&[d | 0xf0]));
+            }
+        }
+    }
+    if bad.is_none() && !(6..=15).contains(&s.len()) {
+        bad = Some("IMSI is not 6 to 15 digits");
+    }
+    ((!s.is_empty()).then_some(s), bad)
+}
+
+/// The lowest MAP application-context version in which an operation exists (TS 29.002 §17.6;
+/// MAP v1 is GSM phase 1). Used to spot a version downgrade: a v2/v3 operation sent in a
+/// dialogue of a lower version (or with no application context, which is v1), which a
+/// receiver may still serve while a version-keyed check would not look at it. Operations not
+/// listed exist since v1 or are not judged.
+pub fn min_version(op: i64) -> u8 {
+    use ops::*;
+    let Ok(op) = u8::try_from(op) else { return 1 };
+    match op {
+        SEND_IDENTIFICATION
+        | SEND_AUTHENTICATION_INFO
+        | RESTORE_DATA
+        | SEND_IMSI
+        | PROCESS_UNSTRUCTURED_SS_REQUEST
+        | UNSTRUCTURED_SS_REQUEST
+        | UNSTRUCTURED_SS_NOTIFY
+        | INFORM_SERVICE_CENTRE
+        | ALERT_SERVICE_CENTRE
+        | READY_FOR_SM
+        | PURGE_MS => 2,
+        NOTE_SUBSCRIBER_DATA_MODIFIED
+        | UPDATE_GPRS_LOCATION
+        | SEND_ROUTING_INFO_FOR_GPRS
+        | FAILURE_REPORT
+        | NOTE_MS_PRESENT_FOR_GPRS
+        | MT_FORWARD_SM
+        | ANY_TIME_SUBSCRIPTION_INTERROGATION
+        | ANY_TIME_MODIFICATION
+        | PROVIDE_SUBSCRIBER_INFO
+        | ANY_TIME_INTERROGATION
+        | PROVIDE_SUBSCRIBER_LOCATION
+        | SEND_ROUTING_INFO_FOR_LCS
+        | SUBSCRIBER_LOCATION_REPORT => 3,
+        _ => 1,
+    }
 }
 
 /// An AddressString: TON/NPI octet then TBCD digits (1 to [`MAX_ADDRESS_OCTETS`] octets).
@@ -151,6 +248,13 @@ impl<'a> Fields<'a> {
     fn ctx_c(&self, n: u32) -> Option<Tlv<'a>> {
         self.items.iter().find(|t| t.class == CLASS_CONTEXT && t.tag == n && t.constructed).copied()
     }
+    /// The first field, if it is a universal OCTET STRING: where the IMSI of every argument
+    /// that starts with one is. Not "the first OCTET STRING anywhere": with the IMSI's tag
+    /// changed, that is the next one (the VLR number of an updateLocation), which the
+    /// differential fuzzer caught being read as the IMSI.
+    fn lead_octets(&self) -> Option<&'a [u8]> {
+        self.items.first().filter(|t| t.is_universal(TAG_OCTET_STRING) && !t.constructed).map(|t| t.value)
+    }
     /// The k-th universal OCTET STRING.
     fn octets(&self, k: usize) -> Option<&'a [u8]> {
         self.items.iter().filter(|t| t.class == CLASS_UNIVERSAL && t.tag == TAG_OCTET_STRING).nth(k).map(|t| t.value)
@@ -170,6 +274,22 @@ fn subscriber_identity(info: &mut MapInfo, t: Option<Tlv<'_>>, budget: &Budget) 
     Ok(())
 }
 
+/// A constructed argument or result is a SEQUENCE in every MAP version, or, in v3, a
+/// `[3] IMPLICIT SEQUENCE` (cancelLocation, purgeMS, sendRoutingInfo results...). The fields are read by their tags whatever the outer tag (found
+/// by the differential fuzzer: pycrate, like a receiver, rejects such an argument while the
+/// field extraction here read the IMSI out of it), so another outer tag is reported.
+fn check_argument_tag(i: &mut MapInfo, param: &Tlv<'_>) {
+    if param.constructed && !param.is_universal(TAG_SEQUENCE) && !param.is_context(3) {
+        i.noncanonical.push("constructed MAP argument or result that is not a SEQUENCE");
+    }
+    // The bare arguments of MAP v1/v2 (an IMSI, an ISDN-AddressString) are OCTET STRINGs; a
+    // primitive argument with another tag was read as its own single field (a [1] argument
+    // became an MSISDN: differential fuzzer).
+    if !param.constructed && !param.is_universal(TAG_OCTET_STRING) {
+        i.noncanonical.push("primitive MAP argument or result that is not an OCTET STRING");
+    }
+}
+
 /// The argument of an Invoke of operation `op`. `param` is the component's parameter element.
 pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     use NumberRole::*;
@@ -177,13 +297,14 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     let budget = Budget::new(Layer::Map);
     let b = &budget;
     let mut i = MapInfo::default();
+    check_argument_tag(&mut i, param);
     let f = Fields::of(param, b)?;
     let bare_octets = param.class == CLASS_UNIVERSAL && param.tag == TAG_OCTET_STRING && !param.constructed;
     // MAP codes are 0..=127 (see `ops`); any other value names no operation handled here.
     let Ok(op) = u8::try_from(op) else { return Ok(i) };
     match op {
         UPDATE_LOCATION => {
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             i.add(Msc, f.ctx(1));
             i.add(Vlr, f.octets(1));
         }
@@ -205,7 +326,7 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
             i.add(Gmsc, f.ctx(8));
         }
         NOTE_SUBSCRIBER_DATA_MODIFIED => {
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             i.add(Msisdn, f.octets(1));
         }
         INSERT_SUBSCRIBER_DATA => {
@@ -223,13 +344,13 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
         | REMOTE_USER_FREE
         | IST_ALERT
         | IST_COMMAND => i.set_imsi(f.ctx(0)),
-        AUTHENTICATION_FAILURE_REPORT | RESTORE_DATA => i.set_imsi(f.octets(0)),
+        AUTHENTICATION_FAILURE_REPORT | RESTORE_DATA => i.set_lead_imsi(&f),
         SEND_ROUTING_INFO => {
             i.add(Msisdn, f.ctx(0));
             i.add(Gmsc, f.ctx(6));
         }
         UPDATE_GPRS_LOCATION => {
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             i.add(Sgsn, f.octets(1));
         }
         SEND_ROUTING_INFO_FOR_GPRS => {
@@ -292,7 +413,7 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
         PURGE_MS => {
             // v3: [3] IMPLICIT SEQUENCE { imsi, vlr-Number [0], sgsn-Number [1] }; v2: SEQUENCE
             // { imsi, vlr-Number }.
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             i.add(Vlr, f.ctx(0).or(f.octets(1)));
             i.add(Sgsn, f.ctx(1));
         }
@@ -333,6 +454,7 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     let budget = Budget::new(Layer::Map);
     let b = &budget;
     let mut i = MapInfo::default();
+    check_argument_tag(&mut i, param);
     let f = Fields::of(param, b)?;
     let bare_octets = param.is_universal(TAG_OCTET_STRING) && !param.constructed;
     let Ok(op) = u8::try_from(op) else { return Ok(i) };
@@ -343,18 +465,18 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
             if param.is_context(3) {
                 i.set_imsi(f.ctx(9));
             } else {
-                i.set_imsi(f.octets(0));
+                i.set_lead_imsi(&f);
                 i.add(RoamingNumber, f.octets(1));
             }
         }
         SEND_ROUTING_INFO_FOR_SM => {
-            i.set_imsi(f.octets(0));
+            i.set_lead_imsi(&f);
             if let Some(loc) = f.ctx_c(0) {
                 let l = Fields::of(&loc, b)?;
                 i.add(NetworkNode, l.ctx(1));
             }
         }
-        SEND_IDENTIFICATION => i.set_imsi(f.octets(0)),
+        SEND_IDENTIFICATION => i.set_lead_imsi(&f),
         SEND_IMSI if bare_octets => i.set_imsi(Some(param.value)),
         PROVIDE_SUBSCRIBER_INFO | ANY_TIME_INTERROGATION => {
             // SEQUENCE { subscriberInfo SEQUENCE { locationInformation [0] { …, vlr-number [1],
@@ -431,6 +553,76 @@ mod tests {
     fn tbcd_and_addresses() {
         assert_eq!(imsi(IMSI).unwrap(), "228012120109856");
         assert_eq!(imsi(&[0x22]), None);
+        assert_eq!(imsi_lax(IMSI), (Some("228012120109856".into()), None));
+    }
+
+    #[test]
+    fn imsi_encodings_decoded_and_reported() {
+        // over-long (10 octets): all digits, reported
+        let (d, bad) = imsi_lax(&[0x22, 0x08, 0x21, 0x21, 0x10, 0x89, 0x65, 0x43, 0x21, 0xf0]);
+        assert_eq!((d.as_deref(), bad), (Some("2280121201985634120"), Some("IMSI is not 3 to 8 octets")));
+        // a filler in the middle does not end it
+        let (d, bad) = imsi_lax(&[0x22, 0xf8, 0x21, 0x21, 0x10, 0x89, 0xf5]);
+        assert_eq!((d.as_deref(), bad), (Some("228121201985"), Some("IMSI has a filler before its last digit")));
+        // non-decimal digit
+        let (d, bad) = imsi_lax(&[0x22, 0x08, 0x2a, 0x21, 0x10, 0x89, 0xf5]);
+        assert_eq!((d.as_deref(), bad), (Some("2280*21201985"), Some("IMSI has a non-decimal digit")));
+        // too few digits, and no digit at all
+        assert_eq!(imsi_lax(&[0x22, 0xf8, 0xff]).1, Some("IMSI has a filler before its last digit"));
+        assert_eq!(imsi_lax(&[0x22, 0x08, 0xf1]).1, Some("IMSI is not 6 to 15 digits"));
+        assert_eq!(imsi_lax(&[]), (None, Some("IMSI is not 3 to 8 octets")));
+    }
+
+    #[test]
+    fn argument_tag_checked() {
+        let b = Budget::new(Layer::Map);
+        // purgeMS argument { imsi } as a SEQUENCE, then as [2] constructed (fuzzer case)
+        let seq = [0x30, 0x05, 0x04, 0x03, 0x34, 0x35, 0x01];
+        let (t, _) = Tlv::parse(&seq, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::PURGE_MS), &t).unwrap();
+        assert_eq!((i.imsi.as_deref(), i.noncanonical.len()), (Some("435310"), 0));
+        let mut ctx = seq;
+        ctx[0] = 0xa2;
+        let (t, _) = Tlv::parse(&ctx, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::PURGE_MS), &t).unwrap();
+        assert!(i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
+        let i = decode_result(i64::from(ops::PURGE_MS), &t).unwrap();
+        assert!(i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
+        // the IMSI's tag changed: the VLR number (the next OCTET STRING) is not taken for it
+        let ul = [0x30, 0x0c, 0x84, 0x03, 0x05, 0x66, 0x13, 0x81, 0x01, 0x91, 0x04, 0x02, 0x91, 0x69];
+        let (t, _) = Tlv::parse(&ul, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::UPDATE_LOCATION), &t).unwrap();
+        assert_eq!(i.imsi, None);
+        assert!(i.noncanonical.contains(&"IMSI is not the argument's first field"));
+        // a primitive [1] argument is not an MSISDN field
+        let prim = [0x81, 0x04, 0x91, 0x28, 0x84, 0xf3];
+        let (t, _) = Tlv::parse(&prim, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::INSERT_SUBSCRIBER_DATA), &t).unwrap();
+        assert!(i.noncanonical.contains(&"primitive MAP argument or result that is not an OCTET STRING"));
+        // cancelLocation v3's [3] is fine
+        let cl = [0xa3, 0x05, 0x04, 0x03, 0x34, 0x35, 0x01];
+        let (t, _) = Tlv::parse(&cl, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::CANCEL_LOCATION), &t).unwrap();
+        assert!(!i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
+    }
+
+    #[test]
+    fn numbers_with_a_filler_first_are_reported() {
+        let mut i = MapInfo::default();
+        i.add(NumberRole::Msisdn, Some(&[0x91, 0x7f, 0x25]));
+        assert_eq!(i.msisdn(), None);
+        assert_eq!(i.noncanonical, ["number has a filler before its last digit", "number without a digit"]);
+        let mut i = MapInfo::default();
+        i.add(NumberRole::Msisdn, Some(&[0x91, 0x21, 0xf3]));
+        assert_eq!((i.msisdn(), i.noncanonical.len()), (Some("123"), 0));
+    }
+
+    #[test]
+    fn minimum_versions() {
+        assert_eq!(min_version(i64::from(ops::ANY_TIME_INTERROGATION)), 3);
+        assert_eq!(min_version(i64::from(ops::PURGE_MS)), 2);
+        assert_eq!(min_version(i64::from(ops::UPDATE_LOCATION)), 1);
+        assert_eq!(min_version(-1), 1);
         let a = address_string(MSISDN).unwrap();
         assert_eq!((a.nature, a.plan, a.digits.as_str()), (1, 1, "41792457333"));
         assert_eq!(address_string(&[0x91]), None);
@@ -474,7 +666,9 @@ mod tests {
         assert_eq!(decode_raw(58, &tlv(0x04, MSISDN), true).unwrap().msisdn(), Some("41792457333"));
         assert_eq!(decode_raw(58, &tlv(0x04, IMSI), false).unwrap().imsi.as_deref(), Some("228012120109856"));
         // a wrong type where a SEQUENCE is expected is not an error, just nothing found
-        assert_eq!(decode_raw(71, &tlv(0x02, &[1]), true).unwrap(), MapInfo::default());
+        // an INTEGER where ATI has a SEQUENCE: nothing taken, and reported
+        let i = decode_raw(71, &tlv(0x02, &[1]), true).unwrap();
+        assert_eq!((i.imsi, i.numbers.len(), i.noncanonical.len()), (None, 0, 1));
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub struct SccpSlice<'a> {
     user_data: &'a [u8],
     optional: &'a [u8],
     long: bool,
+    noncanonical: Option<&'static str>,
 }
 
 impl<'a> SccpSlice<'a> {
@@ -125,9 +126,25 @@ impl<'a> SccpSlice<'a> {
         let called_off = target(0)?.ok_or(content("called party address pointer is 0"))?;
         let calling_off = target(1)?.ok_or(content("calling party address pointer is 0"))?;
         let data_off = target(2)?.ok_or(content("data pointer is 0"))?;
-        let called = AddressSlice::from_slice(var(called_off, false)?)?;
-        let calling = AddressSlice::from_slice(var(calling_off, false)?)?;
+        let called_raw = var(called_off, false)?;
+        let calling_raw = var(calling_off, false)?;
+        let called = AddressSlice::from_slice(called_raw)?;
+        let calling = AddressSlice::from_slice(calling_raw)?;
         let user_data = var(data_off, long)?;
+        // Where each variable part lies (its length octets included): parts that share bytes,
+        // or bytes after the last part of a message without an optional part, mean the
+        // lengths disagree with the carrier; receivers resolve that differently (review H3).
+        let end = |off: usize, v: &[u8], len2: bool| off + usize::from(len2) + 1 + v.len();
+        let mut parts = [
+            (called_off, end(called_off, called_raw, false)),
+            (calling_off, end(calling_off, calling_raw, false)),
+            (data_off, end(data_off, user_data, long)),
+        ];
+        parts.sort_unstable();
+        let mut noncanonical = None;
+        if parts.windows(2).any(|w| w[0].1 > w[1].0) {
+            noncanonical = Some("variable parameters overlap");
+        }
         let optional = if n_ptr == 4 {
             match target(3)? {
                 Some(off) => {
@@ -140,7 +157,16 @@ impl<'a> SccpSlice<'a> {
         } else {
             &[]
         };
-        Ok(SccpSlice { data, called, calling, user_data, optional, long })
+        if optional.is_empty() && parts[2].1 < data.len() {
+            noncanonical = noncanonical.or(Some("bytes after the last parameter"));
+        }
+        Ok(SccpSlice { data, called, calling, user_data, optional, long, noncanonical })
+    }
+
+    /// The variable parameters' lengths disagree with the message (overlap, or bytes after the
+    /// last one), as a [`DecodeError::NonCanonical`].
+    pub fn noncanonical(&self) -> Option<DecodeError> {
+        self.noncanonical.map(|what| DecodeError::NonCanonical { layer: Layer::Sccp, what })
     }
 
     pub fn message_type(&self) -> u8 {
@@ -332,6 +358,12 @@ impl<'a> AddressSlice<'a> {
         }
         Some(u16::from_le_bytes([*self.data.get(1)?, *self.data.get(2)?]) & 0x3fff)
     }
+    /// The two spare bits above the 14-bit ITU point code are set: another decoder reads a
+    /// 16-bit value (pycrate does; the differential fuzzer found it), a national format may
+    /// mean something else by them.
+    pub fn point_code_spare_bits(&self) -> bool {
+        self.address_indicator() & 0x01 != 0 && self.data.get(2).is_some_and(|b| b & 0xc0 != 0)
+    }
     /// Subsystem number, if the SSN indicator is set.
     pub fn ssn(&self) -> Option<u8> {
         if self.address_indicator() & 0x02 == 0 {
@@ -378,6 +410,42 @@ impl<'a> AddressSlice<'a> {
         };
         g.digits = digits::bcd_global_title(digits, odd);
         Some(g)
+    }
+
+    /// What is not canonical about the global title's digits (Q.713 §3.4.2.3): with an odd
+    /// count, the filler nibble is not 0 (or 0xF); an ST (0xF) signal before the last digit. Decoders
+    /// differ there (pycrate stops at the 0xF and keeps a non-zero filler; this one renders
+    /// the 0xF and drops the filler), so the GT a rule sees may not be the receiver's
+    /// (found by the differential fuzzer).
+    pub fn global_title_noncanonical(&self) -> Option<&'static str> {
+        let gt = self.data.get(self.gt_off..)?;
+        let es_odd = |npes: u8| match npes & 0x0f {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        };
+        let (digits, odd) = match self.global_title_indicator() {
+            1 => (gt.get(1..)?, Some(gt.first()? & 0x80 != 0)),
+            2 => (gt.get(1..)?, None),
+            3 => (gt.get(2..)?, es_odd(*gt.get(1)?)),
+            4 => (gt.get(3..)?, es_odd(*gt.get(1)?)),
+            _ => return None,
+        };
+        // Q.713 says filler 0; real traffic (the captures here) also uses 0xF.
+        // GTI 3/4 name the encoding: BCD odd (1) or even (2); unknown (0), national (3) and
+        // the spares are read as BCD here, which another decoder does not do (pycrate fails).
+        if matches!(self.global_title_indicator(), 3 | 4) && odd.is_none() {
+            return Some("global title encoding scheme is not BCD odd or even");
+        }
+        if odd == Some(true) && digits.last().is_some_and(|b| !matches!(b >> 4, 0 | 0x0f)) {
+            return Some("global title filler nibble is not 0 (or 0xF)");
+        }
+        let n = digits.len() * 2;
+        let count = if odd == Some(false) { n } else { n.saturating_sub(1) };
+        if digits::nibbles(digits).take(count).any(|d| d == 0x0f) {
+            return Some("global title has an ST (0xF) signal before its last digit");
+        }
+        None
     }
 
     /// Just the GT digits.
@@ -660,5 +728,43 @@ pub(crate) mod tests {
         }
         assert!(matches!(SccpSlice::from_slice(&x), Err(DecodeError::Limit { .. })));
         assert!(matches!(SccpSlice::from_slice(&[0x06, 0, 0]), Err(DecodeError::Content { .. })));
+    }
+
+    #[test]
+    fn global_title_digits_checked() {
+        let a = |b: &'static [u8]| AddressSlice::from_slice(b).unwrap().global_title_noncanonical();
+        assert_eq!(a(CALLED), None);
+        assert_eq!(a(CALLING), None);
+        let pc = |b: &'static [u8]| AddressSlice::from_slice(b).unwrap().point_code_spare_bits();
+        assert!(!pc(CALLING));
+        assert!(pc(&[0x43, 0x6e, 0x80, 0x06]));
+        assert!(!pc(&[0x43, 0x6e, 0x3f, 0x06]));
+        assert!(!pc(&[0x42, 0x06]));
+        // odd count (ES 1) with filler 7; ST before the end; unknown ES with a trailing 0xF
+        assert!(a(&[0x12, 0x06, 0x00, 0x11, 0x04, 0x43, 0x16, 0x71, 0x70]).is_some());
+        assert!(a(&[0x12, 0x06, 0x00, 0x11, 0x04, 0x7f, 0x39, 0x04]).is_some());
+        // GTI 3 with ES 0 (unknown): not BCD
+        assert!(a(&[0x0e, 0x06, 0x00, 0x10, 0x21, 0xf3]).is_some());
+        // GTI 2 (no ES): a trailing 0xF is a filler, one before the end is not
+        assert_eq!(a(&[0x0a, 0x06, 0x00, 0x21, 0xf3]), None);
+        assert!(a(&[0x0a, 0x06, 0x00, 0xf1, 0x23]).is_some());
+    }
+
+    #[test]
+    fn lengths_that_disagree_are_noncanonical() {
+        let m = udt(CALLED, CALLING, b"\x62\x00");
+        assert_eq!(SccpSlice::from_slice(&m).unwrap().noncanonical(), None);
+        let mut extra = m.clone();
+        extra.extend_from_slice(b"\x01\x02");
+        assert!(matches!(
+            SccpSlice::from_slice(&extra).unwrap().noncanonical(),
+            Some(DecodeError::NonCanonical { .. })
+        ));
+        // data pointer aimed at the calling party address: parts overlap
+        let mut overlap = m.clone();
+        overlap[4] = overlap[3] - 1;
+        let s = SccpSlice::from_slice(&overlap).unwrap();
+        assert_eq!(s.data(), CALLING);
+        assert!(s.noncanonical().is_some());
     }
 }

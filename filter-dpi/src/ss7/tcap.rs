@@ -4,14 +4,30 @@
 //!
 //! [`TcapSlice::from_slice`] reads the whole message with the bounded BER reader
 //! ([`crate::ber`]) and keeps sub-slices; at most [`MAX_COMPONENTS`] components.
+//! [`TcapSlice::from_slice_lax`] keeps what was decoded before an error in the components
+//! (header-level rules still run on it) and returns the error beside it.
+//!
+//! Strict where receivers differ (issue 10 item 4): what some receiver accepts but a canonical
+//! MAP dialogue never has is decoded anyway and listed by [`TcapSlice::anomalies`] as
+//! [`DecodeError::NonCanonical`] — a global operation or error code, a transaction id outside 1
+//! to 4 octets, an indefinite length, an application context that is not a known one (or a
+//! MAP context with extra arcs or a version outside 1 to 4), a linked invoke in a message that
+//! opens a dialogue, bytes after the message.
 
 use crate::ber::{self, Budget, CLASS_APPLICATION, CLASS_CONTEXT, Children, TAG_INTEGER, TAG_NULL, TAG_OID, Tlv};
 use crate::{DecodeError, Layer};
 
 /// Components decoded per message; more is [`DecodeError::Limit`].
 pub const MAX_COMPONENTS: usize = 32;
-/// Transaction ids are 1 to 4 octets (Q.773 §3.2.1).
+/// Transaction ids are 1 to 4 octets (Q.773 §3.2.1); others are decoded and reported.
 pub const MAX_TID_LEN: usize = 4;
+
+/// MAP application contexts: 0.4.0.0.1.0.x.v (contents of the OID, without the version).
+const MAP_AC_PREFIX: &[u8] = &[0x04, 0x00, 0x00, 0x01, 0x00];
+/// Other application-context families that run over TCAP on an interconnect and that a MAP
+/// rule set may see: CAP (0.4.0.0.1.21/22/23...) — anything under 0.4.0.0.1 (GSM/UMTS
+/// network domain) with one more level. Others are reported as unknown.
+const GSM_AC_PREFIX: &[u8] = &[0x04, 0x00, 0x00, 0x01];
 
 /// The dialogue-as-id object identifier carried by structured dialogues.
 pub const DIALOGUE_AS_ID: &str = "0.0.17.773.1.1.1";
@@ -142,13 +158,25 @@ pub struct TcapSlice<'a> {
     acn: Option<&'a [u8]>,
     abort_cause: Option<i64>,
     components: Vec<Component<'a>>,
+    noncanonical: Vec<&'static str>,
 }
 
 impl<'a> TcapSlice<'a> {
-    /// Decodes one TCAP message (trailing bytes after it are ignored).
+    /// Decodes one TCAP message, strictly: any error is the result. (Bytes after it are
+    /// reported by [`TcapSlice::anomalies`].)
     pub fn from_slice(data: &'a [u8]) -> Result<Self, DecodeError> {
+        match Self::from_slice_lax(data)? {
+            (m, None) => Ok(m),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// Decodes one TCAP message laxly: an error in the dialogue or component portion keeps the
+    /// header, the transaction ids and the components decoded before it, and is returned
+    /// beside them; only a broken message header (or a missing transaction id) is an `Err`.
+    pub fn from_slice_lax(data: &'a [u8]) -> Result<(Self, Option<DecodeError>), DecodeError> {
         let budget = Budget::new(Layer::Tcap);
-        let (top, _) = Tlv::parse(data, &budget)?;
+        let (top, after) = Tlv::parse(data, &budget)?;
         if top.class != CLASS_APPLICATION || !top.constructed {
             return Err(content("not a TCAP message (application-class constructed tag expected)"));
         }
@@ -162,21 +190,62 @@ impl<'a> TcapSlice<'a> {
             acn: None,
             abort_cause: None,
             components: Vec::new(),
+            noncanonical: Vec::new(),
         };
+        if !after.is_empty() {
+            m.note("bytes after the TCAP message");
+        }
+        let mut stop = None;
         for e in top.children(&budget) {
-            let e = e?;
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => {
+                    stop = Some(err);
+                    break;
+                }
+            };
             if e.class != CLASS_APPLICATION {
                 continue;
             }
-            match (e.tag, e.constructed) {
-                (8, false) => m.otid = Some(tid(e.value)?),
-                (9, false) => m.dtid = Some(tid(e.value)?),
-                (10, false) => m.abort_cause = e.int(),
-                (11, true) => m.dialogue(&e, &budget)?,
-                (12, true) => m.read_components(&e, &budget)?,
-                _ => {}
+            let r = match (e.tag, e.constructed) {
+                (8, false) => {
+                    m.otid = Some(m.tid(e.value));
+                    Ok(())
+                }
+                (9, false) => {
+                    m.dtid = Some(m.tid(e.value));
+                    Ok(())
+                }
+                (10, false) => {
+                    m.abort_cause = e.int();
+                    Ok(())
+                }
+                (11, true) => m.dialogue(&e, &budget),
+                (12, true) => m.read_components(&e, &budget),
+                _ => Ok(()),
+            };
+            if let Err(err) = r {
+                stop = Some(err);
+                break;
             }
         }
+        // Indefinite lengths anywhere in the message (parameters included): legal BER, never
+        // produced by a MAP stack in practice, and a classic way to hide an element.
+        if ber::has_indefinite(&top) {
+            m.note("indefinite length");
+        }
+        m.check_context();
+        let opens = matches!(kind, MessageType::Begin | MessageType::Unidirectional);
+        for c in &m.components {
+            if matches!(c.op_code, Some(Code::Global(_))) || matches!(c.error_code, Some(Code::Global(_))) {
+                m.noncanonical.push("global operation or error code");
+            }
+            if opens && c.linked_id.is_some() {
+                m.noncanonical.push("linked invoke in a message that opens a dialogue");
+            }
+        }
+        m.noncanonical.sort_unstable();
+        m.noncanonical.dedup();
         match kind {
             MessageType::Begin if m.otid.is_none() => return Err(content("Begin without OTID")),
             MessageType::Continue if m.otid.is_none() || m.dtid.is_none() => {
@@ -187,7 +256,43 @@ impl<'a> TcapSlice<'a> {
             }
             _ => {}
         }
-        Ok(m)
+        Ok((m, stop))
+    }
+
+    fn note(&mut self, what: &'static str) {
+        self.noncanonical.push(what);
+    }
+
+    /// A transaction id, whatever its length; outside 1 to 4 octets is reported.
+    fn tid(&mut self, v: &'a [u8]) -> &'a [u8] {
+        if v.is_empty() || v.len() > MAX_TID_LEN {
+            self.note("transaction id is not 1 to 4 octets");
+        }
+        v
+    }
+
+    /// The application context against the ones MAP and CAP define.
+    fn check_context(&mut self) {
+        let Some(acn) = self.acn else {
+            if self.dialogue_pdu == Some(DialoguePdu::Request) {
+                self.note("dialogue request without an application context");
+            }
+            return;
+        };
+        if let Some(rest) = acn.strip_prefix(MAP_AC_PREFIX) {
+            match rest {
+                [_, v] if (1..=4).contains(v) => {}
+                [_, _] => self.note("MAP application-context version outside 1 to 4"),
+                _ => self.note("extended or truncated MAP application context"),
+            }
+        } else if !(acn.starts_with(GSM_AC_PREFIX) && acn.len() > GSM_AC_PREFIX.len()) {
+            self.note("unknown application context");
+        }
+    }
+
+    /// What was decoded but is not canonical (see the module documentation).
+    pub fn anomalies(&self) -> impl Iterator<Item = DecodeError> + '_ {
+        self.noncanonical.iter().map(|&what| DecodeError::NonCanonical { layer: Layer::Tcap, what })
     }
 
     fn dialogue(&mut self, portion: &Tlv<'a>, budget: &Budget) -> Result<(), DecodeError> {
@@ -235,7 +340,11 @@ impl<'a> TcapSlice<'a> {
                 return Err(content("component is not a context-specific constructed element"));
             }
             let kind = ComponentType::from_tag(c.tag).ok_or(content("unknown component type"))?;
-            self.components.push(component(kind, &c, budget)?);
+            let (comp, err) = component(kind, &c, budget)?;
+            self.components.push(comp);
+            if let Some(e) = err {
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -277,13 +386,6 @@ impl<'a> TcapSlice<'a> {
     }
 }
 
-fn tid(v: &[u8]) -> Result<&[u8], DecodeError> {
-    if v.is_empty() || v.len() > MAX_TID_LEN {
-        return Err(content("transaction id is not 1 to 4 octets"));
-    }
-    Ok(v)
-}
-
 fn code<'a>(t: &Tlv<'a>) -> Result<Option<Code<'a>>, DecodeError> {
     if t.is_universal(TAG_INTEGER) && !t.constructed {
         return t.int().map(|v| Some(Code::Local(v))).ok_or(content("operation/error code is not a valid INTEGER"));
@@ -294,7 +396,15 @@ fn code<'a>(t: &Tlv<'a>) -> Result<Option<Code<'a>>, DecodeError> {
     Ok(None)
 }
 
-fn component<'a>(kind: ComponentType, c: &Tlv<'a>, budget: &Budget) -> Result<Component<'a>, DecodeError> {
+/// One component. An error once the operation (or error) code is known — the parameter broken
+/// or over a cap (BER depth, element budget) — still returns the component, without its
+/// parameter, beside the error: the header-level rules (Category 1 by operation code) must
+/// see an ATI whose argument was built to exhaust the decoder (review H4 recipe 2).
+fn component<'a>(
+    kind: ComponentType,
+    c: &Tlv<'a>,
+    budget: &Budget,
+) -> Result<(Component<'a>, Option<DecodeError>), DecodeError> {
     let mut out = Component {
         kind,
         invoke_id: None,
@@ -315,7 +425,11 @@ fn component<'a>(kind: ComponentType, c: &Tlv<'a>, budget: &Budget) -> Result<Co
     match kind {
         ComponentType::Invoke => {
             for f in fields {
-                let f = f?;
+                let f = match f {
+                    Ok(f) => f,
+                    Err(e) if out.op_code.is_some() => return Ok((out, Some(e))),
+                    Err(e) => return Err(e),
+                };
                 if out.op_code.is_none() && f.is_context(0) && !f.constructed {
                     out.linked_id = f.int();
                 } else if out.op_code.is_none() {
@@ -335,13 +449,20 @@ fn component<'a>(kind: ComponentType, c: &Tlv<'a>, budget: &Budget) -> Result<Co
                 if let Some(op) = inner.next().transpose()? {
                     out.op_code = code(&op)?;
                 }
-                out.parameter = inner.next().transpose()?;
+                match inner.next().transpose() {
+                    Ok(p) => out.parameter = p,
+                    Err(e) if out.op_code.is_some() => return Ok((out, Some(e))),
+                    Err(e) => return Err(e),
+                }
             }
         }
         ComponentType::ReturnError => {
             let ec = fields.next().transpose()?.ok_or(content("ReturnError without an error code"))?;
             out.error_code = Some(code(&ec)?.ok_or(content("ReturnError without an error code"))?);
-            out.parameter = fields.next().transpose()?;
+            match fields.next().transpose() {
+                Ok(p) => out.parameter = p,
+                Err(e) => return Ok((out, Some(e))),
+            }
         }
         ComponentType::Reject => {
             if let Some(p) = fields.next().transpose()?
@@ -352,7 +473,7 @@ fn component<'a>(kind: ComponentType, c: &Tlv<'a>, budget: &Budget) -> Result<Co
             }
         }
     }
-    Ok(out)
+    Ok((out, None))
 }
 
 /// Hex rendering of a transaction id as tshark prints `tcap.otid` ("a5050001").
@@ -453,7 +574,10 @@ pub(crate) mod tests {
         // Continue without DTID, Begin without OTID, 5-octet tid, unknown message, bad component
         assert!(TcapSlice::from_slice(&[0x65, 0x03, 0x48, 0x01, 0x01]).is_err());
         assert!(TcapSlice::from_slice(&[0x62, 0x00]).is_err());
-        assert!(TcapSlice::from_slice(&[0x62, 0x07, 0x48, 0x05, 1, 2, 3, 4, 5]).is_err());
+        // a 5-octet transaction id is decoded and reported
+        let long = TcapSlice::from_slice(&[0x62, 0x07, 0x48, 0x05, 1, 2, 3, 4, 5]).unwrap();
+        assert_eq!(long.otid(), Some(&[1u8, 2, 3, 4, 5][..]));
+        assert!(matches!(long.anomalies().next(), Some(DecodeError::NonCanonical { layer: Layer::Tcap, .. })));
         assert!(TcapSlice::from_slice(&[0x63, 0x00]).is_err());
         assert!(TcapSlice::from_slice(&[0x62, 0x09, 0x48, 0x01, 0x01, 0x6c, 0x04, 0xa5, 0x02, 0x02, 0x00]).is_err());
         // Invoke without an operation code
@@ -470,5 +594,117 @@ pub(crate) mod tests {
         let l = (m.len() - 4) as u16;
         m[2..4].copy_from_slice(&l.to_be_bytes());
         assert!(matches!(TcapSlice::from_slice(&m), Err(DecodeError::Limit { .. })));
+        // laxly, the first MAX_COMPONENTS are kept beside the error
+        let (t, e) = TcapSlice::from_slice_lax(&m).unwrap();
+        assert_eq!(t.components().len(), MAX_COMPONENTS);
+        assert!(matches!(e, Some(DecodeError::Limit { .. })));
+    }
+
+    #[test]
+    fn deep_argument_keeps_the_operation_code() {
+        // review H4 recipe 2: an ATI whose argument nests 30 indefinite-length levels, over
+        // MAX_DEPTH: the invoke and its operation code stay, beside the Limit error
+        let mut arg = vec![];
+        for _ in 0..30 {
+            arg.extend_from_slice(&[0x30, 0x80]);
+        }
+        arg.extend_from_slice(&[0x05, 0x00]);
+        for _ in 0..30 {
+            arg.extend_from_slice(&[0x00, 0x00]);
+        }
+        let mut invoke = vec![0x02, 0x01, 0x01, 0x02, 0x01, 71];
+        invoke.extend(arg);
+        let mut comp = vec![0xa1, 0x81, invoke.len() as u8];
+        comp.extend(invoke);
+        let mut comps = vec![0x6c, 0x81, comp.len() as u8];
+        comps.extend(comp);
+        let mut body = vec![0x48, 0x01, 0x01];
+        body.extend(comps);
+        let mut m = vec![0x62, 0x81, body.len() as u8];
+        m.extend(body);
+        assert!(matches!(TcapSlice::from_slice(&m), Err(DecodeError::Limit { .. })));
+        let (t, e) = TcapSlice::from_slice_lax(&m).unwrap();
+        assert!(matches!(e, Some(DecodeError::Limit { .. })));
+        assert_eq!((t.components().len(), t.components()[0].op_code), (1, Some(Code::Local(71))));
+        assert_eq!(t.components()[0].parameter, None);
+    }
+
+    fn anomalies(m: &[u8]) -> Vec<&'static str> {
+        TcapSlice::from_slice_lax(m)
+            .unwrap()
+            .0
+            .anomalies()
+            .map(|e| match e {
+                DecodeError::NonCanonical { what, .. } => what,
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn canonical_begin_has_no_anomalies() {
+        assert_eq!(anomalies(&begin_sri_sm()), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn strictness_list_is_reported() {
+        // global opcode (OID 1.2.3 instead of INTEGER 45)
+        let m = [0x62, 0x0f, 0x48, 0x01, 0x01, 0x6c, 0x0a, 0xa1, 0x08, 0x02, 0x01, 0x01, 0x06, 0x03, 0x2a, 0x03, 0x04];
+        let t = TcapSlice::from_slice(&m).unwrap();
+        assert!(matches!(t.components()[0].op_code, Some(Code::Global(_))));
+        assert_eq!(anomalies(&m), ["global operation or error code"]);
+        // linked invoke in a Begin
+        let m =
+            [0x62, 0x10, 0x48, 0x01, 0x01, 0x6c, 0x0b, 0xa1, 0x09, 0x02, 0x01, 0x01, 0x80, 0x01, 0x00, 0x02, 0x01, 71];
+        let t = TcapSlice::from_slice(&m).unwrap();
+        assert_eq!((t.components()[0].linked_id, t.components()[0].op_code), (Some(0), Some(Code::Local(71))));
+        assert_eq!(anomalies(&m), ["linked invoke in a message that opens a dialogue"]);
+        // indefinite length on the message
+        let m = [0x62, 0x80, 0x48, 0x01, 0x01, 0x00, 0x00];
+        assert_eq!(anomalies(&m), ["indefinite length"]);
+        // empty transaction id; bytes after the message
+        assert_eq!(anomalies(&[0x62, 0x02, 0x48, 0x00]), ["transaction id is not 1 to 4 octets"]);
+        assert_eq!(anomalies(&[0x62, 0x03, 0x48, 0x01, 0x01, 0xff]), ["bytes after the TCAP message"]);
+    }
+
+    /// A Begin whose AARQ carries the ACN with these OID contents.
+    fn begin_with_acn(acn: &[u8]) -> Vec<u8> {
+        let mut oid = vec![0x06, acn.len() as u8];
+        oid.extend_from_slice(acn);
+        let mut a1 = vec![0xa1, oid.len() as u8];
+        a1.extend(oid);
+        let mut aarq = vec![0x60, a1.len() as u8];
+        aarq.extend(a1);
+        let mut a0 = vec![0xa0, aarq.len() as u8];
+        a0.extend(aarq);
+        let mut ext = vec![0x28, (a0.len() + 9) as u8, 0x06, 0x07, 0x00, 0x11, 0x86, 0x05, 0x01, 0x01, 0x01];
+        ext.extend(a0);
+        let mut dp = vec![0x6b, ext.len() as u8];
+        dp.extend(ext);
+        let mut body = vec![0x48, 0x01, 0x01];
+        body.extend(dp);
+        let mut m = vec![0x62, body.len() as u8];
+        m.extend(body);
+        m
+    }
+
+    #[test]
+    fn application_contexts() {
+        assert_eq!(anomalies(&begin_with_acn(&[4, 0, 0, 1, 0, 29, 3])), Vec::<&str>::new());
+        assert_eq!(anomalies(&begin_with_acn(&[4, 0, 0, 1, 21, 3, 4])), Vec::<&str>::new(), "CAP v2");
+        assert_eq!(
+            anomalies(&begin_with_acn(&[4, 0, 0, 1, 0, 29, 9])),
+            ["MAP application-context version outside 1 to 4"]
+        );
+        assert_eq!(
+            anomalies(&begin_with_acn(&[4, 0, 0, 1, 0, 29, 3, 1])),
+            ["extended or truncated MAP application context"]
+        );
+        assert_eq!(anomalies(&begin_with_acn(&[0x2a, 3, 4])), ["unknown application context"]);
+        // an AARQ without an application context
+        let mut m = begin_with_acn(&[4, 0, 0, 1, 0, 29, 3]);
+        let at = m.windows(2).position(|w| w == [0xa1, 0x09]).unwrap();
+        m[at] = 0xa2; // the ACN field becomes some other field
+        assert_eq!(anomalies(&m), ["dialogue request without an application context"]);
     }
 }

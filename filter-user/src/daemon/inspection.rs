@@ -25,6 +25,34 @@ use crate::{
 
 /// Records taken from the ring per wake-up at most, so one burst cannot starve the rest.
 const BATCH: usize = 4096;
+/// Records a peer may have inspected per second (with a burst of as many): a peer whose copies
+/// come faster does not take the inspector from the others; its records beyond the budget are
+/// counted for it and contained (`inspection-overload`), never silently passed (review C6).
+pub const PEER_BUDGET_PER_S: u64 = 20_000;
+
+/// Per-peer token buckets over the records' XDP timestamps.
+#[derive(Debug, Default)]
+struct Budgets {
+    /// peer id → (tokens, last refill, ns)
+    buckets: HashMap<u32, (u64, u64)>,
+}
+
+impl Budgets {
+    fn take(&mut self, peer: u32, now_ns: u64) -> bool {
+        let (tokens, last) = self.buckets.entry(peer).or_insert((PEER_BUDGET_PER_S, now_ns));
+        let refill = now_ns.saturating_sub(*last).saturating_mul(PEER_BUDGET_PER_S) / 1_000_000_000;
+        if refill > 0 {
+            *tokens = (*tokens + refill).min(PEER_BUDGET_PER_S);
+            *last = now_ns;
+        }
+        if *tokens == 0 {
+            return false;
+        }
+        *tokens -= 1;
+        true
+    }
+}
+
 /// Batches waiting for the inspector: one. When it falls behind, the ring (8 MiB) fills and XDP
 /// counts `inspect_overflow` instead of this process growing by copies of it (a batch is up to
 /// BATCH records of about 2 KiB), and a policy change overtakes at most one queued batch.
@@ -49,7 +77,9 @@ impl PolicyView {
                 filter.peer_id(&p.name).map(|id| (id, (p.name.clone(), p.inspect.clone(), monitor)))
             })
             .collect();
-        PolicyView { rules: RuleSet::new(&policy.inspect), peers }
+        // The configured ports too: inspection classifies SCTP and TCP payloads by them.
+        let rules = RuleSet::new(&policy.inspect).with_ports(&policy.ports);
+        PolicyView { rules, peers }
     }
 }
 
@@ -108,8 +138,15 @@ pub fn start(
     let (batch_tx, batch_rx) = mpsc::channel(QUEUE);
     let (policy_tx, policy_rx) = mpsc::unbounded_channel();
     tokio::spawn(read_ring(ring, batch_tx));
-    let inspector =
-        Inspector { engine: Engine::new(view.rules), peers: view.peers, blocks, pcap, shared: shared.clone() };
+    let inspector = Inspector {
+        engine: Engine::new(view.rules),
+        peers: view.peers,
+        blocks,
+        pcap,
+        shared: shared.clone(),
+        budgets: Budgets::default(),
+        output: io::OutputLimiter::default(),
+    };
     tokio::spawn(inspector.run(batch_rx, policy_rx));
     Inspection { policy: policy_tx, shared }
 }
@@ -141,6 +178,8 @@ struct Inspector {
     blocks: BlockWriter,
     pcap: Option<PcapWriter>,
     shared: Arc<Shared>,
+    budgets: Budgets,
+    output: io::OutputLimiter,
 }
 
 impl Inspector {
@@ -189,6 +228,7 @@ impl Inspector {
             {
                 log::error!("writing the pcap of flagged packets: {e}");
             }
+            // Copies of packets XDP already dropped cost no budget (nobody received them).
             let f = Flagged {
                 ts_ns: h.ts_ns,
                 peer: name.clone(),
@@ -198,9 +238,19 @@ impl Inspector {
                 dropped: h.action != 0,
                 data,
             };
-            for ev in self.engine.inspect(&f, peer, *monitor) {
+            let events = if f.dropped || self.budgets.take(h.peer_id, h.ts_ns) {
+                self.engine.inspect(&f, peer, *monitor)
+            } else {
+                self.engine.over_budget(&f, peer, *monitor)
+            };
+            for ev in events {
                 if let Err(e) = self.blocks.apply(&ev.action) {
                     log::error!("pushing a verdict down to XDP: {e}");
+                }
+                let rule = ev.json["rule"].as_str().unwrap_or("");
+                if !self.output.allow(h.ts_ns, name, rule) {
+                    self.engine.counters.events_suppressed += 1;
+                    continue;
                 }
                 log::warn!("event: {}", ev.json);
                 logged.push(ev.json);
@@ -260,5 +310,17 @@ mod tests {
         c.unjudged("inspect.unknown_peer");
         c.unjudged("inspect.unknown_peer");
         assert_eq!(c.to_json()["decode_errors"]["inspect.unknown_peer"], 2);
+    }
+
+    /// Review C6: a peer over its budget is refused (and only that peer), and refills with time.
+    #[test]
+    fn budgets_are_per_peer() {
+        let mut b = Budgets::default();
+        let t = 1_000_000_000;
+        let taken = (0..PEER_BUDGET_PER_S + 100).filter(|_| b.take(1, t)).count() as u64;
+        assert_eq!(taken, PEER_BUDGET_PER_S);
+        assert!(b.take(2, t), "another peer keeps its own budget");
+        assert!(!b.take(1, t));
+        assert!(b.take(1, t + 1_000_000), "1 ms later: 20 more");
     }
 }

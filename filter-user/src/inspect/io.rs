@@ -276,10 +276,48 @@ impl EventLog {
     }
 }
 
+/// Events written out (event file, log line) per peer and rule and second, at most; the rest
+/// are counted (`events_suppressed`), their actions still taken (review M7: a peer sending
+/// attacks in a loop must not fill the disk).
+pub const EVENTS_PER_PEER_RULE_PER_S: u32 = 10;
+/// Events written out per second over all peers and rules.
+pub const EVENTS_PER_S: u32 = 1000;
+
+/// The output limits for events, one window per second.
+#[derive(Debug, Default)]
+pub struct OutputLimiter {
+    second: u64,
+    total: u32,
+    per_key: HashMap<(String, String), u32>,
+}
+
+impl OutputLimiter {
+    /// Whether an event of `peer` and `rule` at `now_ns` may be written out.
+    pub fn allow(&mut self, now_ns: u64, peer: &str, rule: &str) -> bool {
+        let second = now_ns / 1_000_000_000;
+        if second != self.second {
+            *self = OutputLimiter { second, ..OutputLimiter::default() };
+        }
+        let n = self.per_key.entry((peer.to_string(), rule.to_string())).or_default();
+        if *n >= EVENTS_PER_PEER_RULE_PER_S || self.total >= EVENTS_PER_S {
+            return false;
+        }
+        *n += 1;
+        self.total += 1;
+        true
+    }
+}
+
+/// Largest pcap file of flagged packets: 1 GiB; past it records are counted, not written.
+pub const PCAP_MAX_BYTES: u64 = 1 << 30;
+
 /// A classic pcap file (Ethernet) of flagged packets, flushed per packet so Wireshark can read
-/// it while sigwall runs.
+/// it while sigwall runs. Bounded by [`PCAP_MAX_BYTES`].
 pub struct PcapWriter {
     out: BufWriter<File>,
+    written: u64,
+    /// Records not written because the file reached its size bound.
+    pub suppressed: u64,
 }
 
 impl PcapWriter {
@@ -287,10 +325,16 @@ impl PcapWriter {
         let mut out = BufWriter::new(File::create(path)?);
         out.write_all(&pcap_header())?;
         out.flush()?;
-        Ok(PcapWriter { out })
+        Ok(PcapWriter { out, written: 24, suppressed: 0 })
     }
 
     pub fn write(&mut self, wall_ns: u64, orig_len: u32, data: &[u8]) -> std::io::Result<()> {
+        let n = 16 + data.len() as u64;
+        if self.written + n > PCAP_MAX_BYTES {
+            self.suppressed += 1;
+            return Ok(());
+        }
+        self.written += n;
         self.out.write_all(&pcap_record_header(wall_ns, data.len() as u32, orig_len))?;
         self.out.write_all(data)?;
         self.out.flush()
@@ -317,4 +361,24 @@ pub fn pcap_record_header(wall_ns: u64, incl: u32, orig: u32) -> [u8; 16] {
     h[8..12].copy_from_slice(&incl.to_le_bytes());
     h[12..16].copy_from_slice(&orig.to_le_bytes());
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review M7: a peer raising one rule in a loop gets at most its share written out per
+    /// second; another peer or rule still gets its own; the next second starts afresh.
+    #[test]
+    fn event_output_is_bounded_per_peer_and_rule() {
+        let mut l = OutputLimiter::default();
+        let n = (0..100).filter(|_| l.allow(5_000_000_000, "p", "ss7-category1")).count();
+        assert_eq!(n, EVENTS_PER_PEER_RULE_PER_S as usize);
+        assert!(l.allow(5_000_000_001, "q", "ss7-category1"));
+        assert!(l.allow(5_000_000_002, "p", "ss7-category2"));
+        assert!(l.allow(6_000_000_000, "p", "ss7-category1"));
+        let mut l = OutputLimiter::default();
+        let total = (0..5000).filter(|i| l.allow(1, &format!("peer{i}"), "r")).count();
+        assert_eq!(total, EVENTS_PER_S as usize);
+    }
 }

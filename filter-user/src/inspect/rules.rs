@@ -33,11 +33,24 @@ pub enum RuleId {
     GtpcMessageNotAllowed = 8,
     GtpcImsiPlmn = 9,
     GtpuGtpInGtp = 10,
+    /// A message inspection could not decode, or that hit a decoder or reassembly cap: it is
+    /// judged, not passed (review H4, C3, C4).
+    UndecodableSignaling = 11,
+    /// The transport said two things at once: an SCTP retransmission or a TCP range with
+    /// different bytes, overlapping IP fragments, fragments of one SCTP message on different
+    /// streams (review H1, H5, C3).
+    TransportInconsistent = 12,
+    /// A peer's copies arrived faster than its inspection budget: the records beyond it were
+    /// not judged (review C6).
+    InspectionOverload = 13,
+    /// A home identity (calling GT in the home GT ranges, Origin-Realm a home realm) or no
+    /// calling GT at all, on a message from an interconnect peer (review H8).
+    IdentitySpoofing = 14,
 }
 
 impl RuleId {
     /// Every rule, in discriminant order.
-    pub const ALL: [RuleId; 11] = [
+    pub const ALL: [RuleId; 15] = [
         RuleId::Ss7Category1,
         RuleId::Ss7Category2,
         RuleId::Ss7GtBinding,
@@ -49,6 +62,10 @@ impl RuleId {
         RuleId::GtpcMessageNotAllowed,
         RuleId::GtpcImsiPlmn,
         RuleId::GtpuGtpInGtp,
+        RuleId::UndecodableSignaling,
+        RuleId::TransportInconsistent,
+        RuleId::InspectionOverload,
+        RuleId::IdentitySpoofing,
     ];
 
     /// The name used in the policy's `[[inspect.rule]]`, in events and in metrics labels.
@@ -65,6 +82,10 @@ impl RuleId {
             RuleId::GtpcMessageNotAllowed => "gtpc-message-not-allowed",
             RuleId::GtpcImsiPlmn => "gtpc-imsi-plmn",
             RuleId::GtpuGtpInGtp => "gtpu-gtp-in-gtp",
+            RuleId::UndecodableSignaling => "undecodable-signaling",
+            RuleId::TransportInconsistent => "transport-inconsistent",
+            RuleId::InspectionOverload => "inspection-overload",
+            RuleId::IdentitySpoofing => "identity-spoofing",
         }
     }
 
@@ -85,6 +106,12 @@ impl RuleId {
 /// SS7 Category 1 (FS.11): MAP operations that should never arrive from an interconnect
 /// partner, because they only make sense inside the home network. Each is a known tracking,
 /// interception or fraud vector.
+///
+/// Source: GSMA FS.11 as publicly summarised (Category 1: "operations that should only be
+/// received from within the same network"), the operation codes of 3GPP TS 29.002 §17.5 (the
+/// `ss7::ops` table, checked against pycrate's MAP module and tshark's `gsm_old.localValue`).
+/// processUnstructuredSS-Request (59) is deliberately absent: it is how a subscriber roaming at
+/// a partner reaches the home HLR with USSD (TS 29.002 §11.9.1, VLR → HLR), normal roaming.
 pub const SS7_CATEGORY1: [(u32, &str); 12] = [
     (ops::ANY_TIME_INTERROGATION as u32, "anyTimeInterrogation: location and state of any subscriber"),
     (ops::PROVIDE_SUBSCRIBER_LOCATION as u32, "provideSubscriberLocation: precise location (LCS)"),
@@ -102,23 +129,35 @@ pub const SS7_CATEGORY1: [(u32, &str); 12] = [
     (ops::FORWARD_GROUP_CALL_SIGNALLING as u32, "forwardGroupCallSignalling"),
 ];
 
-/// SS7 Category 2: operations a partner may send for its own subscribers roaming here, but not
-/// for our subscribers from a foreign global title.
+/// SS7 Category 2 (FS.11): HLR → VLR operations. A partner's HLR may send them for its own
+/// subscribers roaming here; for *our* subscribers they only ever come from our own HLR, never
+/// from the interconnect, whatever calling GT the message claims (review H8: the calling GT is
+/// the sender's choice, so it is not a condition).
+///
+/// Source: TS 29.002 — insertSubscriberData (7, §8.8.1), deleteSubscriberData (8, §8.8.2),
+/// cancelLocation (3, §8.1.3), provideSubscriberInfo (70, §8.11.2), all HLR → VLR/SGSN.
+/// purgeMS (67, §8.1.6) is *not* here: it travels VLR/SGSN → HLR, so a partner's VLR purging a
+/// home subscriber roaming there sends it legitimately (review H6); it belongs to location
+/// plausibility checks (Category 3).
 pub const SS7_CATEGORY2: [u32; 4] = [
     ops::INSERT_SUBSCRIBER_DATA as u32,
+    ops::DELETE_SUBSCRIBER_DATA as u32,
     ops::CANCEL_LOCATION as u32,
     ops::PROVIDE_SUBSCRIBER_INFO as u32,
-    ops::PURGE_MS as u32,
 ];
 
 /// Diameter commands blocked from interconnect peers by default (FS.19: location services
 /// must stay inside the home network): PLR (Provide-Location), LRR (Location-Report),
 /// RIR (Routing-Info on SLh).
+///
+/// Source: command codes of 3GPP TS 29.172 §7.3 (SLg: PLR/PLA 8388620, LRR/LRA 8388621) and
+/// TS 29.173 §6.2 (SLh: RIR/RIA 8388622), as tshark's `diameter.cmd.code` names them.
 pub const DIAMETER_BLOCKED: [u32; 3] = [8388620, 8388621, 8388622];
 
-/// Insert-Subscriber-Data and Cancel-Location: fine from the home HSS, an attack when a
-/// foreign realm sends them for a home subscriber.
-pub const DIAMETER_HOME_ONLY: [u32; 2] = [319, 317];
+/// HSS → MME/SGSN commands (TS 29.272 §7.2: Insert-Subscriber-Data 319, Cancel-Location 317,
+/// Delete-Subscriber-Data 320): for a home subscriber they only come from the home HSS, never
+/// across the interconnect, whatever Origin-Realm they claim (review H8, M6).
+pub const DIAMETER_HOME_ONLY: [u32; 3] = [319, 317, 320];
 
 /// GTPv2-C messages that belong to S3/S10/S16 (between MMEs and SGSNs of one network), not to
 /// the roaming interfaces S5/S8: a roaming partner sending them is trying to pull contexts or
@@ -158,6 +197,30 @@ pub struct RuleSet {
     home_imsi: Vec<String>,
     home_gt: Vec<String>,
     home_realms: Vec<String>,
+    /// The configured Diameter and SIGTRAN ports (`[ports]`): the transport classifies a
+    /// payload by them as well as by its own header and PPID.
+    pub ports: TransportPorts,
+}
+
+/// The ports inspection classifies SCTP and TCP payloads by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportPorts {
+    pub diameter: Vec<u16>,
+    pub sigtran: Vec<u16>,
+    pub gtp_c: Vec<u16>,
+    pub gtp_u: Vec<u16>,
+}
+
+impl Default for TransportPorts {
+    fn default() -> Self {
+        let d = filter_common::DEFAULT_PORTS;
+        TransportPorts {
+            diameter: vec![d[filter_common::PortClass::Diameter as usize]],
+            sigtran: vec![d[filter_common::PortClass::Sigtran as usize]],
+            gtp_c: vec![d[filter_common::PortClass::GtpC as usize]],
+            gtp_u: vec![d[filter_common::PortClass::GtpU as usize]],
+        }
+    }
 }
 
 fn starts_with_any(s: &str, prefixes: &[String]) -> bool {
@@ -189,7 +252,28 @@ impl RuleSet {
             home_imsi: cfg.home_imsi_prefixes.clone(),
             home_gt: cfg.home_gt_prefixes.clone(),
             home_realms: cfg.home_realms.clone(),
+            ports: TransportPorts::default(),
         }
+    }
+
+    /// The same rules, classifying transport payloads by the policy's `[ports]`.
+    pub fn with_ports(mut self, p: &crate::policy::Ports) -> RuleSet {
+        self.ports = TransportPorts {
+            diameter: p.diameter.clone(),
+            sigtran: p.sigtran.clone(),
+            gtp_c: p.gtp_c.clone(),
+            gtp_u: p.gtp_u.clone(),
+        };
+        self
+    }
+
+    /// A finding about the transport or the decoding rather than a message's content
+    /// ([`RuleId::UndecodableSignaling`], [`RuleId::TransportInconsistent`],
+    /// [`RuleId::InspectionOverload`]).
+    pub fn anomaly(&self, rule: RuleId, detail: Value) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.hit(rule, detail, &mut out);
+        out
     }
 
     fn hit(&self, rule: RuleId, detail: Value, out: &mut Vec<Finding>) {
@@ -226,8 +310,19 @@ impl RuleSet {
             }
             v
         };
-        if !peer.gt_prefixes.is_empty() && !calling.is_empty() && !starts_with_any(calling, &peer.gt_prefixes) {
+        // A missing calling GT does not satisfy the binding (review H8): the sender chose to
+        // leave it out.
+        if !peer.gt_prefixes.is_empty() && !starts_with_any(calling, &peer.gt_prefixes) && !calling.is_empty() {
             self.hit(RuleId::Ss7GtBinding, base(json!({"allowed_gt_prefixes": peer.gt_prefixes})), &mut out);
+        }
+        // TCAP from the interconnect with no calling GT (the answer could not even be routed
+        // back), or with one of our own GTs as calling address: a spoofed identity (FS.11).
+        if m.tcap.is_some() {
+            if calling.is_empty() {
+                self.hit(RuleId::IdentitySpoofing, base(json!({"identity": "no calling GT"})), &mut out);
+            } else if starts_with_any(calling, &self.home_gt) {
+                self.hit(RuleId::IdentitySpoofing, base(json!({"identity": "home calling GT"})), &mut out);
+            }
         }
         let Some(tcap) = &m.tcap else { return out };
         for c in &tcap.components {
@@ -242,12 +337,8 @@ impl RuleSet {
             if self.category1.contains(&op) {
                 self.hit(RuleId::Ss7Category1, base(fields.clone()), &mut out);
             }
-            if SS7_CATEGORY2.contains(&op) {
-                let home_sub = imsi.as_deref().is_some_and(|i| self.home_imsi(i));
-                let foreign_gt = !calling.is_empty() && !starts_with_any(calling, &self.home_gt);
-                if home_sub && foreign_gt {
-                    self.hit(RuleId::Ss7Category2, base(fields), &mut out);
-                }
+            if SS7_CATEGORY2.contains(&op) && imsi.as_deref().is_some_and(|i| self.home_imsi(i)) {
+                self.hit(RuleId::Ss7Category2, base(fields), &mut out);
             }
         }
         out
@@ -276,12 +367,15 @@ impl RuleSet {
         if request && self.diameter_blocked.contains(&m.command_code) {
             self.hit(RuleId::DiameterCommandBlocked, detail(), &mut out);
         }
-        if request && DIAMETER_HOME_ONLY.contains(&m.command_code) {
-            let home_sub = m.user_name.as_deref().is_some_and(|u| self.home_imsi(u));
-            let foreign = m.origin_realm.as_deref().is_some_and(|r| !self.home_realm(r));
-            if home_sub && foreign {
-                self.hit(RuleId::DiameterForeignRealmHomeImsi, detail(), &mut out);
-            }
+        // From the interconnect, whatever Origin-Realm it claims or leaves out (review H8).
+        if request
+            && DIAMETER_HOME_ONLY.contains(&m.command_code)
+            && m.user_name.as_deref().is_some_and(|u| self.home_imsi(u))
+        {
+            self.hit(RuleId::DiameterForeignRealmHomeImsi, detail(), &mut out);
+        }
+        if request && m.origin_realm.as_deref().is_some_and(|r| self.home_realm(r)) {
+            self.hit(RuleId::IdentitySpoofing, detail(), &mut out);
         }
         if let (Some(host), Some(realm)) = (&m.origin_host, &m.origin_realm) {
             let (h, r) = (host.to_ascii_lowercase(), realm.to_ascii_lowercase());
@@ -375,6 +469,10 @@ mod rule_id_tests {
             "gtpc-message-not-allowed",
             "gtpc-imsi-plmn",
             "gtpu-gtp-in-gtp",
+            "undecodable-signaling",
+            "transport-inconsistent",
+            "inspection-overload",
+            "identity-spoofing",
         ];
         for (i, r) in RuleId::ALL.into_iter().enumerate() {
             assert_eq!(r as usize, i);

@@ -15,7 +15,10 @@ fn captures() -> PathBuf {
 }
 
 fn frames(name: &str) -> Vec<Vec<u8>> {
-    let tmp = std::env::temp_dir().join(format!("sigwall-inspect-{}-{name}.pcap", std::process::id()));
+    // Unique per call: tests reading the same capture run in parallel.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("sigwall-inspect-{}-{n}-{name}.pcap", std::process::id()));
     let pk = load_ethernet(&captures().join(name), &tmp);
     let _ = std::fs::remove_file(&tmp);
     pk.into_iter().map(|p| p.data).collect()
@@ -26,13 +29,23 @@ fn engine(inspect_toml: &str) -> Engine {
     Engine::new(RuleSet::new(&pol.inspect))
 }
 
+/// For the third-party captures: taken on sending hosts with checksum offload, their TCP, UDP
+/// and SCTP checksums are not the ones the wire carried.
+fn capture_engine(inspect_toml: &str) -> Engine {
+    let mut e = engine(inspect_toml);
+    e.verify_checksums = false;
+    e
+}
+
 fn flagged(data: &[u8], class: Class) -> Flagged<'_> {
     Flagged { ts_ns: 1, peer: "p".into(), peer_id: 1, class, reason: "allowed", dropped: false, data }
 }
 
 fn class_of(f: &Frame<'_>) -> Class {
     match (f.proto, f.sport, f.dport) {
-        (132, _, _) => Class::Sigtran,
+        (132, 2905, _) | (132, _, 2905) => Class::Sigtran,
+        (132, 3868, _) | (132, _, 3868) => Class::Diameter,
+        (132, _, _) => Class::Sctp,
         (17, 2123, _) | (17, _, 2123) => Class::GtpC,
         (17, 2152, _) | (17, _, 2152) => Class::GtpU,
         (6, 3868, _) | (6, _, 3868) => Class::Diameter,
@@ -59,7 +72,7 @@ fn run(e: &mut Engine, name: &str, peer: &PeerInspect) -> Vec<(usize, &'static s
 
 #[test]
 fn ss7_capture_category1_and_category2() {
-    let mut e = engine("[inspect]\nhome_imsi_prefixes = [\"23415\"]\nhome_gt_prefixes = [\"447785000\"]\n");
+    let mut e = capture_engine("[inspect]\nhome_imsi_prefixes = [\"23415\"]\nhome_gt_prefixes = [\"447785000\"]\n");
     let hits = run(&mut e, "ss7_map_pcapr.pcap", &PeerInspect::default());
     let frames_of = |rule: &str| hits.iter().filter(|h| h.1 == rule).map(|h| h.0).collect::<Vec<_>>();
     // anyTimeInterrogation (71) and sendIdentification (55) invokes: frames 102, 136, 329 per
@@ -73,33 +86,47 @@ fn ss7_capture_category1_and_category2() {
     assert_eq!(frames_of("ss7-category2"), vec![343, 344], "{hits:?}");
     assert!(hits.iter().all(|h| matches!(h.2, Action::BlockFlow { .. })));
     assert!(e.counters.messages > 80, "{:?}", e.counters);
-    assert!(e.counters.decode_errors.is_empty(), "{:?}", e.counters);
     assert_eq!(e.counters.rule_hits["ss7-category1"], 6);
+    // The capture is a trace inside that network, so with its own GTs configured as home, its
+    // messages carry home calling GTs (identity-spoofing, as they would from an interconnect);
+    // and the strict decoders (branch dpi-decoders) find non-canonical encodings in some of
+    // them, which are malformed: undecodable-signaling. Nothing else fires and nothing else is
+    // counted.
+    let others: std::collections::BTreeSet<&str> = hits.iter().map(|h| h.1).collect();
+    let allowed = ["ss7-category1", "ss7-category2", "identity-spoofing", "undecodable-signaling"];
+    assert!(others.iter().all(|r| allowed.contains(r)), "{others:?}");
+    assert!(e.counters.decode_errors.keys().all(|k| k.ends_with(".noncanonical")), "{:?}", e.counters);
 }
 
 #[test]
 fn legitimate_diameter_and_gtp_captures_raise_nothing() {
     // The Magma captures are a lab EPC talking to its own HSS/PCRF/OCS: with their realms and
     // PLMN as the peer's, no rule fires.
-    let mut e = engine("");
+    // One engine per capture: each is its own network (the same addresses and ports carry other
+    // associations in the next one).
+    let mut messages = 0;
     for cap in [
         "gx_gy_combined_03_210505_132953-1.pcapng",
         "gx_gy_combined_05_210505_133111-1.pcapng",
         "inbound_roaming_01_210505_130828-1.pcapng",
         "nsa_connection.pcap",
     ] {
+        let mut e = capture_engine("");
         let hits = run(&mut e, cap, &PeerInspect::default());
         assert!(hits.is_empty(), "{cap}: {hits:?}");
+        messages += e.counters.messages;
+        // S1AP (PPID 18 on 36412) is other SCTP: counted as not signaling, nothing else.
+        e.counters.decode_errors.remove("sctp.not_signaling");
+        assert!(e.counters.decode_errors.is_empty(), "{cap}: {:?}", e.counters);
     }
-    assert!(e.counters.messages > 300, "{:?}", e.counters);
-    assert!(e.counters.decode_errors.is_empty(), "{:?}", e.counters);
+    assert!(messages > 300, "{messages}");
 }
 
 #[test]
 fn realm_binding_and_app_allowlist_on_real_diameter() {
     let peer =
         PeerInspect { realms: vec!["partner.example".into()], diameter_apps: vec![16777238], ..PeerInspect::default() };
-    let mut e = engine("");
+    let mut e = capture_engine("");
     let hits = run(&mut e, "inbound_roaming_01_210505_130828-1.pcapng", &peer);
     assert!(hits.iter().any(|h| h.1 == "diameter-realm-binding"), "{hits:?}");
     assert!(hits.iter().any(|h| h.1 == "diameter-app-not-allowed"), "S6a is not Gx: {hits:?}");
@@ -144,9 +171,12 @@ fn crafted_diameter_gtp_and_monitor_mode() {
     let plain = built(L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(9, &packets::inner_ipv4_udp()) });
     assert!(e.inspect(&flagged(&plain, Class::GtpU), &PeerInspect::default(), false).is_empty());
 
-    // Garbage is counted by decoder error kind, never a panic.
+    // Garbage is counted by decoder error kind, never a panic, and is an event: what cannot be
+    // decoded is not passed as harmless (review H4).
     let bad = built(L4::Udp { sport: 2123, dport: 2123, payload: vec![0x48, 32, 0, 200] });
-    assert!(e.inspect(&flagged(&bad, Class::GtpC), &PeerInspect::default(), false).is_empty());
+    let ev = e.inspect(&flagged(&bad, Class::GtpC), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].json["rule"], "undecodable-signaling");
     assert!(e.counters.decode_errors.keys().any(|k| k.starts_with("gtpv2c.")), "{:?}", e.counters);
     assert!(e.inspect(&flagged(&[1, 2, 3], Class::GtpC), &PeerInspect::default(), false).is_empty());
 }
@@ -172,11 +202,76 @@ fn piggybacked_gtpv2_message_is_judged() {
     assert_eq!(ev[0].json["fields"]["message_type"], 130);
 }
 
-/// SCTP I-DATA is not decoded (a known gap): it must at least show in the decoder counters.
+/// SCTP I-DATA is decoded like DATA: an I-DATA chunk whose payload is no SIGTRAN message is an
+/// event (review C5), not a silent skip.
 #[test]
-fn idata_chunks_are_counted_not_silently_skipped() {
+fn idata_chunks_are_decoded() {
     let mut e = engine("");
     let f = built(L4::Sctp { sport: 2905, dport: 2905, chunks: vec![packets::chunk(64, 0x03, &[0; 20])] });
-    assert!(e.inspect(&flagged(&f, Class::Sigtran), &PeerInspect::default(), false).is_empty());
-    assert_eq!(e.counters.decode_errors.get("sctp.content"), Some(&1), "{:?}", e.counters);
+    let ev = e.inspect(&flagged(&f, Class::Sigtran), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].json["rule"], "undecodable-signaling");
+}
+
+/// Review C6: a record over its peer's budget is not decoded, is counted for the peer, and
+/// contains its flow with one inspection-overload event per flow and second.
+#[test]
+fn over_budget_records_are_contained_not_passed() {
+    let mut e = engine("");
+    let plr = built(L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) });
+    let ev = e.over_budget(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].json["rule"], "inspection-overload");
+    assert!(matches!(ev[0].action, Action::BlockFlow { .. }));
+    assert!(e.over_budget(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false).is_empty());
+    assert_eq!(e.counters.over_budget["p"], 2);
+    assert_eq!(e.counters.messages, 0, "not decoded");
+}
+
+/// Review H7 and H1 on the engine: a DATA chunk with another verification tag than the
+/// association's is judged but only reported (spoofed), and changes nothing; the same TSN with
+/// other bytes on the real association is transport-inconsistent.
+#[test]
+fn forged_and_rewritten_sctp_chunks() {
+    let mut e = engine("");
+    let data = |vtag: u32, tsn: u32, payload: &[u8]| {
+        let mut c = vec![0u8, 3];
+        c.extend_from_slice(&((16 + payload.len()) as u16).to_be_bytes());
+        c.extend_from_slice(&tsn.to_be_bytes());
+        c.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 46]);
+        c.extend_from_slice(payload);
+        // tsn 0: an INIT instead (initiate tag 9, a_rwnd, streams, initial TSN).
+        if tsn == 0 {
+            c = vec![1, 0, 0, 20, 0, 0, 0, 9, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1];
+        }
+        let f = Built::new(
+            "198.18.1.7".parse().unwrap(),
+            "198.18.0.2".parse().unwrap(),
+            L4::Sctp { sport: 3868, dport: 3868, chunks: vec![c] },
+        );
+        let mut b = f.bytes();
+        // Built writes its own tag: set ours and recompute the CRC32c.
+        let sctp = 14 + 20;
+        b[sctp + 4..sctp + 8].copy_from_slice(&vtag.to_be_bytes());
+        b[sctp + 8..sctp + 12].copy_from_slice(&[0; 4]);
+        let crc = packets::crc32c(&b[sctp..]);
+        b[sctp + 8..sctp + 12].copy_from_slice(&crc.to_le_bytes());
+        b
+    };
+    let plr = packets::diameter_message(8388620, 16777255);
+    let ulr = packets::diameter_message(316, 16777251);
+    assert!(e.inspect(&flagged(&data(7, 1, &ulr), Class::Diameter), &PeerInspect::default(), false).is_empty());
+    let ev = e.inspect(&flagged(&data(8, 2, &plr), Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!((ev[0].json["spoofed"].as_bool(), &ev[0].action), (Some(true), &Action::Alert));
+    let ev = e.inspect(&flagged(&data(7, 1, &plr), Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].json["rule"], "transport-inconsistent");
+    assert!(matches!(ev[0].action, Action::BlockFlow { .. }), "{ev:?}");
+    // A forged INIT does not make the association forget its tag: forged DATA after it is
+    // still spoofed.
+    assert!(e.inspect(&flagged(&data(0, 0, &[]), Class::Diameter), &PeerInspect::default(), false).is_empty());
+    let ev = e.inspect(&flagged(&data(8, 3, &plr), Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].action, Action::Alert);
 }

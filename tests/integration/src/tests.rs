@@ -5,6 +5,7 @@ mod control;
 mod dpi_diameter;
 mod dpi_gtp;
 mod dpi_sigtran;
+mod evasions;
 mod inspect;
 mod metrics;
 mod privileges;

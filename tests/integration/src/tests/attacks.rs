@@ -23,7 +23,8 @@
 //! file). Needs root, python3 with scapy and pycrate, and tshark (`cargo xtask setup`); fails
 //! rather than skips without them.
 //!
-//! `known_evasions` (ignored) holds attacks tshark decodes but sigwall does not catch today.
+//! Evasions (attacks shaped to be parsed differently by a filter and by the receiver) are the
+//! `evasions` layer's, with the cases that used to be ignored here.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -44,7 +45,7 @@ use sigwall::{
 /// The home network: subscribers 00101…, GTs 35191…, realm epc.mnc001.mcc001. The partner
 /// (roaming partner, MCC 228 MNC 02) claims GTs 4179…, its realm and PLMN, and S6a/SLg; partner-b
 /// (MNC 03) its own. See `tests/integration/attacks/README.md`.
-const POLICY: &str = r#"
+pub(super) const POLICY: &str = r#"
 [inspect]
 home_imsi_prefixes = ["00101"]
 home_gt_prefixes = ["35191"]
@@ -76,7 +77,6 @@ plmn_ids = ["22803"]
 "#;
 
 const GENERATORS: [&str; 3] = ["ss7", "diameter", "gtp"];
-const EVASIONS: [&str; 1] = ["evasions"];
 const EVENT_WAIT: Duration = Duration::from_secs(5);
 const HOME_IMSI: &str = "001010000000042";
 const HOME_MSISDN: &str = "351910000042";
@@ -86,10 +86,10 @@ const PARTNER_REALM: &str = "epc.mnc002.mcc228.3gppnetwork.org";
 // ---- generated frames ----
 
 /// Cases in generator order: (generator, case name, frames).
-type Generated = Vec<(&'static str, String, Vec<Vec<u8>>)>;
+pub(super) type Generated = Vec<(&'static str, String, Vec<Vec<u8>>)>;
 
 /// Run the generators (in parallel); each also writes its frames to `<dir>/<generator>.pcap`.
-fn generate(dir: &Path, generators: &[&'static str]) -> Generated {
+pub(super) fn generate(dir: &Path, generators: &[&'static str]) -> Generated {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("attacks");
     let children: Vec<_> = generators
         .iter()
@@ -127,7 +127,7 @@ fn hex(s: &str) -> Vec<u8> {
 /// The flow of an Ethernet frame as the events report it: (src, dst, proto, sport, dport).
 /// Read here directly (no sigwall code), for frames with at most 802.1Q tags and no IPv6
 /// extension headers.
-fn flow_of(f: &[u8]) -> (String, String, u8, u16, u16) {
+pub(super) fn flow_of(f: &[u8]) -> (String, String, u8, u16, u16) {
     let mut off = 12;
     while u16::from_be_bytes([f[off], f[off + 1]]) == 0x8100 {
         off += 4;
@@ -151,7 +151,7 @@ fn flow_of(f: &[u8]) -> (String, String, u8, u16, u16) {
 // ---- tshark, the independent reader ----
 
 /// tshark fields per frame of a pcap: frame number → field → value (occurrences joined by ',').
-fn tshark_fields(pcap: &Path, fields: &[&str]) -> BTreeMap<usize, HashMap<String, String>> {
+pub(super) fn tshark_fields(pcap: &Path, fields: &[&str]) -> BTreeMap<usize, HashMap<String, String>> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(pcap);
     // Verify every checksum scapy computed (off by default in tshark).
@@ -454,17 +454,17 @@ fn cases() -> Vec<Case> {
 
 // ---- the lab ----
 
-fn ctl(d: &Daemon, cmd: Ctl) -> Value {
+pub(super) fn ctl(d: &Daemon, cmd: Ctl) -> Value {
     control::call(&d.socket(), cmd, Duration::from_secs(5)).unwrap_or_else(|e| panic!("control socket: {e}"))
 }
 
 /// Deep inspection's counters. The control socket answers under the lock the inspection runs
 /// under, so once `packets` has moved past a packet, all of that packet's events are logged.
-fn inspection(d: &Daemon) -> Value {
+pub(super) fn inspection(d: &Daemon) -> Value {
     ctl(d, Ctl::Stats)["inspect"].clone()
 }
 
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(super) fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if cond() {
@@ -685,38 +685,4 @@ fn attacks_from_independent_encoders_are_caught_end_to_end() {
         assert_eq!(logged.lines().count(), run.events, "--events file");
     });
     eprintln!("{} cases in {:.1} s", cases.len(), started.elapsed().as_secs_f64());
-}
-
-/// Attacks tshark decodes but sigwall does not catch today (found while writing the cases
-/// above; `tests/integration/attacks/README.md` has the details). Each should raise its event and block its
-/// flow like any other; run with `--ignored` once they are handled.
-#[test]
-#[ignore = "known gaps: SCTP I-DATA and SUA are not inspected"]
-fn known_evasions() {
-    use Expect::BlockFlow;
-    let ati = || {
-        vec![
-            ("/fields/map_op", json!(71)),
-            ("/fields/calling_gt", json!(PARTNER_GT)),
-            ("/fields/msisdn", json!(HOME_MSISDN)),
-        ]
-    };
-    let cases = vec![
-        // Fixed: rules.rs `gtpc` now judges piggybacked messages too (regression test in
-        // src/inspect/tests.rs with the same bytes).
-        case(
-            "evasion-gtpv2-piggybacked-context-request",
-            Class::GtpC,
-            &[("gtpv2.message_type", "32,130")],
-            BlockFlow("gtpc-message-not-allowed"),
-        )
-        .with(&[("/fields/message_type", json!(130))]),
-        // inspect/mod.rs `decode_sctp` reads DATA chunks (type 0) only; I-DATA (type 64) is
-        // skipped without a decoder error, and XDP classes the packet sigtran by its port.
-        case("evasion-sctp-idata-ati", Class::Sigtran, &map_op("71"), BlockFlow("ss7-category1")).with(&ati()),
-        // XDP classes PPID 4 (SUA) as sigtran, but dpi/sigtran.rs decodes only M3UA and M2PA:
-        // a decoder error ("sctp.content"), no rule.
-        case("evasion-sua-ati", Class::Sigtran, &map_op("71"), BlockFlow("ss7-category1")).with(&ati()),
-    ];
-    run_cases("evasions", &EVASIONS, &cases, |_, _, _| {});
 }
