@@ -473,7 +473,7 @@ def oracle_gtp(msg):
         # pycrate decodes a fixed-length IE by its definition, not by its Length field, so an
         # over-long one (TS 29.274 §8.1: the receiver skips the extra octets by the Length)
         # makes it lose the IE boundaries; such inputs are not a comparison.
-        if [ie["Hdr"]["Type"].get_val() for ie in m[1]] != tliv_types(msg):
+        if [(ie["Hdr"]["Type"].get_val(), len(ie.to_bytes())) for ie in m[1]] != tliv_types(msg):
             return "desync"
         for ie in m[1]:
             t = ie["Hdr"]["Type"].get_val()
@@ -490,12 +490,13 @@ def oracle_gtp(msg):
 
 
 def tliv_types(msg):
-    """The IE types of a GTPv2 message, walked by each IE's Length (None if it does not fit)."""
+    """(type, whole size) of each IE of a GTPv2 message, walked by each IE's Length (None if
+    it does not fit)."""
     at = 12 if msg[0] & 0x08 else 8
     out = []
     while at + 4 <= len(msg):
         n = int.from_bytes(msg[at + 1 : at + 3], "big")
-        out.append(msg[at])
+        out.append((msg[at], 4 + n))
         at += 4 + n
     return out if at == len(msg) else None
 
