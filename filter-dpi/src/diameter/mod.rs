@@ -315,6 +315,15 @@ fn decode_slice(slice: &DiameterSlice<'_>) -> LaxDiameterMessage {
         }
     });
     m.avp_count = visited;
+    // Every AVP is padded to 4 bytes and the Message Length counts the padding (RFC 6733
+    // §4): a length that is not a multiple of 4 leaves the last AVP unpadded, which some
+    // decoders drop (pycrate does: differential fuzzer) and this one read.
+    if !slice.length().is_multiple_of(4) {
+        keep_first(
+            &mut field_error,
+            DecodeError::NonCanonical { layer: L, what: "message length is not a multiple of 4" },
+        );
+    }
     let stop = match walked {
         Ok(_) => field_error,
         Err(e) => Some(field_error.unwrap_or(e)),
@@ -476,6 +485,17 @@ mod tests {
         bad.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
         assert!(matches!(decode_framed(&bad).unwrap().stop, Some(DecodeError::Content { .. })));
         assert!(decode_framed(&[2; 20]).is_err());
+    }
+
+    #[test]
+    fn unpadded_last_avp_is_noncanonical() {
+        let mut m = encode(FLAG_R, 321, 0, 1, 2, &[avp(code::USER_NAME, FLAG_M, None, b"12345678901")]);
+        assert_eq!(decode_lax(&m).unwrap().stop, None);
+        m.pop();
+        m[3] -= 1;
+        let l = decode_lax(&m).unwrap();
+        assert_eq!(l.message.user_name.as_deref(), Some("12345678901"));
+        assert!(matches!(l.stop, Some(DecodeError::NonCanonical { .. })));
     }
 
     #[test]

@@ -235,6 +235,11 @@ impl<'a> TcapSlice<'a> {
             m.note("indefinite length");
         }
         m.check_context();
+        // An Abort has no component portion (Q.773 §3.1); a receiver ignores one, so an invoke
+        // read from it is not one the receiver acts on (differential fuzzer: pycrate ignores it).
+        if kind == MessageType::Abort && !m.components.is_empty() {
+            m.note("component portion in an Abort");
+        }
         let opens = matches!(kind, MessageType::Begin | MessageType::Unidirectional);
         for c in &m.components {
             if matches!(c.op_code, Some(Code::Global(_))) || matches!(c.error_code, Some(Code::Global(_))) {
@@ -665,6 +670,9 @@ pub(crate) mod tests {
         // empty transaction id; bytes after the message
         assert_eq!(anomalies(&[0x62, 0x02, 0x48, 0x00]), ["transaction id is not 1 to 4 octets"]);
         assert_eq!(anomalies(&[0x62, 0x03, 0x48, 0x01, 0x01, 0xff]), ["bytes after the TCAP message"]);
+        // an Abort carrying an invoke
+        let m = [0x67, 0x0d, 0x49, 0x01, 0x01, 0x6c, 0x08, 0xa1, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x43];
+        assert_eq!(anomalies(&m), ["component portion in an Abort"]);
     }
 
     /// A Begin whose AARQ carries the ACN with these OID contents.
