@@ -8,6 +8,7 @@
 //! - [`ss7`]: M3UA or M2PA → MTP3 → SCCP → TCAP → MAP, one call per user message;
 //! - [`diameter`]: messages, AVPs, stream reassembly, names;
 //! - [`gtp`]: GTPv2-C, GTPv1-C, GTP-U;
+//! - [`sms`]: SMS TPDUs (DELIVER, SUBMIT: TP-PID, TP-DCS, user-data header) from MAP sm-RP-UI;
 //! - [`ber`], [`bytes`], [`digits`]: the BER reader, big-endian reads and TBCD/BCD digit
 //!   strings the protocols share.
 //!
@@ -24,6 +25,7 @@ pub mod diameter;
 pub mod digits;
 pub mod gtp;
 pub mod sctp;
+pub mod sms;
 pub mod ss7;
 
 /// The protocol layer an error comes from.
@@ -41,6 +43,7 @@ pub enum Layer {
     GtpV2C,
     GtpU,
     Ip,
+    Sms,
 }
 
 impl Layer {
@@ -58,6 +61,7 @@ impl Layer {
             Layer::GtpV2C => "gtpv2c",
             Layer::GtpU => "gtpu",
             Layer::Ip => "ip",
+            Layer::Sms => "sms",
         }
     }
 }

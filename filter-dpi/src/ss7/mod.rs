@@ -16,6 +16,7 @@
 pub mod m2pa;
 pub mod m3ua;
 pub mod map;
+pub mod map_args;
 pub mod mtp3;
 pub mod ops;
 pub mod sccp;
@@ -130,6 +131,8 @@ pub struct ComponentInfo {
     pub map: Option<MapInfo>,
     /// MAP decoding of the parameter failed (the component itself is fine).
     pub map_error: Option<DecodeError>,
+    /// SS-Code, forwarded-to number, sm-RP-UI of an Invoke ([`map_args`]); empty otherwise.
+    pub args: map_args::MapArgs,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +145,8 @@ pub struct TcapInfo {
     /// MAP application-context version (last arc of 0.4.0.0.1.0.x.v).
     pub acn_version: Option<u8>,
     pub components: Vec<ComponentInfo>,
+    /// MAP-OpenInfo of the dialogue portion ([`map_args::open_info`]).
+    pub open: Option<map_args::OpenInfo>,
 }
 
 /// Everything decoded from one SIGTRAN user message.
@@ -377,6 +382,7 @@ fn decode_with(
         acn: t.application_context(),
         acn_version: t.application_context_version(),
         components: Vec::with_capacity(t.components().len()),
+        open: map_args::open_info(t.slice()),
     };
     for c in t.components() {
         let op = c.op_code.and_then(|o| o.local());
@@ -394,6 +400,15 @@ fn decode_with(
             }
             _ => (None, None),
         };
+        // The identities above stay usable if only this part fails; its error is reported the
+        // same way (`map_error`) so that it is counted, not dropped.
+        let (args, map_error) = match (op, c.parameter, c.kind) {
+            (Some(op), Some(p), ComponentType::Invoke) => match map_args::decode_invoke(op, &p) {
+                Ok(a) => (a, map_error),
+                Err(e) => (map_args::MapArgs::default(), map_error.or(Some(e))),
+            },
+            _ => (map_args::MapArgs::default(), map_error),
+        };
         tcap.components.push(ComponentInfo {
             kind: c.kind,
             invoke_id: c.invoke_id,
@@ -405,6 +420,7 @@ fn decode_with(
             }),
             map,
             map_error,
+            args,
         });
     }
     m.tcap = Some(tcap);
