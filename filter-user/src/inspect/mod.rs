@@ -3,8 +3,11 @@
 //! quarantines. This module is the pure part: frames in, events and actions out. The daemon
 //! feeds it and carries the actions out (`crate::daemon`).
 
+pub mod correlation;
 pub mod io;
+pub mod plausibility;
 pub mod rules;
+pub mod sms;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -20,7 +23,7 @@ use filter_dpi::{
 };
 use serde_json::{Value, json};
 
-use crate::policy::inspect::{PeerInspect, RuleAction};
+use crate::policy::inspect::{PeerInspect, RuleAction, RuleMode};
 pub use rules::{Finding, RuleId, RuleSet};
 
 /// Connections whose Diameter-over-TCP byte streams are followed at once; beyond this the
@@ -166,6 +169,8 @@ pub struct Engine {
     tcp_order: VecDeque<FlowKey>,
     recent_tsns: HashMap<sctp::AssocKey, VecDeque<u32>>,
     pub counters: Counters,
+    /// Subscriber state and the stateful rules' memory (`plausibility`, `sms`, `correlation`).
+    pub state: plausibility::State,
 }
 
 /// A decoded message, before the rules.
@@ -178,7 +183,18 @@ enum Message {
 
 impl Engine {
     pub fn new(rules: RuleSet) -> Engine {
+        let subs = crate::subscriber::Subscribers::in_memory(rules.subscriber.capacity);
+        Engine::with_state(rules, std::sync::Arc::new(std::sync::Mutex::new(subs)))
+    }
+
+    /// An engine on a given subscriber store (the daemon's: snapshot, Redis, shared with the
+    /// control socket).
+    pub fn with_state(
+        rules: RuleSet,
+        subscribers: std::sync::Arc<std::sync::Mutex<crate::subscriber::Subscribers>>,
+    ) -> Engine {
         Engine {
+            state: plausibility::State::new(subscribers),
             rules,
             sctp: sctp::Reassembler::new(),
             sigtran: ss7::Decoder::new(),
@@ -208,24 +224,56 @@ impl Engine {
         let mut events = Vec::new();
         for m in messages {
             self.counters.messages += 1;
-            let (findings, summary) = match &m {
+            let (mut findings, summary) = match &m {
                 Message::Sigtran(s) => (self.rules.sigtran(s, peer), "sigtran"),
                 Message::Diameter(d) => (self.rules.diameter(d, peer), "diameter"),
                 Message::Gtpc(g) => (self.rules.gtpc(g, peer), "gtp-c"),
                 Message::Gtpu(u) => (self.rules.gtpu(u, peer), "gtp-u"),
             };
+            self.stateful(&m, &f.peer, peer, &mut findings);
             for fi in findings {
                 *self.counters.rule_hits.entry(fi.rule.name()).or_default() += 1;
                 self.counters.events += 1;
                 events.push(self.event(f, &frame, summary, fi, monitor));
             }
         }
+        self.state_notices(f, &mut events);
         events
+    }
+
+    /// The stateful rules on one decoded message (they also feed the subscriber state).
+    fn stateful(&mut self, m: &Message, peer_name: &str, peer: &PeerInspect, out: &mut Vec<Finding>) {
+        match m {
+            Message::Sigtran(s) => plausibility::sigtran(&mut self.state, &self.rules, s, peer_name, peer, out),
+            Message::Diameter(d) => plausibility::diameter(&mut self.state, &self.rules, d, peer_name, out),
+            Message::Gtpc(g) => plausibility::gtpc(&mut self.state, &self.rules, g, peer_name, out),
+            Message::Gtpu(_) => {}
+        }
+        for (kind, n) in self.state.unjudged.drain() {
+            *self.counters.decode_errors.entry(kind.to_string()).or_default() += n;
+        }
+    }
+
+    /// The subscriber store's notices (Redis lost or back) as events.
+    fn state_notices(&mut self, f: &Flagged<'_>, events: &mut Vec<Event>) {
+        let notices = self.state.subs().take_notices();
+        for n in notices {
+            *self.counters.rule_hits.entry("subscriber-state").or_default() += 1;
+            self.counters.events += 1;
+            events.push(Event {
+                json: json!({
+                    "time_ns": f.ts_ns, "rule": "subscriber-state", "event": n.kind, "action": "alert",
+                    "decision": "alerted", "fields": n.detail,
+                }),
+                action: Action::Alert,
+            });
+        }
     }
 
     fn event(&self, f: &Flagged<'_>, frame: &Frame<'_>, protocol: &str, fi: Finding, monitor: bool) -> Event {
         let configured = fi.action;
-        let action = match (configured, monitor) {
+        // learn and alert modes never block; monitor mode neither.
+        let action = match (configured, monitor || fi.mode != RuleMode::Enforce) {
             (_, true) | (RuleAction::Alert, _) => Action::Alert,
             (RuleAction::BlockFlow, false) => {
                 Action::BlockFlow { key: frame.flow_key(), ttl_s: fi.ttl_s, rule: fi.rule }
@@ -237,10 +285,21 @@ impl Engine {
             Action::BlockFlow { .. } => "block-flow",
             Action::BlockPeer { .. } => "block-peer",
         };
+        let decision = match (fi.mode, &action) {
+            (RuleMode::Learn, _) => "learned",
+            (_, Action::Alert) => "alerted",
+            _ => "blocked",
+        };
+        let mut detail = fi.detail;
+        if self.rules.subscriber.mask_identities {
+            plausibility::mask_identities(&mut detail);
+        }
         let json = json!({
             "time_ns": f.ts_ns,
             "peer": f.peer,
             "rule": fi.rule.name(),
+            "mode": fi.mode.name(),
+            "decision": decision,
             "action": taken,
             "configured_action": configured.name(),
             "monitor": monitor,
@@ -248,7 +307,7 @@ impl Engine {
             "protocol": protocol,
             "xdp": {"class": f.class.name(), "reason": f.reason, "dropped": f.dropped},
             "flow": {"src": frame.src.to_string(), "dst": frame.dst.to_string(), "proto": frame.proto, "sport": frame.sport, "dport": frame.dport},
-            "fields": fi.detail,
+            "fields": detail,
         });
         Event { json, action }
     }
