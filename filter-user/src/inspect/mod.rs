@@ -249,8 +249,10 @@ impl Engine {
             Message::Gtpc(g) => plausibility::gtpc(&mut self.state, &self.rules, g, peer_name, out),
             Message::Gtpu(_) => {}
         }
-        for (kind, n) in self.state.unjudged.drain() {
-            *self.counters.decode_errors.entry(kind.to_string()).or_default() += n;
+        // TPDU decoding errors are decoder errors like any other; the rest (a Category 3
+        // operation with no IMSI) stays in the state's own counters.
+        for (kind, n) in self.state.unjudged.iter_mut().filter(|(k, _)| k.starts_with("sms.")) {
+            *self.counters.decode_errors.entry(kind.to_string()).or_default() += std::mem::take(n);
         }
     }
 

@@ -15,7 +15,10 @@ fn captures() -> PathBuf {
 }
 
 fn frames(name: &str) -> Vec<Vec<u8>> {
-    let tmp = std::env::temp_dir().join(format!("sigwall-inspect-{}-{name}.pcap", std::process::id()));
+    // Unique per call: tests running in parallel may read the same capture.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("sigwall-inspect-{}-{n}-{name}.pcap", std::process::id()));
     let pk = load_ethernet(&captures().join(name), &tmp);
     let _ = std::fs::remove_file(&tmp);
     pk.into_iter().map(|p| p.data).collect()
@@ -71,7 +74,9 @@ fn ss7_capture_category1_and_category2() {
     // insertSubscriberData for IMSI 23415... from calling GT 447785011500 (not home); frame 345
     // is an SCTP retransmission of 344 (same TSN) and is not a second message.
     assert_eq!(frames_of("ss7-category2"), vec![343, 344], "{hits:?}");
-    assert!(hits.iter().all(|h| matches!(h.2, Action::BlockFlow { .. })));
+    // The stateful rules (inspect::plausibility, alert by default) judge the same capture: see
+    // stateful_rules_on_the_ss7_capture.
+    assert!(hits.iter().filter(|h| h.1.starts_with("ss7-category")).all(|h| matches!(h.2, Action::BlockFlow { .. })));
     assert!(e.counters.messages > 80, "{:?}", e.counters);
     assert!(e.counters.decode_errors.is_empty(), "{:?}", e.counters);
     assert_eq!(e.counters.rule_hits["ss7-category1"], 6);
@@ -179,4 +184,17 @@ fn idata_chunks_are_counted_not_silently_skipped() {
     let f = built(L4::Sctp { sport: 2905, dport: 2905, chunks: vec![packets::chunk(64, 0x03, &[0; 20])] });
     assert!(e.inspect(&flagged(&f, Class::Sigtran), &PeerInspect::default(), false).is_empty());
     assert_eq!(e.counters.decode_errors.get("sctp.content"), Some(&1), "{:?}", e.counters);
+}
+
+/// The stateful rules on the same capture: its insertSubscriberData for a home IMSI from a
+/// foreign GT (frames 343 and 344) is also implausible by location (the subscriber has no
+/// foreign registration in the capture), alerted, not blocked (the rule's default mode).
+#[test]
+fn stateful_rules_on_the_ss7_capture() {
+    let mut e = engine("[inspect]\nhome_imsi_prefixes = [\"23415\"]\nhome_gt_prefixes = [\"447785000\"]\n");
+    let hits = run(&mut e, "ss7_map_pcapr.pcap", &PeerInspect::default());
+    let stateful: Vec<_> = hits.iter().filter(|h| !h.1.starts_with("ss7-category")).collect();
+    let frames_of = |rule: &str| stateful.iter().filter(|h| h.1 == rule).map(|h| h.0).collect::<Vec<_>>();
+    assert_eq!(frames_of("ss7-location-plausibility"), vec![343, 344], "{stateful:?}");
+    assert!(stateful.iter().all(|h| h.2 == Action::Alert), "{stateful:?}");
 }
