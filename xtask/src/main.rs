@@ -208,6 +208,7 @@ fn test() -> anyhow::Result<()> {
         layer("6. decoders vs tshark: GTP", "dpi_gtp", false),
         layer("7. deep inspection end to end", "inspect", true),
         layer("7. attacks from independent encoders (scapy, pycrate) end to end", "attacks", true),
+        layer("7. subscriber state: Category 3, SMS firewall, correlation, two edges on Redis", "subscriber", true),
         layer("8. metrics (promtool)", "metrics", true),
         layer("8. least privilege (setpriv)", "privileges", true),
         user("8. packaging (systemd-analyze, manifests)", "packaging"),

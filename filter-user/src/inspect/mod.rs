@@ -243,6 +243,9 @@ impl Engine {
 
     /// The stateful rules on one decoded message (they also feed the subscriber state).
     fn stateful(&mut self, m: &Message, peer_name: &str, peer: &PeerInspect, out: &mut Vec<Finding>) {
+        if !self.rules.subscriber.enabled {
+            return;
+        }
         match m {
             Message::Sigtran(s) => plausibility::sigtran(&mut self.state, &self.rules, s, peer_name, peer, out),
             Message::Diameter(d) => plausibility::diameter(&mut self.state, &self.rules, d, peer_name, out),

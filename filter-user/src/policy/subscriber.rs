@@ -45,6 +45,8 @@ pub struct TravelTime {
 /// `[inspect.subscriber]`, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubscriberPolicy {
+    /// The stateful rules and the state's feeding (default on; off: the stateless rules only).
+    pub enabled: bool,
     /// Identities (IMSI, MSISDN) in events and logs shown with their middle digits masked.
     pub mask_identities: bool,
     /// GT prefixes of the SIM OTA platforms allowed to send command SMS to home subscribers
@@ -73,6 +75,7 @@ pub struct SubscriberPolicy {
 impl Default for SubscriberPolicy {
     fn default() -> Self {
         SubscriberPolicy {
+            enabled: true,
             mask_identities: false,
             ota_platforms: vec![],
             max_speed_kmh: 900,
@@ -90,6 +93,7 @@ impl Default for SubscriberPolicy {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SubscriberModel {
+    enabled: Option<bool>,
     mask_identities: Option<bool>,
     #[serde(default)]
     ota_platforms: Vec<Spanned<String>>,
@@ -158,6 +162,7 @@ pub(super) fn validate(m: SubscriberModel, at: At) -> Result<SubscriberPolicy, s
         ota.push(s.to_string());
     }
     Ok(SubscriberPolicy {
+        enabled: m.enabled.unwrap_or(true),
         mask_identities: m.mask_identities.unwrap_or(d.mask_identities),
         ota_platforms: ota,
         max_speed_kmh: ranged(&m.max_speed_kmh, "max_speed_kmh", 1, 20_000, 900, at)? as u32,
