@@ -110,8 +110,9 @@ pub(super) fn forward_sm(
     if let Some(sc) = sc.as_deref() {
         let why = if starts_with_any(sc, &rules.home_gt) {
             Some("the service centre address claims the home network, the message comes from a foreign one")
-        } else if !same_gt_network(sc, calling, peer, p.gt_network_digits)
-            && !(peer.gt_prefixes.is_empty() || starts_with_any(sc, &peer.gt_prefixes))
+        } else if !(same_gt_network(sc, calling, peer, p.gt_network_digits)
+            || peer.gt_prefixes.is_empty()
+            || starts_with_any(sc, &peer.gt_prefixes))
         {
             Some("the service centre address belongs neither to the calling GT's network nor to the peer's GT ranges")
         } else {

@@ -155,8 +155,8 @@ impl LocalStore {
 
     pub fn put(&mut self, key: u64, r: Record) {
         self.stats.updates += 1;
-        if self.young.contains_key(&key) {
-            self.young.insert(key, r);
+        if let Some(v) = self.young.get_mut(&key) {
+            *v = r;
             return;
         }
         self.old.remove(&key);
