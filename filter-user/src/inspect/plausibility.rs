@@ -270,7 +270,7 @@ fn map_plausible(rec: &Record, calling: &str, peer: &PeerInspect, digits: usize)
     [rec.cs, rec.ps]
         .iter()
         .filter(|s| s.is_set() && s.proto == PROTO_MAP)
-        .any(|s| same_gt_network(&crate::subscriber::unpack_digits(s.node), calling, peer, digits))
+        .any(|s| same_gt_network(&crate::subscriber::unpack_digits(s.node()), calling, peer, digits))
 }
 
 /// The IMSI a MAP component is about: its argument's, else the dialogue's destination
@@ -337,14 +337,7 @@ pub(super) fn sigtran(
                 let (slot, role) =
                     if op == ops::UPDATE_LOCATION { (Slot::Cs, NumberRole::Vlr) } else { (Slot::Ps, NumberRole::Sgsn) };
                 let node = c.map.as_ref().and_then(|x| x.number(role)).unwrap_or(&calling).to_string();
-                let new = Serving {
-                    node: pack_digits(&node).unwrap_or(0),
-                    plmn: 0,
-                    at: now,
-                    country: st.country_of_gt(&node),
-                    msg: op,
-                    proto: PROTO_MAP,
-                };
+                let new = Serving::new(pack_digits(&node).unwrap_or(0), 0, now, st.country_of_gt(&node), op, PROTO_MAP);
                 st.register(rules, imsi, slot, new, message, out);
             }
             op if SS7_CATEGORY3.contains(&op) => {
@@ -404,21 +397,21 @@ pub(super) fn diameter(st: &mut State, rules: &RuleSet, m: &DiameterMessage, pee
     });
     match m.command_code {
         316 => {
-            let new = Serving {
-                node: hash_name(realm),
-                plmn: plmn.as_ref().map(plmn_number).unwrap_or(0),
-                at: now,
-                country: plmn.map(|p| st.country_of_mcc(p.mcc)).unwrap_or([0, 0]),
-                msg: (m.command_code & 0xff) as u8,
-                proto: PROTO_DIAMETER,
-            };
+            let new = Serving::new(
+                hash_name(realm),
+                plmn.as_ref().map(plmn_number).unwrap_or(0),
+                now,
+                plmn.map(|p| st.country_of_mcc(p.mcc)).unwrap_or([0, 0]),
+                (m.command_code & 0xff) as u8,
+                PROTO_DIAMETER,
+            );
             st.register(rules, imsi, Slot::Eps, new, message, out);
         }
         c if DIAMETER_CATEGORY3.contains(&c) => {
             let rec = st.record(imsi).unwrap_or_default();
             let e = rec.eps;
             let same = e.is_set()
-                && (e.node == hash_name(realm)
+                && (e.node() == hash_name(realm)
                     || plmn.as_ref().is_some_and(|p| e.plmn != 0 && e.plmn == plmn_number(p)));
             if !same {
                 rules.hit(
@@ -471,14 +464,7 @@ pub(super) fn gtpc(st: &mut State, rules: &RuleSet, m: &GtpcMessage, peer_name: 
             out,
         );
     }
-    let new = Serving {
-        node: hash_name(peer_name),
-        plmn: plmn_number(&sn),
-        at: now,
-        country,
-        msg: m.message_type,
-        proto: PROTO_GTP,
-    };
+    let new = Serving::new(hash_name(peer_name), plmn_number(&sn), now, country, m.message_type, PROTO_GTP);
     let message = json!({"protocol": "gtp-c", "message_type": 32, "message": "Create Session Request", "peer": peer_name, "at": now});
     st.register(rules, imsi, Slot::Pdn, new, message, out);
 }

@@ -75,7 +75,7 @@ pub(super) fn forward_sm(
         let registered = [rec.cs, rec.ps]
             .iter()
             .filter(|s| s.is_set() && s.proto == PROTO_MAP)
-            .any(|s| same_gt_network(&crate::subscriber::unpack_digits(s.node), calling, peer, p.gt_network_digits));
+            .any(|s| same_gt_network(&crate::subscriber::unpack_digits(s.node()), calling, peer, p.gt_network_digits));
         if !registered {
             rules.hit(
                 RuleId::SmsFakedOrigin,

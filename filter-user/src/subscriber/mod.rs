@@ -290,8 +290,8 @@ pub fn serving_json(s: &Serving) -> Value {
         return Value::Null;
     }
     let node = match s.proto {
-        1 => json!(unpack_digits(s.node)),
-        _ => json!(format!("{:016x}", s.node)),
+        1 => json!(unpack_digits(s.node())),
+        _ => json!(format!("{:016x}", s.node())),
     };
     json!({
         "protocol": s.protocol(),
@@ -305,7 +305,6 @@ pub fn serving_json(s: &Serving) -> Value {
 
 pub fn record_json(r: &Record, mask: bool) -> Value {
     json!({
-        "msisdn": (r.msisdn != 0).then(|| mask_id(&unpack_digits(r.msisdn), mask)),
         "cs": serving_json(&r.cs), "ps": serving_json(&r.ps),
         "eps": serving_json(&r.eps), "pdn": serving_json(&r.pdn),
         "sri_sm_at": (r.sri_sm_at != 0).then_some(r.sri_sm_at),

@@ -1,9 +1,10 @@
 //! The in-process subscriber store: a bounded map IMSI → [`Record`] with approximate-LRU
 //! eviction, and snapshots so a restarted daemon is not blind.
 //!
-//! Memory: a record is 112 bytes, keyed by the IMSI packed into a `u64` ([`pack_digits`]), in a
-//! `hashbrown` table (std `HashMap`): about 130 bytes a subscriber including the table's
-//! overhead at its load factor (`cargo xtask bench` measures it: `state` harness).
+//! Memory: a record is 84 bytes, keyed by the IMSI packed into a `u64` ([`pack_digits`]): 96
+//! bytes a slot in the std `HashMap` (SwissTable, one control byte more), whose bucket count is
+//! a power of two at most 7/8 full, so between 110 and 200 bytes a subscriber depending on
+//! where the count falls (`cargo xtask bench` measures it: the `state` harness).
 //!
 //! Eviction: two generations. Writes go to the young map; when it holds half the capacity the
 //! old map is dropped (its subscribers are evicted, counted) and the young one becomes old. A
@@ -19,8 +20,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Serving {
     /// The serving node: GT digits packed ([`pack_digits`]) for MAP, a 64-bit hash of the
-    /// Origin-Host (Diameter) or the sender's address (GTP) otherwise; 0: none.
-    pub node: u64,
+    /// Origin-Realm (Diameter) or the sending peer (GTP) otherwise; 0: none. Two halves (high,
+    /// low) rather than a `u64`, so the record aligns to 4 bytes and packs tighter.
+    pub node: [u32; 2],
     /// PLMN as MCC * 1000 + MNC (0: not known).
     pub plmn: u32,
     /// When, Unix seconds.
@@ -35,6 +37,14 @@ pub struct Serving {
 }
 
 impl Serving {
+    pub fn new(node: u64, plmn: u32, at: u32, country: [u8; 2], msg: u8, proto: u8) -> Serving {
+        Serving { node: [(node >> 32) as u32, node as u32], plmn, at, country, msg, proto }
+    }
+
+    pub fn node(&self) -> u64 {
+        (u64::from(self.node[0]) << 32) | u64::from(self.node[1])
+    }
+
     pub fn is_set(&self) -> bool {
         self.proto != 0
     }
@@ -56,8 +66,6 @@ impl Serving {
 /// What the store knows about one subscriber.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
-    /// MSISDN digits packed (0: not known).
-    pub msisdn: u64,
     /// Circuit-switched registration: MAP UpdateLocation (VLR number).
     pub cs: Serving,
     /// Packet-switched registration: MAP UpdateGprsLocation (SGSN number).
@@ -210,7 +218,7 @@ mod tests {
     use super::*;
 
     fn rec(at: u32) -> Record {
-        Record { cs: Serving { node: 1, plmn: 228_002, at, country: *b"CH", msg: 2, proto: 1 }, ..Record::default() }
+        Record { cs: Serving::new(1, 228_002, at, *b"CH", 2, 1), ..Record::default() }
     }
 
     #[test]
@@ -238,7 +246,7 @@ mod tests {
         let st = s.stats();
         assert!(st.evictions >= 850, "{st:?}");
         assert_eq!(st.subscribers + st.evictions, 1000);
-        assert_eq!(std::mem::size_of::<Record>(), 112);
+        assert_eq!(std::mem::size_of::<Record>(), 84);
     }
 
     #[test]
