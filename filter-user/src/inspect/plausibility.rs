@@ -191,7 +191,7 @@ impl State {
                         "imsi": imsi, "slot": slot.name(), "message": message,
                         "previous": serving_json(&prev), "new": serving_json(&new),
                         "elapsed_s": elapsed, "min_travel_s": min,
-                        "state": record_json(&rec, false),
+                        "state": record_json(&rec),
                     }),
                     out,
                 );
@@ -362,7 +362,7 @@ pub(super) fn sigtran(
                             "imsi": imsi, "map_op": op, "map_op_name": c.op_name,
                             "calling_gt": calling, "calling_country": iso_str(st.country_of_gt(&calling)),
                             "ss_code": c.args.ss_code, "forwarded_to": c.args.forwarded_to.as_ref().map(|a| a.digits.clone()),
-                            "why": registered, "state": record_json(&rec, false),
+                            "why": registered, "state": record_json(&rec),
                         }),
                         out,
                     );
@@ -419,7 +419,7 @@ pub(super) fn diameter(st: &mut State, rules: &RuleSet, m: &DiameterMessage, pee
                     json!({
                         "imsi": imsi, "message": message,
                         "why": if e.is_set() { "registered in another network" } else { "no EPS registration in a foreign network (at home)" },
-                        "state": record_json(&rec, false),
+                        "state": record_json(&rec),
                     }),
                     out,
                 );
@@ -459,7 +459,7 @@ pub(super) fn gtpc(st: &mut State, rules: &RuleSet, m: &GtpcMessage, peer_name: 
             RuleId::GtpcLocationPlausibility,
             json!({
                 "imsi": imsi, "serving_network": format!("{:03}{:0w$}", sn.mcc, sn.mnc, w = sn.mnc_digits as usize),
-                "peer": peer_name, "registered": serving_json(first), "state": record_json(&rec, false),
+                "peer": peer_name, "registered": serving_json(first), "state": record_json(&rec),
             }),
             out,
         );

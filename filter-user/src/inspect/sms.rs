@@ -82,7 +82,7 @@ pub(super) fn forward_sm(
                 json!({
                     "imsi": imsi, "map_op": op, "map_op_name": "mo-forwardSM", "calling_gt": calling,
                     "why": "mo-forwardSM for a home subscriber from a network where it is not registered",
-                    "tpdu": tpdu.as_ref().map(tp), "state": record_json(&rec, false),
+                    "tpdu": tpdu.as_ref().map(tp), "state": record_json(&rec),
                 }),
                 out,
             );

@@ -263,7 +263,7 @@ impl Subscribers {
             "imsi": mask_id(imsi, mask),
             "backend": self.backend_name(),
             "known": rec.is_some(),
-            "record": rec.map(|r| record_json(&r, mask)),
+            "record": rec.map(|r| record_json(&r)),
         })
     }
 }
@@ -303,7 +303,7 @@ pub fn serving_json(s: &Serving) -> Value {
     })
 }
 
-pub fn record_json(r: &Record, mask: bool) -> Value {
+pub fn record_json(r: &Record) -> Value {
     json!({
         "cs": serving_json(&r.cs), "ps": serving_json(&r.ps),
         "eps": serving_json(&r.eps), "pdn": serving_json(&r.pdn),
