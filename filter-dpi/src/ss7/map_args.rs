@@ -19,12 +19,12 @@ pub const MAX_SM_RP_UI: usize = 200;
 /// (0x21), all conditional (0x28), busy (0x29), no reply (0x2A), not reachable (0x2B).
 pub const SS_CALL_FORWARDING: [u8; 6] = [0x20, 0x21, 0x28, 0x29, 0x2a, 0x2b];
 
-/// What [`decode`] found in one component's parameter.
+/// What [`decode_invoke`] found in one component's parameter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MapArgs {
     /// SS-Code of a supplementary-service operation.
     pub ss_code: Option<u8>,
-    /// forwardedToNumber [4] of registerSS (where calls would be diverted).
+    /// forwardedToNumber `[4]` of registerSS (where calls would be diverted).
     pub forwarded_to: Option<AddressString>,
     /// The SMS TPDU of MT/MO-forwardSM, copied (at most [`MAX_SM_RP_UI`] octets).
     pub sm_rp_ui: Option<Vec<u8>>,
@@ -101,8 +101,9 @@ pub struct OpenInfo {
 }
 
 /// The MAP-OpenInfo of a whole TCAP message (`tcap` from its first identifier octet), if its
-/// dialogue portion carries one: dialoguePortion [APPLICATION 11] → EXTERNAL → [0] → AARQ
-/// [APPLICATION 0] → user-information [30] → EXTERNAL → [0] → map-open [0] → references [0]/[1].
+/// dialogue portion carries one: dialoguePortion `[APPLICATION 11]` → EXTERNAL → `[0]` → AARQ
+/// `[APPLICATION 0]` → user-information `[30]` → EXTERNAL → `[0]` → map-open `[0]` → references
+/// `[0]`/`[1]`.
 /// Any shape it does not expect yields `None`.
 pub fn open_info(tcap: &[u8]) -> Option<OpenInfo> {
     fn child<'a>(t: &Tlv<'a>, b: &Budget, pick: impl Fn(&Tlv<'a>) -> bool) -> Option<Tlv<'a>> {

@@ -30,7 +30,7 @@ pub struct Serving {
     /// Country (ISO 3166 alpha-2 as two ASCII bytes; [0, 0] not known).
     pub country: [u8; 2],
     /// The message that recorded it: MAP operation code, Diameter command code & 0xff, GTP
-    /// message type (see [`Serving::message`]).
+    /// message type (named by [`super::message_name`]).
     pub msg: u8,
     /// 1 MAP, 2 Diameter, 3 GTP-C; 0: empty slot.
     pub proto: u8,
