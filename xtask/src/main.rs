@@ -232,7 +232,7 @@ fn test() -> anyhow::Result<()> {
 }
 
 /// Targets in filter-dpi/fuzz, one per decoder family.
-const FUZZ_TARGETS: [&str; 5] = ["sctp", "sigtran", "tcap_map", "diameter", "gtp"];
+const FUZZ_TARGETS: [&str; 6] = ["sctp", "sigtran", "tcap_map", "diameter", "gtp", "sms"];
 
 /// Run every fuzz target for `seconds` (libFuzzer through cargo-fuzz, nightly, ASan). Each run
 /// starts from its working corpus (`corpus/<target>`, ignored by git) plus the committed seeds
