@@ -101,6 +101,10 @@ impl Inspection {
         v
     }
 
+    pub fn state_stats(&self) -> crate::subscriber::StateStats {
+        lock(&self.shared.subscribers).stats()
+    }
+
     /// A reader of the same counters, for the metrics endpoint.
     pub fn counters_reader(&self) -> CountersReader {
         CountersReader(self.shared.clone())
@@ -111,6 +115,11 @@ impl Inspection {
 pub struct CountersReader(Arc<Shared>);
 
 impl CountersReader {
+    /// The subscriber state's counters (store size, evictions, Redis).
+    pub fn state(&self) -> crate::subscriber::StateStats {
+        lock(&self.0.subscribers).stats()
+    }
+
     pub fn get(&self) -> Counters {
         lock(&self.0.counters).clone()
     }

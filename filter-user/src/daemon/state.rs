@@ -250,6 +250,7 @@ impl State {
         insp["flagged"] = json!(flagged);
         insp["inspect_overflow"] = json!(overflow);
         insp["enabled"] = json!(self.policy.inspect.enabled);
+        insp["subscriber_state"] = serde_json::to_value(self.inspection.state_stats()).unwrap_or_default();
         v["inspect"] = insp;
         Ok(v)
     }

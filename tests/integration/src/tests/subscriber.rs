@@ -410,6 +410,9 @@ fn two_edges_share_state_through_redis() {
     let st = b.subscriber(HOME_IMSI)["state"].clone();
     assert!(st["redis_errors"].as_u64().unwrap() >= 1 && st["redis_degraded"] == true, "{st:#}");
     assert!(st["redis_degraded_ops"].as_u64().unwrap() >= 1, "{st:#}");
+    // The same counters in `sigwall stats --json` through the daemon.
+    let ss = ctl(&db, Ctl::Stats)["inspect"]["subscriber_state"].clone();
+    assert_eq!((ss["redis_degraded"].clone(), ss["redis_errors"].as_u64() >= Some(1)), (json!(true), true), "{ss:#}");
     // Both daemons are alive and answer.
     assert!(ctl(&da, Ctl::Status).get("error").is_none());
     assert!(ctl(&db, Ctl::Status).get("error").is_none());
