@@ -376,6 +376,7 @@ fn two_edges_share_state_through_redis() {
     let cases = generate(dir.path());
     let mut redis = Redis::start(dir.path());
     let url = redis.url();
+    let redis_socket = redis.socket.clone();
     let (lab_a, lab_b) = (Lab::new(), Lab::new());
     let pol = dir.path().join("policy.toml");
     std::fs::write(&pol, policy("alert")).unwrap();
@@ -416,4 +417,26 @@ fn two_edges_share_state_through_redis() {
     // Both daemons are alive and answer.
     assert!(ctl(&da, Ctl::Status).get("error").is_none());
     assert!(ctl(&db, Ctl::Status).get("error").is_none());
+
+    // The server comes back (empty: it kept nothing): after the retry delay B uses it again
+    // and says so once; what B writes from then on is shared again.
+    let _ = std::fs::remove_file(&redis_socket);
+    let redis = Redis::start(dir.path());
+    assert_eq!(redis.url(), url);
+    std::thread::sleep(sigwall::subscriber::REDIS_RETRY + Duration::from_millis(300));
+    let ev = b.send("ul-partner on B (redis back)", &cases["ul-partner"][1]);
+    let kinds: Vec<&Value> = ev.iter().map(|e| &e["event"]).collect();
+    assert_eq!(kinds, [&json!("state-redis-restored")], "{ev:#?}");
+    let st = b.subscriber(HOME_IMSI)["state"].clone();
+    assert_eq!(st["redis_degraded"], false, "{st:#}");
+    // B's write after the outage is in the new server (read with redis-cli, not with sigwall).
+    let out = Command::new("redis-cli")
+        .arg("-s")
+        .arg(&redis_socket)
+        .args(["GET", &format!("sigwall:sub:{HOME_IMSI}")])
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli (redis-tools, installed with redis-server): {e}"));
+    let rec: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("redis-cli GET: {e}: {out:?}"));
+    assert_eq!(rec["cs"]["country"], json!([67, 72]), "{rec}");
+    drop(redis);
 }
