@@ -208,6 +208,9 @@ def main():
         # cut the message every 16 bytes.
         "diameter": [x for m in layer_messages("diameter") for x in (m, b"\x0f" + m)],
         "gtp": layer_messages("gtpv2") + layer_messages("gtp"),
+        # The captures carry no SMS TPDU: the pycrate-checked vectors of tests/sms/vectors.py,
+        # after the direction byte the target reads first (0: to the MS, 1: from it).
+        "sms": sms_seeds(),
     }
     m2pa = layer_messages("m2pa", sigtran_message)
     if m2pa:
@@ -222,6 +225,16 @@ def main():
             total += len(data)
         print(f"{target}: {len(inputs)} seeds")
     print(f"{total} bytes in all")
+
+
+def sms_seeds():
+    script = pathlib.Path(__file__).resolve().parent.parent / "tests/sms/vectors.py"
+    out = subprocess.run(["python3", str(script)], check=True, capture_output=True, text=True).stdout
+    seeds = []
+    for line in out.splitlines():
+        v = json.loads(line)
+        seeds.append(bytes([0 if v["dir"] == "to_ms" else 1]) + bytes.fromhex(v["hex"]))
+    return seeds
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 //! - [`ss7`]: M3UA, SUA, M2UA or M2PA → (MTP3) → SCCP → TCAP → MAP, one call per user message;
 //! - [`diameter`]: messages, AVPs, stream reassembly, names;
 //! - [`gtp`]: GTPv2-C, GTPv1-C, GTP-U;
+//! - [`sms`]: SMS TPDUs (DELIVER, SUBMIT: TP-PID, TP-DCS, user-data header) from MAP sm-RP-UI;
 //! - [`ber`], [`bytes`], [`digits`]: the BER reader, big-endian reads and TBCD/BCD digit
 //!   strings the protocols share.
 //!
@@ -30,6 +31,7 @@ pub mod digits;
 pub mod gtp;
 pub mod ipfrag;
 pub mod sctp;
+pub mod sms;
 pub mod ss7;
 pub mod tcp;
 
@@ -52,6 +54,7 @@ pub enum Layer {
     GtpV2C,
     GtpU,
     Ip,
+    Sms,
 }
 
 impl Layer {
@@ -71,6 +74,7 @@ impl Layer {
             Layer::GtpV2C => "gtpv2c",
             Layer::GtpU => "gtpu",
             Layer::Ip => "ip",
+            Layer::Sms => "sms",
         }
     }
 }

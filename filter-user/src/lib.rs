@@ -9,3 +9,4 @@ pub mod loader;
 pub mod metrics;
 pub mod policy;
 pub mod stats;
+pub mod subscriber;

@@ -147,6 +147,19 @@ pub fn render(src: &Sources) -> String {
     for (k, n) in kinds {
         o.sample("sigwall_inspect_decode_errors_total", &[("kind", k)], n);
     }
+    let s = src.inspection.state();
+    o.head("sigwall_subscriber_state_subscribers", "gauge", "Subscribers in the in-process state.");
+    o.sample("sigwall_subscriber_state_subscribers", &[], s.store.subscribers);
+    o.head("sigwall_subscriber_state_evictions_total", "counter", "Subscribers evicted from the in-process state.");
+    o.sample("sigwall_subscriber_state_evictions_total", &[], s.store.evictions);
+    o.head("sigwall_subscriber_state_redis_errors_total", "counter", "Failed Redis calls of the subscriber state.");
+    o.sample("sigwall_subscriber_state_redis_errors_total", &[], s.redis_errors);
+    o.head(
+        "sigwall_subscriber_state_redis_degraded",
+        "gauge",
+        "1 while Redis is down and the subscriber state runs on the local copy.",
+    );
+    o.sample("sigwall_subscriber_state_redis_degraded", &[], u64::from(s.redis_degraded));
     o.0
 }
 

@@ -210,6 +210,7 @@ fn test() -> anyhow::Result<()> {
         layer("7. deep inspection end to end", "inspect", true),
         layer("7. attacks from independent encoders (scapy, pycrate) end to end", "attacks", true),
         layer("7. evasions (scapy, pycrate): first pass and inspection see what the receiver sees", "evasions", true),
+        layer("7. subscriber state: Category 3, SMS firewall, correlation, two edges on Redis", "subscriber", true),
         layer("8. metrics (promtool)", "metrics", true),
         layer("8. least privilege (setpriv)", "privileges", true),
         user("8. packaging (systemd-analyze, manifests)", "packaging"),
@@ -233,7 +234,7 @@ fn test() -> anyhow::Result<()> {
 }
 
 /// Targets in filter-dpi/fuzz, one per decoder family.
-const FUZZ_TARGETS: [&str; 5] = ["sctp", "sigtran", "tcap_map", "diameter", "gtp"];
+const FUZZ_TARGETS: [&str; 6] = ["sctp", "sigtran", "tcap_map", "diameter", "gtp", "sms"];
 
 /// Run every fuzz target for `seconds` (libFuzzer through cargo-fuzz, nightly, ASan). Each run
 /// starts from its working corpus (`corpus/<target>`, ignored by git) plus the committed seeds

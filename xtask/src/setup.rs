@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 
 /// Debian packages the tests, demo and benchmarks use, with the command that proves each is
 /// present.
-const PACKAGES: [(&str, &str); 10] = [
+const PACKAGES: [(&str, &str); 11] = [
     ("iproute2", "ip"),
     ("util-linux", "nsenter"),
     ("tshark", "tshark"),
@@ -18,6 +18,8 @@ const PACKAGES: [(&str, &str); 10] = [
     ("nftables", "nft"),
     ("prometheus", "promtool"),
     ("tmux", "tmux"),
+    // The two-edge subscriber-state test shares its state through a real Redis.
+    ("redis-server", "redis-server"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.10.0";

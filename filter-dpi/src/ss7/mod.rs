@@ -21,6 +21,7 @@ pub mod m2pa;
 pub mod m2ua;
 pub mod m3ua;
 pub mod map;
+pub mod map_args;
 pub mod mtp3;
 pub mod ops;
 pub mod sccp;
@@ -124,6 +125,8 @@ pub struct ComponentInfo {
     /// MAP decoding of the parameter failed (the component itself is fine); also listed in
     /// [`SigtranMessage::anomalies`], so the message is malformed.
     pub map_error: Option<DecodeError>,
+    /// SS-Code, forwarded-to number, sm-RP-UI of an Invoke ([`map_args`]); empty otherwise.
+    pub args: map_args::MapArgs,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,6 +139,8 @@ pub struct TcapInfo {
     /// MAP application-context version (last arc of 0.4.0.0.1.0.x.v).
     pub acn_version: Option<u8>,
     pub components: Vec<ComponentInfo>,
+    /// MAP-OpenInfo of the dialogue portion ([`map_args::open_info`]).
+    pub open: Option<map_args::OpenInfo>,
 }
 
 /// Everything decoded from one SIGTRAN user message.
@@ -555,6 +560,7 @@ fn decode_with(
         acn: t.application_context(),
         acn_version: t.application_context_version(),
         components: Vec::with_capacity(t.components().len()),
+        open: map_args::open_info(t.slice()),
     };
     // The MAP version of the dialogue: the application context's, or 1 for a message that
     // opens a dialogue without one (MAP v1 has no application context). Continue and End
@@ -576,6 +582,15 @@ fn decode_with(
                 }
             }
             _ => (None, None),
+        };
+        // The identities above stay usable if only this part fails; its error is reported the
+        // same way (`map_error`) so that it is counted, not dropped.
+        let (args, map_error) = match (op, c.parameter, c.kind) {
+            (Some(op), Some(p), ComponentType::Invoke) => match map_args::decode_invoke(op, &p) {
+                Ok(a) => (a, map_error),
+                Err(e) => (map_args::MapArgs::default(), map_error.or(Some(e))),
+            },
+            _ => (map_args::MapArgs::default(), map_error),
         };
         if let Some(i) = &map {
             m.anomalies.extend(i.noncanonical.iter().map(|&what| noncanonical(Layer::Map, what)));
@@ -601,6 +616,7 @@ fn decode_with(
             }),
             map,
             map_error,
+            args,
         });
     }
     if let Some(e) = tcap_stop {

@@ -13,6 +13,7 @@ mod policy;
 mod run;
 mod stats;
 mod status;
+mod subscriber;
 mod top;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -90,6 +91,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Stop sigwall on an interface: detach the program, remove pins and socket.
     Detach(detach::Args),
+    /// What the subscriber state knows about one IMSI (serving networks, times).
+    Subscriber(subscriber::SubscriberArgs),
     /// Live view: per-peer packets/s and bytes/s, packets by reason, generation (q quits).
     Top(top::Args),
     /// Man pages and shell completions of this command (for packagers).
@@ -109,6 +112,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mode(a) => mode::mode(a),
         Command::Events(a) => events::events(a),
         Command::Detach(a) => detach::main(a),
+        Command::Subscriber(a) => subscriber::subscriber(a),
         Command::Top(a) => top::main(a),
         Command::Generate(a) => generate::main(a),
     }

@@ -68,6 +68,15 @@ pub struct Args {
     /// On SIGINT/SIGTERM: detach, or keep the filter attached with the last policy.
     #[arg(long, value_enum, default_value_t = OnExit::Detach)]
     on_exit: OnExit,
+    /// Subscriber state for the stateful rules: "memory" (in-process), or a Redis URL
+    /// (redis://host:6379/0) shared by every edge of the fleet; on Redis failure the daemon
+    /// carries on with its local copy, counts it and raises an event.
+    #[arg(long, default_value = "memory", value_parser = sigwall::subscriber::Backend::parse)]
+    state: sigwall::subscriber::Backend,
+    /// Snapshot of the in-process subscriber state, read at start and written every 30 s and at
+    /// exit [default: <run-dir>/<iface>.subscribers.jsonl]; "none" keeps no snapshot.
+    #[arg(long)]
+    state_snapshot: Option<PathBuf>,
 }
 
 /// A group's id by name (or a numeric id).
@@ -142,6 +151,11 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         });
     }
     logger.init();
+    let state_snapshot = match a.state_snapshot {
+        Some(p) if p.as_os_str() == "none" => None,
+        Some(p) => Some(p),
+        None => Some(a.run_dir.join(format!("{}.subscribers.jsonl", a.iface))),
+    };
     let cfg = Config {
         socket: a.control_socket.unwrap_or_else(|| a.run_dir.join(format!("{}.sock", a.iface))),
         run_dir: a.run_dir.clone(),
@@ -164,6 +178,8 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         },
         pcap: a.pcap,
         metrics: a.metrics,
+        state: a.state,
+        state_snapshot,
         limits: sigwall::policy::Limits { prefixes_v4: a.max_prefixes as usize, prefixes_v6: a.max_prefixes as usize },
     };
     match daemon::run(cfg) {

@@ -62,6 +62,10 @@ pub enum Command {
     },
     /// Stop the daemon and detach the filter.
     Detach,
+    /// What the subscriber store knows about one IMSI.
+    Subscriber {
+        imsi: String,
+    },
 }
 
 /// A mode on the wire is its name, `"enforce"` or `"monitor"`.

@@ -83,10 +83,21 @@ impl PolicyView {
     }
 }
 
+/// Seconds between snapshots of the subscriber state (and one at exit, when the control
+/// state's `Inspection` is dropped).
+pub const SNAPSHOT_EVERY_S: u64 = 30;
+
+impl Drop for Inspection {
+    fn drop(&mut self) {
+        lock(&self.shared.subscribers).save_snapshot();
+    }
+}
+
 /// Events and counters, written by the inspector, read by control requests and metrics.
 struct Shared {
     events: Mutex<EventLog>,
     counters: Mutex<Counters>,
+    subscribers: Arc<Mutex<crate::subscriber::Subscribers>>,
 }
 
 /// The control state's handle on inspection.
@@ -111,6 +122,19 @@ impl Inspection {
         lock(&self.shared.counters).clone()
     }
 
+    /// What the subscriber store knows of one IMSI (`sigwall subscriber`), with the store's
+    /// counters.
+    pub fn subscriber(&self, imsi: &str, mask: bool) -> Value {
+        let mut s = lock(&self.shared.subscribers);
+        let mut v = s.describe(imsi, mask);
+        v["state"] = serde_json::to_value(s.stats()).unwrap_or_default();
+        v
+    }
+
+    pub fn state_stats(&self) -> crate::subscriber::StateStats {
+        lock(&self.shared.subscribers).stats()
+    }
+
     /// A reader of the same counters, for the metrics endpoint.
     pub fn counters_reader(&self) -> CountersReader {
         CountersReader(self.shared.clone())
@@ -121,6 +145,11 @@ impl Inspection {
 pub struct CountersReader(Arc<Shared>);
 
 impl CountersReader {
+    /// The subscriber state's counters (store size, evictions, Redis).
+    pub fn state(&self) -> crate::subscriber::StateStats {
+        lock(&self.0.subscribers).stats()
+    }
+
     pub fn get(&self) -> Counters {
         lock(&self.0.counters).clone()
     }
@@ -133,13 +162,15 @@ pub fn start(
     view: PolicyView,
     events: EventLog,
     pcap: Option<PcapWriter>,
+    subscribers: Arc<Mutex<crate::subscriber::Subscribers>>,
 ) -> Inspection {
-    let shared = Arc::new(Shared { events: Mutex::new(events), counters: Mutex::default() });
+    let shared =
+        Arc::new(Shared { events: Mutex::new(events), counters: Mutex::default(), subscribers: subscribers.clone() });
     let (batch_tx, batch_rx) = mpsc::channel(QUEUE);
     let (policy_tx, policy_rx) = mpsc::unbounded_channel();
     tokio::spawn(read_ring(ring, batch_tx));
     let inspector = Inspector {
-        engine: Engine::new(view.rules),
+        engine: Engine::with_state(view.rules, subscribers),
         peers: view.peers,
         blocks,
         pcap,
@@ -185,6 +216,7 @@ struct Inspector {
 impl Inspector {
     async fn run(mut self, mut batches: mpsc::Receiver<Vec<Vec<u8>>>, mut policy: mpsc::UnboundedReceiver<PolicyView>) {
         let mut janitor = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
                 // A policy change is taken as soon as it is made, also before records flagged
@@ -204,6 +236,10 @@ impl Inspector {
                 _ = janitor.tick() => {
                     if let Err(e) = self.blocks.expire() {
                         log::error!("expiring blocks: {e}");
+                    }
+                    ticks += 1;
+                    if ticks.is_multiple_of(SNAPSHOT_EVERY_S) {
+                        tokio::task::block_in_place(|| lock(&self.shared.subscribers).save_snapshot());
                     }
                 }
             }

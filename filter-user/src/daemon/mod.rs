@@ -66,6 +66,9 @@ pub struct Config {
     pub run_dir: PathBuf,
     /// Serve Prometheus metrics here.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Subscriber state backend (in-process or Redis) and the in-process snapshot file.
+    pub state: crate::subscriber::Backend,
+    pub state_snapshot: Option<PathBuf>,
 }
 
 /// Readiness line on stdout, for scripts and tests.
@@ -107,7 +110,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let view = inspection::PolicyView::new(&pol, &attached.filter);
     let inspection = {
         let _rt = rt.enter();
-        inspection::start(sinks.ring, sinks.blocks, view, sinks.events, sinks.pcap)
+        inspection::start(sinks.ring, sinks.blocks, view, sinks.events, sinks.pcap, sinks.subscribers)
     };
     let counters = inspection.counters_reader();
     let state =
@@ -202,6 +205,7 @@ struct Sinks {
     ring: Ring,
     blocks: BlockWriter,
     metrics: Option<tokio::net::TcpListener>,
+    subscribers: std::sync::Arc<std::sync::Mutex<crate::subscriber::Subscribers>>,
 }
 
 fn open_sinks(
@@ -238,7 +242,19 @@ fn open_sinks(
         ),
         None => None,
     };
-    Ok(Sinks { listener, audit, events, pcap, ring, blocks, metrics })
+    // A snapshot that cannot be read is an operator error, named, before anything runs: a
+    // silently empty state would pass what it should judge.
+    let subscribers =
+        crate::subscriber::Subscribers::open(&cfg.state, cfg.state_snapshot.clone(), pol.inspect.subscriber.capacity)
+            .map_err(|e| anyhow::anyhow!("subscriber state: {e}"))?;
+    log::info!(
+        "subscriber state: {} ({} subscribers from the snapshot{})",
+        subscribers.backend_name(),
+        subscribers.stats().store.subscribers,
+        cfg.state_snapshot.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default()
+    );
+    let subscribers = std::sync::Arc::new(std::sync::Mutex::new(subscribers));
+    Ok(Sinks { listener, audit, events, pcap, ring, blocks, metrics, subscribers })
 }
 
 fn finish(iface: &str, detach: bool) -> anyhow::Result<()> {

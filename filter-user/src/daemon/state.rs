@@ -126,6 +126,9 @@ impl State {
             Command::Peers => self.peers(),
             Command::Stats => self.stats(),
             Command::Events { since, limit } => Ok(self.inspection.events(*since, (*limit).clamp(1, 10_000) as usize)),
+            Command::Subscriber { imsi } => {
+                Ok(self.inspection.subscriber(imsi, self.policy.inspect.subscriber.mask_identities))
+            }
             Command::PolicyDiff { file } => self.diff(Path::new(file)),
             Command::PeerAdd(c) => self.edit(|d| edit::add_peer(d, c)),
             Command::PeerRemove { name } => self.edit(|d| edit::remove_peer(d, name)),
@@ -247,6 +250,7 @@ impl State {
         insp["flagged"] = json!(flagged);
         insp["inspect_overflow"] = json!(overflow);
         insp["enabled"] = json!(self.policy.inspect.enabled);
+        insp["subscriber_state"] = serde_json::to_value(self.inspection.state_stats()).unwrap_or_default();
         v["inspect"] = insp;
         Ok(v)
     }

@@ -3,8 +3,11 @@
 //! quarantines. This module is the pure part: frames in, events and actions out. The daemon
 //! feeds it and carries the actions out (`crate::daemon`).
 
+pub mod correlation;
 pub mod io;
+pub mod plausibility;
 pub mod rules;
+pub mod sms;
 
 use std::{collections::HashMap, net::IpAddr};
 
@@ -17,7 +20,7 @@ use filter_dpi::{
 };
 use serde_json::{Value, json};
 
-use crate::policy::inspect::{PeerInspect, RuleAction};
+use crate::policy::inspect::{PeerInspect, RuleAction, RuleMode};
 pub use rules::{Finding, RuleId, RuleSet};
 
 /// Connections whose Diameter-over-TCP byte streams are followed at once; beyond this the least
@@ -434,6 +437,8 @@ pub struct Engine {
     /// Flows that raised `inspection-overload` in the current second (one event per flow per
     /// second: the block it installs stops the copies).
     overloaded: (u64, std::collections::HashSet<FlowKey>),
+    /// Subscriber state and the stateful rules' memory (`plausibility`, `sms`, `correlation`).
+    pub state: plausibility::State,
 }
 
 /// A decoded message, before the rules.
@@ -450,7 +455,18 @@ fn err_detail(e: &DecodeError) -> Value {
 
 impl Engine {
     pub fn new(rules: RuleSet) -> Engine {
+        let subs = crate::subscriber::Subscribers::in_memory(rules.subscriber.capacity);
+        Engine::with_state(rules, std::sync::Arc::new(std::sync::Mutex::new(subs)))
+    }
+
+    /// An engine on a given subscriber store (the daemon's: snapshot, Redis, shared with the
+    /// control socket).
+    pub fn with_state(
+        rules: RuleSet,
+        subscribers: std::sync::Arc<std::sync::Mutex<crate::subscriber::Subscribers>>,
+    ) -> Engine {
         Engine {
+            state: plausibility::State::new(subscribers),
             rules,
             sctp: sctp::Reassembler::new(),
             sctp_tags: PeerTable::new(MAX_SCTP_ASSOCS, MAX_SCTP_ASSOCS_PER_PEER),
@@ -576,7 +592,7 @@ impl Engine {
     ) -> Vec<Event> {
         let mut events = Vec::new();
         for o in outs {
-            let (findings, summary, auth) = match &o {
+            let (mut findings, summary, auth) = match &o {
                 Out::Msg(m, auth) => {
                     self.counters.messages += 1;
                     match m.as_ref() {
@@ -588,6 +604,12 @@ impl Engine {
                 }
                 Out::Anomaly(rule, detail, auth) => (self.rules.anomaly(*rule, detail.clone()), "transport", *auth),
             };
+            // The stateful rules read and feed the subscriber state: only from packets proven to
+            // be their association's or connection's, so a forged one cannot plant a
+            // registration (review H7 applied to the state).
+            if let Out::Msg(m, Auth::Yes) = &o {
+                self.stateful(m, &f.peer, peer, &mut findings);
+            }
             for fi in findings {
                 *self.counters.rule_hits.entry(fi.rule.name()).or_default() += 1;
                 self.counters.events += 1;
@@ -597,7 +619,42 @@ impl Engine {
                 events.push(self.event(f, frame, summary, fi, monitor, auth));
             }
         }
+        self.state_notices(f, &mut events);
         events
+    }
+
+    /// The stateful rules on one decoded message (they also feed the subscriber state).
+    fn stateful(&mut self, m: &Message, peer_name: &str, peer: &PeerInspect, out: &mut Vec<Finding>) {
+        if !self.rules.subscriber.enabled {
+            return;
+        }
+        match m {
+            Message::Sigtran(s) => plausibility::sigtran(&mut self.state, &self.rules, s, peer_name, peer, out),
+            Message::Diameter(d) => plausibility::diameter(&mut self.state, &self.rules, d, peer_name, out),
+            Message::Gtpc(g) => plausibility::gtpc(&mut self.state, &self.rules, g, peer_name, out),
+            Message::Gtpu(_) => {}
+        }
+        // TPDU decoding errors are decoder errors like any other; the rest (a Category 3
+        // operation with no IMSI) stays in the state's own counters.
+        for (kind, n) in self.state.unjudged.iter_mut().filter(|(k, _)| k.starts_with("sms.")) {
+            *self.counters.decode_errors.entry(kind.to_string()).or_default() += std::mem::take(n);
+        }
+    }
+
+    /// The subscriber store's notices (Redis lost or back) as events.
+    fn state_notices(&mut self, f: &Flagged<'_>, events: &mut Vec<Event>) {
+        let notices = self.state.subs().take_notices();
+        for n in notices {
+            *self.counters.rule_hits.entry("subscriber-state").or_default() += 1;
+            self.counters.events += 1;
+            events.push(Event {
+                json: json!({
+                    "time_ns": f.ts_ns, "rule": "subscriber-state", "event": n.kind, "action": "alert",
+                    "decision": "alerted", "fields": n.detail,
+                }),
+                action: Action::Alert,
+            });
+        }
     }
 
     fn event(
@@ -612,7 +669,9 @@ impl Engine {
         let configured = fi.action;
         // A packet not proven to be the association's or connection's never installs a block:
         // anyone can forge one with a partner's address (review H7).
-        let action = match (configured, monitor, auth) {
+        // learn and alert modes never block; monitor mode neither.
+        let observe = monitor || fi.mode != RuleMode::Enforce;
+        let action = match (configured, observe, auth) {
             (_, true, _) | (RuleAction::Alert, _, _) | (_, _, Auth::No(_)) => Action::Alert,
             (RuleAction::BlockFlow, false, Auth::Yes) => {
                 Action::BlockFlow { key: frame.flow_key(), ttl_s: fi.ttl_s, rule: fi.rule }
@@ -626,10 +685,21 @@ impl Engine {
             Action::BlockFlow { .. } => "block-flow",
             Action::BlockPeer { .. } => "block-peer",
         };
+        let decision = match (fi.mode, &action) {
+            (RuleMode::Learn, _) => "learned",
+            (_, Action::Alert) => "alerted",
+            _ => "blocked",
+        };
+        let mut detail = fi.detail;
+        if self.rules.subscriber.mask_identities {
+            plausibility::mask_identities(&mut detail);
+        }
         let mut json = json!({
             "time_ns": f.ts_ns,
             "peer": f.peer,
             "rule": fi.rule.name(),
+            "mode": fi.mode.name(),
+            "decision": decision,
             "action": taken,
             "configured_action": configured.name(),
             "monitor": monitor,
@@ -637,7 +707,7 @@ impl Engine {
             "protocol": protocol,
             "xdp": {"class": f.class.name(), "reason": f.reason, "dropped": f.dropped},
             "flow": {"src": frame.src.to_string(), "dst": frame.dst.to_string(), "proto": frame.proto, "sport": frame.sport, "dport": frame.dport},
-            "fields": fi.detail,
+            "fields": detail,
         });
         if let Auth::No(why) = auth {
             json["spoofed"] = json!(true);
@@ -1018,3 +1088,6 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod stateful_tests;

@@ -13,7 +13,7 @@ use filter_dpi::{
 };
 use serde_json::{Value, json};
 
-use crate::policy::inspect::{Inspect, PeerInspect, RuleAction};
+use crate::policy::inspect::{Inspect, PeerInspect, RuleAction, RuleMode, SubscriberPolicy};
 
 /// The inspection rules. The discriminant is written into pinned maps (`Block.rule` of
 /// `FLOW_VERDICTS` and `PEER_BLOCKS`, read by whoever inspects the pins), so the order is part of
@@ -46,11 +46,21 @@ pub enum RuleId {
     /// A home identity (calling GT in the home GT ranges, Origin-Realm a home realm) or no
     /// calling GT at all, on a message from an interconnect peer (review H8).
     IdentitySpoofing = 14,
+    // Stateful rules (subscriber state: inspect::plausibility, inspect::sms, inspect::correlation).
+    Ss7LocationPlausibility = 15,
+    DiameterLocationPlausibility = 16,
+    GtpcLocationPlausibility = 17,
+    LocationVelocity = 18,
+    SmsSimOta = 19,
+    SmsFakedOrigin = 20,
+    SmsHomeRoutingBypass = 21,
+    CorrelationCrossProtocol = 22,
+    CorrelationIdentityRotation = 23,
 }
 
 impl RuleId {
     /// Every rule, in discriminant order.
-    pub const ALL: [RuleId; 15] = [
+    pub const ALL: [RuleId; 24] = [
         RuleId::Ss7Category1,
         RuleId::Ss7Category2,
         RuleId::Ss7GtBinding,
@@ -66,6 +76,15 @@ impl RuleId {
         RuleId::TransportInconsistent,
         RuleId::InspectionOverload,
         RuleId::IdentitySpoofing,
+        RuleId::Ss7LocationPlausibility,
+        RuleId::DiameterLocationPlausibility,
+        RuleId::GtpcLocationPlausibility,
+        RuleId::LocationVelocity,
+        RuleId::SmsSimOta,
+        RuleId::SmsFakedOrigin,
+        RuleId::SmsHomeRoutingBypass,
+        RuleId::CorrelationCrossProtocol,
+        RuleId::CorrelationIdentityRotation,
     ];
 
     /// The name used in the policy's `[[inspect.rule]]`, in events and in metrics labels.
@@ -86,6 +105,15 @@ impl RuleId {
             RuleId::TransportInconsistent => "transport-inconsistent",
             RuleId::InspectionOverload => "inspection-overload",
             RuleId::IdentitySpoofing => "identity-spoofing",
+            RuleId::Ss7LocationPlausibility => "ss7-location-plausibility",
+            RuleId::DiameterLocationPlausibility => "diameter-location-plausibility",
+            RuleId::GtpcLocationPlausibility => "gtpc-location-plausibility",
+            RuleId::LocationVelocity => "location-velocity",
+            RuleId::SmsSimOta => "sms-sim-ota",
+            RuleId::SmsFakedOrigin => "sms-faked-origin",
+            RuleId::SmsHomeRoutingBypass => "sms-home-routing-bypass",
+            RuleId::CorrelationCrossProtocol => "correlation-cross-protocol",
+            RuleId::CorrelationIdentityRotation => "correlation-identity-rotation",
         }
     }
 
@@ -99,6 +127,19 @@ impl RuleId {
             // Consistency checks that a misconfigured partner trips as easily as an attacker.
             RuleId::DiameterOriginHostRealm | RuleId::GtpcImsiPlmn => RuleAction::Alert,
             _ => RuleAction::BlockFlow,
+        }
+    }
+
+    /// The mode a rule runs in when the policy does not say: the stateless rules enforce their
+    /// action as before; the stateful ones alert, so an operator sees their false positives
+    /// before turning them to `enforce`, except the SIM OTA rule, whose marks a legitimate
+    /// SMS from a foreign network does not carry (an operator's own OTA platform is listed in
+    /// `ota_platforms`).
+    pub fn default_mode(self) -> RuleMode {
+        if (self as u32) < RuleId::Ss7LocationPlausibility as u32 || self == RuleId::SmsSimOta {
+            RuleMode::Enforce
+        } else {
+            RuleMode::Alert
         }
     }
 }
@@ -177,6 +218,8 @@ pub const GTPV1_NOT_ON_ROAMING: [u8; 9] = [48, 49, 50, 51, 52, 53, 54, 55, 56];
 pub struct Finding {
     pub rule: RuleId,
     pub action: RuleAction,
+    /// learn / alert / enforce, as configured.
+    pub mode: RuleMode,
     pub ttl_s: u64,
     /// Every decoded field that mattered to the rule.
     pub detail: Value,
@@ -186,6 +229,7 @@ struct Setting {
     enabled: bool,
     action: RuleAction,
     ttl_s: u64,
+    mode: RuleMode,
 }
 
 /// The rules, configured from the policy.
@@ -194,12 +238,14 @@ pub struct RuleSet {
     settings: [Setting; RuleId::ALL.len()],
     category1: HashSet<u32>,
     diameter_blocked: HashSet<u32>,
-    home_imsi: Vec<String>,
-    home_gt: Vec<String>,
+    pub(super) home_imsi: Vec<String>,
+    pub(super) home_gt: Vec<String>,
     home_realms: Vec<String>,
     /// The configured Diameter and SIGTRAN ports (`[ports]`): the transport classifies a
     /// payload by them as well as by its own header and PPID.
     pub ports: TransportPorts,
+    /// `[inspect.subscriber]`, for the stateful rules.
+    pub subscriber: SubscriberPolicy,
 }
 
 /// The ports inspection classifies SCTP and TCP payloads by.
@@ -223,7 +269,7 @@ impl Default for TransportPorts {
     }
 }
 
-fn starts_with_any(s: &str, prefixes: &[String]) -> bool {
+pub(super) fn starts_with_any(s: &str, prefixes: &[String]) -> bool {
     prefixes.iter().any(|p| s.starts_with(p.as_str()))
 }
 
@@ -235,6 +281,7 @@ impl RuleSet {
                 enabled: over.is_none_or(|r| r.enabled),
                 action: over.and_then(|r| r.action).unwrap_or_else(|| rule.default_action()),
                 ttl_s: over.and_then(|r| r.ttl_s).unwrap_or(cfg.block_ttl_s),
+                mode: over.and_then(|r| r.mode).unwrap_or_else(|| rule.default_mode()),
             }
         });
         RuleSet {
@@ -253,6 +300,7 @@ impl RuleSet {
             home_gt: cfg.home_gt_prefixes.clone(),
             home_realms: cfg.home_realms.clone(),
             ports: TransportPorts::default(),
+            subscriber: cfg.subscriber.clone(),
         }
     }
 
@@ -276,18 +324,18 @@ impl RuleSet {
         out
     }
 
-    fn hit(&self, rule: RuleId, detail: Value, out: &mut Vec<Finding>) {
+    pub(super) fn hit(&self, rule: RuleId, detail: Value, out: &mut Vec<Finding>) {
         let s = &self.settings[rule as usize];
         if s.enabled {
-            out.push(Finding { rule, action: s.action, ttl_s: s.ttl_s, detail });
+            out.push(Finding { rule, action: s.action, mode: s.mode, ttl_s: s.ttl_s, detail });
         }
     }
 
-    fn home_imsi(&self, imsi: &str) -> bool {
+    pub(super) fn home_imsi(&self, imsi: &str) -> bool {
         starts_with_any(imsi, &self.home_imsi)
     }
 
-    fn home_realm(&self, realm: &str) -> bool {
+    pub(super) fn home_realm(&self, realm: &str) -> bool {
         let r = realm.to_ascii_lowercase();
         self.home_realms.iter().any(|h| r == *h || r.ends_with(&format!(".{h}")))
     }
@@ -473,6 +521,15 @@ mod rule_id_tests {
             "transport-inconsistent",
             "inspection-overload",
             "identity-spoofing",
+            "ss7-location-plausibility",
+            "diameter-location-plausibility",
+            "gtpc-location-plausibility",
+            "location-velocity",
+            "sms-sim-ota",
+            "sms-faked-origin",
+            "sms-home-routing-bypass",
+            "correlation-cross-protocol",
+            "correlation-identity-rotation",
         ];
         for (i, r) in RuleId::ALL.into_iter().enumerate() {
             assert_eq!(r as usize, i);

@@ -84,7 +84,9 @@ fn ss7_capture_category1_and_category2() {
     // insertSubscriberData for IMSI 23415... from calling GT 447785011500 (not home); frame 345
     // is an SCTP retransmission of 344 (same TSN) and is not a second message.
     assert_eq!(frames_of("ss7-category2"), vec![343, 344], "{hits:?}");
-    assert!(hits.iter().all(|h| matches!(h.2, Action::BlockFlow { .. })));
+    // The stateful rules (inspect::plausibility, alert by default) judge the same capture: see
+    // stateful_rules_on_the_ss7_capture.
+    assert!(hits.iter().filter(|h| h.1.starts_with("ss7-category")).all(|h| matches!(h.2, Action::BlockFlow { .. })));
     assert!(e.counters.messages > 80, "{:?}", e.counters);
     assert_eq!(e.counters.rule_hits["ss7-category1"], 6);
     // The capture is a trace inside that network, so with its own GTs configured as home, its
@@ -93,7 +95,8 @@ fn ss7_capture_category1_and_category2() {
     // them, which are malformed: undecodable-signaling. Nothing else fires and nothing else is
     // counted.
     let others: std::collections::BTreeSet<&str> = hits.iter().map(|h| h.1).collect();
-    let allowed = ["ss7-category1", "ss7-category2", "identity-spoofing", "undecodable-signaling"];
+    let allowed =
+        ["ss7-category1", "ss7-category2", "identity-spoofing", "undecodable-signaling", "ss7-location-plausibility"];
     assert!(others.iter().all(|r| allowed.contains(r)), "{others:?}");
     assert!(e.counters.decode_errors.keys().all(|k| k.ends_with(".noncanonical")), "{:?}", e.counters);
 }
@@ -274,4 +277,20 @@ fn forged_and_rewritten_sctp_chunks() {
     let ev = e.inspect(&flagged(&data(8, 3, &plr), Class::Diameter), &PeerInspect::default(), false);
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0].action, Action::Alert);
+}
+
+/// The stateful rules on the same capture: its insertSubscriberData for a home IMSI from a
+/// foreign GT (frames 343 and 344) is also implausible by location (the subscriber has no
+/// foreign registration in the capture), alerted, not blocked (the rule's default mode).
+#[test]
+fn stateful_rules_on_the_ss7_capture() {
+    let mut e = engine("[inspect]\nhome_imsi_prefixes = [\"23415\"]\nhome_gt_prefixes = [\"447785000\"]\n");
+    let hits = run(&mut e, "ss7_map_pcapr.pcap", &PeerInspect::default());
+    // The stateful rules are those from `ss7-location-plausibility` on (RuleId order).
+    let first = RuleId::Ss7LocationPlausibility as usize;
+    let stateful: Vec<_> =
+        hits.iter().filter(|h| RuleId::from_name(h.1).is_some_and(|r| r as usize >= first)).collect();
+    let frames_of = |rule: &str| stateful.iter().filter(|h| h.1 == rule).map(|h| h.0).collect::<Vec<_>>();
+    assert_eq!(frames_of("ss7-location-plausibility"), vec![343, 344], "{stateful:?}");
+    assert!(stateful.iter().all(|h| h.2 == Action::Alert), "{stateful:?}");
 }

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::subscriber::{RuleMode, SubscriberPolicy};
 pub use crate::inspect::rules::RuleId;
 
 /// How much of a peer's traffic deep inspection sees.
@@ -79,6 +80,8 @@ pub struct RuleSetting {
     pub enabled: bool,
     pub action: Option<RuleAction>,
     pub ttl_s: Option<u64>,
+    /// learn / alert / enforce (`None`: the rule's default).
+    pub mode: Option<RuleMode>,
 }
 
 /// The `[inspect]` section, validated.
@@ -98,6 +101,8 @@ pub struct Inspect {
     /// Replacement of the shipped Diameter command blocklist, if set.
     pub diameter_blocked_commands: Option<Vec<u32>>,
     pub rules: Vec<RuleSetting>,
+    /// `[inspect.subscriber]`: the stateful rules' settings.
+    pub subscriber: SubscriberPolicy,
 }
 
 impl Default for Inspect {
@@ -111,6 +116,7 @@ impl Default for Inspect {
             ss7_category1: None,
             diameter_blocked_commands: None,
             rules: vec![],
+            subscriber: SubscriberPolicy::default(),
         }
     }
 }
@@ -160,6 +166,7 @@ pub(super) struct InspectModel {
     diameter_blocked_commands: Option<Vec<Spanned<i64>>>,
     #[serde(default)]
     rule: Vec<RuleModel>,
+    subscriber: Option<super::subscriber::SubscriberModel>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +176,7 @@ struct RuleModel {
     enabled: Option<bool>,
     action: Option<Spanned<String>>,
     ttl_s: Option<Spanned<i64>>,
+    mode: Option<Spanned<String>>,
 }
 
 /// Peer keys about inspection (read as part of the peer table).
@@ -245,7 +253,13 @@ pub(super) fn validate(m: InspectModel, at: At) -> Result<Inspect, super::Policy
             Some(t) if (1..=86_400 * 7).contains(t.get_ref()) => Some(*t.get_ref() as u64),
             Some(t) => return Err(at(t.span().start, format!("rule {name}: ttl_s: 1 to 604800 seconds"))),
         };
-        rules.push(RuleSetting { rule, enabled: r.enabled.unwrap_or(true), action, ttl_s });
+        let mode = match &r.mode {
+            None => None,
+            Some(m) => Some(RuleMode::parse(m.get_ref()).ok_or_else(|| {
+                at(m.span().start, format!("rule {name}: mode {:?}: expected learn, alert or enforce", m.get_ref()))
+            })?),
+        };
+        rules.push(RuleSetting { rule, enabled: r.enabled.unwrap_or(true), action, ttl_s, mode });
     }
     Ok(Inspect {
         enabled: m.enabled.unwrap_or(true),
@@ -259,6 +273,7 @@ pub(super) fn validate(m: InspectModel, at: At) -> Result<Inspect, super::Policy
             .map(|v| u32_list(&v, "diameter_blocked_commands", at))
             .transpose()?,
         rules,
+        subscriber: super::subscriber::validate(m.subscriber.unwrap_or_default(), at)?,
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod compile;
 pub mod edit;
 pub mod inspect;
+pub mod subscriber;
 
 use std::{collections::HashMap, fmt, net::IpAddr, path::Path};
 

@@ -11,5 +11,6 @@ mod metrics;
 mod privileges;
 mod prog_test_run;
 mod replay;
+mod subscriber;
 mod top;
 mod veth;

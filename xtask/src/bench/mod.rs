@@ -35,7 +35,7 @@ pub struct Options {
 }
 
 /// Outputs of earlier runs, removed first so the report never mixes runs.
-const OUTPUTS: [&str; 19] = [
+const OUTPUTS: [&str; 20] = [
     "dpi.md",
     "dpi.json",
     "fig-dpi.svg",
@@ -55,6 +55,7 @@ const OUTPUTS: [&str; 19] = [
     "fig-scale-memory.svg",
     "fig-veth.svg",
     "criterion.txt",
+    "state.md",
 ];
 
 pub fn run(o: Options) -> anyhow::Result<()> {
@@ -116,6 +117,19 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     ) {
         eprintln!("xtask: control-path benchmark failed: {e:#}");
         std::fs::write(out.join("control.txt"), format!("not measured: the control-path benchmark failed: {e:#}\n"))?;
+    }
+    // Subscriber state (in-process throughput and memory, Redis against in-process): its own
+    // section, target/bench/state.md; a failure is reported, not fatal, like the control path.
+    let subscribers = if o.quick { "1000000" } else { "10000000" };
+    if let Err(e) = step(
+        &root,
+        "4b/7 subscriber state",
+        "state",
+        &["--subscribers", subscribers, "--runs", &runs],
+        Some(&out.join("state.md")),
+    ) {
+        eprintln!("xtask: subscriber-state benchmark failed: {e:#}");
+        std::fs::write(out.join("state.md"), format!("not measured: the subscriber-state benchmark failed: {e:#}\n"))?;
     }
     let mut dpi_args = vec!["--runs", &runs, "--out", &out_s];
     if o.quick {
