@@ -364,11 +364,13 @@ impl RuleSet {
             self.hit(RuleId::Ss7GtBinding, base(json!({"allowed_gt_prefixes": peer.gt_prefixes})), &mut out);
         }
         // TCAP from the interconnect with no calling GT (the answer could not even be routed
-        // back), or with one of our own GTs as calling address: a spoofed identity (FS.11).
+        // back), or with one of our own GTs as calling address: a spoofed identity (FS.11). A
+        // peer whose own `gt_prefixes` cover the home GT (a link to the operator's own STP or
+        // HLR) may use it: the policy says that source is home.
         if m.tcap.is_some() {
             if calling.is_empty() {
                 self.hit(RuleId::IdentitySpoofing, base(json!({"identity": "no calling GT"})), &mut out);
-            } else if starts_with_any(calling, &self.home_gt) {
+            } else if starts_with_any(calling, &self.home_gt) && !starts_with_any(calling, &peer.gt_prefixes) {
                 self.hit(RuleId::IdentitySpoofing, base(json!({"identity": "home calling GT"})), &mut out);
             }
         }
@@ -422,7 +424,12 @@ impl RuleSet {
         {
             self.hit(RuleId::DiameterForeignRealmHomeImsi, detail(), &mut out);
         }
-        if request && m.origin_realm.as_deref().is_some_and(|r| self.home_realm(r)) {
+        // A home Origin-Realm from a peer not itself bound to it (`realms`): see the SS7 case.
+        if request
+            && m.origin_realm
+                .as_deref()
+                .is_some_and(|r| self.home_realm(r) && !peer.realms.iter().any(|p| p.eq_ignore_ascii_case(r)))
+        {
             self.hit(RuleId::IdentitySpoofing, detail(), &mut out);
         }
         if let (Some(host), Some(realm)) = (&m.origin_host, &m.origin_realm) {
