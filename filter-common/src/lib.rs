@@ -13,7 +13,7 @@ pub use classify::{CLASS_COUNT, Class, DIAMETER_PPIDS, SIGTRAN_PPIDS};
 
 /// Bumped whenever the layout of any pinned map changes; a restarted controller refuses to adopt
 /// pins whose layout version differs (see `filter-user::loader`).
-pub const MAP_LAYOUT_VERSION: u32 = 2;
+pub const MAP_LAYOUT_VERSION: u32 = 3;
 
 /// Peer id 0 is reserved for "no peer matched"; configured peers are numbered from 1.
 pub const UNKNOWN_PEER_ID: u32 = 0;
@@ -46,9 +46,14 @@ pub enum Reason {
     FlowBlocked = 8,
     /// Deep inspection quarantined the sending peer for a while.
     PeerBlocked = 9,
+    /// The parser could not establish the class (more VLAN tags than it follows, an IPv6 header
+    /// chain longer than it walks, an extension header or IP protocol it does not know, a
+    /// tunnel, a signaling source port aimed at a non-client port): judged as signaling of
+    /// unknown class by its source, never as non-signaling.
+    Unclassifiable = 10,
 }
 
-pub const REASON_COUNT: usize = 10;
+pub const REASON_COUNT: usize = 11;
 
 impl Reason {
     pub const ALL: [Reason; REASON_COUNT] = [
@@ -62,6 +67,7 @@ impl Reason {
         Reason::NonSignaling,
         Reason::FlowBlocked,
         Reason::PeerBlocked,
+        Reason::Unclassifiable,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -76,6 +82,7 @@ impl Reason {
             Reason::NonSignaling => "non_signaling",
             Reason::FlowBlocked => "flow_blocked",
             Reason::PeerBlocked => "peer_blocked",
+            Reason::Unclassifiable => "unclassifiable",
         }
     }
 }
@@ -116,6 +123,10 @@ pub const PEER_MODE_INHERIT: u8 = 0;
 pub const PEER_MODE_ENFORCE: u8 = 1;
 pub const PEER_MODE_MONITOR: u8 = 2;
 
+/// `PeerPolicy::flags`: this peer's unclassifiable frames pass (policy `unclassifiable =
+/// "pass"`); without it they are dropped.
+pub const PEER_FLAG_UNCLASSIFIABLE_PASS: u8 = 1;
+
 /// What the controller knows about a peer, as the XDP program reads it (map value).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -126,7 +137,9 @@ pub struct PeerPolicy {
     pub present: u8,
     /// `PEER_MODE_*`.
     pub mode: u8,
-    pub _pad: [u8; 2],
+    /// `PEER_FLAG_*` bits.
+    pub flags: u8,
+    pub _pad: u8,
     /// GCRA emission interval in ns (1e9 / rate); 0 means no rate limit.
     pub rate_interval_ns: u64,
     /// GCRA burst tolerance in ns: (burst - 1) * interval.
@@ -388,6 +401,9 @@ pub struct Facts {
     pub malformed: bool,
     /// A non-first IP fragment: no transport header, so no class.
     pub later_fragment: bool,
+    /// The class could not be established (see [`Reason::Unclassifiable`]); `class` is
+    /// `Unclassified`.
+    pub unclassifiable: bool,
     /// The transport is SCTP (the `sctp` wildcard allows any class carried over it).
     pub over_sctp: bool,
     /// Deep inspection blocked this packet's flow (unexpired entry in `FLOW_VERDICTS`).
@@ -402,6 +418,7 @@ impl Facts {
             class,
             malformed: false,
             later_fragment: false,
+            unclassifiable: false,
             over_sctp: false,
             flow_blocked: false,
             peer_blocked: false,
@@ -437,7 +454,10 @@ impl Verdict {
 /// 2. non-signaling traffic is judged by `non_signaling` alone, whoever sends it;
 /// 3. malformed signaling is refused before the source is considered: a forged header from an
 ///    allowed peer is no better than one from anyone else;
-/// 4. then the allowlist, the class, and the rate.
+/// 4. then the allowlist, the class, and the rate. A frame whose class could not be
+///    established (`unclassifiable`) is signaling of unknown class: from a source in no peer it
+///    follows `unknown_peer`; from a peer it is dropped unless the peer's policy says
+///    `unclassifiable = "pass"` (then it goes on to the rate limit like allowed signaling).
 ///
 /// Any drop becomes `Pass`/`Monitored` when the effective mode (the peer's override, else the
 /// global mode) is monitor: monitor mode never drops, it only counts.
@@ -498,7 +518,8 @@ fn decide_unknown(facts: &Facts, global: &GlobalPolicy) -> Verdict {
         return in_mode(mode, action, reason);
     }
     let action = if pass_unknown { Action::Pass } else { Action::Drop };
-    in_mode(mode, action, Reason::NotAllowlisted)
+    let reason = if facts.unclassifiable { Reason::Unclassifiable } else { Reason::NotAllowlisted };
+    in_mode(mode, action, reason)
 }
 
 #[inline(always)]
@@ -517,14 +538,22 @@ fn decide_peer<F: FnOnce() -> bool>(facts: &Facts, p: &PeerPolicy, global: &Glob
     if facts.peer_blocked {
         return in_mode(mode, Action::Drop, Reason::PeerBlocked);
     }
-    let allowed = p.allow & facts.class.bit() != 0 || (facts.over_sctp && p.allow & ALLOW_SCTP_ANY != 0);
-    if !allowed {
-        return in_mode(mode, Action::Drop, Reason::ClassNotAllowed);
+    let mut pass_reason = Reason::Allowed;
+    if facts.unclassifiable {
+        if p.flags & PEER_FLAG_UNCLASSIFIABLE_PASS == 0 {
+            return in_mode(mode, Action::Drop, Reason::Unclassifiable);
+        }
+        pass_reason = Reason::Unclassifiable;
+    } else {
+        let allowed = p.allow & facts.class.bit() != 0 || (facts.over_sctp && p.allow & ALLOW_SCTP_ANY != 0);
+        if !allowed {
+            return in_mode(mode, Action::Drop, Reason::ClassNotAllowed);
+        }
     }
     if p.rate_interval_ns != 0 && !rate_ok() {
         return in_mode(mode, Action::Drop, Reason::RateLimited);
     }
-    Verdict::pass(Reason::Allowed)
+    Verdict::pass(pass_reason)
 }
 
 #[cfg(feature = "user")]

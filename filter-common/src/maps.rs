@@ -20,10 +20,13 @@ pub const PEER_BLOCKS: &str = "PEER_BLOCKS";
 pub const INSPECT_CFG: &str = "INSPECT_CFG";
 pub const INSPECT_RING: &str = "INSPECT_RING";
 pub const INSPECT_STATS: &str = "INSPECT_STATS";
+/// Per-CPU scratch space of the program (see `filter-ebpf`'s `converge`); holds nothing between
+/// packets.
+pub const SCRATCH: &str = "SCRATCH";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 19] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -42,6 +45,7 @@ pub const ALL: [&str; 18] = [
     INSPECT_CFG,
     INSPECT_RING,
     INSPECT_STATS,
+    SCRATCH,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).

@@ -89,6 +89,28 @@ fn later_fragments_pass_only_from_peers() {
 }
 
 #[test]
+fn unclassifiable_is_never_non_signaling() {
+    let mut g = GlobalPolicy { non_signaling_pass: 1, ..GlobalPolicy::default() };
+    let f = Facts { unclassifiable: true, ..Facts::new(Class::Unclassified) };
+    // Unknown source: follows unknown_peer, counted under its own reason.
+    assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::Unclassifiable));
+    g.unknown_peer_pass = 1;
+    assert_eq!(d(&f, None, &g), v(Action::Pass, Reason::Unclassifiable));
+    // A peer, whatever it may send: dropped unless its policy says pass.
+    let all = peer(&[Class::Sigtran, Class::Diameter, Class::GtpC, Class::GtpU]);
+    assert_eq!(d(&f, Some(&all), &g), v(Action::Drop, Reason::Unclassifiable));
+    let mut lax = all;
+    lax.flags = PEER_FLAG_UNCLASSIFIABLE_PASS;
+    assert_eq!(d(&f, Some(&lax), &g), v(Action::Pass, Reason::Unclassifiable));
+    // A passing peer still pays its rate.
+    lax.rate_interval_ns = 1000;
+    assert_eq!(decide(&f, Some(&lax), &g, || false), v(Action::Drop, Reason::RateLimited));
+    // Monitor mode only counts.
+    g.mode = Mode::Monitor as u8;
+    assert_eq!(d(&f, Some(&all), &g), v(Action::Pass, Reason::Monitored));
+}
+
+#[test]
 fn rate_is_asked_only_for_otherwise_allowed_packets() {
     let g = GlobalPolicy::default();
     let mut p = peer(&[Class::GtpC]);
@@ -148,6 +170,9 @@ fn sctp_class_prefers_ppid() {
     assert_eq!(sctp_class_of(Some(3), true, false), Class::Sigtran);
     assert_eq!(sctp_class_of(Some(46), false, true), Class::Diameter);
     assert_eq!(sctp_class_of(Some(18), false, false), Class::Sctp);
+    // S1AP to or from a SIGTRAN or Diameter port is still S1AP (review M1).
+    assert_eq!(sctp_class_of(Some(18), false, true), Class::Sctp);
+    assert_eq!(sctp_class_of(Some(1), true, false), Class::Sctp);
     assert_eq!(sctp_class_of(Some(0), true, false), Class::Diameter);
     assert_eq!(sctp_class_of(None, false, true), Class::Sigtran);
     assert_eq!(sctp_class_of(None, false, false), Class::Sctp);

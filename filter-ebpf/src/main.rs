@@ -102,6 +102,21 @@ static STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(STATS_ENTRIES
 #[map]
 static PEER_STATS: PerCpuArray<PeerCounter> = PerCpuArray::with_max_entries(MAX_PEERS, 0);
 
+/// What the parser found, passed through memory the verifier does not track (see [`converge`]).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Scratch {
+    facts: u32,
+    l3_off: u32,
+    l4_off: u32,
+    proto: u32,
+    src: u32,
+}
+
+/// One per CPU, written and read back once per packet by [`converge`]; never read by userspace.
+#[map]
+static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
 #[xdp]
 pub fn sigwall(ctx: XdpContext) -> u32 {
     judge(&ctx)
@@ -120,7 +135,7 @@ fn judge(ctx: &XdpContext) -> u32 {
         // Unreachable with a loaded policy; fail open so a half-set-up program never cuts a link.
         return xdp_action::XDP_PASS;
     };
-    let parsed = parse::parse(ctx, generation);
+    let parsed = converge(parse::parse(ctx, generation));
     let facts = parsed.facts;
     let bytes = (ctx.data_end() - ctx.data()) as u64;
 
@@ -131,7 +146,7 @@ fn judge(ctx: &XdpContext) -> u32 {
 
     // Non-signaling traffic is judged without the peer, so skip the lookup on that (bulk) path.
     let needs_peer = facts.class != Class::NonSignaling;
-    let peer_id = if needs_peer { lookup_peer(generation, &parsed.src) } else { UNKNOWN_PEER_ID };
+    let peer_id = if needs_peer { lookup_peer(ctx, generation, &parsed) } else { UNKNOWN_PEER_ID };
     let peer = if peer_id != UNKNOWN_PEER_ID {
         match PEER_POLICY.get(generation * MAX_PEERS + peer_id) {
             Some(p) if p.present != 0 => Some(p),
@@ -197,6 +212,88 @@ fn judge(ctx: &XdpContext) -> u32 {
     }
 }
 
+// Bits of `Scratch::facts` above the class (which takes the low byte).
+const F_MALFORMED: u32 = 1 << 8;
+const F_LATER_FRAGMENT: u32 = 1 << 9;
+const F_UNCLASSIFIABLE: u32 = 1 << 10;
+const F_OVER_SCTP: u32 = 1 << 11;
+const F_LINK_ESSENTIAL: u32 = 1 << 12;
+
+/// Join every way through the parser into one verifier state before the verdict.
+///
+/// The parser ends in hundreds of states that differ only in constants (which class, which
+/// flags; the SCTP chunk walk alone multiplies them by its iterations), and without this the
+/// verifier explored the whole verdict, counting and copying code once per state: the program
+/// sat within 2% of the 1M processed-instruction limit. Storing the result in a per-CPU map
+/// value and reading it back (volatile, so the compiler keeps the round trip) turns every
+/// field into a value the verifier knows only by its bounds, so those states prune into one.
+/// Cost: a few stores and loads to an inlined per-CPU array lookup.
+#[inline(always)]
+fn converge(p: parse::Parsed) -> parse::Parsed {
+    let Some(s) = SCRATCH.get_ptr_mut(0) else {
+        return p;
+    };
+    let f = &p.facts;
+    let mut bits = f.class as u32;
+    if f.malformed {
+        bits |= F_MALFORMED;
+    }
+    if f.later_fragment {
+        bits |= F_LATER_FRAGMENT;
+    }
+    if f.unclassifiable {
+        bits |= F_UNCLASSIFIABLE;
+    }
+    if f.over_sctp {
+        bits |= F_OVER_SCTP;
+    }
+    if p.link_essential {
+        bits |= F_LINK_ESSENTIAL;
+    }
+    let out = Scratch {
+        facts: bits,
+        l3_off: p.l3_off as u32,
+        l4_off: p.l4_off as u32,
+        proto: p.proto as u32,
+        src: p.src as u32,
+    };
+    // SAFETY: `s` points to this CPU's map value, valid and exclusively ours while the program
+    // runs; volatile so that the store and the load below are really made.
+    let back = unsafe {
+        core::ptr::write_volatile(s, out);
+        core::ptr::read_volatile(s)
+    };
+    let c = back.facts & 0xff;
+    let class = if c < filter_common::CLASS_COUNT as u32 {
+        // SAFETY: `Class` is `repr(u32)` with the discriminants 0..CLASS_COUNT, checked above.
+        unsafe { core::mem::transmute::<u32, Class>(c) }
+    } else {
+        Class::Unclassified
+    };
+    let facts = filter_common::Facts {
+        class,
+        malformed: back.facts & F_MALFORMED != 0,
+        later_fragment: back.facts & F_LATER_FRAGMENT != 0,
+        unclassifiable: back.facts & F_UNCLASSIFIABLE != 0,
+        over_sctp: back.facts & F_OVER_SCTP != 0,
+        flow_blocked: false,
+        peer_blocked: false,
+    };
+    let src = match back.src {
+        1 => Source::V4,
+        2 => Source::V6,
+        _ => Source::None,
+    };
+    parse::Parsed {
+        facts,
+        src,
+        link_essential: back.facts & F_LINK_ESSENTIAL != 0,
+        l3_off: (back.l3_off as usize) & parse::OFF_MASK,
+        l4_off: (back.l4_off as usize) & parse::OFF_MASK,
+        proto: back.proto as u8,
+    }
+}
+
 /// Copy the packet (up to INSPECT_SNAPLEN bytes) and its verdict to the ring buffer. The
 /// packet goes on with its verdict either way; a full ring only costs a counter.
 #[inline(always)]
@@ -206,6 +303,13 @@ fn flag(ctx: &XdpContext, peer_id: u32, facts: &filter_common::Facts, verdict: &
         return;
     };
     let cap = if len as usize > INSPECT_SNAPLEN { INSPECT_SNAPLEN } else { len as usize };
+    if cap == 0 {
+        entry.discard(0);
+        return;
+    }
+    // The same value in 1..=INSPECT_SNAPLEN, in a form the verifier can bound below by 1 (it
+    // does not carry `cap != 0` across the copies LLVM makes).
+    let cap = ((cap - 1) & (INSPECT_SNAPLEN - 1)) + 1;
     let rec = entry.as_mut_ptr();
     // SAFETY: `rec` points to a reserved, exclusively owned InspectRecord; the header fields are
     // written before submit, and bpf_xdp_load_bytes writes at most `cap` <= INSPECT_SNAPLEN bytes
@@ -220,7 +324,7 @@ fn flag(ctx: &XdpContext, peer_id: u32, facts: &filter_common::Facts, verdict: &
         (*rec).header.reason = verdict.reason as u8;
         (*rec).header.action = (verdict.action == Action::Drop) as u8;
         (*rec).header._pad = [0; 5];
-        cap > 0 && bpf_xdp_load_bytes(ctx.ctx, 0, (*rec).data.as_mut_ptr() as *mut _, cap as u32) == 0
+        bpf_xdp_load_bytes(ctx.ctx, 0, (*rec).data.as_mut_ptr() as *mut _, cap as u32) == 0
     };
     if ok {
         entry.submit(0);
@@ -239,16 +343,22 @@ fn bump(index: u32) {
 }
 
 #[inline(always)]
-fn lookup_peer(generation: u32, src: &Source) -> u32 {
-    let found = match src {
-        Source::V4(a) => {
-            let key = Key::new(32, *a);
-            if generation == 0 { PEERS_V4_0.get(&key) } else { PEERS_V4_1.get(&key) }
-        }
-        Source::V6(a) => {
-            let key = Key::new(128, *a);
-            if generation == 0 { PEERS_V6_0.get(&key) } else { PEERS_V6_1.get(&key) }
-        }
+fn lookup_peer(ctx: &XdpContext, generation: u32, p: &parse::Parsed) -> u32 {
+    let found = match p.src {
+        Source::V4 => match parse::source_v4(ctx, p.l3_off) {
+            Some(a) => {
+                let key = Key::new(32, a);
+                if generation == 0 { PEERS_V4_0.get(&key) } else { PEERS_V4_1.get(&key) }
+            }
+            None => None,
+        },
+        Source::V6 => match parse::source_v6(ctx, p.l3_off) {
+            Some(a) => {
+                let key = Key::new(128, a);
+                if generation == 0 { PEERS_V6_0.get(&key) } else { PEERS_V6_1.get(&key) }
+            }
+            None => None,
+        },
         Source::None => None,
     };
     match found {

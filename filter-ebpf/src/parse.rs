@@ -47,6 +47,13 @@ const ETH_P_IP: u16 = EtherType::Ipv4 as u16;
 const ETH_P_IPV6: u16 = EtherType::Ipv6 as u16;
 const ETH_P_8021Q: u16 = EtherType::Ieee8021q as u16;
 const ETH_P_8021AD: u16 = EtherType::Ieee8021ad as u16;
+/// The pre-standard QinQ TPID some switches still use; a tag like the others.
+const ETH_P_QINQ_9100: u16 = 0x9100u16.to_be();
+/// EtherTypes that can carry IP to a host that decapsulates them (MPLS unicast and multicast,
+/// PPPoE session): not parsed, so not provably non-signaling (review L2).
+const ETH_P_MPLS_UC: u16 = 0x8847u16.to_be();
+const ETH_P_MPLS_MC: u16 = 0x8848u16.to_be();
+const ETH_P_PPPOE_SESSION: u16 = 0x8864u16.to_be();
 const IPPROTO_ICMP: u8 = IpProto::Icmp as u8;
 const IPPROTO_ICMPV6: u8 = IpProto::Ipv6Icmp as u8;
 const IPPROTO_TCP: u8 = IpProto::Tcp as u8;
@@ -56,6 +63,24 @@ const IPPROTO_HOPOPTS: u8 = IpProto::HopOpt as u8;
 const IPPROTO_ROUTING: u8 = IpProto::Ipv6Route as u8;
 const IPPROTO_FRAGMENT: u8 = IpProto::Ipv6Frag as u8;
 const IPPROTO_DSTOPTS: u8 = IpProto::Ipv6Opts as u8;
+/// IP protocols that are provably not signaling: nothing in them reaches an SCTP, TCP or UDP
+/// socket (IGMP, IPv6 "no next header", OSPF, PIM, VRRP; ICMP and ICMPv6 above). Every other
+/// protocol that is not SCTP, UDP or TCP is unclassifiable: tunnels (IPIP 4, IPv6-in-IP 41,
+/// GRE 47) carry packets a decapsulating host delivers; AH 51, ESP 50, Mobility 135, HIP 139,
+/// Shim6 140 and unknown extension headers hide or precede the transport.
+const IPPROTO_IGMP: u8 = 2;
+const IPPROTO_NONE: u8 = 59;
+const IPPROTO_OSPF: u8 = 89;
+const IPPROTO_PIM: u8 = 103;
+const IPPROTO_VRRP: u8 = 112;
+/// Lowest port of the range client sockets take their local port from (Linux
+/// `ip_local_port_range` defaults to 32768-60999, IANA's dynamic range is 49152-65535). A
+/// signaling *source* port classifies a packet only when its destination port is in this range,
+/// i.e. it can be a reply to a connection a local client opened (review M1).
+const EPHEMERAL_MIN: u16 = 32768;
+/// `port_class` result: a signaling source port towards a port that is neither a signaling port
+/// nor an ephemeral one. Not a reply to a local client, not provably anything: unclassifiable.
+const PORT_SOURCE_ONLY: u8 = 0x80;
 
 /// SCTP chunk header (RFC 9260 §3.2): type, flags, length.
 const SCTP_CHUNK_HDR_LEN: usize = 4;
@@ -106,18 +131,55 @@ fn port_bits(generation: u32, port_be: u16) -> u8 {
     }
 }
 
+/// The `PORT_*` bits (within `mask`, the classes this transport can carry) that classify a
+/// packet: the destination port's, as a request to a local service; else the source port's, but
+/// only towards an ephemeral port (a reply to a local client); else, when only the source port
+/// is a signaling port, [`PORT_SOURCE_ONLY`]. A peer therefore cannot pick its class with its
+/// source port to reach a service on another port (review M1).
+#[inline(always)]
+fn port_class(generation: u32, sport_be: u16, dport_be: u16, mask: u8) -> u8 {
+    let d = port_bits(generation, dport_be) & mask;
+    if d != 0 {
+        return d;
+    }
+    let s = port_bits(generation, sport_be) & mask;
+    if s == 0 {
+        0
+    } else if u16::from_be(dport_be) >= EPHEMERAL_MIN {
+        s
+    } else {
+        PORT_SOURCE_ONLY
+    }
+}
+
 #[inline(always)]
 fn be16(b: [u8; 2]) -> u16 {
     u16::from_be_bytes(b)
 }
 
-/// Source address of the packet, as the allowlist sees it.
-#[derive(Clone, Copy)]
+/// Which address family the source address is in; the address itself is read from the IP
+/// header at `l3_off` when needed ([`source_v4`], [`source_v6`]). A fieldless enum on purpose:
+/// an enum carrying the address left undefined registers (the unused part of the payload) that
+/// LLVM spilled where paths join, which the verifier refuses ("!read_ok").
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Source {
-    V4([u8; 4]),
-    V6([u8; 16]),
-    /// Not IP: ARP, LLDP, ... The link needs these; they are never signaling.
-    None,
+    /// Not IP (ARP, LLDP, ...), or an IP header too short to hold its source.
+    None = 0,
+    V4 = 1,
+    V6 = 2,
+}
+
+/// The IPv4 source address of a packet whose `src` is [`Source::V4`].
+#[inline(always)]
+pub fn source_v4(ctx: &XdpContext, l3_off: usize) -> Option<[u8; 4]> {
+    load::<[u8; 4]>(ctx, (l3_off + offset_of!(Ipv4Hdr, src_addr)) & OFF_MASK)
+}
+
+/// The IPv6 source address of a packet whose `src` is [`Source::V6`].
+#[inline(always)]
+pub fn source_v6(ctx: &XdpContext, l3_off: usize) -> Option<[u8; 16]> {
+    load::<[u8; 16]>(ctx, (l3_off + offset_of!(Ipv6Hdr, src_addr)) & OFF_MASK)
 }
 
 pub struct Parsed {
@@ -153,7 +215,8 @@ impl Parsed {
 pub fn flow_key(ctx: &XdpContext, p: &Parsed) -> Option<FlowKey> {
     let mut k = FlowKey::default();
     match p.src {
-        Source::V4(s) => {
+        Source::V4 => {
+            let s = source_v4(ctx, p.l3_off)?;
             let d = load::<[u8; 4]>(ctx, (p.l3_off + offset_of!(Ipv4Hdr, dst_addr)) & OFF_MASK)?;
             k.src[10] = 0xff;
             k.src[11] = 0xff;
@@ -162,8 +225,8 @@ pub fn flow_key(ctx: &XdpContext, p: &Parsed) -> Option<FlowKey> {
             k.dst[11] = 0xff;
             k.dst[12..16].copy_from_slice(&d);
         }
-        Source::V6(s) => {
-            k.src = s;
+        Source::V6 => {
+            k.src = source_v6(ctx, p.l3_off)?;
             k.dst = load::<[u8; 16]>(ctx, (p.l3_off + offset_of!(Ipv6Hdr, dst_addr)) & OFF_MASK)?;
         }
         Source::None => return None,
@@ -193,8 +256,11 @@ enum L3Result {
     Transport(L3),
     LaterFragment,
     Malformed,
-    /// A header chain too long to follow: no class, but nothing wrong with it either.
-    Unknown,
+}
+
+/// Facts of a frame whose class could not be established.
+const fn unclassifiable() -> Facts {
+    Facts { unclassifiable: true, ..Facts::new(Class::Unclassified) }
 }
 
 pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
@@ -217,6 +283,12 @@ pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
     let (src, l3) = match proto {
         ETH_P_IP => ipv4(ctx, off),
         ETH_P_IPV6 => ipv6(ctx, off),
+        // More tags than the parser follows (Linux strips stacked priority tags and delivers
+        // what is inside, review H9), or an encapsulation that can carry IP: the source is not
+        // read, so the frame is judged as unclassifiable signaling from an unknown source.
+        ETH_P_8021Q | ETH_P_8021AD | ETH_P_QINQ_9100 | ETH_P_MPLS_UC | ETH_P_MPLS_MC | ETH_P_PPPOE_SESSION => {
+            return Parsed { facts: unclassifiable(), link_essential: false, ..Parsed::non_ip() };
+        }
         _ => return Parsed::non_ip(),
     };
     let mut link_essential = false;
@@ -230,7 +302,6 @@ pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
         }
         L3Result::LaterFragment => Facts { later_fragment: true, ..Facts::new(Class::Unclassified) },
         L3Result::Malformed => Facts { malformed: true, ..Facts::new(Class::Unclassified) },
-        L3Result::Unknown => Facts::new(Class::NonSignaling),
     };
     Parsed { facts, src, link_essential, l3_off: off, l4_off, proto: l4_proto }
 }
@@ -239,7 +310,7 @@ fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     let Some(h) = load::<Ipv4Hdr>(ctx, off) else {
         return (Source::None, L3Result::Malformed);
     };
-    let src = Source::V4(h.src_addr);
+    let src = Source::V4;
     let ihl = h.ihl() as usize;
     if h.version() != 4 || ihl < Ipv4Hdr::LEN {
         return (src, L3Result::Malformed);
@@ -270,7 +341,7 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     let Some(h) = load::<Ipv6Hdr>(ctx, off) else {
         return (Source::None, L3Result::Malformed);
     };
-    let src = Source::V6(h.src_addr);
+    let src = Source::V6;
     if h.version() != 6 {
         return (src, L3Result::Malformed);
     }
@@ -313,9 +384,9 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
         }
         i += 1;
     }
-    if i == IPV6_EXT_MAX_CHAIN {
-        return (src, L3Result::Unknown);
-    }
+    // After IPV6_EXT_MAX_CHAIN headers `nh` may still name an extension header: `transport`
+    // then finds no transport it knows and judges the packet unclassifiable (review C2: Linux
+    // accepts any number of Destination Options headers), never non-signaling.
     (src, L3Result::Transport(L3 { off: cur, end, proto: nh, whole }))
 }
 
@@ -324,7 +395,10 @@ fn transport(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
         IPPROTO_SCTP => sctp(ctx, l3, g),
         IPPROTO_UDP => udp(ctx, l3, g),
         IPPROTO_TCP => tcp(ctx, l3, g),
-        _ => Facts::new(Class::NonSignaling),
+        IPPROTO_ICMP | IPPROTO_ICMPV6 | IPPROTO_IGMP | IPPROTO_NONE | IPPROTO_OSPF | IPPROTO_PIM | IPPROTO_VRRP => {
+            Facts::new(Class::NonSignaling)
+        }
+        _ => unclassifiable(),
     }
 }
 
@@ -338,7 +412,9 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
         return malformed(Class::Sctp, true);
     };
     let (sport, dport) = (u16::from_ne_bytes(ports[0]), u16::from_ne_bytes(ports[1]));
-    let bits = port_bits(g, sport) | port_bits(g, dport);
+    // SCTP is signaling whatever its ports; a source port alone that does not classify
+    // (PORT_SOURCE_ONLY) leaves it `sctp`, which only the wildcard allows.
+    let bits = port_class(g, sport, dport, PORT_DIAMETER | PORT_SIGTRAN);
     let diameter_port = bits & PORT_DIAMETER != 0;
     let sigtran_port = bits & PORT_SIGTRAN != 0;
     let port_class = classify::sctp_class(None, diameter_port, sigtran_port);
@@ -431,14 +507,12 @@ fn udp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
     // Ports stay in network byte order: PORT_CLASS is indexed after one swap in `port_bits`.
     let (sport, dport) = (u16::from_ne_bytes(h.src), u16::from_ne_bytes(h.dst));
     // The destination port decides first: a reply from a GTP-C port to a GTP-U port is GTP-U.
-    let (d, sbits) = (port_bits(g, dport), port_bits(g, sport));
-    let class = if d & PORT_GTPC != 0 {
+    let bits = port_class(g, sport, dport, PORT_GTPC | PORT_GTPU);
+    let class = if bits & PORT_SOURCE_ONLY != 0 {
+        return unclassifiable();
+    } else if bits & PORT_GTPC != 0 {
         Class::GtpC
-    } else if d & PORT_GTPU != 0 {
-        Class::GtpU
-    } else if sbits & PORT_GTPC != 0 {
-        Class::GtpC
-    } else if sbits & PORT_GTPU != 0 {
+    } else if bits & PORT_GTPU != 0 {
         Class::GtpU
     } else {
         return Facts::new(Class::NonSignaling);
@@ -469,7 +543,11 @@ fn tcp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
         return malformed(Class::Unclassified, false);
     };
     let (sport, dport) = (u16::from_ne_bytes(h.source), u16::from_ne_bytes(h.dest));
-    if (port_bits(g, dport) | port_bits(g, sport)) & PORT_DIAMETER == 0 {
+    let bits = port_class(g, sport, dport, PORT_DIAMETER);
+    if bits & PORT_SOURCE_ONLY != 0 {
+        return unclassifiable();
+    }
+    if bits == 0 {
         return Facts::new(Class::NonSignaling);
     }
     // Diameter messages do not align with TCP segments, so only the TCP header is checked here;

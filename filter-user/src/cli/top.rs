@@ -124,6 +124,7 @@ fn verdict(r: Reason, policy: Option<&PinPolicy>) -> &'static str {
         Reason::NotAllowlisted => policy.map_or("policy", |p| pass_or_drop(p.unknown_peer_pass)),
         Reason::NonSignaling => policy.map_or("policy", |p| pass_or_drop(p.non_signaling_pass)),
         Reason::Fragment => "peer:pass",
+        Reason::Unclassifiable => "policy",
         Reason::ClassNotAllowed
         | Reason::RateLimited
         | Reason::Malformed

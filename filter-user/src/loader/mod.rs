@@ -32,7 +32,7 @@ pub const BPFFS: &str = "/sys/fs/bpf";
 
 /// The maps pinned for an interface, by name: every map of the program (see
 /// [`filter_common::maps::ALL`]).
-pub const PINNED_MAPS: [&str; 18] = maps::ALL;
+pub const PINNED_MAPS: [&str; maps::ALL.len()] = maps::ALL;
 
 /// XDP attach mode as the operator names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]

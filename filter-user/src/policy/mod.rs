@@ -94,6 +94,10 @@ pub struct Peer {
     pub rate_limit_pps: Option<u64>,
     pub rate_burst: Option<u64>,
     pub mode: Option<Mode>,
+    /// `unclassifiable = "pass"`: frames from this peer whose class the first pass cannot
+    /// establish (AH/ESP, long IPv6 header chains, tunnels, ...) pass (rate-limited like its
+    /// signaling) instead of being dropped.
+    pub unclassifiable_pass: bool,
     pub inspect: inspect::PeerInspect,
 }
 
@@ -195,6 +199,7 @@ struct PeerModel {
     rate_limit_pps: Option<Spanned<i64>>,
     rate_burst: Option<Spanned<i64>>,
     mode: Option<ModeModel>,
+    unclassifiable: Option<PassDrop>,
     inspect: Option<Spanned<String>>,
     inspect_gtpu: Option<Spanned<String>>,
     #[serde(default)]
@@ -346,6 +351,7 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
             rate_limit_pps,
             rate_burst,
             mode: p.mode.map(Mode::from),
+            unclassifiable_pass: matches!(p.unclassifiable, Some(PassDrop::Pass)),
             inspect: insp,
         });
     }
@@ -453,6 +459,9 @@ impl Policy {
                 p.rate_limit_pps.map(|r| format!("  rate {r} pps")).unwrap_or_default(),
                 p.mode.map(|m| format!("  mode {}", m.name())).unwrap_or_default(),
             );
+            if p.unclassifiable_pass {
+                s += "      unclassifiable frames pass\n";
+            }
         }
         s
     }

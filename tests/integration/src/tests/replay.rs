@@ -621,6 +621,8 @@ struct Expected {
     class: Class,
     over_sctp: bool,
     later_fragment: bool,
+    /// The class cannot be established (sigwall's `unclassifiable`).
+    unclassifiable: bool,
     /// The tshark fields the class came from, for failure messages.
     why: String,
 }
@@ -681,6 +683,7 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
         class: Class::NonSignaling,
         over_sctp: false,
         later_fragment: false,
+        unclassifiable: false,
         why: ORACLE_FIELDS
             .iter()
             .zip(line.split('\t'))
@@ -701,6 +704,15 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
                 None => return e,
             }
         }
+    }
+    let unclassifiable = |mut e: Expected| {
+        e.class = Class::Unclassified;
+        e.unclassifiable = true;
+        e
+    };
+    // More tags than sigwall follows, MPLS, PPPoE session: unclassifiable, source not read.
+    if matches!(et, 0x8100 | 0x88a8 | 0x9100 | 0x8847 | 0x8848 | 0x8864) {
+        return unclassifiable(e);
     }
     let proto = match et {
         0x0800 => {
@@ -725,9 +737,8 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
             let mut n = 0;
             while let Some(it) = lists.get_mut(&nh) {
                 if n == 6 {
-                    // sigwall follows six extension headers and leaves the rest unclassified
-                    // as non-signaling.
-                    return e;
+                    // sigwall follows six extension headers; a seventh is unclassifiable.
+                    return unclassifiable(e);
                 }
                 if nh == 44 && offsets.next().map(|s| num(s)).unwrap_or(0) != 0 {
                     e.later_fragment = true;
@@ -766,11 +777,14 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
             } else {
                 None
             };
+            // The destination port; the source port only towards an ephemeral port.
+            let port = if d == 3868 || d == 2905 || d < EPHEMERAL_MIN { d } else { s };
             match ppid {
                 Some(2..=5) => Class::Sigtran,
                 Some(46 | 47) => Class::Diameter,
-                _ if s == 3868 || d == 3868 => Class::Diameter,
-                _ if s == 2905 || d == 2905 => Class::Sigtran,
+                Some(p) if p != 0 => Class::Sctp,
+                _ if port == 3868 => Class::Diameter,
+                _ if port == 2905 => Class::Sigtran,
                 _ => Class::Sctp,
             }
         }
@@ -779,19 +793,30 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
             match (s, d) {
                 (_, 2123) => Class::GtpC,
                 (_, 2152) => Class::GtpU,
-                (2123, _) => Class::GtpC,
-                (2152, _) => Class::GtpU,
+                (2123, d) if d >= EPHEMERAL_MIN => Class::GtpC,
+                (2152, d) if d >= EPHEMERAL_MIN => Class::GtpU,
+                (2123 | 2152, _) => return unclassifiable(e),
                 _ => Class::NonSignaling,
             }
         }
         6 => {
             let (s, d) = ports("tcp");
-            if s == 3868 || d == 3868 { Class::Diameter } else { Class::NonSignaling }
+            match (s, d) {
+                (_, 3868) => Class::Diameter,
+                (3868, d) if d >= EPHEMERAL_MIN => Class::Diameter,
+                (3868, _) => return unclassifiable(e),
+                _ => Class::NonSignaling,
+            }
         }
-        _ => Class::NonSignaling,
+        // Provably not signaling: ICMP, IGMP, ICMPv6, no next header, OSPF, PIM, VRRP.
+        1 | 2 | 58 | 59 | 89 | 103 | 112 => Class::NonSignaling,
+        _ => return unclassifiable(e),
     };
     e
 }
+
+/// sigwall's lowest ephemeral port: a signaling source port classifies only towards one.
+const EPHEMERAL_MIN: u64 = 32768;
 
 // ---------------------------------------------------------------------------------------------
 // Policy derived from the capture, and its verdicts
@@ -886,6 +911,10 @@ fn verdict(f: &Expected, peers: &[PolicyPeer]) -> (Reason, bool) {
     let peer = f.src.and_then(|s| peers.iter().find(|p| p.addr == s));
     if f.later_fragment {
         return (Reason::Fragment, peer.is_some());
+    }
+    if f.unclassifiable {
+        // Unknown peers are dropped and these peers keep the default `unclassifiable = "drop"`.
+        return (Reason::Unclassifiable, false);
     }
     if f.class == Class::NonSignaling {
         return (Reason::NonSignaling, true);
