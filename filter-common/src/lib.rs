@@ -51,9 +51,14 @@ pub enum Reason {
     /// tunnel, a signaling source port aimed at a non-client port): judged as signaling of
     /// unknown class by its source, never as non-signaling.
     Unclassifiable = 10,
+    /// A later IP fragment whose first fragment was not seen (or whose verdict expired): it
+    /// never passes without its first fragment's verdict.
+    FragmentUntracked = 11,
+    /// A first fragment of a class whose policy is `fragments = "drop"`.
+    FragmentPolicy = 12,
 }
 
-pub const REASON_COUNT: usize = 11;
+pub const REASON_COUNT: usize = 13;
 
 impl Reason {
     pub const ALL: [Reason; REASON_COUNT] = [
@@ -68,6 +73,8 @@ impl Reason {
         Reason::FlowBlocked,
         Reason::PeerBlocked,
         Reason::Unclassifiable,
+        Reason::FragmentUntracked,
+        Reason::FragmentPolicy,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -83,6 +90,8 @@ impl Reason {
             Reason::FlowBlocked => "flow_blocked",
             Reason::PeerBlocked => "peer_blocked",
             Reason::Unclassifiable => "unclassifiable",
+            Reason::FragmentUntracked => "fragment_untracked",
+            Reason::FragmentPolicy => "fragment_policy",
         }
     }
 }
@@ -179,7 +188,9 @@ pub struct GlobalPolicy {
     pub unknown_peer_pass: u8,
     /// 1: non-signaling traffic passes.
     pub non_signaling_pass: u8,
-    pub _pad: u8,
+    /// `Class::bit()` of every class whose IP fragments are dropped (`fragments = "drop"`);
+    /// the other classes' fragments pass with their first fragment's verdict.
+    pub fragments_drop: u8,
     /// One past the highest peer id in this generation (ids are stable per peer name, so there
     /// may be holes); readers of the per-peer arrays stop here.
     pub peer_slots: u32,
@@ -205,13 +216,60 @@ impl Default for GlobalPolicy {
             mode: Mode::Enforce as u8,
             unknown_peer_pass: 0,
             non_signaling_pass: 1,
-            _pad: 0,
+            fragments_drop: DEFAULT_FRAGMENTS_DROP,
             peer_slots: 1,
             port_counts: [1; 4],
             ports,
         }
     }
 }
+
+/// Classes whose IP fragments are dropped unless the policy says otherwise: SIGTRAN, Diameter,
+/// GTP-C and other SCTP. SCTP fragments its messages itself and Linux sends it with DF (RFC 9260
+/// path MTU discovery); Diameter over TCP is segmented by MSS; GTP-C messages are small. IP
+/// fragments of these are rare on a sane link and were the way around deep inspection (review
+/// C3). GTP-U is the exception: tunnelled user packets of a full MTU fragment routinely.
+pub const DEFAULT_FRAGMENTS_DROP: u8 =
+    (Class::Sigtran.bit() | Class::Diameter.bit() | Class::GtpC.bit() | Class::Sctp.bit()) as u8;
+
+/// How long the verdict of a first fragment is kept for its later fragments: Linux gives up
+/// reassembling after 30 s (IPv4 `ipfrag_time`) or 60 s (IPv6 `ip6frag_time`), so a later
+/// fragment older than 60 s can no longer complete a datagram.
+pub const FRAGMENT_TTL_NS: u64 = 60_000_000_000;
+
+/// Key of the `FRAGMENTS` map: one IP datagram being fragmented (IPv4 mapped into IPv6; the
+/// 16-bit IPv4 or 32-bit IPv6 identification).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FragKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub id: u32,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Value of `FRAGMENTS`: the first fragment's verdict, for the later fragments.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FragVerdict {
+    /// CLOCK_MONOTONIC ns after which the entry is ignored.
+    pub expires_ns: u64,
+    pub peer_id: u32,
+    /// `Class as u8` of the first fragment.
+    pub class: u8,
+    /// 0 pass, 1 drop.
+    pub action: u8,
+    /// 1: the first fragment was copied to deep inspection, so every later one is too (the
+    /// daemon reassembles them).
+    pub copied: u8,
+    pub _pad: u8,
+}
+
+/// `Facts::fragment_verdict` of a later fragment.
+pub const FRAG_UNTRACKED: u8 = 0;
+pub const FRAG_PASS: u8 = 1;
+pub const FRAG_DROP: u8 = 2;
 
 /// Bits of the `PORT_CLASS` map: which configured port list a port is in.
 pub const PORT_GTPC: u8 = 1;
@@ -353,8 +411,14 @@ pub struct InspectHeader {
     pub reason: u8,
     /// 0 pass, 1 drop.
     pub action: u8,
-    pub _pad: [u8; 5],
+    /// `INSPECT_FLAG_*` bits.
+    pub flags: u8,
+    pub _pad: [u8; 4],
 }
+
+/// `InspectHeader::flags`: the frame is an IP fragment (first or later) of a flow being copied
+/// whole; the daemon reassembles by (source, destination, protocol, IP identification).
+pub const INSPECT_FLAG_FRAGMENT: u8 = 1;
 
 #[repr(C)]
 pub struct InspectRecord {
@@ -399,8 +463,12 @@ pub struct Facts {
     pub class: Class,
     /// Truncated or inconsistent signaling headers.
     pub malformed: bool,
-    /// A non-first IP fragment: no transport header, so no class.
+    /// A non-first IP fragment: no transport header; its class is its first fragment's.
     pub later_fragment: bool,
+    /// For a later fragment: its first fragment's verdict (`FRAG_*`).
+    pub fragment_verdict: u8,
+    /// A first fragment (offset 0, more fragments follow).
+    pub first_fragment: bool,
     /// The class could not be established (see [`Reason::Unclassifiable`]); `class` is
     /// `Unclassified`.
     pub unclassifiable: bool,
@@ -418,6 +486,8 @@ impl Facts {
             class,
             malformed: false,
             later_fragment: false,
+            fragment_verdict: FRAG_UNTRACKED,
+            first_fragment: false,
             unclassifiable: false,
             over_sctp: false,
             flow_blocked: false,
@@ -450,11 +520,14 @@ impl Verdict {
 /// only for a packet that would otherwise be allowed, so a rejected packet never spends a token.
 ///
 /// Order of checks, and why:
-/// 1. later fragments carry no ports, so the only question is whether the source is a peer;
+/// 1. later fragments carry no ports: they follow their first fragment's verdict (tracked by
+///    the caller), are dropped as `fragment_untracked` without one, and are dropped with a
+///    quarantined peer;
 /// 2. non-signaling traffic is judged by `non_signaling` alone, whoever sends it;
 /// 3. malformed signaling is refused before the source is considered: a forged header from an
 ///    allowed peer is no better than one from anyone else;
-/// 4. then the allowlist, the class, and the rate. A frame whose class could not be
+/// 4. then the allowlist, the class, the class's fragment policy (a first fragment of a class
+///    with `fragments = "drop"` is dropped as `fragment_policy`), and the rate. A frame whose class could not be
 ///    established (`unclassifiable`) is signaling of unknown class: from a source in no peer it
 ///    follows `unknown_peer`; from a peer it is dropped unless the peer's policy says
 ///    `unclassifiable = "pass"` (then it goes on to the rate limit like allowed signaling).
@@ -511,15 +584,35 @@ fn decide_unknown(facts: &Facts, global: &GlobalPolicy) -> Verdict {
     let mode = global.mode();
     let pass_unknown = global.unknown_peer_pass != 0;
     if facts.later_fragment {
-        let action = if pass_unknown { Action::Pass } else { Action::Drop };
-        return in_mode(mode, action, Reason::Fragment);
+        return later_fragment(facts, mode);
     }
     if let Some((action, reason)) = common(facts, global) {
         return in_mode(mode, action, reason);
     }
-    let action = if pass_unknown { Action::Pass } else { Action::Drop };
     let reason = if facts.unclassifiable { Reason::Unclassifiable } else { Reason::NotAllowlisted };
-    in_mode(mode, action, reason)
+    if !pass_unknown {
+        return in_mode(mode, Action::Drop, reason);
+    }
+    if fragment_dropped(facts, global) {
+        return in_mode(mode, Action::Drop, Reason::FragmentPolicy);
+    }
+    Verdict::pass(reason)
+}
+
+/// A later fragment follows its first fragment's verdict; without one it is dropped.
+#[inline(always)]
+fn later_fragment(facts: &Facts, mode: Mode) -> Verdict {
+    match facts.fragment_verdict {
+        FRAG_PASS => Verdict::pass(Reason::Fragment),
+        FRAG_DROP => in_mode(mode, Action::Drop, Reason::Fragment),
+        _ => in_mode(mode, Action::Drop, Reason::FragmentUntracked),
+    }
+}
+
+/// A first fragment of a class whose fragments the policy drops.
+#[inline(always)]
+fn fragment_dropped(facts: &Facts, global: &GlobalPolicy) -> bool {
+    facts.first_fragment && (global.fragments_drop as u32) & facts.class.bit() != 0
 }
 
 #[inline(always)]
@@ -530,7 +623,11 @@ fn decide_peer<F: FnOnce() -> bool>(facts: &Facts, p: &PeerPolicy, global: &Glob
         _ => global.mode(),
     };
     if facts.later_fragment {
-        return Verdict::pass(Reason::Fragment);
+        // A quarantined peer's fragments are dropped too (review L1).
+        if facts.peer_blocked {
+            return in_mode(mode, Action::Drop, Reason::PeerBlocked);
+        }
+        return later_fragment(facts, mode);
     }
     if let Some((action, reason)) = common(facts, global) {
         return in_mode(mode, action, reason);
@@ -549,6 +646,9 @@ fn decide_peer<F: FnOnce() -> bool>(facts: &Facts, p: &PeerPolicy, global: &Glob
         if !allowed {
             return in_mode(mode, Action::Drop, Reason::ClassNotAllowed);
         }
+    }
+    if fragment_dropped(facts, global) {
+        return in_mode(mode, Action::Drop, Reason::FragmentPolicy);
     }
     if p.rate_interval_ns != 0 && !rate_ok() {
         return in_mode(mode, Action::Drop, Reason::RateLimited);
@@ -577,7 +677,9 @@ mod pod {
         FlowKey,
         Block,
         InspectCfg,
-        InspectHeader
+        InspectHeader,
+        FragKey,
+        FragVerdict
     );
 }
 

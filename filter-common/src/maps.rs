@@ -23,10 +23,12 @@ pub const INSPECT_STATS: &str = "INSPECT_STATS";
 /// Per-CPU scratch space of the program (see `filter-ebpf`'s `converge`); holds nothing between
 /// packets.
 pub const SCRATCH: &str = "SCRATCH";
+/// First fragments' verdicts for their later fragments (an LRU hash).
+pub const FRAGMENTS: &str = "FRAGMENTS";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 19] = [
+pub const ALL: [&str; 20] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -46,6 +48,7 @@ pub const ALL: [&str; 19] = [
     INSPECT_RING,
     INSPECT_STATS,
     SCRATCH,
+    FRAGMENTS,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).
@@ -55,5 +58,8 @@ pub const fn peer_tries(slot: u32) -> (&'static str, &'static str) {
 
 /// Entries of `FLOW_VERDICTS` (an LRU hash: the oldest block goes first when it is full).
 pub const FLOW_VERDICTS_CAPACITY: u32 = 65536;
+/// Entries of `FRAGMENTS` (an LRU hash: under a flood of first fragments the oldest datagram's
+/// verdict goes first, and its later fragments are then dropped as `fragment_untracked`).
+pub const FRAGMENTS_CAPACITY: u32 = 65536;
 /// Bytes of the `INSPECT_RING` ring buffer.
 pub const INSPECT_RING_BYTES: u32 = 8 << 20;

@@ -79,13 +79,50 @@ fn malformed_is_dropped_even_from_an_allowed_peer() {
 }
 
 #[test]
-fn later_fragments_pass_only_from_peers() {
+fn later_fragments_follow_their_first_fragment() {
     let mut g = GlobalPolicy::default();
-    let f = Facts { later_fragment: true, ..Facts::new(Class::Unclassified) };
-    assert_eq!(d(&f, Some(&peer(&[])), &g), v(Action::Pass, Reason::Fragment));
-    assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::Fragment));
+    let later = |v: u8| Facts { later_fragment: true, fragment_verdict: v, ..Facts::new(Class::GtpU) };
+    for p in [Some(peer(&[])), None] {
+        assert_eq!(d(&later(FRAG_PASS), p.as_ref(), &g), v(Action::Pass, Reason::Fragment));
+        assert_eq!(d(&later(FRAG_DROP), p.as_ref(), &g), v(Action::Drop, Reason::Fragment));
+        assert_eq!(d(&later(FRAG_UNTRACKED), p.as_ref(), &g), v(Action::Drop, Reason::FragmentUntracked));
+    }
+    // Untracked stays dropped even when unknown sources may pass.
     g.unknown_peer_pass = 1;
-    assert_eq!(d(&f, None, &g), v(Action::Pass, Reason::Fragment));
+    assert_eq!(d(&later(FRAG_UNTRACKED), None, &g), v(Action::Drop, Reason::FragmentUntracked));
+    // A quarantined peer's fragments are dropped (review L1).
+    let f = Facts { peer_blocked: true, ..later(FRAG_PASS) };
+    assert_eq!(d(&f, Some(&peer(&[])), &g), v(Action::Drop, Reason::PeerBlocked));
+    // Monitor mode counts instead of dropping.
+    g.mode = Mode::Monitor as u8;
+    assert_eq!(d(&later(FRAG_UNTRACKED), None, &g), v(Action::Pass, Reason::Monitored));
+}
+
+#[test]
+fn first_fragments_follow_the_class_fragment_policy() {
+    let g = GlobalPolicy::default();
+    let all = peer(&[Class::Sigtran, Class::Diameter, Class::GtpC, Class::GtpU]);
+    let first = |c: Class| Facts { first_fragment: true, ..sig(c) };
+    // Defaults: GTP-U reassembled (passes), the others dropped.
+    assert_eq!(d(&first(Class::GtpU), Some(&all), &g), v(Action::Pass, Reason::Allowed));
+    for c in [Class::Sigtran, Class::Diameter, Class::GtpC] {
+        assert_eq!(d(&first(c), Some(&all), &g), v(Action::Drop, Reason::FragmentPolicy), "{c:?}");
+        // Whole datagrams of the same class are not affected.
+        assert_eq!(d(&sig(c), Some(&all), &g), v(Action::Pass, Reason::Allowed), "{c:?}");
+    }
+    // The allowlist and class come first.
+    assert_eq!(d(&first(Class::GtpC), None, &g), v(Action::Drop, Reason::NotAllowlisted));
+    assert_eq!(d(&first(Class::GtpC), Some(&peer(&[])), &g), v(Action::Drop, Reason::ClassNotAllowed));
+    // Non-signaling fragments follow non_signaling only.
+    let ns = Facts { first_fragment: true, ..Facts::new(Class::NonSignaling) };
+    assert_eq!(d(&ns, None, &g), v(Action::Pass, Reason::NonSignaling));
+    // A policy that reassembles everything.
+    let g2 = GlobalPolicy { fragments_drop: 0, ..GlobalPolicy::default() };
+    assert_eq!(d(&first(Class::GtpC), Some(&all), &g2), v(Action::Pass, Reason::Allowed));
+    // unknown_peer = "pass" still applies the fragment policy.
+    let g3 = GlobalPolicy { unknown_peer_pass: 1, ..GlobalPolicy::default() };
+    assert_eq!(d(&first(Class::GtpC), None, &g3), v(Action::Drop, Reason::FragmentPolicy));
+    assert_eq!(d(&first(Class::GtpU), None, &g3), v(Action::Pass, Reason::NotAllowlisted));
 }
 
 #[test]
@@ -138,6 +175,7 @@ fn monitor_mode_never_drops_and_peer_override_wins() {
         (Facts { malformed: true, ..sig(Class::GtpU) }, Some(peer(&[Class::GtpU]))),
         (Facts::new(Class::NonSignaling), None),
         (Facts { later_fragment: true, ..Facts::new(Class::Unclassified) }, None),
+        (Facts { first_fragment: true, ..sig(Class::GtpC) }, Some(peer(&[Class::GtpC]))),
     ];
     for (f, p) in &cases {
         assert_eq!(d(f, p.as_ref(), &g), v(Action::Pass, Reason::Monitored), "{f:?}");

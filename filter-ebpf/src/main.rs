@@ -22,9 +22,9 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use filter_common::{
-    Action, Active, Block, Class, Counter, DEFAULT_PREFIX_CAPACITY, FlowKey, GENERATIONS, GlobalPolicy,
-    INSPECT_FLAGGED, INSPECT_OVERFLOW, INSPECT_SNAPLEN, InspectCfg, InspectRecord, MAX_PEERS, Meta, PORT_SLOTS,
-    PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
+    Action, Active, Block, Class, Counter, DEFAULT_PREFIX_CAPACITY, FlowKey, FragKey, FragVerdict, GENERATIONS,
+    GlobalPolicy, INSPECT_FLAGGED, INSPECT_OVERFLOW, INSPECT_SNAPLEN, InspectCfg, InspectRecord, MAX_PEERS, Meta,
+    PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
 };
 use parse::Source;
 
@@ -111,11 +111,19 @@ pub struct Scratch {
     l4_off: u32,
     proto: u32,
     src: u32,
+    frag_off: u32,
 }
 
 /// One per CPU, written and read back once per packet by [`converge`]; never read by userspace.
 #[map]
 static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// Verdicts of first fragments, for their later fragments: a later fragment never passes
+/// without its first fragment's verdict (review C3, L1). LRU, entries expire after
+/// `FRAGMENT_TTL_NS`. Needs kernel 4.10 (LRU hash).
+#[map]
+static FRAGMENTS: LruHashMap<FragKey, FragVerdict> =
+    LruHashMap::with_max_entries(filter_common::maps::FRAGMENTS_CAPACITY, 0);
 
 #[xdp]
 pub fn sigwall(ctx: XdpContext) -> u32 {
@@ -136,12 +144,33 @@ fn judge(ctx: &XdpContext) -> u32 {
         return xdp_action::XDP_PASS;
     };
     let parsed = converge(parse::parse(ctx, generation));
-    let facts = parsed.facts;
+    let mut facts = parsed.facts;
     let bytes = (ctx.data_end() - ctx.data()) as u64;
 
     if parsed.link_essential {
         count(stats_index(filter_common::Reason::NonSignaling, facts.class), bytes);
+        if facts.first_fragment {
+            track_fragment(ctx, &parsed, UNKNOWN_PEER_ID, Class::NonSignaling, Action::Pass, false);
+        }
         return xdp_action::XDP_PASS;
+    }
+
+    // A later fragment takes its first fragment's class and verdict (and copy decision).
+    let mut copy_fragment = false;
+    if facts.later_fragment
+        && let Some(k) = parse::frag_key(ctx, &parsed)
+        // SAFETY: the value is read once, while the program runs.
+        && let Some(v) = unsafe { FRAGMENTS.get(k) }
+        // SAFETY: bpf_ktime_get_ns has no preconditions.
+        && v.expires_ns > unsafe { bpf_ktime_get_ns() }
+    {
+        let c = v.class as u32;
+        if c < filter_common::CLASS_COUNT as u32 {
+            // SAFETY: `Class` is `repr(u32)` with the discriminants 0..CLASS_COUNT, checked above.
+            facts.class = unsafe { core::mem::transmute::<u32, Class>(c) };
+        }
+        facts.fragment_verdict = if v.action == 0 { filter_common::FRAG_PASS } else { filter_common::FRAG_DROP };
+        copy_fragment = v.copied != 0;
     }
 
     // Non-signaling traffic is judged without the peer, so skip the lookup on that (bulk) path.
@@ -161,7 +190,6 @@ fn judge(ctx: &XdpContext) -> u32 {
         Some(c) => *c,
         None => InspectCfg::default(),
     };
-    let mut facts = facts;
     if needs_peer && (cfg.flow_blocks != 0 || cfg.peer_blocks != 0) {
         // SAFETY: bpf_ktime_get_ns has no preconditions.
         let now = unsafe { bpf_ktime_get_ns() };
@@ -193,15 +221,26 @@ fn judge(ctx: &XdpContext) -> u32 {
     // already, and re-inspecting them would only repeat the event.
     let blocked =
         verdict.reason == filter_common::Reason::FlowBlocked || verdict.reason == filter_common::Reason::PeerBlocked;
+    let mut copied = false;
     if cfg.enabled != 0
         && !blocked
         && let Some(p) = peer
     {
         let every = if facts.class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
-        // SAFETY: bpf_get_prandom_u32 has no preconditions.
-        if every == 1 || (every > 1 && unsafe { bpf_get_prandom_u32() } % every == 0) {
+        // Every fragment of a datagram whose first fragment was copied is copied, so the daemon
+        // can reassemble it; other later fragments are not sampled on their own.
+        copied = if facts.later_fragment {
+            copy_fragment
+        } else {
+            // SAFETY: bpf_get_prandom_u32 has no preconditions.
+            every == 1 || (every > 1 && unsafe { bpf_get_prandom_u32() } % every == 0)
+        };
+        if copied {
             flag(ctx, peer_id, &facts, &verdict, bytes);
         }
+    }
+    if facts.first_fragment {
+        track_fragment(ctx, &parsed, peer_id, facts.class, verdict.action, copied);
     }
     match verdict.action {
         Action::Pass => xdp_action::XDP_PASS,
@@ -218,6 +257,7 @@ const F_LATER_FRAGMENT: u32 = 1 << 9;
 const F_UNCLASSIFIABLE: u32 = 1 << 10;
 const F_OVER_SCTP: u32 = 1 << 11;
 const F_LINK_ESSENTIAL: u32 = 1 << 12;
+const F_FIRST_FRAGMENT: u32 = 1 << 13;
 
 /// Join every way through the parser into one verifier state before the verdict.
 ///
@@ -250,12 +290,16 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
     if p.link_essential {
         bits |= F_LINK_ESSENTIAL;
     }
+    if f.first_fragment {
+        bits |= F_FIRST_FRAGMENT;
+    }
     let out = Scratch {
         facts: bits,
         l3_off: p.l3_off as u32,
         l4_off: p.l4_off as u32,
         proto: p.proto as u32,
         src: p.src as u32,
+        frag_off: p.frag_off as u32,
     };
     // SAFETY: `s` points to this CPU's map value, valid and exclusively ours while the program
     // runs; volatile so that the store and the load below are really made.
@@ -274,6 +318,8 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
         class,
         malformed: back.facts & F_MALFORMED != 0,
         later_fragment: back.facts & F_LATER_FRAGMENT != 0,
+        fragment_verdict: filter_common::FRAG_UNTRACKED,
+        first_fragment: back.facts & F_FIRST_FRAGMENT != 0,
         unclassifiable: back.facts & F_UNCLASSIFIABLE != 0,
         over_sctp: back.facts & F_OVER_SCTP != 0,
         flow_blocked: false,
@@ -291,6 +337,7 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
         l3_off: (back.l3_off as usize) & parse::OFF_MASK,
         l4_off: (back.l4_off as usize) & parse::OFF_MASK,
         proto: back.proto as u8,
+        frag_off: (back.frag_off as usize) & parse::OFF_MASK,
     }
 }
 
@@ -323,7 +370,9 @@ fn flag(ctx: &XdpContext, peer_id: u32, facts: &filter_common::Facts, verdict: &
         (*rec).header.class = facts.class as u8;
         (*rec).header.reason = verdict.reason as u8;
         (*rec).header.action = (verdict.action == Action::Drop) as u8;
-        (*rec).header._pad = [0; 5];
+        (*rec).header.flags =
+            if facts.first_fragment || facts.later_fragment { filter_common::INSPECT_FLAG_FRAGMENT } else { 0 };
+        (*rec).header._pad = [0; 4];
         bpf_xdp_load_bytes(ctx.ctx, 0, (*rec).data.as_mut_ptr() as *mut _, cap as u32) == 0
     };
     if ok {
@@ -332,6 +381,25 @@ fn flag(ctx: &XdpContext, peer_id: u32, facts: &filter_common::Facts, verdict: &
     } else {
         entry.discard(0);
     }
+}
+
+/// Remember a first fragment's verdict for its later fragments. A full map evicts the oldest
+/// entry (LRU): that datagram's later fragments are then dropped as `fragment_untracked`.
+#[inline(always)]
+fn track_fragment(ctx: &XdpContext, p: &parse::Parsed, peer_id: u32, class: Class, action: Action, copied: bool) {
+    let Some(k) = parse::frag_key(ctx, p) else {
+        return;
+    };
+    let v = FragVerdict {
+        // SAFETY: bpf_ktime_get_ns has no preconditions.
+        expires_ns: unsafe { bpf_ktime_get_ns() } + filter_common::FRAGMENT_TTL_NS,
+        peer_id,
+        class: class as u8,
+        action: (action == Action::Drop) as u8,
+        copied: copied as u8,
+        _pad: 0,
+    };
+    let _ = FRAGMENTS.insert(k, v, 0);
 }
 
 #[inline(always)]

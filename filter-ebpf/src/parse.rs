@@ -23,7 +23,9 @@
 use core::mem::offset_of;
 
 use aya_ebpf::programs::XdpContext;
-use filter_common::{Class, Facts, FlowKey, PORT_DIAMETER, PORT_GTPC, PORT_GTPU, PORT_SIGTRAN, PORT_SLOTS, classify};
+use filter_common::{
+    Class, Facts, FlowKey, FragKey, PORT_DIAMETER, PORT_GTPC, PORT_GTPU, PORT_SIGTRAN, PORT_SLOTS, classify,
+};
 use network_types::{
     eth::{EthHdr, EtherType},
     ip::{IpProto, Ipv4Hdr, Ipv6Hdr},
@@ -194,6 +196,9 @@ pub struct Parsed {
     /// Offset of the transport header and the transport protocol (0, 0: none reached).
     pub l4_off: usize,
     pub proto: u8,
+    /// Offset of the IPv6 fragment header of a fragment (0: IPv4, or not a fragment): where
+    /// its identification and next header are.
+    pub frag_off: usize,
 }
 
 impl Parsed {
@@ -205,6 +210,7 @@ impl Parsed {
             l3_off: 0,
             l4_off: 0,
             proto: 0,
+            frag_off: 0,
         }
     }
 }
@@ -241,6 +247,43 @@ pub fn flow_key(ctx: &XdpContext, p: &Parsed) -> Option<FlowKey> {
     Some(k)
 }
 
+/// The `FRAGMENTS` key of a fragment: addresses (IPv4 mapped into IPv6), the transport
+/// protocol and the IP identification, all reread from the packet. Every read is two bytes or
+/// more at an offset known only by its bounds (see the verifier notes).
+#[inline(always)]
+pub fn frag_key(ctx: &XdpContext, p: &Parsed) -> Option<FragKey> {
+    let mut k = FragKey::default();
+    match p.src {
+        Source::V4 => {
+            let s = source_v4(ctx, p.l3_off)?;
+            let d = load::<[u8; 4]>(ctx, (p.l3_off + offset_of!(Ipv4Hdr, dst_addr)) & OFF_MASK)?;
+            k.src[10] = 0xff;
+            k.src[11] = 0xff;
+            k.src[12..16].copy_from_slice(&s);
+            k.dst[10] = 0xff;
+            k.dst[11] = 0xff;
+            k.dst[12..16].copy_from_slice(&d);
+            let id = load::<[u8; 2]>(ctx, (p.l3_off + offset_of!(Ipv4Hdr, id)) & OFF_MASK)?;
+            k.id = u16::from_be_bytes(id) as u32;
+            // TTL and protocol.
+            k.proto = load::<[u8; 2]>(ctx, (p.l3_off + offset_of!(Ipv4Hdr, ttl)) & OFF_MASK)?[1];
+        }
+        Source::V6 => {
+            if p.frag_off == 0 {
+                return None;
+            }
+            k.src = source_v6(ctx, p.l3_off)?;
+            k.dst = load::<[u8; 16]>(ctx, (p.l3_off + offset_of!(Ipv6Hdr, dst_addr)) & OFF_MASK)?;
+            // Next header, reserved, offset and flags, identification (RFC 8200 §4.5).
+            let h = load::<[u8; IPV6_FRAG_HDR_LEN]>(ctx, p.frag_off & OFF_MASK)?;
+            k.proto = h[0];
+            k.id = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        }
+        Source::None => return None,
+    }
+    Some(k)
+}
+
 /// Where the network layer left us.
 struct L3 {
     /// Offset of the transport header.
@@ -250,11 +293,14 @@ struct L3 {
     proto: u8,
     /// False for a first fragment: length checks against the packet do not apply.
     whole: bool,
+    /// Offset of the IPv6 fragment header (0: IPv4, or none).
+    frag_off: usize,
 }
 
 enum L3Result {
     Transport(L3),
-    LaterFragment,
+    /// A later fragment, with the offset of its IPv6 fragment header (0 for IPv4).
+    LaterFragment(usize),
     Malformed,
 }
 
@@ -292,18 +338,22 @@ pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
         _ => return Parsed::non_ip(),
     };
     let mut link_essential = false;
-    let (mut l4_off, mut l4_proto) = (0, 0);
+    let (mut l4_off, mut l4_proto, mut frag_off) = (0, 0, 0);
     let facts = match l3 {
         L3Result::Transport(l3) => {
             link_essential = l3.proto == IPPROTO_ICMP || l3.proto == IPPROTO_ICMPV6;
             l4_off = l3.off;
             l4_proto = l3.proto;
-            transport(ctx, &l3, generation)
+            frag_off = l3.frag_off;
+            Facts { first_fragment: !l3.whole, ..transport(ctx, &l3, generation) }
         }
-        L3Result::LaterFragment => Facts { later_fragment: true, ..Facts::new(Class::Unclassified) },
+        L3Result::LaterFragment(f) => {
+            frag_off = f;
+            Facts { later_fragment: true, ..Facts::new(Class::Unclassified) }
+        }
         L3Result::Malformed => Facts { malformed: true, ..Facts::new(Class::Unclassified) },
     };
-    Parsed { facts, src, link_essential, l3_off: off, l4_off, proto: l4_proto }
+    Parsed { facts, src, link_essential, l3_off: off, l4_off, proto: l4_proto, frag_off }
 }
 
 fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
@@ -323,7 +373,7 @@ fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     // Flags (3 bits) and fragment offset (13 bits, in 8-octet units).
     let frag = be16(h.frags);
     if frag & 0x1fff != 0 {
-        return (src, L3Result::LaterFragment);
+        return (src, L3Result::LaterFragment(0));
     }
     let more_fragments = frag & 0x2000 != 0;
     (
@@ -333,6 +383,7 @@ fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
             end: off + total,
             proto: h.proto,
             whole: !more_fragments,
+            frag_off: 0,
         }),
     )
 }
@@ -353,6 +404,7 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     let mut nh = h.next_hdr;
     let mut cur = off + Ipv6Hdr::LEN;
     let mut whole = true;
+    let mut frag_off = 0;
     let mut i = 0;
     while i < IPV6_EXT_MAX_CHAIN {
         match nh {
@@ -372,9 +424,10 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
                 nh = e[0];
                 let frag = be16([e[2], e[3]]);
                 if frag & 0xfff8 != 0 {
-                    return (src, L3Result::LaterFragment);
+                    return (src, L3Result::LaterFragment(cur));
                 }
                 whole = frag & 1 == 0;
+                frag_off = cur;
                 cur = (cur + IPV6_FRAG_HDR_LEN) & OFF_MASK;
             }
             _ => break,
@@ -387,7 +440,7 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     // After IPV6_EXT_MAX_CHAIN headers `nh` may still name an extension header: `transport`
     // then finds no transport it knows and judges the packet unclassifiable (review C2: Linux
     // accepts any number of Destination Options headers), never non-signaling.
-    (src, L3Result::Transport(L3 { off: cur, end, proto: nh, whole }))
+    (src, L3Result::Transport(L3 { off: cur, end, proto: nh, whole, frag_off }))
 }
 
 fn transport(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {

@@ -1,8 +1,8 @@
 //! A validated [`Policy`] turned into exactly what the maps of one generation hold.
 
 use filter_common::{
-    GlobalPolicy, MAX_PORTS_PER_CLASS, Mode, PEER_MODE_ENFORCE, PEER_MODE_INHERIT, PEER_MODE_MONITOR, PeerPolicy,
-    PortClass, rate,
+    Class, GlobalPolicy, MAX_PORTS_PER_CLASS, Mode, PEER_MODE_ENFORCE, PEER_MODE_INHERIT, PEER_MODE_MONITOR,
+    PeerPolicy, PortClass, rate,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,6 +80,15 @@ pub fn compile(p: &Policy, generation: u64, ids: &mut PeerIds) -> Compiled {
         mode: p.mode as u8,
         unknown_peer_pass: p.unknown_peer_pass as u8,
         non_signaling_pass: p.non_signaling_pass as u8,
+        // `sctp` stands for the `Sctp` class here (not the wildcard): other SCTP.
+        fragments_drop: p
+            .fragments_drop
+            .iter()
+            .map(|c| match c {
+                super::AllowClass::Sctp => Class::Sctp.bit(),
+                c => c.bit(),
+            })
+            .fold(0, |a, b| a | b) as u8,
         ..GlobalPolicy::default()
     };
     for (pc, list) in [

@@ -22,6 +22,10 @@ pub struct Policy {
     pub unknown_peer_pass: bool,
     pub non_signaling_pass: bool,
     pub ports: Ports,
+    /// Classes whose IP fragments are dropped (`[fragments]` set to `"drop"`); the others'
+    /// fragments pass with their first fragment's verdict and are copied up whole for
+    /// reassembly by deep inspection.
+    pub fragments_drop: Vec<AllowClass>,
     pub peers: Vec<Peer>,
     pub inspect: inspect::Inspect,
 }
@@ -148,6 +152,26 @@ struct FileModel {
     peer: Vec<Spanned<PeerModel>>,
     #[serde(default)]
     inspect: inspect::InspectModel,
+    #[serde(default)]
+    fragments: FragmentsModel,
+}
+
+/// `[fragments]`: per class, what happens to IP fragments.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FragmentsModel {
+    sigtran: Option<Fragments>,
+    diameter: Option<Fragments>,
+    gtp_c: Option<Fragments>,
+    gtp_u: Option<Fragments>,
+    sctp: Option<Fragments>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Fragments {
+    Reassemble,
+    Drop,
 }
 
 #[derive(Deserialize, Default)]
@@ -363,7 +387,23 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
         return Err(at(0, format!("{n6} IPv6 prefixes exceed the capacity of {}", limits.prefixes_v6)));
     }
 
+    // Defaults (filter_common::DEFAULT_FRAGMENTS_DROP): GTP-U reassembled, the rest dropped.
+    let fr = m.fragments;
+    let mut fragments_drop = Vec::new();
+    for (class, setting, default) in [
+        (AllowClass::Sigtran, fr.sigtran, Fragments::Drop),
+        (AllowClass::Diameter, fr.diameter, Fragments::Drop),
+        (AllowClass::GtpC, fr.gtp_c, Fragments::Drop),
+        (AllowClass::GtpU, fr.gtp_u, Fragments::Reassemble),
+        (AllowClass::Sctp, fr.sctp, Fragments::Drop),
+    ] {
+        if setting.unwrap_or(default) == Fragments::Drop {
+            fragments_drop.push(class);
+        }
+    }
+
     Ok(Policy {
+        fragments_drop,
         mode: d.mode.map(Mode::from).unwrap_or(Mode::Enforce),
         unknown_peer_pass: matches!(d.unknown_peer, Some(PassDrop::Pass)),
         non_signaling_pass: !matches!(d.non_signaling, Some(PassDrop::Drop)),
@@ -449,6 +489,8 @@ impl Policy {
             "ports: gtp-c {:?}, gtp-u {:?}, diameter {:?}, sigtran {:?}\n",
             self.ports.gtp_c, self.ports.gtp_u, self.ports.diameter, self.ports.sigtran
         );
+        let dropped: Vec<_> = self.fragments_drop.iter().map(|c| c.name()).collect();
+        s += &format!("IP fragments dropped for [{}], reassembled for the rest\n", dropped.join(", "));
         for p in &self.peers {
             let allow: Vec<_> = p.allow.iter().map(|c| c.name()).collect();
             s += &format!(

@@ -134,6 +134,18 @@ fn samples() -> Vec<(&'static str, Class, L4)> {
     ]
 }
 
+/// Forget every tracked first fragment (the FRAGMENTS map).
+fn clear_fragments(h: &mut Harness) {
+    use aya::maps::{HashMap, MapData};
+    use filter_common::{FragKey, FragVerdict};
+    let mut m: HashMap<&mut MapData, FragKey, FragVerdict> =
+        HashMap::try_from(h.filter.ebpf.map_mut("FRAGMENTS").expect("map FRAGMENTS")).expect("FRAGMENTS");
+    let keys: Vec<FragKey> = m.keys().map(|k| k.expect("FRAGMENTS key")).collect();
+    for k in keys {
+        m.remove(&k).expect("remove a FRAGMENTS entry");
+    }
+}
+
 fn frame(f: Family, tags: &[u16], net: u8, l4: L4) -> Frame {
     Frame::new(src(f, net), dst(f), l4).vlans(tags)
 }
@@ -229,31 +241,69 @@ fn every_class_by_every_reason_by_family_by_tagging() {
                     );
                 }
 
-                // fragment: a later fragment passes from a peer, drops from anyone else
+                // Fragments. The frame builder gives every fragment of a family the same IP
+                // identification, so forget earlier samples' first fragments first.
+                clear_fragments(&mut h);
+                // A later fragment without its first fragment never passes, whoever sends it.
+                for (net, who) in [(1, "all"), (99, "(unknown)")] {
+                    let f = frame(fam, tags, net, l4.clone()).fragment(Fragment::Later).bytes();
+                    expect(
+                        &h.outcome(&f),
+                        &ctx(&format!("later fragment, untracked, {who}")),
+                        XDP_DROP,
+                        Reason::FragmentUntracked,
+                        Class::Unclassified,
+                        f.len(),
+                        Some(who),
+                    );
+                }
+                // A first fragment carries the ports: classified as usual, then judged by the
+                // class's fragment policy (defaults: GTP-U reassembled, the rest dropped).
+                let f = frame(fam, tags, 1, l4.clone()).fragment(Fragment::First).bytes();
+                let o = h.outcome(&f);
+                let (action, reason) = match class {
+                    Class::NonSignaling => (XDP_PASS, Reason::NonSignaling),
+                    Class::GtpU => (XDP_PASS, Reason::Allowed),
+                    _ => (XDP_DROP, Reason::FragmentPolicy),
+                };
+                expect(&o, &ctx("first fragment"), action, reason, class, f.len(), peer("all"));
+                // Its later fragments follow its verdict, counted under its class.
                 let f = frame(fam, tags, 1, l4.clone()).fragment(Fragment::Later).bytes();
                 expect(
                     &h.outcome(&f),
-                    &ctx("later fragment, peer"),
-                    XDP_PASS,
+                    &ctx("later fragment, tracked"),
+                    action,
                     Reason::Fragment,
-                    Class::Unclassified,
+                    class,
                     f.len(),
-                    Some("all"),
+                    peer("all"),
                 );
-                let f = frame(fam, tags, 99, l4.clone()).fragment(Fragment::Later).bytes();
-                expect(
-                    &h.outcome(&f),
-                    &ctx("later fragment, unknown"),
-                    XDP_DROP,
-                    Reason::Fragment,
-                    Class::Unclassified,
-                    f.len(),
-                    Some("(unknown)"),
-                );
-                // a first fragment carries the ports: classified as usual
-                let f = frame(fam, tags, 1, l4.clone()).fragment(Fragment::First).bytes();
-                let o = h.outcome(&f);
-                assert_eq!(o.cells[0].1, class, "{}", ctx("first fragment class"));
+                // From a source in no peer: the first fragment is not allowlisted, and so its
+                // later fragments are dropped.
+                if signaling {
+                    let f = frame(fam, tags, 99, l4.clone()).fragment(Fragment::First).bytes();
+                    let o = h.outcome(&f);
+                    expect(
+                        &o,
+                        &ctx("first fragment, unknown"),
+                        XDP_DROP,
+                        Reason::NotAllowlisted,
+                        class,
+                        f.len(),
+                        Some("(unknown)"),
+                    );
+                    let f = frame(fam, tags, 99, l4.clone()).fragment(Fragment::Later).bytes();
+                    let o = h.outcome(&f);
+                    expect(
+                        &o,
+                        &ctx("later fragment, unknown"),
+                        XDP_DROP,
+                        Reason::Fragment,
+                        class,
+                        f.len(),
+                        Some("(unknown)"),
+                    );
+                }
                 cases += 8;
             }
         }
@@ -860,4 +910,69 @@ fn verifier_budget_has_margin() {
     let n = info.verified_instruction_count().expect("kernel reports verified instructions (5.16+)");
     println!("verifier processed {n} instructions");
     assert!(n < 500_000, "verifier processed {n} instructions: keep half of the 1M limit free");
+}
+
+/// Drain the inspection ring: (header, copied bytes) of every record.
+fn drain_ring(h: &mut Harness) -> Vec<(filter_common::InspectHeader, Vec<u8>)> {
+    use aya::maps::{MapData, RingBuf};
+    let mut ring: RingBuf<&mut MapData> =
+        RingBuf::try_from(h.filter.ebpf.map_mut("INSPECT_RING").expect("map INSPECT_RING")).expect("INSPECT_RING");
+    let mut out = Vec::new();
+    let hl = std::mem::size_of::<filter_common::InspectHeader>();
+    while let Some(item) = ring.next() {
+        assert!(item.len() >= hl, "short ring record");
+        // SAFETY: the record starts with an InspectHeader (plain data, any bit pattern valid),
+        // at least its size long (checked above); read_unaligned copes with any alignment.
+        let hdr: filter_common::InspectHeader =
+            unsafe { std::ptr::read_unaligned(item.as_ptr() as *const filter_common::InspectHeader) };
+        let cap = (hdr.cap_len as usize).min(item.len() - hl);
+        out.push((hdr, item[hl..hl + cap].to_vec()));
+    }
+    out
+}
+
+/// `fragments = "reassemble"`: a peer's fragments pass with their first fragment's verdict and
+/// every one of them is copied whole to deep inspection, flagged as a fragment, for the daemon
+/// to reassemble; `"drop"` drops the first fragment and so the rest.
+#[test]
+fn fragments_reassemble_or_drop_by_class() {
+    let mut h = Harness::new(&format!("{POLICY}\n[fragments]\ngtp_c = \"reassemble\"\ngtp_u = \"drop\"\n"));
+    sigwall::inspect::io::set_enabled(&mut h.filter, true).expect("enable inspection");
+    let gtpu = L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(7, &packets::inner_ipv4_udp()) };
+    for fam in [Family::V4, Family::V6] {
+        clear_fragments(&mut h);
+        drain_ring(&mut h);
+        let first = frame(fam, &[], 1, gtpc()).fragment(Fragment::First).bytes();
+        let later = frame(fam, &[], 1, gtpc()).fragment(Fragment::Later).bytes();
+        expect(&h.outcome(&first), "gtp-c first", XDP_PASS, Reason::Allowed, Class::GtpC, first.len(), Some("all"));
+        expect(&h.outcome(&later), "gtp-c later", XDP_PASS, Reason::Fragment, Class::GtpC, later.len(), Some("all"));
+        let recs = drain_ring(&mut h);
+        assert_eq!(recs.len(), 2, "{fam:?}: both fragments copied");
+        for ((hdr, data), (sent, reason)) in recs.iter().zip([(&first, Reason::Allowed), (&later, Reason::Fragment)]) {
+            assert_eq!(hdr.flags & filter_common::INSPECT_FLAG_FRAGMENT, filter_common::INSPECT_FLAG_FRAGMENT);
+            assert_eq!(hdr.class, Class::GtpC as u8);
+            assert_eq!(hdr.reason, reason as u8);
+            assert_eq!(data, sent, "{fam:?}: the whole frame is copied");
+        }
+        // GTP-U set to drop: the first fragment is dropped, and its later fragments with it.
+        clear_fragments(&mut h);
+        let f = frame(fam, &[], 1, gtpu.clone()).fragment(Fragment::First).bytes();
+        expect(&h.outcome(&f), "gtp-u first", XDP_DROP, Reason::FragmentPolicy, Class::GtpU, f.len(), Some("all"));
+        let f = frame(fam, &[], 1, gtpu.clone()).fragment(Fragment::Later).bytes();
+        expect(&h.outcome(&f), "gtp-u later", XDP_DROP, Reason::Fragment, Class::GtpU, f.len(), Some("all"));
+        // An untracked later fragment of an inspected peer is not copied (nothing to join it to).
+        clear_fragments(&mut h);
+        drain_ring(&mut h);
+        let f = frame(fam, &[], 1, gtpc()).fragment(Fragment::Later).bytes();
+        expect(
+            &h.outcome(&f),
+            "untracked",
+            XDP_DROP,
+            Reason::FragmentUntracked,
+            Class::Unclassified,
+            f.len(),
+            Some("all"),
+        );
+        assert!(drain_ring(&mut h).is_empty(), "{fam:?}: an untracked later fragment was copied");
+    }
 }
