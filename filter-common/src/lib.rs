@@ -157,7 +157,18 @@ pub struct PeerPolicy {
     pub inspect_every: u32,
     /// The same for GTP-U (default none: user plane volume).
     pub inspect_gtpu_every: u32,
+    /// GCRA emission interval (ns) of this peer's copies to deep inspection: its budget, so one
+    /// peer (or a spoofer of its addresses) cannot fill the ring for everyone (review C6).
+    /// Copies of packets the first pass passed and of packets it dropped have separate budgets
+    /// of this size; 0: unlimited.
+    pub copy_interval_ns: u64,
+    /// GCRA burst tolerance (ns) of the copy budget.
+    pub copy_tolerance_ns: u64,
 }
+
+/// Default `inspect_budget_pps` per peer: far above a signaling peer's message rate, far below
+/// the daemon's drain rate (about a million records per second), with a burst of 0.1 s.
+pub const DEFAULT_INSPECT_BUDGET_PPS: u64 = 20_000;
 
 /// A peer's name, NUL-padded, for `sigwall stats` to read from the pinned maps without the
 /// daemon (map value; the XDP program never reads it).
@@ -393,10 +404,14 @@ pub struct InspectCfg {
     pub _pad: u32,
 }
 
-/// Longest copy of a flagged packet into the ring buffer.
-pub const INSPECT_SNAPLEN: usize = 2048;
+/// Longest copy of a flagged packet into the ring buffer: records are reserved in size classes
+/// of 128 to 16,384 bytes (the smallest that holds the frame), so a 300-byte message no longer
+/// costs a 2 KiB record, and frames up to 16 KiB (jumbo and multi-buffer XDP) are copied whole.
+/// Longer frames are cut to this length and flagged [`INSPECT_FLAG_TRUNCATED`].
+pub const INSPECT_SNAPLEN: usize = 16384;
 
-/// Header of a ring-buffer record; `INSPECT_SNAPLEN` bytes of packet follow (`cap_len` valid).
+/// Header of a ring-buffer record; `cap_len` bytes of packet follow (the record may be longer:
+/// its size class).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct InspectHeader {
@@ -419,16 +434,32 @@ pub struct InspectHeader {
 /// `InspectHeader::flags`: the frame is an IP fragment (first or later) of a flow being copied
 /// whole; the daemon reassembles by (source, destination, protocol, IP identification).
 pub const INSPECT_FLAG_FRAGMENT: u8 = 1;
+/// `InspectHeader::flags`: the frame was longer than [`INSPECT_SNAPLEN`] and only its start was
+/// copied (`cap_len < len`); the daemon must not judge it as if it were whole.
+pub const INSPECT_FLAG_TRUNCATED: u8 = 2;
 
+/// A ring-buffer record of size class `N`.
 #[repr(C)]
-pub struct InspectRecord {
+pub struct InspectRecord<const N: usize> {
     pub header: InspectHeader,
-    pub data: [u8; INSPECT_SNAPLEN],
+    pub data: [u8; N],
 }
+
+/// XDP submits ring records without waking the reader (BPF_RB_NO_WAKEUP) until this many bytes
+/// are pending; the daemon also drains the ring every 2 ms. A wake-up per record (an irq_work
+/// and a reader wake-up) cost more than the copy itself.
+pub const INSPECT_WAKEUP_BYTES: u64 = 256 << 10;
 
 /// Indexes of the per-CPU `INSPECT_STATS` counters.
 pub const INSPECT_FLAGGED: u32 = 0;
 pub const INSPECT_OVERFLOW: u32 = 1;
+/// Copies cut to `INSPECT_SNAPLEN`.
+pub const INSPECT_TRUNCATED: u32 = 2;
+/// Copies not made because the peer's copy budget was spent.
+pub const INSPECT_BUDGET: u32 = 3;
+/// Copies of dropped packets not made because the ring was at least half full.
+pub const INSPECT_DROP_SKIPPED: u32 = 4;
+pub const INSPECT_STATS_ENTRIES: u32 = 5;
 
 /// The single active-generation selector (map value at index 0 of `ACTIVE`).
 #[repr(C)]
@@ -455,6 +486,11 @@ pub struct PeerCounter {
     pub bytes: u64,
     pub passed: u64,
     pub dropped: u64,
+    /// Packets copied to deep inspection.
+    pub copied: u64,
+    /// Packets that should have been copied but were not: over the peer's copy budget, a copy
+    /// of a dropped packet while the ring is half full, or the ring full (review C6).
+    pub copy_denied: u64,
 }
 
 /// What the parser learnt about a packet: the input of [`decide`].

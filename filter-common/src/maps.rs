@@ -25,10 +25,12 @@ pub const INSPECT_STATS: &str = "INSPECT_STATS";
 pub const SCRATCH: &str = "SCRATCH";
 /// First fragments' verdicts for their later fragments (an LRU hash).
 pub const FRAGMENTS: &str = "FRAGMENTS";
+/// GCRA state of the peers' copy budgets for deep inspection.
+pub const COPY_STATE: &str = "COPY_STATE";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 20] = [
+pub const ALL: [&str; 21] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -49,6 +51,7 @@ pub const ALL: [&str; 20] = [
     INSPECT_STATS,
     SCRATCH,
     FRAGMENTS,
+    COPY_STATE,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).

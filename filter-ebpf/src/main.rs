@@ -14,6 +14,7 @@ mod parse;
 
 use aya_ebpf::{
     bindings::xdp_action,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::bpf_ktime_get_ns,
     helpers::{bpf_get_prandom_u32, bpf_xdp_load_bytes},
     macros::{map, xdp},
@@ -23,8 +24,10 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use filter_common::{
     Action, Active, Block, Class, Counter, DEFAULT_PREFIX_CAPACITY, FlowKey, FragKey, FragVerdict, GENERATIONS,
-    GlobalPolicy, INSPECT_FLAGGED, INSPECT_OVERFLOW, INSPECT_SNAPLEN, InspectCfg, InspectRecord, MAX_PEERS, Meta,
-    PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID, decide, rate, stats_index,
+    GlobalPolicy, INSPECT_BUDGET, INSPECT_DROP_SKIPPED, INSPECT_FLAG_FRAGMENT, INSPECT_FLAG_TRUNCATED, INSPECT_FLAGGED,
+    INSPECT_OVERFLOW, INSPECT_SNAPLEN, INSPECT_STATS_ENTRIES, INSPECT_TRUNCATED, InspectCfg, InspectHeader,
+    InspectRecord, MAX_PEERS, Meta, PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID,
+    decide, rate, stats_index,
 };
 use parse::Source;
 
@@ -92,7 +95,12 @@ static INSPECT_RING: RingBuf = RingBuf::with_byte_size(filter_common::maps::INSP
 
 /// Per-CPU: packets copied to the ring buffer, and packets that found it full.
 #[map]
-static INSPECT_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+static INSPECT_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(INSPECT_STATS_ENTRIES, 0);
+
+/// GCRA theoretical arrival times of the peers' copy budgets, `peer id * 2` for copies of
+/// passed packets, `+ 1` for dropped ones (see `flag`).
+#[map]
+static COPY_STATE: Array<u64> = Array::with_max_entries(MAX_PEERS * 2, 0);
 
 /// Packets and bytes by reason x class.
 #[map]
@@ -236,7 +244,7 @@ fn judge(ctx: &XdpContext) -> u32 {
             every == 1 || (every > 1 && unsafe { bpf_get_prandom_u32() } % every == 0)
         };
         if copied {
-            flag(ctx, peer_id, &facts, &verdict, bytes);
+            flag(ctx, peer_id, p, &facts, &verdict, bytes);
         }
     }
     if facts.first_fragment {
@@ -341,45 +349,146 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
     }
 }
 
-/// Copy the packet (up to INSPECT_SNAPLEN bytes) and its verdict to the ring buffer. The
-/// packet goes on with its verdict either way; a full ring only costs a counter.
+/// Copy the packet and its verdict to the ring buffer, within the peer's copy budget. The packet
+/// goes on with its verdict either way; a copy not made only costs counters (global and the
+/// peer's `copy_denied`).
+///
+/// Budgets (review C6): each peer has two GCRA budgets of `inspect_budget_pps`, one for copies of
+/// packets the first pass passed and one for packets it dropped, so a spoofer of a peer's
+/// address flooding packets that get dropped (malformed, class not allowed) cannot spend the
+/// budget of the peer's real traffic. Copies of dropped packets are also skipped while the ring
+/// is at least half full: they never take the last half of the ring from anyone's passed
+/// traffic.
 #[inline(always)]
-fn flag(ctx: &XdpContext, peer_id: u32, facts: &filter_common::Facts, verdict: &filter_common::Verdict, len: u64) {
-    let Some(mut entry) = INSPECT_RING.reserve::<InspectRecord>(0) else {
-        bump(INSPECT_OVERFLOW);
-        return;
-    };
-    let cap = if len as usize > INSPECT_SNAPLEN { INSPECT_SNAPLEN } else { len as usize };
-    if cap == 0 {
-        entry.discard(0);
+fn flag(
+    ctx: &XdpContext,
+    peer_id: u32,
+    p: &PeerPolicy,
+    facts: &filter_common::Facts,
+    verdict: &filter_common::Verdict,
+    len: u64,
+) {
+    let dropped = verdict.action == Action::Drop;
+    if dropped {
+        let ring = INSPECT_RING.query(BPF_RB_RING_SIZE as u64);
+        if INSPECT_RING.query(BPF_RB_AVAIL_DATA as u64) * 2 >= ring {
+            bump(INSPECT_DROP_SKIPPED);
+            count_copy(peer_id, false);
+            return;
+        }
+    }
+    // SAFETY: bpf_ktime_get_ns has no preconditions. One clock read serves the budget and the
+    // record (it costs tens of ns in a VM).
+    let now = unsafe { bpf_ktime_get_ns() };
+    if p.copy_interval_ns != 0 && !copy_budget_ok(peer_id * 2 + dropped as u32, p, now) {
+        bump(INSPECT_BUDGET);
+        count_copy(peer_id, false);
         return;
     }
-    // The same value in 1..=INSPECT_SNAPLEN, in a form the verifier can bound below by 1 (it
-    // does not carry `cap != 0` across the copies LLVM makes).
-    let cap = ((cap - 1) & (INSPECT_SNAPLEN - 1)) + 1;
+    let len = len as usize;
+    if len == 0 {
+        return;
+    }
+    let truncated = len > INSPECT_SNAPLEN;
+    let cap = if truncated { INSPECT_SNAPLEN } else { len };
+    let mut flags = if facts.first_fragment || facts.later_fragment { INSPECT_FLAG_FRAGMENT } else { 0 };
+    if truncated {
+        flags |= INSPECT_FLAG_TRUNCATED;
+        bump(INSPECT_TRUNCATED);
+    }
+    let header = InspectHeader {
+        ts_ns: now,
+        // SAFETY: `ctx.ctx` is the xdp_md the kernel passed to this program.
+        ifindex: unsafe { (*ctx.ctx).ingress_ifindex },
+        peer_id,
+        len: len as u32,
+        cap_len: cap as u32,
+        class: facts.class as u8,
+        reason: verdict.reason as u8,
+        action: dropped as u8,
+        flags,
+        _pad: [0; 4],
+    };
+    // The smallest size class that holds the frame: a ring reservation's size is a constant.
+    let copied = if cap <= 128 {
+        copy::<128>(ctx, &header, cap)
+    } else if cap <= 256 {
+        copy::<256>(ctx, &header, cap)
+    } else if cap <= 512 {
+        copy::<512>(ctx, &header, cap)
+    } else if cap <= 1024 {
+        copy::<1024>(ctx, &header, cap)
+    } else if cap <= 2048 {
+        copy::<2048>(ctx, &header, cap)
+    } else if cap <= 4096 {
+        copy::<4096>(ctx, &header, cap)
+    } else if cap <= 8192 {
+        copy::<8192>(ctx, &header, cap)
+    } else {
+        copy::<INSPECT_SNAPLEN>(ctx, &header, cap)
+    };
+    count_copy(peer_id, copied);
+}
+
+/// Reserve a record of size class `N` (a power of two, at least `cap`), fill it and submit it.
+/// False if the ring is full (counted) or the copy failed.
+#[inline(always)]
+fn copy<const N: usize>(ctx: &XdpContext, header: &InspectHeader, cap: usize) -> bool {
+    let Some(mut entry) = INSPECT_RING.reserve::<InspectRecord<N>>(0) else {
+        bump(INSPECT_OVERFLOW);
+        return false;
+    };
+    // The same value in 1..=N, in a form the verifier can bound (it does not carry `cap <= N`
+    // and `cap != 0` across the copies LLVM makes).
+    let cap = ((cap - 1) & (N - 1)) + 1;
     let rec = entry.as_mut_ptr();
-    // SAFETY: `rec` points to a reserved, exclusively owned InspectRecord; the header fields are
-    // written before submit, and bpf_xdp_load_bytes writes at most `cap` <= INSPECT_SNAPLEN bytes
-    // into `data`.
+    // SAFETY: `rec` points to a reserved, exclusively owned record; bpf_xdp_load_bytes writes at
+    // most `cap` <= N bytes into `data`.
     let ok = unsafe {
-        (*rec).header.ts_ns = bpf_ktime_get_ns();
-        (*rec).header.ifindex = (*ctx.ctx).ingress_ifindex;
-        (*rec).header.peer_id = peer_id;
-        (*rec).header.len = len as u32;
-        (*rec).header.cap_len = cap as u32;
-        (*rec).header.class = facts.class as u8;
-        (*rec).header.reason = verdict.reason as u8;
-        (*rec).header.action = (verdict.action == Action::Drop) as u8;
-        (*rec).header.flags =
-            if facts.first_fragment || facts.later_fragment { filter_common::INSPECT_FLAG_FRAGMENT } else { 0 };
-        (*rec).header._pad = [0; 4];
+        (*rec).header = *header;
         bpf_xdp_load_bytes(ctx.ctx, 0, (*rec).data.as_mut_ptr() as *mut _, cap as u32) == 0
     };
     if ok {
-        entry.submit(0);
+        // Wake the reader only once a backlog builds up; it drains the ring every 2 ms anyway.
+        let wake = INSPECT_RING.query(BPF_RB_AVAIL_DATA as u64) >= filter_common::INSPECT_WAKEUP_BYTES;
+        entry.submit(if wake { 0 } else { BPF_RB_NO_WAKEUP as u64 });
         bump(INSPECT_FLAGGED);
     } else {
         entry.discard(0);
+    }
+    ok
+}
+
+/// One copy against a peer's budget (`slot`: peer id * 2, + 1 for dropped packets).
+#[inline(always)]
+fn copy_budget_ok(slot: u32, p: &PeerPolicy, now: u64) -> bool {
+    let Some(tat) = COPY_STATE.get_ptr_mut(slot) else {
+        return true;
+    };
+    // SAFETY: `tat` points into the map value for `slot`, valid for the program's run. Racing
+    // CPUs may each admit a copy in the same slot, as with the rate limiter.
+    unsafe {
+        match rate::gcra(*tat, now, p.copy_interval_ns, p.copy_tolerance_ns) {
+            Some(next) => {
+                *tat = next;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[inline(always)]
+fn count_copy(peer_id: u32, copied: bool) {
+    if let Some(c) = PEER_STATS.get_ptr_mut(peer_id) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe {
+            if copied {
+                (*c).copied += 1;
+            } else {
+                (*c).copy_denied += 1;
+            }
+        }
     }
 }
 

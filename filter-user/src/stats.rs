@@ -20,6 +20,9 @@ pub struct PeerStats {
     pub bytes: u64,
     pub passed: u64,
     pub dropped: u64,
+    /// Copied to deep inspection, and copies denied (budget, ring half full for drops, ring full).
+    pub copied: u64,
+    pub copy_denied: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +127,8 @@ pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Res
             sum.bytes += v.bytes;
             sum.passed += v.passed;
             sum.dropped += v.dropped;
+            sum.copied += v.copied;
+            sum.copy_denied += v.copy_denied;
         }
         rows.push((name, sum));
     }
@@ -149,6 +154,8 @@ fn peer_list(peer_slots: u32, rows: &[(PeerName, PeerCounter)]) -> Vec<PeerStats
             bytes: c.bytes,
             passed: c.passed,
             dropped: c.dropped,
+            copied: c.copied,
+            copy_denied: c.copy_denied,
         });
     }
     peers
@@ -182,7 +189,7 @@ mod tests {
     fn row(name: &str, packets: u64) -> (PeerName, PeerCounter) {
         let mut n = PeerName::default();
         n.bytes[..name.len()].copy_from_slice(name.as_bytes());
-        (n, PeerCounter { packets, bytes: packets * 100, passed: packets, dropped: 0 })
+        (n, PeerCounter { packets, bytes: packets * 100, passed: packets, dropped: 0, copied: 0, copy_denied: 0 })
     }
 
     fn names(peers: &[PeerStats]) -> Vec<(&str, u32)> {

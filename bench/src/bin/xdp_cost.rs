@@ -54,7 +54,8 @@ allow = ["gtp-u"]
 /// by default).
 const INSPECTED: [&str; 3] = ["allowed_gtpc_v6", "allowed_sctp_m3ua", "allowed_diameter_tcp"];
 
-/// Runs per call when every run must copy: the 8 MiB ring holds 4,017 records of 2,088 bytes.
+/// Runs per call when every run must copy: the 8 MiB ring holds at least 4,000 records of these
+/// frames (each record is the smallest size class, 128 to 16,384 bytes, that holds the frame).
 const COPY_BATCH: u32 = 4000;
 
 /// Calls per sample when every run must copy (100,000 copies). Each BPF_PROG_TEST_RUN call
@@ -317,7 +318,12 @@ fn main() {
 
     let mut h = Harness::new(POLICY);
     // The shipped defaults: inspection on, every peer's signaling (not GTP-U) copied up.
-    let policy_inspect = POLICY.replace("[inspect]\nenabled = false\n", "");
+    // The copy budget (default 20,000/s per peer, review C6) is raised so that every run copies:
+    // these rows measure the copy, not the budget.
+    let policy_inspect = POLICY.replace("[inspect]\nenabled = false\n", "").replace(
+        "allow = [\"sigtran\", \"diameter\", \"gtp-c\", \"gtp-u\"]\n",
+        "allow = [\"sigtran\", \"diameter\", \"gtp-c\", \"gtp-u\"]\ninspect_budget_pps = 10000000\n",
+    );
     let mut hi = Harness::new(&policy_inspect);
     // What the daemon does for `[inspect] enabled = true` (Filter::apply leaves it off).
     inspect::io::set_enabled(&mut hi.filter, true).expect("switch inspection on");
@@ -470,7 +476,7 @@ path (allowed IPv4, allowed IPv6, unknown-source drop).\n";
         "\nDeep inspection: the rows above without \"+ copy\" use a policy with `[inspect] enabled = false`, the first pass alone. \
 The \"+ copy to the inspection ring\" rows use the shipped default (inspection on, every peer's signaling but GTP-U copied up): \
 BPF_PROG_TEST_RUN in {COPY_CALLS} calls of {COPY_BATCH} runs per sample with the ring buffer drained between calls, so that every run reserves, \
-copies (`bpf_xdp_load_bytes`, up to 2,048 bytes) and submits a record; {}. \
+copies (`bpf_xdp_load_bytes`, the whole frame into a record of the smallest size class that holds it) and submits a record; {}. \
 The \"ring full\" row is the same policy with nothing reading the ring: the reservation fails and only an overflow counter moves. \
 Allowed GTP-U and unknown peers are not copied with the defaults, so their rows hold either way.\n",
         checked

@@ -445,6 +445,8 @@ mod tests {
                 bytes: *bytes,
                 passed: packets - dropped,
                 dropped: *dropped,
+                copied: 0,
+                copy_denied: 0,
             })
             .collect();
         Snapshot { generation, cells, peers }

@@ -115,6 +115,8 @@ pub fn compile(p: &Policy, generation: u64, ids: &mut PeerIds) -> Compiled {
             Some(pps) => rate::params(pps, peer.rate_burst.unwrap_or(0)),
             None => (0, 0),
         };
+        // A tenth of a second's worth of burst.
+        let copy = rate::params(peer.inspect_budget_pps, (peer.inspect_budget_pps / 10).max(1));
         let policy = PeerPolicy {
             allow: peer.allow.iter().fold(0, |a, c| a | c.bit()),
             present: 1,
@@ -129,6 +131,8 @@ pub fn compile(p: &Policy, generation: u64, ids: &mut PeerIds) -> Compiled {
             rate_tolerance_ns: tolerance,
             inspect_every: peer.inspect.sampling.every(),
             inspect_gtpu_every: peer.inspect.sampling_gtpu.every(),
+            copy_interval_ns: copy.0,
+            copy_tolerance_ns: copy.1,
         };
         peers.push(CompiledPeer { name: peer.name.clone(), id, policy });
         for net in &peer.prefixes {

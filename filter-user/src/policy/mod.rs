@@ -102,6 +102,9 @@ pub struct Peer {
     /// establish (AH/ESP, long IPv6 header chains, tunnels, ...) pass (rate-limited like its
     /// signaling) instead of being dropped.
     pub unclassifiable_pass: bool,
+    /// Copies to deep inspection per second this peer may cause (each of: packets passed,
+    /// packets dropped), `inspect_budget_pps`; the burst is a tenth of a second's worth.
+    pub inspect_budget_pps: u64,
     pub inspect: inspect::PeerInspect,
 }
 
@@ -224,6 +227,7 @@ struct PeerModel {
     rate_burst: Option<Spanned<i64>>,
     mode: Option<ModeModel>,
     unclassifiable: Option<PassDrop>,
+    inspect_budget_pps: Option<Spanned<i64>>,
     inspect: Option<Spanned<String>>,
     inspect_gtpu: Option<Spanned<String>>,
     #[serde(default)]
@@ -356,6 +360,16 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
             }
         };
 
+        let inspect_budget_pps = match p.inspect_budget_pps {
+            None => filter_common::DEFAULT_INSPECT_BUDGET_PPS,
+            Some(b) if *b.get_ref() >= 1 && *b.get_ref() <= 10_000_000 => *b.get_ref() as u64,
+            Some(b) => {
+                return Err(at(
+                    b.span().start,
+                    format!("peer {name:?}: inspect_budget_pps must be between 1 and 10000000"),
+                ));
+            }
+        };
         let insp = inspect::validate_peer(
             &name,
             inspect::PeerInspectModel {
@@ -376,6 +390,7 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
             rate_burst,
             mode: p.mode.map(Mode::from),
             unclassifiable_pass: matches!(p.unclassifiable, Some(PassDrop::Pass)),
+            inspect_budget_pps,
             inspect: insp,
         });
     }

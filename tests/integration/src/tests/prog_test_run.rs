@@ -976,3 +976,93 @@ fn fragments_reassemble_or_drop_by_class() {
         assert!(drain_ring(&mut h).is_empty(), "{fam:?}: an untracked later fragment was copied");
     }
 }
+
+/// Inspection copies (issue 13 item 3, review C6 and M4): a record is reserved in the smallest
+/// size class that holds the frame; each peer has a copy budget, spent separately by passed and
+/// dropped packets; copies of dropped packets stop while the ring is half full, so they never
+/// take its last half from passed traffic. Every copy not made is counted on the peer.
+#[test]
+fn inspection_copies_are_sized_budgeted_and_drops_yield() {
+    let policy = format!(
+        "{POLICY}\n[[peer]]\nname = \"budget\"\nprefixes = [\"198.18.8.0/24\"]\nallow = [\"gtp-c\"]\ninspect_budget_pps = 5\n"
+    );
+    let mut h = Harness::new(&policy);
+    sigwall::inspect::io::set_enabled(&mut h.filter, true).expect("enable inspection");
+    drain_ring(&mut h);
+    let hl = std::mem::size_of::<filter_common::InspectHeader>();
+
+    // Size classes: the record is the header plus the smallest power of two >= the frame.
+    for payload in [10usize, 200, 300, 900, 2000, 3000] {
+        let ies = vec![0u8; payload];
+        let f =
+            frame(Family::V4, &[], 1, L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(32, 0, 1, &ies) })
+                .bytes();
+        assert_eq!(h.run(&f), XDP_PASS);
+        let recs = drain_ring_raw(&mut h);
+        assert_eq!(recs.len(), 1, "{payload}");
+        let class = f.len().next_power_of_two().max(128);
+        assert_eq!(recs[0].len(), hl + class, "frame of {} bytes: record size", f.len());
+        let (hdr, data) = (&recs[0][..hl], &recs[0][hl..hl + f.len()]);
+        assert_eq!(data, &f[..], "the whole frame is copied");
+        assert_eq!(u32::from_ne_bytes(hdr[20..24].try_into().unwrap()) as usize, f.len(), "cap_len");
+    }
+
+    // Budget: 5 copies/s with a burst of one. Of 20 back-to-back packets one is copied.
+    let f = Frame::new("198.18.8.9".parse().unwrap(), dst(Family::V4), gtpc()).bytes();
+    let before = h.snapshot().peer("budget").cloned().unwrap();
+    for _ in 0..20 {
+        assert_eq!(h.run(&f), XDP_PASS, "the budget never changes the verdict");
+    }
+    let after = h.snapshot().peer("budget").cloned().unwrap();
+    assert_eq!(after.copied - before.copied, 1);
+    assert_eq!(after.copy_denied - before.copy_denied, 19);
+    assert_eq!(drain_ring_raw(&mut h).len(), 1);
+    // The dropped-packet budget is separate: a malformed packet from the same peer is copied.
+    let mut bad = gtpc();
+    if let L4::Udp { payload, .. } = &mut bad {
+        payload[1] = 0; // GTPv2 message type 0
+    }
+    let f = Frame::new("198.18.8.9".parse().unwrap(), dst(Family::V4), bad).bytes();
+    assert_eq!(h.run(&f), XDP_DROP);
+    assert_eq!(h.snapshot().peer("budget").unwrap().copied - after.copied, 1);
+    drain_ring(&mut h);
+
+    // Drops yield: fill half the 8 MiB ring with passed traffic, then a dropped packet's copy
+    // is skipped (and counted) while passed traffic is still copied.
+    let big = frame(
+        Family::V4,
+        &[],
+        1,
+        L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(32, 0, 1, &vec![0u8; 3000]) },
+    )
+    .bytes();
+    let none = frame(Family::V4, &[], 2, gtpc()).bytes();
+    let n0 = h.snapshot().peer("none").cloned().unwrap();
+    assert_eq!(h.run(&none), XDP_DROP);
+    let n1 = h.snapshot().peer("none").cloned().unwrap();
+    assert_eq!((n1.copied - n0.copied, n1.copy_denied - n0.copy_denied), (1, 0), "ring empty: drop copied");
+    let half = filter_common::maps::INSPECT_RING_BYTES as usize / 2;
+    for _ in 0..half / (hl + 4096) + 1 {
+        assert_eq!(h.run(&big), XDP_PASS);
+    }
+    assert_eq!(h.run(&none), XDP_DROP);
+    let n2 = h.snapshot().peer("none").cloned().unwrap();
+    assert_eq!((n2.copied - n1.copied, n2.copy_denied - n1.copy_denied), (0, 1), "ring half full: drop not copied");
+    let a0 = h.snapshot().peer("all").cloned().unwrap();
+    assert_eq!(h.run(&big), XDP_PASS);
+    let a1 = h.snapshot().peer("all").cloned().unwrap();
+    assert_eq!(a1.copied - a0.copied, 1, "passed traffic still copied");
+    drain_ring(&mut h);
+}
+
+/// Drain the inspection ring: every record's raw bytes.
+fn drain_ring_raw(h: &mut Harness) -> Vec<Vec<u8>> {
+    use aya::maps::{MapData, RingBuf};
+    let mut ring: RingBuf<&mut MapData> =
+        RingBuf::try_from(h.filter.ebpf.map_mut("INSPECT_RING").expect("map INSPECT_RING")).expect("INSPECT_RING");
+    let mut out = Vec::new();
+    while let Some(item) = ring.next() {
+        out.push(item.to_vec());
+    }
+    out
+}
