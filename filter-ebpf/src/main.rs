@@ -10,6 +10,7 @@
 #![no_std]
 #![no_main]
 
+mod fast;
 mod parse;
 
 use aya_ebpf::{
@@ -60,7 +61,7 @@ static PEERS_V6_1: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(DEFAULT_PR
 
 /// Peer policies, `generation * MAX_PEERS + peer id`.
 #[map]
-static PEER_POLICY: Array<PeerPolicy> = Array::with_max_entries(GENERATIONS * MAX_PEERS, 0);
+pub(crate) static PEER_POLICY: Array<PeerPolicy> = Array::with_max_entries(GENERATIONS * MAX_PEERS, 0);
 
 /// Peer names, `generation * MAX_PEERS + peer id`: written by the controller with the policy,
 /// read by `sigwall stats` from the pins.
@@ -86,7 +87,7 @@ static PEER_BLOCKS: Array<Block> = Array::with_max_entries(MAX_PEERS, 0);
 
 /// Deep-inspection switches (global enable, whether any blocks exist).
 #[map]
-static INSPECT_CFG: Array<InspectCfg> = Array::with_max_entries(1, 0);
+pub(crate) static INSPECT_CFG: Array<InspectCfg> = Array::with_max_entries(1, 0);
 
 /// Flagged packets for deep inspection: header + up to INSPECT_SNAPLEN bytes. Ring buffers need
 /// kernel 5.8.
@@ -133,7 +134,10 @@ static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 static FRAGMENTS: LruHashMap<FragKey, FragVerdict> =
     LruHashMap::with_max_entries(filter_common::maps::FRAGMENTS_CAPACITY, 0);
 
+// Inlined into the entry point the macro generates: otherwise LLVM leaves the whole program in a
+// BPF-to-BPF call that every packet pays for.
 #[xdp]
+#[inline(always)]
 pub fn sigwall(ctx: XdpContext) -> u32 {
     judge(&ctx)
 }
@@ -151,6 +155,9 @@ fn judge(ctx: &XdpContext) -> u32 {
         // Unreachable with a loaded policy; fail open so a half-set-up program never cuts a link.
         return xdp_action::XDP_PASS;
     };
+    if let Some(action) = fast::first_pass(ctx, generation, global) {
+        return action;
+    }
     let parsed = converge(parse::parse(ctx, generation));
     let mut facts = parsed.facts;
     let bytes = (ctx.data_end() - ctx.data()) as u64;
@@ -250,10 +257,16 @@ fn judge(ctx: &XdpContext) -> u32 {
     if facts.first_fragment {
         track_fragment(ctx, &parsed, peer_id, facts.class, verdict.action, copied);
     }
+    action(ctx, verdict, facts.class, peer_id)
+}
+
+/// The XDP action of a verdict (a drop is logged at debug level).
+#[inline(always)]
+pub(crate) fn action(ctx: &XdpContext, verdict: filter_common::Verdict, class: Class, peer_id: u32) -> u32 {
     match verdict.action {
         Action::Pass => xdp_action::XDP_PASS,
         Action::Drop => {
-            debug!(ctx, "drop reason={} class={} peer={}", verdict.reason as u32, facts.class as u32, peer_id);
+            debug!(ctx, "drop reason={} class={} peer={}", verdict.reason as u32, class as u32, peer_id);
             xdp_action::XDP_DROP
         }
     }
@@ -360,7 +373,7 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
 /// is at least half full: they never take the last half of the ring from anyone's passed
 /// traffic.
 #[inline(always)]
-fn flag(
+pub(crate) fn flag(
     ctx: &XdpContext,
     peer_id: u32,
     p: &PeerPolicy,
@@ -521,23 +534,35 @@ fn bump(index: u32) {
 
 #[inline(always)]
 fn lookup_peer(ctx: &XdpContext, generation: u32, p: &parse::Parsed) -> u32 {
-    let found = match p.src {
+    match p.src {
         Source::V4 => match parse::source_v4(ctx, p.l3_off) {
-            Some(a) => {
-                let key = Key::new(32, a);
-                if generation == 0 { PEERS_V4_0.get(&key) } else { PEERS_V4_1.get(&key) }
-            }
-            None => None,
+            Some(a) => lookup_v4(generation, a),
+            None => UNKNOWN_PEER_ID,
         },
         Source::V6 => match parse::source_v6(ctx, p.l3_off) {
-            Some(a) => {
-                let key = Key::new(128, a);
-                if generation == 0 { PEERS_V6_0.get(&key) } else { PEERS_V6_1.get(&key) }
-            }
-            None => None,
+            Some(a) => lookup_v6(generation, a),
+            None => UNKNOWN_PEER_ID,
         },
-        Source::None => None,
-    };
+        Source::None => UNKNOWN_PEER_ID,
+    }
+}
+
+/// The peer id of an IPv4 source in generation `generation` (`UNKNOWN_PEER_ID`: none).
+#[inline(always)]
+pub(crate) fn lookup_v4(generation: u32, a: [u8; 4]) -> u32 {
+    let key = Key::new(32, a);
+    let found = if generation == 0 { PEERS_V4_0.get(&key) } else { PEERS_V4_1.get(&key) };
+    match found {
+        Some(id) if *id < MAX_PEERS => *id,
+        _ => UNKNOWN_PEER_ID,
+    }
+}
+
+/// The peer id of an IPv6 source in generation `generation` (`UNKNOWN_PEER_ID`: none).
+#[inline(always)]
+pub(crate) fn lookup_v6(generation: u32, a: [u8; 16]) -> u32 {
+    let key = Key::new(128, a);
+    let found = if generation == 0 { PEERS_V6_0.get(&key) } else { PEERS_V6_1.get(&key) };
     match found {
         Some(id) if *id < MAX_PEERS => *id,
         _ => UNKNOWN_PEER_ID,
@@ -545,7 +570,7 @@ fn lookup_peer(ctx: &XdpContext, generation: u32, p: &parse::Parsed) -> u32 {
 }
 
 #[inline(always)]
-fn rate_ok(peer_id: u32, p: &PeerPolicy) -> bool {
+pub(crate) fn rate_ok(peer_id: u32, p: &PeerPolicy) -> bool {
     let Some(tat) = RATE_STATE.get_ptr_mut(peer_id) else {
         return true;
     };
@@ -564,7 +589,7 @@ fn rate_ok(peer_id: u32, p: &PeerPolicy) -> bool {
 }
 
 #[inline(always)]
-fn count(index: u32, bytes: u64) {
+pub(crate) fn count(index: u32, bytes: u64) {
     if let Some(c) = STATS.get_ptr_mut(index) {
         // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
         unsafe {
@@ -575,7 +600,7 @@ fn count(index: u32, bytes: u64) {
 }
 
 #[inline(always)]
-fn count_peer(peer_id: u32, bytes: u64, action: Action) {
+pub(crate) fn count_peer(peer_id: u32, bytes: u64, action: Action) {
     if let Some(c) = PEER_STATS.get_ptr_mut(peer_id) {
         // SAFETY: per-CPU slot, as above.
         unsafe {

@@ -45,8 +45,8 @@ const IPV6_EXT_MAX_CHAIN: usize = 6;
 const SCTP_MAX_CHUNKS: usize = 8;
 
 // EtherTypes as `EthHdr::ether_type` holds them (network byte order, read as a native u16).
-const ETH_P_IP: u16 = EtherType::Ipv4 as u16;
-const ETH_P_IPV6: u16 = EtherType::Ipv6 as u16;
+pub(crate) const ETH_P_IP: u16 = EtherType::Ipv4 as u16;
+pub(crate) const ETH_P_IPV6: u16 = EtherType::Ipv6 as u16;
 const ETH_P_8021Q: u16 = EtherType::Ieee8021q as u16;
 const ETH_P_8021AD: u16 = EtherType::Ieee8021ad as u16;
 /// The pre-standard QinQ TPID some switches still use; a tag like the others.
@@ -58,9 +58,9 @@ const ETH_P_MPLS_MC: u16 = 0x8848u16.to_be();
 const ETH_P_PPPOE_SESSION: u16 = 0x8864u16.to_be();
 const IPPROTO_ICMP: u8 = IpProto::Icmp as u8;
 const IPPROTO_ICMPV6: u8 = IpProto::Ipv6Icmp as u8;
-const IPPROTO_TCP: u8 = IpProto::Tcp as u8;
-const IPPROTO_UDP: u8 = IpProto::Udp as u8;
-const IPPROTO_SCTP: u8 = IpProto::Sctp as u8;
+pub(crate) const IPPROTO_TCP: u8 = IpProto::Tcp as u8;
+pub(crate) const IPPROTO_UDP: u8 = IpProto::Udp as u8;
+pub(crate) const IPPROTO_SCTP: u8 = IpProto::Sctp as u8;
 const IPPROTO_HOPOPTS: u8 = IpProto::HopOpt as u8;
 const IPPROTO_ROUTING: u8 = IpProto::Ipv6Route as u8;
 const IPPROTO_FRAGMENT: u8 = IpProto::Ipv6Frag as u8;
@@ -82,17 +82,17 @@ const IPPROTO_VRRP: u8 = 112;
 const EPHEMERAL_MIN: u16 = 32768;
 /// `port_class` result: a signaling source port towards a port that is neither a signaling port
 /// nor an ephemeral one. Not a reply to a local client, not provably anything: unclassifiable.
-const PORT_SOURCE_ONLY: u8 = 0x80;
+pub(crate) const PORT_SOURCE_ONLY: u8 = 0x80;
 
 /// SCTP chunk header (RFC 9260 §3.2): type, flags, length.
-const SCTP_CHUNK_HDR_LEN: usize = 4;
+pub(crate) const SCTP_CHUNK_HDR_LEN: usize = 4;
 /// SCTP DATA chunk (RFC 9260 §3.3.1): chunk header, TSN, stream id, stream sequence, PPID; user
 /// data follows. Offsets from the chunk's start.
-const SCTP_DATA_PPID_OFF: usize = 12;
-const SCTP_DATA_HDR_LEN: usize = 16;
-const SCTP_CHUNK_DATA: u8 = 0;
+pub(crate) const SCTP_DATA_PPID_OFF: usize = 12;
+pub(crate) const SCTP_DATA_HDR_LEN: usize = 16;
+pub(crate) const SCTP_CHUNK_DATA: u8 = 0;
 /// DATA chunk flag B: the first piece of a user message.
-const SCTP_DATA_FLAG_BEGINNING: u8 = 0x02;
+pub(crate) const SCTP_DATA_FLAG_BEGINNING: u8 = 0x02;
 /// SCTP payload protocol identifiers (IANA): M2UA, M3UA, SUA, M2PA are consecutive (2-5).
 const PPID_M2UA: u32 = 2;
 const PPID_M2PA: u32 = 5;
@@ -101,9 +101,9 @@ const PPID_DIAMETER: u32 = 46;
 const SIGTRAN_COMMON_HDR_LEN: usize = 8;
 const DIAMETER_HDR_LEN: usize = 20;
 /// GTP header (TS 29.281 §5.1, TS 29.274 §5.1): flags, message type, length; read only so far.
-const GTP_FIXED_LEN: usize = 4;
+pub(crate) const GTP_FIXED_LEN: usize = 4;
 /// Shortest GTP datagram the first pass accepts: UDP header plus GTP-U's 8-byte header.
-const GTP_MIN_UDP_LEN: usize = UdpHdr::LEN + 8;
+pub(crate) const GTP_MIN_UDP_LEN: usize = UdpHdr::LEN + 8;
 /// IPv6 extension headers (RFC 8200 §4): next header, length in 8-octet units not counting the
 /// first 8; the fragment header is 8 octets with the offset and M flag in bytes 2-3.
 const IPV6_EXT_UNIT: usize = 8;
@@ -111,7 +111,7 @@ const IPV6_FRAG_HDR_LEN: usize = 8;
 
 /// Read a `T` at `off` bytes from the start of the frame, or `None` if it does not fit.
 #[inline(always)]
-fn load<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
+pub(crate) fn load<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
     let start = ctx.data();
     let end = ctx.data_end();
     if start + off + core::mem::size_of::<T>() > end {
@@ -139,7 +139,7 @@ fn port_bits(generation: u32, port_be: u16) -> u8 {
 /// is a signaling port, [`PORT_SOURCE_ONLY`]. A peer therefore cannot pick its class with its
 /// source port to reach a service on another port (review M1).
 #[inline(always)]
-fn port_class(generation: u32, sport_be: u16, dport_be: u16, mask: u8) -> u8 {
+pub(crate) fn port_class(generation: u32, sport_be: u16, dport_be: u16, mask: u8) -> u8 {
     let d = port_bits(generation, dport_be) & mask;
     if d != 0 {
         return d;
@@ -152,6 +152,12 @@ fn port_class(generation: u32, sport_be: u16, dport_be: u16, mask: u8) -> u8 {
     } else {
         PORT_SOURCE_ONLY
     }
+}
+
+/// A VLAN tag the parsers follow (802.1Q, 802.1ad).
+#[inline(always)]
+pub(crate) fn is_vlan(ether_type: u16) -> bool {
+    ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD
 }
 
 #[inline(always)]
@@ -316,7 +322,7 @@ pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
     };
     let mut i = 0;
     while i < VLAN_MAX_DEPTH {
-        if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
+        if !is_vlan(proto) {
             break;
         }
         let Some(tag) = load::<VlanHdr>(ctx, off) else {
@@ -526,7 +532,7 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
 /// Diameter header (RFC 6733 §3: version 1, 24-bit length ≥ 20). Other payloads are not ours
 /// to judge.
 #[inline(always)]
-fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, ppid: u32) -> bool {
+pub(crate) fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, ppid: u32) -> bool {
     let off = off & OFF_MASK;
     if (PPID_M2UA..=PPID_M2PA).contains(&ppid) {
         if avail < SIGTRAN_COMMON_HDR_LEN {
