@@ -9,6 +9,8 @@
 //! BTF-described ones.
 #![no_std]
 #![no_main]
+// Inline assembly for one-instruction packet loads at any alignment (see `fast.rs`).
+#![feature(asm_experimental_arch)]
 
 mod fast;
 mod parse;
