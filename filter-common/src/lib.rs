@@ -560,13 +560,19 @@ impl Verdict {
 ///    the caller), are dropped as `fragment_untracked` without one, and are dropped with a
 ///    quarantined peer;
 /// 2. non-signaling traffic is judged by `non_signaling` alone, whoever sends it;
-/// 3. malformed signaling is refused before the source is considered: a forged header from an
-///    allowed peer is no better than one from anyone else;
-/// 4. then the allowlist, the class, the class's fragment policy (a first fragment of a class
-///    with `fragments = "drop"` is dropped as `fragment_policy`), and the rate. A frame whose class could not be
-///    established (`unclassifiable`) is signaling of unknown class: from a source in no peer it
-///    follows `unknown_peer`; from a peer it is dropped unless the peer's policy says
-///    `unclassifiable = "pass"` (then it goes on to the rate limit like allowed signaling).
+/// 3. signaling from a source in no peer, with `unknown_peer = "drop"`, is refused next
+///    (`not_allowlisted`, or `unclassifiable` when its class could not be established): nothing
+///    in its headers could change that verdict, so the XDP fast path does not even parse them
+///    for a flood of unknown sources (issue 13). Until this order, malformed headers were
+///    counted `malformed` before the source was considered, from anyone;
+/// 4. malformed signaling is refused before the peer's policy is considered: a forged header
+///    from an allowed peer is no better than one from anyone else (nor from an unknown source
+///    under `unknown_peer = "pass"`);
+/// 5. then the class, the class's fragment policy (a first fragment of a class with
+///    `fragments = "drop"` is dropped as `fragment_policy`), and the rate. A frame whose class
+///    could not be established (`unclassifiable`) is signaling of unknown class: from a source
+///    in no peer it follows `unknown_peer`; from a peer it is dropped unless the peer's policy
+///    says `unclassifiable = "pass"` (then it goes on to the rate limit like allowed signaling).
 ///
 /// Any drop becomes `Pass`/`Monitored` when the effective mode (the peer's override, else the
 /// global mode) is monitor: monitor mode never drops, it only counts.
@@ -622,12 +628,13 @@ fn decide_unknown(facts: &Facts, global: &GlobalPolicy) -> Verdict {
     if facts.later_fragment {
         return later_fragment(facts, mode);
     }
+    let reason = if facts.unclassifiable { Reason::Unclassifiable } else { Reason::NotAllowlisted };
+    if !pass_unknown && facts.class != Class::NonSignaling {
+        // Before `common`'s header verdicts: see the order above (3.).
+        return in_mode(mode, Action::Drop, reason);
+    }
     if let Some((action, reason)) = common(facts, global) {
         return in_mode(mode, action, reason);
-    }
-    let reason = if facts.unclassifiable { Reason::Unclassifiable } else { Reason::NotAllowlisted };
-    if !pass_unknown {
-        return in_mode(mode, Action::Drop, reason);
     }
     if fragment_dropped(facts, global) {
         return in_mode(mode, Action::Drop, Reason::FragmentPolicy);

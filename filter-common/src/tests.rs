@@ -75,7 +75,15 @@ fn malformed_is_dropped_even_from_an_allowed_peer() {
     let g = GlobalPolicy::default();
     let f = Facts { malformed: true, ..sig(Class::GtpU) };
     assert_eq!(d(&f, Some(&peer(&[Class::GtpU])), &g), v(Action::Drop, Reason::Malformed));
-    assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::Malformed));
+    // From a source in no peer: refused as such first when unknown sources are dropped (the
+    // fast path never parses their headers), judged malformed when they may pass.
+    assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::NotAllowlisted));
+    let unclassifiable = Facts { malformed: true, unclassifiable: true, ..Facts::new(Class::Unclassified) };
+    assert_eq!(d(&unclassifiable, None, &g), v(Action::Drop, Reason::Unclassifiable));
+    let pass = GlobalPolicy { unknown_peer_pass: 1, ..GlobalPolicy::default() };
+    assert_eq!(d(&f, None, &pass), v(Action::Drop, Reason::Malformed));
+    let monitor = GlobalPolicy { mode: Mode::Monitor as u8, ..GlobalPolicy::default() };
+    assert_eq!(d(&f, None, &monitor), v(Action::Pass, Reason::Monitored));
 }
 
 #[test]

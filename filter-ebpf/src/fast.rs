@@ -157,15 +157,6 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
         return Some(crate::action(ctx, v, class, UNKNOWN_PEER_ID));
     }
 
-    // Blocks pushed down by deep inspection: their lookups live in the general path.
-    let cfg = match crate::INSPECT_CFG.get(0) {
-        Some(c) => *c,
-        None => InspectCfg::default(),
-    };
-    if cfg.flow_blocks != 0 || cfg.peer_blocks != 0 {
-        return None;
-    }
-
     // The source address, from the header checked above.
     let peer_id = if ip.v6 {
         let s = ip.hdr + 8;
@@ -188,7 +179,23 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
     };
     let peer_id = if peer.is_some() { peer_id } else { UNKNOWN_PEER_ID };
 
-    let malformed = !check.ok(ctx, &ip, class);
+    // A source in no peer while unknown sources are dropped: `decide` refuses it before it looks
+    // at the headers or at blocks (its order, step 3), so neither is read for such a flood.
+    let refused = peer.is_none() && global.unknown_peer_pass == 0;
+    let cfg = if refused {
+        InspectCfg::default()
+    } else {
+        let cfg = match crate::INSPECT_CFG.get(0) {
+            Some(c) => *c,
+            None => InspectCfg::default(),
+        };
+        // Blocks pushed down by deep inspection: their lookups live in the general path.
+        if cfg.flow_blocks != 0 || cfg.peer_blocks != 0 {
+            return None;
+        }
+        cfg
+    };
+    let malformed = !refused && !check.ok(ctx, &ip, class);
     let facts = Facts { malformed, over_sctp, ..Facts::new(class) };
     let verdict = decide(&facts, peer, global, || match peer {
         Some(p) => crate::rate_ok(peer_id, p),

@@ -553,22 +553,55 @@ fn lookup_peer(ctx: &XdpContext, generation: u32, p: &parse::Parsed) -> u32 {
 #[inline(always)]
 pub(crate) fn lookup_v4(generation: u32, a: [u8; 4]) -> u32 {
     let key = Key::new(32, a);
-    let found = if generation == 0 { PEERS_V4_0.get(&key) } else { PEERS_V4_1.get(&key) };
-    match found {
-        Some(id) if *id < MAX_PEERS => *id,
-        _ => UNKNOWN_PEER_ID,
-    }
+    let found = if generation == 0 {
+        let v = PEERS_V4_0.get(&key);
+        apart::<0>();
+        v
+    } else {
+        let v = PEERS_V4_1.get(&key);
+        apart::<1>();
+        v
+    };
+    peer_of(found)
 }
 
 /// The peer id of an IPv6 source in generation `generation` (`UNKNOWN_PEER_ID`: none).
 #[inline(always)]
 pub(crate) fn lookup_v6(generation: u32, a: [u8; 16]) -> u32 {
     let key = Key::new(128, a);
-    let found = if generation == 0 { PEERS_V6_0.get(&key) } else { PEERS_V6_1.get(&key) };
+    let found = if generation == 0 {
+        let v = PEERS_V6_0.get(&key);
+        apart::<0>();
+        v
+    } else {
+        let v = PEERS_V6_1.get(&key);
+        apart::<1>();
+        v
+    };
+    peer_of(found)
+}
+
+#[inline(always)]
+fn peer_of(found: Option<&u32>) -> u32 {
     match found {
         Some(id) if *id < MAX_PEERS => *id,
         _ => UNKNOWN_PEER_ID,
     }
+}
+
+/// Keeps the lookups of the two generations' tries at two call sites.
+///
+/// Left alone, LLVM merges `if g == 0 { A.get(k) } else { B.get(k) }` into one call with the map
+/// pointer selected. The verifier then sees two maps at one call and cannot turn it into a
+/// direct call of the trie's lookup: every packet went through `bpf_map_lookup_elem` and an
+/// indirect call (`map->ops`), a retpoline on this kernel: about 9 ns, half the cost of the
+/// lookup itself (measured with TEST_RUN). Each branch ends in an empty assembly statement
+/// that differs from the other's, so there is no common tail to merge; the statement emits no
+/// instruction.
+#[inline(always)]
+fn apart<const G: u32>() {
+    // SAFETY: an assembly comment: no instruction, no effect.
+    unsafe { core::arch::asm!("/* generation {g} */", g = const G, options(nomem, nostack, preserves_flags)) };
 }
 
 #[inline(always)]

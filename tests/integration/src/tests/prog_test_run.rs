@@ -311,9 +311,13 @@ fn every_class_by_every_reason_by_family_by_tagging() {
     assert!(cases > 400, "{cases}");
 }
 
+/// Malformed signaling headers are `malformed` from a peer; from a source in no peer they are
+/// refused as `not_allowlisted` first while unknown sources are dropped (the fast path never
+/// parses their headers), and judged `malformed` again when `unknown_peer = "pass"`.
 #[test]
 fn malformed_headers_of_each_signaling_class() {
     let mut h = Harness::new(POLICY);
+    let mut pass_unknown = Harness::new(&POLICY.replace(r#"unknown_peer = "drop""#, r#"unknown_peer = "pass""#));
     for fam in [Family::V4, Family::V6] {
         for tags in TAGS {
             let bad: Vec<(&str, Class, L4)> = vec![
@@ -414,7 +418,7 @@ fn malformed_headers_of_each_signaling_class() {
                 if name.starts_with("tcp data offset") {
                     seg[12] = 4 << 4;
                 }
-                let f = frame(fam, tags, 1, l4).with_l4(&seg);
+                let f = frame(fam, tags, 1, l4.clone()).with_l4(&seg);
                 let o = h.outcome(&f);
                 expect(
                     &o,
@@ -424,6 +428,19 @@ fn malformed_headers_of_each_signaling_class() {
                     class,
                     f.len(),
                     Some("all"),
+                );
+                let f = frame(fam, tags, 99, l4).with_l4(&seg);
+                let ctx = format!("{name} {fam:?} {tags:x?} from a source in no peer");
+                expect(&h.outcome(&f), &ctx, XDP_DROP, Reason::NotAllowlisted, class, f.len(), Some("(unknown)"));
+                let o = pass_unknown.outcome(&f);
+                expect(
+                    &o,
+                    &format!("{ctx}, unknown_peer = pass"),
+                    XDP_DROP,
+                    Reason::Malformed,
+                    class,
+                    f.len(),
+                    Some("(unknown)"),
                 );
             }
         }
