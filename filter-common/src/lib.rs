@@ -13,7 +13,7 @@ pub use classify::{CLASS_COUNT, Class, DIAMETER_PPIDS, SIGTRAN_PPIDS};
 
 /// Bumped whenever the layout of any pinned map changes; a restarted controller refuses to adopt
 /// pins whose layout version differs (see `filter-user::loader`).
-pub const MAP_LAYOUT_VERSION: u32 = 3;
+pub const MAP_LAYOUT_VERSION: u32 = 4;
 
 /// Peer id 0 is reserved for "no peer matched"; configured peers are numbered from 1.
 pub const UNKNOWN_PEER_ID: u32 = 0;
@@ -96,12 +96,31 @@ impl Reason {
     }
 }
 
-/// Index of the (reason, class) cell in the per-CPU `STATS` array.
+/// Index of the (reason, class) cell in the per-CPU `STATS` array, in the part that counts
+/// peers' packets and non-signaling ([`STATS_PEERS`]).
 #[inline(always)]
 pub const fn stats_index(reason: Reason, class: Class) -> u32 {
-    reason as u32 * CLASS_COUNT as u32 + class as u32
+    stats_index_in(STATS_PEERS, reason, class)
 }
-pub const STATS_ENTRIES: u32 = (REASON_COUNT * CLASS_COUNT) as u32;
+
+/// Index of the (reason, class) cell in part `part` of the per-CPU `STATS` array.
+#[inline(always)]
+pub const fn stats_index_in(part: u32, reason: Reason, class: Class) -> u32 {
+    (part * REASON_COUNT as u32 + reason as u32) * CLASS_COUNT as u32 + class as u32
+}
+
+/// `STATS` holds the reason x class cells three times. Signaling from a source in no peer is
+/// counted once, in [`STATS_UNKNOWN_PASSED`] or [`STATS_UNKNOWN_DROPPED`] by its action, and the
+/// `(unknown)` peer's packets, bytes, passed and dropped are sums of those two parts (read by
+/// `sigwall stats`); everything else is counted in [`STATS_PEERS`] (and a peer's signaling also
+/// in `PEER_STATS`). Until layout 4 an unknown source's packet moved two per-CPU counters, the
+/// cell and `PEER_STATS[0]`: one more lookup and three more updates on the path of a flood
+/// (issue 13).
+pub const STATS_PEERS: u32 = 0;
+pub const STATS_UNKNOWN_PASSED: u32 = 1;
+pub const STATS_UNKNOWN_DROPPED: u32 = 2;
+pub const STATS_PARTS: u32 = 3;
+pub const STATS_ENTRIES: u32 = STATS_PARTS * (REASON_COUNT * CLASS_COUNT) as u32;
 
 /// The global (or a peer's) mode. `Mode as u8` is stored in `GlobalPolicy::mode`.
 #[repr(u8)]

@@ -283,13 +283,19 @@ fn gcra_admits_burst_then_rate() {
 #[test]
 fn stats_index_covers_the_array() {
     let mut seen = std::vec![false; STATS_ENTRIES as usize];
-    for r in Reason::ALL {
-        for c in Class::ALL {
-            let i = stats_index(r, c) as usize;
-            assert!(!seen[i]);
-            seen[i] = true;
+    for part in [STATS_PEERS, STATS_UNKNOWN_PASSED, STATS_UNKNOWN_DROPPED] {
+        for r in Reason::ALL {
+            for c in Class::ALL {
+                let i = stats_index_in(part, r, c) as usize;
+                assert!(!seen[i]);
+                seen[i] = true;
+            }
         }
     }
+    assert_eq!(
+        stats_index(Reason::Malformed, Class::GtpU),
+        stats_index_in(STATS_PEERS, Reason::Malformed, Class::GtpU)
+    );
     assert!(seen.iter().all(|s| *s));
 }
 

@@ -201,8 +201,7 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
         Some(p) => crate::rate_ok(peer_id, p),
         None => true,
     });
-    crate::count(stats_index(verdict.reason, class), bytes);
-    crate::count_peer(peer_id, bytes, verdict.action);
+    crate::count_verdict(peer_id, class, &verdict, bytes);
     let blocked = verdict.reason == Reason::FlowBlocked || verdict.reason == Reason::PeerBlocked;
     if cfg.enabled != 0
         && !blocked

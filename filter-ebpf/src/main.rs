@@ -29,8 +29,8 @@ use filter_common::{
     Action, Active, Block, Class, Counter, DEFAULT_PREFIX_CAPACITY, FlowKey, FragKey, FragVerdict, GENERATIONS,
     GlobalPolicy, INSPECT_BUDGET, INSPECT_DROP_SKIPPED, INSPECT_FLAG_FRAGMENT, INSPECT_FLAG_TRUNCATED, INSPECT_FLAGGED,
     INSPECT_OVERFLOW, INSPECT_SNAPLEN, INSPECT_STATS_ENTRIES, INSPECT_TRUNCATED, InspectCfg, InspectHeader,
-    InspectRecord, MAX_PEERS, Meta, PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES, UNKNOWN_PEER_ID,
-    decide, rate, stats_index,
+    InspectRecord, MAX_PEERS, Meta, PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES,
+    STATS_UNKNOWN_DROPPED, STATS_UNKNOWN_PASSED, UNKNOWN_PEER_ID, decide, rate, stats_index, stats_index_in,
 };
 use parse::Source;
 
@@ -230,10 +230,7 @@ fn judge(ctx: &XdpContext) -> u32 {
         None => true,
     });
 
-    count(stats_index(verdict.reason, facts.class), bytes);
-    if needs_peer {
-        count_peer(peer_id, bytes, verdict.action);
-    }
+    count_verdict(peer_id, facts.class, &verdict, bytes);
     // Packets of flows or peers already blocked are not copied again: the verdict is down here
     // already, and re-inspecting them would only repeat the event.
     let blocked =
@@ -620,6 +617,25 @@ pub(crate) fn rate_ok(peer_id: u32, p: &PeerPolicy) -> bool {
             }
             None => false,
         }
+    }
+}
+
+/// Count one judged packet once: non-signaling in its reason x class cell; signaling from a
+/// source in no peer in the unknown sources' cells of its action (the `(unknown)` peer's
+/// counters are sums of those); a peer's signaling in its cell and in `PEER_STATS`.
+#[inline(always)]
+pub(crate) fn count_verdict(peer_id: u32, class: Class, verdict: &filter_common::Verdict, bytes: u64) {
+    if class == Class::NonSignaling {
+        count(stats_index(verdict.reason, class), bytes);
+    } else if peer_id == UNKNOWN_PEER_ID {
+        let part = match verdict.action {
+            Action::Pass => STATS_UNKNOWN_PASSED,
+            Action::Drop => STATS_UNKNOWN_DROPPED,
+        };
+        count(stats_index_in(part, verdict.reason, class), bytes);
+    } else {
+        count(stats_index(verdict.reason, class), bytes);
+        count_peer(peer_id, bytes, verdict.action);
     }
 }
 
