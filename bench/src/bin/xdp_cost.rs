@@ -92,6 +92,14 @@ struct Args {
     /// Directory for xdp_cost.md and xdp_cost.json.
     #[arg(long, default_value_os_t = filter_bench::default_out())]
     out: PathBuf,
+    /// Another build of the sigwall object (e.g. an earlier commit's `sigwall` from
+    /// `target/bpfel-unknown-none/release`) whose first pass is measured in the same run,
+    /// case by case, for a before/after comparison. Its maps must match this build's.
+    #[arg(long)]
+    compare_object: Option<PathBuf>,
+    /// Name of the compared build in the tables (e.g. its commit).
+    #[arg(long, default_value = "compared build")]
+    compare_label: String,
 }
 
 /// One measured program on one frame.
@@ -343,6 +351,20 @@ fn main() {
     for (id, label, frame, expect, v6) in &ours {
         push(&format!("sigwall:{id}"), &format!("sigwall: {label}"), "sigwall", frame, *expect, *v6);
     }
+    let compare = a.compare_object.as_ref().map(|path| {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let filter = sigwall::loader::Filter::load_object(&bytes)
+            .unwrap_or_else(|e| panic!("load {} (same maps as this build?): {e}", path.display()));
+        let mut h = Harness { filter, generation: 0 };
+        h.apply(POLICY);
+        h
+    });
+    if compare.is_some() {
+        for (id, label, frame, expect, v6) in &ours {
+            let label = format!("{}: {label}", a.compare_label);
+            push(&format!("compare:{id}"), &label, "compared", frame, *expect, *v6);
+        }
+    }
     for (id, label, frame, expect, v6) in ours.iter().filter(|o| INSPECTED.contains(&o.0)) {
         push(
             &format!("sigwall-copy:{id}"),
@@ -399,6 +421,7 @@ fn main() {
         (r.return_value, r.duration.as_nanos() as f64)
     };
 
+    let mut compare = compare;
     let mut run_case = |c: &Case, repeat: u32| -> (u32, f64) {
         if c.id == "trivial" {
             base_run("trivial_pass", &c.frame, repeat)
@@ -425,6 +448,10 @@ fn main() {
             let after = inspect_stats(&hi);
             copy_check.push((c.label.clone(), after.0 - before.0, after.1 - before.1));
             (action, total / (calls * COPY_BATCH) as f64)
+        } else if c.id.starts_with("compare:") {
+            let h = compare.as_mut().expect("compared build loaded");
+            let action = h.run(&c.frame);
+            (action, h.time(&c.frame, repeat).as_nanos() as f64)
         } else if c.id.starts_with("sigwall-full:") {
             // The ring left full (nothing reads it): every run finds it full.
             let action = hi.run(&c.frame);
@@ -451,14 +478,19 @@ fn main() {
     let t = med("trivial").unwrap();
     let fa = med("floor_hit").unwrap();
     let fd = med("floor_miss").unwrap();
-    let (fa6, fd6) = (med("floor6_hit").unwrap(), med("floor6_miss").unwrap());
     // The floor of a case: same family, same verdict.
-    let floor_of = |c: &Case| match (c.v6, c.expect == XDP_DROP) {
-        (false, false) => fa,
-        (false, true) => fd,
-        (true, false) => fa6,
-        (true, true) => fd6,
+    let floor_id = |c: &Case| match (c.v6, c.expect == XDP_DROP) {
+        (false, false) => "floor_hit",
+        (false, true) => "floor_miss",
+        (true, false) => "floor6_hit",
+        (true, true) => "floor6_miss",
     };
+    let floor_of = |c: &Case| med(floor_id(c)).unwrap();
+    // Minima: on a machine shared with other work (other tenants of the host included), the
+    // interference only ever adds time, so the fastest run of a case is the least disturbed
+    // estimate of its cost; the medians stay the reported figures.
+    let min_of = |id: &str| cases.iter().find(|c| c.id == id).map(|c| Stats::of(&c.samples).min).unwrap();
+    let floor_min_of = |c: &Case| min_of(floor_id(c));
     // The xdp-filter case each sigwall case is compared with (same frame or same path).
     let xdpf_ref = |id: &str| -> Option<&'static str> {
         match id {
@@ -476,7 +508,7 @@ fn main() {
     md += &format!(
         "BPF_PROG_TEST_RUN, repeat {repeat}, median of {runs} interleaved runs (min-max), all programs in the same run.\n\n"
     );
-    md += "| program / case | ns/packet | min-max | x trivial | x floor | x xdp-filter all features | x xdp-filter ipv4,ipv6 |\n|---|---:|---:|---:|---:|---:|---:|\n";
+    md += "| program / case | ns/packet | min-max | x trivial | x floor | x floor, by minima | x xdp-filter all features | x xdp-filter ipv4,ipv6 |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
     let mut rows = Vec::new();
     for c in &cases {
         let Stats { median: m, min: lo, max: hi } = Stats::of(&c.samples);
@@ -484,21 +516,26 @@ fn main() {
             "trivial" => None,
             _ => Some(floor_of(c)),
         };
+        let floor_min = match c.group {
+            "trivial" => None,
+            _ => Some(floor_min_of(c)),
+        };
         let xref = |prog: &str| if c.group == "sigwall" { xdpf_ref(&c.id).and_then(|r| xdpf(prog, r)) } else { None };
         let (xall, xip) = (xref("xdpfilt_dny_all"), xref("xdpfilt_dny_ip"));
         let fmt_ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}")).unwrap_or_default();
         md += &format!(
-            "| {} | {m:.1} | {lo:.0}-{hi:.0} | {:.2} | {} | {} | {} |\n",
+            "| {} | {m:.1} | {lo:.0}-{hi:.0} | {:.2} | {} | {} | {} | {} |\n",
             c.label,
             m / t,
             fmt_ratio(floor.map(|f| m / f)),
+            fmt_ratio(floor_min.map(|f| lo / f)),
             fmt_ratio(xall.map(|x| m / x)),
             fmt_ratio(xip.map(|x| m / x)),
         );
         rows.push(json!({
             "id": c.id, "label": c.label, "group": c.group,
             "median": m, "min": lo, "max": hi, "samples": c.samples,
-            "x_trivial": m / t, "x_floor": floor.map(|f| m / f), "x_xdp_filter_all": xall.map(|x| m / x), "x_xdp_filter_ip": xip.map(|x| m / x),
+            "x_trivial": m / t, "x_floor": floor.map(|f| m / f), "x_floor_by_minima": floor_min.map(|f| lo / f), "x_xdp_filter_all": xall.map(|x| m / x), "x_xdp_filter_ip": xip.map(|x| m / x),
         }));
     }
     md += "\n";
@@ -516,12 +553,17 @@ fn main() {
         } else {
             continue;
         };
-        let x = Stats::of(&c.samples).median / floor_of(c);
-        goals.push((c.label.trim_start_matches("sigwall: ").to_string(), x, goal));
+        let st = Stats::of(&c.samples);
+        let (x, xmin) = (st.median / floor_of(c), st.min / floor_min_of(c));
+        goals.push((c.label.trim_start_matches("sigwall: ").to_string(), x, xmin, goal));
     }
     md += &format!(
-        "Goals (issue 13): allowed at most {GOAL_ALLOWED_X_FLOOR}x, unknown-source drop at most {GOAL_UNKNOWN_X_FLOOR}x the floor of the same family: {}.\n\n",
-        goals.iter().map(|(l, x, g)| format!("{l} {x:.2}x ({})", tgt(*x <= *g))).collect::<Vec<_>>().join("; ")
+        "Goals (issue 13): allowed at most {GOAL_ALLOWED_X_FLOOR}x, unknown-source drop at most {GOAL_UNKNOWN_X_FLOOR}x the floor of the same family (by medians; by minima in brackets): {}.\n\n",
+        goals
+            .iter()
+            .map(|(l, x, xmin, g)| format!("{l} {x:.2}x ({}) [{xmin:.2}x]", tgt(*x <= *g)))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
     md += "xdp-filter: ";
     md += &xdpf_status.iter().map(|(p, s)| format!("`{p}.o` {s}")).collect::<Vec<_>>().join("; ");
@@ -563,7 +605,7 @@ Allowed GTP-U and unknown peers are not copied with the defaults, so their rows 
         "xdp_filter": xdpf_status.iter().map(|(p, s)| json!({"program": p, "status": s})).collect::<Vec<_>>(),
         "targets": {
             "allowed_x_floor": allowed / fa, "unknown_x_floor": unknown / fd,
-            "goals": goals.iter().map(|(l, x, g)| json!({"case": l, "x_floor": x, "goal": g, "met": *x <= *g})).collect::<Vec<_>>(),
+            "goals": goals.iter().map(|(l, x, xmin, g)| json!({"case": l, "x_floor": x, "x_floor_by_minima": xmin, "goal": g, "met": *x <= *g})).collect::<Vec<_>>(),
         },
     });
     std::fs::write(a.out.join("xdp_cost.json"), serde_json::to_string_pretty(&doc).unwrap())
