@@ -56,9 +56,10 @@ pub const SIGTRAN_PPIDS: [u32; 4] = [2, 3, 4, 5];
 /// Diameter (46) and Diameter over DTLS (47).
 pub const DIAMETER_PPIDS: [u32; 2] = [46, 47];
 
-/// Class of an SCTP packet from its first DATA chunk's PPID (if any) and whether either port is
-/// a configured Diameter or SIGTRAN port. The PPID wins when it names a class: a peer that labels
-/// its payload says what it is sending.
+/// Class of an SCTP packet from its first DATA chunk's PPID (if any) and whether its port (see
+/// `filter-ebpf`'s `port_class`: the destination port, the source port only towards an
+/// ephemeral port) is a configured Diameter or SIGTRAN port. The PPID wins when it is not 0: a
+/// peer that labels its payload says what it is sending.
 #[inline(always)]
 pub fn sctp_class(ppid: Option<u32>, diameter_port: bool, sigtran_port: bool) -> Class {
     if let Some(p) = ppid {
@@ -71,6 +72,12 @@ pub fn sctp_class(ppid: Option<u32>, diameter_port: bool, sigtran_port: bool) ->
         }
         if p == 46 || p == 47 {
             return Class::Diameter;
+        }
+        // A PPID that names another protocol (S1AP 18, NGAP 60, ...) is that protocol, whatever
+        // the ports say: a SIGTRAN port must not lend its class to S1AP (review M1). PPID 0
+        // ("unspecified", which some SIGTRAN stacks send) leaves the ports to decide.
+        if p != 0 {
+            return Class::Sctp;
         }
     }
     if diameter_port {

@@ -13,7 +13,7 @@ pub use classify::{CLASS_COUNT, Class, DIAMETER_PPIDS, SIGTRAN_PPIDS};
 
 /// Bumped whenever the layout of any pinned map changes; a restarted controller refuses to adopt
 /// pins whose layout version differs (see `filter-user::loader`).
-pub const MAP_LAYOUT_VERSION: u32 = 2;
+pub const MAP_LAYOUT_VERSION: u32 = 4;
 
 /// Peer id 0 is reserved for "no peer matched"; configured peers are numbered from 1.
 pub const UNKNOWN_PEER_ID: u32 = 0;
@@ -46,9 +46,19 @@ pub enum Reason {
     FlowBlocked = 8,
     /// Deep inspection quarantined the sending peer for a while.
     PeerBlocked = 9,
+    /// The parser could not establish the class (more VLAN tags than it follows, an IPv6 header
+    /// chain longer than it walks, an extension header or IP protocol it does not know, a
+    /// tunnel, a signaling source port aimed at a non-client port): judged as signaling of
+    /// unknown class by its source, never as non-signaling.
+    Unclassifiable = 10,
+    /// A later IP fragment whose first fragment was not seen (or whose verdict expired): it
+    /// never passes without its first fragment's verdict.
+    FragmentUntracked = 11,
+    /// A first fragment of a class whose policy is `fragments = "drop"`.
+    FragmentPolicy = 12,
 }
 
-pub const REASON_COUNT: usize = 10;
+pub const REASON_COUNT: usize = 13;
 
 impl Reason {
     pub const ALL: [Reason; REASON_COUNT] = [
@@ -62,6 +72,9 @@ impl Reason {
         Reason::NonSignaling,
         Reason::FlowBlocked,
         Reason::PeerBlocked,
+        Reason::Unclassifiable,
+        Reason::FragmentUntracked,
+        Reason::FragmentPolicy,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -76,16 +89,38 @@ impl Reason {
             Reason::NonSignaling => "non_signaling",
             Reason::FlowBlocked => "flow_blocked",
             Reason::PeerBlocked => "peer_blocked",
+            Reason::Unclassifiable => "unclassifiable",
+            Reason::FragmentUntracked => "fragment_untracked",
+            Reason::FragmentPolicy => "fragment_policy",
         }
     }
 }
 
-/// Index of the (reason, class) cell in the per-CPU `STATS` array.
+/// Index of the (reason, class) cell in the per-CPU `STATS` array, in the part that counts
+/// peers' packets and non-signaling ([`STATS_PEERS`]).
 #[inline(always)]
 pub const fn stats_index(reason: Reason, class: Class) -> u32 {
-    reason as u32 * CLASS_COUNT as u32 + class as u32
+    stats_index_in(STATS_PEERS, reason, class)
 }
-pub const STATS_ENTRIES: u32 = (REASON_COUNT * CLASS_COUNT) as u32;
+
+/// Index of the (reason, class) cell in part `part` of the per-CPU `STATS` array.
+#[inline(always)]
+pub const fn stats_index_in(part: u32, reason: Reason, class: Class) -> u32 {
+    (part * REASON_COUNT as u32 + reason as u32) * CLASS_COUNT as u32 + class as u32
+}
+
+/// `STATS` holds the reason x class cells three times. Signaling from a source in no peer is
+/// counted once, in [`STATS_UNKNOWN_PASSED`] or [`STATS_UNKNOWN_DROPPED`] by its action, and the
+/// `(unknown)` peer's packets, bytes, passed and dropped are sums of those two parts (read by
+/// `sigwall stats`); everything else is counted in [`STATS_PEERS`] (and a peer's signaling also
+/// in `PEER_STATS`). Until layout 4 an unknown source's packet moved two per-CPU counters, the
+/// cell and `PEER_STATS[0]`: one more lookup and three more updates on the path of a flood
+/// (issue 13).
+pub const STATS_PEERS: u32 = 0;
+pub const STATS_UNKNOWN_PASSED: u32 = 1;
+pub const STATS_UNKNOWN_DROPPED: u32 = 2;
+pub const STATS_PARTS: u32 = 3;
+pub const STATS_ENTRIES: u32 = STATS_PARTS * (REASON_COUNT * CLASS_COUNT) as u32;
 
 /// The global (or a peer's) mode. `Mode as u8` is stored in `GlobalPolicy::mode`.
 #[repr(u8)]
@@ -116,6 +151,10 @@ pub const PEER_MODE_INHERIT: u8 = 0;
 pub const PEER_MODE_ENFORCE: u8 = 1;
 pub const PEER_MODE_MONITOR: u8 = 2;
 
+/// `PeerPolicy::flags`: this peer's unclassifiable frames pass (policy `unclassifiable =
+/// "pass"`); without it they are dropped.
+pub const PEER_FLAG_UNCLASSIFIABLE_PASS: u8 = 1;
+
 /// What the controller knows about a peer, as the XDP program reads it (map value).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -126,7 +165,9 @@ pub struct PeerPolicy {
     pub present: u8,
     /// `PEER_MODE_*`.
     pub mode: u8,
-    pub _pad: [u8; 2],
+    /// `PEER_FLAG_*` bits.
+    pub flags: u8,
+    pub _pad: u8,
     /// GCRA emission interval in ns (1e9 / rate); 0 means no rate limit.
     pub rate_interval_ns: u64,
     /// GCRA burst tolerance in ns: (burst - 1) * interval.
@@ -135,7 +176,18 @@ pub struct PeerPolicy {
     pub inspect_every: u32,
     /// The same for GTP-U (default none: user plane volume).
     pub inspect_gtpu_every: u32,
+    /// GCRA emission interval (ns) of this peer's copies to deep inspection: its budget, so one
+    /// peer (or a spoofer of its addresses) cannot fill the ring for everyone (review C6).
+    /// Copies of packets the first pass passed and of packets it dropped have separate budgets
+    /// of this size; 0: unlimited.
+    pub copy_interval_ns: u64,
+    /// GCRA burst tolerance (ns) of the copy budget.
+    pub copy_tolerance_ns: u64,
 }
+
+/// Default `inspect_budget_pps` per peer: far above a signaling peer's message rate, far below
+/// the daemon's drain rate (about a million records per second), with a burst of 0.1 s.
+pub const DEFAULT_INSPECT_BUDGET_PPS: u64 = 20_000;
 
 /// A peer's name, NUL-padded, for `sigwall stats` to read from the pinned maps without the
 /// daemon (map value; the XDP program never reads it).
@@ -166,7 +218,9 @@ pub struct GlobalPolicy {
     pub unknown_peer_pass: u8,
     /// 1: non-signaling traffic passes.
     pub non_signaling_pass: u8,
-    pub _pad: u8,
+    /// `Class::bit()` of every class whose IP fragments are dropped (`fragments = "drop"`);
+    /// the other classes' fragments pass with their first fragment's verdict.
+    pub fragments_drop: u8,
     /// One past the highest peer id in this generation (ids are stable per peer name, so there
     /// may be holes); readers of the per-peer arrays stop here.
     pub peer_slots: u32,
@@ -192,13 +246,60 @@ impl Default for GlobalPolicy {
             mode: Mode::Enforce as u8,
             unknown_peer_pass: 0,
             non_signaling_pass: 1,
-            _pad: 0,
+            fragments_drop: DEFAULT_FRAGMENTS_DROP,
             peer_slots: 1,
             port_counts: [1; 4],
             ports,
         }
     }
 }
+
+/// Classes whose IP fragments are dropped unless the policy says otherwise: SIGTRAN, Diameter,
+/// GTP-C and other SCTP. SCTP fragments its messages itself and Linux sends it with DF (RFC 9260
+/// path MTU discovery); Diameter over TCP is segmented by MSS; GTP-C messages are small. IP
+/// fragments of these are rare on a sane link and were the way around deep inspection (review
+/// C3). GTP-U is the exception: tunnelled user packets of a full MTU fragment routinely.
+pub const DEFAULT_FRAGMENTS_DROP: u8 =
+    (Class::Sigtran.bit() | Class::Diameter.bit() | Class::GtpC.bit() | Class::Sctp.bit()) as u8;
+
+/// How long the verdict of a first fragment is kept for its later fragments: Linux gives up
+/// reassembling after 30 s (IPv4 `ipfrag_time`) or 60 s (IPv6 `ip6frag_time`), so a later
+/// fragment older than 60 s can no longer complete a datagram.
+pub const FRAGMENT_TTL_NS: u64 = 60_000_000_000;
+
+/// Key of the `FRAGMENTS` map: one IP datagram being fragmented (IPv4 mapped into IPv6; the
+/// 16-bit IPv4 or 32-bit IPv6 identification).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FragKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub id: u32,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Value of `FRAGMENTS`: the first fragment's verdict, for the later fragments.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FragVerdict {
+    /// CLOCK_MONOTONIC ns after which the entry is ignored.
+    pub expires_ns: u64,
+    pub peer_id: u32,
+    /// `Class as u8` of the first fragment.
+    pub class: u8,
+    /// 0 pass, 1 drop.
+    pub action: u8,
+    /// 1: the first fragment was copied to deep inspection, so every later one is too (the
+    /// daemon reassembles them).
+    pub copied: u8,
+    pub _pad: u8,
+}
+
+/// `Facts::fragment_verdict` of a later fragment.
+pub const FRAG_UNTRACKED: u8 = 0;
+pub const FRAG_PASS: u8 = 1;
+pub const FRAG_DROP: u8 = 2;
 
 /// Bits of the `PORT_CLASS` map: which configured port list a port is in.
 pub const PORT_GTPC: u8 = 1;
@@ -322,10 +423,14 @@ pub struct InspectCfg {
     pub _pad: u32,
 }
 
-/// Longest copy of a flagged packet into the ring buffer.
-pub const INSPECT_SNAPLEN: usize = 2048;
+/// Longest copy of a flagged packet into the ring buffer: records are reserved in size classes
+/// of 128 to 16,384 bytes (the smallest that holds the frame), so a 300-byte message no longer
+/// costs a 2 KiB record, and frames up to 16 KiB (jumbo and multi-buffer XDP) are copied whole.
+/// Longer frames are cut to this length and flagged [`INSPECT_FLAG_TRUNCATED`].
+pub const INSPECT_SNAPLEN: usize = 16384;
 
-/// Header of a ring-buffer record; `INSPECT_SNAPLEN` bytes of packet follow (`cap_len` valid).
+/// Header of a ring-buffer record; `cap_len` bytes of packet follow (the record may be longer:
+/// its size class).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct InspectHeader {
@@ -340,18 +445,40 @@ pub struct InspectHeader {
     pub reason: u8,
     /// 0 pass, 1 drop.
     pub action: u8,
-    pub _pad: [u8; 5],
+    /// `INSPECT_FLAG_*` bits.
+    pub flags: u8,
+    pub _pad: [u8; 4],
 }
 
+/// `InspectHeader::flags`: the frame is an IP fragment (first or later) of a flow being copied
+/// whole; the daemon reassembles by (source, destination, protocol, IP identification).
+pub const INSPECT_FLAG_FRAGMENT: u8 = 1;
+/// `InspectHeader::flags`: the frame was longer than [`INSPECT_SNAPLEN`] and only its start was
+/// copied (`cap_len < len`); the daemon must not judge it as if it were whole.
+pub const INSPECT_FLAG_TRUNCATED: u8 = 2;
+
+/// A ring-buffer record of size class `N`.
 #[repr(C)]
-pub struct InspectRecord {
+pub struct InspectRecord<const N: usize> {
     pub header: InspectHeader,
-    pub data: [u8; INSPECT_SNAPLEN],
+    pub data: [u8; N],
 }
+
+/// XDP submits ring records without waking the reader (BPF_RB_NO_WAKEUP) until this many bytes
+/// are pending; the daemon also drains the ring every 2 ms. A wake-up per record (an irq_work
+/// and a reader wake-up) cost more than the copy itself.
+pub const INSPECT_WAKEUP_BYTES: u64 = 256 << 10;
 
 /// Indexes of the per-CPU `INSPECT_STATS` counters.
 pub const INSPECT_FLAGGED: u32 = 0;
 pub const INSPECT_OVERFLOW: u32 = 1;
+/// Copies cut to `INSPECT_SNAPLEN`.
+pub const INSPECT_TRUNCATED: u32 = 2;
+/// Copies not made because the peer's copy budget was spent.
+pub const INSPECT_BUDGET: u32 = 3;
+/// Copies of dropped packets not made because the ring was at least half full.
+pub const INSPECT_DROP_SKIPPED: u32 = 4;
+pub const INSPECT_STATS_ENTRIES: u32 = 5;
 
 /// The single active-generation selector (map value at index 0 of `ACTIVE`).
 #[repr(C)]
@@ -378,6 +505,11 @@ pub struct PeerCounter {
     pub bytes: u64,
     pub passed: u64,
     pub dropped: u64,
+    /// Packets copied to deep inspection.
+    pub copied: u64,
+    /// Packets that should have been copied but were not: over the peer's copy budget, a copy
+    /// of a dropped packet while the ring is half full, or the ring full (review C6).
+    pub copy_denied: u64,
 }
 
 /// What the parser learnt about a packet: the input of [`decide`].
@@ -386,8 +518,15 @@ pub struct Facts {
     pub class: Class,
     /// Truncated or inconsistent signaling headers.
     pub malformed: bool,
-    /// A non-first IP fragment: no transport header, so no class.
+    /// A non-first IP fragment: no transport header; its class is its first fragment's.
     pub later_fragment: bool,
+    /// For a later fragment: its first fragment's verdict (`FRAG_*`).
+    pub fragment_verdict: u8,
+    /// A first fragment (offset 0, more fragments follow).
+    pub first_fragment: bool,
+    /// The class could not be established (see [`Reason::Unclassifiable`]); `class` is
+    /// `Unclassified`.
+    pub unclassifiable: bool,
     /// The transport is SCTP (the `sctp` wildcard allows any class carried over it).
     pub over_sctp: bool,
     /// Deep inspection blocked this packet's flow (unexpired entry in `FLOW_VERDICTS`).
@@ -402,6 +541,9 @@ impl Facts {
             class,
             malformed: false,
             later_fragment: false,
+            fragment_verdict: FRAG_UNTRACKED,
+            first_fragment: false,
+            unclassifiable: false,
             over_sctp: false,
             flow_blocked: false,
             peer_blocked: false,
@@ -433,11 +575,23 @@ impl Verdict {
 /// only for a packet that would otherwise be allowed, so a rejected packet never spends a token.
 ///
 /// Order of checks, and why:
-/// 1. later fragments carry no ports, so the only question is whether the source is a peer;
+/// 1. later fragments carry no ports: they follow their first fragment's verdict (tracked by
+///    the caller), are dropped as `fragment_untracked` without one, and are dropped with a
+///    quarantined peer;
 /// 2. non-signaling traffic is judged by `non_signaling` alone, whoever sends it;
-/// 3. malformed signaling is refused before the source is considered: a forged header from an
-///    allowed peer is no better than one from anyone else;
-/// 4. then the allowlist, the class, and the rate.
+/// 3. signaling from a source in no peer, with `unknown_peer = "drop"`, is refused next
+///    (`not_allowlisted`, or `unclassifiable` when its class could not be established): nothing
+///    in its headers could change that verdict, so the XDP fast path does not even parse them
+///    for a flood of unknown sources (issue 13). Until this order, malformed headers were
+///    counted `malformed` before the source was considered, from anyone;
+/// 4. malformed signaling is refused before the peer's policy is considered: a forged header
+///    from an allowed peer is no better than one from anyone else (nor from an unknown source
+///    under `unknown_peer = "pass"`);
+/// 5. then the class, the class's fragment policy (a first fragment of a class with
+///    `fragments = "drop"` is dropped as `fragment_policy`), and the rate. A frame whose class
+///    could not be established (`unclassifiable`) is signaling of unknown class: from a source
+///    in no peer it follows `unknown_peer`; from a peer it is dropped unless the peer's policy
+///    says `unclassifiable = "pass"` (then it goes on to the rate limit like allowed signaling).
 ///
 /// Any drop becomes `Pass`/`Monitored` when the effective mode (the peer's override, else the
 /// global mode) is monitor: monitor mode never drops, it only counts.
@@ -491,14 +645,36 @@ fn decide_unknown(facts: &Facts, global: &GlobalPolicy) -> Verdict {
     let mode = global.mode();
     let pass_unknown = global.unknown_peer_pass != 0;
     if facts.later_fragment {
-        let action = if pass_unknown { Action::Pass } else { Action::Drop };
-        return in_mode(mode, action, Reason::Fragment);
+        return later_fragment(facts, mode);
+    }
+    let reason = if facts.unclassifiable { Reason::Unclassifiable } else { Reason::NotAllowlisted };
+    if !pass_unknown && facts.class != Class::NonSignaling {
+        // Before `common`'s header verdicts: see the order above (3.).
+        return in_mode(mode, Action::Drop, reason);
     }
     if let Some((action, reason)) = common(facts, global) {
         return in_mode(mode, action, reason);
     }
-    let action = if pass_unknown { Action::Pass } else { Action::Drop };
-    in_mode(mode, action, Reason::NotAllowlisted)
+    if fragment_dropped(facts, global) {
+        return in_mode(mode, Action::Drop, Reason::FragmentPolicy);
+    }
+    Verdict::pass(reason)
+}
+
+/// A later fragment follows its first fragment's verdict; without one it is dropped.
+#[inline(always)]
+fn later_fragment(facts: &Facts, mode: Mode) -> Verdict {
+    match facts.fragment_verdict {
+        FRAG_PASS => Verdict::pass(Reason::Fragment),
+        FRAG_DROP => in_mode(mode, Action::Drop, Reason::Fragment),
+        _ => in_mode(mode, Action::Drop, Reason::FragmentUntracked),
+    }
+}
+
+/// A first fragment of a class whose fragments the policy drops.
+#[inline(always)]
+fn fragment_dropped(facts: &Facts, global: &GlobalPolicy) -> bool {
+    facts.first_fragment && (global.fragments_drop as u32) & facts.class.bit() != 0
 }
 
 #[inline(always)]
@@ -509,7 +685,11 @@ fn decide_peer<F: FnOnce() -> bool>(facts: &Facts, p: &PeerPolicy, global: &Glob
         _ => global.mode(),
     };
     if facts.later_fragment {
-        return Verdict::pass(Reason::Fragment);
+        // A quarantined peer's fragments are dropped too (review L1).
+        if facts.peer_blocked {
+            return in_mode(mode, Action::Drop, Reason::PeerBlocked);
+        }
+        return later_fragment(facts, mode);
     }
     if let Some((action, reason)) = common(facts, global) {
         return in_mode(mode, action, reason);
@@ -517,14 +697,25 @@ fn decide_peer<F: FnOnce() -> bool>(facts: &Facts, p: &PeerPolicy, global: &Glob
     if facts.peer_blocked {
         return in_mode(mode, Action::Drop, Reason::PeerBlocked);
     }
-    let allowed = p.allow & facts.class.bit() != 0 || (facts.over_sctp && p.allow & ALLOW_SCTP_ANY != 0);
-    if !allowed {
-        return in_mode(mode, Action::Drop, Reason::ClassNotAllowed);
+    let mut pass_reason = Reason::Allowed;
+    if facts.unclassifiable {
+        if p.flags & PEER_FLAG_UNCLASSIFIABLE_PASS == 0 {
+            return in_mode(mode, Action::Drop, Reason::Unclassifiable);
+        }
+        pass_reason = Reason::Unclassifiable;
+    } else {
+        let allowed = p.allow & facts.class.bit() != 0 || (facts.over_sctp && p.allow & ALLOW_SCTP_ANY != 0);
+        if !allowed {
+            return in_mode(mode, Action::Drop, Reason::ClassNotAllowed);
+        }
+    }
+    if fragment_dropped(facts, global) {
+        return in_mode(mode, Action::Drop, Reason::FragmentPolicy);
     }
     if p.rate_interval_ns != 0 && !rate_ok() {
         return in_mode(mode, Action::Drop, Reason::RateLimited);
     }
-    Verdict::pass(Reason::Allowed)
+    Verdict::pass(pass_reason)
 }
 
 #[cfg(feature = "user")]
@@ -548,7 +739,9 @@ mod pod {
         FlowKey,
         Block,
         InspectCfg,
-        InspectHeader
+        InspectHeader,
+        FragKey,
+        FragVerdict
     );
 }
 

@@ -20,10 +20,17 @@ pub const PEER_BLOCKS: &str = "PEER_BLOCKS";
 pub const INSPECT_CFG: &str = "INSPECT_CFG";
 pub const INSPECT_RING: &str = "INSPECT_RING";
 pub const INSPECT_STATS: &str = "INSPECT_STATS";
+/// Per-CPU scratch space of the program (see `filter-ebpf`'s `converge`); holds nothing between
+/// packets.
+pub const SCRATCH: &str = "SCRATCH";
+/// First fragments' verdicts for their later fragments (an LRU hash).
+pub const FRAGMENTS: &str = "FRAGMENTS";
+/// GCRA state of the peers' copy budgets for deep inspection.
+pub const COPY_STATE: &str = "COPY_STATE";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 21] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -42,6 +49,9 @@ pub const ALL: [&str; 18] = [
     INSPECT_CFG,
     INSPECT_RING,
     INSPECT_STATS,
+    SCRATCH,
+    FRAGMENTS,
+    COPY_STATE,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).
@@ -51,5 +61,8 @@ pub const fn peer_tries(slot: u32) -> (&'static str, &'static str) {
 
 /// Entries of `FLOW_VERDICTS` (an LRU hash: the oldest block goes first when it is full).
 pub const FLOW_VERDICTS_CAPACITY: u32 = 65536;
+/// Entries of `FRAGMENTS` (an LRU hash: under a flood of first fragments the oldest datagram's
+/// verdict goes first, and its later fragments are then dropped as `fragment_untracked`).
+pub const FRAGMENTS_CAPACITY: u32 = 65536;
 /// Bytes of the `INSPECT_RING` ring buffer.
 pub const INSPECT_RING_BYTES: u32 = 8 << 20;

@@ -75,17 +75,84 @@ fn malformed_is_dropped_even_from_an_allowed_peer() {
     let g = GlobalPolicy::default();
     let f = Facts { malformed: true, ..sig(Class::GtpU) };
     assert_eq!(d(&f, Some(&peer(&[Class::GtpU])), &g), v(Action::Drop, Reason::Malformed));
-    assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::Malformed));
+    // From a source in no peer: refused as such first when unknown sources are dropped (the
+    // fast path never parses their headers), judged malformed when they may pass.
+    assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::NotAllowlisted));
+    let unclassifiable = Facts { malformed: true, unclassifiable: true, ..Facts::new(Class::Unclassified) };
+    assert_eq!(d(&unclassifiable, None, &g), v(Action::Drop, Reason::Unclassifiable));
+    let pass = GlobalPolicy { unknown_peer_pass: 1, ..GlobalPolicy::default() };
+    assert_eq!(d(&f, None, &pass), v(Action::Drop, Reason::Malformed));
+    let monitor = GlobalPolicy { mode: Mode::Monitor as u8, ..GlobalPolicy::default() };
+    assert_eq!(d(&f, None, &monitor), v(Action::Pass, Reason::Monitored));
 }
 
 #[test]
-fn later_fragments_pass_only_from_peers() {
+fn later_fragments_follow_their_first_fragment() {
     let mut g = GlobalPolicy::default();
-    let f = Facts { later_fragment: true, ..Facts::new(Class::Unclassified) };
-    assert_eq!(d(&f, Some(&peer(&[])), &g), v(Action::Pass, Reason::Fragment));
-    assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::Fragment));
+    let later = |v: u8| Facts { later_fragment: true, fragment_verdict: v, ..Facts::new(Class::GtpU) };
+    for p in [Some(peer(&[])), None] {
+        assert_eq!(d(&later(FRAG_PASS), p.as_ref(), &g), v(Action::Pass, Reason::Fragment));
+        assert_eq!(d(&later(FRAG_DROP), p.as_ref(), &g), v(Action::Drop, Reason::Fragment));
+        assert_eq!(d(&later(FRAG_UNTRACKED), p.as_ref(), &g), v(Action::Drop, Reason::FragmentUntracked));
+    }
+    // Untracked stays dropped even when unknown sources may pass.
     g.unknown_peer_pass = 1;
-    assert_eq!(d(&f, None, &g), v(Action::Pass, Reason::Fragment));
+    assert_eq!(d(&later(FRAG_UNTRACKED), None, &g), v(Action::Drop, Reason::FragmentUntracked));
+    // A quarantined peer's fragments are dropped (review L1).
+    let f = Facts { peer_blocked: true, ..later(FRAG_PASS) };
+    assert_eq!(d(&f, Some(&peer(&[])), &g), v(Action::Drop, Reason::PeerBlocked));
+    // Monitor mode counts instead of dropping.
+    g.mode = Mode::Monitor as u8;
+    assert_eq!(d(&later(FRAG_UNTRACKED), None, &g), v(Action::Pass, Reason::Monitored));
+}
+
+#[test]
+fn first_fragments_follow_the_class_fragment_policy() {
+    let g = GlobalPolicy::default();
+    let all = peer(&[Class::Sigtran, Class::Diameter, Class::GtpC, Class::GtpU]);
+    let first = |c: Class| Facts { first_fragment: true, ..sig(c) };
+    // Defaults: GTP-U reassembled (passes), the others dropped.
+    assert_eq!(d(&first(Class::GtpU), Some(&all), &g), v(Action::Pass, Reason::Allowed));
+    for c in [Class::Sigtran, Class::Diameter, Class::GtpC] {
+        assert_eq!(d(&first(c), Some(&all), &g), v(Action::Drop, Reason::FragmentPolicy), "{c:?}");
+        // Whole datagrams of the same class are not affected.
+        assert_eq!(d(&sig(c), Some(&all), &g), v(Action::Pass, Reason::Allowed), "{c:?}");
+    }
+    // The allowlist and class come first.
+    assert_eq!(d(&first(Class::GtpC), None, &g), v(Action::Drop, Reason::NotAllowlisted));
+    assert_eq!(d(&first(Class::GtpC), Some(&peer(&[])), &g), v(Action::Drop, Reason::ClassNotAllowed));
+    // Non-signaling fragments follow non_signaling only.
+    let ns = Facts { first_fragment: true, ..Facts::new(Class::NonSignaling) };
+    assert_eq!(d(&ns, None, &g), v(Action::Pass, Reason::NonSignaling));
+    // A policy that reassembles everything.
+    let g2 = GlobalPolicy { fragments_drop: 0, ..GlobalPolicy::default() };
+    assert_eq!(d(&first(Class::GtpC), Some(&all), &g2), v(Action::Pass, Reason::Allowed));
+    // unknown_peer = "pass" still applies the fragment policy.
+    let g3 = GlobalPolicy { unknown_peer_pass: 1, ..GlobalPolicy::default() };
+    assert_eq!(d(&first(Class::GtpC), None, &g3), v(Action::Drop, Reason::FragmentPolicy));
+    assert_eq!(d(&first(Class::GtpU), None, &g3), v(Action::Pass, Reason::NotAllowlisted));
+}
+
+#[test]
+fn unclassifiable_is_never_non_signaling() {
+    let mut g = GlobalPolicy { non_signaling_pass: 1, ..GlobalPolicy::default() };
+    let f = Facts { unclassifiable: true, ..Facts::new(Class::Unclassified) };
+    // Unknown source: follows unknown_peer, counted under its own reason.
+    assert_eq!(d(&f, None, &g), v(Action::Drop, Reason::Unclassifiable));
+    g.unknown_peer_pass = 1;
+    assert_eq!(d(&f, None, &g), v(Action::Pass, Reason::Unclassifiable));
+    // A peer, whatever it may send: dropped unless its policy says pass.
+    let all = peer(&[Class::Sigtran, Class::Diameter, Class::GtpC, Class::GtpU]);
+    assert_eq!(d(&f, Some(&all), &g), v(Action::Drop, Reason::Unclassifiable));
+    let mut lax = all;
+    lax.flags = PEER_FLAG_UNCLASSIFIABLE_PASS;
+    assert_eq!(d(&f, Some(&lax), &g), v(Action::Pass, Reason::Unclassifiable));
+    // A passing peer still pays its rate.
+    lax.rate_interval_ns = 1000;
+    assert_eq!(decide(&f, Some(&lax), &g, || false), v(Action::Drop, Reason::RateLimited));
+    // Monitor mode only counts.
+    g.mode = Mode::Monitor as u8;
+    assert_eq!(d(&f, Some(&all), &g), v(Action::Pass, Reason::Monitored));
 }
 
 #[test]
@@ -116,6 +183,7 @@ fn monitor_mode_never_drops_and_peer_override_wins() {
         (Facts { malformed: true, ..sig(Class::GtpU) }, Some(peer(&[Class::GtpU]))),
         (Facts::new(Class::NonSignaling), None),
         (Facts { later_fragment: true, ..Facts::new(Class::Unclassified) }, None),
+        (Facts { first_fragment: true, ..sig(Class::GtpC) }, Some(peer(&[Class::GtpC]))),
     ];
     for (f, p) in &cases {
         assert_eq!(d(f, p.as_ref(), &g), v(Action::Pass, Reason::Monitored), "{f:?}");
@@ -148,6 +216,9 @@ fn sctp_class_prefers_ppid() {
     assert_eq!(sctp_class_of(Some(3), true, false), Class::Sigtran);
     assert_eq!(sctp_class_of(Some(46), false, true), Class::Diameter);
     assert_eq!(sctp_class_of(Some(18), false, false), Class::Sctp);
+    // S1AP to or from a SIGTRAN or Diameter port is still S1AP (review M1).
+    assert_eq!(sctp_class_of(Some(18), false, true), Class::Sctp);
+    assert_eq!(sctp_class_of(Some(1), true, false), Class::Sctp);
     assert_eq!(sctp_class_of(Some(0), true, false), Class::Diameter);
     assert_eq!(sctp_class_of(None, false, true), Class::Sigtran);
     assert_eq!(sctp_class_of(None, false, false), Class::Sctp);
@@ -212,13 +283,19 @@ fn gcra_admits_burst_then_rate() {
 #[test]
 fn stats_index_covers_the_array() {
     let mut seen = std::vec![false; STATS_ENTRIES as usize];
-    for r in Reason::ALL {
-        for c in Class::ALL {
-            let i = stats_index(r, c) as usize;
-            assert!(!seen[i]);
-            seen[i] = true;
+    for part in [STATS_PEERS, STATS_UNKNOWN_PASSED, STATS_UNKNOWN_DROPPED] {
+        for r in Reason::ALL {
+            for c in Class::ALL {
+                let i = stats_index_in(part, r, c) as usize;
+                assert!(!seen[i]);
+                seen[i] = true;
+            }
         }
     }
+    assert_eq!(
+        stats_index(Reason::Malformed, Class::GtpU),
+        stats_index_in(STATS_PEERS, Reason::Malformed, Class::GtpU)
+    );
     assert!(seen.iter().all(|s| *s));
 }
 

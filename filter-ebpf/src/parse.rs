@@ -23,7 +23,9 @@
 use core::mem::offset_of;
 
 use aya_ebpf::programs::XdpContext;
-use filter_common::{Class, Facts, FlowKey, PORT_DIAMETER, PORT_GTPC, PORT_GTPU, PORT_SIGTRAN, PORT_SLOTS, classify};
+use filter_common::{
+    Class, Facts, FlowKey, FragKey, PORT_DIAMETER, PORT_GTPC, PORT_GTPU, PORT_SIGTRAN, PORT_SLOTS, classify,
+};
 use network_types::{
     eth::{EthHdr, EtherType},
     ip::{IpProto, Ipv4Hdr, Ipv6Hdr},
@@ -43,29 +45,54 @@ const IPV6_EXT_MAX_CHAIN: usize = 6;
 const SCTP_MAX_CHUNKS: usize = 8;
 
 // EtherTypes as `EthHdr::ether_type` holds them (network byte order, read as a native u16).
-const ETH_P_IP: u16 = EtherType::Ipv4 as u16;
-const ETH_P_IPV6: u16 = EtherType::Ipv6 as u16;
+pub(crate) const ETH_P_IP: u16 = EtherType::Ipv4 as u16;
+pub(crate) const ETH_P_IPV6: u16 = EtherType::Ipv6 as u16;
 const ETH_P_8021Q: u16 = EtherType::Ieee8021q as u16;
 const ETH_P_8021AD: u16 = EtherType::Ieee8021ad as u16;
+/// The pre-standard QinQ TPID some switches still use; a tag like the others.
+const ETH_P_QINQ_9100: u16 = 0x9100u16.to_be();
+/// EtherTypes that can carry IP to a host that decapsulates them (MPLS unicast and multicast,
+/// PPPoE session): not parsed, so not provably non-signaling (review L2).
+const ETH_P_MPLS_UC: u16 = 0x8847u16.to_be();
+const ETH_P_MPLS_MC: u16 = 0x8848u16.to_be();
+const ETH_P_PPPOE_SESSION: u16 = 0x8864u16.to_be();
 const IPPROTO_ICMP: u8 = IpProto::Icmp as u8;
 const IPPROTO_ICMPV6: u8 = IpProto::Ipv6Icmp as u8;
-const IPPROTO_TCP: u8 = IpProto::Tcp as u8;
-const IPPROTO_UDP: u8 = IpProto::Udp as u8;
-const IPPROTO_SCTP: u8 = IpProto::Sctp as u8;
+pub(crate) const IPPROTO_TCP: u8 = IpProto::Tcp as u8;
+pub(crate) const IPPROTO_UDP: u8 = IpProto::Udp as u8;
+pub(crate) const IPPROTO_SCTP: u8 = IpProto::Sctp as u8;
 const IPPROTO_HOPOPTS: u8 = IpProto::HopOpt as u8;
 const IPPROTO_ROUTING: u8 = IpProto::Ipv6Route as u8;
 const IPPROTO_FRAGMENT: u8 = IpProto::Ipv6Frag as u8;
 const IPPROTO_DSTOPTS: u8 = IpProto::Ipv6Opts as u8;
+/// IP protocols that are provably not signaling: nothing in them reaches an SCTP, TCP or UDP
+/// socket (IGMP, IPv6 "no next header", OSPF, PIM, VRRP; ICMP and ICMPv6 above). Every other
+/// protocol that is not SCTP, UDP or TCP is unclassifiable: tunnels (IPIP 4, IPv6-in-IP 41,
+/// GRE 47) carry packets a decapsulating host delivers; AH 51, ESP 50, Mobility 135, HIP 139,
+/// Shim6 140 and unknown extension headers hide or precede the transport.
+const IPPROTO_IGMP: u8 = 2;
+const IPPROTO_NONE: u8 = 59;
+const IPPROTO_OSPF: u8 = 89;
+const IPPROTO_PIM: u8 = 103;
+const IPPROTO_VRRP: u8 = 112;
+/// Lowest port of the range client sockets take their local port from (Linux
+/// `ip_local_port_range` defaults to 32768-60999, IANA's dynamic range is 49152-65535). A
+/// signaling *source* port classifies a packet only when its destination port is in this range,
+/// i.e. it can be a reply to a connection a local client opened (review M1).
+const EPHEMERAL_MIN: u16 = 32768;
+/// `port_class` result: a signaling source port towards a port that is neither a signaling port
+/// nor an ephemeral one. Not a reply to a local client, not provably anything: unclassifiable.
+pub(crate) const PORT_SOURCE_ONLY: u8 = 0x80;
 
 /// SCTP chunk header (RFC 9260 §3.2): type, flags, length.
-const SCTP_CHUNK_HDR_LEN: usize = 4;
+pub(crate) const SCTP_CHUNK_HDR_LEN: usize = 4;
 /// SCTP DATA chunk (RFC 9260 §3.3.1): chunk header, TSN, stream id, stream sequence, PPID; user
 /// data follows. Offsets from the chunk's start.
-const SCTP_DATA_PPID_OFF: usize = 12;
-const SCTP_DATA_HDR_LEN: usize = 16;
-const SCTP_CHUNK_DATA: u8 = 0;
+pub(crate) const SCTP_DATA_PPID_OFF: usize = 12;
+pub(crate) const SCTP_DATA_HDR_LEN: usize = 16;
+pub(crate) const SCTP_CHUNK_DATA: u8 = 0;
 /// DATA chunk flag B: the first piece of a user message.
-const SCTP_DATA_FLAG_BEGINNING: u8 = 0x02;
+pub(crate) const SCTP_DATA_FLAG_BEGINNING: u8 = 0x02;
 /// SCTP payload protocol identifiers (IANA): M2UA, M3UA, SUA, M2PA are consecutive (2-5).
 const PPID_M2UA: u32 = 2;
 const PPID_M2PA: u32 = 5;
@@ -74,9 +101,9 @@ const PPID_DIAMETER: u32 = 46;
 const SIGTRAN_COMMON_HDR_LEN: usize = 8;
 const DIAMETER_HDR_LEN: usize = 20;
 /// GTP header (TS 29.281 §5.1, TS 29.274 §5.1): flags, message type, length; read only so far.
-const GTP_FIXED_LEN: usize = 4;
+pub(crate) const GTP_FIXED_LEN: usize = 4;
 /// Shortest GTP datagram the first pass accepts: UDP header plus GTP-U's 8-byte header.
-const GTP_MIN_UDP_LEN: usize = UdpHdr::LEN + 8;
+pub(crate) const GTP_MIN_UDP_LEN: usize = UdpHdr::LEN + 8;
 /// IPv6 extension headers (RFC 8200 §4): next header, length in 8-octet units not counting the
 /// first 8; the fragment header is 8 octets with the offset and M flag in bytes 2-3.
 const IPV6_EXT_UNIT: usize = 8;
@@ -84,7 +111,7 @@ const IPV6_FRAG_HDR_LEN: usize = 8;
 
 /// Read a `T` at `off` bytes from the start of the frame, or `None` if it does not fit.
 #[inline(always)]
-fn load<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
+pub(crate) fn load<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
     let start = ctx.data();
     let end = ctx.data_end();
     if start + off + core::mem::size_of::<T>() > end {
@@ -106,18 +133,61 @@ fn port_bits(generation: u32, port_be: u16) -> u8 {
     }
 }
 
+/// The `PORT_*` bits (within `mask`, the classes this transport can carry) that classify a
+/// packet: the destination port's, as a request to a local service; else the source port's, but
+/// only towards an ephemeral port (a reply to a local client); else, when only the source port
+/// is a signaling port, [`PORT_SOURCE_ONLY`]. A peer therefore cannot pick its class with its
+/// source port to reach a service on another port (review M1).
+#[inline(always)]
+pub(crate) fn port_class(generation: u32, sport_be: u16, dport_be: u16, mask: u8) -> u8 {
+    let d = port_bits(generation, dport_be) & mask;
+    if d != 0 {
+        return d;
+    }
+    let s = port_bits(generation, sport_be) & mask;
+    if s == 0 {
+        0
+    } else if u16::from_be(dport_be) >= EPHEMERAL_MIN {
+        s
+    } else {
+        PORT_SOURCE_ONLY
+    }
+}
+
+/// A VLAN tag the parsers follow (802.1Q, 802.1ad).
+#[inline(always)]
+pub(crate) fn is_vlan(ether_type: u16) -> bool {
+    ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD
+}
+
 #[inline(always)]
 fn be16(b: [u8; 2]) -> u16 {
     u16::from_be_bytes(b)
 }
 
-/// Source address of the packet, as the allowlist sees it.
-#[derive(Clone, Copy)]
+/// Which address family the source address is in; the address itself is read from the IP
+/// header at `l3_off` when needed ([`source_v4`], [`source_v6`]). A fieldless enum on purpose:
+/// an enum carrying the address left undefined registers (the unused part of the payload) that
+/// LLVM spilled where paths join, which the verifier refuses ("!read_ok").
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Source {
-    V4([u8; 4]),
-    V6([u8; 16]),
-    /// Not IP: ARP, LLDP, ... The link needs these; they are never signaling.
-    None,
+    /// Not IP (ARP, LLDP, ...), or an IP header too short to hold its source.
+    None = 0,
+    V4 = 1,
+    V6 = 2,
+}
+
+/// The IPv4 source address of a packet whose `src` is [`Source::V4`].
+#[inline(always)]
+pub fn source_v4(ctx: &XdpContext, l3_off: usize) -> Option<[u8; 4]> {
+    load::<[u8; 4]>(ctx, (l3_off + offset_of!(Ipv4Hdr, src_addr)) & OFF_MASK)
+}
+
+/// The IPv6 source address of a packet whose `src` is [`Source::V6`].
+#[inline(always)]
+pub fn source_v6(ctx: &XdpContext, l3_off: usize) -> Option<[u8; 16]> {
+    load::<[u8; 16]>(ctx, (l3_off + offset_of!(Ipv6Hdr, src_addr)) & OFF_MASK)
 }
 
 pub struct Parsed {
@@ -132,6 +202,9 @@ pub struct Parsed {
     /// Offset of the transport header and the transport protocol (0, 0: none reached).
     pub l4_off: usize,
     pub proto: u8,
+    /// Offset of the IPv6 fragment header of a fragment (0: IPv4, or not a fragment): where
+    /// its identification and next header are.
+    pub frag_off: usize,
 }
 
 impl Parsed {
@@ -143,6 +216,7 @@ impl Parsed {
             l3_off: 0,
             l4_off: 0,
             proto: 0,
+            frag_off: 0,
         }
     }
 }
@@ -153,7 +227,8 @@ impl Parsed {
 pub fn flow_key(ctx: &XdpContext, p: &Parsed) -> Option<FlowKey> {
     let mut k = FlowKey::default();
     match p.src {
-        Source::V4(s) => {
+        Source::V4 => {
+            let s = source_v4(ctx, p.l3_off)?;
             let d = load::<[u8; 4]>(ctx, (p.l3_off + offset_of!(Ipv4Hdr, dst_addr)) & OFF_MASK)?;
             k.src[10] = 0xff;
             k.src[11] = 0xff;
@@ -162,8 +237,8 @@ pub fn flow_key(ctx: &XdpContext, p: &Parsed) -> Option<FlowKey> {
             k.dst[11] = 0xff;
             k.dst[12..16].copy_from_slice(&d);
         }
-        Source::V6(s) => {
-            k.src = s;
+        Source::V6 => {
+            k.src = source_v6(ctx, p.l3_off)?;
             k.dst = load::<[u8; 16]>(ctx, (p.l3_off + offset_of!(Ipv6Hdr, dst_addr)) & OFF_MASK)?;
         }
         Source::None => return None,
@@ -178,6 +253,43 @@ pub fn flow_key(ctx: &XdpContext, p: &Parsed) -> Option<FlowKey> {
     Some(k)
 }
 
+/// The `FRAGMENTS` key of a fragment: addresses (IPv4 mapped into IPv6), the transport
+/// protocol and the IP identification, all reread from the packet. Every read is two bytes or
+/// more at an offset known only by its bounds (see the verifier notes).
+#[inline(always)]
+pub fn frag_key(ctx: &XdpContext, p: &Parsed) -> Option<FragKey> {
+    let mut k = FragKey::default();
+    match p.src {
+        Source::V4 => {
+            let s = source_v4(ctx, p.l3_off)?;
+            let d = load::<[u8; 4]>(ctx, (p.l3_off + offset_of!(Ipv4Hdr, dst_addr)) & OFF_MASK)?;
+            k.src[10] = 0xff;
+            k.src[11] = 0xff;
+            k.src[12..16].copy_from_slice(&s);
+            k.dst[10] = 0xff;
+            k.dst[11] = 0xff;
+            k.dst[12..16].copy_from_slice(&d);
+            let id = load::<[u8; 2]>(ctx, (p.l3_off + offset_of!(Ipv4Hdr, id)) & OFF_MASK)?;
+            k.id = u16::from_be_bytes(id) as u32;
+            // TTL and protocol.
+            k.proto = load::<[u8; 2]>(ctx, (p.l3_off + offset_of!(Ipv4Hdr, ttl)) & OFF_MASK)?[1];
+        }
+        Source::V6 => {
+            if p.frag_off == 0 {
+                return None;
+            }
+            k.src = source_v6(ctx, p.l3_off)?;
+            k.dst = load::<[u8; 16]>(ctx, (p.l3_off + offset_of!(Ipv6Hdr, dst_addr)) & OFF_MASK)?;
+            // Next header, reserved, offset and flags, identification (RFC 8200 §4.5).
+            let h = load::<[u8; IPV6_FRAG_HDR_LEN]>(ctx, p.frag_off & OFF_MASK)?;
+            k.proto = h[0];
+            k.id = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        }
+        Source::None => return None,
+    }
+    Some(k)
+}
+
 /// Where the network layer left us.
 struct L3 {
     /// Offset of the transport header.
@@ -187,14 +299,20 @@ struct L3 {
     proto: u8,
     /// False for a first fragment: length checks against the packet do not apply.
     whole: bool,
+    /// Offset of the IPv6 fragment header (0: IPv4, or none).
+    frag_off: usize,
 }
 
 enum L3Result {
     Transport(L3),
-    LaterFragment,
+    /// A later fragment, with the offset of its IPv6 fragment header (0 for IPv4).
+    LaterFragment(usize),
     Malformed,
-    /// A header chain too long to follow: no class, but nothing wrong with it either.
-    Unknown,
+}
+
+/// Facts of a frame whose class could not be established.
+const fn unclassifiable() -> Facts {
+    Facts { unclassifiable: true, ..Facts::new(Class::Unclassified) }
 }
 
 pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
@@ -204,7 +322,7 @@ pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
     };
     let mut i = 0;
     while i < VLAN_MAX_DEPTH {
-        if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
+        if !is_vlan(proto) {
             break;
         }
         let Some(tag) = load::<VlanHdr>(ctx, off) else {
@@ -217,29 +335,38 @@ pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
     let (src, l3) = match proto {
         ETH_P_IP => ipv4(ctx, off),
         ETH_P_IPV6 => ipv6(ctx, off),
+        // More tags than the parser follows (Linux strips stacked priority tags and delivers
+        // what is inside, review H9), or an encapsulation that can carry IP: the source is not
+        // read, so the frame is judged as unclassifiable signaling from an unknown source.
+        ETH_P_8021Q | ETH_P_8021AD | ETH_P_QINQ_9100 | ETH_P_MPLS_UC | ETH_P_MPLS_MC | ETH_P_PPPOE_SESSION => {
+            return Parsed { facts: unclassifiable(), link_essential: false, ..Parsed::non_ip() };
+        }
         _ => return Parsed::non_ip(),
     };
     let mut link_essential = false;
-    let (mut l4_off, mut l4_proto) = (0, 0);
+    let (mut l4_off, mut l4_proto, mut frag_off) = (0, 0, 0);
     let facts = match l3 {
         L3Result::Transport(l3) => {
             link_essential = l3.proto == IPPROTO_ICMP || l3.proto == IPPROTO_ICMPV6;
             l4_off = l3.off;
             l4_proto = l3.proto;
-            transport(ctx, &l3, generation)
+            frag_off = l3.frag_off;
+            Facts { first_fragment: !l3.whole, ..transport(ctx, &l3, generation) }
         }
-        L3Result::LaterFragment => Facts { later_fragment: true, ..Facts::new(Class::Unclassified) },
+        L3Result::LaterFragment(f) => {
+            frag_off = f;
+            Facts { later_fragment: true, ..Facts::new(Class::Unclassified) }
+        }
         L3Result::Malformed => Facts { malformed: true, ..Facts::new(Class::Unclassified) },
-        L3Result::Unknown => Facts::new(Class::NonSignaling),
     };
-    Parsed { facts, src, link_essential, l3_off: off, l4_off, proto: l4_proto }
+    Parsed { facts, src, link_essential, l3_off: off, l4_off, proto: l4_proto, frag_off }
 }
 
 fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     let Some(h) = load::<Ipv4Hdr>(ctx, off) else {
         return (Source::None, L3Result::Malformed);
     };
-    let src = Source::V4(h.src_addr);
+    let src = Source::V4;
     let ihl = h.ihl() as usize;
     if h.version() != 4 || ihl < Ipv4Hdr::LEN {
         return (src, L3Result::Malformed);
@@ -252,7 +379,7 @@ fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     // Flags (3 bits) and fragment offset (13 bits, in 8-octet units).
     let frag = be16(h.frags);
     if frag & 0x1fff != 0 {
-        return (src, L3Result::LaterFragment);
+        return (src, L3Result::LaterFragment(0));
     }
     let more_fragments = frag & 0x2000 != 0;
     (
@@ -262,6 +389,7 @@ fn ipv4(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
             end: off + total,
             proto: h.proto,
             whole: !more_fragments,
+            frag_off: 0,
         }),
     )
 }
@@ -270,7 +398,7 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     let Some(h) = load::<Ipv6Hdr>(ctx, off) else {
         return (Source::None, L3Result::Malformed);
     };
-    let src = Source::V6(h.src_addr);
+    let src = Source::V6;
     if h.version() != 6 {
         return (src, L3Result::Malformed);
     }
@@ -282,6 +410,7 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
     let mut nh = h.next_hdr;
     let mut cur = off + Ipv6Hdr::LEN;
     let mut whole = true;
+    let mut frag_off = 0;
     let mut i = 0;
     while i < IPV6_EXT_MAX_CHAIN {
         match nh {
@@ -301,9 +430,10 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
                 nh = e[0];
                 let frag = be16([e[2], e[3]]);
                 if frag & 0xfff8 != 0 {
-                    return (src, L3Result::LaterFragment);
+                    return (src, L3Result::LaterFragment(cur));
                 }
                 whole = frag & 1 == 0;
+                frag_off = cur;
                 cur = (cur + IPV6_FRAG_HDR_LEN) & OFF_MASK;
             }
             _ => break,
@@ -313,10 +443,10 @@ fn ipv6(ctx: &XdpContext, off: usize) -> (Source, L3Result) {
         }
         i += 1;
     }
-    if i == IPV6_EXT_MAX_CHAIN {
-        return (src, L3Result::Unknown);
-    }
-    (src, L3Result::Transport(L3 { off: cur, end, proto: nh, whole }))
+    // After IPV6_EXT_MAX_CHAIN headers `nh` may still name an extension header: `transport`
+    // then finds no transport it knows and judges the packet unclassifiable (review C2: Linux
+    // accepts any number of Destination Options headers), never non-signaling.
+    (src, L3Result::Transport(L3 { off: cur, end, proto: nh, whole, frag_off }))
 }
 
 fn transport(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
@@ -324,7 +454,10 @@ fn transport(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
         IPPROTO_SCTP => sctp(ctx, l3, g),
         IPPROTO_UDP => udp(ctx, l3, g),
         IPPROTO_TCP => tcp(ctx, l3, g),
-        _ => Facts::new(Class::NonSignaling),
+        IPPROTO_ICMP | IPPROTO_ICMPV6 | IPPROTO_IGMP | IPPROTO_NONE | IPPROTO_OSPF | IPPROTO_PIM | IPPROTO_VRRP => {
+            Facts::new(Class::NonSignaling)
+        }
+        _ => unclassifiable(),
     }
 }
 
@@ -338,7 +471,9 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
         return malformed(Class::Sctp, true);
     };
     let (sport, dport) = (u16::from_ne_bytes(ports[0]), u16::from_ne_bytes(ports[1]));
-    let bits = port_bits(g, sport) | port_bits(g, dport);
+    // SCTP is signaling whatever its ports; a source port alone that does not classify
+    // (PORT_SOURCE_ONLY) leaves it `sctp`, which only the wildcard allows.
+    let bits = port_class(g, sport, dport, PORT_DIAMETER | PORT_SIGTRAN);
     let diameter_port = bits & PORT_DIAMETER != 0;
     let sigtran_port = bits & PORT_SIGTRAN != 0;
     let port_class = classify::sctp_class(None, diameter_port, sigtran_port);
@@ -397,7 +532,7 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
 /// Diameter header (RFC 6733 §3: version 1, 24-bit length ≥ 20). Other payloads are not ours
 /// to judge.
 #[inline(always)]
-fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, ppid: u32) -> bool {
+pub(crate) fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, ppid: u32) -> bool {
     let off = off & OFF_MASK;
     if (PPID_M2UA..=PPID_M2PA).contains(&ppid) {
         if avail < SIGTRAN_COMMON_HDR_LEN {
@@ -431,14 +566,12 @@ fn udp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
     // Ports stay in network byte order: PORT_CLASS is indexed after one swap in `port_bits`.
     let (sport, dport) = (u16::from_ne_bytes(h.src), u16::from_ne_bytes(h.dst));
     // The destination port decides first: a reply from a GTP-C port to a GTP-U port is GTP-U.
-    let (d, sbits) = (port_bits(g, dport), port_bits(g, sport));
-    let class = if d & PORT_GTPC != 0 {
+    let bits = port_class(g, sport, dport, PORT_GTPC | PORT_GTPU);
+    let class = if bits & PORT_SOURCE_ONLY != 0 {
+        return unclassifiable();
+    } else if bits & PORT_GTPC != 0 {
         Class::GtpC
-    } else if d & PORT_GTPU != 0 {
-        Class::GtpU
-    } else if sbits & PORT_GTPC != 0 {
-        Class::GtpC
-    } else if sbits & PORT_GTPU != 0 {
+    } else if bits & PORT_GTPU != 0 {
         Class::GtpU
     } else {
         return Facts::new(Class::NonSignaling);
@@ -469,7 +602,11 @@ fn tcp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
         return malformed(Class::Unclassified, false);
     };
     let (sport, dport) = (u16::from_ne_bytes(h.source), u16::from_ne_bytes(h.dest));
-    if (port_bits(g, dport) | port_bits(g, sport)) & PORT_DIAMETER == 0 {
+    let bits = port_class(g, sport, dport, PORT_DIAMETER);
+    if bits & PORT_SOURCE_ONLY != 0 {
+        return unclassifiable();
+    }
+    if bits == 0 {
         return Facts::new(Class::NonSignaling);
     }
     // Diameter messages do not align with TCP segments, so only the TCP header is checked here;

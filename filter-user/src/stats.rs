@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use filter_common::{
-    CLASS_COUNT, Class, Counter, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason, maps, stats_index,
+    CLASS_COUNT, Class, Counter, MAX_PEERS, PeerCounter, PeerName, REASON_COUNT, Reason, STATS_PEERS,
+    STATS_UNKNOWN_DROPPED, STATS_UNKNOWN_PASSED, UNKNOWN_PEER_ID, maps, stats_index_in,
 };
 use serde::Serialize;
 
@@ -20,6 +21,9 @@ pub struct PeerStats {
     pub bytes: u64,
     pub passed: u64,
     pub dropped: u64,
+    /// Copied to deep inspection, and copies denied (budget, ring half full for drops, ring full).
+    pub copied: u64,
+    pub copy_denied: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,13 +106,28 @@ pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Res
 
     let stats: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(get(maps::STATS)?)?;
     let mut cells = [[Counter::default(); CLASS_COUNT]; REASON_COUNT];
-    for r in Reason::ALL {
-        for c in Class::ALL {
-            let per_cpu = stats.get(&stats_index(r, c), 0)?;
-            let cell = &mut cells[r as usize][c as usize];
-            for v in per_cpu.iter() {
-                cell.packets += v.packets;
-                cell.bytes += v.bytes;
+    // Sources in no peer are counted only in their own parts of STATS (one counter per packet in
+    // XDP): the `(unknown)` row is summed from them (packets and bytes; passed and dropped by
+    // part).
+    let mut unknown = PeerCounter::default();
+    for part in [STATS_PEERS, STATS_UNKNOWN_PASSED, STATS_UNKNOWN_DROPPED] {
+        for r in Reason::ALL {
+            for c in Class::ALL {
+                let per_cpu = stats.get(&stats_index_in(part, r, c), 0)?;
+                let cell = &mut cells[r as usize][c as usize];
+                for v in per_cpu.iter() {
+                    cell.packets += v.packets;
+                    cell.bytes += v.bytes;
+                    if part != STATS_PEERS {
+                        unknown.packets += v.packets;
+                        unknown.bytes += v.bytes;
+                        if part == STATS_UNKNOWN_PASSED {
+                            unknown.passed += v.packets;
+                        } else {
+                            unknown.dropped += v.packets;
+                        }
+                    }
+                }
             }
         }
     }
@@ -118,12 +137,14 @@ pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Res
     let mut rows = Vec::new();
     for id in 0..global.peer_slots.min(MAX_PEERS) {
         let name = names.get(&(slot * MAX_PEERS + id), 0)?;
-        let mut sum = PeerCounter::default();
+        let mut sum = if id == UNKNOWN_PEER_ID { unknown } else { PeerCounter::default() };
         for v in counters.get(&id, 0)?.iter() {
             sum.packets += v.packets;
             sum.bytes += v.bytes;
             sum.passed += v.passed;
             sum.dropped += v.dropped;
+            sum.copied += v.copied;
+            sum.copy_denied += v.copy_denied;
         }
         rows.push((name, sum));
     }
@@ -149,6 +170,8 @@ fn peer_list(peer_slots: u32, rows: &[(PeerName, PeerCounter)]) -> Vec<PeerStats
             bytes: c.bytes,
             passed: c.passed,
             dropped: c.dropped,
+            copied: c.copied,
+            copy_denied: c.copy_denied,
         });
     }
     peers
@@ -182,7 +205,7 @@ mod tests {
     fn row(name: &str, packets: u64) -> (PeerName, PeerCounter) {
         let mut n = PeerName::default();
         n.bytes[..name.len()].copy_from_slice(name.as_bytes());
-        (n, PeerCounter { packets, bytes: packets * 100, passed: packets, dropped: 0 })
+        (n, PeerCounter { packets, bytes: packets * 100, passed: packets, dropped: 0, copied: 0, copy_denied: 0 })
     }
 
     fn names(peers: &[PeerStats]) -> Vec<(&str, u32)> {

@@ -632,7 +632,9 @@ generator yields the core), so it is not used. In a second window of the same le
 the flood runs again while an allowed peer (198.18.10.5, in the 1,000-prefix allowlist) sends {} GTP-U \
 packets/s through an AF_PACKET socket from the generator's core; its loss is attempted minus what the \
 filter counted as passed for it, split into frames the veth refused (its 256-frame ring full: lost \
-before any XDP program) and frames lost after.\n\n",
+before any XDP program) and frames lost after. Under the counting XDP_DROP, which drops the peer too, \
+only the frames the veth refused are counted: the loss the ring causes at that flood rate, to set \
+beside each filter's.\n\n",
         a.per_call,
         a.window.as_secs_f64(),
         a.runs,
@@ -664,7 +666,15 @@ filtering together, and the generator is paced by the receiver."
         let passed: u64 = v.iter().map(|s| s.allowed_passed).sum();
         let attempted = sent + errs;
         let (passed_cell, lost_cell) = if c == Config::XdpDrop {
-            (format!("{attempted} / -"), "n/a: drops everything".to_string())
+            // It drops the peer's frames too, so only what the veth refused before any program
+            // is a loss of the same kind: the ring's own share, to set beside the filters'.
+            (
+                format!("{attempted} / -"),
+                format!(
+                    "{errs} ({:.2}%) refused by the veth (ring full); the rest dropped by the program",
+                    100.0 * errs as f64 / attempted.max(1) as f64
+                ),
+            )
         } else {
             let lost = attempted.saturating_sub(passed);
             (

@@ -123,12 +123,15 @@ fn verdict(r: Reason, policy: Option<&PinPolicy>) -> &'static str {
         Reason::Allowed | Reason::Monitored => "pass",
         Reason::NotAllowlisted => policy.map_or("policy", |p| pass_or_drop(p.unknown_peer_pass)),
         Reason::NonSignaling => policy.map_or("policy", |p| pass_or_drop(p.non_signaling_pass)),
-        Reason::Fragment => "peer:pass",
+        Reason::Fragment => "as first",
+        Reason::Unclassifiable => "policy",
         Reason::ClassNotAllowed
         | Reason::RateLimited
         | Reason::Malformed
         | Reason::FlowBlocked
-        | Reason::PeerBlocked => "drop",
+        | Reason::PeerBlocked
+        | Reason::FragmentUntracked
+        | Reason::FragmentPolicy => "drop",
     }
 }
 
@@ -442,6 +445,8 @@ mod tests {
                 bytes: *bytes,
                 passed: packets - dropped,
                 dropped: *dropped,
+                copied: 0,
+                copy_denied: 0,
             })
             .collect();
         Snapshot { generation, cells, peers }

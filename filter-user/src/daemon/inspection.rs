@@ -182,21 +182,40 @@ pub fn start(
     Inspection { policy: policy_tx, shared }
 }
 
-/// Copy records out of the ring buffer in batches and hand them on.
+/// How often the ring is drained without a wake-up: XDP submits records without waking the
+/// reader until `filter_common::INSPECT_WAKEUP_BYTES` are pending (a wake-up per record cost
+/// more than the copy), so a lone record waits at most this long.
+const RING_POLL: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Copy records out of the ring buffer in batches and hand them on: when XDP wakes the reader
+/// (a backlog) and every [`RING_POLL`] (records submitted without a wake-up).
 async fn read_ring(mut ring: Ring, tx: mpsc::Sender<Vec<Vec<u8>>>) {
+    let mut tick = tokio::time::interval(RING_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let Ok(mut guard) = ring.readable_mut().await else { continue };
         let mut batch = Vec::new();
-        while let Some(item) = guard.get_inner_mut().next() {
-            batch.push(item.to_vec());
-            if batch.len() >= BATCH {
-                break;
+        tokio::select! {
+            ready = ring.readable_mut() => {
+                let Ok(mut guard) = ready else { continue };
+                while let Some(item) = guard.get_inner_mut().next() {
+                    batch.push(item.to_vec());
+                    if batch.len() >= BATCH {
+                        break;
+                    }
+                }
+                if batch.len() < BATCH {
+                    guard.clear_ready();
+                }
+            }
+            _ = tick.tick() => {
+                while let Some(item) = ring.get_mut().next() {
+                    batch.push(item.to_vec());
+                    if batch.len() >= BATCH {
+                        break;
+                    }
+                }
             }
         }
-        if batch.len() < BATCH {
-            guard.clear_ready();
-        }
-        drop(guard);
         if !batch.is_empty() && tx.send(batch).await.is_err() {
             return;
         }
@@ -305,7 +324,8 @@ impl Inspector {
 type PeerView = (String, PeerInspect, bool);
 
 /// A ring record's header, its bytes and the policy's view of its peer, or the counter kind of
-/// why it cannot be judged: a record shorter than its header (`inspect.record`), or a peer id
+/// why it cannot be judged: a record shorter than its header (`inspect.record`), a frame longer
+/// than the snap length or whose copy is shorter than the frame (`inspect.truncated`), or a peer id
 /// the current policy does not have (`inspect.unknown_peer`: flagged under a generation that has
 /// since removed the peer, whose rules are gone with it).
 fn record_and_peer<'p, 'r>(
@@ -313,6 +333,11 @@ fn record_and_peer<'p, 'r>(
     rec: &'r [u8],
 ) -> Result<(filter_common::InspectHeader, &'r [u8], &'p PeerView), &'static str> {
     let (h, data) = io::split_record(rec).ok_or("inspect.record")?;
+    // A frame cut to the snap length is not judged as if it were whole: decoding the start of a
+    // longer message would be a different message (review M4).
+    if h.flags & filter_common::INSPECT_FLAG_TRUNCATED != 0 || (h.cap_len as usize) < h.len as usize {
+        return Err("inspect.truncated");
+    }
     let peer = peers.get(&h.peer_id).ok_or("inspect.unknown_peer")?;
     Ok((h, data, peer))
 }
@@ -322,7 +347,8 @@ mod tests {
     use super::*;
 
     fn record(peer_id: u32, payload: &[u8]) -> Vec<u8> {
-        let h = filter_common::InspectHeader { peer_id, cap_len: payload.len() as u32, ..Default::default() };
+        let n = payload.len() as u32;
+        let h = filter_common::InspectHeader { peer_id, len: n, cap_len: n, ..Default::default() };
         // SAFETY: InspectHeader is #[repr(C)] plain data; its bytes are read, not interpreted.
         let bytes = unsafe {
             std::slice::from_raw_parts(&h as *const _ as *const u8, std::mem::size_of::<filter_common::InspectHeader>())
@@ -341,6 +367,10 @@ mod tests {
         assert_eq!((h.peer_id, data, peer.0.as_str()), (3, &b"frame"[..], "partner"));
         assert_eq!(record_and_peer(&peers, &record(4, b"frame")).unwrap_err(), "inspect.unknown_peer");
         assert_eq!(record_and_peer(&peers, &known[..10]).unwrap_err(), "inspect.record");
+        // Cut to the snap length: named, not judged as a whole frame.
+        let mut cut = record(3, b"frame");
+        cut[16..20].copy_from_slice(&20000u32.to_ne_bytes()); // InspectHeader::len
+        assert_eq!(record_and_peer(&peers, &cut).unwrap_err(), "inspect.truncated");
 
         let mut c = Counters::default();
         c.unjudged("inspect.unknown_peer");

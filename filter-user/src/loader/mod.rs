@@ -32,7 +32,7 @@ pub const BPFFS: &str = "/sys/fs/bpf";
 
 /// The maps pinned for an interface, by name: every map of the program (see
 /// [`filter_common::maps::ALL`]).
-pub const PINNED_MAPS: [&str; 18] = maps::ALL;
+pub const PINNED_MAPS: [&str; maps::ALL.len()] = maps::ALL;
 
 /// XDP attach mode as the operator names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -94,7 +94,18 @@ impl Filter {
         Self::load_with(log_level, None)
     }
 
+    /// Load another build of the program (an object file's bytes, with the same maps) with
+    /// private maps: for benchmarks that measure an earlier version next to this one in the
+    /// same run (`xdp_cost --compare-object`). Never used by the product.
+    pub fn load_object(object: &[u8]) -> Result<Self, OperatorError> {
+        Self::load_from(object, 0, None)
+    }
+
     fn load_with(log_level: u8, pins: Option<&Path>) -> Result<Self, OperatorError> {
+        Self::load_from(OBJECT, log_level, pins)
+    }
+
+    fn load_from(object: &[u8], log_level: u8, pins: Option<&Path>) -> Result<Self, OperatorError> {
         let mut loader = EbpfLoader::new();
         loader.override_global(aya_log::LEVEL, &log_level, false);
         let paths: Vec<(&str, PathBuf)> = match pins {
@@ -105,7 +116,7 @@ impl Filter {
             // Opens the pinned map if it exists (adoption), else creates and pins it.
             loader.map_pin_path(name, path.as_path());
         }
-        let mut ebpf = loader.load(OBJECT).map_err(OperatorError::from_load)?;
+        let mut ebpf = loader.load(object).map_err(OperatorError::from_load)?;
         let prog: &mut Xdp = program(&mut ebpf)?;
         prog.load().map_err(OperatorError::from_program_load)?;
         let mut f = Filter { ebpf, ids: PeerIds::default(), written: [None, None] };

@@ -1,8 +1,8 @@
 //! A validated [`Policy`] turned into exactly what the maps of one generation hold.
 
 use filter_common::{
-    GlobalPolicy, MAX_PORTS_PER_CLASS, Mode, PEER_MODE_ENFORCE, PEER_MODE_INHERIT, PEER_MODE_MONITOR, PeerPolicy,
-    PortClass, rate,
+    Class, GlobalPolicy, MAX_PORTS_PER_CLASS, Mode, PEER_MODE_ENFORCE, PEER_MODE_INHERIT, PEER_MODE_MONITOR,
+    PeerPolicy, PortClass, rate,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,6 +80,15 @@ pub fn compile(p: &Policy, generation: u64, ids: &mut PeerIds) -> Compiled {
         mode: p.mode as u8,
         unknown_peer_pass: p.unknown_peer_pass as u8,
         non_signaling_pass: p.non_signaling_pass as u8,
+        // `sctp` stands for the `Sctp` class here (not the wildcard): other SCTP.
+        fragments_drop: p
+            .fragments_drop
+            .iter()
+            .map(|c| match c {
+                super::AllowClass::Sctp => Class::Sctp.bit(),
+                c => c.bit(),
+            })
+            .fold(0, |a, b| a | b) as u8,
         ..GlobalPolicy::default()
     };
     for (pc, list) in [
@@ -106,6 +115,8 @@ pub fn compile(p: &Policy, generation: u64, ids: &mut PeerIds) -> Compiled {
             Some(pps) => rate::params(pps, peer.rate_burst.unwrap_or(0)),
             None => (0, 0),
         };
+        // A tenth of a second's worth of burst.
+        let copy = rate::params(peer.inspect_budget_pps, (peer.inspect_budget_pps / 10).max(1));
         let policy = PeerPolicy {
             allow: peer.allow.iter().fold(0, |a, c| a | c.bit()),
             present: 1,
@@ -114,11 +125,14 @@ pub fn compile(p: &Policy, generation: u64, ids: &mut PeerIds) -> Compiled {
                 Some(Mode::Enforce) => PEER_MODE_ENFORCE,
                 Some(Mode::Monitor) => PEER_MODE_MONITOR,
             },
-            _pad: [0; 2],
+            flags: if peer.unclassifiable_pass { filter_common::PEER_FLAG_UNCLASSIFIABLE_PASS } else { 0 },
+            _pad: 0,
             rate_interval_ns: interval,
             rate_tolerance_ns: tolerance,
             inspect_every: peer.inspect.sampling.every(),
             inspect_gtpu_every: peer.inspect.sampling_gtpu.every(),
+            copy_interval_ns: copy.0,
+            copy_tolerance_ns: copy.1,
         };
         peers.push(CompiledPeer { name: peer.name.clone(), id, policy });
         for net in &peer.prefixes {

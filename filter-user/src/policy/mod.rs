@@ -23,6 +23,10 @@ pub struct Policy {
     pub unknown_peer_pass: bool,
     pub non_signaling_pass: bool,
     pub ports: Ports,
+    /// Classes whose IP fragments are dropped (`[fragments]` set to `"drop"`); the others'
+    /// fragments pass with their first fragment's verdict and are copied up whole for
+    /// reassembly by deep inspection.
+    pub fragments_drop: Vec<AllowClass>,
     pub peers: Vec<Peer>,
     pub inspect: inspect::Inspect,
 }
@@ -95,6 +99,13 @@ pub struct Peer {
     pub rate_limit_pps: Option<u64>,
     pub rate_burst: Option<u64>,
     pub mode: Option<Mode>,
+    /// `unclassifiable = "pass"`: frames from this peer whose class the first pass cannot
+    /// establish (AH/ESP, long IPv6 header chains, tunnels, ...) pass (rate-limited like its
+    /// signaling) instead of being dropped.
+    pub unclassifiable_pass: bool,
+    /// Copies to deep inspection per second this peer may cause (each of: packets passed,
+    /// packets dropped), `inspect_budget_pps`; the burst is a tenth of a second's worth.
+    pub inspect_budget_pps: u64,
     pub inspect: inspect::PeerInspect,
 }
 
@@ -145,6 +156,26 @@ struct FileModel {
     peer: Vec<Spanned<PeerModel>>,
     #[serde(default)]
     inspect: inspect::InspectModel,
+    #[serde(default)]
+    fragments: FragmentsModel,
+}
+
+/// `[fragments]`: per class, what happens to IP fragments.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FragmentsModel {
+    sigtran: Option<Fragments>,
+    diameter: Option<Fragments>,
+    gtp_c: Option<Fragments>,
+    gtp_u: Option<Fragments>,
+    sctp: Option<Fragments>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Fragments {
+    Reassemble,
+    Drop,
 }
 
 #[derive(Deserialize, Default)]
@@ -196,6 +227,8 @@ struct PeerModel {
     rate_limit_pps: Option<Spanned<i64>>,
     rate_burst: Option<Spanned<i64>>,
     mode: Option<ModeModel>,
+    unclassifiable: Option<PassDrop>,
+    inspect_budget_pps: Option<Spanned<i64>>,
     inspect: Option<Spanned<String>>,
     inspect_gtpu: Option<Spanned<String>>,
     #[serde(default)]
@@ -328,6 +361,16 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
             }
         };
 
+        let inspect_budget_pps = match p.inspect_budget_pps {
+            None => filter_common::DEFAULT_INSPECT_BUDGET_PPS,
+            Some(b) if *b.get_ref() >= 1 && *b.get_ref() <= 10_000_000 => *b.get_ref() as u64,
+            Some(b) => {
+                return Err(at(
+                    b.span().start,
+                    format!("peer {name:?}: inspect_budget_pps must be between 1 and 10000000"),
+                ));
+            }
+        };
         let insp = inspect::validate_peer(
             &name,
             inspect::PeerInspectModel {
@@ -347,6 +390,8 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
             rate_limit_pps,
             rate_burst,
             mode: p.mode.map(Mode::from),
+            unclassifiable_pass: matches!(p.unclassifiable, Some(PassDrop::Pass)),
+            inspect_budget_pps,
             inspect: insp,
         });
     }
@@ -358,7 +403,23 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
         return Err(at(0, format!("{n6} IPv6 prefixes exceed the capacity of {}", limits.prefixes_v6)));
     }
 
+    // Defaults (filter_common::DEFAULT_FRAGMENTS_DROP): GTP-U reassembled, the rest dropped.
+    let fr = m.fragments;
+    let mut fragments_drop = Vec::new();
+    for (class, setting, default) in [
+        (AllowClass::Sigtran, fr.sigtran, Fragments::Drop),
+        (AllowClass::Diameter, fr.diameter, Fragments::Drop),
+        (AllowClass::GtpC, fr.gtp_c, Fragments::Drop),
+        (AllowClass::GtpU, fr.gtp_u, Fragments::Reassemble),
+        (AllowClass::Sctp, fr.sctp, Fragments::Drop),
+    ] {
+        if setting.unwrap_or(default) == Fragments::Drop {
+            fragments_drop.push(class);
+        }
+    }
+
     Ok(Policy {
+        fragments_drop,
         mode: d.mode.map(Mode::from).unwrap_or(Mode::Enforce),
         unknown_peer_pass: matches!(d.unknown_peer, Some(PassDrop::Pass)),
         non_signaling_pass: !matches!(d.non_signaling, Some(PassDrop::Drop)),
@@ -444,6 +505,8 @@ impl Policy {
             "ports: gtp-c {:?}, gtp-u {:?}, diameter {:?}, sigtran {:?}\n",
             self.ports.gtp_c, self.ports.gtp_u, self.ports.diameter, self.ports.sigtran
         );
+        let dropped: Vec<_> = self.fragments_drop.iter().map(|c| c.name()).collect();
+        s += &format!("IP fragments dropped for [{}], reassembled for the rest\n", dropped.join(", "));
         for p in &self.peers {
             let allow: Vec<_> = p.allow.iter().map(|c| c.name()).collect();
             s += &format!(
@@ -454,6 +517,9 @@ impl Policy {
                 p.rate_limit_pps.map(|r| format!("  rate {r} pps")).unwrap_or_default(),
                 p.mode.map(|m| format!("  mode {}", m.name())).unwrap_or_default(),
             );
+            if p.unclassifiable_pass {
+                s += "      unclassifiable frames pass\n";
+            }
         }
         s
     }

@@ -270,3 +270,32 @@ fn inspection_settings_parse_and_reject() {
     let (_, msg) = err("[inspect]\nenabled = true\nhome = 1\n");
     assert!(msg.contains("home"), "{msg}");
 }
+
+#[test]
+fn fragments_and_unclassifiable_settings() {
+    use filter_common::{Class, DEFAULT_FRAGMENTS_DROP, PEER_FLAG_UNCLASSIFIABLE_PASS};
+    // Defaults: GTP-U fragments reassembled, the other classes' dropped; unclassifiable dropped.
+    let pol = p(GOOD).unwrap();
+    let c = compile::compile(&pol, 1, &mut compile::PeerIds::default());
+    assert_eq!(c.global.fragments_drop, DEFAULT_FRAGMENTS_DROP);
+    assert_eq!(c.peers[0].policy.flags & PEER_FLAG_UNCLASSIFIABLE_PASS, 0);
+
+    let text = format!(
+        "{}\n[fragments]\ngtp_u = \"drop\"\nsigtran = \"reassemble\"\nsctp = \"reassemble\"\n",
+        GOOD.replace("name = \"partner-b\"", "name = \"partner-b\"\nunclassifiable = \"pass\"")
+    );
+    let pol = p(&text).unwrap();
+    let c = compile::compile(&pol, 1, &mut compile::PeerIds::default());
+    let want = Class::Diameter.bit() | Class::GtpC.bit() | Class::GtpU.bit();
+    assert_eq!(c.global.fragments_drop as u32, want);
+    assert_eq!(c.peers[1].policy.flags & PEER_FLAG_UNCLASSIFIABLE_PASS, PEER_FLAG_UNCLASSIFIABLE_PASS);
+    assert!(pol.summary().contains("IP fragments dropped for [diameter, gtp-c, gtp-u]"), "{}", pol.summary());
+
+    let (line, msg) = err("[fragments]\ngtp_u = \"keep\"\n");
+    assert_eq!(line, 2);
+    assert!(msg.contains("reassemble") && msg.contains("drop"), "{msg}");
+    let (_, msg) = err("[fragments]\nicmp = \"drop\"\n");
+    assert!(msg.contains("icmp"), "{msg}");
+    let (_, msg) = err(&GOOD.replace("mode = \"monitor\"", "unclassifiable = \"maybe\""));
+    assert!(msg.contains("pass") && msg.contains("drop"), "{msg}");
+}

@@ -587,7 +587,7 @@ fn fix_l4(old: &[u8], new: &mut [u8], proto: u8, l4: usize, end: usize, pseudo: 
 // The oracle: sigwall's classification rules applied to tshark's per-frame fields
 // ---------------------------------------------------------------------------------------------
 
-const ORACLE_FIELDS: [&str; 22] = [
+const ORACLE_FIELDS: [&str; 28] = [
     "frame.number",
     "frame.len",
     "eth.type",
@@ -610,6 +610,12 @@ const ORACLE_FIELDS: [&str; 22] = [
     "udp.dstport",
     "tcp.srcport",
     "tcp.dstport",
+    "ip.dst",
+    "ip.id",
+    "ip.flags.mf",
+    "ipv6.dst",
+    "ipv6.fraghdr.ident",
+    "ipv6.fraghdr.more",
 ];
 
 /// What tshark says about one frame, reduced to what sigwall decides on.
@@ -621,6 +627,12 @@ struct Expected {
     class: Class,
     over_sctp: bool,
     later_fragment: bool,
+    /// The class cannot be established (sigwall's `unclassifiable`).
+    unclassifiable: bool,
+    /// Offset 0 with more fragments.
+    first_fragment: bool,
+    /// (source, destination, protocol, identification) of a fragment, first or later.
+    frag_key: Option<String>,
     /// The tshark fields the class came from, for failure messages.
     why: String,
 }
@@ -681,6 +693,9 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
         class: Class::NonSignaling,
         over_sctp: false,
         later_fragment: false,
+        unclassifiable: false,
+        first_fragment: false,
+        frag_key: None,
         why: ORACLE_FIELDS
             .iter()
             .zip(line.split('\t'))
@@ -702,13 +717,34 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
             }
         }
     }
+    let unclassifiable = |mut e: Expected| {
+        e.class = Class::Unclassified;
+        e.unclassifiable = true;
+        e
+    };
+    // More tags than sigwall follows, MPLS, PPPoE session: unclassifiable, source not read.
+    if matches!(et, 0x8100 | 0x88a8 | 0x9100 | 0x8847 | 0x8848 | 0x8864) {
+        return unclassifiable(e);
+    }
     let proto = match et {
         0x0800 => {
             e.src = first("ip.src").map(|s| s.parse().expect("ip.src"));
-            if first("ip.frag_offset").map(num).unwrap_or(0) != 0 {
+            let proto = num(first("ip.proto").expect("ip.proto"));
+            let offset = first("ip.frag_offset").map(num).unwrap_or(0);
+            let more = first("ip.flags.mf").is_some_and(|v| v == "1" || v == "True");
+            if offset != 0 {
                 e.later_fragment = true;
             }
-            num(first("ip.proto").expect("ip.proto"))
+            e.first_fragment = offset == 0 && more;
+            if offset != 0 || more {
+                e.frag_key = Some(format!(
+                    "{} {} {proto} {}",
+                    first("ip.src").unwrap_or(""),
+                    first("ip.dst").unwrap_or(""),
+                    first("ip.id").map(num).unwrap_or(0)
+                ));
+            }
+            proto
         }
         0x86dd => {
             e.src = first("ipv6.src").map(|s| s.parse().expect("ipv6.src"));
@@ -725,14 +761,24 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
             let mut n = 0;
             while let Some(it) = lists.get_mut(&nh) {
                 if n == 6 {
-                    // sigwall follows six extension headers and leaves the rest unclassified
-                    // as non-signaling.
-                    return e;
+                    // sigwall follows six extension headers; a seventh is unclassifiable.
+                    return unclassifiable(e);
                 }
-                if nh == 44 && offsets.next().map(|s| num(s)).unwrap_or(0) != 0 {
+                let fragment_header = nh == 44;
+                if fragment_header && offsets.next().map(|s| num(s)).unwrap_or(0) != 0 {
                     e.later_fragment = true;
                 }
                 nh = num(it.next().expect("extension header next header"));
+                if fragment_header {
+                    let more = first("ipv6.fraghdr.more").is_some_and(|v| v == "1" || v == "True");
+                    e.first_fragment = !e.later_fragment && more;
+                    e.frag_key = Some(format!(
+                        "{} {} {nh} {}",
+                        first("ipv6.src").unwrap_or(""),
+                        first("ipv6.dst").unwrap_or(""),
+                        first("ipv6.fraghdr.ident").map(num).unwrap_or(0)
+                    ));
+                }
                 n += 1;
             }
             nh
@@ -766,11 +812,14 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
             } else {
                 None
             };
+            // The destination port; the source port only towards an ephemeral port.
+            let port = if d == 3868 || d == 2905 || d < EPHEMERAL_MIN { d } else { s };
             match ppid {
                 Some(2..=5) => Class::Sigtran,
                 Some(46 | 47) => Class::Diameter,
-                _ if s == 3868 || d == 3868 => Class::Diameter,
-                _ if s == 2905 || d == 2905 => Class::Sigtran,
+                Some(p) if p != 0 => Class::Sctp,
+                _ if port == 3868 => Class::Diameter,
+                _ if port == 2905 => Class::Sigtran,
                 _ => Class::Sctp,
             }
         }
@@ -779,19 +828,30 @@ fn classify(f: &HashMap<&str, Vec<&str>>, line: &str) -> Expected {
             match (s, d) {
                 (_, 2123) => Class::GtpC,
                 (_, 2152) => Class::GtpU,
-                (2123, _) => Class::GtpC,
-                (2152, _) => Class::GtpU,
+                (2123, d) if d >= EPHEMERAL_MIN => Class::GtpC,
+                (2152, d) if d >= EPHEMERAL_MIN => Class::GtpU,
+                (2123 | 2152, _) => return unclassifiable(e),
                 _ => Class::NonSignaling,
             }
         }
         6 => {
             let (s, d) = ports("tcp");
-            if s == 3868 || d == 3868 { Class::Diameter } else { Class::NonSignaling }
+            match (s, d) {
+                (_, 3868) => Class::Diameter,
+                (3868, d) if d >= EPHEMERAL_MIN => Class::Diameter,
+                (3868, _) => return unclassifiable(e),
+                _ => Class::NonSignaling,
+            }
         }
-        _ => Class::NonSignaling,
+        // Provably not signaling: ICMP, IGMP, ICMPv6, no next header, OSPF, PIM, VRRP.
+        1 | 2 | 58 | 59 | 89 | 103 | 112 => Class::NonSignaling,
+        _ => return unclassifiable(e),
     };
     e
 }
+
+/// sigwall's lowest ephemeral port: a signaling source port classifies only towards one.
+const EPHEMERAL_MIN: u64 = 32768;
 
 // ---------------------------------------------------------------------------------------------
 // Policy derived from the capture, and its verdicts
@@ -885,7 +945,12 @@ fn policy_text(peers: &[PolicyPeer]) -> String {
 fn verdict(f: &Expected, peers: &[PolicyPeer]) -> (Reason, bool) {
     let peer = f.src.and_then(|s| peers.iter().find(|p| p.addr == s));
     if f.later_fragment {
-        return (Reason::Fragment, peer.is_some());
+        // `track_fragments` gave tracked later fragments their first fragment's verdict.
+        return (Reason::FragmentUntracked, false);
+    }
+    if f.unclassifiable {
+        // Unknown peers are dropped and these peers keep the default `unclassifiable = "drop"`.
+        return (Reason::Unclassifiable, false);
     }
     if f.class == Class::NonSignaling {
         return (Reason::NonSignaling, true);
@@ -894,7 +959,40 @@ fn verdict(f: &Expected, peers: &[PolicyPeer]) -> (Reason, bool) {
         return (Reason::NotAllowlisted, false);
     };
     let allowed = p.allow.contains(&allow_name(f.class)) || (f.over_sctp && p.allow.contains(&"sctp"));
-    if allowed { (Reason::Allowed, true) } else { (Reason::ClassNotAllowed, false) }
+    if !allowed {
+        return (Reason::ClassNotAllowed, false);
+    }
+    // Default fragment policy: GTP-U fragments reassembled, the other classes' dropped.
+    if f.first_fragment && f.class != Class::GtpU {
+        return (Reason::FragmentPolicy, false);
+    }
+    (Reason::Allowed, true)
+}
+
+/// Verdicts of the frames in capture order, with sigwall's fragment tracking: a later fragment
+/// takes its first fragment's class and verdict (reason `fragment`); without one it is dropped
+/// (`fragment_untracked`, class `unclassified`).
+fn track_fragments(expected: &mut [Expected], peers: &[PolicyPeer]) -> Vec<(Reason, bool)> {
+    let mut firsts: HashMap<String, (Class, bool)> = HashMap::new();
+    expected
+        .iter_mut()
+        .map(|f| {
+            if f.later_fragment {
+                if let Some((class, pass)) = f.frag_key.as_ref().and_then(|k| firsts.get(k)) {
+                    f.class = *class;
+                    return (Reason::Fragment, *pass);
+                }
+                return verdict(f, peers);
+            }
+            let v = verdict(f, peers);
+            if f.first_fragment
+                && let Some(k) = &f.frag_key
+            {
+                firsts.insert(k.clone(), (f.class, v.1));
+            }
+            v
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -959,7 +1057,7 @@ fn replay(capture: &str) {
     }
 
     // 4. The oracle and the policy.
-    let expected = oracle(&replay_path);
+    let mut expected = oracle(&replay_path);
     assert_eq!(expected.len(), rewritten.len(), "tshark frame count");
     let peers = derive_policy(&expected);
     let policy = policy_text(&peers);
@@ -967,8 +1065,8 @@ fn replay(capture: &str) {
     let mut want = [[0u64; Class::ALL.len()]; Reason::ALL.len()];
     let mut want_class = [0u64; Class::ALL.len()];
     let mut pass_count: HashMap<&[u8], (u64, u64)> = HashMap::new();
-    for (f, p) in expected.iter().zip(&rewritten) {
-        let (r, pass) = verdict(f, &peers);
+    let verdicts = track_fragments(&mut expected, &peers);
+    for ((f, p), &(r, pass)) in expected.iter().zip(&rewritten).zip(&verdicts) {
         want[r as usize][f.class as usize] += 1;
         want_class[f.class as usize] += 1;
         let e = pass_count.entry(&p.data[..]).or_default();

@@ -331,3 +331,70 @@ fn operator_errors_change_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not attached"));
     drop_and_check_clean(daemon, lab);
 }
+
+/// The first-pass evasions of `../shared/docs/evasion-review.md` (C2: seven IPv6 Destination
+/// Options headers; H9: three stacked priority tags; AH and Mobility headers; M1: a Diameter
+/// source port aimed at SSH) sent over the veth pair from a source in no peer and from a peer:
+/// none arrives, each is counted `unclassifiable`. The negative controls (the same signaling
+/// behind six Destination Options headers, and plain) from the allowed peer all arrive.
+#[test]
+fn evasion_recipes_no_longer_cross() {
+    let lab = Lab::new();
+    let dir = tempdir();
+    let daemon = Daemon::start(&lab, &sigwall_bin(), &write_policy(&dir, POLICY), &[]);
+    let cap = lab.capture();
+    let tx = lab.sender();
+    let m3ua = |seq: u16| L4::Sctp {
+        sport: 2905,
+        dport: 2905,
+        chunks: vec![packets::data_chunk(3, &{
+            let mut m = packets::m3ua_data();
+            m.extend_from_slice(&[0, 0, (seq >> 8) as u8, seq as u8]);
+            m[7] += 4;
+            m
+        })],
+    };
+    let (mut evasions, mut controls) = (Vec::new(), Vec::new());
+    for seq in 0..20u16 {
+        for net in ["x", "a"] {
+            let v6 = peer_src(net, true, seq + 1);
+            let v4 = peer_src(net, false, seq + 1);
+            evasions.push(Frame::new(v6, dst(true), m3ua(seq)).with_ipv6_ext(&[60; 7]).bytes());
+            evasions.push(Frame::new(v6, dst(true), m3ua(seq)).with_ipv6_ext(&[51]).bytes());
+            evasions.push(Frame::new(v6, dst(true), m3ua(seq)).with_ipv6_ext(&[60, 135]).bytes());
+            for src in [v4, v6] {
+                let mut tagged = Frame::new(src, dst(src.is_ipv6()), m3ua(seq)).vlans(&[0x8100; 3]).bytes();
+                for t in 0..3 {
+                    // Priority tags (VID 0), which Linux strips one after the other.
+                    tagged[14 + 4 * t..16 + 4 * t].copy_from_slice(&[0, 0]);
+                }
+                evasions.push(tagged);
+                let ssh =
+                    L4::Tcp { sport: 3868, dport: 22, payload: packets::diameter_message(316, 16777251 + seq as u32) };
+                evasions.push(Frame::new(src, dst(src.is_ipv6()), ssh).bytes());
+            }
+        }
+        let a6 = peer_src("a", true, seq + 1);
+        controls.push(Frame::new(a6, dst(true), m3ua(seq)).with_ipv6_ext(&[60; 6]).bytes());
+        controls.push(Frame::new(a6, dst(true), m3ua(seq)).bytes());
+        controls.push(Frame::new(peer_src("a", false, seq + 1), dst(false), m3ua(seq)).bytes());
+    }
+    for (i, f) in evasions.iter().chain(&controls).enumerate() {
+        tx.send(f);
+        if i % 64 == 63 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let got = count(&cap.finish(Duration::from_millis(500), Duration::from_secs(10)));
+    for f in &evasions {
+        assert_eq!(got.get(f).copied().unwrap_or(0), 0, "an evasion crossed: {:02x?}", &f[..f.len().min(80)]);
+    }
+    for f in &controls {
+        assert_eq!(got.get(f).copied().unwrap_or(0), 1, "a control frame did not arrive: {:02x?}", &f[..80]);
+    }
+    let s = daemon.stats();
+    let reasons: Vec<(Reason, u64)> = Reason::ALL.iter().map(|r| (*r, s.reason(*r))).filter(|x| x.1 > 0).collect();
+    assert_eq!(s.reason(Reason::Unclassifiable), evasions.len() as u64, "{reasons:?}");
+    assert_eq!(s.reason(Reason::Allowed), controls.len() as u64);
+    drop_and_check_clean(daemon, lab);
+}
