@@ -58,35 +58,44 @@ pub const DIAMETER_PPIDS: [u32; 2] = [46, 47];
 
 /// Class of an SCTP packet from its first DATA chunk's PPID (if any) and whether its port (see
 /// `filter-ebpf`'s `port_class`: the destination port, the source port only towards an
-/// ephemeral port) is a configured Diameter or SIGTRAN port. The PPID wins when it is not 0: a
-/// peer that labels its payload says what it is sending.
+/// ephemeral port) is a configured Diameter or SIGTRAN port.
+///
+/// The port names the receiver (the stack bound to it parses the payload whatever the PPID
+/// says), the PPID is the sender's label. A configured port decides unless the PPID is not 0 and
+/// names something else: then the packet is plain `Sctp`, which only the `sctp` wildcard allows
+/// (review M1 and the reviewer's PPID laundering: a Diameter request labelled M3UA, PPID 3, sent
+/// to the Diameter port must not pass as the SIGTRAN a peer may send; S1AP to a SIGTRAN port is
+/// not SIGTRAN). Without a configured port the PPID decides; PPID 0 ("unspecified", which some
+/// SIGTRAN stacks send) leaves the ports to decide.
 #[inline(always)]
 pub fn sctp_class(ppid: Option<u32>, diameter_port: bool, sigtran_port: bool) -> Class {
-    if let Some(p) = ppid {
-        // Two compares, not `(2..=5).contains(&p)`: this runs inside the XDP program's SCTP
-        // chunk walk, and the range form compiled to code whose verifier states did not prune
-        // (the load hit the 1M-instruction limit).
-        #[expect(clippy::manual_range_contains, reason = "verifier budget; see above")]
-        if p >= 2 && p <= 5 {
-            return Class::Sigtran;
-        }
-        if p == 46 || p == 47 {
-            return Class::Diameter;
-        }
-        // A PPID that names another protocol (S1AP 18, NGAP 60, ...) is that protocol, whatever
-        // the ports say: a SIGTRAN port must not lend its class to S1AP (review M1). PPID 0
-        // ("unspecified", which some SIGTRAN stacks send) leaves the ports to decide.
-        if p != 0 {
-            return Class::Sctp;
-        }
-    }
-    if diameter_port {
+    let by_port = if diameter_port {
         Class::Diameter
     } else if sigtran_port {
         Class::Sigtran
     } else {
         Class::Sctp
+    };
+    let Some(p) = ppid else { return by_port };
+    if p == 0 {
+        return by_port;
     }
+    // Two compares, not `(2..=5).contains(&p)`: this runs inside the XDP program's SCTP
+    // chunk walk, and the range form compiled to code whose verifier states did not prune
+    // (the load hit the 1M-instruction limit).
+    #[expect(clippy::manual_range_contains, reason = "verifier budget; see above")]
+    let by_ppid = if p >= 2 && p <= 5 {
+        Class::Sigtran
+    } else if p == 46 || p == 47 {
+        Class::Diameter
+    } else {
+        Class::Sctp
+    };
+    // A configured port and a PPID of another protocol: the label and the receiver disagree.
+    if by_port != Class::Sctp && by_ppid != by_port {
+        return Class::Sctp;
+    }
+    by_ppid
 }
 
 /// GTP message types valid on GTP-U (TS 29.281 §6.1): echo request/response, error indication,

@@ -56,9 +56,13 @@ pub enum Reason {
     FragmentUntracked = 11,
     /// A first fragment of a class whose policy is `fragments = "drop"`.
     FragmentPolicy = 12,
+    /// A peer's signaling that had to be copied to deep inspection and could not be (its copy
+    /// budget spent, or the ring full), under `on_overload = "fail-closed"`: an inspected peer's
+    /// message never passes uninspected (review C6, issue 10 item 5).
+    InspectOverload = 13,
 }
 
-pub const REASON_COUNT: usize = 13;
+pub const REASON_COUNT: usize = 14;
 
 impl Reason {
     pub const ALL: [Reason; REASON_COUNT] = [
@@ -75,6 +79,7 @@ impl Reason {
         Reason::Unclassifiable,
         Reason::FragmentUntracked,
         Reason::FragmentPolicy,
+        Reason::InspectOverload,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -92,6 +97,7 @@ impl Reason {
             Reason::Unclassifiable => "unclassifiable",
             Reason::FragmentUntracked => "fragment_untracked",
             Reason::FragmentPolicy => "fragment_policy",
+            Reason::InspectOverload => "inspect_overload",
         }
     }
 }
@@ -154,6 +160,10 @@ pub const PEER_MODE_MONITOR: u8 = 2;
 /// `PeerPolicy::flags`: this peer's unclassifiable frames pass (policy `unclassifiable =
 /// "pass"`); without it they are dropped.
 pub const PEER_FLAG_UNCLASSIFIABLE_PASS: u8 = 1;
+/// `PeerPolicy::flags`: this peer's signaling passes uninspected when its copy to deep
+/// inspection cannot be made (policy `on_overload = "fail-open"`, counted in `copy_denied`);
+/// without it such a packet is dropped as `inspect_overload` (fail-closed, the default).
+pub const PEER_FLAG_OVERLOAD_PASS: u8 = 2;
 
 /// What the controller knows about a peer, as the XDP program reads it (map value).
 #[repr(C)]
@@ -507,8 +517,10 @@ pub struct PeerCounter {
     pub dropped: u64,
     /// Packets copied to deep inspection.
     pub copied: u64,
-    /// Packets that should have been copied but were not: over the peer's copy budget, a copy
-    /// of a dropped packet while the ring is half full, or the ring full (review C6).
+    /// Packets the first pass passed that should have been copied and were not whole: over the
+    /// peer's copy budget, the ring full, longer than the snap length (review C6). Each went
+    /// uninspected (`on_overload = "fail-open"`) or was dropped as `inspect_overload`. Copies
+    /// of dropped packets not made are counted only globally.
     pub copy_denied: u64,
 }
 
@@ -677,13 +689,31 @@ fn fragment_dropped(facts: &Facts, global: &GlobalPolicy) -> bool {
     facts.first_fragment && (global.fragments_drop as u32) & facts.class.bit() != 0
 }
 
+/// The peer's effective mode: its override, else the global mode.
 #[inline(always)]
-fn decide_peer<F: FnOnce() -> bool>(facts: &Facts, p: &PeerPolicy, global: &GlobalPolicy, rate_ok: F) -> Verdict {
-    let mode = match p.mode {
+fn peer_mode(p: &PeerPolicy, global: &GlobalPolicy) -> Mode {
+    match p.mode {
         PEER_MODE_ENFORCE => Mode::Enforce,
         PEER_MODE_MONITOR => Mode::Monitor,
         _ => global.mode(),
-    };
+    }
+}
+
+/// The verdict of a packet whose copy to deep inspection was needed and not made (the peer's
+/// copy budget spent, the ring full). Fail-closed (the default): a packet that would have passed
+/// is dropped as `inspect_overload` (monitor mode: passed as `monitored`); with
+/// [`PEER_FLAG_OVERLOAD_PASS`] it keeps its verdict. A verdict that already drops is unchanged.
+#[inline(always)]
+pub fn uninspected(verdict: Verdict, p: &PeerPolicy, global: &GlobalPolicy) -> Verdict {
+    if verdict.action == Action::Drop || p.flags & PEER_FLAG_OVERLOAD_PASS != 0 {
+        return verdict;
+    }
+    in_mode(peer_mode(p, global), Action::Drop, Reason::InspectOverload)
+}
+
+#[inline(always)]
+fn decide_peer<F: FnOnce() -> bool>(facts: &Facts, p: &PeerPolicy, global: &GlobalPolicy, rate_ok: F) -> Verdict {
+    let mode = peer_mode(p, global);
     if facts.later_fragment {
         // A quarantined peer's fragments are dropped too (review L1).
         if facts.peer_blocked {

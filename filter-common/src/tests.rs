@@ -212,9 +212,14 @@ fn ports_match_only_within_their_count() {
 }
 
 #[test]
-fn sctp_class_prefers_ppid() {
-    assert_eq!(sctp_class_of(Some(3), true, false), Class::Sigtran);
-    assert_eq!(sctp_class_of(Some(46), false, true), Class::Diameter);
+fn sctp_class_from_port_and_ppid() {
+    // A configured port and a PPID of another protocol disagree: plain SCTP (a Diameter request
+    // labelled M3UA to the Diameter port is not SIGTRAN; M3UA labelled Diameter to a SIGTRAN port
+    // is not Diameter).
+    assert_eq!(sctp_class_of(Some(3), true, false), Class::Sctp);
+    assert_eq!(sctp_class_of(Some(46), false, true), Class::Sctp);
+    assert_eq!(sctp_class_of(Some(46), true, false), Class::Diameter);
+    assert_eq!(sctp_class_of(Some(3), false, true), Class::Sigtran);
     assert_eq!(sctp_class_of(Some(18), false, false), Class::Sctp);
     // S1AP to or from a SIGTRAN or Diameter port is still S1AP (review M1).
     assert_eq!(sctp_class_of(Some(18), false, true), Class::Sctp);
@@ -333,4 +338,21 @@ fn attach_mode_bytes_are_the_pinned_ones() {
     assert_eq!(AttachMode::from_raw(1), Some(AttachMode::Native));
     assert_eq!(AttachMode::from_raw(2), Some(AttachMode::Skb));
     assert_eq!(Meta::default().attach_mode(), None);
+}
+
+/// Issue 10 item 5: a peer's packet whose inspection copy was not made is dropped as
+/// `inspect_overload` unless the peer fails open; monitor mode only counts it; a drop stays a
+/// drop with its own reason.
+#[test]
+fn uninspected_packets_fail_closed_unless_the_peer_fails_open() {
+    let g = GlobalPolicy::default();
+    let p = peer(&[Class::GtpC]);
+    let pass = Verdict::pass(Reason::Allowed);
+    assert_eq!(uninspected(pass, &p, &g), v(Action::Drop, Reason::InspectOverload));
+    let open = PeerPolicy { flags: PEER_FLAG_OVERLOAD_PASS, ..p };
+    assert_eq!(uninspected(pass, &open, &g), pass);
+    let monitor = PeerPolicy { mode: PEER_MODE_MONITOR, ..p };
+    assert_eq!(uninspected(pass, &monitor, &g), v(Action::Pass, Reason::Monitored));
+    let dropped = v(Action::Drop, Reason::ClassNotAllowed);
+    assert_eq!(uninspected(dropped, &p, &g), dropped);
 }

@@ -197,11 +197,10 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
     };
     let malformed = !refused && !check.ok(ctx, &ip, class);
     let facts = Facts { malformed, over_sctp, ..Facts::new(class) };
-    let verdict = decide(&facts, peer, global, || match peer {
+    let mut verdict = decide(&facts, peer, global, || match peer {
         Some(p) => crate::rate_ok(peer_id, p),
         None => true,
     });
-    crate::count_verdict(peer_id, class, &verdict, bytes);
     let blocked = verdict.reason == Reason::FlowBlocked || verdict.reason == Reason::PeerBlocked;
     if cfg.enabled != 0
         && !blocked
@@ -209,10 +208,14 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
     {
         let every = if class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
         // SAFETY: bpf_get_prandom_u32 has no preconditions.
-        if every == 1 || (every > 1 && unsafe { aya_ebpf::helpers::bpf_get_prandom_u32() } % every == 0) {
-            crate::flag(ctx, peer_id, p, &facts, &verdict, bytes);
+        if (every == 1 || (every > 1 && unsafe { aya_ebpf::helpers::bpf_get_prandom_u32() } % every == 0))
+            && !crate::flag(ctx, peer_id, p, &facts, &verdict, bytes)
+        {
+            verdict = filter_common::uninspected(verdict, p, global);
         }
     }
+    // Counted after the copy: a packet whose copy was not made may change its verdict.
+    crate::count_verdict(peer_id, class, &verdict, bytes);
     Some(crate::action(ctx, verdict, class, peer_id))
 }
 

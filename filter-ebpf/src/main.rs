@@ -225,12 +225,11 @@ fn judge(ctx: &XdpContext) -> u32 {
         }
     }
 
-    let verdict = decide(&facts, peer, global, || match peer {
+    let mut verdict = decide(&facts, peer, global, || match peer {
         Some(p) => rate_ok(peer_id, p),
         None => true,
     });
 
-    count_verdict(peer_id, facts.class, &verdict, bytes);
     // Packets of flows or peers already blocked are not copied again: the verdict is down here
     // already, and re-inspecting them would only repeat the event.
     let blocked =
@@ -249,10 +248,13 @@ fn judge(ctx: &XdpContext) -> u32 {
             // SAFETY: bpf_get_prandom_u32 has no preconditions.
             every == 1 || (every > 1 && unsafe { bpf_get_prandom_u32() } % every == 0)
         };
-        if copied {
-            flag(ctx, peer_id, p, &facts, &verdict, bytes);
+        if copied && !flag(ctx, peer_id, p, &facts, &verdict, bytes) {
+            copied = false;
+            verdict = filter_common::uninspected(verdict, p, global);
         }
     }
+    // Counted after the copy: a packet whose copy was not made may change its verdict.
+    count_verdict(peer_id, facts.class, &verdict, bytes);
     if facts.first_fragment {
         track_fragment(ctx, &parsed, peer_id, facts.class, verdict.action, copied);
     }
@@ -361,9 +363,10 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
     }
 }
 
-/// Copy the packet and its verdict to the ring buffer, within the peer's copy budget. The packet
-/// goes on with its verdict either way; a copy not made only costs counters (global and the
-/// peer's `copy_denied`).
+/// Copy the packet and its verdict to the ring buffer, within the peer's copy budget. True if
+/// the copy was made. A copy not made is counted (globally, and the peer's `copy_denied`); the
+/// caller then applies the peer's `on_overload` ([`filter_common::uninspected`]): a packet the
+/// first pass passed is dropped (fail-closed) or passes uninspected (fail-open).
 ///
 /// Budgets (review C6): each peer has two GCRA budgets of `inspect_budget_pps`, one for copies of
 /// packets the first pass passed and one for packets it dropped, so a spoofer of a peer's
@@ -379,14 +382,14 @@ pub(crate) fn flag(
     facts: &filter_common::Facts,
     verdict: &filter_common::Verdict,
     len: u64,
-) {
+) -> bool {
     let dropped = verdict.action == Action::Drop;
     if dropped {
         let ring = INSPECT_RING.query(BPF_RB_RING_SIZE as u64);
         if INSPECT_RING.query(BPF_RB_AVAIL_DATA as u64) * 2 >= ring {
             bump(INSPECT_DROP_SKIPPED);
-            count_copy(peer_id, false);
-            return;
+            count_copy(peer_id, false, dropped);
+            return false;
         }
     }
     // SAFETY: bpf_ktime_get_ns has no preconditions. One clock read serves the budget and the
@@ -394,12 +397,12 @@ pub(crate) fn flag(
     let now = unsafe { bpf_ktime_get_ns() };
     if p.copy_interval_ns != 0 && !copy_budget_ok(peer_id * 2 + dropped as u32, p, now) {
         bump(INSPECT_BUDGET);
-        count_copy(peer_id, false);
-        return;
+        count_copy(peer_id, false, dropped);
+        return false;
     }
     let len = len as usize;
     if len == 0 {
-        return;
+        return false;
     }
     let truncated = len > INSPECT_SNAPLEN;
     let cap = if truncated { INSPECT_SNAPLEN } else { len };
@@ -439,7 +442,11 @@ pub(crate) fn flag(
     } else {
         copy::<INSPECT_SNAPLEN>(ctx, &header, cap)
     };
-    count_copy(peer_id, copied);
+    // A frame cut to the snap length is not inspected whole: the daemon counts it
+    // (`inspect.truncated`) and the verdict treats it as not copied.
+    let whole = copied && !truncated;
+    count_copy(peer_id, whole, dropped);
+    whole
 }
 
 /// Reserve a record of size class `N` (a power of two, at least `cap`), fill it and submit it.
@@ -490,8 +497,15 @@ fn copy_budget_ok(slot: u32, p: &PeerPolicy, now: u64) -> bool {
     }
 }
 
+/// A copy made, or one not made of a packet the first pass passed (`copy_denied`: a packet that
+/// went uninspected or was dropped for it, which the daemon reports). Copies of dropped packets
+/// not made are only counted globally (`inspect_drop_skipped`, `inspect_budget`,
+/// `inspect_overflow`): nobody received those packets.
 #[inline(always)]
-fn count_copy(peer_id: u32, copied: bool) {
+fn count_copy(peer_id: u32, copied: bool, dropped: bool) {
+    if !copied && dropped {
+        return;
+    }
     if let Some(c) = PEER_STATS.get_ptr_mut(peer_id) {
         // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
         unsafe {

@@ -110,8 +110,15 @@ pub fn render(src: &Sources) -> String {
     o.sample("sigwall_policy_last_change_success", &[], facts.last_change.applied as u8);
 
     let (v4, v6) = (facts.prefixes_v4, facts.prefixes_v6);
-    let crate::inspect::io::PinnedCounters { flagged, overflow, flows_blocked: flows, peers_blocked } =
-        crate::inspect::io::counters_of_pins(&src.iface).unwrap_or_default();
+    let crate::inspect::io::PinnedCounters {
+        flagged,
+        overflow,
+        truncated,
+        budget,
+        drop_skipped,
+        flows_blocked: flows,
+        peers_blocked,
+    } = crate::inspect::io::counters_of_pins(&src.iface).unwrap_or_default();
     o.head("sigwall_map_entries", "gauge", "Entries in the BPF maps that fill up (active generation for the policy).");
     o.head("sigwall_map_capacity", "gauge", "Capacity of those maps.");
     for (m, n, cap) in [
@@ -133,6 +140,14 @@ pub fn render(src: &Sources) -> String {
     o.sample("sigwall_inspect_flagged_total", &[], flagged);
     o.head("sigwall_inspect_overflow_total", "counter", "Packets not copied because the ring buffer was full.");
     o.sample("sigwall_inspect_overflow_total", &[], overflow);
+    o.head(
+        "sigwall_inspect_copies_not_made_total",
+        "counter",
+        "Copies to deep inspection not made whole, by why (a passed packet among them is dropped as inspect_overload unless its peer fails open).",
+    );
+    for (why, n) in [("truncated", truncated), ("budget", budget), ("drop_skipped", drop_skipped)] {
+        o.sample("sigwall_inspect_copies_not_made_total", &[("why", why)], n);
+    }
     o.head("sigwall_inspect_messages_total", "counter", "Signaling messages decoded.");
     o.sample("sigwall_inspect_messages_total", &[], c.messages);
     o.head("sigwall_inspect_events_total", "counter", "Rule findings reported.");

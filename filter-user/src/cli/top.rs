@@ -131,7 +131,8 @@ fn verdict(r: Reason, policy: Option<&PinPolicy>) -> &'static str {
         | Reason::FlowBlocked
         | Reason::PeerBlocked
         | Reason::FragmentUntracked
-        | Reason::FragmentPolicy => "drop",
+        | Reason::FragmentPolicy
+        | Reason::InspectOverload => "drop",
     }
 }
 

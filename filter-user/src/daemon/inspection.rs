@@ -25,33 +25,10 @@ use crate::{
 
 /// Records taken from the ring per wake-up at most, so one burst cannot starve the rest.
 const BATCH: usize = 4096;
-/// Records a peer may have inspected per second (with a burst of as many): a peer whose copies
-/// come faster does not take the inspector from the others; its records beyond the budget are
-/// counted for it and contained (`inspection-overload`), never silently passed (review C6).
-pub const PEER_BUDGET_PER_S: u64 = 20_000;
-
-/// Per-peer token buckets over the records' XDP timestamps.
-#[derive(Debug, Default)]
-struct Budgets {
-    /// peer id → (tokens, last refill, ns)
-    buckets: HashMap<u32, (u64, u64)>,
-}
-
-impl Budgets {
-    fn take(&mut self, peer: u32, now_ns: u64) -> bool {
-        let (tokens, last) = self.buckets.entry(peer).or_insert((PEER_BUDGET_PER_S, now_ns));
-        let refill = now_ns.saturating_sub(*last).saturating_mul(PEER_BUDGET_PER_S) / 1_000_000_000;
-        if refill > 0 {
-            *tokens = (*tokens + refill).min(PEER_BUDGET_PER_S);
-            *last = now_ns;
-        }
-        if *tokens == 0 {
-            return false;
-        }
-        *tokens -= 1;
-        true
-    }
-}
+/// The peers' per-CPU counters in the pinned `PEER_STATS`, read once a second for the copies of
+/// passed packets XDP could not make (`copy_denied`): the daemon reports them per peer as
+/// `inspection-overload` (review C6: overload is per peer, counted, and never silent).
+type PeerStats = aya::maps::PerCpuArray<aya::maps::MapData, filter_common::PeerCounter>;
 
 /// Batches waiting for the inspector: one. When it falls behind, the ring (8 MiB) fills and XDP
 /// counts `inspect_overflow` instead of this process growing by copies of it (a batch is up to
@@ -65,6 +42,8 @@ type Ring = tokio::io::unix::AsyncFd<aya::maps::RingBuf<aya::maps::MapData>>;
 pub struct PolicyView {
     rules: RuleSet,
     peers: HashMap<u32, (String, PeerInspect, bool)>,
+    /// Peers with `on_overload = "fail-open"`, by id.
+    fail_open: std::collections::HashSet<u32>,
 }
 
 impl PolicyView {
@@ -79,7 +58,9 @@ impl PolicyView {
             .collect();
         // The configured ports too: inspection classifies SCTP and TCP payloads by them.
         let rules = RuleSet::new(&policy.inspect).with_ports(&policy.ports);
-        PolicyView { rules, peers }
+        let fail_open =
+            policy.peers.iter().filter(|p| p.overload_pass).filter_map(|p| filter.peer_id(&p.name)).collect();
+        PolicyView { rules, peers, fail_open }
     }
 }
 
@@ -163,6 +144,7 @@ pub fn start(
     events: EventLog,
     pcap: Option<PcapWriter>,
     subscribers: Arc<Mutex<crate::subscriber::Subscribers>>,
+    peer_stats: Option<PeerStats>,
 ) -> Inspection {
     let shared =
         Arc::new(Shared { events: Mutex::new(events), counters: Mutex::default(), subscribers: subscribers.clone() });
@@ -175,7 +157,10 @@ pub fn start(
         blocks,
         pcap,
         shared: shared.clone(),
-        budgets: Budgets::default(),
+        fail_open: view.fail_open,
+        peer_stats,
+        denied_seen: HashMap::new(),
+        looked: false,
         output: io::OutputLimiter::default(),
     };
     tokio::spawn(inspector.run(batch_rx, policy_rx));
@@ -228,7 +213,11 @@ struct Inspector {
     blocks: BlockWriter,
     pcap: Option<PcapWriter>,
     shared: Arc<Shared>,
-    budgets: Budgets,
+    fail_open: std::collections::HashSet<u32>,
+    peer_stats: Option<PeerStats>,
+    /// Each peer id's `copy_denied` (summed over CPUs) at the last look, and whether there was one.
+    denied_seen: HashMap<u32, u64>,
+    looked: bool,
     output: io::OutputLimiter,
 }
 
@@ -246,6 +235,7 @@ impl Inspector {
                 Some(view) = policy.recv() => {
                     self.engine.rules = view.rules;
                     self.peers = view.peers;
+                    self.fail_open = view.fail_open;
                 }
                 batch = batches.recv() => {
                     let Some(batch) = batch else { return };
@@ -256,6 +246,7 @@ impl Inspector {
                     if let Err(e) = self.blocks.expire() {
                         log::error!("expiring blocks: {e}");
                     }
+                    self.report_overload();
                     ticks += 1;
                     if ticks.is_multiple_of(SNAPSHOT_EVERY_S) {
                         tokio::task::block_in_place(|| lock(&self.shared.subscribers).save_snapshot());
@@ -283,7 +274,6 @@ impl Inspector {
             {
                 log::error!("writing the pcap of flagged packets: {e}");
             }
-            // Copies of packets XDP already dropped cost no budget (nobody received them).
             let f = Flagged {
                 ts_ns: h.ts_ns,
                 peer: name.clone(),
@@ -293,11 +283,7 @@ impl Inspector {
                 dropped: h.action != 0,
                 data,
             };
-            let events = if f.dropped || self.budgets.take(h.peer_id, h.ts_ns) {
-                self.engine.inspect(&f, peer, *monitor)
-            } else {
-                self.engine.over_budget(&f, peer, *monitor)
-            };
+            let events = self.engine.inspect(&f, peer, *monitor);
             for ev in events {
                 if let Err(e) = self.blocks.apply(&ev.action) {
                     log::error!("pushing a verdict down to XDP: {e}");
@@ -318,6 +304,42 @@ impl Inspector {
             }
         }
         *lock(&self.shared.counters) = self.engine.counters.clone();
+    }
+
+    /// Report, per peer, the copies of its passed packets XDP could not make since the last
+    /// look: one `inspection-overload` event per peer whose `copy_denied` grew.
+    fn report_overload(&mut self) {
+        let Some(stats) = &self.peer_stats else { return };
+        let now = io::monotonic_ns();
+        let mut logged = Vec::new();
+        for (id, (name, _, monitor)) in &self.peers {
+            let Ok(per_cpu) = stats.get(id, 0) else { continue };
+            let denied: u64 = per_cpu.iter().map(|c| c.copy_denied).sum();
+            // The daemon's first look sets where the counters stand (a restarted daemon does not
+            // report the past); a peer added later starts from zero (a new peer's counters are
+            // zeroed by its policy load).
+            let Some(seen) = self.denied_seen.insert(*id, denied).or(self.looked.then_some(0)) else { continue };
+            // Below the last look: the slot was reused or reset by a policy load.
+            let grew = denied.saturating_sub(seen);
+            if grew == 0 {
+                continue;
+            }
+            let ev = self.engine.overload(name, grew, self.fail_open.contains(id), *monitor, now);
+            if !self.output.allow(now, name, "inspection-overload") {
+                self.engine.counters.events_suppressed += 1;
+                continue;
+            }
+            log::warn!("event: {ev}");
+            logged.push(ev);
+        }
+        self.looked = true;
+        if !logged.is_empty() {
+            let mut events = lock(&self.shared.events);
+            for ev in logged {
+                events.push(ev);
+            }
+            *lock(&self.shared.counters) = self.engine.counters.clone();
+        }
     }
 }
 
@@ -376,17 +398,5 @@ mod tests {
         c.unjudged("inspect.unknown_peer");
         c.unjudged("inspect.unknown_peer");
         assert_eq!(c.to_json()["decode_errors"]["inspect.unknown_peer"], 2);
-    }
-
-    /// Review C6: a peer over its budget is refused (and only that peer), and refills with time.
-    #[test]
-    fn budgets_are_per_peer() {
-        let mut b = Budgets::default();
-        let t = 1_000_000_000;
-        let taken = (0..PEER_BUDGET_PER_S + 100).filter(|_| b.take(1, t)).count() as u64;
-        assert_eq!(taken, PEER_BUDGET_PER_S);
-        assert!(b.take(2, t), "another peer keeps its own budget");
-        assert!(!b.take(1, t));
-        assert!(b.take(1, t + 1_000_000), "1 ms later: 20 more");
     }
 }

@@ -108,9 +108,19 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let (mode, adopted) = (attached.mode, attached.adopted);
     let view = inspection::PolicyView::new(&pol, &attached.filter);
+    // The pinned per-peer counters, for the overload reports; without them (no pins) the
+    // counters still count and `sigwall stats` shows them, but no event is raised.
+    let peer_stats = loader::pins::open(&cfg.iface, filter_common::maps::PEER_STATS)
+        .ok()
+        .and_then(|m| aya::maps::PerCpuArray::try_from(m).ok());
+    if peer_stats.is_none() {
+        log::warn!(
+            "the pinned PEER_STATS map cannot be opened: overload of inspection is counted but not reported as events"
+        );
+    }
     let inspection = {
         let _rt = rt.enter();
-        inspection::start(sinks.ring, sinks.blocks, view, sinks.events, sinks.pcap, sinks.subscribers)
+        inspection::start(sinks.ring, sinks.blocks, view, sinks.events, sinks.pcap, sinks.subscribers, peer_stats)
     };
     let counters = inspection.counters_reader();
     let state =

@@ -245,10 +245,13 @@ impl State {
     /// Counters from the maps, plus deep inspection's own.
     fn stats(&self) -> Outcome {
         let mut v = stats::of_filter(&self.attached.filter)?.to_json();
-        let (flagged, overflow) = crate::inspect::io::ring_counters(&self.attached.filter).unwrap_or_default();
+        let ring = crate::inspect::io::copy_counters(&self.attached.filter).unwrap_or_default();
         let mut insp = self.inspection.counters().to_json();
-        insp["flagged"] = json!(flagged);
-        insp["inspect_overflow"] = json!(overflow);
+        insp["flagged"] = json!(ring[filter_common::INSPECT_FLAGGED as usize]);
+        insp["inspect_overflow"] = json!(ring[filter_common::INSPECT_OVERFLOW as usize]);
+        insp["inspect_truncated"] = json!(ring[filter_common::INSPECT_TRUNCATED as usize]);
+        insp["inspect_budget"] = json!(ring[filter_common::INSPECT_BUDGET as usize]);
+        insp["inspect_drop_skipped"] = json!(ring[filter_common::INSPECT_DROP_SKIPPED as usize]);
         insp["enabled"] = json!(self.policy.inspect.enabled);
         insp["subscriber_state"] = serde_json::to_value(self.inspection.state_stats()).unwrap_or_default();
         v["inspect"] = insp;

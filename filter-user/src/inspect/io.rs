@@ -10,7 +10,8 @@ use std::{
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray};
 use filter_common::{
-    Block, Class, FlowKey, INSPECT_FLAGGED, INSPECT_OVERFLOW, InspectCfg, InspectHeader, MAX_PEERS, Reason, maps,
+    Block, Class, FlowKey, INSPECT_BUDGET, INSPECT_DROP_SKIPPED, INSPECT_FLAGGED, INSPECT_OVERFLOW,
+    INSPECT_STATS_ENTRIES, INSPECT_TRUNCATED, InspectCfg, InspectHeader, MAX_PEERS, Reason, maps,
 };
 use serde_json::{Value, json};
 
@@ -181,9 +182,18 @@ impl BlockWriter {
 
 /// Packets XDP copied up, and packets that found the ring buffer full (summed over CPUs).
 pub fn ring_counters(f: &Filter) -> Result<(u64, u64), OperatorError> {
+    let c = copy_counters(f)?;
+    Ok((c[INSPECT_FLAGGED as usize], c[INSPECT_OVERFLOW as usize]))
+}
+
+/// Every `INSPECT_STATS` counter (summed over CPUs), by its index (`filter_common::INSPECT_*`).
+pub fn copy_counters(f: &Filter) -> Result<[u64; INSPECT_STATS_ENTRIES as usize], OperatorError> {
     let m: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(crate::loader::map(&f.ebpf, maps::INSPECT_STATS)?)?;
-    let sum = |i: u32| -> Result<u64, OperatorError> { Ok(m.get(&i, 0)?.iter().sum()) };
-    Ok((sum(INSPECT_FLAGGED)?, sum(INSPECT_OVERFLOW)?))
+    let mut out = [0; INSPECT_STATS_ENTRIES as usize];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = m.get(&(i as u32), 0)?.iter().sum();
+    }
+    Ok(out)
 }
 
 /// Deep inspection's counters in the maps, as the metrics endpoint reports them.
@@ -193,6 +203,11 @@ pub struct PinnedCounters {
     pub flagged: u64,
     /// Packets that found the ring buffer full.
     pub overflow: u64,
+    /// Copies cut to the snap length, refused by a peer's copy budget, and copies of dropped
+    /// packets skipped while the ring was half full.
+    pub truncated: u64,
+    pub budget: u64,
+    pub drop_skipped: u64,
     /// Flows and peers blocked now.
     pub flows_blocked: u32,
     pub peers_blocked: u32,
@@ -209,6 +224,9 @@ pub fn counters_of_pins(iface: &str) -> Result<PinnedCounters, OperatorError> {
     Ok(PinnedCounters {
         flagged: sum(INSPECT_FLAGGED)?,
         overflow: sum(INSPECT_OVERFLOW)?,
+        truncated: sum(INSPECT_TRUNCATED)?,
+        budget: sum(INSPECT_BUDGET)?,
+        drop_skipped: sum(INSPECT_DROP_SKIPPED)?,
         flows_blocked: c.flow_blocks,
         peers_blocked: c.peer_blocks,
     })

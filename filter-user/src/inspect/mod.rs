@@ -434,9 +434,6 @@ pub struct Engine {
     pub verify_checksums: bool,
     /// The time of the packet being inspected (XDP's clock).
     now_ns: u64,
-    /// Flows that raised `inspection-overload` in the current second (one event per flow per
-    /// second: the block it installs stops the copies).
-    overloaded: (u64, std::collections::HashSet<FlowKey>),
     /// Subscriber state and the stateful rules' memory (`plausibility`, `sms`, `correlation`).
     pub state: plausibility::State,
 }
@@ -476,7 +473,6 @@ impl Engine {
             counters: Counters::default(),
             verify_checksums: true,
             now_ns: 0,
-            overloaded: (0, Default::default()),
         }
     }
 
@@ -560,26 +556,29 @@ impl Engine {
         self.judge(f, &frame, outs, peer, monitor)
     }
 
-    /// A record its peer had no inspection budget left for: not decoded, counted for the peer,
-    /// and the flow contained by an `inspection-overload` event (fail closed: what cannot be
-    /// inspected is not passed as if it had been). One event per flow per second.
-    pub fn over_budget(&mut self, f: &Flagged<'_>, peer: &PeerInspect, monitor: bool) -> Vec<Event> {
-        self.counters.packets += 1;
-        *self.counters.over_budget.entry(f.peer.clone()).or_default() += 1;
-        if f.dropped {
-            self.counters.first_pass_dropped += 1;
-            return vec![];
-        }
-        let Ok(frame) = parse_frame(f.data) else { return vec![] };
-        let second = f.ts_ns / 1_000_000_000;
-        if self.overloaded.0 != second {
-            self.overloaded = (second, Default::default());
-        }
-        if !self.overloaded.1.insert(frame.flow_key()) {
-            return vec![];
-        }
-        let d = json!({"what": "the peer's copies exceeded its inspection budget; this record was not decoded"});
-        self.judge(f, &frame, vec![Out::Anomaly(RuleId::InspectionOverload, d, Auth::Yes)], peer, monitor)
+    /// The report of `denied` copies of a peer's passed packets that XDP could not make (its
+    /// copy budget spent, the ring full, frames beyond the snap length) since the last look.
+    /// XDP already acted on each packet: dropped it as `inspect_overload`, or, for a peer with
+    /// `on_overload = "fail-open"` (or in monitor mode), let it through uninspected. The event
+    /// says which, so an uninspected message is never silent (review C6, issue 10 item 5).
+    pub fn overload(&mut self, peer: &str, denied: u64, fail_open: bool, monitor: bool, now_ns: u64) -> Value {
+        *self.counters.over_budget.entry(peer.to_string()).or_default() += denied;
+        *self.counters.rule_hits.entry(RuleId::InspectionOverload.name()).or_default() += 1;
+        self.counters.events += 1;
+        let passed = fail_open || monitor;
+        json!({
+            "time_ns": now_ns,
+            "peer": peer,
+            "rule": RuleId::InspectionOverload.name(),
+            "decision": if passed { "passed uninspected" } else { "dropped" },
+            "action": if passed { "none" } else { "xdp-drop" },
+            "on_overload": if fail_open { "fail-open" } else { "fail-closed" },
+            "monitor": monitor,
+            "fields": {
+                "copies_denied": denied,
+                "what": "copies of this peer's passed signaling were not made (inspect_budget_pps spent, ring full, or beyond the snap length)",
+            },
+        })
     }
 
     fn judge(

@@ -216,19 +216,20 @@ fn idata_chunks_are_decoded() {
     assert_eq!(ev[0].json["rule"], "undecodable-signaling");
 }
 
-/// Review C6: a record over its peer's budget is not decoded, is counted for the peer, and
-/// contains its flow with one inspection-overload event per flow and second.
+/// Review C6: copies XDP could not make are reported per peer with what XDP did with the
+/// packets, and counted for the peer.
 #[test]
-fn over_budget_records_are_contained_not_passed() {
+fn overload_is_reported_per_peer_with_what_xdp_did() {
     let mut e = engine("");
-    let plr = built(L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) });
-    let ev = e.over_budget(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false);
-    assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_eq!(ev[0].json["rule"], "inspection-overload");
-    assert!(matches!(ev[0].action, Action::BlockFlow { .. }));
-    assert!(e.over_budget(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false).is_empty());
-    assert_eq!(e.counters.over_budget["p"], 2);
-    assert_eq!(e.counters.messages, 0, "not decoded");
+    let ev = e.overload("p", 7, false, false, 1);
+    assert_eq!(ev["rule"], "inspection-overload");
+    assert_eq!(ev["decision"], "dropped");
+    assert_eq!(ev["fields"]["copies_denied"], 7);
+    let ev = e.overload("p", 3, true, false, 2);
+    assert_eq!((ev["decision"].as_str(), ev["on_overload"].as_str()), (Some("passed uninspected"), Some("fail-open")));
+    assert_eq!(e.overload("q", 1, false, true, 3)["decision"], "passed uninspected", "monitor mode passes");
+    assert_eq!(e.counters.over_budget["p"], 10);
+    assert_eq!(e.counters.rule_hits["inspection-overload"], 3);
 }
 
 /// Review H7 and H1 on the engine: a DATA chunk with another verification tag than the

@@ -125,7 +125,8 @@ pub fn compile(p: &Policy, generation: u64, ids: &mut PeerIds) -> Compiled {
                 Some(Mode::Enforce) => PEER_MODE_ENFORCE,
                 Some(Mode::Monitor) => PEER_MODE_MONITOR,
             },
-            flags: if peer.unclassifiable_pass { filter_common::PEER_FLAG_UNCLASSIFIABLE_PASS } else { 0 },
+            flags: if peer.unclassifiable_pass { filter_common::PEER_FLAG_UNCLASSIFIABLE_PASS } else { 0 }
+                | if peer.overload_pass { filter_common::PEER_FLAG_OVERLOAD_PASS } else { 0 },
             _pad: 0,
             rate_interval_ns: interval,
             rate_tolerance_ns: tolerance,

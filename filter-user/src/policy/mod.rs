@@ -103,6 +103,10 @@ pub struct Peer {
     /// establish (AH/ESP, long IPv6 header chains, tunnels, ...) pass (rate-limited like its
     /// signaling) instead of being dropped.
     pub unclassifiable_pass: bool,
+    /// `on_overload = "fail-open"`: this peer's signaling whose copy to deep inspection cannot be
+    /// made (budget spent, ring full) passes uninspected (counted `copy_denied`) instead of
+    /// being dropped as `inspect_overload` (`"fail-closed"`, the default).
+    pub overload_pass: bool,
     /// Copies to deep inspection per second this peer may cause (each of: packets passed,
     /// packets dropped), `inspect_budget_pps`; the burst is a tenth of a second's worth.
     pub inspect_budget_pps: u64,
@@ -209,6 +213,13 @@ enum PassDrop {
     Drop,
 }
 
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum FailMode {
+    FailClosed,
+    FailOpen,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PortsModel {
@@ -228,6 +239,7 @@ struct PeerModel {
     rate_burst: Option<Spanned<i64>>,
     mode: Option<ModeModel>,
     unclassifiable: Option<PassDrop>,
+    on_overload: Option<FailMode>,
     inspect_budget_pps: Option<Spanned<i64>>,
     inspect: Option<Spanned<String>>,
     inspect_gtpu: Option<Spanned<String>>,
@@ -391,6 +403,7 @@ fn validate(m: FileModel, at: &dyn Fn(usize, String) -> PolicyError, limits: &Li
             rate_burst,
             mode: p.mode.map(Mode::from),
             unclassifiable_pass: matches!(p.unclassifiable, Some(PassDrop::Pass)),
+            overload_pass: matches!(p.on_overload, Some(FailMode::FailOpen)),
             inspect_budget_pps,
             inspect: insp,
         });
@@ -519,6 +532,9 @@ impl Policy {
             );
             if p.unclassifiable_pass {
                 s += "      unclassifiable frames pass\n";
+            }
+            if p.overload_pass {
+                s += "      uninspected signaling passes when inspection is overloaded (fail-open)\n";
             }
         }
         s

@@ -299,3 +299,24 @@ fn fragments_and_unclassifiable_settings() {
     let (_, msg) = err(&GOOD.replace("mode = \"monitor\"", "unclassifiable = \"maybe\""));
     assert!(msg.contains("pass") && msg.contains("drop"), "{msg}");
 }
+
+/// `on_overload`: fail-closed by default (no flag), `fail-open` sets the flag XDP reads; other
+/// words are refused with the choices named.
+#[test]
+fn on_overload_setting() {
+    use filter_common::PEER_FLAG_OVERLOAD_PASS;
+    let pol = p(GOOD).unwrap();
+    let c = compile::compile(&pol, 1, &mut compile::PeerIds::default());
+    assert!(c.peers.iter().all(|x| x.policy.flags & PEER_FLAG_OVERLOAD_PASS == 0));
+    let text = GOOD.replace("name = \"partner-b\"", "name = \"partner-b\"\non_overload = \"fail-open\"");
+    let pol = p(&text).unwrap();
+    let c = compile::compile(&pol, 1, &mut compile::PeerIds::default());
+    assert_eq!(c.peers[1].policy.flags & PEER_FLAG_OVERLOAD_PASS, PEER_FLAG_OVERLOAD_PASS);
+    assert_eq!(c.peers[0].policy.flags & PEER_FLAG_OVERLOAD_PASS, 0);
+    assert!(pol.summary().contains("fail-open"), "{}", pol.summary());
+    let text = GOOD.replace("name = \"partner-b\"", "name = \"partner-b\"\non_overload = \"fail-closed\"");
+    let c = compile::compile(&p(&text).unwrap(), 1, &mut compile::PeerIds::default());
+    assert_eq!(c.peers[1].policy.flags & PEER_FLAG_OVERLOAD_PASS, 0);
+    let (_, msg) = err(&GOOD.replace("name = \"partner-b\"", "name = \"partner-b\"\non_overload = \"open\""));
+    assert!(msg.contains("fail-closed") && msg.contains("fail-open"), "{msg}");
+}

@@ -139,6 +139,17 @@ def main():
         sctp_data(PARTNER_V4, sport, dp, vtag, 200, 1, diameter.ulr(MME, diameter.PARTNER_REALM, 3,
                                                                      imsi=diameter.PARTNER_IMSI)),
     ])
+    # The label and the receiver disagree: a Diameter request labelled M3UA (PPID 3) on the
+    # Diameter port. The Diameter stack bound to the port parses it as Diameter.
+    sport, vtag = 31018, 0x5E000018
+    out.case("c5-plr-sctp-ppid3-diameter-port", [
+        sctp_data(PARTNER_V4, sport, dp, vtag, 200, 3, diameter.plr(GMLC, diameter.PARTNER_REALM, 4)),
+    ])
+    sport, vtag = 31019, 0x5E000019
+    out.case("control-c5-ulr-sctp-ppid0", [
+        sctp_data(PARTNER_V4, sport, dp, vtag, 200, 0, diameter.ulr(MME, diameter.PARTNER_REALM, 5,
+                                                                     imsi=diameter.PARTNER_IMSI)),
+    ])
     sport, vtag = 31013, 0x5E000013
     out.case("c5-ati-m3ua-ppid0", [
         sctp_data(PARTNER_V4, sport, m3, vtag, 300, 0, ati_m3ua(0x7011)),

@@ -15,9 +15,10 @@
 //! - or dropped by the first pass without reaching anyone (`FirstPassDrop`);
 //! - and every negative control raises nothing and passes (`Clean`).
 //!
-//! `evasions_caught` must pass on this branch. `evasions_first_pass` holds the cases whose fix
-//! is the first pass's (branch `firstpass`: C2, H9, later fragments without their first) and
-//! is ignored until that branch is merged.
+//! `evasions_caught` runs with IP fragments of every class reassembled (so that inspection's
+//! reassembly is what is tested); `evasions_first_pass` holds the cases the first pass stops
+//! under the default policy (C2, H9, later fragments without their first, and C3's fragments of
+//! classes whose fragments are dropped by default), each with the exact reasons XDP counts.
 
 use std::time::Duration;
 
@@ -43,8 +44,11 @@ enum Expect {
     Spoofed { rule: &'static str, trigger: usize },
     /// No event; every frame passes.
     Clean,
-    /// Every frame is dropped by XDP; none is passed.
-    FirstPassDrop,
+    /// Every frame is dropped by XDP, counted under these reasons only; none is passed.
+    FirstPassDrop(&'static [Reason]),
+    /// As `FirstPassDrop` for every frame but the last, a whole message on the same flow that
+    /// passes: the fragments are stopped, the association is not.
+    FirstPassDropThenPass(&'static [Reason]),
 }
 
 struct Case {
@@ -71,9 +75,8 @@ fn caught() -> Vec<Case> {
         c("c4-ati-then-128-pad", block(CAT1, 0), &[(0, "gsm_old.localValue", "71")]),
         c("c4-ati-then-bad-chunk", block(CAT1, 0), &[]),
         c("control-c4-ul-then-128-pad", Clean, &[(0, "gsm_old.localValue", "2")]),
-        // C5: the PPID does not choose the decoder.
-        c("c5-plr-sctp-ppid1", block(PLR_BLOCKED, 0), &[]),
-        c("control-c5-ulr-sctp-ppid1", Clean, &[]),
+        // C5: the PPID does not choose the decoder (PPID 0 on the Diameter port is Diameter).
+        c("control-c5-ulr-sctp-ppid0", Clean, &[]),
         c("c5-ati-m3ua-ppid0", block(CAT1, 0), &[(0, "gsm_old.localValue", "71")]),
         c("control-c5-ul-m3ua-ppid0", Clean, &[(0, "gsm_old.localValue", "2")]),
         c("c5-ati-idata", block(CAT1, 0), &[(0, "gsm_old.localValue", "71")]),
@@ -181,12 +184,41 @@ fn caught() -> Vec<Case> {
 }
 
 fn first_pass() -> Vec<Case> {
-    let c = |name, tshark| Case { name, expect: Expect::FirstPassDrop, tshark };
+    use Reason::*;
+    let c = |name, reasons, tshark| Case { name, expect: Expect::FirstPassDrop(reasons), tshark };
     vec![
-        c("c2-ipv6-seven-destopts-from-nobody", &[(0, "gsm_old.localValue", "71")]),
-        c("h9-three-vlan-tags-from-nobody", &[]),
-        c("xdp-later-fragments-from-nobody", &[]),
+        c("c2-ipv6-seven-destopts-from-nobody", &[Unclassifiable], &[(0, "gsm_old.localValue", "71")]),
+        c("h9-three-vlan-tags-from-nobody", &[Unclassifiable], &[]),
+        c("xdp-later-fragments-from-nobody", &[FragmentUntracked], &[]),
+        // C5 in the first pass: a PPID that names another protocol than the configured port is
+        // plain SCTP, which the partner may not send (no `sctp` in its allow): a Diameter PLR
+        // labelled IUA (1) or M3UA (3) on the Diameter port, and a ULR labelled IUA.
+        c("c5-plr-sctp-ppid1", &[ClassNotAllowed], &[]),
+        c("c5-plr-sctp-ppid3-diameter-port", &[ClassNotAllowed], &[]),
+        c("control-c5-ulr-sctp-ppid1", &[ClassNotAllowed], &[]),
     ]
+    .into_iter()
+    .chain(
+        [
+            // C3 under the default policy: SIGTRAN and GTP-C fragments are dropped with their first;
+            // the whole message after them on the same flow passes.
+            ("c3-ati-ipv4-fragments", &[(6, "gsm_old.localValue", "71")][..]),
+            ("c3-ati-ipv6-fragments", &[(2, "gsm_old.localValue", "71")][..]),
+            ("c3-gtpv2-context-request-fragments", &[(3, "gtpv2.message_type", "130")][..]),
+        ]
+        .map(|(name, tshark)| Case {
+            name,
+            expect: Expect::FirstPassDropThenPass(&[Reason::FragmentPolicy, Reason::Fragment]),
+            tshark,
+        }),
+    )
+    .collect()
+}
+
+/// Signaling packets passed and dropped by XDP, over every peer and the unknown source (later
+/// fragments included: their reason, `fragment`, does not tell the action).
+fn peer_totals(s: &Snapshot) -> (u64, u64) {
+    s.peers.iter().fold((0, 0), |(p, d), x| (p + x.passed, d + x.dropped))
 }
 
 /// Passed by XDP as signaling (or a later fragment), over every class. Non-signaling passes are
@@ -325,23 +357,46 @@ impl Run<'_> {
                 assert_eq!(passed(&s1) - passed(&s0), frames.len() as u64, "{name}: every frame passed");
                 assert_eq!(s1.reason(Reason::FlowBlocked), s0.reason(Reason::FlowBlocked), "{name}");
             }
-            Expect::FirstPassDrop => {
+            Expect::FirstPassDropThenPass(reasons) => {
+                let (last, dropped) = frames.split_last().expect("frames");
+                self.run(&Case { name, expect: Expect::FirstPassDrop(reasons), tshark: &[] }, dropped);
+                let s1 = self.d.stats();
+                self.tx.send(last);
+                let mut s2 = self.d.stats();
+                wait_for(Duration::from_secs(2), || {
+                    s2 = self.d.stats();
+                    peer_totals(&s2).0 > peer_totals(&s1).0
+                });
+                assert_eq!(peer_totals(&s2).0 - peer_totals(&s1).0, 1, "{name}: the whole message passes");
+            }
+            Expect::FirstPassDrop(reasons) => {
+                let n = frames.len() as u64;
+                let by_reasons = |s: &Snapshot| reasons.iter().map(|r| s.reason(*r)).sum::<u64>();
                 for f in frames {
                     self.tx.send(f);
                 }
                 let mut s1 = self.d.stats();
                 wait_for(Duration::from_secs(2), || {
                     s1 = self.d.stats();
-                    dropped(&s1) - dropped(&s0) >= frames.len() as u64
+                    peer_totals(&s1).1 - peer_totals(&s0).1 >= n
                 });
-                assert_eq!(dropped(&s1) - dropped(&s0), frames.len() as u64, "{name}: every frame dropped by XDP");
-                assert_eq!(passed(&s1) - passed(&s0), 0, "{name}: passed by the first pass");
+                let ((p0, d0), (p1, d1)) = (peer_totals(&s0), peer_totals(&s1));
+                assert_eq!((p1 - p0, d1 - d0), (0, n), "{name}: (passed, dropped) by XDP");
+                assert_eq!(by_reasons(&s1) - by_reasons(&s0), n, "{name}: counted under {reasons:?}");
             }
         }
     }
 }
 
-fn run_layer(tag: &str, cases: &[Case]) {
+/// The attacks' policy with IP fragments of every class reassembled (the default drops SIGTRAN,
+/// SCTP, Diameter and GTP-C fragments in XDP).
+fn reassembling_policy() -> String {
+    format!(
+        "{POLICY}\n[fragments]\nsigtran = \"reassemble\"\nsctp = \"reassemble\"\ndiameter = \"reassemble\"\ngtp_c = \"reassemble\"\n"
+    )
+}
+
+fn run_layer(tag: &str, policy_text: &str, cases: &[Case]) {
     let dir = tempdir(&format!("evasions-{tag}"));
     let generated = generate(dir.path(), &["evasions"]);
     // tshark on the same frames: the trigger frames are what each case claims.
@@ -362,7 +417,7 @@ fn run_layer(tag: &str, cases: &[Case]) {
     }
     let lab = Lab::new();
     let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
+    std::fs::write(&policy, policy_text).unwrap();
     let d = Daemon::start(&lab, &sigwall_bin(), &policy, &[]);
     let mut run = Run { d: &d, tx: lab.sender(), next_event: 1 };
     for c in cases {
@@ -374,13 +429,12 @@ fn run_layer(tag: &str, cases: &[Case]) {
 
 #[test]
 fn evasions_caught() {
-    run_layer("caught", &caught());
+    run_layer("caught", &reassembling_policy(), &caught());
 }
 
-/// Needs the first pass of branch `firstpass` (class never downgraded to non-signaling when the
-/// parser cannot tell; later fragments never pass without their first).
+/// The first pass: a class is never downgraded to non-signaling when the parser cannot tell;
+/// later fragments never pass without their first; fragments of classes that drop them.
 #[test]
-#[ignore = "expected to pass after merging branch firstpass"]
 fn evasions_first_pass() {
-    run_layer("first-pass", &first_pass());
+    run_layer("first-pass", POLICY, &first_pass());
 }

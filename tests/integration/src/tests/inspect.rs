@@ -173,3 +173,68 @@ fn findings_block_flows_and_peers_in_xdp() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 10 item 5 and review C6 end to end: a peer whose copy budget is spent has its further
+/// signaling dropped in XDP as `inspect_overload` (fail-closed, the default), a peer with
+/// `on_overload = "fail-open"` has it passed uninspected, a third peer's traffic is untouched,
+/// and the daemon reports each overloaded peer with an `inspection-overload` event saying what
+/// was done and how many copies were not made.
+#[test]
+fn inspection_overload_fails_closed_per_peer_and_is_reported() {
+    let lab = Lab::new();
+    let dir = std::env::temp_dir().join(format!("sigwall-overload-{}", lab.edge_if));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        r#"
+[[peer]]
+name = "closed"
+prefixes = ["198.18.3.0/24"]
+allow = ["gtp-c"]
+inspect_budget_pps = 1
+
+[[peer]]
+name = "open"
+prefixes = ["198.18.4.0/24"]
+allow = ["gtp-c"]
+inspect_budget_pps = 1
+on_overload = "fail-open"
+
+[[peer]]
+name = "calm"
+prefixes = ["198.18.5.0/24"]
+allow = ["gtp-c"]
+inspect_budget_pps = 1
+"#,
+    )
+    .unwrap();
+    let d = Daemon::start(&lab, &sigwall_bin(), &policy, &[]);
+    let tx = lab.sender();
+    let echo = |src: &str| frame(src, L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c_echo() });
+    // Ten back to back from each of two peers (a budget of 1/s with a burst of one: one copy);
+    // one from the third.
+    for _ in 0..10 {
+        tx.send(&echo("198.18.3.1"));
+        tx.send(&echo("198.18.4.1"));
+    }
+    tx.send(&echo("198.18.5.1"));
+    let ev = events(&d, 2);
+    let of =
+        |peer: &str| ev.iter().find(|e| e["peer"] == peer).unwrap_or_else(|| panic!("no event for {peer}: {ev:#?}"));
+    let (closed, open) = (of("closed"), of("open"));
+    assert_eq!(closed["rule"], "inspection-overload");
+    assert_eq!((closed["decision"].as_str(), closed["fields"]["copies_denied"].as_u64()), (Some("dropped"), Some(9)));
+    assert_eq!(
+        (open["decision"].as_str(), open["on_overload"].as_str()),
+        (Some("passed uninspected"), Some("fail-open"))
+    );
+    assert_eq!(open["fields"]["copies_denied"], 9);
+    assert!(ev.iter().all(|e| e["peer"] != "calm"), "{ev:#?}");
+    let s = d.stats();
+    let peer = |n: &str| s.peer(n).cloned().unwrap();
+    assert_eq!((peer("closed").passed, peer("closed").dropped, peer("closed").copy_denied), (1, 9, 9));
+    assert_eq!((peer("open").passed, peer("open").dropped, peer("open").copy_denied), (10, 0, 9));
+    assert_eq!((peer("calm").passed, peer("calm").copied), (1, 1));
+    assert_eq!(s.cell(Reason::InspectOverload, Class::GtpC), 9);
+}

@@ -1024,16 +1024,35 @@ fn inspection_copies_are_sized_budgeted_and_drops_yield() {
         assert_eq!(u32::from_ne_bytes(hdr[20..24].try_into().unwrap()) as usize, f.len(), "cap_len");
     }
 
-    // Budget: 5 copies/s with a burst of one. Of 20 back-to-back packets one is copied.
+    // Budget: 5 copies/s with a burst of one. Of 20 back-to-back packets one is copied and
+    // passes; the other 19 cannot be inspected and fail closed (`inspect_overload`, the default).
     let f = Frame::new("198.18.8.9".parse().unwrap(), dst(Family::V4), gtpc()).bytes();
     let before = h.snapshot().peer("budget").cloned().unwrap();
-    for _ in 0..20 {
-        assert_eq!(h.run(&f), XDP_PASS, "the budget never changes the verdict");
+    let budget0 = sigwall::inspect::io::copy_counters(&h.filter).unwrap()[filter_common::INSPECT_BUDGET as usize];
+    assert_eq!(h.run(&f), XDP_PASS, "within the budget");
+    for _ in 0..19 {
+        let o = h.outcome(&f);
+        expect(&o, "over the budget", XDP_DROP, Reason::InspectOverload, Class::GtpC, f.len(), Some("budget"));
     }
     let after = h.snapshot().peer("budget").cloned().unwrap();
     assert_eq!(after.copied - before.copied, 1);
     assert_eq!(after.copy_denied - before.copy_denied, 19);
+    let budget1 = sigwall::inspect::io::copy_counters(&h.filter).unwrap()[filter_common::INSPECT_BUDGET as usize];
+    assert_eq!(budget1 - budget0, 19, "inspect_budget");
     assert_eq!(drain_ring_raw(&mut h).len(), 1);
+    // A peer that fails open lets them through uninspected, counted in copy_denied.
+    let open = format!("{policy}on_overload = \"fail-open\"\n");
+    h.apply(&open);
+    let o0 = h.snapshot().peer("budget").cloned().unwrap();
+    for _ in 0..5 {
+        let o = h.outcome(&f);
+        expect(&o, "fail-open", XDP_PASS, Reason::Allowed, Class::GtpC, f.len(), Some("budget"));
+    }
+    let o1 = h.snapshot().peer("budget").cloned().unwrap();
+    assert!(o1.copy_denied - o0.copy_denied >= 4, "{o0:?} {o1:?}");
+    h.apply(&policy);
+    drain_ring(&mut h);
+    let after = h.snapshot().peer("budget").cloned().unwrap();
     // The dropped-packet budget is separate: a malformed packet from the same peer is copied.
     let mut bad = gtpc();
     if let L4::Udp { payload, .. } = &mut bad {
@@ -1064,7 +1083,13 @@ fn inspection_copies_are_sized_budgeted_and_drops_yield() {
     }
     assert_eq!(h.run(&none), XDP_DROP);
     let n2 = h.snapshot().peer("none").cloned().unwrap();
-    assert_eq!((n2.copied - n1.copied, n2.copy_denied - n1.copy_denied), (0, 1), "ring half full: drop not copied");
+    assert_eq!(
+        (n2.copied - n1.copied, n2.copy_denied - n1.copy_denied),
+        (0, 0),
+        "ring half full: drop not copied, and not counted on the peer"
+    );
+    let skipped = sigwall::inspect::io::copy_counters(&h.filter).unwrap()[filter_common::INSPECT_DROP_SKIPPED as usize];
+    assert_eq!(skipped, 1, "inspect_drop_skipped");
     let a0 = h.snapshot().peer("all").cloned().unwrap();
     assert_eq!(h.run(&big), XDP_PASS);
     let a1 = h.snapshot().peer("all").cloned().unwrap();
