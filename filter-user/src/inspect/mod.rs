@@ -300,6 +300,12 @@ impl Counters {
     }
 }
 
+/// Why an anomaly of IP fragments (overlap, inconsistency, reassembly limits) never blocks: anyone
+/// with a partner's address can send fragments, and nothing in them proves the sender before
+/// the datagram is whole. Signaling classes' fragments are dropped in XDP by default; the rest
+/// are reported.
+const IP_FRAGMENTS_UNPROVEN: &str = "ip-fragments (nothing proves a fragment's sender)";
+
 /// Whether a packet is proven to belong to the live association or connection (review H7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Auth {
@@ -331,7 +337,8 @@ fn datagram_class(p: &rules::TransportPorts, fr: &Frame<'_>) -> Option<Class> {
 /// A bounded table keyed by flow, with a per-peer quota and least-recently-used eviction of the
 /// peer that holds most (review M2: one peer never flushes another's state).
 struct PeerTable<K, V> {
-    map: HashMap<K, (u32, u64, V)>,
+    /// key → (peer id, last use tick, uses, value)
+    map: HashMap<K, (u32, u64, u64, V)>,
     per_peer: HashMap<u32, usize>,
     tick: u64,
     max: usize,
@@ -344,7 +351,7 @@ impl<K: std::hash::Hash + Eq + Copy, V> PeerTable<K, V> {
     }
 
     fn remove(&mut self, k: &K) -> Option<V> {
-        let (peer, _, v) = self.map.remove(k)?;
+        let (peer, _, _, v) = self.map.remove(k)?;
         if let Some(n) = self.per_peer.get_mut(&peer) {
             *n -= 1;
             if *n == 0 {
@@ -354,11 +361,15 @@ impl<K: std::hash::Hash + Eq + Copy, V> PeerTable<K, V> {
         Some(v)
     }
 
+    /// The entry to evict: the least recently used of those used once (a forged packet per
+    /// 5-tuple makes such entries: 512 of them must not push a live association or connection
+    /// out, which a forger could then re-learn with his own tag or sequence, review gap 2), else
+    /// the least recently used.
     fn lru(&self, peer: Option<u32>) -> Option<K> {
         self.map
             .iter()
-            .filter(|(_, (p, _, _))| peer.is_none_or(|q| *p == q))
-            .min_by_key(|(_, (_, t, _))| *t)
+            .filter(|(_, (p, _, _, _))| peer.is_none_or(|q| *p == q))
+            .min_by_key(|(_, (_, t, uses, _))| (*uses > 1, *t))
             .map(|(k, _)| *k)
     }
 
@@ -376,16 +387,17 @@ impl<K: std::hash::Hash + Eq + Copy, V> PeerTable<K, V> {
                     self.remove(&old);
                 }
             }
-            self.map.insert(k, (peer, self.tick, new()));
+            self.map.insert(k, (peer, self.tick, 0, new()));
             *self.per_peer.entry(peer).or_default() += 1;
         }
         let e = self.map.get_mut(&k).expect("inserted above");
         e.1 = self.tick;
-        &mut e.2
+        e.2 += 1;
+        &mut e.3
     }
 
     fn get(&self, k: &K) -> Option<&V> {
-        self.map.get(k).map(|(_, _, v)| v)
+        self.map.get(k).map(|(_, _, _, v)| v)
     }
 }
 
@@ -396,13 +408,17 @@ impl<K: std::hash::Hash + Eq + Copy, V> PeerTable<K, V> {
 struct AssocTag {
     vtag: u32,
     handshake: bool,
+    /// The association's tag (packets with it are verified), or a candidate offered by a
+    /// handshake while a confirmed tag was alive (unverified until that one goes stale).
+    confirmed: bool,
     /// When a packet last carried this tag.
     last_ns: u64,
 }
 
-/// Tags accepted at once for one direction of an association: the live one and the ones the
+/// Tags remembered at once for one direction of an association: the live one and candidates the
 /// handshakes seen since offered (a restart, or a forged COOKIE-ECHO, which we cannot tell
-/// apart from a real one without the cookie's key: the residual risk of copy mode).
+/// apart from a real one without the cookie's key: candidates stay unverified while the live
+/// tag is in use).
 pub const MAX_SCTP_TAGS: usize = 4;
 
 /// A tag not seen for this long (heartbeats come every 30 s by default, RFC 9260 §16) belongs to
@@ -530,7 +546,9 @@ impl Engine {
                     ipfrag::Defragged::Inconsistent(what) => {
                         self.count("ip.fragments_inconsistent");
                         let d = json!({"what": what, "ip_id": fi.id});
-                        outs.push(Out::Anomaly(RuleId::TransportInconsistent, d, Auth::Yes));
+                        // Fragments carry no proof of their sender (no tag, no sequence, no
+                        // checksum over the datagram yet): reported, never a block (gap 2).
+                        outs.push(Out::Anomaly(RuleId::TransportInconsistent, d, Auth::No(IP_FRAGMENTS_UNPROVEN)));
                         // A first fragment carries the transport header: the event (and the
                         // block) name the flow; a later one only the addresses.
                         let head = if fi.offset == 0 {
@@ -543,7 +561,7 @@ impl Engine {
                     ipfrag::Defragged::Limit(what) => {
                         self.count("ip.fragments_limit");
                         let d = json!({"layer": "ip", "error": format!("fragment reassembly: {what}")});
-                        outs.push(Out::Anomaly(RuleId::UndecodableSignaling, d, Auth::Yes));
+                        outs.push(Out::Anomaly(RuleId::UndecodableSignaling, d, Auth::No(IP_FRAGMENTS_UNPROVEN)));
                         return self.judge(f, &frame, outs, peer, monitor);
                     }
                 }
@@ -759,68 +777,113 @@ impl Engine {
     }
 
     /// Whether this SCTP packet is the association's: a valid CRC32c and the verification tag
-    /// learned for these addresses and ports. Control chunks of valid packets teach the tag.
+    /// learned for these addresses and ports.
+    ///
+    /// What a forger with a partner's address can send, and why it proves nothing (gap 2 of the
+    /// review of the merged tree): an INIT (vtag 0, no association yet) proves nothing and
+    /// creates no state; a COOKIE-ECHO's cookie is checked by the receiver with a key we do not
+    /// have, so while the association's tag is alive a COOKIE-ECHO with another tag is only a
+    /// *candidate* (a restart, or a forgery): it and the packets with its tag are unverified
+    /// until the old tag has gone stale (the real peer that restarted stops using it; a forger
+    /// cannot stop the real peer). With no live tag, the first valid packet teaches the tag (an
+    /// association older than the daemon, or a new one).
     fn sctp_auth(&mut self, fr: &Frame<'_>, pkt: &sctp::SctpSlice<'_>, peer_id: u32) -> Auth {
         if !fr.truncated && !pkt.checksum_ok() {
             self.count("sctp.bad_checksum");
             return Auth::No("sctp-checksum");
         }
-        let k: Ports4 = (fr.src, fr.sport, fr.dst, fr.dport);
         let vtag = pkt.verification_tag();
-        let now = self.now_ns;
-        let tags = self.sctp_tags.get_or_insert_with(peer_id, k, Vec::new);
+        let mut handshake_chunk = false;
+        let mut ends = false;
         for c in pkt.chunks() {
             match c.chunk_type() {
-                // A new association from the peer (vtag 0, no DATA): the tag it will use comes
-                // in its COOKIE-ECHO. An INIT changes nothing here: anyone can send one with
-                // the partner's address, and the live association's tag stays valid.
-                sctp::CHUNK_INIT => return Auth::Yes,
-                // The peer answers our INIT, or echoes our cookie: its tag from now on, beside
-                // the current one until that goes stale.
-                sctp::CHUNK_INIT_ACK | sctp::CHUNK_COOKIE_ECHO => {
-                    if let Some(t) = tags.iter_mut().find(|t| t.vtag == vtag) {
-                        t.last_ns = now;
-                    } else {
-                        if tags.len() >= MAX_SCTP_TAGS
-                            && let Some(i) = tags.iter().enumerate().min_by_key(|(_, t)| t.last_ns).map(|(i, _)| i)
-                        {
-                            tags.swap_remove(i);
-                        }
-                        tags.push(AssocTag { vtag, handshake: true, last_ns: now });
-                    }
-                    return Auth::Yes;
-                }
-                sctp::CHUNK_ABORT | sctp::CHUNK_SHUTDOWN_COMPLETE if tags.iter().any(|t| t.vtag == vtag) => {
-                    tags.retain(|t| t.vtag != vtag);
-                    let key = sctp::AssocKey { src: fr.src, src_port: fr.sport, dst: fr.dst, dst_port: fr.dport, vtag };
-                    self.sctp.drop_assoc(&key);
-                    return Auth::Yes;
-                }
+                // Anyone can send one with the partner's address; it must be alone in its
+                // packet (RFC 9260 §6.10), so it carries nothing to judge either.
+                sctp::CHUNK_INIT => return Auth::No("sctp-init (no association yet)"),
+                sctp::CHUNK_INIT_ACK | sctp::CHUNK_COOKIE_ECHO => handshake_chunk = true,
+                sctp::CHUNK_ABORT | sctp::CHUNK_SHUTDOWN_COMPLETE => ends = true,
                 _ => {}
             }
         }
-        if let Some(t) = tags.iter_mut().find(|t| t.vtag == vtag) {
-            t.last_ns = now;
-            return Auth::Yes;
+        let k: Ports4 = (fr.src, fr.sport, fr.dst, fr.dport);
+        let (auth, counter, relearned, ended) = Self::sctp_tag_check(
+            self.sctp_tags.get_or_insert_with(peer_id, k, Vec::new),
+            vtag,
+            handshake_chunk,
+            ends,
+            self.now_ns,
+        );
+        if relearned {
+            self.count("sctp.vtag_relearned");
         }
-        // An association older than the daemon: its tag is learned from its first packet seen;
-        // and once every known tag has gone stale, the next valid packet starts a successor.
-        if tags.iter().all(|t| now.saturating_sub(t.last_ns) > SCTP_TAG_STALE_NS) {
-            if !tags.is_empty() {
-                self.count("sctp.vtag_relearned");
+        if let Some(c) = counter {
+            self.count(c);
+        }
+        if ended {
+            let key = sctp::AssocKey { src: fr.src, src_port: fr.sport, dst: fr.dst, dst_port: fr.dport, vtag };
+            self.sctp.drop_assoc(&key);
+        }
+        auth
+    }
+
+    /// [`Self::sctp_auth`] on one direction's tags: the verdict, a counter to bump, whether the
+    /// confirmed tags were replaced (all stale), whether the association ended (ABORT or
+    /// SHUTDOWN COMPLETE with its tag).
+    fn sctp_tag_check(
+        tags: &mut Vec<AssocTag>,
+        vtag: u32,
+        handshake_chunk: bool,
+        ends: bool,
+        now: u64,
+    ) -> (Auth, Option<&'static str>, bool, bool) {
+        let live = |t: &AssocTag| t.confirmed && now.saturating_sub(t.last_ns) <= SCTP_TAG_STALE_NS;
+        let mut relearned = false;
+        // Candidates whose confirmed predecessors have all gone stale take their place.
+        if !tags.iter().any(live) {
+            let before = tags.len();
+            tags.retain(|t| !t.confirmed && now.saturating_sub(t.last_ns) <= SCTP_TAG_STALE_NS);
+            for t in tags.iter_mut() {
+                t.confirmed = true;
             }
-            let tags = self.sctp_tags.get_or_insert_with(peer_id, k, Vec::new);
-            tags.clear();
-            tags.push(AssocTag { vtag, handshake: false, last_ns: now });
-            return Auth::Yes;
+            relearned = before != 0;
         }
-        let handshake = tags.iter().any(|t| t.handshake);
-        self.count("sctp.unknown_vtag");
-        if handshake {
-            Auth::No("sctp-verification-tag")
+        if let Some(i) = tags.iter().position(|t| t.vtag == vtag) {
+            tags[i].last_ns = now;
+            if !tags[i].confirmed {
+                let why = "sctp-verification-tag (a new association's, while the old one is alive)";
+                return (Auth::No(why), Some("sctp.unconfirmed_vtag"), relearned, false);
+            }
+            if ends {
+                tags.remove(i);
+            }
+            return (Auth::Yes, None, relearned, ends);
+        }
+        if tags.is_empty() {
+            // No live association known: the first valid packet teaches its tag.
+            tags.push(AssocTag { vtag, handshake: handshake_chunk, confirmed: true, last_ns: now });
+            return (Auth::Yes, None, relearned, false);
+        }
+        if handshake_chunk {
+            // A restart or a forgery: a candidate, unverified for now. The oldest candidate
+            // makes room; the confirmed tag never does.
+            if tags.len() >= MAX_SCTP_TAGS
+                && let Some(i) =
+                    tags.iter().enumerate().filter(|(_, t)| !t.confirmed).min_by_key(|(_, t)| t.last_ns).map(|(i, _)| i)
+            {
+                tags.swap_remove(i);
+            }
+            if tags.len() < MAX_SCTP_TAGS {
+                tags.push(AssocTag { vtag, handshake: true, confirmed: false, last_ns: now });
+            }
+            let why = "sctp-handshake (a new tag while the association's is alive)";
+            return (Auth::No(why), Some("sctp.unconfirmed_vtag"), relearned, false);
+        }
+        let why = if tags.iter().any(|t| t.handshake) {
+            "sctp-verification-tag"
         } else {
-            Auth::No("sctp-verification-tag (tag learned from the first packet seen)")
-        }
+            "sctp-verification-tag (tag learned from the first packet seen)"
+        };
+        (Auth::No(why), Some("sctp.unknown_vtag"), relearned, false)
     }
 
     fn decode_sctp(&mut self, fr: &Frame<'_>, class: Class, peer_id: u32, out: &mut Vec<Out>) {

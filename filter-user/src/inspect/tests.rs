@@ -295,3 +295,90 @@ fn stateful_rules_on_the_ss7_capture() {
     assert_eq!(frames_of("ss7-location-plausibility"), vec![343, 344], "{stateful:?}");
     assert!(stateful.iter().all(|h| h.2 == Action::Alert), "{stateful:?}");
 }
+
+/// An SCTP packet from the partner on `sport` → 3868 with verification tag `vtag`, carrying
+/// `chunks`, with a valid CRC32c.
+fn sctp_packet(sport: u16, vtag: u32, chunks: Vec<Vec<u8>>) -> Vec<u8> {
+    let f = Built::new(
+        "198.18.1.7".parse().unwrap(),
+        "198.18.0.2".parse().unwrap(),
+        L4::Sctp { sport, dport: 3868, chunks },
+    );
+    let mut b = f.bytes();
+    let sctp = 14 + 20;
+    b[sctp + 4..sctp + 8].copy_from_slice(&vtag.to_be_bytes());
+    b[sctp + 8..sctp + 12].copy_from_slice(&[0; 4]);
+    let crc = packets::crc32c(&b[sctp..]);
+    b[sctp + 8..sctp + 12].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// A whole user message in one DATA chunk (PPID 46).
+fn data_chunk(tsn: u32, payload: &[u8]) -> Vec<u8> {
+    let mut c = vec![0u8, 3];
+    c.extend_from_slice(&((16 + payload.len()) as u16).to_be_bytes());
+    c.extend_from_slice(&tsn.to_be_bytes());
+    c.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 46]);
+    c.extend_from_slice(payload);
+    c
+}
+
+fn at(data: &[u8], ts_ns: u64) -> Flagged<'_> {
+    Flagged { ts_ns, ..flagged(data, Class::Diameter) }
+}
+
+/// Review gap 2: a forged COOKIE-ECHO (with a PLR bundled) while the association's tag is alive
+/// is a candidate, not the association: it and later packets with its tag are reported as
+/// spoofed and block nothing, and the real association is still judged and blocked. Once the old
+/// tag has gone stale (a real restart), the candidate becomes the association.
+#[test]
+fn a_forged_cookie_echo_does_not_become_the_association() {
+    let mut e = engine("");
+    let p = PeerInspect::default();
+    let plr = packets::diameter_message(8388620, 16777255);
+    let ulr = packets::diameter_message(316, 16777251);
+    let cookie = packets::chunk(10, 0, &[0xC0; 32]);
+    // The live association (tag 7) is learned from its traffic.
+    assert!(e.inspect(&at(&sctp_packet(3868, 7, vec![data_chunk(1, &ulr)]), 1), &p, false).is_empty());
+    // The forgery: COOKIE-ECHO with tag 99 and a PLR bundled.
+    let ev = e.inspect(&at(&sctp_packet(3868, 99, vec![cookie.clone(), data_chunk(500, &plr)]), 2), &p, false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!((ev[0].json["spoofed"].as_bool(), &ev[0].action), (Some(true), &Action::Alert), "{ev:?}");
+    let ev = e.inspect(&at(&sctp_packet(3868, 99, vec![data_chunk(501, &plr)]), 3), &p, false);
+    assert_eq!((ev.len(), &ev[0].action), (1, &Action::Alert), "{ev:?}");
+    assert!(ev[0].json["unverified"].as_str().unwrap().contains("new association"), "{ev:?}");
+    // The real association keeps its tag and is judged for real.
+    let ev = e.inspect(&at(&sctp_packet(3868, 7, vec![data_chunk(2, &plr)]), 4), &p, false);
+    assert!(matches!(ev[0].action, Action::BlockFlow { .. }), "{ev:?}");
+
+    // A real restart: the old tag falls silent; past the stale time the new one is the association.
+    let later = 4 + SCTP_TAG_STALE_NS + 1;
+    let mut e = engine("");
+    assert!(e.inspect(&at(&sctp_packet(3868, 7, vec![data_chunk(1, &ulr)]), 1), &p, false).is_empty());
+    assert!(e.inspect(&at(&sctp_packet(3868, 42, vec![cookie]), 2), &p, false).is_empty());
+    let ev = e.inspect(&at(&sctp_packet(3868, 42, vec![data_chunk(100, &plr)]), later), &p, false);
+    assert!(matches!(ev[0].action, Action::BlockFlow { .. }), "{ev:?}");
+}
+
+/// Review gap 2: INITs create no state, and a flood of forged single packets on other ports
+/// does not push the live association out of the table (a forger could then teach it his own
+/// tag on the real ports).
+#[test]
+fn forged_packets_on_other_ports_do_not_evict_the_live_association() {
+    let mut e = engine("");
+    let p = PeerInspect::default();
+    let plr = packets::diameter_message(8388620, 16777255);
+    let ulr = packets::diameter_message(316, 16777251);
+    for tsn in 1..=3 {
+        assert!(e.inspect(&at(&sctp_packet(3868, 7, vec![data_chunk(tsn, &ulr)]), tsn as u64), &p, false).is_empty());
+    }
+    let init = packets::chunk(1, 0, &[0, 0, 0, 9, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1]);
+    for sport in 0..(MAX_SCTP_ASSOCS_PER_PEER as u16 + 10) {
+        e.inspect(&at(&sctp_packet(20000 + sport, 0, vec![init.clone()]), 10), &p, false);
+        e.inspect(&at(&sctp_packet(30000 + sport, 5000 + sport as u32, vec![data_chunk(9, &ulr)]), 10), &p, false);
+    }
+    let ev = e.inspect(&at(&sctp_packet(3868, 666, vec![data_chunk(9, &plr)]), 11), &p, false);
+    assert_eq!((ev.len(), &ev[0].action), (1, &Action::Alert), "still spoofed: {ev:?}");
+    let ev = e.inspect(&at(&sctp_packet(3868, 7, vec![data_chunk(4, &plr)]), 12), &p, false);
+    assert!(matches!(ev[0].action, Action::BlockFlow { .. }), "{ev:?}");
+}

@@ -118,7 +118,8 @@ fn caught() -> Vec<Case> {
             block("gtpc-message-not-allowed", 3),
             &[(3, "gtpv2.message_type", "130")],
         ),
-        c("c3-overlapping-fragments", block(INCONSISTENT, 1), &[]),
+        // Nothing proves a fragment's sender: reported as spoofed, never a block (gap 2).
+        c("c3-overlapping-fragments", Spoofed { rule: INCONSISTENT, trigger: 1 }, &[]),
         c("control-c3-ul-ipv4-fragments", Clean, &[(6, "gsm_old.localValue", "2")]),
         // TCAP bypass classes (issue 10 item 4).
         c("tcap-global-opcode", BlockAny { rules: &[CAT1, UNDECODABLE], trigger: 0 }, &[]),
