@@ -80,13 +80,28 @@ struct OwnerUse {
 }
 
 /// Reassembly state for all datagrams.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Defragmenter {
     dgrams: HashMap<FragKey, Datagram>,
     owners: HashMap<u32, OwnerUse>,
     bytes: usize,
     /// Datagrams forgotten unfinished (timeout or eviction) since creation.
     pub expired: u64,
+    /// Datagrams evicted unfinished to make room (a timeout is the receiver's too; an eviction
+    /// is ours alone): their next fragment is reported, not held (see [`crate::evicted`]).
+    pub evicted: crate::evicted::Evicted<FragKey>,
+}
+
+impl Default for Defragmenter {
+    fn default() -> Self {
+        Defragmenter {
+            dgrams: HashMap::new(),
+            owners: HashMap::new(),
+            bytes: 0,
+            expired: 0,
+            evicted: crate::evicted::Evicted::new(MAX_DATAGRAMS),
+        }
+    }
 }
 
 impl Defragmenter {
@@ -144,6 +159,7 @@ impl Defragmenter {
             Some(k) => {
                 self.remove(&k);
                 self.expired += 1;
+                self.evicted.insert(k);
                 true
             }
             None => false,
@@ -160,6 +176,9 @@ impl Defragmenter {
         if frag.more && !frag.data.len().is_multiple_of(8) {
             self.remove(&key);
             return Defragged::Inconsistent("a fragment other than the last is not a multiple of 8 bytes");
+        }
+        if !self.dgrams.contains_key(&key) && self.evicted.take(&key) {
+            return Defragged::Limit("datagram evicted unfinished to make room");
         }
         if let Some(d) = self.dgrams.get(&key)
             && now_ns.saturating_sub(d.first_ns) > TIMEOUT_NS
@@ -302,6 +321,10 @@ mod tests {
         }
         assert!(d.pending() <= MAX_DATAGRAMS_PER_OWNER + 1);
         assert_eq!(d.push(2, key(9), f(8, false, b"x"), 20), Defragged::Complete(b"01234567x".to_vec()));
+        // Owner 1's own first datagram was evicted by its flood: its last fragment is reported,
+        // once, not held waiting for a first fragment that will not come again.
+        assert!(matches!(d.push(1, key(100), f(8, false, b"x"), 30), Defragged::Limit(_)));
+        assert_eq!(d.push(1, key(100), f(8, false, b"x"), 31), Defragged::Pending);
     }
 
     /// Found by the fuzzer: fragments of one datagram pushed under two owners are charged to

@@ -28,6 +28,7 @@ pub mod bytes;
 pub mod classify;
 pub mod diameter;
 pub mod digits;
+pub mod evicted;
 pub mod gtp;
 pub mod ipfrag;
 pub mod sctp;

@@ -484,13 +484,29 @@ struct OwnerUse {
 /// [`Fed::Conflict`] when it is not. Feed it only chunks of packets the receiver accepts (valid
 /// checksum, the association's verification tag), or a forged copy takes the real one's place.
 /// Memory is capped per association, per owner and in total.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Reassembler {
     assocs: HashMap<AssocKey, AssocState>,
     owners: HashMap<u32, OwnerUse>,
     total: usize,
     tick: u64,
     hasher: RandomState,
+    /// Associations forgotten to make room while a message was unfinished: the next fragment
+    /// that continues a message there is an error, not a silent wait (see [`crate::evicted`]).
+    pub evicted: crate::evicted::Evicted<AssocKey>,
+}
+
+impl Default for Reassembler {
+    fn default() -> Self {
+        Reassembler {
+            assocs: HashMap::new(),
+            owners: HashMap::new(),
+            total: 0,
+            tick: 0,
+            hasher: RandomState::new(),
+            evicted: crate::evicted::Evicted::new(REASM_MAX_ASSOCS),
+        }
+    }
 }
 
 impl Reassembler {
@@ -554,14 +570,22 @@ impl Reassembler {
         if self.owners.get(&owner).is_some_and(|o| o.assocs >= REASM_MAX_ASSOCS_PER_OWNER)
             && let Some(k) = self.lru_of(Some(owner))
         {
-            self.drop_assoc(&k);
+            self.evict(&k);
         }
         if self.assocs.len() >= REASM_MAX_ASSOCS {
             let biggest = self.owners.iter().max_by_key(|(_, u)| u.assocs).map(|(o, _)| *o);
             if let Some(k) = self.lru_of(biggest) {
-                self.drop_assoc(&k);
+                self.evict(&k);
             }
         }
+    }
+
+    /// Forget an association to make room, remembering it if a message was unfinished there.
+    fn evict(&mut self, key: &AssocKey) {
+        if self.assocs.get(key).is_some_and(|a| !a.frags.is_empty()) {
+            self.evicted.insert(*key);
+        }
+        self.drop_assoc(key);
     }
 
     /// Feeds one DATA chunk (owner 0). `Ok(Some(..))` when it completes a user message;
@@ -581,6 +605,14 @@ impl Reassembler {
         // The I bit (SACK immediately, RFC 7053) may change on a retransmission; nothing else.
         let raw = chunk.raw();
         let digest = self.hasher.hash_one((raw.get(1).map(|f| f & 0x07), raw.get(2..)));
+        // A fragment that continues a message whose beginning was evicted: the receiver has
+        // the beginning and will act on the whole; we cannot judge it.
+        if !chunk.beginning() && self.evicted.take(&key) {
+            return Err(DecodeError::Limit {
+                layer: Layer::Sctp,
+                what: "reassembly state evicted while a message was unfinished",
+            });
+        }
         if !self.assocs.contains_key(&key) {
             self.admit(owner);
             self.assocs.insert(
@@ -985,5 +1017,12 @@ mod tests {
         }
         assert!(r.assocs() <= REASM_MAX_ASSOCS_PER_OWNER + 1);
         assert!(matches!(feed(&mut r, 2, key(), &dchunk(1, 2, 0, b"!")), Fed::Message(m) if m.data == b"half!"));
+        // Owner 1's first association was evicted with a message unfinished: the fragment that
+        // ends it is an error (the receiver has the beginning), once; a new message is fine.
+        let first = AssocKey { vtag: 1000, ..key() };
+        let end = dchunk(1, 2, 0, b"!");
+        let err = r.feed(1, first, &ChunkSlice::from_slice(&end).unwrap().data().unwrap());
+        assert!(matches!(err, Err(DecodeError::Limit { .. })), "{err:?}");
+        assert!(matches!(feed(&mut r, 1, first, &dchunk(3, 5, 0, b"whole")), Fed::Message(_)));
     }
 }

@@ -481,19 +481,48 @@ struct Pending {
     /// `remaining` of the first segment, once it arrived.
     total_minus_one: Option<u8>,
     bytes: usize,
+    /// When its first piece arrived (the reassembler's counter): the oldest is evicted first.
+    born: u64,
 }
 
 /// Rebuilds segmented XUDT/XUDTS/LUDT user data (segments may arrive in any order). A segment
 /// with F set and 0 remaining is a whole message and is returned at once.
-#[derive(Debug, Default)]
+///
+/// Bounded: when full, the oldest unfinished message is evicted (not everyone's, which let one
+/// sender's flood hide every other message in progress), and its next segment is an error
+/// (see [`crate::evicted`]).
+#[derive(Debug)]
 pub struct SegmentReassembler {
     pending: HashMap<SegmentKey, Pending>,
     total: usize,
+    tick: u64,
+    pub evicted: crate::evicted::Evicted<SegmentKey>,
+}
+
+impl Default for SegmentReassembler {
+    fn default() -> Self {
+        SegmentReassembler {
+            pending: HashMap::new(),
+            total: 0,
+            tick: 0,
+            evicted: crate::evicted::Evicted::new(SEG_MAX_PENDING),
+        }
+    }
 }
 
 impl SegmentReassembler {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Evict the oldest unfinished message, remembering it.
+    fn evict_oldest(&mut self) -> bool {
+        let Some(k) = self.pending.iter().min_by_key(|(_, p)| p.born).map(|(k, _)| k.clone()) else {
+            return false;
+        };
+        self.remove(&k);
+        self.evicted.insert(k);
+        true
     }
 
     pub fn pending(&self) -> usize {
@@ -504,34 +533,48 @@ impl SegmentReassembler {
         self.total
     }
 
-    fn limit(&mut self, what: &'static str) -> Result<Option<Vec<u8>>, DecodeError> {
-        self.pending.clear();
-        self.total = 0;
+    fn limit(what: &'static str) -> Result<Option<Vec<u8>>, DecodeError> {
         Err(DecodeError::Limit { layer: Layer::Sccp, what })
     }
 
     /// Feeds one segment; `Ok(Some(data))` when it completes the message.
     pub fn push(&mut self, key: SegmentKey, seg: Segmentation, data: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
+        self.tick += 1;
         if seg.first && seg.remaining == 0 {
             self.remove(&key);
             return Ok(Some(data.to_vec()));
         }
-        if !self.pending.contains_key(&key) && self.pending.len() >= SEG_MAX_PENDING {
-            return self.limit("too many segmented messages pending");
+        // A later segment of a message whose earlier ones were evicted: the receiver has them.
+        if !self.pending.contains_key(&key) && self.evicted.take(&key) {
+            return Self::limit("segmented message evicted unfinished to make room");
         }
-        if self.total + data.len() > SEG_MAX_TOTAL_BYTES {
-            return self.limit("segment reassembly memory in total");
+        if data.len() > SEG_MAX_MESSAGE_BYTES {
+            self.remove(&key);
+            return Self::limit("segmented message too large");
         }
-        let p = self.pending.entry(key.clone()).or_default();
+        if !self.pending.contains_key(&key) {
+            while self.pending.len() >= SEG_MAX_PENDING && self.evict_oldest() {}
+        }
+        while self.total + data.len() > SEG_MAX_TOTAL_BYTES {
+            // Room is made from the oldest messages; the one being fed may be among them.
+            if !self.evict_oldest() {
+                break;
+            }
+        }
+        if !self.pending.contains_key(&key) && self.evicted.take(&key) {
+            return Self::limit("segmented message evicted unfinished to make room");
+        }
+        let tick = self.tick;
+        let p = self.pending.entry(key.clone()).or_insert_with(|| Pending { born: tick, ..Default::default() });
         if p.bytes + data.len() > SEG_MAX_MESSAGE_BYTES {
             self.remove(&key);
-            return self.limit("segmented message too large");
+            return Self::limit("segmented message too large");
         }
         if seg.first {
             if p.total_minus_one.is_some() {
                 // A new message reuses the reference: start over.
                 let b = p.bytes;
-                *p = Pending::default();
+                *p = Pending { born: tick, ..Default::default() };
                 self.total -= b;
             }
             p.total_minus_one = Some(seg.remaining);
@@ -688,9 +731,17 @@ pub(crate) mod tests {
             let k = SegmentKey { opc: 0, dpc: 0, calling: vec![], local_ref: i };
             assert_eq!(r.push(k, seg, b"x"), Ok(None));
         }
+        // Full: the oldest message is evicted for the new one, not everyone's.
         let k = SegmentKey { opc: 0, dpc: 0, calling: vec![], local_ref: u32::MAX };
-        assert!(matches!(r.push(k, seg, b"x"), Err(DecodeError::Limit { .. })));
-        assert_eq!((r.pending(), r.buffered_bytes()), (0, 0));
+        assert_eq!(r.push(k, seg, b"x"), Ok(None));
+        assert_eq!((r.pending(), r.buffered_bytes()), (SEG_MAX_PENDING, SEG_MAX_PENDING));
+        // The evicted message's next segment is an error, once; the others go on.
+        let oldest = SegmentKey { opc: 0, dpc: 0, calling: vec![], local_ref: 0 };
+        let next = Segmentation { remaining: 2, ..seg };
+        assert!(matches!(r.push(oldest.clone(), next, b"y"), Err(DecodeError::Limit { .. })));
+        let second = SegmentKey { opc: 0, dpc: 0, calling: vec![], local_ref: 1 };
+        assert_eq!(r.push(second, next, b"y"), Ok(None));
+        assert_eq!(r.evicted.count, 1);
     }
 
     #[test]

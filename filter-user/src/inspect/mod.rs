@@ -278,6 +278,10 @@ pub struct Counters {
     /// Events whose log line, event-file line and pcap record were suppressed by the output
     /// limits (review M7); their actions were still taken.
     pub events_suppressed: u64,
+    /// State forgotten to make room, by table: reassembly of unfinished messages (`sctp`,
+    /// `ip_fragments`, `sccp_segments`: the next piece of such a message is reported as
+    /// `undecodable-signaling`) and the association and connection tables (`sctp_tags`, `tcp`).
+    pub state_evicted: std::collections::BTreeMap<&'static str, u64>,
     pub rule_hits: HashMap<&'static str, u64>,
     pub decode_errors: HashMap<String, u64>,
 }
@@ -295,6 +299,7 @@ impl Counters {
             "packets": self.packets, "messages": self.messages, "events": self.events,
             "spoofed": self.spoofed, "first_pass_dropped": self.first_pass_dropped,
             "over_budget": self.over_budget, "events_suppressed": self.events_suppressed,
+            "state_evicted": self.state_evicted,
             "rule_hits": self.rule_hits, "decode_errors": self.decode_errors,
         })
     }
@@ -339,6 +344,8 @@ fn datagram_class(p: &rules::TransportPorts, fr: &Frame<'_>) -> Option<Class> {
 struct PeerTable<K, V> {
     /// key → (peer id, last use tick, uses, value)
     map: HashMap<K, (u32, u64, u64, V)>,
+    /// Entries evicted to make room, since creation.
+    evicted: u64,
     per_peer: HashMap<u32, usize>,
     tick: u64,
     max: usize,
@@ -347,7 +354,7 @@ struct PeerTable<K, V> {
 
 impl<K: std::hash::Hash + Eq + Copy, V> PeerTable<K, V> {
     fn new(max: usize, max_per_peer: usize) -> Self {
-        PeerTable { map: HashMap::new(), per_peer: HashMap::new(), tick: 0, max, max_per_peer }
+        PeerTable { map: HashMap::new(), evicted: 0, per_peer: HashMap::new(), tick: 0, max, max_per_peer }
     }
 
     fn remove(&mut self, k: &K) -> Option<V> {
@@ -380,11 +387,13 @@ impl<K: std::hash::Hash + Eq + Copy, V> PeerTable<K, V> {
                 && let Some(old) = self.lru(Some(peer))
             {
                 self.remove(&old);
+                self.evicted += 1;
             }
             if self.map.len() >= self.max {
                 let biggest = self.per_peer.iter().max_by_key(|(_, n)| **n).map(|(p, _)| *p);
                 if let Some(old) = self.lru(biggest) {
                     self.remove(&old);
+                    self.evicted += 1;
                 }
             }
             self.map.insert(k, (peer, self.tick, 0, new()));
@@ -503,6 +512,28 @@ impl Engine {
     /// Inspect one flagged packet. `peer` is the sending peer's inspection settings, `monitor`
     /// whether its effective mode is monitor (blocks become alerts).
     pub fn inspect(&mut self, f: &Flagged<'_>, peer: &PeerInspect, monitor: bool) -> Vec<Event> {
+        let events = self.inspect_one(f, peer, monitor);
+        self.count_evictions();
+        events
+    }
+
+    /// Copy the tables' eviction counts into the counters.
+    fn count_evictions(&mut self) {
+        let e = &mut self.counters.state_evicted;
+        for (table, n) in [
+            ("sctp", self.sctp.evicted.count),
+            ("ip_fragments", self.frags.evicted.count),
+            ("sccp_segments", self.sigtran.segments().evicted.count),
+            ("sctp_tags", self.sctp_tags.evicted),
+            ("tcp", self.tcp.evicted),
+        ] {
+            if n != 0 {
+                e.insert(table, n);
+            }
+        }
+    }
+
+    fn inspect_one(&mut self, f: &Flagged<'_>, peer: &PeerInspect, monitor: bool) -> Vec<Event> {
         self.counters.packets += 1;
         self.now_ns = f.ts_ns;
         if f.dropped {

@@ -381,4 +381,6 @@ fn forged_packets_on_other_ports_do_not_evict_the_live_association() {
     assert_eq!((ev.len(), &ev[0].action), (1, &Action::Alert), "still spoofed: {ev:?}");
     let ev = e.inspect(&at(&sctp_packet(3868, 7, vec![data_chunk(4, &plr)]), 12), &p, false);
     assert!(matches!(ev[0].action, Action::BlockFlow { .. }), "{ev:?}");
+    // The forged entries were what made room, and that is counted.
+    assert!(e.counters.state_evicted["sctp_tags"] >= 10, "{:?}", e.counters.state_evicted);
 }
