@@ -98,6 +98,20 @@ pub fn sctp_class(ppid: Option<u32>, diameter_port: bool, sigtran_port: bool) ->
     by_ppid
 }
 
+/// The hash that samples SCTP and TCP per flow (review M5): the 32-bit word of both ports and the
+/// low 32 bits of the source and destination addresses, each as loaded from the packet (native
+/// order), mixed (murmur3's finaliser) so that `hash % N` spreads flows evenly. The XDP fast and
+/// general paths compute it from the same bytes, so a flow is never split between them.
+#[inline(always)]
+pub fn flow_sample_hash(ports: u32, src: u32, dst: u32) -> u32 {
+    let mut x = ports ^ src ^ dst.rotate_left(16);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xc2b2_ae35);
+    x ^ (x >> 16)
+}
+
 /// GTP message types valid on GTP-U (TS 29.281 §6.1): echo request/response, error indication,
 /// supported extension headers notification, tunnel status, end marker, G-PDU.
 #[inline(always)]

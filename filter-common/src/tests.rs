@@ -356,3 +356,17 @@ fn uninspected_packets_fail_closed_unless_the_peer_fails_open() {
     let dropped = v(Action::Drop, Reason::ClassNotAllowed);
     assert_eq!(uninspected(dropped, &p, &g), dropped);
 }
+
+/// Review M5: per-flow sampling keeps or skips a whole flow, and spreads flows about evenly.
+#[test]
+fn flow_sample_hash_is_per_flow_and_spreads() {
+    use classify::flow_sample_hash;
+    let h = flow_sample_hash(0x0b59_0b59, 0x0101_12c6, 0x0200_12c6);
+    assert_eq!(h, flow_sample_hash(0x0b59_0b59, 0x0101_12c6, 0x0200_12c6));
+    // 10,000 associations that differ only in the peer's source address (same ports, 2905 both
+    // sides, as SIGTRAN links are): 1 in 10 sampled, give or take.
+    let n = (0u32..10_000)
+        .filter(|i| flow_sample_hash(0x590b_590b, 0x0000_12c6 | (i << 16), 0x0200_12c6).is_multiple_of(10))
+        .count();
+    assert!((800..1200).contains(&n), "{n}");
+}

@@ -98,7 +98,7 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
     };
 
     let g = generation;
-    let (class, over_sctp, check) = match ip.proto {
+    let (class, over_sctp, check, ports) = match ip.proto {
         parse::IPPROTO_UDP => {
             let h = at(ctx, ip.l4, UdpHdr::LEN)?;
             let ports = ld32(h);
@@ -112,7 +112,7 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
             } else {
                 Class::NonSignaling
             };
-            (class, false, Check::Gtp(h))
+            (class, false, Check::Gtp(h), ports)
         }
         parse::IPPROTO_TCP => {
             let h = at(ctx, ip.l4, TcpHdr::LEN)?;
@@ -122,7 +122,7 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
                 return None;
             }
             let class = if bits == 0 { Class::NonSignaling } else { Class::Diameter };
-            (class, false, Check::Tcp(h))
+            (class, false, Check::Tcp(h), ports)
         }
         parse::IPPROTO_SCTP => {
             // Common header and the first chunk's DATA header in one bounds check: a first chunk
@@ -144,7 +144,8 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
             let class = classify::sctp_class(Some(ppid), bits & PORT_DIAMETER != 0, bits & PORT_SIGTRAN != 0);
             let beginning = (ch >> 8) as u8 & parse::SCTP_DATA_FLAG_BEGINNING != 0;
             let user = ip.l4 + SctpHdr::LEN + parse::SCTP_DATA_HDR_LEN;
-            (class, true, if beginning { Check::User(user, len - parse::SCTP_DATA_HDR_LEN, ppid) } else { Check::None })
+            let check = if beginning { Check::User(user, len - parse::SCTP_DATA_HDR_LEN, ppid) } else { Check::None };
+            (class, true, check, ports)
         }
         _ => return None,
     };
@@ -207,8 +208,7 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
         && let Some(p) = peer
     {
         let every = if class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
-        // SAFETY: bpf_get_prandom_u32 has no preconditions.
-        if (every == 1 || (every > 1 && unsafe { aya_ebpf::helpers::bpf_get_prandom_u32() } % every == 0))
+        if (every == 1 || (every > 1 && sampled(&ip, ports, every)))
             && !crate::flag(ctx, peer_id, p, &facts, &verdict, bytes)
         {
             verdict = filter_common::uninspected(verdict, p, global);
@@ -217,6 +217,19 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
     // Counted after the copy: a packet whose copy was not made may change its verdict.
     crate::count_verdict(peer_id, class, &verdict, bytes);
     Some(crate::action(ctx, verdict, class, peer_id))
+}
+
+/// `crate::sampled` on the fast path's checked header: the same hash from the same bytes, so a
+/// flow is sampled alike on both paths.
+#[inline(always)]
+fn sampled(ip: &Ip, ports: u32, every: u32) -> bool {
+    if ip.proto != parse::IPPROTO_UDP {
+        let (s, d) = if ip.v6 { (20, 36) } else { (12, 16) };
+        return filter_common::classify::flow_sample_hash(ports, ld32(ip.hdr + s), ld32(ip.hdr + d))
+            .is_multiple_of(every);
+    }
+    // SAFETY: bpf_get_prandom_u32 has no preconditions.
+    (unsafe { aya_ebpf::helpers::bpf_get_prandom_u32() }).is_multiple_of(every)
 }
 
 /// The header check a class still needs once its ports are known.

@@ -190,6 +190,26 @@ pub fn source_v6(ctx: &XdpContext, l3_off: usize) -> Option<[u8; 16]> {
     load::<[u8; 16]>(ctx, (l3_off + offset_of!(Ipv6Hdr, src_addr)) & OFF_MASK)
 }
 
+/// [`filter_common::classify::flow_sample_hash`] of an SCTP or TCP packet: ports and the low 32
+/// bits of both addresses. `None` if the transport header was not reached.
+#[inline(always)]
+pub fn flow_hash(ctx: &XdpContext, p: &Parsed) -> Option<u32> {
+    if p.l4_off == 0 {
+        return None;
+    }
+    let ports = u32::from_ne_bytes(load::<[u8; 4]>(ctx, p.l4_off & OFF_MASK)?);
+    // The last 4 bytes of each address: IPv4 source at 12, destination at 16; IPv6 at 8 + 12
+    // and 24 + 12.
+    let (s, d) = match p.src {
+        Source::V4 => (12, 16),
+        Source::V6 => (20, 36),
+        _ => return None,
+    };
+    let src = u32::from_ne_bytes(load::<[u8; 4]>(ctx, (p.l3_off + s) & OFF_MASK)?);
+    let dst = u32::from_ne_bytes(load::<[u8; 4]>(ctx, (p.l3_off + d) & OFF_MASK)?);
+    Some(filter_common::classify::flow_sample_hash(ports, src, dst))
+}
+
 pub struct Parsed {
     pub facts: Facts,
     pub src: Source,

@@ -1108,3 +1108,50 @@ fn drain_ring_raw(h: &mut Harness) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// Review M5: `sample:N` samples SCTP and TCP per flow (addresses and ports), so a sampled
+/// association is copied whole (its reassembly needs every packet) and an unsampled one not at
+/// all; the fast path (a DATA chunk first) and the general path (a SACK first) agree on every
+/// flow. About 1 in N flows is sampled.
+#[test]
+fn sampling_keeps_or_skips_whole_flows() {
+    let policy = format!(
+        "{POLICY}\n[[peer]]\nname = \"sampled\"\nprefixes = [\"198.18.9.0/24\", \"2001:db8:9::/48\"]\nallow = [\"sigtran\", \"diameter\"]\ninspect = \"sample:4\"\n"
+    );
+    let mut h = Harness::new(&policy);
+    sigwall::inspect::io::set_enabled(&mut h.filter, true).expect("enable inspection");
+    drain_ring(&mut h);
+    let mut sampled_flows = 0;
+    let flows = 64u16;
+    for fam in [Family::V4, Family::V6] {
+        for i in 0..flows {
+            let src: IpAddr = match fam {
+                Family::V4 => format!("198.18.9.{}", 1 + i % 200).parse().unwrap(),
+                Family::V6 => format!("2001:db8:9::{:x}", 1 + i).parse().unwrap(),
+            };
+            let sport = 2905 + i;
+            let data = L4::Sctp { sport, dport: 2905, chunks: vec![packets::data_chunk(3, &packets::m3ua_data())] };
+            let sack = L4::Sctp {
+                sport,
+                dport: 2905,
+                chunks: vec![packets::sack_chunk(), packets::data_chunk(3, &packets::m3ua_data())],
+            };
+            let tcp = L4::Tcp { sport: 40000 + i, dport: 3868, payload: packets::diameter_message(316, 16777251) };
+            let mut copied = Vec::new();
+            for l4 in [data, sack, tcp] {
+                let f = Frame::new(src, dst(fam), l4).bytes();
+                for _ in 0..5 {
+                    assert_eq!(h.run(&f), XDP_PASS);
+                }
+                let copies = drain_ring_raw(&mut h).len();
+                assert!(copies == 0 || copies == 5, "{fam:?} flow {i}: {copies} of 5 packets copied");
+                sampled_flows += (copies == 5) as u32;
+                copied.push(copies);
+            }
+            // DATA first (fast path) and SACK first (general path): one association, one verdict.
+            assert_eq!(copied[0], copied[1], "{fam:?} flow {i}: the two paths disagree");
+        }
+    }
+    let total = 2 * flows as u32 * 3;
+    assert!((total / 8..total / 2).contains(&sampled_flows), "{sampled_flows} of {total} flows sampled at 1 in 4");
+}
