@@ -368,7 +368,7 @@ pub(super) fn sigtran(
                     );
                 }
             }
-            ops::MT_FORWARD_SM | ops::MO_FORWARD_SM => {
+            ops::MT_FORWARD_SM | ops::MO_FORWARD_SM | ops::MT_FORWARD_SM_VGCS => {
                 super::sms::forward_sm(st, rules, m, c, op, imsi.as_deref(), &calling, peer, out);
             }
             _ => {}

@@ -188,3 +188,249 @@ fn policy_rejects_bad_subscriber_settings() {
         assert!(e.contains(what), "{bad}: {e}");
     }
 }
+
+// --- MAP messages built here: the SCCP and TCAP fields the stateful rules read, with the
+// argument decoded by the real MAP decoders from BER built below.
+
+mod map_built {
+    use filter_dpi::{
+        Layer,
+        ss7::{
+            ComponentInfo, PartyAddress, SccpInfo, SigtranMessage, TcapInfo, map, map_args, ops,
+            sccp::GlobalTitle,
+            tcap::{ComponentType, MessageType},
+        },
+    };
+
+    pub fn tlv(tag: u8, v: &[u8]) -> Vec<u8> {
+        assert!(v.len() < 128, "short form only");
+        let mut o = vec![tag, v.len() as u8];
+        o.extend_from_slice(v);
+        o
+    }
+
+    pub fn tbcd(d: &str) -> Vec<u8> {
+        let n: Vec<u8> = d.bytes().map(|b| b - b'0').collect();
+        n.chunks(2).map(|c| c[0] | (c.get(1).copied().unwrap_or(0x0f) << 4)).collect()
+    }
+
+    /// An international E.164 AddressString.
+    pub fn addr(d: &str) -> Vec<u8> {
+        [&[0x91][..], &tbcd(d)].concat()
+    }
+
+    fn gt(d: &str) -> PartyAddress {
+        PartyAddress {
+            routing_indicator: 0,
+            point_code: None,
+            ssn: Some(8),
+            global_title: Some(GlobalTitle {
+                gti: 4,
+                translation_type: Some(0),
+                numbering_plan: Some(1),
+                encoding_scheme: Some(2),
+                nature_of_address: Some(4),
+                digits: d.into(),
+            }),
+        }
+    }
+
+    pub struct Tcap<'a> {
+        pub kind: MessageType,
+        pub calling: &'a str,
+        pub called: &'a str,
+        pub otid: Option<&'a [u8]>,
+        pub dtid: Option<&'a [u8]>,
+        pub acn_version: Option<u8>,
+    }
+
+    pub fn message(t: Tcap<'_>, components: Vec<ComponentInfo>) -> SigtranMessage {
+        SigtranMessage {
+            ppid: 3,
+            m3ua_class: Some(1),
+            m3ua_type: Some(1),
+            m2pa_type: None,
+            layer: Layer::M3ua,
+            message_class: Some(1),
+            message_type: Some(1),
+            opc: Some(1),
+            dpc: Some(2),
+            si: Some(3),
+            ni: Some(2),
+            sls: Some(0),
+            sccp: Some(SccpInfo {
+                message_type: 9,
+                protocol_class: Some(0),
+                return_cause: None,
+                called: gt(t.called),
+                calling: gt(t.calling),
+                segmentation: None,
+                data_len: 0,
+                reassembled: false,
+            }),
+            tcap: Some(TcapInfo {
+                message_type: t.kind,
+                otid: t.otid.map(<[u8]>::to_vec),
+                dtid: t.dtid.map(<[u8]>::to_vec),
+                acn: None,
+                acn_version: t.acn_version,
+                components,
+                open: None,
+            }),
+            stopped: None,
+            anomalies: vec![],
+        }
+    }
+
+    /// A component of `kind` for `op` whose parameter is `param` (BER), decoded as the
+    /// SIGTRAN decoder does.
+    pub fn component(kind: ComponentType, op: Option<u8>, invoke_id: i64, param: Option<&[u8]>) -> ComponentInfo {
+        let invoke = kind == ComponentType::Invoke;
+        let map = match (op, param) {
+            (Some(op), Some(p)) if kind != ComponentType::ReturnError && kind != ComponentType::Reject => {
+                map::decode_raw(op.into(), p, invoke).ok()
+            }
+            _ => None,
+        };
+        let args = match (op, param) {
+            (Some(op), Some(p)) if invoke => map_args::decode_raw(op.into(), p).unwrap(),
+            _ => map_args::MapArgs::default(),
+        };
+        ComponentInfo {
+            kind,
+            invoke_id: Some(invoke_id),
+            linked_id: None,
+            op_code: op.map(i64::from),
+            op_name: op.and_then(ops::name),
+            error_code: (kind == ComponentType::ReturnError).then_some(8),
+            map,
+            map_error: None,
+            args,
+        }
+    }
+
+    pub fn invoke(op: u8, param: &[u8]) -> ComponentInfo {
+        component(ComponentType::Invoke, Some(op), 1, Some(param))
+    }
+
+    /// A forwarded short message's argument: sm-RP-DA, sm-RP-OA (already tagged), sm-RP-UI.
+    pub fn forward_sm(da: &[u8], oa: &[u8], ui: &[u8]) -> Vec<u8> {
+        tlv(0x30, &[da, oa, &tlv(0x04, ui)].concat())
+    }
+
+    /// SMS-DELIVER for the SIM: TP-PID (U)SIM data download, DCS class 2 8-bit.
+    pub const OTA_DELIVER: [u8; 17] =
+        [0x04, 0x04, 0x91, 0x21, 0x43, 0x7f, 0xf6, 0x52, 0x10, 0x10, 0x12, 0x00, 0x00, 0x00, 0x02, 0xaa, 0xbb];
+    /// A plain text SMS-DELIVER ("hi" in GSM 7-bit).
+    pub const TEXT_DELIVER: [u8; 17] =
+        [0x04, 0x04, 0x91, 0x21, 0x43, 0x00, 0x00, 0x52, 0x10, 0x10, 0x12, 0x00, 0x00, 0x00, 0x02, 0xe8, 0x34];
+}
+
+use filter_dpi::ss7::{ops, tcap::MessageType};
+use map_built::*;
+
+use crate::policy::inspect::PeerInspect;
+
+/// A foreign SMSC's GT (Switzerland) and its service centre address.
+const CH_SMSC_GT: &str = "41790000010";
+const CH_SC: &str = "41790000011";
+
+fn mt(op: u8, acn_version: Option<u8>, param: &[u8]) -> filter_dpi::ss7::SigtranMessage {
+    let t = Tcap {
+        kind: MessageType::Begin,
+        calling: CH_SMSC_GT,
+        called: "35191000001",
+        otid: Some(&[1, 2, 3, 4]),
+        dtid: None,
+        acn_version,
+    };
+    message(t, vec![invoke(op, param)])
+}
+
+fn sms_rules(out: &mut Vec<Finding>, st: &mut State, m: &filter_dpi::ss7::SigtranMessage) {
+    let r = rules("[inspect.subscriber]\nota_platforms = [\"4179000099\"]\n");
+    plausibility::sigtran(st, &r, m, "partner", &PeerInspect::default(), out);
+}
+
+/// Item 2: code 46 in MAP v1/v2 is forwardSM, both ways. A v2 forwardSM with an IMSI as
+/// SM-RP-DA and a service centre as SM-RP-OA is mobile-terminated: its SIM OTA payload is
+/// judged (before, code 46 was always mo-forwardSM and only sms-faked-origin could fire).
+#[test]
+fn forward_sm_v2_mobile_terminated_is_judged_as_mt() {
+    let mut st = state(1_000_000);
+    let mut out = vec![];
+    let p = forward_sm(&tlv(0x80, &tbcd(HOME_IMSI)), &tlv(0x84, &addr(CH_SC)), &OTA_DELIVER);
+    sms_rules(&mut out, &mut st, &mt(ops::MO_FORWARD_SM, Some(2), &p));
+    assert!(names(&out).contains(&"sms-sim-ota"), "{:?}", names(&out));
+    let ota = out.iter().find(|f| f.rule.name() == "sms-sim-ota").unwrap();
+    assert_eq!(ota.detail["map_op_name"], "forwardSM (mobile-terminated)");
+    assert!(!names(&out).contains(&"sms-faked-origin"), "not judged as MO: {:?}", names(&out));
+    // Negative controls: the same from the OTA platform; a text SMS; and a real v2 MO
+    // forwardSM (service centre as SM-RP-DA, MSISDN as SM-RP-OA) with no IMSI: not judged.
+    out.clear();
+    let p = forward_sm(&tlv(0x80, &tbcd(HOME_IMSI)), &tlv(0x84, &addr("4179000099")), &OTA_DELIVER);
+    sms_rules(&mut out, &mut st, &mt(ops::MO_FORWARD_SM, Some(2), &p));
+    let p2 = forward_sm(&tlv(0x80, &tbcd(HOME_IMSI)), &tlv(0x84, &addr(CH_SC)), &TEXT_DELIVER);
+    sms_rules(&mut out, &mut st, &mt(ops::MO_FORWARD_SM, Some(2), &p2));
+    assert!(!names(&out).contains(&"sms-sim-ota"), "{:?}", names(&out));
+    out.clear();
+    let submit = [0x01, 0x00, 0x04, 0x91, 0x21, 0x43, 0x00, 0x00, 0x02, 0xe8, 0x34];
+    let p = forward_sm(&tlv(0x84, &addr(CH_SC)), &tlv(0x82, &addr("41790000042")), &submit);
+    sms_rules(&mut out, &mut st, &mt(ops::MO_FORWARD_SM, Some(2), &p));
+    assert!(out.is_empty(), "{out:?}");
+}
+
+/// Item 3: mt-ForwardSM-VGCS (21) carries an SMS-DELIVER to the mobiles of a group call
+/// anchored here: its SIM OTA payload is judged like an MT-forwardSM's (before: ignored).
+#[test]
+fn mt_forward_sm_vgcs_is_not_an_ota_bypass() {
+    let mut st = state(1_000_000);
+    let mut out = vec![];
+    let p = tlv(0x30, &[tlv(0x04, &[0x21, 0x43]), tlv(0x84, &addr(CH_SC)), tlv(0x04, &OTA_DELIVER)].concat());
+    sms_rules(&mut out, &mut st, &mt(ops::MT_FORWARD_SM_VGCS, Some(3), &p));
+    assert_eq!(names(&out), ["sms-sim-ota"], "no IMSI: no home-routing judgement");
+    assert_eq!(out[0].detail["map_op_name"], "mt-ForwardSM-VGCS");
+    out.clear();
+    let p = tlv(0x30, &[tlv(0x04, &[0x21, 0x43]), tlv(0x84, &addr(CH_SC)), tlv(0x04, &TEXT_DELIVER)].concat());
+    sms_rules(&mut out, &mut st, &mt(ops::MT_FORWARD_SM_VGCS, Some(3), &p));
+    assert!(out.is_empty(), "{out:?}");
+}
+
+/// Item 4: an MT-forwardSM addressed by LMSI (no IMSI anywhere) is for a subscriber served
+/// here: the OTA check applies (before: no IMSI, not judged). An inbound roamer's IMSI (not
+/// home) is not judged by it (its home may run OTA for it).
+#[test]
+fn lmsi_addressed_mt_sms_gets_the_ota_check() {
+    let mut st = state(1_000_000);
+    let mut out = vec![];
+    let p = forward_sm(&tlv(0x81, &[0x00, 0x01, 0x02, 0x03]), &tlv(0x84, &addr(CH_SC)), &OTA_DELIVER);
+    sms_rules(&mut out, &mut st, &mt(ops::MT_FORWARD_SM, Some(3), &p));
+    assert_eq!(names(&out), ["sms-sim-ota"]);
+    assert_eq!(out[0].detail["lmsi"], true);
+    out.clear();
+    let p = forward_sm(&tlv(0x80, &tbcd("228020000000007")), &tlv(0x84, &addr(CH_SC)), &OTA_DELIVER);
+    sms_rules(&mut out, &mut st, &mt(ops::MT_FORWARD_SM, Some(3), &p));
+    assert!(out.is_empty(), "{out:?}");
+}
+
+/// Item 5: a short message from a foreign network whose sm-RP-UI is not a TPDU is an event
+/// (undecodable-signaling, enforce by default), not only a counter.
+#[test]
+fn undecodable_tpdu_from_a_foreign_network_is_an_event() {
+    let mut st = state(1_000_000);
+    let mut out = vec![];
+    // An SMS-DELIVER cut in its originating address.
+    let p = forward_sm(&tlv(0x80, &tbcd(HOME_IMSI)), &tlv(0x84, &addr(CH_SC)), &[0x04, 0x0b, 0x91]);
+    sms_rules(&mut out, &mut st, &mt(ops::MT_FORWARD_SM, Some(3), &p));
+    assert_eq!(names(&out), ["undecodable-signaling"]);
+    assert_eq!(out[0].detail["layer"], "sms");
+    assert_eq!(out[0].mode, crate::policy::inspect::RuleMode::Enforce);
+    assert_eq!(st.unjudged.get("sms.truncated"), Some(&1), "and still counted");
+    // Also for an inbound roamer's, and for a mobile-originated one.
+    out.clear();
+    let p = forward_sm(&tlv(0x80, &tbcd("228020000000007")), &tlv(0x84, &addr(CH_SC)), &[0x04, 0x0b, 0x91]);
+    sms_rules(&mut out, &mut st, &mt(ops::MT_FORWARD_SM, Some(3), &p));
+    let p = forward_sm(&tlv(0x84, &addr(CH_SC)), &tlv(0x82, &addr("41790000042")), &[0x01]);
+    sms_rules(&mut out, &mut st, &mt(ops::MO_FORWARD_SM, Some(3), &p));
+    assert_eq!(names(&out), ["undecodable-signaling", "undecodable-signaling"]);
+}
