@@ -92,9 +92,16 @@ pub(super) fn forward_sm(
     let lmsi = matches!(c.args.sm_rp_da, Some(SmRpDa::Lmsi));
     let ours = home_sub || (imsi.is_none() && (lmsi || op == ops::MT_FORWARD_SM_VGCS));
     let Some(ui) = c.args.sm_rp_ui.as_deref() else {
-        // A broken argument is already malformed (`map_error`, an undecodable-signaling event);
-        // a whole one without its mandatory sm-RP-UI is counted.
-        st.unjudged("sms.no_tpdu");
+        // A broken argument is already malformed (`map_error` or a non-canonical field: an
+        // undecodable-signaling event); a whole one without its mandatory sm-RP-UI is counted
+        // when it is one these rules would judge.
+        let judged = match dir {
+            Direction::ToMs => ours,
+            Direction::FromMs => home_sub,
+        };
+        if judged {
+            st.unjudged("sms.no_tpdu");
+        }
         return;
     };
     let tpdu = match TpduSlice::from_slice(ui, dir) {

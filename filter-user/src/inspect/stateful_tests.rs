@@ -26,15 +26,51 @@ fn state(at: u32) -> State {
 }
 
 fn dia(cmd: u32, realm: &str, imsi: &str) -> DiameterMessage {
+    static E2E: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let e2e = E2E.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     DiameterMessage {
         flags: 0x80,
         command_code: cmd,
         application_id: 16777251,
+        hop_by_hop: e2e,
+        end_to_end: e2e,
+        session_id: Some(format!("mme1.{realm};1;{e2e}")),
         origin_host: Some(format!("mme1.{realm}")),
         origin_realm: Some(realm.into()),
         user_name: Some(imsi.into()),
         ..DiameterMessage::default()
     }
+}
+
+const HOME_REALM: &str = "epc.mnc001.mcc001.3gppnetwork.org";
+
+/// The home network's own Diameter link (bound to the home realm).
+fn home_dia_peer() -> PeerInspect {
+    PeerInspect { realms: vec![HOME_REALM.into()], ..PeerInspect::default() }
+}
+
+/// The HSS's answer to `req`, with `result` as Result-Code (None: an Experimental-Result only).
+fn ula(req: &DiameterMessage, result: Option<u32>) -> DiameterMessage {
+    DiameterMessage {
+        flags: 0x00,
+        command_code: 316,
+        application_id: 16777251,
+        // Another hop-by-hop id on the home side of the agent: matched by end-to-end.
+        hop_by_hop: req.hop_by_hop ^ 0xffff,
+        end_to_end: req.end_to_end,
+        session_id: req.session_id.clone(),
+        origin_host: Some(format!("hss1.{HOME_REALM}")),
+        origin_realm: Some(HOME_REALM.into()),
+        result_code: result,
+        ..DiameterMessage::default()
+    }
+}
+
+/// A ULR from `realm` that the home HSS accepts (ULA 2001 seen on the home link).
+fn registered_ulr(st: &mut State, r: &RuleSet, realm: &str, peer_name: &str, out: &mut Vec<Finding>) {
+    let req = dia(316, realm, HOME_IMSI);
+    plausibility::diameter(st, r, &req, peer_name, &PeerInspect::default(), out);
+    plausibility::diameter(st, r, &ula(&req, Some(2001)), "home", &home_dia_peer(), out);
 }
 
 fn names(f: &[Finding]) -> Vec<&'static str> {
@@ -50,25 +86,40 @@ fn diameter_category3_against_the_eps_registration() {
     let mut st = state(1_000_000);
     let mut out = vec![];
     // NOR for a subscriber with no foreign EPS registration: implausible.
-    plausibility::diameter(&mut st, &r, &dia(323, CH, HOME_IMSI), "partner", &mut out);
+    plausibility::diameter(&mut st, &r, &dia(323, CH, HOME_IMSI), "partner", &PeerInspect::default(), &mut out);
     assert_eq!(names(&out), ["diameter-location-plausibility"]);
     assert_eq!(out[0].detail["why"], "no EPS registration in a foreign network (at home)");
-    // After a ULR from the Swiss realm: a NOR or IDR from there is fine (negative control) ...
+    // After a ULR from the Swiss realm that the HSS accepted: a NOR or IDR from there is fine
+    // (negative control) ...
     out.clear();
-    plausibility::diameter(&mut st, &r, &dia(316, CH, HOME_IMSI), "partner", &mut out);
-    plausibility::diameter(&mut st, &r, &dia(323, CH, HOME_IMSI), "partner", &mut out);
+    registered_ulr(&mut st, &r, CH, "partner", &mut out);
+    plausibility::diameter(&mut st, &r, &dia(323, CH, HOME_IMSI), "partner", &PeerInspect::default(), &mut out);
     assert_eq!(names(&out), Vec::<&str>::new());
     // ... from a French realm it is not; the event carries the recorded state.
-    plausibility::diameter(&mut st, &r, &dia(323, FR, HOME_IMSI), "partner-b", &mut out);
+    plausibility::diameter(&mut st, &r, &dia(323, FR, HOME_IMSI), "partner-b", &PeerInspect::default(), &mut out);
     assert_eq!(names(&out), ["diameter-location-plausibility"]);
     assert_eq!(out[0].detail["state"]["eps"]["plmn"], "228002");
     // A partner subscriber, an answer, and home realms are not judged.
     out.clear();
-    plausibility::diameter(&mut st, &r, &dia(323, FR, "228020000000007"), "partner-b", &mut out);
+    plausibility::diameter(
+        &mut st,
+        &r,
+        &dia(323, FR, "228020000000007"),
+        "partner-b",
+        &PeerInspect::default(),
+        &mut out,
+    );
     let mut answer = dia(323, FR, HOME_IMSI);
     answer.flags = 0;
-    plausibility::diameter(&mut st, &r, &answer, "partner-b", &mut out);
-    plausibility::diameter(&mut st, &r, &dia(323, "epc.mnc001.mcc001.3gppnetwork.org", HOME_IMSI), "home", &mut out);
+    plausibility::diameter(&mut st, &r, &answer, "partner-b", &PeerInspect::default(), &mut out);
+    plausibility::diameter(
+        &mut st,
+        &r,
+        &dia(323, "epc.mnc001.mcc001.3gppnetwork.org", HOME_IMSI),
+        "home",
+        &PeerInspect::default(),
+        &mut out,
+    );
     assert!(out.is_empty(), "{out:?}");
 }
 
@@ -77,23 +128,30 @@ fn velocity_uses_elapsed_time_and_the_travel_table() {
     let r = rules("[inspect.subscriber]\ntravel = [{ from = \"CH\", to = \"FR\", min_s = 7200 }]\n");
     let mut st = state(1_000_000);
     let mut out = vec![];
-    plausibility::diameter(&mut st, &r, &dia(316, CH, HOME_IMSI), "partner", &mut out);
+    plausibility::diameter(&mut st, &r, &dia(316, CH, HOME_IMSI), "partner", &PeerInspect::default(), &mut out);
     // France one hour later: the table says two hours at least.
     st.clock = Some(1_003_600);
-    plausibility::diameter(&mut st, &r, &dia(316, FR, HOME_IMSI), "partner-b", &mut out);
+    plausibility::diameter(&mut st, &r, &dia(316, FR, HOME_IMSI), "partner-b", &PeerInspect::default(), &mut out);
     assert_eq!(names(&out), ["location-velocity"]);
     assert_eq!(out[0].detail["min_travel_s"], 7200);
     // Back to Switzerland three hours later: possible (negative control).
     out.clear();
     st.clock = Some(1_014_400);
-    plausibility::diameter(&mut st, &r, &dia(316, CH, HOME_IMSI), "partner", &mut out);
+    plausibility::diameter(&mut st, &r, &dia(316, CH, HOME_IMSI), "partner", &PeerInspect::default(), &mut out);
     assert!(out.is_empty(), "{out:?}");
     // Australia a day later: possible; an hour after that, back in Switzerland: not.
     st.clock = Some(1_100_800);
-    plausibility::diameter(&mut st, &r, &dia(316, "epc.mnc001.mcc505.3gppnetwork.org", HOME_IMSI), "au", &mut out);
+    plausibility::diameter(
+        &mut st,
+        &r,
+        &dia(316, "epc.mnc001.mcc505.3gppnetwork.org", HOME_IMSI),
+        "au",
+        &PeerInspect::default(),
+        &mut out,
+    );
     assert!(out.is_empty(), "{out:?}");
     st.clock = Some(1_104_400);
-    plausibility::diameter(&mut st, &r, &dia(316, CH, HOME_IMSI), "partner", &mut out);
+    plausibility::diameter(&mut st, &r, &dia(316, CH, HOME_IMSI), "partner", &PeerInspect::default(), &mut out);
     assert_eq!(names(&out), ["location-velocity"]);
 }
 
@@ -102,9 +160,11 @@ fn enforce_mode_keeps_the_plausible_registration() {
     let r = rules("[[inspect.rule]]\nname = \"location-velocity\"\nmode = \"enforce\"\n");
     let mut st = state(1_000_000);
     let mut out = vec![];
-    plausibility::diameter(&mut st, &r, &dia(316, CH, HOME_IMSI), "partner", &mut out);
+    registered_ulr(&mut st, &r, CH, "partner", &mut out);
     st.clock = Some(1_000_010);
-    plausibility::diameter(&mut st, &r, &dia(316, "epc.mnc001.mcc505.3gppnetwork.org", HOME_IMSI), "au", &mut out);
+    // Flagged in enforce mode: not even waiting for its answer, so an accepting ULA does not
+    // record it either.
+    registered_ulr(&mut st, &r, "epc.mnc001.mcc505.3gppnetwork.org", "au", &mut out);
     assert_eq!(names(&out), ["location-velocity"]);
     let rec = st.subs().get(crate::subscriber::pack_digits(HOME_IMSI).unwrap()).unwrap();
     assert_eq!(rec.eps.country, *b"CH", "the blocked registration is not recorded");
@@ -118,13 +178,27 @@ fn identity_rotation_by_one_peer() {
     // Four realms from one peer in a minute, each seen twice: within the limit.
     for i in 0..8 {
         let realm = format!("epc.mnc00{}.mcc228.3gppnetwork.org", i % 4);
-        plausibility::diameter(&mut st, &r, &dia(318, &realm, "228020000000007"), "hub", &mut out);
+        plausibility::diameter(
+            &mut st,
+            &r,
+            &dia(318, &realm, "228020000000007"),
+            "hub",
+            &PeerInspect::default(),
+            &mut out,
+        );
     }
     assert!(out.is_empty(), "{out:?}");
     // A fifth: reported once, naming the identities; a sixth within the window is not again.
     for i in 4..6 {
         let realm = format!("epc.mnc00{i}.mcc228.3gppnetwork.org");
-        plausibility::diameter(&mut st, &r, &dia(318, &realm, "228020000000007"), "hub", &mut out);
+        plausibility::diameter(
+            &mut st,
+            &r,
+            &dia(318, &realm, "228020000000007"),
+            "hub",
+            &PeerInspect::default(),
+            &mut out,
+        );
     }
     assert_eq!(names(&out), ["correlation-identity-rotation"]);
     assert_eq!(out[0].detail["distinct_identities"], 5);
@@ -134,7 +208,14 @@ fn identity_rotation_by_one_peer() {
     st.clock = Some(1_000_200);
     for i in 0..4 {
         let realm = format!("epc.mnc00{i}.mcc228.3gppnetwork.org");
-        plausibility::diameter(&mut st, &r, &dia(318, &realm, "228020000000007"), "hub", &mut out);
+        plausibility::diameter(
+            &mut st,
+            &r,
+            &dia(318, &realm, "228020000000007"),
+            "hub",
+            &PeerInspect::default(),
+            &mut out,
+        );
     }
     assert!(out.is_empty(), "{out:?}");
 }
@@ -152,13 +233,13 @@ fn gtpc_create_session_against_the_registration() {
     };
     let mut out = vec![];
     // No registration on record: not judged (S6a may not cross this edge).
-    plausibility::gtpc(&mut st, &r, &csr(208, 1), "partner-b", &mut out);
+    plausibility::gtpc(&mut st, &r, &csr(208, 1), "partner-b", &PeerInspect::default(), &mut out);
     assert!(out.is_empty(), "{out:?}");
     st.clock = Some(1_100_000);
-    plausibility::diameter(&mut st, &r, &dia(316, CH, HOME_IMSI), "partner", &mut out);
-    plausibility::gtpc(&mut st, &r, &csr(228, 2), "partner", &mut out);
+    registered_ulr(&mut st, &r, CH, "partner", &mut out);
+    plausibility::gtpc(&mut st, &r, &csr(228, 2), "partner", &PeerInspect::default(), &mut out);
     assert!(out.is_empty(), "{out:?}");
-    plausibility::gtpc(&mut st, &r, &csr(208, 1), "partner-b", &mut out);
+    plausibility::gtpc(&mut st, &r, &csr(208, 1), "partner-b", &PeerInspect::default(), &mut out);
     assert!(names(&out).contains(&"gtpc-location-plausibility"), "{out:?}");
 }
 
@@ -433,4 +514,205 @@ fn undecodable_tpdu_from_a_foreign_network_is_an_event() {
     let p = forward_sm(&tlv(0x84, &addr(CH_SC)), &tlv(0x82, &addr("41790000042")), &[0x01]);
     sms_rules(&mut out, &mut st, &mt(ops::MO_FORWARD_SM, Some(3), &p));
     assert_eq!(names(&out), ["undecodable-signaling", "undecodable-signaling"]);
+}
+
+// --- Item 1: a foreign registration counts only once the home network has accepted it.
+
+use filter_dpi::ss7::tcap::ComponentType;
+
+const FR_VLR: &str = "33609000001";
+const DE_VLR: &str = "49171000001";
+const HLR: &str = "35191000001";
+const UL_TID: [u8; 4] = [0x0a, 0, 0, 1];
+
+fn ul_begin(vlr: &str, tid: &[u8]) -> filter_dpi::ss7::SigtranMessage {
+    // UpdateLocationArg: imsi, msc-Number [1], vlr-Number.
+    let arg = tlv(0x30, &[tlv(0x04, &tbcd(HOME_IMSI)), tlv(0x81, &addr(vlr)), tlv(0x04, &addr(vlr))].concat());
+    let t =
+        Tcap { kind: MessageType::Begin, calling: vlr, called: HLR, otid: Some(tid), dtid: None, acn_version: Some(3) };
+    message(t, vec![invoke(ops::UPDATE_LOCATION, &arg)])
+}
+
+/// The HLR's dialogue message back to `vlr` (dtid: the VLR's otid) with `components`.
+fn hlr_answer(
+    kind: MessageType,
+    vlr: &str,
+    tid: &[u8],
+    components: Vec<filter_dpi::ss7::ComponentInfo>,
+) -> filter_dpi::ss7::SigtranMessage {
+    let t = Tcap { kind, calling: HLR, called: vlr, otid: Some(&[0x0b, 0, 0, 9]), dtid: Some(tid), acn_version: None };
+    message(t, components)
+}
+
+fn ul_result() -> filter_dpi::ss7::ComponentInfo {
+    let res = tlv(0x30, &tlv(0x04, &addr(HLR)));
+    component(ComponentType::ReturnResultLast, Some(ops::UPDATE_LOCATION), 1, Some(&res))
+}
+
+/// provideSubscriberInfo (a Category 3 operation) from `gt` for the home subscriber.
+fn psi(gt: &str) -> filter_dpi::ss7::SigtranMessage {
+    let arg = tlv(0x30, &[tlv(0x80, &tbcd(HOME_IMSI)), tlv(0xa2, &tlv(0x80, &[]))].concat());
+    let t = Tcap {
+        kind: MessageType::Begin,
+        calling: gt,
+        called: HLR,
+        otid: Some(&[7, 7, 7, 7]),
+        dtid: None,
+        acn_version: Some(3),
+    };
+    message(t, vec![invoke(ops::PROVIDE_SUBSCRIBER_INFO, &arg)])
+}
+
+/// The home network's own SIGTRAN link (bound to the home GTs).
+fn home_link() -> PeerInspect {
+    PeerInspect { gt_prefixes: vec!["35191".into()], ..PeerInspect::default() }
+}
+
+fn ss7(st: &mut State, m: &filter_dpi::ss7::SigtranMessage, peer: &PeerInspect, out: &mut Vec<Finding>) {
+    plausibility::sigtran(st, &rules(""), m, "peer", peer, out);
+}
+
+/// Item 1 (state poisoning): an updateLocation from a fake VLR whose answer is not seen is a
+/// claim only: a Category 3 operation from that network afterwards is still implausible, and
+/// the event shows the unconfirmed claim. (Before: the request alone was recorded, and the
+/// provideSubscriberInfo below passed as plausible.)
+#[test]
+fn unconfirmed_foreign_registration_does_not_make_operations_plausible() {
+    let mut st = state(1_000_000);
+    let mut out = vec![];
+    let partner = PeerInspect::default();
+    ss7(&mut st, &ul_begin(FR_VLR, &UL_TID), &partner, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    ss7(&mut st, &psi("33609000002"), &partner, &mut out);
+    assert_eq!(names(&out), ["ss7-location-plausibility"]);
+    assert_eq!(out[0].detail["why"], "not registered in any foreign network (at home)");
+    assert_eq!(out[0].detail["unconfirmed_claims"]["cs"]["country"], "FR");
+    assert_eq!(st.subs().get(crate::subscriber::pack_digits(HOME_IMSI).unwrap()), None, "nothing recorded");
+    assert_eq!(st.subs().stats().registrations_pending, 1);
+    // A "result" with a home calling GT forged by the partner (a peer not bound to the home
+    // GTs) confirms nothing.
+    out.clear();
+    ss7(&mut st, &hlr_answer(MessageType::End, FR_VLR, &UL_TID, vec![ul_result()]), &partner, &mut out);
+    ss7(&mut st, &psi("33609000002"), &partner, &mut out);
+    assert_eq!(names(&out), ["ss7-location-plausibility"]);
+    // No answer within the time: expired, counted, still only a claim; a late answer is
+    // matched with nothing.
+    st.clock = Some(1_000_000 + super::pending::PENDING_TTL_S);
+    out.clear();
+    ss7(&mut st, &hlr_answer(MessageType::End, FR_VLR, &UL_TID, vec![ul_result()]), &home_link(), &mut out);
+    ss7(&mut st, &psi("33609000002"), &partner, &mut out);
+    assert_eq!(names(&out), ["ss7-location-plausibility"]);
+    let stats = st.subs().stats();
+    assert_eq!((stats.registrations_expired, stats.registrations_confirmed, stats.registrations_pending), (1, 0, 0));
+}
+
+/// Item 1: the home HLR's answer on the home link settles the request: ReturnResultLast
+/// commits it (the operation from there is then plausible: negative control); a ReturnError
+/// drops it and its claim; a Continue carrying only the HLR's insertSubscriberData leaves it
+/// waiting.
+#[test]
+fn home_answer_confirms_or_rejects_the_registration() {
+    let mut st = state(1_000_000);
+    let mut out = vec![];
+    let partner = PeerInspect::default();
+    ss7(&mut st, &ul_begin(FR_VLR, &UL_TID), &partner, &mut out);
+    // insertSubscriberData in a Continue: still waiting.
+    let isd = tlv(0x30, &tlv(0x80, &tbcd(HOME_IMSI)));
+    let isd = component(ComponentType::Invoke, Some(ops::INSERT_SUBSCRIBER_DATA), 2, Some(&isd));
+    ss7(&mut st, &hlr_answer(MessageType::Continue, FR_VLR, &UL_TID, vec![isd]), &home_link(), &mut out);
+    assert_eq!(st.subs().stats().registrations_pending, 1);
+    ss7(&mut st, &hlr_answer(MessageType::End, FR_VLR, &UL_TID, vec![ul_result()]), &home_link(), &mut out);
+    ss7(&mut st, &psi("33609000002"), &partner, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    let rec = st.subs().get(crate::subscriber::pack_digits(HOME_IMSI).unwrap()).unwrap();
+    assert_eq!(rec.cs.country, *b"FR");
+    // A day later, a German VLR's updateLocation that the HLR refuses (ReturnError): the
+    // subscriber stays registered in France, and the claim is gone.
+    st.clock = Some(1_086_400);
+    ss7(&mut st, &ul_begin(DE_VLR, &[0x0d, 0, 0, 2]), &partner, &mut out);
+    let err = component(ComponentType::ReturnError, None, 1, None);
+    ss7(&mut st, &hlr_answer(MessageType::End, DE_VLR, &[0x0d, 0, 0, 2], vec![err]), &home_link(), &mut out);
+    ss7(&mut st, &psi("49171000002"), &partner, &mut out);
+    assert_eq!(names(&out), ["ss7-location-plausibility"]);
+    assert_eq!(out[0].detail["state"]["cs"]["country"], "FR");
+    assert_eq!(out[0].detail["unconfirmed_claims"]["cs"], serde_json::Value::Null);
+    // An End without the result (nor an error) rejects as well; an Abort too.
+    for kind in [MessageType::End, MessageType::Abort] {
+        ss7(&mut st, &ul_begin(DE_VLR, &[0x0d, 0, 0, 3]), &partner, &mut out);
+        ss7(&mut st, &hlr_answer(kind, DE_VLR, &[0x0d, 0, 0, 3], vec![]), &home_link(), &mut out);
+    }
+    let stats = st.subs().stats();
+    assert_eq!((stats.registrations_confirmed, stats.registrations_rejected, stats.registrations_pending), (1, 3, 0));
+}
+
+/// Item 1, Diameter and GTP: a ULR counts once a ULA with DIAMETER_SUCCESS from the home realm
+/// on its own link answers it (matched by Session-Id and End-to-End id); a ULA with an
+/// Experimental-Result, or no ULA, leaves the NOR from that realm implausible. A Create
+/// Session Request's pdn slot is written only on an accepting response.
+#[test]
+fn diameter_and_gtp_registrations_wait_for_the_home_answer() {
+    let r = rules("");
+    let mut st = state(1_000_000);
+    let mut out = vec![];
+    let partner = PeerInspect::default();
+    let req = dia(316, FR, HOME_IMSI);
+    plausibility::diameter(&mut st, &r, &req, "partner-b", &partner, &mut out);
+    plausibility::diameter(&mut st, &r, &dia(323, FR, HOME_IMSI), "partner-b", &partner, &mut out);
+    assert_eq!(names(&out), ["diameter-location-plausibility"], "no ULA seen: a claim only");
+    // Roaming not allowed (Experimental-Result 5004, no Result-Code): rejected.
+    out.clear();
+    plausibility::diameter(&mut st, &r, &ula(&req, None), "home", &home_dia_peer(), &mut out);
+    plausibility::diameter(&mut st, &r, &dia(323, FR, HOME_IMSI), "partner-b", &partner, &mut out);
+    assert_eq!(names(&out), ["diameter-location-plausibility"]);
+    // A 2001 ULA from a partner claiming the home realm confirms nothing; from the home link
+    // it does.
+    out.clear();
+    let req = dia(316, FR, HOME_IMSI);
+    plausibility::diameter(&mut st, &r, &req, "partner-b", &partner, &mut out);
+    plausibility::diameter(&mut st, &r, &ula(&req, Some(2001)), "partner-b", &partner, &mut out);
+    plausibility::diameter(&mut st, &r, &dia(323, FR, HOME_IMSI), "partner-b", &partner, &mut out);
+    assert_eq!(names(&out), ["diameter-location-plausibility"]);
+    out.clear();
+    plausibility::diameter(&mut st, &r, &ula(&req, Some(2001)), "home", &home_dia_peer(), &mut out);
+    plausibility::diameter(&mut st, &r, &dia(323, FR, HOME_IMSI), "partner-b", &partner, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+
+    // GTPv2: the response's header TEID is the request's sender F-TEID, same sequence.
+    let csr = |seq: u32| GtpcMessage {
+        version: 2,
+        message_type: 32,
+        sequence: Some(seq),
+        imsi: Some(HOME_IMSI.into()),
+        serving_network: Some(Plmn { mcc: 208, mnc: 1, mnc_digits: 2 }),
+        fteids: vec![filter_dpi::gtp::v2::Fteid {
+            instance: 0,
+            parent: None,
+            interface_type: 6,
+            teid: 0x1234,
+            ipv4: None,
+            ipv6: None,
+        }],
+        ..GtpcMessage::default()
+    };
+    let resp = |seq: u32, cause: u8| GtpcMessage {
+        version: 2,
+        message_type: 33,
+        teid: Some(0x1234),
+        sequence: Some(seq),
+        cause: Some(cause),
+        ..GtpcMessage::default()
+    };
+    let home_gtp = PeerInspect { plmn_ids: vec!["00101".into()], ..PeerInspect::default() };
+    let pdn = |st: &mut State| st.subs().get(crate::subscriber::pack_digits(HOME_IMSI).unwrap()).unwrap().pdn;
+    plausibility::gtpc(&mut st, &r, &csr(5), "partner-b", &partner, &mut out);
+    assert!(!pdn(&mut st).is_set());
+    // Context not found (64): rejected.
+    plausibility::gtpc(&mut st, &r, &resp(5, 64), "home", &home_gtp, &mut out);
+    assert!(!pdn(&mut st).is_set());
+    plausibility::gtpc(&mut st, &r, &csr(6), "partner-b", &partner, &mut out);
+    plausibility::gtpc(&mut st, &r, &resp(6, 16), "partner-b", &partner, &mut out);
+    assert!(!pdn(&mut st).is_set(), "not from the home network's link");
+    plausibility::gtpc(&mut st, &r, &resp(6, 16), "home", &home_gtp, &mut out);
+    assert_eq!(pdn(&mut st).country, *b"FR");
+    assert!(out.is_empty(), "{out:?}");
 }

@@ -83,6 +83,16 @@ pub struct StateStats {
     pub redis_degraded: bool,
     pub snapshot_saves: u64,
     pub snapshot_errors: u64,
+    /// Foreign registration requests waiting for the home network's answer now
+    /// (`inspect::pending`), and how the others ended: confirmed by a positive answer (then
+    /// recorded), rejected by a negative one, expired without one, or not tracked (no
+    /// transaction to match, or the table full). Only confirmed ones make later operations
+    /// plausible.
+    pub registrations_pending: u64,
+    pub registrations_confirmed: u64,
+    pub registrations_rejected: u64,
+    pub registrations_expired: u64,
+    pub registrations_untracked: u64,
 }
 
 /// The subscriber state the rules use.
@@ -135,6 +145,11 @@ impl Subscribers {
             redis_degraded: self.redis.as_ref().is_some_and(|r| r.degraded),
             ..self.stats
         }
+    }
+
+    /// Updates the counters kept for the inspection engine (registrations).
+    pub fn count(&mut self, f: impl FnOnce(&mut StateStats)) {
+        f(&mut self.stats);
     }
 
     /// Notices since the last call (Redis lost, Redis back).
