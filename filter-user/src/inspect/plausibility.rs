@@ -170,11 +170,9 @@ impl State {
         let Some(reg) = self.pending.take(key) else { return };
         let Some(k) = pack_digits(&reg.imsi) else { return };
         if ok {
-            let mut subs = self.subs();
-            let mut rec = subs.get(k).unwrap_or_default();
-            reg.slot.set(&mut rec, reg.new);
-            subs.put(k, rec);
-            drop(subs);
+            // Only this slot is written (an HSET of one field in Redis): another edge's update
+            // of another slot meanwhile is kept.
+            self.subs().update(k, |rec| reg.slot.set(rec, reg.new));
             self.count_registration(Some(Outcome::Confirmed));
         } else {
             // Rejected: no longer even a claim (a refused roamer tries the next network).
@@ -470,10 +468,7 @@ pub(super) fn sigtran(
                     && let Some(imsi) = map_imsi.filter(|i| rules.home_imsi(i))
                     && let Some(k) = pack_digits(imsi)
                 {
-                    let mut s = st.subs();
-                    let mut r = s.get(k).unwrap_or_default();
-                    r.sri_sm_at = now;
-                    s.put(k, r);
+                    st.subs().update(k, |r| r.sri_sm_at = now);
                 }
                 continue;
             }

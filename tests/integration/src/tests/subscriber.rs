@@ -458,10 +458,10 @@ fn two_edges_share_state_through_redis() {
     let out = Command::new("redis-cli")
         .arg("-s")
         .arg(&redis_socket)
-        .args(["GET", &format!("sigwall:sub:{HOME_IMSI}")])
+        .args(["HGET", &format!("sigwall:sub:{HOME_IMSI}"), "cs"])
         .output()
         .unwrap_or_else(|e| panic!("redis-cli (redis-tools, installed with redis-server): {e}"));
-    let rec: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("redis-cli GET: {e}: {out:?}"));
-    assert_eq!(rec["cs"]["country"], json!([67, 72]), "{rec}");
+    let cs: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("redis-cli HGET: {e}: {out:?}"));
+    assert_eq!(cs["country"], json!([67, 72]), "{cs}");
     drop(redis);
 }
