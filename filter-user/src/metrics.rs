@@ -175,6 +175,25 @@ pub fn render(src: &Sources) -> String {
         "1 while Redis is down and the subscriber state runs on the local copy.",
     );
     o.sample("sigwall_subscriber_state_redis_degraded", &[], u64::from(s.redis_degraded));
+    o.head(
+        "sigwall_subscriber_state_registrations_pending",
+        "gauge",
+        "Foreign registration requests waiting for the home network's answer.",
+    );
+    o.sample("sigwall_subscriber_state_registrations_pending", &[], s.registrations_pending);
+    o.head(
+        "sigwall_subscriber_state_registrations_total",
+        "counter",
+        "Foreign registration requests by how they ended (only confirmed ones are recorded).",
+    );
+    for (outcome, n) in [
+        ("confirmed", s.registrations_confirmed),
+        ("rejected", s.registrations_rejected),
+        ("expired", s.registrations_expired),
+        ("untracked", s.registrations_untracked),
+    ] {
+        o.sample("sigwall_subscriber_state_registrations_total", &[("outcome", outcome)], n);
+    }
     o.0
 }
 

@@ -39,6 +39,8 @@ pub struct GtpcMessage {
     pub serving_network: Option<Plmn>,
     /// GTPv2 RAT Type (82) or GTPv1 RAT Type (151).
     pub rat_type: Option<u8>,
+    /// GTPv2 Cause (2), top level: the value (16 request accepted, 17 partially accepted, …).
+    pub cause: Option<u8>,
     /// GTPv2 F-TEIDs (87), top level and inside grouped IEs, in message order.
     pub fteids: Vec<Fteid>,
     pub apn: Option<String>,
@@ -146,6 +148,7 @@ fn decode_v2(bytes: &[u8], follow_piggyback: bool) -> Result<Lax<GtpcMessage>, D
         msisdn: f.msisdn,
         serving_network: f.serving_network,
         rat_type: f.rat_type,
+        cause: f.cause,
         fteids: f.fteids,
         apn: f.apn,
         ie_count: f.ie_count,
@@ -274,6 +277,7 @@ mod tests {
         b.extend_from_slice(&v2::encode(96, Some(1), 2, &[v2::encode_ie(v2::ie::RECOVERY, 0, &[1])]));
         let m = decode_c(&b).unwrap();
         assert_eq!(m.piggybacked.as_ref().map(|p| p.message_type), Some(96));
+        assert_eq!((m.cause, m.sequence, m.teid), (Some(16), Some(1), Some(1)));
         // A broken piggybacked message fails the strict decode and is absent in the lax one.
         let mut broken = b.clone();
         broken.truncate(b.len() - 2);

@@ -327,6 +327,7 @@ pub(crate) struct V2Fields {
     pub msisdn: Option<String>,
     pub serving_network: Option<Plmn>,
     pub rat_type: Option<u8>,
+    pub cause: Option<u8>,
     pub fteids: Vec<Fteid>,
     pub apn: Option<String>,
     pub ie_count: usize,
@@ -341,6 +342,7 @@ pub(crate) fn extract(msg: &GtpV2Slice<'_>) -> V2Fields {
         msisdn: None,
         serving_network: None,
         rat_type: None,
+        cause: None,
         fteids: Vec::new(),
         apn: None,
         ie_count: 0,
@@ -378,6 +380,11 @@ pub(crate) fn extract(msg: &GtpV2Slice<'_>) -> V2Fields {
             }
             (ie::RAT_TYPE, None) if ie.instance() == 0 && f.rat_type.is_none() => match v.first() {
                 Some(&r) => f.rat_type = Some(r),
+                None => keep_first(&mut err, DecodeError::Len { layer: L, required: 1, len: 0 }),
+            },
+            // Cause (TS 29.274 §8.4): the value is the first octet.
+            (ie::CAUSE, None) if ie.instance() == 0 && f.cause.is_none() => match v.first() {
+                Some(&c) => f.cause = Some(c),
                 None => keep_first(&mut err, DecodeError::Len { layer: L, required: 1, len: 0 }),
             },
             (ie::APN, None) if ie.instance() == 0 && f.apn.is_none() => match apn_to_string(L, v) {

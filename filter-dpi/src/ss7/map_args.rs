@@ -19,6 +19,28 @@ pub const MAX_SM_RP_UI: usize = 200;
 /// (0x21), all conditional (0x28), busy (0x29), no reply (0x2A), not reachable (0x2B).
 pub const SS_CALL_FORWARDING: [u8; 6] = [0x20, 0x21, 0x28, 0x29, 0x2a, 0x2b];
 
+/// `sm-RP-DA` of (mt-/mo-)forwardSM (TS 29.002 §7.6.8.1): whom the short message is for. An
+/// IMSI or LMSI names a mobile (the message goes to it: MT); a service centre address names
+/// the SC (MO).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmRpDa {
+    Imsi,
+    /// `lmsi [1]`: the VLR's local identity of the subscriber (4 octets).
+    Lmsi,
+    ServiceCentre,
+    NoSmRpDa,
+}
+
+/// `sm-RP-OA`: who sends it. A service centre address means the message comes from the SC
+/// (MT); an MSISDN means it comes from a mobile (MO).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmRpOa {
+    Msisdn,
+    /// `serviceCentreAddressOA [4]`, with its digits.
+    ServiceCentre(AddressString),
+    NoSmRpOa,
+}
+
 /// What [`decode_invoke`] found in one component's parameter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MapArgs {
@@ -26,13 +48,51 @@ pub struct MapArgs {
     pub ss_code: Option<u8>,
     /// forwardedToNumber `[4]` of registerSS (where calls would be diverted).
     pub forwarded_to: Option<AddressString>,
-    /// The SMS TPDU of MT/MO-forwardSM, copied (at most [`MAX_SM_RP_UI`] octets).
+    /// The SMS TPDU of MT/MO-forwardSM and mt-ForwardSM-VGCS, copied (at most
+    /// [`MAX_SM_RP_UI`] octets).
     pub sm_rp_ui: Option<Vec<u8>>,
+    /// The kind of `sm-RP-DA` (forwardSM, mt-/mo-forwardSM; mt-ForwardSM-VGCS has none).
+    pub sm_rp_da: Option<SmRpDa>,
+    /// The kind of `sm-RP-OA` (and the service centre's address when it is one).
+    pub sm_rp_oa: Option<SmRpOa>,
 }
 
 impl MapArgs {
     pub fn is_empty(&self) -> bool {
         *self == MapArgs::default()
+    }
+
+    /// Which way a forwarded short message goes, from its SM-RP addresses (TS 29.002 §12.2,
+    /// §12.9): code 46 is `forwardSM` in MAP v1/v2, used both ways, so its code does not say.
+    /// An IMSI or LMSI as SM-RP-DA, or a service centre as SM-RP-OA, means towards the mobile;
+    /// a service centre as SM-RP-DA or an MSISDN as SM-RP-OA means from it. Where the two
+    /// disagree (malformed), towards the mobile wins: that is the direction the SIM checks
+    /// guard. `None`: the addresses do not say (noSM-RP-DA and noSM-RP-OA, or not decoded).
+    pub fn sm_direction(&self) -> Option<crate::sms::Direction> {
+        use crate::sms::Direction;
+        let da = match self.sm_rp_da {
+            Some(SmRpDa::Imsi | SmRpDa::Lmsi) => Some(Direction::ToMs),
+            Some(SmRpDa::ServiceCentre) => Some(Direction::FromMs),
+            _ => None,
+        };
+        let oa = match self.sm_rp_oa {
+            Some(SmRpOa::ServiceCentre(_)) => Some(Direction::ToMs),
+            Some(SmRpOa::Msisdn) => Some(Direction::FromMs),
+            _ => None,
+        };
+        match (da, oa) {
+            (Some(Direction::ToMs), _) | (_, Some(Direction::ToMs)) => Some(Direction::ToMs),
+            (Some(d), _) | (_, Some(d)) => Some(d),
+            (None, None) => None,
+        }
+    }
+
+    /// The service centre of SM-RP-OA (the sender of a mobile-terminated message).
+    pub fn sc_origin(&self) -> Option<&str> {
+        match &self.sm_rp_oa {
+            Some(SmRpOa::ServiceCentre(a)) => Some(a.digits.as_str()),
+            _ => None,
+        }
     }
 }
 
@@ -66,16 +126,50 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapArgs, DecodeError> {
                 }
             }
         }
-        ops::MT_FORWARD_SM | ops::MO_FORWARD_SM => {
-            // SEQUENCE { sm-RP-DA CHOICE, sm-RP-OA CHOICE, sm-RP-UI SignalInfo (OCTET STRING), … }
+        ops::MT_FORWARD_SM | ops::MO_FORWARD_SM | ops::MT_FORWARD_SM_VGCS => {
+            // forwardSM (v1/v2, code 46), mt-forwardSM (44), mo-forwardSM (46, v3):
+            //   SEQUENCE { sm-RP-DA CHOICE, sm-RP-OA CHOICE, sm-RP-UI SignalInfo, … }
+            // mt-ForwardSM-VGCS (21): SEQUENCE { asciCallReference OCTET STRING, sm-RP-OA
+            //   CHOICE, sm-RP-UI SignalInfo, … } — the TPDU is the OCTET STRING after sm-RP-OA,
+            //   not the first one.
+            // The CHOICEs are context-tagged: DA imsi [0], lmsi [1], serviceCentreAddressDA [4],
+            // noSM-RP-DA [5]; OA msisdn [2], serviceCentreAddressOA [4], noSM-RP-OA [5].
+            let vgcs = op == ops::MT_FORWARD_SM_VGCS;
+            let mut choices = 0;
+            let mut octet_strings = 0;
             for f in param.children(&budget) {
                 let f = f?;
                 if f.class == CLASS_UNIVERSAL && f.tag == TAG_OCTET_STRING && !f.constructed {
+                    octet_strings += 1;
+                    if vgcs && octet_strings == 1 {
+                        continue;
+                    }
                     if f.value.len() > MAX_SM_RP_UI {
                         return Err(DecodeError::Limit { layer: Layer::Map, what: "sm-RP-UI over 200 octets" });
                     }
                     a.sm_rp_ui = Some(f.value.to_vec());
                     break;
+                }
+                if f.class != crate::ber::CLASS_CONTEXT || f.constructed {
+                    continue;
+                }
+                choices += 1;
+                let is_da = !vgcs && choices == 1;
+                if is_da {
+                    a.sm_rp_da = match f.tag {
+                        0 => Some(SmRpDa::Imsi),
+                        1 => Some(SmRpDa::Lmsi),
+                        4 => Some(SmRpDa::ServiceCentre),
+                        5 => Some(SmRpDa::NoSmRpDa),
+                        _ => None,
+                    };
+                } else if a.sm_rp_oa.is_none() {
+                    a.sm_rp_oa = match f.tag {
+                        2 => Some(SmRpOa::Msisdn),
+                        4 => address_string(f.value).map(SmRpOa::ServiceCentre),
+                        5 => Some(SmRpOa::NoSmRpOa),
+                        _ => None,
+                    };
                 }
             }
         }
@@ -169,6 +263,47 @@ mod tests {
         assert_eq!(decode_raw(2, &p).unwrap(), MapArgs::default());
         // a primitive argument holds nothing here
         assert!(decode_raw(44, &tlv(0x04, &ui)).unwrap().is_empty());
+    }
+
+    /// Code 46 is forwardSM in MAP v1/v2, both ways: the SM-RP addresses say which.
+    #[test]
+    fn forward_sm_direction_from_the_sm_rp_addresses() {
+        use crate::sms::Direction;
+        let ui = [0x44u8, 0x0b, 0x91];
+        let sc = [0x91, 0x33, 0x06];
+        // MT: DA imsi [0] or lmsi [1], OA serviceCentreAddressOA [4] — whatever the code.
+        for (op, da) in [(46, 0x80), (44, 0x80), (46, 0x81), (44, 0x81)] {
+            let p = tlv(0x30, &[tlv(da, &[0x00, 0x01, 0x01, 0x02]), tlv(0x84, &sc), tlv(0x04, &ui)].concat());
+            let a = decode_raw(op, &p).unwrap();
+            assert_eq!(a.sm_direction(), Some(Direction::ToMs), "op {op} da {da:#x}");
+            assert_eq!(a.sc_origin(), Some("3360"));
+            assert_eq!(a.sm_rp_da, Some(if da == 0x80 { SmRpDa::Imsi } else { SmRpDa::Lmsi }));
+        }
+        // MO: DA serviceCentreAddressDA [4], OA msisdn [2].
+        let p = tlv(0x30, &[tlv(0x84, &sc), tlv(0x82, &[0x91, 0x53, 0x19]), tlv(0x04, &ui)].concat());
+        let a = decode_raw(46, &p).unwrap();
+        assert_eq!((a.sm_direction(), a.sc_origin()), (Some(Direction::FromMs), None));
+        // Contradicting addresses: towards the mobile (the direction the SIM checks guard).
+        let p = tlv(0x30, &[tlv(0x84, &sc), tlv(0x84, &sc), tlv(0x04, &ui)].concat());
+        assert_eq!(decode_raw(46, &p).unwrap().sm_direction(), Some(Direction::ToMs));
+        // Neither address says.
+        let p = tlv(0x30, &[tlv(0x85, &[]), tlv(0x85, &[]), tlv(0x04, &ui)].concat());
+        assert_eq!(decode_raw(46, &p).unwrap().sm_direction(), None);
+    }
+
+    /// mt-ForwardSM-VGCS: the asciCallReference OCTET STRING comes first; the TPDU is the one
+    /// after sm-RP-OA.
+    #[test]
+    fn mt_forward_sm_vgcs_ui_is_after_the_call_reference() {
+        let ui = [0x04u8, 0x0b, 0x91];
+        let p = tlv(0x30, &[tlv(0x04, &[0x21, 0x43]), tlv(0x84, &[0x91, 0x33, 0x06]), tlv(0x04, &ui)].concat());
+        let a = decode_raw(21, &p).unwrap();
+        assert_eq!(a.sm_rp_ui.as_deref(), Some(&ui[..]));
+        assert_eq!(a.sm_rp_da, None);
+        assert_eq!(a.sm_direction(), Some(crate::sms::Direction::ToMs));
+        for n in 0..p.len() {
+            let _ = decode_raw(21, &p[..n]);
+        }
     }
 
     #[test]

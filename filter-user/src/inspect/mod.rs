@@ -5,6 +5,7 @@
 
 pub mod correlation;
 pub mod io;
+pub mod pending;
 pub mod plausibility;
 pub mod rules;
 pub mod sms;
@@ -678,8 +679,8 @@ impl Engine {
         }
         match m {
             Message::Sigtran(s) => plausibility::sigtran(&mut self.state, &self.rules, s, peer_name, peer, out),
-            Message::Diameter(d) => plausibility::diameter(&mut self.state, &self.rules, d, peer_name, out),
-            Message::Gtpc(g) => plausibility::gtpc(&mut self.state, &self.rules, g, peer_name, out),
+            Message::Diameter(d) => plausibility::diameter(&mut self.state, &self.rules, d, peer_name, peer, out),
+            Message::Gtpc(g) => plausibility::gtpc(&mut self.state, &self.rules, g, peer_name, peer, out),
             Message::Gtpu(_) => {}
         }
         // TPDU decoding errors are decoder errors like any other; the rest (a Category 3

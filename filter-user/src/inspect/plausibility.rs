@@ -22,18 +22,28 @@ use filter_dpi::{
     diameter::DiameterMessage,
     digits::Plmn,
     gtp::GtpcMessage,
-    ss7::{SigtranMessage, map::NumberRole, ops, tcap::ComponentType},
+    ss7::{
+        SigtranMessage, TcapInfo,
+        map::NumberRole,
+        ops,
+        tcap::{ComponentType, MessageType},
+    },
 };
 use serde_json::{Value, json};
 
 use super::{
     correlation::Rotation,
+    pending::{Outcome, Pending, Registration, TxKey},
     rules::{Finding, RuleId, RuleSet, starts_with_any},
 };
 use crate::{
     policy::inspect::{PeerInspect, RuleMode},
-    subscriber::{Record, Serving, Subscribers, geo::Countries, pack_digits, record_json, serving_json},
+    subscriber::{LocalStore, Record, Serving, Subscribers, geo::Countries, pack_digits, record_json, serving_json},
 };
+
+/// Subscribers whose unconfirmed registration claims are remembered (in-process, two
+/// generations like the store; about 200 bytes each at most).
+pub const CLAIMS_CAPACITY: usize = 262_144;
 
 /// MAP operations judged against the subscriber's registration: supplementary-service changes
 /// (call forwarding, barring), subscriber-data management, roaming number and subscriber
@@ -78,7 +88,7 @@ impl Slot {
             Slot::Pdn => r.pdn,
         }
     }
-    fn set(self, r: &mut Record, s: Serving) {
+    pub fn set(self, r: &mut Record, s: Serving) {
         match self {
             Slot::Cs => r.cs = s,
             Slot::Ps => r.ps = s,
@@ -108,6 +118,12 @@ pub struct State {
     /// Messages the stateful rules could not judge for want of an identity (a Category 3
     /// operation with no IMSI anywhere, an MT-forwardSM without a TPDU), by kind.
     pub unjudged: std::collections::HashMap<&'static str, u64>,
+    /// Registrations claimed by foreign networks and not (yet) confirmed by the home network's
+    /// answer, per subscriber: evidence for `location-velocity` and
+    /// `correlation-cross-protocol`, never a reason to find a later operation plausible.
+    pub claims: LocalStore,
+    /// Registration requests waiting for the home network's answer ([`super::pending`]).
+    pub pending: Pending,
 }
 
 impl State {
@@ -118,7 +134,61 @@ impl State {
             rotation: Rotation::default(),
             clock: None,
             unjudged: Default::default(),
+            claims: LocalStore::new(CLAIMS_CAPACITY),
+            pending: Pending::default(),
         }
+    }
+
+    /// Counts how registrations ended, and how many wait, in the store's counters (`sigwall
+    /// subscriber`, `sigwall stats --json`).
+    fn count_registration(&mut self, outcome: Option<Outcome>) {
+        let waiting = self.pending.len() as u64;
+        let mut subs = self.subs();
+        subs.count(|s| {
+            s.registrations_pending = waiting;
+            match outcome {
+                Some(Outcome::Confirmed) => s.registrations_confirmed += 1,
+                Some(Outcome::Rejected) => s.registrations_rejected += 1,
+                Some(Outcome::Expired) => s.registrations_expired += 1,
+                Some(Outcome::Untracked) => s.registrations_untracked += 1,
+                None => {}
+            }
+        });
+    }
+
+    /// Drops the registration requests whose answer did not come in time (they stay claims).
+    pub(super) fn expire_pending(&mut self) {
+        let now = self.now();
+        for _ in 0..self.pending.expire(now) {
+            self.count_registration(Some(Outcome::Expired));
+        }
+    }
+
+    /// The home network answered the registration request of `key`: commit it (`ok`) or drop
+    /// it and its claim.
+    pub(super) fn settle(&mut self, key: &TxKey, ok: bool) {
+        let Some(reg) = self.pending.take(key) else { return };
+        let Some(k) = pack_digits(&reg.imsi) else { return };
+        if ok {
+            // Only this slot is written (an HSET of one field in Redis): another edge's update
+            // of another slot meanwhile is kept.
+            self.subs().update(k, |rec| reg.slot.set(rec, reg.new));
+            self.count_registration(Some(Outcome::Confirmed));
+        } else {
+            // Rejected: no longer even a claim (a refused roamer tries the next network).
+            if let Some(mut c) = self.claims.get(k)
+                && reg.slot.get(&c) == reg.new
+            {
+                reg.slot.set(&mut c, Serving::default());
+                self.claims.put(k, c);
+            }
+            self.count_registration(Some(Outcome::Rejected));
+        }
+    }
+
+    /// What the subscriber's foreign networks have claimed and no answer confirmed.
+    pub(super) fn claimed(&mut self, imsi: &str) -> Option<Record> {
+        self.claims.get(pack_digits(imsi)?)
     }
 
     pub fn now(&self) -> u32 {
@@ -162,9 +232,13 @@ impl State {
         self.iso(self.countries.by_mcc(mcc))
     }
 
-    /// Record a registration, after checking it for impossible travel (against the same slot)
-    /// and for a cross-protocol conflict (against the other protocols' slots). In `enforce`
-    /// mode a flagged registration is not recorded: the state keeps the plausible one.
+    /// A registration request from a foreign network: checked for impossible travel (against
+    /// the same slot) and for a cross-protocol conflict (against the other protocols' slots),
+    /// both against what was confirmed and what was only claimed (a claim is evidence that a
+    /// network said so). Then it is a claim, and waits for the home network's answer (`tx`)
+    /// before it is written to the subscriber's record ([`State::settle`]). In `enforce` mode a
+    /// flagged registration is neither: the state keeps the plausible one.
+    #[expect(clippy::too_many_arguments, reason = "the registration, its transaction and its context")]
     pub(super) fn register(
         &mut self,
         rules: &RuleSet,
@@ -172,12 +246,17 @@ impl State {
         slot: Slot,
         new: Serving,
         message: Value,
+        tx: Option<(TxKey, Option<i64>)>,
+        peer_name: &str,
         out: &mut Vec<Finding>,
     ) {
         let Some(key) = pack_digits(imsi) else { return };
-        let mut rec = self.subs().get(key).unwrap_or_default();
+        self.expire_pending();
+        let rec = self.subs().get(key).unwrap_or_default();
+        let mut claimed = self.claims.get(key).unwrap_or_default();
+        let seen = newest(&rec, &claimed);
         let before = out.len();
-        let prev = slot.get(&rec);
+        let prev = slot.get(&seen);
         if prev.is_set()
             && prev.country != [0, 0]
             && new.country != [0, 0]
@@ -191,23 +270,93 @@ impl State {
                         "imsi": imsi, "slot": slot.name(), "message": message,
                         "previous": serving_json(&prev), "new": serving_json(&new),
                         "elapsed_s": elapsed, "min_travel_s": min,
-                        "state": record_json(&rec),
+                        "state": record_json(&rec), "unconfirmed_claims": record_json(&claimed),
                     }),
                     out,
                 );
             }
         }
-        super::correlation::cross_protocol(self, rules, imsi, slot, &new, &rec, &message, out);
+        super::correlation::cross_protocol(self, rules, imsi, slot, &new, &seen, &message, out);
         let enforced = out[before..].iter().any(|f| f.mode == RuleMode::Enforce);
-        if !enforced {
-            slot.set(&mut rec, new);
-            self.subs().put(key, rec);
+        if enforced {
+            return;
         }
+        slot.set(&mut claimed, new);
+        self.claims.put(key, claimed);
+        let outcome = match tx {
+            Some((k, invoke_id)) => {
+                let r = Registration {
+                    imsi: imsi.to_string(),
+                    slot,
+                    new,
+                    message,
+                    invoke_id,
+                    peer: peer_name.to_string(),
+                    at: new.at,
+                };
+                self.pending.insert(k, r).err()
+            }
+            None => Some(Outcome::Untracked),
+        };
+        self.count_registration(outcome);
     }
 
     /// The subscriber's record (a default one: not seen roaming).
     pub(super) fn record(&self, imsi: &str) -> Option<Record> {
         self.subs().get(pack_digits(imsi)?)
+    }
+}
+
+/// Per slot, the later of two records' registrations (confirmed and claimed).
+fn newest(a: &Record, b: &Record) -> Record {
+    let mut r = *a;
+    for slot in Slot::ALL {
+        let (x, y) = (slot.get(a), slot.get(b));
+        if y.is_set() && (!x.is_set() || y.at >= x.at) {
+            slot.set(&mut r, y);
+        }
+    }
+    r
+}
+
+/// Whether the sending peer is the home network's own link: bound (`gt_prefixes`, `realms`,
+/// `plmn_ids`) to a home GT, realm or PLMN. Only such a peer's answers settle a registration: a
+/// partner that forges a home identity does not get to confirm its own claims.
+pub fn home_peer(rules: &RuleSet, peer: &PeerInspect) -> bool {
+    peer.gt_prefixes.iter().any(|p| starts_with_any(p, &rules.home_gt))
+        || peer.realms.iter().any(|r| rules.home_realm(r))
+        || peer.plmn_ids.iter().any(|p| rules.home_imsi.iter().any(|h| h.starts_with(p.as_str())))
+}
+
+/// A MAP dialogue message from the home network (`called`: the GT it is addressed to) that may
+/// answer a registration request waiting in `st.pending`: a ReturnResultLast for its invoke
+/// confirms it; a ReturnError or Reject for it, an Abort, or an End without its result
+/// rejects it; a Continue without either (the HLR's insertSubscriberData) leaves it waiting.
+fn map_answer(st: &mut State, tcap: &TcapInfo, called: Option<&str>) {
+    let (Some(gt), Some(tid)) = (called, tcap.dtid.as_ref()) else { return };
+    if !matches!(tcap.message_type, MessageType::End | MessageType::Continue | MessageType::Abort) {
+        return;
+    }
+    let key = TxKey::Map { gt: gt.to_string(), tid: tid.clone() };
+    let Some(reg) = st.pending.get(&key) else { return };
+    let invoke = reg.invoke_id;
+    let comps = &tcap.components;
+    let refused = tcap.message_type == MessageType::Abort
+        || comps.iter().any(|c| {
+            matches!(c.kind, ComponentType::ReturnError | ComponentType::Reject)
+                && (c.invoke_id == invoke || c.invoke_id.is_none())
+        });
+    let ok = if refused {
+        Some(false)
+    } else if comps.iter().any(|c| c.kind == ComponentType::ReturnResultLast && c.invoke_id == invoke) {
+        Some(true)
+    } else if tcap.message_type == MessageType::End {
+        Some(false)
+    } else {
+        None
+    };
+    if let Some(ok) = ok {
+        st.settle(&key, ok);
     }
 }
 
@@ -297,7 +446,14 @@ pub(super) fn sigtran(
     let Some(tcap) = &m.tcap else { return };
     let calling = sccp.calling.digits().unwrap_or("").to_string();
     let from_home = !calling.is_empty() && starts_with_any(&calling, &rules.home_gt);
+    // The home network itself, on its own link (a home calling GT from a peer bound to it):
+    // only its answers settle registrations and count as SRI-SM answers.
+    let home_link = from_home && starts_with_any(&calling, &peer.gt_prefixes);
     let now = st.now();
+    st.expire_pending();
+    if home_link {
+        map_answer(st, tcap, sccp.called.digits());
+    }
     if !calling.is_empty() && !from_home {
         super::correlation::claim(st, rules, peer_name, "gt", &calling, now, out);
     }
@@ -308,14 +464,11 @@ pub(super) fn sigtran(
             ComponentType::ReturnResultLast | ComponentType::ReturnResultNotLast => {
                 // An SRI-SM answered by the home HLR: MT-forwardSM for this IMSI may follow.
                 if op == ops::SEND_ROUTING_INFO_FOR_SM
-                    && from_home
+                    && home_link
                     && let Some(imsi) = map_imsi.filter(|i| rules.home_imsi(i))
                     && let Some(k) = pack_digits(imsi)
                 {
-                    let mut s = st.subs();
-                    let mut r = s.get(k).unwrap_or_default();
-                    r.sri_sm_at = now;
-                    s.put(k, r);
+                    st.subs().update(k, |r| r.sri_sm_at = now);
                 }
                 continue;
             }
@@ -338,7 +491,14 @@ pub(super) fn sigtran(
                     if op == ops::UPDATE_LOCATION { (Slot::Cs, NumberRole::Vlr) } else { (Slot::Ps, NumberRole::Sgsn) };
                 let node = c.map.as_ref().and_then(|x| x.number(role)).unwrap_or(&calling).to_string();
                 let new = Serving::new(pack_digits(&node).unwrap_or(0), 0, now, st.country_of_gt(&node), op, PROTO_MAP);
-                st.register(rules, imsi, slot, new, message, out);
+                // The HLR's answer comes in the dialogue this Begin opens: addressed to the
+                // requester's GT, with the requester's transaction id as its dtid.
+                let tx = tcap
+                    .otid
+                    .as_ref()
+                    .filter(|_| !calling.is_empty() && tcap.message_type == MessageType::Begin)
+                    .map(|tid| (TxKey::Map { gt: calling.clone(), tid: tid.clone() }, c.invoke_id));
+                st.register(rules, imsi, slot, new, message, tx, peer_name, out);
             }
             op if SS7_CATEGORY3.contains(&op) => {
                 if imsi.is_none() {
@@ -351,6 +511,7 @@ pub(super) fn sigtran(
                 let imsi = imsi.as_deref().unwrap_or_default();
                 let rec = st.record(imsi).unwrap_or_default();
                 if !map_plausible(&rec, &calling, peer, rules.subscriber.gt_network_digits) {
+                    let claims = st.claimed(imsi).unwrap_or_default();
                     let registered = if rec.cs.is_set() || rec.ps.is_set() {
                         "registered in another network"
                     } else {
@@ -363,12 +524,13 @@ pub(super) fn sigtran(
                             "calling_gt": calling, "calling_country": iso_str(st.country_of_gt(&calling)),
                             "ss_code": c.args.ss_code, "forwarded_to": c.args.forwarded_to.as_ref().map(|a| a.digits.clone()),
                             "why": registered, "state": record_json(&rec),
+                            "unconfirmed_claims": record_json(&claims),
                         }),
                         out,
                     );
                 }
             }
-            ops::MT_FORWARD_SM | ops::MO_FORWARD_SM => {
+            ops::MT_FORWARD_SM | ops::MO_FORWARD_SM | ops::MT_FORWARD_SM_VGCS => {
                 super::sms::forward_sm(st, rules, m, c, op, imsi.as_deref(), &calling, peer, out);
             }
             _ => {}
@@ -378,8 +540,27 @@ pub(super) fn sigtran(
 
 /// Diameter: ULR from a foreign realm for a home subscriber registers it; IDR/CLR/DSR/NOR/PUR
 /// must come from the realm (PLMN) of the EPS registration.
-pub(super) fn diameter(st: &mut State, rules: &RuleSet, m: &DiameterMessage, peer_name: &str, out: &mut Vec<Finding>) {
+pub(super) fn diameter(
+    st: &mut State,
+    rules: &RuleSet,
+    m: &DiameterMessage,
+    peer_name: &str,
+    peer: &PeerInspect,
+    out: &mut Vec<Finding>,
+) {
+    st.expire_pending();
     if m.flags & 0x80 == 0 {
+        // A ULA from the home network on its own link settles the ULR it answers: committed
+        // with Result-Code DIAMETER_SUCCESS (2001), dropped otherwise (an Experimental-Result
+        // such as DIAMETER_ERROR_ROAMING_NOT_ALLOWED comes without a Result-Code).
+        if m.command_code == 316
+            && let (Some(realm), Some(session)) = (m.origin_realm.as_deref(), m.session_id.as_ref())
+            && rules.home_realm(realm)
+            && peer.realms.iter().any(|r| r.eq_ignore_ascii_case(realm))
+        {
+            let key = TxKey::Diameter { session: session.clone(), end_to_end: m.end_to_end };
+            st.settle(&key, m.result_code == Some(2001));
+        }
         return;
     }
     let Some(realm) = m.origin_realm.as_deref() else { return };
@@ -405,7 +586,9 @@ pub(super) fn diameter(st: &mut State, rules: &RuleSet, m: &DiameterMessage, pee
                 (m.command_code & 0xff) as u8,
                 PROTO_DIAMETER,
             );
-            st.register(rules, imsi, Slot::Eps, new, message, out);
+            let tx =
+                m.session_id.as_ref().map(|s| (TxKey::Diameter { session: s.clone(), end_to_end: m.end_to_end }, None));
+            st.register(rules, imsi, Slot::Eps, new, message, tx, peer_name, out);
         }
         c if DIAMETER_CATEGORY3.contains(&c) => {
             let rec = st.record(imsi).unwrap_or_default();
@@ -414,12 +597,13 @@ pub(super) fn diameter(st: &mut State, rules: &RuleSet, m: &DiameterMessage, pee
                 && (e.node() == hash_name(realm)
                     || plmn.as_ref().is_some_and(|p| e.plmn != 0 && e.plmn == plmn_number(p)));
             if !same {
+                let claims = st.claimed(imsi).unwrap_or_default();
                 rules.hit(
                     RuleId::DiameterLocationPlausibility,
                     json!({
                         "imsi": imsi, "message": message,
                         "why": if e.is_set() { "registered in another network" } else { "no EPS registration in a foreign network (at home)" },
-                        "state": record_json(&rec),
+                        "state": record_json(&rec), "unconfirmed_claims": record_json(&claims),
                     }),
                     out,
                 );
@@ -432,9 +616,27 @@ pub(super) fn diameter(st: &mut State, rules: &RuleSet, m: &DiameterMessage, pee
 /// GTPv2-C Create Session for a home subscriber from a foreign network: its serving network
 /// must be where the subscriber is registered (EPS, else any registration with a PLMN or
 /// country); then it is recorded.
-pub(super) fn gtpc(st: &mut State, rules: &RuleSet, m: &GtpcMessage, peer_name: &str, out: &mut Vec<Finding>) {
+pub(super) fn gtpc(
+    st: &mut State,
+    rules: &RuleSet,
+    m: &GtpcMessage,
+    peer_name: &str,
+    peer: &PeerInspect,
+    out: &mut Vec<Finding>,
+) {
     if let Some(next) = &m.piggybacked {
-        gtpc(st, rules, next, peer_name, out);
+        gtpc(st, rules, next, peer_name, peer, out);
+    }
+    st.expire_pending();
+    // A Create Session Response from the home network's own link settles the request it
+    // answers (header TEID: the requester's control F-TEID; same sequence number): committed
+    // when the Cause is Request accepted (16) or accepted partially (17), dropped otherwise.
+    if m.version == 2
+        && m.message_type == 33
+        && home_peer(rules, peer)
+        && let (Some(teid), Some(sequence)) = (m.teid, m.sequence)
+    {
+        st.settle(&TxKey::Gtp { teid, sequence }, matches!(m.cause, Some(16 | 17)));
     }
     let now = st.now();
     if let Some(sn) = &m.serving_network {
@@ -466,5 +668,8 @@ pub(super) fn gtpc(st: &mut State, rules: &RuleSet, m: &GtpcMessage, peer_name: 
     }
     let new = Serving::new(hash_name(peer_name), plmn_number(&sn), now, country, m.message_type, PROTO_GTP);
     let message = json!({"protocol": "gtp-c", "message_type": 32, "message": "Create Session Request", "peer": peer_name, "at": now});
-    st.register(rules, imsi, Slot::Pdn, new, message, out);
+    // The response is addressed to the sender's control-plane F-TEID (top level, instance 0).
+    let sender = m.fteids.iter().find(|f| f.parent.is_none() && f.instance == 0).map(|f| f.teid);
+    let tx = sender.zip(m.sequence).map(|(teid, sequence)| (TxKey::Gtp { teid, sequence }, None));
+    st.register(rules, imsi, Slot::Pdn, new, message, tx, peer_name, out);
 }

@@ -17,6 +17,7 @@ pub mod geo;
 pub mod store;
 
 use std::{
+    collections::{HashMap, HashSet},
     path::PathBuf,
     time::{Duration, Instant},
 };
@@ -33,6 +34,9 @@ pub const REDIS_RETRY: Duration = Duration::from_secs(2);
 pub const REDIS_TTL_S: u64 = 30 * 86_400;
 /// Default capacity of the in-process store: 10 million subscribers (about 1.3 GB).
 pub const DEFAULT_CAPACITY: usize = 10_000_000;
+/// Subscribers updated while Redis was down whose whole record is written with their next
+/// update (beyond this many, an outage's updates of the others reach Redis field by field).
+pub const MAX_DIRTY: usize = 65_536;
 
 /// Where the state is kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +87,16 @@ pub struct StateStats {
     pub redis_degraded: bool,
     pub snapshot_saves: u64,
     pub snapshot_errors: u64,
+    /// Foreign registration requests waiting for the home network's answer now
+    /// (`inspect::pending`), and how the others ended: confirmed by a positive answer (then
+    /// recorded), rejected by a negative one, expired without one, or not tracked (no
+    /// transaction to match, or the table full). Only confirmed ones make later operations
+    /// plausible.
+    pub registrations_pending: u64,
+    pub registrations_confirmed: u64,
+    pub registrations_rejected: u64,
+    pub registrations_expired: u64,
+    pub registrations_untracked: u64,
 }
 
 /// The subscriber state the rules use.
@@ -92,6 +106,39 @@ pub struct Subscribers {
     snapshot: Option<PathBuf>,
     stats: StateStats,
     notices: Vec<Notice>,
+    /// Subscribers updated locally while Redis was unreachable (see [`MAX_DIRTY`]).
+    dirty: HashSet<u64>,
+}
+
+/// A record in Redis is a hash, one field per slot (`cs`, `ps`, `eps`, `pdn`: a [`Serving`] as
+/// JSON; `sri_sm_at`: seconds), so that an update writes only what it changed (HSET) and two
+/// edges changing different slots of one subscriber at once do not undo each other, as a whole
+/// record read, modified and written back (GET then SET) did.
+fn fields_of(r: &Record) -> [(&'static str, String); 5] {
+    let j = |s: &Serving| serde_json::to_string(s).unwrap_or_default();
+    [("cs", j(&r.cs)), ("ps", j(&r.ps)), ("eps", j(&r.eps)), ("pdn", j(&r.pdn)), ("sri_sm_at", r.sri_sm_at.to_string())]
+}
+
+/// The record of a Redis hash; `None` if a field does not parse (another writer's garbage).
+fn record_of(h: &HashMap<String, String>) -> Option<Record> {
+    let mut r = Record::default();
+    for (k, v) in h {
+        match k.as_str() {
+            "cs" => r.cs = serde_json::from_str(v).ok()?,
+            "ps" => r.ps = serde_json::from_str(v).ok()?,
+            "eps" => r.eps = serde_json::from_str(v).ok()?,
+            "pdn" => r.pdn = serde_json::from_str(v).ok()?,
+            "sri_sm_at" => r.sri_sm_at = v.parse().ok()?,
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
+/// A record left by an earlier version (one JSON string under the key): not an error, replaced
+/// by the next write.
+fn wrong_type(e: &redis::RedisError) -> bool {
+    e.code() == Some("WRONGTYPE")
 }
 
 impl Subscribers {
@@ -103,6 +150,7 @@ impl Subscribers {
             snapshot: None,
             stats: StateStats::default(),
             notices: vec![],
+            dirty: HashSet::new(),
         }
     }
 
@@ -122,7 +170,7 @@ impl Subscribers {
                 degraded: false,
             }),
         };
-        Ok(Subscribers { local, redis, snapshot, stats: StateStats::default(), notices: vec![] })
+        Ok(Subscribers { local, redis, snapshot, stats: StateStats::default(), notices: vec![], dirty: HashSet::new() })
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -135,6 +183,11 @@ impl Subscribers {
             redis_degraded: self.redis.as_ref().is_some_and(|r| r.degraded),
             ..self.stats
         }
+    }
+
+    /// Updates the counters kept for the inspection engine (registrations).
+    pub fn count(&mut self, f: impl FnOnce(&mut StateStats)) {
+        f(&mut self.stats);
     }
 
     /// Notices since the last call (Redis lost, Redis back).
@@ -199,18 +252,19 @@ impl Subscribers {
     pub fn get(&mut self, imsi: u64) -> Option<Record> {
         let local = self.local.get(imsi);
         let Some(con) = self.redis_con() else { return local };
-        let res: redis::RedisResult<Option<String>> = redis::cmd("GET").arg(Self::key(imsi)).query(con);
+        let res: redis::RedisResult<HashMap<String, String>> = redis::cmd("HGETALL").arg(Self::key(imsi)).query(con);
         self.stats.redis_reads += 1;
         match res {
-            Ok(Some(s)) => match serde_json::from_str::<Record>(&s) {
-                Ok(r) => {
+            Ok(h) if h.is_empty() => local,
+            Ok(h) => match record_of(&h) {
+                Some(r) => {
                     self.local.put(imsi, r);
                     Some(r)
                 }
                 // Another writer's garbage is not trusted; the local copy stands.
-                Err(_) => local,
+                None => local,
             },
-            Ok(None) => local,
+            Err(e) if wrong_type(&e) => local,
             Err(e) => {
                 let r = self.redis.as_mut().expect("redis_con returned a connection");
                 Self::redis_failed(r, &mut self.stats, &mut self.notices, &e);
@@ -225,17 +279,73 @@ impl Subscribers {
         self.local.peek(imsi)
     }
 
-    /// Store a record (local, and Redis written through).
+    /// Store a whole record (local, and every field in Redis). Only for a record that is
+    /// wholly this writer's (a load, a benchmark): an update of some slots is [`Self::update`].
     pub fn put(&mut self, imsi: u64, r: Record) {
         self.local.put(imsi, r);
-        let Some(con) = self.redis_con() else { return };
-        let body = serde_json::to_string(&r).unwrap_or_default();
-        let res: redis::RedisResult<()> =
-            redis::cmd("SET").arg(Self::key(imsi)).arg(body).arg("EX").arg(REDIS_TTL_S).query(con);
+        self.write_fields(imsi, &fields_of(&r));
+    }
+
+    /// Changes a subscriber's record with `f` (read first, Redis first) and writes back only
+    /// the fields that changed: in Redis, one HSET of those fields and the key's expiry in one
+    /// MULTI/EXEC, so another edge's concurrent update of another slot is kept. Returns the
+    /// record as changed.
+    pub fn update(&mut self, imsi: u64, f: impl FnOnce(&mut Record)) -> Record {
+        let before = self.get(imsi).unwrap_or_default();
+        let mut after = before;
+        f(&mut after);
+        self.write_changed(imsi, &before, &after);
+        after
+    }
+
+    /// Stores `after`, writing to Redis the fields in which it differs from `before` (all of
+    /// them if the subscriber was updated while Redis was down).
+    pub fn write_changed(&mut self, imsi: u64, before: &Record, after: &Record) {
+        self.local.put(imsi, *after);
+        let all = self.dirty.remove(&imsi);
+        let changed: Vec<(&'static str, String)> = fields_of(before)
+            .into_iter()
+            .zip(fields_of(after))
+            .filter(|(b, a)| all || b.1 != a.1)
+            .map(|(_, a)| a)
+            .collect();
+        self.write_fields(imsi, &changed);
+    }
+
+    fn write_fields(&mut self, imsi: u64, fields: &[(&'static str, String)]) {
+        if fields.is_empty() || self.redis.is_none() {
+            return;
+        }
+        let key = Self::key(imsi);
+        let Some(con) = self.redis_con() else {
+            self.mark_dirty(imsi);
+            return;
+        };
+        let run = |con: &mut redis::Connection| -> redis::RedisResult<()> {
+            let mut p = redis::pipe();
+            p.atomic().cmd("HSET").arg(&key);
+            for (f, v) in fields {
+                p.arg(*f).arg(v);
+            }
+            p.ignore().cmd("EXPIRE").arg(&key).arg(REDIS_TTL_S).ignore();
+            p.query(con)
+        };
+        let mut res = run(con);
+        if res.as_ref().is_err_and(wrong_type) {
+            // An earlier version's record (a JSON string): replaced by this one's fields.
+            res = redis::cmd("DEL").arg(&key).query::<()>(con).and_then(|_| run(con));
+        }
         self.stats.redis_writes += 1;
         if let Err(e) = res {
             let rd = self.redis.as_mut().expect("redis_con returned a connection");
             Self::redis_failed(rd, &mut self.stats, &mut self.notices, &e);
+            self.mark_dirty(imsi);
+        }
+    }
+
+    fn mark_dirty(&mut self, imsi: u64) {
+        if self.dirty.len() < MAX_DIRTY {
+            self.dirty.insert(imsi);
         }
     }
 
@@ -342,6 +452,96 @@ mod tests {
         assert_eq!(mask_id("001010000000042", true), "00101********42");
         assert_eq!(mask_id("001010000000042", false), "001010000000042");
         assert_eq!(redact("redis://u:secret@h:1/0"), "redis://***@h:1/0");
+    }
+
+    /// A `redis-server` on a unix socket in a temporary directory, killed on drop; `None` (the
+    /// test is skipped, and says so) where redis-server is not installed.
+    struct TestRedis {
+        child: std::process::Child,
+        dir: PathBuf,
+    }
+
+    impl TestRedis {
+        fn start() -> Option<TestRedis> {
+            let dir = std::env::temp_dir().join(format!("sigwall-redis-unit-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).ok()?;
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocketperm", "700"])
+                .arg("--unixsocket")
+                .arg(dir.join("redis.sock"))
+                .arg("--dir")
+                .arg(&dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .ok()?;
+            let r = TestRedis { child, dir };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !r.dir.join("redis.sock").exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some(r)
+        }
+
+        fn url(&self) -> String {
+            format!("redis+unix://{}", self.dir.join("redis.sock").display())
+        }
+    }
+
+    impl Drop for TestRedis {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// Review item 6: two edges that read one subscriber and then each change another slot
+    /// (the interleaving of two inspectors) keep both changes, because only the changed fields
+    /// are written; a whole record written back (what GET-then-SET did, and `put` still does)
+    /// loses the other edge's. A record of the earlier string format is replaced, not an error.
+    #[test]
+    fn concurrent_updates_of_different_slots_are_both_kept_in_redis() {
+        let Some(server) = TestRedis::start() else {
+            eprintln!("redis-server is not installed: skipped");
+            return;
+        };
+        let b = Backend::parse(&server.url()).unwrap();
+        let open = || Subscribers::open(&b, None, 100).unwrap();
+        let (mut a, mut e, mut reader) = (open(), open(), open());
+        let cs = Serving::new(1, 228_002, 10, *b"CH", 2, 1);
+        let eps = Serving::new(2, 208_001, 11, *b"FR", 60, 2);
+
+        // The race as GET-then-SET had it: both read, both write their whole record back.
+        let k = pack_digits("001010000000042").unwrap();
+        let (ra, re) = (a.get(k).unwrap_or_default(), e.get(k).unwrap_or_default());
+        a.put(k, Record { cs, ..ra });
+        e.put(k, Record { eps, ..re });
+        let r = reader.get(k).unwrap();
+        assert_eq!((r.cs, r.eps), (Serving::default(), eps), "the whole-record write loses A's slot");
+
+        // The same interleaving through write_changed: both slots kept.
+        let k = pack_digits("001010000000043").unwrap();
+        let (ra, re) = (a.get(k).unwrap_or_default(), e.get(k).unwrap_or_default());
+        a.write_changed(k, &ra, &Record { cs, ..ra });
+        e.write_changed(k, &re, &Record { eps, ..re });
+        let r = reader.get(k).unwrap();
+        assert_eq!((r.cs, r.eps), (cs, eps));
+        assert_eq!(a.update(k, |r| r.sri_sm_at = 7).eps, eps, "update reads Redis first");
+        assert_eq!(reader.get(k).unwrap().sri_sm_at, 7);
+
+        // An earlier version's record (a JSON string) reads as absent and is replaced.
+        let k = pack_digits("001010000000044").unwrap();
+        let mut con = redis::Client::open(server.url().as_str()).unwrap().get_connection().unwrap();
+        let _: () = redis::cmd("SET").arg(Subscribers::key(k)).arg("{}").query(&mut con).unwrap();
+        assert_eq!(reader.get(k), None);
+        a.update(k, |r| r.cs = cs);
+        assert_eq!(reader.get(k).unwrap().cs, cs);
+        let ttl: i64 = redis::cmd("TTL").arg(Subscribers::key(k)).query(&mut con).unwrap();
+        assert!(ttl > 0 && ttl as u64 <= REDIS_TTL_S, "{ttl}");
+        for s in [&a, &e, &reader] {
+            assert_eq!(s.stats().redis_errors, 0, "{:?}", s.stats());
+        }
     }
 
     /// No server listens on this port: every call falls back to the local store, counts the

@@ -8,6 +8,11 @@ TS23040_SMS decoder here (and by tshark in the test) before use.
 
 Unlike the other generators, the cases are stateful: the test sends them in the order below
 (see subscriber.rs), each on its own flow. Names say what they are; `n` followups each.
+
+A registration counts only once the home network accepts it (docs/subscriber.md): the
+`*-accepted` cases are the home HLR's and HSS's answers, sent from the `home` peer (the home
+network's own link, bound to the home GTs and realm), one per request frame of the case they
+answer (same transaction ids).
 """
 
 import os
@@ -17,9 +22,10 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import Output, tbcd, udp  # noqa: E402
-from diameter import ulr, over_tcp  # noqa: E402
+from diameter import APP_S6A, HOME_REALM, VENDOR_3GPP, over_tcp, ulr  # noqa: E402
 from gtp import create_session  # noqa: E402
 from pycrate_mobile.TS23040_SMS import SMS_DELIVER, SMS_SUBMIT  # noqa: E402
+from scapy.contrib.diameter import AVP, DiamAns  # noqa: E402
 from ss7 import (  # noqa: E402
     HOME_HLR_GT,
     HOME_IMSI,
@@ -89,6 +95,20 @@ def end_result(dtid, op, res_type, res):
     return TCAP_MAP.to_ber()
 
 
+def ula(origin_host, n, result=2001):
+    """The HSS's Update-Location-Answer to diameter.ulr(origin_host, …, n): same Session-Id and
+    End-to-End Identifier (the Hop-by-Hop one is the home side's own)."""
+    return bytes(DiamAns("ULA", drAppId=APP_S6A, drHbHId=0x7100_0000 + n, drEtEId=0x0C00_0000 + n, avpList=[
+        AVP("Session-Id", val=f"{origin_host};1700000000;{n}"),
+        AVP("Vendor-Specific-Application-Id", val=[AVP("Vendor-Id", val=VENDOR_3GPP),
+                                                  AVP("Auth-Application-Id", val=APP_S6A)]),
+        AVP("Result-Code", val=result),
+        AVP("Auth-Session-State", val=1),
+        AVP("Origin-Host", val="hss1." + HOME_REALM),
+        AVP("Origin-Realm", val=HOME_REALM),
+    ]))
+
+
 def ss7_case(out, name, src, sport, called, calling, tcaps):
     """One association; each TCAP message in its own M3UA DATA and packet."""
     msgs = [m3ua_data(opc=0x1234, dpc=0x0A0B, sls=i & 0x0F, sccp=sccp_udt(called, calling, t))
@@ -154,8 +174,15 @@ def main():
     def ul(gt, imsi=HOME_IMSI):
         return lambda otid: begin(otid, "networkLocUp-v3", 2, "UpdateLocationArg",
                                   {"imsi": tbcd(imsi), "msc-Number": isdn(gt), "vlr-Number": isdn(gt)})
-    # 4: the subscriber registers in the partner's network (Switzerland).
+    # The home HLR accepts the updateLocations of the case sent from `sport` (TC-END with a
+    # ReturnResultLast, dtid: each request's otid), on the home network's own link.
+    def ul_accepted(name, sport, vlr_gt, answer_sport):
+        ss7_case(out, name, "home", answer_sport, (SSN_VLR, vlr_gt), (SSN_HLR, HOME_HLR_GT),
+                 [end_result(0x52000000 + sport * 16 + i, 2, "UpdateLocationRes", {"hlr-Number": isdn(HOME_HLR_GT)})
+                  for i in range(2)])
+    # 4: the subscriber registers in the partner's network (Switzerland), and the HLR accepts.
     ss7_case(out, "ul-partner", "partner", 31011, to_hlr, (SSN_VLR, PARTNER_GT), repeat(2, 31011, ul(PARTNER_GT)))
+    ul_accepted("ul-partner-accepted", 31011, PARTNER_GT, 31111)
     # 5: negative control: registerSS from that same network.
     ss7_case(out, "register-ss-from-serving-network", "partner", 31012, to_hlr, (SSN_VLR, PARTNER_GT),
              repeat(2, 31012, register_ss(PARTNER_GT, 31012)))
@@ -165,9 +192,22 @@ def main():
     # 7: negative control for velocity: another Swiss network a moment later (possible).
     ss7_case(out, "ul-partner-ch2", "partner-ch2", 31014, to_hlr, (SSN_VLR, PARTNER_CH2_GT),
              repeat(2, 31014, ul(PARTNER_CH2_GT)))
+    ul_accepted("ul-partner-ch2-accepted", 31014, PARTNER_CH2_GT, 31114)
     # 8: Australia a moment later: impossible travel.
     ss7_case(out, "ul-partner-au", "partner-au", 31015, to_hlr, (SSN_VLR, PARTNER_AU_GT),
              repeat(2, 31015, ul(PARTNER_AU_GT)))
+    # (The HLR accepts it: velocity alerts, it does not decide what the HLR does.)
+    ul_accepted("ul-partner-au-accepted", 31015, PARTNER_AU_GT, 31115)
+    # 8b: a French VLR's updateLocation for the second home subscriber that the HLR never
+    #     answers: a claim only; registerSS from there afterwards is still implausible (state
+    #     poisoning, docs/subscriber.md).
+    ss7_case(out, "ul-partner-b-unanswered", "partner-b", 31016, to_hlr, (SSN_VLR, PARTNER_B_GT),
+             repeat(2, 31016, ul(PARTNER_B_GT, HOME_IMSI2)))
+    imsi2_ref = b"\x91" + tbcd(HOME_IMSI2)
+    ss7_case(out, "register-ss-after-unanswered-ul", "partner-b", 31017, to_hlr, (SSN_VLR, PARTNER_B_GT),
+             repeat(2, 31017, lambda otid: begin(otid, "networkFunctionalSs-v2", 10, "RegisterSS-Arg",
+                                                 {"ss-Code": b"\x21", "forwardedToNumber": isdn("33609000999")},
+                                                 dest_ref=imsi2_ref, orig_ref=isdn(PARTNER_B_GT))))
 
     # 9: the home HLR answers an SRI-SM for the home subscriber (seen leaving through the edge).
     sri_res = {"imsi": tbcd(HOME_IMSI), "locationInfoWithLMSI": {"networkNode-Number": isdn(HOME_VLR_GT)}}
@@ -201,6 +241,8 @@ def main():
     #     Australia seconds ago: one correlated event naming both.
     realm = "epc.mnc002.mcc228.3gppnetwork.org"
     out.case("dia-ulr-while-map-in-au", over_tcp(SRC["partner"], 31041, [ulr("mme1." + realm, realm, 41)] * 1))
+    # 17b: the HSS accepts it (ULA 2001 from the home realm on the home link).
+    out.case("dia-ula-accepted", over_tcp(SRC["home"], 31042, [ula("mme1." + realm, 41)]))
     # 18: GTPv2 Create Session from the partner, serving network 228/02, like the ULR: clean.
     out.case("gtpc-csr-matches-eps", [udp(SRC["partner"], 2123, 2123, create_session(0x4101, HOME_IMSI, "228", "02",
                                                                                           SRC["partner"]))])

@@ -76,8 +76,9 @@ gt_prefixes = ["614"]
 [[peer]]
 name = "home"
 prefixes = ["198.18.9.0/24"]
-allow = ["sigtran"]
+allow = ["sigtran", "diameter"]
 gt_prefixes = ["35191"]
+realms = ["epc.mnc001.mcc001.3gppnetwork.org"]
 "#;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -243,8 +244,10 @@ fn stateful_rules_end_to_end() {
     e.case(&cases, "register-ss-at-home-enforce", &[(l3, "blocked")]);
     e.rest_dropped(&cases, "register-ss-at-home-enforce", s);
 
-    // Registered in Switzerland: registerSS from there is fine, from France it is not.
+    // Registered in Switzerland (the home HLR's answer seen on the home link): registerSS from
+    // there is fine, from France it is not.
     e.case(&cases, "ul-partner", &[]);
+    e.case(&cases, "ul-partner-accepted", &[]);
     e.case(&cases, "register-ss-from-serving-network", &[]);
     let ev = e.case(&cases, "register-ss-from-other-network", &[(l3, "blocked")]);
     assert_eq!(ev[0]["fields"]["why"], "registered in another network");
@@ -253,10 +256,27 @@ fn stateful_rules_end_to_end() {
 
     // Velocity: another Swiss network is possible, Australia seconds later is not.
     e.case(&cases, "ul-partner-ch2", &[]);
+    e.case(&cases, "ul-partner-ch2-accepted", &[]);
     let ev = e.case(&cases, "ul-partner-au", &[("location-velocity", "alerted")]);
     let f = &ev[0]["fields"];
     assert_eq!((&f["previous"]["country"], &f["new"]["country"]), (&json!("CH"), &json!("AU")), "{f:#}");
     assert!(f["min_travel_s"].as_u64().unwrap() > 14 * 3600, "{f:#}");
+    e.case(&cases, "ul-partner-au-accepted", &[]);
+
+    // State poisoning: an updateLocation from France that the HLR never answers is a claim
+    // only; registerSS from France afterwards is judged as if the subscriber were at home, and
+    // the event shows the unconfirmed claim.
+    e.case(&cases, "ul-partner-b-unanswered", &[]);
+    let ev = e.case(&cases, "register-ss-after-unanswered-ul", &[(l3, "blocked")]);
+    let f = &ev[0]["fields"];
+    assert_eq!(f["why"], "not registered in any foreign network (at home)", "{f:#}");
+    assert_eq!(f["unconfirmed_claims"]["cs"]["country"], "FR", "{f:#}");
+    let st = e.subscriber(HOME_IMSI)["state"].clone();
+    assert_eq!(
+        (&st["registrations_confirmed"], &st["registrations_pending"]),
+        (&json!(3), &json!(1)),
+        "three accepted; the French one waits: {st:#}"
+    );
 
     // SMS firewall.
     e.case(&cases, "sri-sm-answered-by-home", &[]);
@@ -281,6 +301,7 @@ fn stateful_rules_end_to_end() {
     let msgs = &ev[0]["fields"]["messages"];
     assert_eq!((&msgs[0]["protocol"], &msgs[0]["country"]), (&json!("map"), &json!("AU")), "{msgs:#}");
     assert_eq!((&msgs[1]["protocol"], &msgs[1]["command"]), (&json!("diameter"), &json!("ULR")), "{msgs:#}");
+    e.case(&cases, "dia-ula-accepted", &[]);
     // The Create Session agrees with the ULR (no plausibility event) but not with MAP.
     e.case(&cases, "gtpc-csr-matches-eps", &[("correlation-cross-protocol", "alerted")]);
     e.case(
@@ -390,6 +411,7 @@ fn two_edges_share_state_through_redis() {
     // B has seen nothing; the registration comes through link A.
     assert_eq!(b.subscriber(HOME_IMSI)["known"], false);
     a.case(&cases, "ul-partner", &[]);
+    a.case(&cases, "ul-partner-accepted", &[]);
     let v = b.subscriber(HOME_IMSI);
     assert_eq!((&v["backend"], &v["record"]["cs"]["node"]), (&json!("redis"), &json!("41790000010")), "{v:#}");
     // On B: registerSS from the serving network is fine (B alone would think the subscriber is
@@ -427,16 +449,19 @@ fn two_edges_share_state_through_redis() {
     let ev = b.send("ul-partner on B (redis back)", &cases["ul-partner"][1]);
     let kinds: Vec<&Value> = ev.iter().map(|e| &e["event"]).collect();
     assert_eq!(kinds, [&json!("state-redis-restored")], "{ev:#?}");
+    // The HLR's answer to it, on B's home link: committed, written to Redis.
+    assert_eq!(b.send("ul-partner-accepted on B", &cases["ul-partner-accepted"][1]), Vec::<Value>::new());
     let st = b.subscriber(HOME_IMSI)["state"].clone();
     assert_eq!(st["redis_degraded"], false, "{st:#}");
+    assert_eq!(st["registrations_confirmed"], 1, "{st:#}");
     // B's write after the outage is in the new server (read with redis-cli, not with sigwall).
     let out = Command::new("redis-cli")
         .arg("-s")
         .arg(&redis_socket)
-        .args(["GET", &format!("sigwall:sub:{HOME_IMSI}")])
+        .args(["HGET", &format!("sigwall:sub:{HOME_IMSI}"), "cs"])
         .output()
         .unwrap_or_else(|e| panic!("redis-cli (redis-tools, installed with redis-server): {e}"));
-    let rec: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("redis-cli GET: {e}: {out:?}"));
-    assert_eq!(rec["cs"]["country"], json!([67, 72]), "{rec}");
+    let cs: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("redis-cli HGET: {e}: {out:?}"));
+    assert_eq!(cs["country"], json!([67, 72]), "{cs}");
     drop(redis);
 }
