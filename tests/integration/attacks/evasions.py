@@ -21,10 +21,11 @@ import gtp  # noqa: E402
 import ss7  # noqa: E402
 from common import DST_MAC, EDGE4, EDGE6, SRC_MAC, Output, TcpStream, data_chunk, frame, sctp, sctp_data, tbcd, udp  # noqa: E402
 from scapy.all import Dot1Q, Ether, IP, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, PadN, Raw, TCP, UDP, fragment  # noqa: E402
-from scapy.layers.sctp import SCTP, SCTPChunkIData  # noqa: E402
+from scapy.layers.sctp import SCTP, SCTPChunkIData, SCTPChunkInit  # noqa: E402
 
 PARTNER_V4 = "198.18.1.70"
 PARTNER_V6 = "2001:db8:1::70"
+PARTNER_B_V4 = "198.18.2.70"
 NOBODY_V4 = "198.18.9.9"  # in no peer's prefixes
 NOBODY_V6 = "2001:db8:9::9"
 TO_HLR = (ss7.SSN_HLR, ss7.HOME_HLR_GT)
@@ -78,6 +79,44 @@ def sua_cldt(tcap):
         + sua_param(0x010B, tcap)
     )
     return struct.pack(">BBBBI", 1, 0, 7, 1, 8 + len(body)) + body
+
+
+def party_no_ssn(addr, digits):
+    """An SCCP party address routed on GT (GTI 4) without an SSN: the SSN indicator is 0."""
+    ss7.party(addr, 0, digits)
+    addr["Value"]["AddrInd"].set_val({"RoutingInd": 0, "GTInd": 4, "SSNInd": 0, "PCInd": 0})
+
+
+def sccp_udt_no_calling_ssn(called, calling_gt, data):
+    """ss7.sccp_udt, but the calling party has no SSN (review item 4: a missing SSN)."""
+    from pycrate_mobile.SCCP import SCCPUnitData
+
+    u = SCCPUnitData()
+    u["ProtocolClass"].set_val({"Handling": 8, "Class": 0})
+    ss7.party(u["CalledPartyAddr"], *called)
+    party_no_ssn(u["CallingPartyAddr"], calling_gt)
+    u["Data"].set_val({"Value": data})
+    return u.to_bytes()
+
+
+def sccp_udt_on_ssn(called_pc, ssn, calling_pc, data):
+    """SCCP UDT, class 0, both parties routed on SSN with a point code and no GT (address
+    indicator 0x43, Q.713 §3.4.1): how SCCP management (SCMG) is addressed."""
+    def addr(pc):
+        return bytes([0x43]) + struct.pack("<H", pc) + bytes([ssn])
+    cd, cg = addr(called_pc), addr(calling_pc)
+    # Pointers (Q.713 §2.3): each counts from its own octet to its parameter's length octet.
+    return bytes([0x09, 0x00, 3, 3 + len(cd), 3 + len(cd) + len(cg)]) + bytes([len(cd)]) + cd \
+        + bytes([len(cg)]) + cg + bytes([len(data)]) + data
+
+
+def m2ua_data(sccp, opc=0x1234, dpc=0x0A0B, sls=0):
+    """M2UA MAUP DATA (RFC 3331 §3.3.1.1, class 6 type 1): integer interface identifier 0 and a
+    Protocol Data 1 parameter holding one MTP3 message: SIO (NI 0, SI 3 SCCP), the ITU routing
+    label (DPC, OPC, SLS: 32 bits little-endian) and the SCCP message."""
+    mtp3 = bytes([0x03]) + struct.pack("<I", dpc | opc << 14 | sls << 28) + sccp
+    body = sua_param(0x0001, struct.pack(">I", 0)) + sua_param(0x0300, mtp3)
+    return struct.pack(">BBBBI", 1, 0, 6, 1, 8 + len(body)) + body
 
 
 def raw_chunk(ctype, flags, value, length=None):
@@ -413,6 +452,88 @@ def main():
         sctp_data(PARTNER_V4, 31082, dp, 0x5E000082, 2101, 46, diameter.ulr(MME, diameter.PARTNER_REALM, 15)),
     ])
 
+    # ---- M2UA: MTP3 backhauled over SCTP (PPID 2), decoded like M3UA below MTP3 ----
+    sport, vtag = 31201, 0x5E000201
+    out.case("m2ua-ati", [
+        sctp_data(PARTNER_V4, sport, m3, vtag, 2500, 2, m2ua_data(ss7.sccp_udt(TO_HLR, (ss7.SSN_SCF, ss7.PARTNER_GT),
+                                                                                ati_tcap(0x7401)))),
+        sctp_data(PARTNER_V4, sport, m3, vtag, 2501, 2, m2ua_data(ss7.sccp_udt(TO_HLR, (ss7.SSN_SCF, ss7.PARTNER_GT),
+                                                                                ati_tcap(0x7402)))),
+    ])
+    ul = ss7.tcap_begin(0x7403, "networkLocUp-v3", 2, "UpdateLocationArg",
+                        {"imsi": tbcd(ss7.PARTNER_IMSI), "msc-Number": ss7.isdn(ss7.PARTNER_GT),
+                         "vlr-Number": ss7.isdn(ss7.PARTNER_GT)})
+    out.case("control-m2ua-ul", [
+        sctp_data(PARTNER_V4, 31202, m3, 0x5E000202, 2500, 2,
+                  m2ua_data(ss7.sccp_udt(TO_HLR, (ss7.SSN_VLR, ss7.PARTNER_GT), ul))),
+    ])
+
+    # ---- M3: called SSN 1 on a GT-routed message that is not SCCP management ----
+    tcap_case("m3-ati-called-ssn-1", 31211, ati_tcap(0x7411), called=(1, ss7.HOME_HLR_GT))
+    # A real SCMG message: SST (format id 3) asking about SSN 6 at PC 0x0A0B, SSN 1 to SSN 1,
+    # routed on SSN.
+    sst = bytes([0x03, 0x06]) + struct.pack("<H", 0x0A0B) + bytes([0x00])
+    out.case("control-m3-scmg-sst-ssn-1", [
+        sctp_data(PARTNER_V4, 31212, m3, 0x5E000212, 2600, 3,
+                  ss7.m3ua_data(opc=0x1234, dpc=0x0A0B, sls=0, sccp=sccp_udt_on_ssn(0x0A0B, 1, 0x1234, sst))),
+    ])
+
+    # ---- TCAP bypass classes, continued ----
+    # An extended MAP application context (one arc more) and an unknown one (1.2.826.0.1.1.1)
+    # on the ATI.
+    ss7.ACN.setdefault("anyTimeInfoEnquiry-v3-extended", (0, 4, 0, 0, 1, 0, 29, 3, 1))
+    ss7.ACN.setdefault("unknown-ac", (1, 2, 826, 0, 1, 1, 1))
+    for name, sport, acn, otid in [("tcap-ac-extended", 31221, "anyTimeInfoEnquiry-v3-extended", 0x7421),
+                                   ("tcap-ac-unknown", 31222, "unknown-ac", 0x7422)]:
+        arg = {"subscriberIdentity": ("msisdn", ss7.isdn(ss7.HOME_MSISDN)),
+               "requestedInfo": {"locationInformation": 0, "subscriberState": 0},
+               "gsmSCF-Address": ss7.isdn(ss7.PARTNER_GT)}
+        tcap_case(name, sport, ss7.tcap_begin(otid, acn, 71, "AnyTimeInterrogationArg", arg))
+    # The standard application context, version 3, on a UL.
+    out.case("control-tcap-ul-ac-v3", [sctp_data(PARTNER_V4, 31223, m3, 0x5E000223, 2400, 3, ul_m3ua(0x7423))])
+    # Subsystem numbers the receiver's translation fills in: called SSN 0 ("unknown"), and a
+    # calling party without SSN.
+    tcap_case("tcap-called-ssn-0", 31224, ati_tcap(0x7424), called=(0, ss7.HOME_HLR_GT))
+    udt = sccp_udt_no_calling_ssn(TO_HLR, ss7.PARTNER_GT, ati_tcap(0x7425))
+    out.case("tcap-no-calling-ssn", [
+        sctp_data(PARTNER_V4, 31225, m3, 0x5E000225, 2400, 3, ss7.m3ua_data(opc=0x1234, dpc=0x0A0B, sls=0, sccp=udt)),
+        sctp_data(PARTNER_V4, 31225, m3, 0x5E000225, 2401, 3, ul_m3ua(0x7426)),
+    ])
+    # ISD for a home subscriber whose IMSI is 9 octets (TS 23.003 allows 3 to 8): the home
+    # IMSI and one octet more. Built with an 8-octet placeholder, then patched: the IMSI [0]
+    # and every enclosing length (argument, invoke, component portion, Begin) grow by one.
+    isd = {"imsi": b"\x99" * 8, "msisdn": ss7.isdn(ss7.HOME_MSISDN)}
+    t = bytearray(ss7.tcap_begin(0x7427, "subscriberDataMngt-v3", 7, "InsertSubscriberDataArg", isd))
+    at = t.index(bytes([0x80, 0x08]) + b"\x99" * 8)
+    t[at + 1:at + 10] = bytes([0x09]) + tbcd(ss7.HOME_IMSI) + b"\x00"
+    assert t[at - 2] == 0x30, "the argument SEQUENCE right before the IMSI"
+    t[at - 1] += 1
+    t = grow(t, 1)
+    tcap_case("tcap-isd-imsi-9-octets", 31227, t, called=(ss7.SSN_VLR, ss7.PARTNER_GT))
+    # The same ISD for a partner subscriber, with a canonical 8-octet IMSI.
+    tcap = ss7.tcap_begin(0x7428, "subscriberDataMngt-v3", 7, "InsertSubscriberDataArg",
+                          {"imsi": tbcd(ss7.PARTNER_IMSI), "msisdn": ss7.isdn(ss7.PARTNER_GT)})
+    udt = ss7.sccp_udt((ss7.SSN_VLR, ss7.PARTNER_GT), (ss7.SSN_HLR, ss7.PARTNER_GT), tcap)
+    out.case("control-tcap-isd-partner-imsi", [
+        sctp_data(PARTNER_V4, 31228, m3, 0x5E000228, 2400, 3, ss7.m3ua_data(opc=0x1234, dpc=0x0A0B, sls=0, sccp=udt)),
+    ])
+
+    # ---- M4: one SCTP packet beyond 2,048 bytes (the lab's MTU is raised for it): the ATI,
+    # then the first 3,000 bytes of a longer message ----
+    sport, vtag = 31231, 0x5E000231
+    out.case("m4-ati-then-3000-byte-chunk", [
+        sctp(PARTNER_V4, sport, m3, vtag, [data_chunk(2700, 3, ati_m3ua(0x7431)),
+                                           data_chunk(2701, 3, b"\x01" * 3000, begin=True, end=False)]),
+        sctp_data(PARTNER_V4, sport, m3, vtag, 2703, 3, ul_m3ua(0x7432)),
+    ])
+
+    # ---- M7: a burst of Category 1 on 30 associations of one peer, then one more message on
+    # each: the events written are bounded, every flow is blocked all the same ----
+    burst = range(32001, 32031)
+    out.case("m7-ati-burst-30-associations",
+             [sctp_data(PARTNER_V4, p, m3, 0x5E100000 + p, 2800, 3, ati_m3ua(0x75000000 + p)) for p in burst]
+             + [sctp_data(PARTNER_V4, p, m3, 0x5E100000 + p, 2801, 3, ul_m3ua(0x76000000 + p)) for p in burst])
+
     # ---- First pass (XDP): frames whose class XDP cannot establish ----
     ati = SCTP(sport=31091, dport=m3, tag=0x5E000091) / data_chunk(2200, 3, ati_m3ua(0x70D1))
     chain = IPv6(src=NOBODY_V6, dst=EDGE6, hlim=64)
@@ -424,6 +545,31 @@ def main():
     orphan = ip_fragments(NOBODY_V4, SCTP(sport=31092, dport=m3, tag=0x5E000092)
                           / data_chunk(2300, 3, ati_m3ua(0x70D2)), 24)[1:]
     out.case("xdp-later-fragments-from-nobody", orphan)
+
+    # ---- M1: a source port never chooses the class (docs/policy.md, "On a port") ----
+    # TCP from the Diameter port to sshd: unclassifiable; the reply to a local Diameter client
+    # (an ephemeral destination port) is Diameter.
+    s = TcpStream(PARTNER_B_V4, dp, 22)
+    out.case("m1-tcp-sport-3868-to-ssh", [s.segment(b"SSH-2.0-OpenSSH_9.6\r\n")])
+    s = TcpStream(PARTNER_B_V4, dp, 40001)
+    out.case("control-m1-tcp-sport-3868-reply", [s.segment(diameter.ulr("mme1." + diameter.PARTNER_B_REALM,
+                                                                         diameter.PARTNER_B_REALM, 30))])
+    # SCTP from the M3UA port to the S1AP port with S1AP's PPID 18: class sctp, which the
+    # partner may not send; M3UA from the M3UA port to an ephemeral port is SIGTRAN.
+    # S1 Setup Request (eNB 1 of PLMN 228-02, TAC 1, paging DRX 128), APER by pycrate.
+    s1ap = bytes.fromhex("0011001f000003003b00080022f82000000010004000070000004022f8200089400140")
+    out.case("m1-sctp-sport-2905-s1ap", [sctp_data(PARTNER_V4, m3, 36412, 0x5E000241, 2900, 18, s1ap)])
+    # 36412 is in the ephemeral range, so the source port 2905 classes what carries no PPID of
+    # its own as SIGTRAN, "a reply to a local client": the INIT that opens an association to
+    # the S1AP server, and S1AP labelled PPID 0 (evasions.rs: the known gaps).
+    out.case("m1-sctp-sport-2905-s1ap-init", [
+        sctp(PARTNER_V4, m3, 36412, 0, [SCTPChunkInit(init_tag=0x5E000243, a_rwnd=65535, n_out_streams=2,
+                                                      n_in_streams=2, init_tsn=2900)]),
+    ])
+    out.case("m1-sctp-sport-2905-s1ap-ppid0", [sctp_data(PARTNER_V4, m3, 36412, 0x5E000244, 2900 + i, 0, s1ap)
+                                               for i in range(2)])
+    out.case("control-m1-sctp-sport-2905-reply", [sctp_data(PARTNER_V4, m3, 40002, 0x5E000242, 2900, 3,
+                                                            ul_m3ua(0x7441))])
 
     out.finish()
 

@@ -13,19 +13,28 @@
 //!   with action alert and *no* block: a forger must not be able to cut a partner off
 //!   (`Spoofed`);
 //! - or dropped by the first pass without reaching anyone (`FirstPassDrop`);
+//! - or, for a burst of attacks (review M7), each flow blocked while at most 10 events per peer,
+//!   rule and second are written and the rest counted (`Bounded`);
 //! - and every negative control raises nothing and passes (`Clean`).
 //!
 //! `evasions_caught` runs with IP fragments of every class reassembled (so that inspection's
 //! reassembly is what is tested); `evasions_first_pass` holds the cases the first pass stops
 //! under the default policy (C2, H9, later fragments without their first, and C3's fragments of
 //! classes whose fragments are dropped by default), each with the exact reasons XDP counts.
+//! The caught layer's lab runs at MTU 3400, for M4's packet beyond 2,048 bytes. A case whose
+//! correct expectation the product does not meet yet stays with that expectation in an ignored
+//! layer (`evasions_first_pass_known_gaps`, review M1 for SCTP).
 
 use std::time::Duration;
 
 use filter_common::Reason;
 use filter_testkit::{daemon::Daemon, netns::Lab, sigwall_bin, tempdir};
 use serde_json::Value;
-use sigwall::{control::Command as Ctl, stats::Snapshot};
+use sigwall::{
+    control::Command as Ctl,
+    inspect::io::{EVENTS_PER_PEER_RULE_PER_S, monotonic_ns},
+    stats::Snapshot,
+};
 
 use super::attacks::{POLICY, flow_of, generate, inspection, tshark_fields, wait_for};
 
@@ -49,6 +58,11 @@ enum Expect {
     /// As `FirstPassDrop` for every frame but the last, a whole message on the same flow that
     /// passes: the fragments are stopped, the association is not.
     FirstPassDropThenPass(&'static [Reason]),
+    /// Review M7: the first `flows` frames each trigger `rule` (block-flow) on a flow of their
+    /// own, all within one second of XDP's clock; at most `EVENTS_PER_PEER_RULE_PER_S` events
+    /// are written, the rest counted in `events_suppressed`; every flow is blocked all the same
+    /// (the frames after the burst, one per flow, are dropped with flow_blocked).
+    Bounded { rule: &'static str, flows: usize },
 }
 
 struct Case {
@@ -153,6 +167,43 @@ fn caught() -> Vec<Case> {
             BlockAny { rules: &["ss7-category2", UNDECODABLE], trigger: 0 },
             &[(0, "gsm_old.localValue", "7")],
         ),
+        // (a) An extended or unknown application context on the ATI; its control, the standard
+        // version 3 on a UL.
+        c("tcap-ac-extended", BlockAny { rules: &[CAT1, UNDECODABLE], trigger: 0 }, &[(0, "gsm_old.localValue", "71")]),
+        c("tcap-ac-unknown", BlockAny { rules: &[CAT1, UNDECODABLE], trigger: 0 }, &[(0, "gsm_old.localValue", "71")]),
+        c("control-tcap-ul-ac-v3", Clean, &[(0, "gsm_old.localValue", "2")]),
+        // (b) Subsystem numbers the receiver's translation fills in (tshark does not decode MAP
+        // behind called SSN 0).
+        c("tcap-called-ssn-0", BlockAny { rules: &[CAT1, UNDECODABLE], trigger: 0 }, &[]),
+        c(
+            "tcap-no-calling-ssn",
+            BlockAny { rules: &[CAT1, UNDECODABLE], trigger: 0 },
+            &[(0, "gsm_old.localValue", "71")],
+        ),
+        // (c) A 9-octet IMSI for a home subscriber on ISD; its control, a canonical IMSI of a
+        // partner subscriber.
+        c(
+            "tcap-isd-imsi-9-octets",
+            BlockAny { rules: &["ss7-category2", UNDECODABLE], trigger: 0 },
+            &[(0, "gsm_old.localValue", "7")],
+        ),
+        c("control-tcap-isd-partner-imsi", Clean, &[(0, "gsm_old.localValue", "7")]),
+        // M2UA (PPID 2): MAUP DATA → MTP3 → SCCP → TCAP, judged like M3UA.
+        c("m2ua-ati", block(CAT1, 0), &[(0, "gsm_old.localValue", "71")]),
+        c("control-m2ua-ul", Clean, &[(0, "gsm_old.localValue", "2")]),
+        // M3: a GT-routed ATI to SSN 1 is decoded and judged (tshark takes it for SCCP
+        // management); a real SCMG message (SST) to SSN 1, routed on SSN, is clean.
+        c("m3-ati-called-ssn-1", BlockAny { rules: &[CAT1, UNDECODABLE], trigger: 0 }, &[]),
+        c("control-m3-scmg-sst-ssn-1", Clean, &[(0, "sccpmg.message_type", "0x03")]),
+        // M4: one SCTP packet of 3,210 bytes (the lab's MTU is raised for it), beyond the old
+        // 2,048-byte snap length: the ATI in its first chunk is caught.
+        c("m4-ati-then-3000-byte-chunk", block(CAT1, 0), &[(0, "gsm_old.localValue", "71")]),
+        // M7: 30 ATIs on 30 associations of the partner in one burst.
+        c("m7-ati-burst-30-associations", Bounded { rule: CAT1, flows: 30 }, &[(0, "gsm_old.localValue", "71")]),
+        // M1: S1AP labelled PPID 0 from the M3UA port to the S1AP port passes the first pass as
+        // SIGTRAN (a known gap, see `first_pass_known_gaps`); inspection decodes it as M3UA, as
+        // the port says, and blocks the flow after the fact.
+        c("m1-sctp-sport-2905-s1ap-ppid0", block(UNDECODABLE, 0), &[]),
         // A message piggybacked behind a harmless one (was in the ignored known_evasions).
         c(
             "gtpv2-piggybacked-context-request",
@@ -197,6 +248,23 @@ fn first_pass() -> Vec<Case> {
         c("c5-plr-sctp-ppid1", &[ClassNotAllowed], &[]),
         c("c5-plr-sctp-ppid3-diameter-port", &[ClassNotAllowed], &[]),
         c("control-c5-ulr-sctp-ppid1", &[ClassNotAllowed], &[]),
+        // M1: a source port never chooses the class. TCP from 3868 to sshd (from partner-b,
+        // which may send Diameter) is unclassifiable; SCTP from 2905 to the S1AP port with PPID
+        // 18 is `sctp`, which the partner may not send. Their controls are replies to local
+        // clients (an ephemeral destination port): Diameter and SIGTRAN, clean. (What PPID 18
+        // does not cover: `first_pass_known_gaps`.)
+        c("m1-tcp-sport-3868-to-ssh", &[Unclassifiable], &[]),
+        Case {
+            name: "control-m1-tcp-sport-3868-reply",
+            expect: Expect::Clean,
+            tshark: &[(0, "diameter.cmd.code", "316")],
+        },
+        c("m1-sctp-sport-2905-s1ap", &[ClassNotAllowed], &[(0, "s1ap.procedureCode", "17")]),
+        Case {
+            name: "control-m1-sctp-sport-2905-reply",
+            expect: Expect::Clean,
+            tshark: &[(0, "gsm_old.localValue", "2")],
+        },
     ]
     .into_iter()
     .chain(
@@ -214,6 +282,21 @@ fn first_pass() -> Vec<Case> {
         }),
     )
     .collect()
+}
+
+/// Cases whose correct expectation the product does not meet yet (run by
+/// `evasions_first_pass_known_gaps`, ignored): review M1 for SCTP. A destination port in the
+/// ephemeral range (S1AP 36412, X2AP 36422, NGAP 38412 all are) lets the source port 2905 class
+/// an SCTP packet as SIGTRAN, "a reply to a local client", unless a non-zero PPID of the first
+/// DATA chunk names another protocol. So an INIT from 2905 that opens an association to the S1AP
+/// server, and S1AP labelled PPID 0, pass as SIGTRAN from a peer allowed only `sigtran`. An
+/// INIT is never a reply, and PPID 0 names nothing: both are `sctp`, class_not_allowed.
+fn first_pass_known_gaps() -> Vec<Case> {
+    let c = |name, reasons, tshark| Case { name, expect: Expect::FirstPassDrop(reasons), tshark };
+    vec![
+        c("m1-sctp-sport-2905-s1ap-init", &[Reason::ClassNotAllowed], &[]),
+        c("m1-sctp-sport-2905-s1ap-ppid0", &[Reason::ClassNotAllowed], &[]),
+    ]
 }
 
 /// Signaling packets passed and dropped by XDP, over every peer and the unknown source (later
@@ -370,6 +453,38 @@ impl Run<'_> {
                 });
                 assert_eq!(peer_totals(&s2).0 - peer_totals(&s1).0, 1, "{name}: the whole message passes");
             }
+            Expect::Bounded { rule, flows } => {
+                let (burst, rest) = frames.split_at(flows);
+                assert!(flows > EVENTS_PER_PEER_RULE_PER_S as usize && rest.len() == flows, "{name}");
+                // The limiter's window is a second of the clock XDP stamps its copies with
+                // (CLOCK_MONOTONIC): start the burst just after a second begins.
+                let into_second = monotonic_ns() % 1_000_000_000;
+                std::thread::sleep(Duration::from_nanos(1_000_000_000 - into_second + 20_000_000));
+                let suppressed = |d: &Daemon| inspection(d)["events_suppressed"].as_u64().unwrap();
+                let sup0 = suppressed(self.d);
+                let ev = self.send(burst);
+                for e in &ev {
+                    assert_eq!(
+                        (e["rule"].as_str(), e["action"].as_str()),
+                        (Some(rule), Some("block-flow")),
+                        "{name}: {e:#}"
+                    );
+                    assert_eq!(e["peer"], "partner", "{name}");
+                }
+                let flows_seen: std::collections::HashSet<_> = ev.iter().map(|e| e["flow"]["sport"].clone()).collect();
+                assert_eq!(
+                    (ev.len(), flows_seen.len()),
+                    (EVENTS_PER_PEER_RULE_PER_S as usize, EVENTS_PER_PEER_RULE_PER_S as usize),
+                    "{name}: events written for one peer and rule in one second"
+                );
+                assert_eq!(
+                    suppressed(self.d) - sup0,
+                    (flows - EVENTS_PER_PEER_RULE_PER_S as usize) as u64,
+                    "{name}: events_suppressed"
+                );
+                // The suppressed events' actions were taken: every flow is blocked.
+                self.rest_blocked(name, rest);
+            }
             Expect::FirstPassDrop(reasons) => {
                 let n = frames.len() as u64;
                 let by_reasons = |s: &Snapshot| reasons.iter().map(|r| s.reason(*r)).sum::<u64>();
@@ -397,11 +512,23 @@ fn reassembling_policy() -> String {
     )
 }
 
-fn run_layer(tag: &str, policy_text: &str, cases: &[Case]) {
+/// The lab's MTU for the caught layer: room for M4's 3,210-byte SCTP packet, and under the
+/// largest MTU the kernel lets a veth have under a native XDP program that does not take
+/// multi-buffer frames, as sigwall's does not (a 4 KiB page less XDP headroom and
+/// `skb_shared_info`: about 3,500 bytes, so no 9,000-byte jumbo frames here).
+const JUMBO_MTU: &str = "3400";
+
+fn run_layer(tag: &str, policy_text: &str, cases: &[Case], mtu: Option<&str>) {
     let dir = tempdir(&format!("evasions-{tag}"));
     let generated = generate(dir.path(), &["evasions"]);
     // tshark on the same frames: the trigger frames are what each case claims.
-    let fields: Vec<&str> = vec!["gsm_old.localValue", "diameter.cmd.code", "gtpv2.message_type"];
+    let fields: Vec<&str> = vec![
+        "gsm_old.localValue",
+        "diameter.cmd.code",
+        "gtpv2.message_type",
+        "sccpmg.message_type",
+        "s1ap.procedureCode",
+    ];
     let rows = tshark_fields(&dir.path().join("evasions.pcap"), &fields);
     let mut n = 0;
     let mut frames_of = std::collections::HashMap::new();
@@ -417,6 +544,15 @@ fn run_layer(tag: &str, policy_text: &str, cases: &[Case]) {
         }
     }
     let lab = Lab::new();
+    if let Some(mtu) = mtu {
+        for (ns, ifname) in [(&lab.ipx_ns, &lab.ipx_if), (&lab.edge_ns, &lab.edge_if)] {
+            let out = std::process::Command::new("ip")
+                .args(["-n", ns, "link", "set", "dev", ifname, "mtu", mtu])
+                .output()
+                .expect("run ip(8)");
+            assert!(out.status.success(), "MTU {mtu} on {ifname}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, policy_text).unwrap();
     let d = Daemon::start(&lab, &sigwall_bin(), &policy, &[]);
@@ -430,12 +566,21 @@ fn run_layer(tag: &str, policy_text: &str, cases: &[Case]) {
 
 #[test]
 fn evasions_caught() {
-    run_layer("caught", &reassembling_policy(), &caught());
+    run_layer("caught", &reassembling_policy(), &caught(), Some(JUMBO_MTU));
 }
 
 /// The first pass: a class is never downgraded to non-signaling when the parser cannot tell;
 /// later fragments never pass without their first; fragments of classes that drop them.
 #[test]
 fn evasions_first_pass() {
-    run_layer("first-pass", POLICY, &first_pass());
+    run_layer("first-pass", POLICY, &first_pass(), None);
+}
+
+/// Review M1 for SCTP, not met yet: see `first_pass_known_gaps`.
+#[test]
+#[ignore = "product gap (review M1, filter-ebpf/src/parse.rs port_class): SCTP from source port 2905 to an \
+            ephemeral-range service port (S1AP 36412) is classed sigtran when it carries no non-zero PPID (INIT, \
+            PPID 0)"]
+fn evasions_first_pass_known_gaps() {
+    run_layer("first-pass-gaps", POLICY, &first_pass_known_gaps(), None);
 }
