@@ -147,11 +147,29 @@ pub(crate) fn port_class(generation: u32, sport_be: u16, dport_be: u16, mask: u8
     let s = port_bits(generation, sport_be) & mask;
     if s == 0 {
         0
-    } else if u16::from_be(dport_be) >= EPHEMERAL_MIN {
+    } else if is_ephemeral(u16::from_be(dport_be)) {
         s
     } else {
         PORT_SOURCE_ONLY
     }
+}
+
+/// A port a local client may have been given (a reply to it may be classed by its source port):
+/// the ephemeral range, less the registered SCTP services of the mobile core that live in it
+/// (S1AP 36412, X2AP 36422, M2AP 36443, M3AP 36444, NGAP 38412, XnAP 38422, E1AP 38462, F1AP
+/// 38472): SIGTRAN from port 2905 to the S1AP server is not a reply to anyone (review M1, found
+/// by the evasion layer's `m1-sctp-sport-2905-s1ap-*` cases).
+#[inline(always)]
+fn is_ephemeral(port: u16) -> bool {
+    port >= EPHEMERAL_MIN
+        && port != 36412
+        && port != 36422
+        && port != 36443
+        && port != 36444
+        && port != 38412
+        && port != 38422
+        && port != 38462
+        && port != 38472
 }
 
 /// A VLAN tag the parsers follow (802.1Q, 802.1ad).
