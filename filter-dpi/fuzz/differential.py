@@ -2,17 +2,34 @@
 """Differential fuzzing: sigwall's decoders against an independent one, per decoder family.
 
 Generates messages with random field values, mutates most of them (byte flips, interesting
-values, truncation, insertion, duplication), decodes each with pycrate (the oracle) and with
-sigwall (`dpi-fields`, a small binary on filter-dpi that prints the fields as JSON lines), and
-compares the security-relevant fields:
+values, truncation, insertion, duplication), decodes each with an oracle (pycrate; tshark where
+pycrate lacks the protocol) and with sigwall (`dpi-fields`, a small binary on filter-dpi that
+prints the fields as JSON lines), and compares the security-relevant fields:
 
+  family     generated and mutated; compared                                     oracle
   tcap_map   M3UA/SCCP fixed, TCAP/MAP generated and mutated: message type, transaction ids,
              per component kind, invoke id, operation code, IMSI, MSISDN   (pycrate TCAP_MAPv2v3)
   sccp_m3ua  TCAP fixed, M3UA and SCCP generated and mutated: OPC, DPC, SI, called and calling
              routing indicator, SSN, global-title digits                 (pycrate SIGTRAN, SCCP)
+  sccp_m2pa  the same SCCP in MTP3 (SIO, ITU routing label) in an M2PA User Data (RFC 4165):
+             OPC, DPC, SI, called/calling RI, PC, SSN, GT digits     (pycrate SIGTRAN M2PA, MTP3,
+                                                                      SCCP)
+  sccp_m2ua  the same in M2UA MAUP DATA (RFC 3331: Interface Identifier, Protocol Data 1):
+             the same fields                                            (tshark, m2ua/mtp3/sccp)
+  sccp_sua   SUA CLDT (RFC 3868), Source/Destination Address with GT, PC, SSN, TCAP as Data:
+             called/calling RI, PC, SSN, GT digits                               (tshark, sua)
   diameter   command code, R flag, application id, Origin/Destination Host/Realm, User-Name
              (first top-level occurrence)                                 (pycrate_diameter)
   gtp        GTPv2-C: message type, TEID, sequence, IMSI, MSISDN, APN    (pycrate TS29274_GTPC)
+  gtpv1      GTPv1-C (TS 29.060: Echo, Create PDP Context Request/Response, SGSN Context
+             Request): version, type, TEID, sequence, IMSI, MSISDN, APN (pycrate TS29060_GTP)
+  sms_tpdu   SMS-DELIVER and SMS-SUBMIT (TS 23.040) with TP-PID (0x7F SIM data download...),
+             TP-DCS (class-2 8-bit 0xF6...), UDH IEIs (0x70/0x71 command packets, 0x00/0x08
+             concatenation...): TP-MTI, PID, DCS, TON, OA/DA digits, UDHI, the UDH's IEIs in
+             order (dpi-fields `sms-deliver` / `sms-submit`)           (pycrate TS23040_SMS)
+
+The tshark families write each batch to one pcap (every message in Ethernet/IPv4/SCTP DATA
+with the layer's PPID and port, CRC32c right) and run tshark once per batch.
 
 Each execution lands in one class:
   agree       both decode and every compared field is equal;
@@ -23,12 +40,14 @@ Each execution lands in one class:
               the receiver, not pycrate, decides what is delivered) - counted, sampled;
   disagree    both decode cleanly and a field differs: a bug in one of them. Every one is
               written to --out with its hex for explanation;
-  oracle_desync  (gtp) pycrate lost the IE boundaries (it sizes fixed-length IEs by their
-              definition, not by the Length field TS 29.274 §8.1 says to follow): no oracle.
+  oracle_desync  (gtp, gtpv1) pycrate lost the IE boundaries (GTPv2: it sizes fixed-length
+              IEs by their definition, not by the Length field TS 29.274 §8.1 says to follow;
+              GTPv1: it walks IEs against the message's schema and reads what is out of order
+              as TLV): no oracle.
 
 Usage: differential.py [--seconds N] [--families a,b] [--seed S] [--batch B] [--out DIR]
 Needs the release build of dpi-fields (`cargo build --release -p filter-dpi --bin dpi-fields`;
-`cargo xtask fuzz` builds it) and pycrate. Exit status 1 when a disagreement was found.
+`cargo xtask fuzz` builds it), pycrate and, for sccp_m2ua and sccp_sua, tshark. Exit status 1 when a disagreement was found.
 """
 
 import argparse
@@ -301,34 +320,10 @@ def oracle_sccp_m3ua(msg):
             return None
         v = pd[0]["Val"]
         opc, dpc, si = v["OPC"].get_val(), v["DPC"].get_val(), v["SI"].get_val()
-        sccp, err = parse_SCCP(v["Data"].get_val())
-        if err or sccp is None or sccp[0].get_val() not in (0x09,):
+        parties = sccp_parties(v["Data"].get_val())
+        if parties is None:
             return None
-
-        def party(name):
-            v = sccp[name]["Value"]
-            ai = v["AddrInd"]
-            gt = None
-            if ai["GTInd"].get_val() == 4:
-                g = v["GT"].get_alt()
-                gt = g["Addr"].get_alt().decode()
-                # Q.713 §3.4.2.3.1: an odd count (ES 1) ends with a filler nibble 0, which
-                # pycrate renders as a digit when it is 0 (it only stops at 0xF)
-                if g["EncodingScheme"].get_val() == 1 and len(gt) == 2 * len(g["Addr"].get_alt().to_bytes()):
-                    gt = gt[:-1]
-                # pycrate names signals 11, 12 and spares; sigwall renders them as hex digits
-                gt = re.sub(r"_code(1[12])_|_spare(\d+)_", lambda x: "%X" % int(x.group(1) or x.group(2)), gt)
-            return {
-                # digits compared for GTI 4 only (what the generator makes; other GTIs come
-                # from mutations, and this oracle reads only GTI 4's layout)
-                "gti4": ai["GTInd"].get_val() == 4,
-                "ri": ai["RoutingInd"].get_val(),
-                "pc": v["PC"].get_val() if ai["PCInd"].get_val() else None,
-                "ssn": v["SSN"].get_val() if ai["SSNInd"].get_val() else None,
-                "gt": gt,
-            }
-
-        return {"opc": opc, "dpc": dpc, "si": si, "called": party("CalledPartyAddr"), "calling": party("CallingPartyAddr")}
+        return {"opc": opc, "dpc": dpc, "si": si, **parties}
     except Exception:
         return None
 
@@ -432,16 +427,7 @@ def cmp_diameter(exp, got):
     if not clean:
         return "flagged", None
     g = {k: got.get(k) for k in exp}
-    lenient = False
-    if isinstance(exp["ies"], dict):
-        # pycrate's UDH walk stopped early: sigwall must read the same first elements
-        exp = dict(exp)
-        p = exp["ies"]["prefix"]
-        if g["ies"][: len(p)] == p:
-            exp["ies"], lenient = g["ies"], True
-    if g != exp:
-        return "disagree", {"expected": exp, "sigwall": g}
-    return ("lenient", None) if lenient else ("agree", None)
+    return ("agree", None) if g == exp else ("disagree", {"expected": exp, "sigwall": g})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,10 +582,9 @@ def oracle_sccp_m2pa(msg):
             return None
         if h["Len"].get_val() != len(msg) or len(msg) <= 17:
             return None
-        # The User Data after the priority octet, by the Message Length (checked equal to the
-        # message above); pycrate's UserData sizes its Data as Len - 18, one octet short of
-        # RFC 4165 §2.2 (header 8 + BSN/FSN 8 + priority 1), so its Buf is not used.
-        mtp = msg[17:]
+        # pycrate's User Data runs to the end of the buffer whatever the Message Length says;
+        # the length is checked equal to the message above, so it is the MTP3 message
+        mtp = m[2]["Data"].get_val()
         if len(mtp) < 5:
             return None
         l3 = MTP3()
@@ -895,7 +880,7 @@ def gen_gtpv1(rng):
     imsi = lambda: gtpv1_tv(2, tbcd_encode(rdigits(rng, 6, 15)).ljust(8, b"\xff"))  # noqa: E731
     rai = lambda: gtpv1_tv(3, bytes([0x22, 0xF2, 0x10]) + bytes(rng.randrange(256) for _ in range(3)))  # noqa: E731
     gsn = lambda: gtpv1_tlv(133, bytes(rng.randrange(256) for _ in range(4)))  # noqa: E731
-    msisdn = lambda: gtpv1_tlv(134, b"\x91" + tbcd_encode(rdigits(rng, 5, 15)))  # noqa: E731
+    msisdn = lambda: gtpv1_tlv(134, bytes([rng.choice([0x91, 0x81, 0xA1, 0x91])]) + tbcd_encode(rdigits(rng, 1, 15)))  # noqa: E731
     apn_ie = lambda: gtpv1_tlv(131, apn(rng))  # noqa: E731
     teid = lambda t: gtpv1_tv(t, struct.pack(">I", rng.randrange(1 << 32)))  # noqa: E731
     opt = lambda f: f() if rng.random() < 0.6 else b""  # noqa: E731
@@ -914,9 +899,12 @@ def gen_gtpv1(rng):
     else:
         # SGSN Context Request (§7.5.3)
         ies = opt(imsi) + rai() + opt(lambda: gtpv1_tv(4, struct.pack(">I", rng.randrange(1 << 32)))) + teid(17) + gsn()
+    # S flag mostly (TS 29.060 §6: always set on GTPv1-C), sometimes PN alone or with it: the
+    # optional fields are there, the sequence number only counts with S
     seq = rng.random() < 0.85
-    body = (struct.pack(">HBB", rng.randrange(1 << 16), 0, 0) if seq else b"") + ies
-    hdr = bytes([0x30 | (0x02 if seq else 0), mtype]) + struct.pack(">HI", len(body), 0 if mtype in (1, 2) and rng.random() < 0.8 else rng.randrange(1 << 32))
+    pn = rng.random() < 0.1
+    body = (struct.pack(">HBB", rng.randrange(1 << 16), rng.randrange(256) if pn else 0, 0) if seq or pn else b"") + ies
+    hdr = bytes([0x30 | (0x02 if seq else 0) | (0x01 if pn else 0), mtype]) + struct.pack(">HI", len(body), 0 if mtype in (1, 2) and rng.random() < 0.8 else rng.randrange(1 << 32))
     msg = maybe_mutate(rng, hdr + body)
     return "gtpc", msg, oracle_gtpv1(msg)
 
@@ -1026,9 +1014,16 @@ def gen_sms(rng):
     udhi = rng.random() < 0.6
     pid = rng.choice([0x00, 0x00, 0x7F, 0x7F, 0x40, 0x7D, 0x41, 0x3F])
     dcs = rng.choice([0x00, 0x04, 0x08, 0xF6, 0xF6, 0x16, 0xF2, 0x11])
-    digits = rdigits(rng, 0, 15)
-    ton = rng.choice([1, 1, 0, 2])
-    addr = bytes([len(digits), 0x80 | (ton << 4) | 1]) + tbcd_encode(digits)
+    digits = rdigits(rng, 0, 20)
+    ton = rng.choice([1, 1, 0, 2, 5])
+    if ton == 5:
+        # alphanumeric (TS 23.040 §9.1.2.5): GSM 7-bit text, length in semi-octets
+        text = bytes(rng.randrange(0x41, 0x5B) for _ in range(rng.randint(1, 11)))
+        septets = sum(c << (7 * i) for i, c in enumerate(text))
+        val = septets.to_bytes((7 * len(text) + 7) // 8, "little")
+        addr = bytes([2 * len(val), 0xD0]) + val
+    else:
+        addr = bytes([len(digits), 0x80 | (ton << 4) | 1]) + tbcd_encode(digits)
     ud = b""
     if udhi:
         hdr = b""
@@ -1053,6 +1048,20 @@ def gen_sms(rng):
     return fam, msg, oracle_sms(msg, submit)
 
 
+def sms_septets(dcs):
+    """TP-UDL counts septets: the GSM 7-bit default alphabet, uncompressed (TS 23.038 §4)."""
+    g = dcs >> 4
+    if g <= 7:
+        return (dcs >> 2) & 3 in (0, 3) and not dcs & 0x20
+    if g in (0xC, 0xD):
+        return True
+    if g == 0xE:
+        return False
+    if g == 0xF:
+        return not dcs & 0x04
+    return True  # 1000-1011: reserved, treated as the default alphabet
+
+
 def oracle_sms(msg, submit):
     from pycrate_mobile.TS23040_SMS import SMS_DELIVER, SMS_SUBMIT
 
@@ -1064,13 +1073,22 @@ def oracle_sms(msg, submit):
         t.from_bytes(msg)
         # pycrate reads what the structure needs and ignores a shortfall in the user data
         # (its Buf takes what is there) and trailing octets: it has decoded the PDU only
-        # when its re-encoding is the input's prefix and covers the UD it announces
+        # when its re-encoding is the input's prefix and holds the user data TP-UDL announces
+        # (septets for the GSM 7-bit alphabet, TS 23.038 §4; octets otherwise)
         enc = t.to_bytes()
-        if not msg.startswith(enc) and enc != msg:
+        if not msg.startswith(enc):
             return None
         a = t["TP_DA" if submit else "TP_OA"]
         udhi = t["TP_UDHI"].get_val()
         ud = t["TP_UD"]
+        udl = ud["UDL"].get_val()
+        # The alphabet by TS 23.038 §4, not by pycrate's get_dcs(), which takes the reserved
+        # coding groups (1000-1011) and the reserved alphabet 11 as 8-bit: TS 23.038 says a
+        # receiver treats any reserved coding as the GSM 7-bit default alphabet, and so does
+        # sigwall (sms::Dcs::parse). Compressed data counts octets (TS 23.040 §9.2.3.16).
+        need = (udl * 7 + 7) // 8 if sms_septets(t["TP_DCS"].to_bytes()[0]) else udl
+        if len(ud.to_bytes()) - 1 < need:
+            return None
         ies = [ie["T"].get_val() for ie in ud["UDH"]["UDH"]] if udhi else []
         # pycrate stops its UDH walk, silently, at an element whose Length does not fit the
         # structure it knows for that IEI (a concatenation IE of length 0...); TS 23.040
