@@ -349,7 +349,7 @@ def cmp_sccp_m3ua(exp, got):
     g = {k: got.get(k) for k in ("opc", "dpc", "si", "called", "calling")}
     exp = json.loads(json.dumps(exp))
     for side in ("called", "calling"):
-        if not exp[side].pop("gti4"):
+        if not exp[side].pop("gt_compared"):
             exp[side]["gt"] = (g[side] or {}).get("gt")
     return ("agree", None) if g == exp else ("disagree", {"expected": exp, "sigwall": g})
 
@@ -561,7 +561,7 @@ def sccp_parties(sccp_bytes):
         return {
             # digits compared for GTI 4 only (what the generator makes; other GTIs come
             # from mutations, and this oracle reads only GTI 4's layout)
-            "gti4": ai["GTInd"].get_val() == 4,
+            "gt_compared": ai["GTInd"].get_val() == 4,
             "ri": ai["RoutingInd"].get_val(),
             "pc": v["PC"].get_val() if ai["PCInd"].get_val() else None,
             "ssn": v["SSN"].get_val() if ai["SSNInd"].get_val() else None,
@@ -693,8 +693,9 @@ def tshark_party(d, side):
     gti = first_int(d, f"sccp.{side}.gti")
     digits = (d.get(f"sccp.{side}.digits") or [None])[0]
     return {
-        # digits compared for GTI 4 only, as for the pycrate oracle (the generator's GTI)
-        "gti4": gti == 4,
+        # tshark reads every GTI's layout (Q.713 §3.4.2.3: 1-4), so digits are compared for
+        # all of them (mutations turn the generated GTI 4 into the others)
+        "gt_compared": gti in (1, 2, 3, 4),
         "ri": first_int(d, f"sccp.{side}.ri"),
         "pc": first_int(d, f"sccp.{side}.pc"),
         "ssn": first_int(d, f"sccp.{side}.ssn"),
@@ -828,7 +829,8 @@ def oracle_sccp_sua_batch(msgs):
             digits = (d.get(f"sua.{side}.global_title_digits") or [None])[0]
             n = first_int(d, f"sua.{side}.global_title_number_of_digits")
             return {
-                "gti4": gti == 4,
+                # SUA's GT sub-parameter has one layout for every GTI (RFC 3868 §3.10.2.3)
+                "gt_compared": gti is not None,
                 # sigwall maps SUA's routing indicator to SCCP's bit: 1 (route on GT) -> 0,
                 # 2-4 (SSN+PC, hostname, SSN+IP: final routing) -> 1
                 "ri": None if ri is None else int(ri != 1),
@@ -856,7 +858,7 @@ def cmp_sccp_sua(exp, got):
     for side in ("called", "calling"):
         sg = (g[side] or {}).get("gt")
         e = exp[side]["gt"]
-        if not exp[side].pop("gti4"):
+        if not exp[side].pop("gt_compared"):
             exp[side]["gt"] = sg
         elif e is not None and sg is not None and len(sg) == e["n"] and e["tshark"].startswith(tshark_digits(sg)):
             exp[side]["gt"] = sg
