@@ -692,6 +692,10 @@ SCCP_TS_FIELDS = [
 def tshark_party(d, side):
     gti = first_int(d, f"sccp.{side}.gti")
     digits = (d.get(f"sccp.{side}.digits") or [None])[0]
+    if digits is None and gti in (1, 2, 3, 4):
+        # a GT whose address signals are empty (the address ends after its header): tshark
+        # adds no digits field, sigwall gives the empty string
+        digits = ""
     return {
         # tshark reads every GTI's layout (Q.713 §3.4.2.3: 1-4), so digits are compared for
         # all of them (mutations turn the generated GTI 4 into the others)
@@ -828,6 +832,8 @@ def oracle_sccp_sua_batch(msgs):
             gti = first_int(d, f"sua.{side}.gti")
             digits = (d.get(f"sua.{side}.global_title_digits") or [None])[0]
             n = first_int(d, f"sua.{side}.global_title_number_of_digits")
+            if digits is None and gti is not None:
+                digits = ""  # no digit octets: tshark adds no digits field (as for SCCP)
             return {
                 # SUA's GT sub-parameter has one layout for every GTI (RFC 3868 §3.10.2.3)
                 "gt_compared": gti is not None,
@@ -837,8 +843,9 @@ def oracle_sccp_sua_batch(msgs):
                 "pc": first_int(d, f"sua.{side}.point_code"),
                 "ssn": first_int(d, f"sua.{side}.ssn"),
                 # tshark renders every octet of the GT sub-parameter, past the Number of
-                # Digits (RFC 3868 §3.10.2.3: the count; what follows is padding), dropping
-                # only the last nibble of an odd count: its digits are the count's prefix
+                # Digits (RFC 3868 §3.10.2.3: the count), dropping only the last nibble of an
+                # odd count: its digits are the count's, then what follows (fillers, checked
+                # in cmp_sccp_sua)
                 "gt": None if digits is None else {"tshark": digits, "n": n},
             }
 
@@ -861,7 +868,10 @@ def cmp_sccp_sua(exp, got):
         if not exp[side].pop("gt_compared"):
             exp[side]["gt"] = sg
         elif e is not None and sg is not None and len(sg) == e["n"] and e["tshark"].startswith(tshark_digits(sg)):
-            exp[side]["gt"] = sg
+            # tshark's digits past the count must be fillers (0, or 0xF rendered "ST"):
+            # sigwall reports any other digit there as non-canonical (never clean)
+            if re.fullmatch("(0|ST)*", e["tshark"][len(tshark_digits(sg)) :]):
+                exp[side]["gt"] = sg
     return ("agree", None) if g == exp else ("disagree", {"expected": exp, "sigwall": g})
 
 
