@@ -3,12 +3,13 @@
 //! compares them with an independent decoder's (pycrate) on generated and mutated messages.
 //!
 //! Input, one message per line: `<family> <hex>`, family one of `tcap` (a TCAP message),
-//! `m3ua` (an M3UA message: M3UA → SCCP → TCAP → MAP; likewise `sua`, `m2ua`, `m2pa`), `diameter` (one Diameter message, as
-//! one SCTP user message), `gtpc` (one GTP-C datagram payload), `sms-deliver` and `sms-submit`
-//! (one SMS TPDU, TS 23.040, sent to the mobile or from it: TP-MTI means different types each
-//! way). Output: `{"ok":..., ...}` with
-//! the fields, `"error"` naming the error that stopped decoding and `"anomalies"` the
-//! non-canonical findings. A line that is not `<family> <hex>` gets `{"bad_input":true}`.
+//! `m3ua` (an M3UA message: M3UA → SCCP → TCAP → MAP; likewise `sua`, `m2ua`, `m2pa`),
+//! `diameter` (one Diameter message, as one SCTP user message), `gtpc` (one GTP-C datagram
+//! payload, GTPv1-C or GTPv2-C), `sms-deliver` and `sms-submit` (one SMS TPDU, TS 23.040, sent
+//! to the mobile or from it: TP-MTI means different types each way). Output:
+//! `{"ok":..., ...}` with the fields, `"error"` naming the error that stopped decoding and
+//! `"anomalies"` the non-canonical findings. A line that is not `<family> <hex>` gets
+//! `{"bad_input":true}`.
 //!
 //! Std only (the crate's dependency rule): the JSON is written by hand.
 
