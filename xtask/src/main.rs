@@ -39,7 +39,7 @@ enum Cmd {
     /// rustdoc, unused dependencies, cargo deny, MSRV.
     Lint,
     /// Run every decoder fuzz target (cargo-fuzz, nightly) for a bounded time, then the
-    /// differential fuzzer (sigwall's decoders against pycrate, per decoder family).
+    /// differential fuzzer (sigwall's decoders against pycrate or tshark, per decoder family).
     Fuzz {
         /// Seconds per target (and per differential family).
         #[arg(long, default_value_t = 60)]
@@ -260,19 +260,20 @@ fn fuzz(seconds: u32) -> anyhow::Result<()> {
 }
 
 /// The differential fuzzer (`filter-dpi/fuzz/differential.py`): per decoder family (TCAP/MAP,
-/// SCCP/M3UA, Diameter, GTP), generated and mutated messages decoded by sigwall (`dpi-fields`)
-/// and by pycrate, security-relevant fields compared. Prints executions, rate and each class
+/// SCCP over M3UA, M2PA, M2UA and SUA, Diameter, GTPv2-C, GTPv1-C, SMS TPDUs; every family the
+/// script has, by default), generated and mutated messages decoded by sigwall (`dpi-fields`)
+/// and by pycrate or tshark, security-relevant fields compared. Prints executions, rate and each class
 /// of outcome per family; fails on any disagreement (samples in
 /// filter-dpi/fuzz/differential-out/).
 fn differential(seconds: u32) -> anyhow::Result<()> {
-    eprintln!("\n=== differential fuzzing (sigwall vs pycrate), {seconds} s per family ===");
+    eprintln!("\n=== differential fuzzing (sigwall vs pycrate and tshark), {seconds} s per family ===");
     cargo(&["build", "--release", "-p", "filter-dpi", "--bin", "dpi-fields"])?;
     let script = workspace_root().join("filter-dpi/fuzz/differential.py");
     let status = Command::new("python3")
         .arg(&script)
         .args(["--seconds", &seconds.to_string()])
         .status()
-        .context("running filter-dpi/fuzz/differential.py (needs python3 and pycrate)")?;
+        .context("running filter-dpi/fuzz/differential.py (needs python3, pycrate and tshark)")?;
     if !status.success() {
         bail!("differential fuzzing found disagreements ({status}): see filter-dpi/fuzz/differential-out/");
     }

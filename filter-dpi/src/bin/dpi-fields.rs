@@ -3,10 +3,13 @@
 //! compares them with an independent decoder's (pycrate) on generated and mutated messages.
 //!
 //! Input, one message per line: `<family> <hex>`, family one of `tcap` (a TCAP message),
-//! `m3ua` (an M3UA message: M3UA → SCCP → TCAP → MAP; likewise `sua`, `m2ua`, `m2pa`), `diameter` (one Diameter message, as
-//! one SCTP user message), `gtpc` (one GTP-C datagram payload). Output: `{"ok":..., ...}` with
-//! the fields, `"error"` naming the error that stopped decoding and `"anomalies"` the
-//! non-canonical findings. A line that is not `<family> <hex>` gets `{"bad_input":true}`.
+//! `m3ua` (an M3UA message: M3UA → SCCP → TCAP → MAP; likewise `sua`, `m2ua`, `m2pa`),
+//! `diameter` (one Diameter message, as one SCTP user message), `gtpc` (one GTP-C datagram
+//! payload, GTPv1-C or GTPv2-C), `sms-deliver` and `sms-submit` (one SMS TPDU, TS 23.040, sent
+//! to the mobile or from it: TP-MTI means different types each way). Output:
+//! `{"ok":..., ...}` with the fields, `"error"` naming the error that stopped decoding and
+//! `"anomalies"` the non-canonical findings. A line that is not `<family> <hex>` gets
+//! `{"bad_input":true}`.
 //!
 //! Std only (the crate's dependency rule): the JSON is written by hand.
 
@@ -14,7 +17,7 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, BufWriter, Write};
 
 use filter_dpi::ss7::{self, tcap::TcapSlice};
-use filter_dpi::{DecodeError, diameter, gtp, sctp};
+use filter_dpi::{DecodeError, diameter, gtp, sctp, sms};
 
 fn hex(b: &[u8]) -> String {
     b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
@@ -186,6 +189,28 @@ fn gtpc(b: &[u8]) -> String {
     }
 }
 
+/// SMS TPDU: TP-MTI, TP-PID, TP-DCS, TP-OA/TP-DA digits (null for an alphanumeric address),
+/// TP-UDHI and the user-data header's IEIs in order.
+fn sms(b: &[u8], dir: sms::Direction) -> String {
+    match sms::TpduSlice::from_slice(b, dir) {
+        Err(e) => format!("{{\"ok\":false,\"error\":{}}}", err(Some(&e))),
+        Ok(t) => {
+            let addr = t.address();
+            format!(
+                "{{\"ok\":true,\"mti\":{},\"kind\":{},\"pid\":{},\"dcs\":{},\"ton\":{},\"addr\":{},\"udhi\":{},\"ies\":{},\"error\":null}}",
+                t.first_octet() & 0x03,
+                js(&format!("{:?}", t.kind())),
+                opt(t.pid()),
+                opt(t.dcs().map(|d| d.raw)),
+                opt(addr.map(|a| a.ton)),
+                opt_s(addr.and_then(|a| a.digits()).as_deref()),
+                t.has_udh(),
+                list(t.ies(), |ie| ie.iei.to_string()),
+            )
+        }
+    }
+}
+
 fn main() -> io::Result<()> {
     let stdin = io::stdin();
     let mut out = BufWriter::new(io::stdout().lock());
@@ -201,6 +226,8 @@ fn main() -> io::Result<()> {
             (Some("m2pa"), Some(b)) => sigtran(sctp::PPID_M2PA, &b),
             (Some("diameter"), Some(b)) => diameter(&b),
             (Some("gtpc"), Some(b)) => gtpc(&b),
+            (Some("sms-deliver"), Some(b)) => sms(&b, sms::Direction::ToMs),
+            (Some("sms-submit"), Some(b)) => sms(&b, sms::Direction::FromMs),
             _ => "{\"bad_input\":true}".into(),
         };
         writeln!(out, "{j}")?;

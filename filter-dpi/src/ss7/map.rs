@@ -225,28 +225,54 @@ pub fn address_string(v: &[u8]) -> Option<AddressString> {
 /// The top-level fields of an argument.
 struct Fields<'a> {
     items: Vec<Tlv<'a>>,
+    /// A field read by its context tag came after a context field with a higher tag.
+    late: std::cell::Cell<bool>,
 }
+
+/// What [`Fields`] reports when a field it read by tag was out of its SEQUENCE position.
+const OUT_OF_ORDER: &str =
+    "MAP field after one its SEQUENCE puts later (read by tag; a receiver decoding in order does not see it)";
 
 impl<'a> Fields<'a> {
     /// Fields of a constructed element; a primitive element is its own single field.
     fn of(t: &Tlv<'a>, budget: &Budget) -> Result<Self, DecodeError> {
         if !t.constructed {
-            return Ok(Fields { items: vec![*t] });
+            return Ok(Fields { items: vec![*t], late: std::cell::Cell::new(false) });
         }
         let mut items = Vec::new();
         for f in t.children(budget) {
             // A MAP argument has fewer than 40 top-level fields; the element budget bounds it.
             items.push(f?);
         }
-        Ok(Fields { items })
+        Ok(Fields { items, late: std::cell::Cell::new(false) })
+    }
+    /// The context-specific `[n]` field, primitive or constructed. Every field read by tag
+    /// here comes, in its SEQUENCE's definition, after context fields of lower tags only; one
+    /// found after a higher tag is out of order (BER encodes a SEQUENCE in definition order): a
+    /// receiver decoding in order rejects it or skips it as an unknown extension, so reading it
+    /// would judge a field the receiver does not see (differential fuzzer: an insertSubscriberData
+    /// MSISDN [1] after networkAccessMode [24]). It is still read, and reported ([`Self::late`]).
+    fn ctx_field(&self, n: u32, constructed: bool) -> Option<Tlv<'a>> {
+        let k =
+            self.items.iter().position(|t| t.class == CLASS_CONTEXT && t.tag == n && t.constructed == constructed)?;
+        if self.items.iter().take(k).any(|t| t.class == CLASS_CONTEXT && t.tag > n) {
+            self.late.set(true);
+        }
+        self.items.get(k).copied()
     }
     /// Primitive context-specific `[n]`.
     fn ctx(&self, n: u32) -> Option<&'a [u8]> {
-        self.items.iter().find(|t| t.class == CLASS_CONTEXT && t.tag == n && !t.constructed).map(|t| t.value)
+        self.ctx_field(n, false).map(|t| t.value)
     }
     /// Constructed context-specific `[n]`.
     fn ctx_c(&self, n: u32) -> Option<Tlv<'a>> {
-        self.items.iter().find(|t| t.class == CLASS_CONTEXT && t.tag == n && t.constructed).copied()
+        self.ctx_field(n, true)
+    }
+    /// A field read by tag was out of its SEQUENCE position: reported in `info`.
+    fn report_late(&self, info: &mut MapInfo) {
+        if self.late.get() {
+            info.noncanonical.push(OUT_OF_ORDER);
+        }
     }
     /// The first field, if it is a universal OCTET STRING: where the IMSI of every argument
     /// that starts with one is. Not "the first OCTET STRING anywhere": with the IMSI's tag
@@ -444,6 +470,7 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
         }
         _ => {}
     }
+    f.report_late(&mut i);
     Ok(i)
 }
 
@@ -474,6 +501,7 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
             if let Some(loc) = f.ctx_c(0) {
                 let l = Fields::of(&loc, b)?;
                 i.add(NetworkNode, l.ctx(1));
+                l.report_late(&mut i);
             }
         }
         SEND_IDENTIFICATION => i.set_lead_imsi(&f),
@@ -488,10 +516,12 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
                 let l = Fields::of(&loc, b)?;
                 i.add(Vlr, l.ctx(1));
                 i.add(Msc, l.ctx(6));
+                l.report_late(&mut i);
             }
         }
         _ => {}
     }
+    f.report_late(&mut i);
     Ok(i)
 }
 
@@ -604,6 +634,30 @@ mod tests {
         let (t, _) = Tlv::parse(&cl, &b).unwrap();
         let i = decode_invoke(i64::from(ops::CANCEL_LOCATION), &t).unwrap();
         assert!(!i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"));
+    }
+
+    #[test]
+    fn field_out_of_sequence_order_is_reported() {
+        let b = Budget::new(Layer::Map);
+        // insertSubscriberData { networkAccessMode [24], msisdn [1] } (differential fuzzer):
+        // msisdn is read, and reported as out of order; in order, it is not reported
+        let late = [
+            0x30, 0x10, 0x98, 0x04, 0x06, 0x90, 0x73, 0xf5, 0x81, 0x08, 0x91, 0x00, 0x07, 0x97, 0x66, 0x60, 0x15, 0xf6,
+        ];
+        let (t, _) = Tlv::parse(&late, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::INSERT_SUBSCRIBER_DATA), &t).unwrap();
+        assert_eq!((i.msisdn(), i.noncanonical.as_slice()), (Some("0070796606516"), &[OUT_OF_ORDER][..]));
+        let in_order = [
+            0x30, 0x10, 0x81, 0x08, 0x91, 0x00, 0x07, 0x97, 0x66, 0x60, 0x15, 0xf6, 0x98, 0x04, 0x06, 0x90, 0x73, 0xf5,
+        ];
+        let (t, _) = Tlv::parse(&in_order, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::INSERT_SUBSCRIBER_DATA), &t).unwrap();
+        assert_eq!((i.msisdn(), i.noncanonical.len()), (Some("0070796606516"), 0));
+        // a higher tag after the field read, or a lower one before it, is in order
+        let sri_sm = [0x30, 0x0d, 0x80, 0x03, 0x91, 0x41, 0x22, 0x81, 0x01, 0xff, 0x82, 0x03, 0x91, 0x41, 0x22];
+        let (t, _) = Tlv::parse(&sri_sm, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::SEND_ROUTING_INFO_FOR_SM), &t).unwrap();
+        assert_eq!(i.noncanonical.len(), 0);
     }
 
     #[test]

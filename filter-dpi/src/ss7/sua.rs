@@ -256,6 +256,14 @@ fn global_title(v: &[u8], noncanonical: &mut Option<&'static str>) -> Result<Glo
     if n > d.len() {
         *noncanonical = Some("global title says more digits than it carries");
     }
+    // Digits past the Number of Digits (an odd count's filler nibble, or whole octets the
+    // sub-parameter's length still covers) must be fillers, 0 or 0xF (as SCCP's, Q.713
+    // §3.4.2.3.1): a receiver that reads the octets rather than the count (tshark does) sees
+    // another global title (found by the differential fuzzer). Zero octets there are padding
+    // some senders count in the length.
+    if d.bytes().skip(n).any(|c| c != b'0' && c != b'F') {
+        *noncanonical = Some("global title has digits past its Number of Digits");
+    }
     d.truncate(n);
     Ok(GlobalTitle {
         gti,
@@ -376,6 +384,26 @@ pub(crate) mod tests {
         long.extend(tlv(ADDR_GLOBAL_TITLE, &[0, 0, 0, 4, 9, 0, 1, 4, 0x21]));
         let a = SuaAddress::from_slice(&long).unwrap();
         assert_eq!((a.global_title.unwrap().digits.as_str(), a.noncanonical.is_some()), ("12", true));
+        // digits past the count: flagged, unless they are zero (padding)
+        for (n, bcd, digits, flagged) in [
+            (2u8, &[0x21u8, 0x43][..], "12", true),
+            (3, &[0x21, 0x53], "123", true),
+            (3, &[0x21, 0x03], "123", false),
+            (2, &[0x21, 0x00], "12", false),
+            (3, &[0x21, 0xf3], "123", false),
+            (0, &[0x21], "", true),
+        ] {
+            let mut v = vec![0, 1, 0, 7];
+            let mut gt = vec![0, 0, 0, 4, n, 0, 1, 4];
+            gt.extend_from_slice(bcd);
+            v.extend(tlv(ADDR_GLOBAL_TITLE, &gt));
+            let a = SuaAddress::from_slice(&v).unwrap();
+            assert_eq!(
+                (a.global_title.unwrap().digits.as_str(), a.noncanonical.is_some()),
+                (digits, flagged),
+                "{n} {bcd:x?}"
+            );
+        }
         // a repeated SSN sub-parameter
         let mut two = vec![0, 2, 0, 7];
         two.extend(tlv(ADDR_SSN, &[0, 0, 0, 6]));
