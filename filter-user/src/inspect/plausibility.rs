@@ -111,7 +111,7 @@ impl Slot {
 /// country table, and the per-peer identity windows.
 pub struct State {
     pub subscribers: Arc<Mutex<Subscribers>>,
-    pub countries: Countries,
+    pub countries: &'static Countries,
     pub rotation: Rotation,
     /// A fixed clock (Unix seconds) for tests; `None`: the wall clock.
     pub clock: Option<u32>,
@@ -130,7 +130,7 @@ impl State {
     pub fn new(subscribers: Arc<Mutex<Subscribers>>) -> State {
         State {
             subscribers,
-            countries: Countries::shipped(),
+            countries: Countries::shared(),
             rotation: Rotation::default(),
             clock: None,
             unjudged: Default::default(),

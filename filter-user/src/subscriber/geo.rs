@@ -41,6 +41,13 @@ impl Countries {
         Countries::parse(CSV).expect("the shipped countries.csv parses (checked by a unit test)")
     }
 
+    /// The shipped table, parsed once per process: every inspection engine shares it (parsing
+    /// it per engine cost more than inspecting a few hundred frames).
+    pub fn shared() -> &'static Countries {
+        static SHIPPED: std::sync::LazyLock<Countries> = std::sync::LazyLock::new(Countries::shipped);
+        &SHIPPED
+    }
+
     pub fn parse(csv: &str) -> Result<Countries, String> {
         let mut c = Countries { all: vec![], by_mcc: HashMap::new(), by_cc: HashMap::new(), by_iso: HashMap::new() };
         for (n, line) in csv.lines().enumerate() {
