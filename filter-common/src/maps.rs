@@ -27,10 +27,16 @@ pub const SCRATCH: &str = "SCRATCH";
 pub const FRAGMENTS: &str = "FRAGMENTS";
 /// GCRA state of the peers' copy budgets for deep inspection.
 pub const COPY_STATE: &str = "COPY_STATE";
+/// In-path mode: the two ports (`filter_common::InpathCfg`).
+pub const INPATH_CFG: &str = "INPATH_CFG";
+/// In-path mode: the devmap (hash) from the ingress ifindex to the port a frame leaves by.
+pub const INPATH_FWD: &str = "INPATH_FWD";
+/// In-path mode: per-CPU counters of where frames went (`filter_common::INPATH_*`).
+pub const INPATH_STATS: &str = "INPATH_STATS";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 21] = [
+pub const ALL: [&str; 24] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -52,6 +58,9 @@ pub const ALL: [&str; 21] = [
     SCRATCH,
     FRAGMENTS,
     COPY_STATE,
+    INPATH_CFG,
+    INPATH_FWD,
+    INPATH_STATS,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).

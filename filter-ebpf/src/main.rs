@@ -4,7 +4,8 @@
 //! Kernel features used, and the first kernel with each: per-CPU arrays (4.6), LPM tries with
 //! `BPF_F_NO_PREALLOC` (4.11), LRU hash maps (4.10), XDP native mode on veth (4.19),
 //! `bpf_link` for XDP with atomic program replacement (5.9), the BPF ring buffer (5.8) and
-//! `bpf_xdp_load_bytes` for copying flagged packets into it (5.18). The floor is therefore
+//! `bpf_xdp_load_bytes` for copying flagged packets into it (5.18); in-path mode adds a devmap
+//! hash (5.4) and `bpf_redirect_map` with the lookup in the helper (5.3). The floor is therefore
 //! **5.18**; tested on 6.18. Maps are legacy `#[map]` definitions (aya-ebpf 0.2), not
 //! BTF-described ones.
 #![no_std]
@@ -21,14 +22,14 @@ use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
     helpers::{bpf_get_prandom_u32, bpf_xdp_load_bytes},
     macros::{map, xdp},
-    maps::{Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
+    maps::{Array, DevMapHash, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
     programs::XdpContext,
 };
 use aya_log_ebpf::debug;
 use filter_common::{
     Action, Active, Block, Class, Counter, DEFAULT_PREFIX_CAPACITY, FlowKey, FragKey, FragVerdict, GENERATIONS,
     GlobalPolicy, INSPECT_BUDGET, INSPECT_DROP_SKIPPED, INSPECT_FLAG_FRAGMENT, INSPECT_FLAG_TRUNCATED, INSPECT_FLAGGED,
-    INSPECT_OVERFLOW, INSPECT_SNAPLEN, INSPECT_STATS_ENTRIES, INSPECT_TRUNCATED, InspectCfg, InspectHeader,
+    INSPECT_OVERFLOW, INSPECT_SNAPLEN, INSPECT_STATS_ENTRIES, INSPECT_TRUNCATED, InpathCfg, InspectCfg, InspectHeader,
     InspectRecord, MAX_PEERS, Meta, PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES,
     STATS_UNKNOWN_DROPPED, STATS_UNKNOWN_PASSED, UNKNOWN_PEER_ID, decide, rate, stats_index, stats_index_in,
 };
@@ -136,12 +137,75 @@ static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 static FRAGMENTS: LruHashMap<FragKey, FragVerdict> =
     LruHashMap::with_max_entries(filter_common::maps::FRAGMENTS_CAPACITY, 0);
 
+/// In-path mode's two ports (index 0); all zero in host mode.
+#[map]
+static INPATH_CFG: Array<InpathCfg> = Array::with_max_entries(1, 0);
+
+/// In-path forwarding: ingress ifindex -> the other port (A -> B, B -> A). A devmap hash
+/// (kernel 5.4) keyed by ifindex, so the key is `ctx.ingress_ifindex()` as is; the redirect
+/// looks it up in the helper (5.3), and a missing key takes the `Err` branch.
+#[map]
+static INPATH_FWD: DevMapHash = DevMapHash::with_max_entries(4, 0);
+
+/// Per-CPU packets and bytes by where an in-path frame went (`filter_common::INPATH_*`).
+#[map]
+static INPATH_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(filter_common::INPATH_STATS_ENTRIES, 0);
+
 // Inlined into the entry point the macro generates: otherwise LLVM leaves the whole program in a
 // BPF-to-BPF call that every packet pays for.
 #[xdp]
 #[inline(always)]
 pub fn sigwall(ctx: XdpContext) -> u32 {
-    judge(&ctx)
+    // In-path mode: the core side's frames go to the interconnect side unjudged (the first pass
+    // is the interconnect's allowlist; the core is the home network). Host mode: `core` is 0
+    // and no ifindex is 0, so this is one array read and a compare.
+    let core = match INPATH_CFG.get(0) {
+        Some(c) if c.enabled != 0 => c.core_ifindex,
+        _ => 0,
+    };
+    if core != 0 && ctx.ingress_ifindex() as u32 == core {
+        return forward(&ctx, filter_common::INPATH_FROM_CORE);
+    }
+    let action = judge(&ctx);
+    if action != xdp_action::XDP_PASS {
+        return action;
+    }
+    // Read again rather than kept from above: with only `action` live after `judge`, the
+    // verifier prunes the many ways out of it into one state here.
+    match INPATH_CFG.get(0) {
+        Some(c) if c.enabled != 0 => forward(&ctx, filter_common::INPATH_FORWARDED),
+        _ => action,
+    }
+}
+
+/// In-path mode: send the frame out of the other port (every PASS becomes this: ARP/ND,
+/// ICMP, non-signaling, allowed signaling), counted under `why`; a port missing from
+/// `INPATH_FWD` drops the frame, counted `INPATH_NO_PORT`. The redirect's own fallback action
+/// is not used (flags 0): its `Err` would be XDP_ABORTED.
+#[inline(always)]
+fn forward(ctx: &XdpContext, why: u32) -> u32 {
+    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    match INPATH_FWD.redirect(ctx.ingress_ifindex() as u32, 0) {
+        Ok(action) => {
+            count_inpath(why, bytes);
+            action
+        }
+        Err(_) => {
+            count_inpath(filter_common::INPATH_NO_PORT, bytes);
+            xdp_action::XDP_DROP
+        }
+    }
+}
+
+#[inline(always)]
+pub(crate) fn count_inpath(index: u32, bytes: u64) {
+    if let Some(c) = INPATH_STATS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe {
+            (*c).packets += 1;
+            (*c).bytes += bytes;
+        }
+    }
 }
 
 /// The whole first pass for one frame. It cannot fail by design: every missing map entry or

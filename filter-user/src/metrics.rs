@@ -97,6 +97,20 @@ pub fn render(src: &Sources) -> String {
         for p in &s.peers {
             o.sample("sigwall_peer_bytes_total", &[("peer", &p.name)], p.bytes);
         }
+        if let Some(inpath) = &s.inpath {
+            o.head(
+                "sigwall_inpath_packets_total",
+                "counter",
+                "In-path mode: frames by where they went after the first pass (forwarded, from_core, no_port, to_daemon, fail_open, fail_closed).",
+            );
+            for (n, c) in inpath {
+                o.sample("sigwall_inpath_packets_total", &[("what", n)], c.packets);
+            }
+            o.head("sigwall_inpath_bytes_total", "counter", "In-path mode: bytes, as sigwall_inpath_packets_total.");
+            for (n, c) in inpath {
+                o.sample("sigwall_inpath_bytes_total", &[("what", n)], c.bytes);
+            }
+        }
         o.head("sigwall_policy_generation", "gauge", "Policy generation the XDP program reads.");
         o.sample("sigwall_policy_generation", &[], s.generation);
     }

@@ -154,6 +154,7 @@ impl State {
             "xdp_mode": self.attached.mode,
             "program_id": program_id,
             "adopted": self.attached.adopted,
+            "forward_to": self.attached.forward.as_ref().map(|f| f.iface.clone()),
             "policy_file": self.policy_path.display().to_string(),
             "policy_sha256": hex(&sha256(&self.text)),
             "generation": self.generation(),
