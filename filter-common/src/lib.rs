@@ -534,6 +534,27 @@ pub const INPATH_STAT_NAMES: [(u32, &str); 6] = [
     (INPATH_FAIL_CLOSED, "fail_closed"),
 ];
 
+/// In-path mode: the metadata XDP puts in front of a frame it hands to the daemon through
+/// AF_XDP (`bpf_xdp_adjust_meta`; copy-mode AF_XDP copies it into the UMEM frame, so the
+/// daemon reads it at `desc.addr - INPATH_META_LEN`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InpathMeta {
+    /// [`INPATH_META_MAGIC`]: tells metadata from whatever the headroom held.
+    pub magic: u32,
+    /// The peer the first pass matched (its generation's id, below [`MAX_PEERS`]).
+    pub peer_id: u16,
+    /// `Class as u8` as the first pass established it.
+    pub class: u8,
+    pub _pad: u8,
+}
+
+pub const INPATH_META_LEN: usize = core::mem::size_of::<InpathMeta>();
+/// "SWM1".
+pub const INPATH_META_MAGIC: u32 = 0x5357_4d31;
+/// Entries of `INPATH_XSKS` (RX queues of the interconnect side with a daemon socket).
+pub const INPATH_MAX_QUEUES: u32 = 64;
+
 /// The single active-generation selector (map value at index 0 of `ACTIVE`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -735,7 +756,7 @@ fn fragment_dropped(facts: &Facts, global: &GlobalPolicy) -> bool {
 
 /// The peer's effective mode: its override, else the global mode.
 #[inline(always)]
-fn peer_mode(p: &PeerPolicy, global: &GlobalPolicy) -> Mode {
+pub fn peer_mode(p: &PeerPolicy, global: &GlobalPolicy) -> Mode {
     match p.mode {
         PEER_MODE_ENFORCE => Mode::Enforce,
         PEER_MODE_MONITOR => Mode::Monitor,

@@ -33,10 +33,14 @@ pub const INPATH_CFG: &str = "INPATH_CFG";
 pub const INPATH_FWD: &str = "INPATH_FWD";
 /// In-path mode: per-CPU counters of where frames went (`filter_common::INPATH_*`).
 pub const INPATH_STATS: &str = "INPATH_STATS";
+/// In-path mode: the daemon's AF_XDP sockets by RX queue of the interconnect side.
+pub const INPATH_XSKS: &str = "INPATH_XSKS";
+/// In-path mode: per-CPU scratch of one program run (which frame goes up to the daemon).
+pub const INPATH_UP: &str = "INPATH_UP";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 24] = [
+pub const ALL: [&str; 26] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -61,6 +65,8 @@ pub const ALL: [&str; 24] = [
     INPATH_CFG,
     INPATH_FWD,
     INPATH_STATS,
+    INPATH_XSKS,
+    INPATH_UP,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).

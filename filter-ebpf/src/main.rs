@@ -20,9 +20,9 @@ use aya_ebpf::{
     bindings::xdp_action,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::bpf_ktime_get_ns,
-    helpers::{bpf_get_prandom_u32, bpf_xdp_load_bytes},
+    helpers::{bpf_get_prandom_u32, bpf_xdp_adjust_meta, bpf_xdp_load_bytes},
     macros::{map, xdp},
-    maps::{Array, DevMapHash, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
+    maps::{Array, DevMapHash, LpmTrie, LruHashMap, PerCpuArray, RingBuf, XskMap, lpm_trie::Key},
     programs::XdpContext,
 };
 use aya_log_ebpf::debug;
@@ -147,6 +147,12 @@ static INPATH_CFG: Array<InpathCfg> = Array::with_max_entries(1, 0);
 #[map]
 static INPATH_FWD: DevMapHash = DevMapHash::with_max_entries(4, 0);
 
+/// In-path mode: the daemon's AF_XDP sockets, by RX queue of the interconnect side (an XSK
+/// takes frames only from the queue it is bound to). Kernel 4.18; the kernel empties a slot
+/// when its socket closes (the daemon died), and the redirect's lookup then fails.
+#[map]
+static INPATH_XSKS: XskMap = XskMap::with_max_entries(filter_common::INPATH_MAX_QUEUES, 0);
+
 /// Per-CPU packets and bytes by where an in-path frame went (`filter_common::INPATH_*`).
 #[map]
 static INPATH_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(filter_common::INPATH_STATS_ENTRIES, 0);
@@ -173,7 +179,16 @@ pub fn sigwall(ctx: XdpContext) -> u32 {
     // Read again rather than kept from above: with only `action` live after `judge`, the
     // verifier prunes the many ways out of it into one state here.
     match INPATH_CFG.get(0) {
-        Some(c) if c.enabled != 0 => forward(&ctx, filter_common::INPATH_FORWARDED),
+        Some(c) if c.enabled != 0 => {
+            if let Some(u) = INPATH_UP.get_ptr_mut(0) {
+                // SAFETY: per-CPU value of this run (see `INPATH_UP`).
+                let v = unsafe { core::ptr::replace(u, 0) };
+                if v & TO_DAEMON != 0 {
+                    return up(&ctx, v & 0xfff, (v >> 12) & 0xf);
+                }
+            }
+            forward(&ctx, filter_common::INPATH_FORWARDED)
+        }
         _ => action,
     }
 }
@@ -311,7 +326,7 @@ fn judge(ctx: &XdpContext) -> u32 {
         } else {
             every == 1 || (every > 1 && sampled(ctx, &parsed, every))
         };
-        if copied && !flag(ctx, peer_id, p, &facts, &verdict, bytes) {
+        if copied && !flag(ctx, peer_id, p, global, every, &facts, &verdict, bytes) {
             copied = false;
             verdict = filter_common::uninspected(verdict, p, global);
         }
@@ -441,8 +456,9 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
     }
 }
 
-/// Copy the packet and its verdict to the ring buffer, within the peer's copy budget. True if
-/// the copy was made. A copy not made is counted (globally, and the peer's `copy_denied`); the
+/// Copy the packet and its verdict to the ring buffer, within the peer's copy budget, or in
+/// path hand it up to the daemon (`INPATH_UP`, see below). True if the copy was made (or the
+/// packet goes up). A copy not made is counted (globally, and the peer's `copy_denied`); the
 /// caller then applies the peer's `on_overload` ([`filter_common::uninspected`]): a packet the
 /// first pass passed is dropped (fail-closed) or passes uninspected (fail-open).
 ///
@@ -454,6 +470,124 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
 /// traffic.
 #[inline(always)]
 pub(crate) fn flag(
+    ctx: &XdpContext,
+    peer_id: u32,
+    p: &PeerPolicy,
+    global: &GlobalPolicy,
+    every: u32,
+    facts: &filter_common::Facts,
+    verdict: &filter_common::Verdict,
+    len: u64,
+) -> bool {
+    let dropped = verdict.action == Action::Drop;
+    // In path, a passed message of a peer inspected whole and enforced goes up to the daemon
+    // instead of being copied: it is judged before it is delivered. Sampled and monitored
+    // peers stay on the copy (detection only, no added latency). Only the general path gets
+    // here with such a frame: the fast path leaves it to it (`inpath_up_wanted`), which keeps
+    // this branch out of the fast path's many verifier states.
+    if (!dropped as u32) & eq(every, 1) & inpath_up_wanted(p, global) != 0 {
+        if INPATH_XSKS.get(ctx.rx_queue_index()).is_some()
+            && let Some(u) = INPATH_UP.get_ptr_mut(0)
+        {
+            // SAFETY: per-CPU value, this program run's alone; read back and cleared by the
+            // entry point before this run ends.
+            unsafe { *u = TO_DAEMON | (facts.class as u32) << 12 | peer_id };
+            count_copy(peer_id, true, false);
+            count_inpath(filter_common::INPATH_TO_DAEMON, len);
+            return true;
+        }
+        // No socket on this queue (daemon not running or not bound yet): the peer's
+        // `on_overload` decides, through the caller's `uninspected`; counted here and in the
+        // peer's `copy_denied`.
+        count_copy(peer_id, false, false);
+        let open = p.flags & filter_common::PEER_FLAG_OVERLOAD_PASS != 0;
+        count_inpath(if open { filter_common::INPATH_FAIL_OPEN } else { filter_common::INPATH_FAIL_CLOSED }, len);
+        return false;
+    }
+    copy_to_ring(ctx, peer_id, p, facts, verdict, len)
+}
+
+/// In path, a peer whose signaling goes up to the daemon: 1 if its effective mode is enforce
+/// and in-path mode is on, else 0. The caller checks that the peer is inspected whole
+/// (`every == 1`) for the class. Computed without branches ([`eq`]): a branch per condition
+/// split the verifier's states on each path that gets here, and cost it a fifth more
+/// instructions.
+#[inline(always)]
+pub(crate) fn inpath_up_wanted(p: &PeerPolicy, global: &GlobalPolicy) -> u32 {
+    let on = match INPATH_CFG.get(0) {
+        Some(c) => c.enabled,
+        None => 0,
+    };
+    let inherit = eq(p.mode as u32, filter_common::PEER_MODE_INHERIT as u32);
+    let enforce = eq(p.mode as u32, filter_common::PEER_MODE_ENFORCE as u32)
+        | (inherit & eq(global.mode as u32, filter_common::Mode::Enforce as u32));
+    (eq(on, 0) ^ 1) & enforce
+}
+
+/// 1 if `a == b`, else 0, without a branch (BPF has no set-on-condition instruction, so a
+/// comparison's value costs a branch). `a ^ b` is 0 only for equal values; below 2^32 its
+/// difference from 1 wraps to the top bit only then.
+#[inline(always)]
+pub(crate) fn eq(a: u32, b: u32) -> u32 {
+    (((a ^ b) as u64).wrapping_sub(1) >> 63) as u32
+}
+
+/// The ring copy only, for the fast path (which never sees a frame that goes up; see `flag`).
+#[inline(always)]
+pub(crate) fn flag_ring(
+    ctx: &XdpContext,
+    peer_id: u32,
+    p: &PeerPolicy,
+    facts: &filter_common::Facts,
+    verdict: &filter_common::Verdict,
+    len: u64,
+) -> bool {
+    copy_to_ring(ctx, peer_id, p, facts, verdict, len)
+}
+
+/// `INPATH_UP`'s value for a frame that goes up to the daemon: this bit, the class in bits
+/// 12..16 and the peer id (below `MAX_PEERS` = 2^12) in bits 0..12.
+const TO_DAEMON: u32 = 1 << 16;
+
+/// In path: set by [`flag`] when the frame goes up to the daemon (`TO_DAEMON | peer id`), read
+/// and cleared by the entry point in the same run. A per-CPU value rather than a return value:
+/// threading a third outcome through both paths' verdict code cost the verifier a third more
+/// states.
+#[map]
+static INPATH_UP: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+/// In path: put the peer id in front of the frame (XDP metadata) and redirect it to this RX
+/// queue's AF_XDP socket. `flag` saw the socket in its slot; if it closed since (the daemon
+/// died in between) or the metadata cannot be made, the frame is dropped, counted
+/// `fail_closed` whatever the peer's `on_overload` (a race of nanoseconds).
+#[inline(always)]
+fn up(ctx: &XdpContext, peer_id: u32, class: u32) -> u32 {
+    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    // SAFETY: `ctx.ctx` is the xdp_md of this run; a failed adjustment changes nothing.
+    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(filter_common::INPATH_META_LEN as i32)) } == 0 {
+        let meta = ctx.metadata();
+        if meta + filter_common::INPATH_META_LEN <= ctx.data() {
+            let m = meta as *mut filter_common::InpathMeta;
+            // SAFETY: [meta, meta + 8) lies before `data`, checked above; the metadata area is
+            // this program's.
+            unsafe {
+                (*m).magic = filter_common::INPATH_META_MAGIC;
+                (*m).peer_id = peer_id as u16;
+                (*m).class = class as u8;
+                (*m)._pad = 0;
+            }
+            if let Ok(action) = INPATH_XSKS.redirect(ctx.rx_queue_index(), 0) {
+                return action;
+            }
+        }
+    }
+    count_inpath(filter_common::INPATH_FAIL_CLOSED, bytes);
+    xdp_action::XDP_DROP
+}
+
+/// Copy the packet and its verdict to the ring buffer (see [`flag`]).
+#[inline(always)]
+fn copy_to_ring(
     ctx: &XdpContext,
     peer_id: u32,
     p: &PeerPolicy,

@@ -275,7 +275,7 @@ impl Drop for Capture {
 }
 
 /// In-path mode's three namespaces: an interconnect side (`ic`: the IPX/GRX router, with the
-/// partner's address 198.18.1.10 and an address in no peer, 198.18.1.99), sigwall's namespace
+/// partners' addresses 198.18.1.10 and .11 and an address in no peer, 198.18.1.99), sigwall's namespace
 /// with the two ports (A towards the interconnect, B towards the core, no addresses), and the
 /// core (`core`: the STP/DEA/PGW, 198.18.1.20). ic and core are one L2 segment through sigwall.
 /// Every veth end has two queues (one AF_XDP socket per queue). Dropping it deletes all three
@@ -293,6 +293,8 @@ pub struct InpathLab {
 /// The interconnect side's addresses: the partner, and a source in no peer.
 pub const IC_PARTNER: &str = "198.18.1.10";
 pub const IC_UNKNOWN: &str = "198.18.1.99";
+/// A second partner (e.g. one that fails open).
+pub const IC_PARTNER2: &str = "198.18.1.11";
 pub const IC_PARTNER6: &str = "2001:db8:1::10";
 /// The core side's address.
 pub const CORE_ADDR: &str = "198.18.1.20";
@@ -335,7 +337,7 @@ impl InpathLab {
             ip(&args);
         }
         for (ns, ifname, addrs) in [
-            (&l.lab.ipx_ns, &l.lab.ipx_if, &[IC_PARTNER, IC_UNKNOWN, IC_PARTNER6][..]),
+            (&l.lab.ipx_ns, &l.lab.ipx_if, &[IC_PARTNER, IC_PARTNER2, IC_UNKNOWN, IC_PARTNER6][..]),
             (&l.core_ns, &l.core_if, &[CORE_ADDR, CORE_ADDR6][..]),
         ] {
             for a in addrs {

@@ -124,10 +124,39 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             "the pinned PEER_STATS map cannot be opened: overload of inspection is counted but not reported as events"
         );
     }
-    let inspection = {
+    let mut inspection = {
         let _rt = rt.enter();
         inspection::start(sinks.ring, sinks.blocks, view, sinks.events, sinks.pcap, sinks.subscribers, peer_stats)
     };
+    if let Some(fwd) = &attached.forward {
+        // In path: the AF_XDP workers, last, so that every slot of INPATH_XSKS is filled by a
+        // worker that is ready; until then XDP applies each peer's on_overload.
+        let ports = crate::inpath::Ports {
+            iface: cfg.iface.clone(),
+            ifindex: loader::ifindex(&cfg.iface).ok_or_else(|| OperatorError::NoInterface(cfg.iface.clone()))?,
+            core: fwd.iface.clone(),
+            core_ifindex: fwd.ifindex,
+        };
+        let xsks = attached.filter.ebpf.take_map(maps::INPATH_XSKS).context("the object has no INPATH_XSKS map")?;
+        let mut xsks = aya::maps::XskMap::try_from(xsks).context("INPATH_XSKS is not an XSKMAP")?;
+        let n = match inspection.start_inpath(&ports, &mut xsks, &pol, &attached.filter) {
+            Ok(n) => n,
+            Err(e) => {
+                // As for the sinks: a fresh attach is undone, an adopted filter keeps running.
+                drop(inspection);
+                if !attached.adopted {
+                    drop(attached);
+                    let _ = loader::force_detach(&cfg.iface);
+                }
+                return Err(e);
+            }
+        };
+        log::info!(
+            "in path: {n} AF_XDP worker(s) judge inspected peers' signaling from {} before it leaves by {}",
+            cfg.iface,
+            fwd.iface
+        );
+    }
     let counters = inspection.counters_reader();
     let state =
         State::new(attached, cfg.policy_path.clone(), text, pol, cfg.persist, cfg.limits, sinks.audit, inspection);

@@ -14,7 +14,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use super::inspection::{self, Inspection};
+use super::inspection::Inspection;
 use crate::{
     control::{Command, server::Caller},
     errors::CommandError,
@@ -237,7 +237,7 @@ impl State {
         if let Err(e) = crate::inspect::io::set_enabled(&mut self.attached.filter, new.inspect.enabled) {
             log::error!("switching deep inspection: {e}");
         }
-        self.inspection.follow(inspection::PolicyView::new(&new, &self.attached.filter));
+        self.inspection.follow_policy(&new, &self.attached.filter);
         self.policy = new;
         self.text = text;
         Ok(json!({ "generation": c.global.generation, "changed": true, "changes": changes }))
@@ -256,6 +256,9 @@ impl State {
         insp["enabled"] = json!(self.policy.inspect.enabled);
         insp["subscriber_state"] = serde_json::to_value(self.inspection.state_stats()).unwrap_or_default();
         v["inspect"] = insp;
+        if let Some(c) = self.inspection.inpath_counters() {
+            v["inpath_daemon"] = serde_json::to_value(c).unwrap_or_default();
+        }
         Ok(v)
     }
 

@@ -14,7 +14,7 @@ use std::{
 use filter_common::{Class, Reason};
 use filter_testkit::{
     daemon::Daemon,
-    netns::{self, CORE_ADDR, CORE_ADDR6, IC_PARTNER, IC_PARTNER6, IC_UNKNOWN, InpathLab, in_netns},
+    netns::{self, CORE_ADDR, CORE_ADDR6, IC_PARTNER, IC_PARTNER2, IC_PARTNER6, IC_UNKNOWN, InpathLab, in_netns},
     packets, sigwall_bin,
 };
 
@@ -134,4 +134,136 @@ fn forward_to_is_checked() {
         assert!(!out.status.success() && err.contains(want), "--forward-to {to}: {err}");
         assert!(!sigwall::loader::pins_present(&lab.lab.edge_if), "nothing attached");
     }
+}
+
+const INSPECTED: &str = r#"
+[defaults]
+mode = "enforce"
+unknown_peer = "drop"
+
+[inspect]
+home_imsi_prefixes = ["00101"]
+
+[[peer]]
+name = "partner"
+prefixes = ["198.18.1.10/32"]
+allow = ["gtp-c", "gtp-u", "diameter", "sigtran"]
+inspect = "all"
+
+[[peer]]
+name = "open-partner"
+prefixes = ["198.18.1.11/32"]
+allow = ["gtp-c"]
+inspect = "all"
+on_overload = "fail-open"
+"#;
+
+/// A GTPv2-C Echo Request with sequence number `seq` (a legitimate path-management message).
+fn echo(seq: u8) -> Vec<u8> {
+    let mut m = packets::gtpv2c_echo();
+    m[6] = seq;
+    m
+}
+
+/// The daemon's control `stats` (pins plus inspection and in-path worker counters).
+fn control_stats(d: &Daemon) -> serde_json::Value {
+    sigwall::control::call(&d.socket(), sigwall::control::Command::Stats, Duration::from_secs(5)).expect("stats")
+}
+
+fn events(d: &Daemon) -> Vec<serde_json::Value> {
+    let out = Command::new(sigwall_bin()).args(["events", "--socket", d.socket().to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Pulled up, judged, then delivered: a GTPv2-C Context Request (a rule blocks it) sent between
+/// two Echo Requests on the same path never reaches the core, while both echoes arrive byte for
+/// byte; the path is not blocked (the next echo crosses), and the event says the message was
+/// dropped.
+#[test]
+fn a_blocked_message_never_reaches_the_core_and_its_neighbours_do() {
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-xsk");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let ic = lab.lab.ipx_ns.clone();
+    assert!((0..3).any(|_| netns::ping(&ic, CORE_ADDR, Duration::from_secs(1))), "ping ic -> core");
+
+    let core = udp(&lab.core_ns, &format!("{CORE_ADDR}:2123"));
+    let partner = udp(&ic, &format!("{IC_PARTNER}:2123"));
+    let attack = packets::gtpv2c(130, 0x77, 2, &[]);
+    for m in [echo(1), attack.clone(), echo(3)] {
+        partner.send_to(&m, format!("{CORE_ADDR}:2123")).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(drain(&core), vec![echo(1), echo(3)], "the echoes arrive unchanged, the attack not at all");
+    // The path stays open: no block-flow was pushed down for a message that was dropped.
+    partner.send_to(&echo(4), format!("{CORE_ADDR}:2123")).unwrap();
+    assert_eq!(drain(&core), vec![echo(4)]);
+
+    let ev = events(&d);
+    let hit: Vec<_> = ev.iter().filter(|e| e["rule"] == "gtpc-message-not-allowed").collect();
+    assert_eq!(hit.len(), 1, "{ev:?}");
+    assert_eq!(hit[0]["inpath"], "dropped");
+    let s = d.stats();
+    assert_eq!(s.inpath("to_daemon"), 4, "{:?}", s.inpath);
+    assert_eq!(s.inpath("fail_closed") + s.inpath("fail_open"), 0);
+    assert_eq!(s.cell(Reason::FlowBlocked, Class::GtpC), 0);
+    let st = control_stats(&d);
+    let w = &st["inpath_daemon"];
+    assert_eq!(
+        (w["received"].as_u64(), w["forwarded"].as_u64(), w["dropped"].as_u64()),
+        (Some(4), Some(3), Some(1)),
+        "{st}"
+    );
+    assert_eq!(w["uninspected_dropped"], 0, "{st}");
+}
+
+/// kill -9 of the daemon: its sockets close, their XSKMAP slots empty, and XDP applies each
+/// peer's `on_overload`: the fail-closed partner's message is dropped (`inspect_overload`,
+/// `fail_closed`), the fail-open one's forwarded uninspected (`fail_open`); the first pass
+/// still drops a stranger. A restarted daemon adopts the pins, binds again, and judges again.
+#[test]
+fn daemon_death_applies_each_peers_on_overload_and_a_restart_adopts() {
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-kill");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let mut d = start(&lab, &policy);
+    let ic = lab.lab.ipx_ns.clone();
+    assert!((0..3).any(|_| netns::ping(&ic, CORE_ADDR, Duration::from_secs(1))), "ping ic -> core");
+    let core = udp(&lab.core_ns, &format!("{CORE_ADDR}:2123"));
+    let closed = udp(&ic, &format!("{IC_PARTNER}:2123"));
+    let open = udp(&ic, &format!("{IC_PARTNER2}:2123"));
+    let stranger = udp(&ic, &format!("{IC_UNKNOWN}:2123"));
+    closed.send_to(&echo(1), format!("{CORE_ADDR}:2123")).unwrap();
+    assert_eq!(drain(&core), vec![echo(1)], "judged and delivered while the daemon runs");
+
+    d.kill_hard();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = d.stats();
+    closed.send_to(&echo(2), format!("{CORE_ADDR}:2123")).unwrap();
+    open.send_to(&echo(3), format!("{CORE_ADDR}:2123")).unwrap();
+    stranger.send_to(&echo(4), format!("{CORE_ADDR}:2123")).unwrap();
+    assert_eq!(drain(&core), vec![echo(3)], "only the fail-open peer's message crosses");
+    let s = d.stats();
+    assert_eq!(s.inpath("fail_closed") - before.inpath("fail_closed"), 1, "{:?}", s.inpath);
+    assert_eq!(s.inpath("fail_open") - before.inpath("fail_open"), 1, "{:?}", s.inpath);
+    assert_eq!(
+        s.cell(Reason::InspectOverload, Class::GtpC) - before.cell(Reason::InspectOverload, Class::GtpC),
+        1,
+        "the fail-closed drop has its reason"
+    );
+    assert_eq!(s.peer("partner").unwrap().copy_denied, 1);
+    assert_eq!(s.peer("open-partner").unwrap().copy_denied, 1);
+    assert_eq!(s.cell(Reason::NotAllowlisted, Class::GtpC) - before.cell(Reason::NotAllowlisted, Class::GtpC), 1);
+
+    // Restart: adopt the pinned program and maps, bind again.
+    let d2 = start(&lab, &policy);
+    closed.send_to(&echo(5), format!("{CORE_ADDR}:2123")).unwrap();
+    assert_eq!(drain(&core), vec![echo(5)], "judged and delivered again after the restart");
+    let s2 = d2.stats();
+    assert_eq!(s2.inpath("to_daemon") - s.inpath("to_daemon"), 1);
+    assert_eq!(s2.inpath("fail_closed"), s.inpath("fail_closed"));
+    drop(d2);
+    drop(d);
 }

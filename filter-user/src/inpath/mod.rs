@@ -1,0 +1,468 @@
+//! In-path deep inspection (issue 9): XDP redirects the signaling of peers inspected whole and
+//! enforced to an AF_XDP socket per RX queue of the interconnect side (`INPATH_XSKS`); a worker
+//! thread per queue decodes and judges each frame with the inspection engine and only then
+//! sends it out of the core side, byte for byte unchanged, or drops it.
+//!
+//! What a blocked message becomes: a GTP datagram (UDP) is dropped, and the flow is not
+//! blocked (the message is stopped; the next one is judged on its own), while `block-peer`
+//! still quarantines the peer. SCTP and TCP cannot lose a segment without the sender
+//! retransmitting it until the association fails (docs/design/in-path.md section 3), so until
+//! neutralization in place lands their blocked messages are forwarded and the rule's block is
+//! pushed down as in copy mode (containment), the event saying so.
+//!
+//! Nothing that came up is forwarded uninspected without a counter: a frame without the
+//! metadata XDP writes, with a descriptor outside the UMEM, of a peer the current policy does
+//! not know, an IP fragment (not reassembled in path yet) or a frame that does not parse goes
+//! by the peer's `on_overload` (fail-closed: dropped; fail-open: forwarded), each counted in
+//! [`Counters`].
+
+pub mod xsk;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    inspect::{self, Action, Engine, Flagged, RuleSet, io},
+    loader::Filter,
+    policy::{Policy, inspect::PeerInspect},
+};
+
+/// Frames (and so ring entries) per worker: 8 MiB of UMEM each.
+pub const FRAMES: u32 = 2048;
+/// Frames taken from the RX ring per batch.
+const BATCH: usize = 64;
+/// How long a worker sleeps in poll(2) without traffic before it looks at its stop flag and
+/// its completions again.
+const POLL_MS: i32 = 50;
+
+/// What a worker needs of the policy.
+pub struct View {
+    rules: RuleSet,
+    /// Peer id -> name and inspection settings.
+    peers: HashMap<u32, (String, PeerInspect)>,
+    fail_open: HashSet<u32>,
+}
+
+impl View {
+    pub fn new(policy: &Policy, filter: &Filter) -> View {
+        let peers = policy
+            .peers
+            .iter()
+            .filter_map(|p| filter.peer_id(&p.name).map(|id| (id, (p.name.clone(), p.inspect.clone()))))
+            .collect();
+        let fail_open =
+            policy.peers.iter().filter(|p| p.overload_pass).filter_map(|p| filter.peer_id(&p.name)).collect();
+        View { rules: RuleSet::new(&policy.inspect).with_ports(&policy.ports), peers, fail_open }
+    }
+}
+
+/// A worker's counters (summed over workers when read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Frames taken from the RX rings.
+    pub received: u64,
+    /// Judged and sent out of the core side unchanged.
+    pub forwarded: u64,
+    /// Judged and dropped: a rule blocked the message (GTP over UDP).
+    pub dropped: u64,
+    /// Blocked SCTP/TCP messages forwarded (not neutralized yet) with their block pushed down.
+    pub blocked_forwarded: u64,
+    /// Not judged (see the module doc) and forwarded: the peer fails open.
+    pub uninspected_forwarded: u64,
+    /// Not judged and dropped: the peer fails closed (or is unknown).
+    pub uninspected_dropped: u64,
+    /// Of the unjudged: no metadata, bad descriptor, unknown peer, IP fragment, unparsable.
+    pub no_meta: u64,
+    pub bad_descriptor: u64,
+    pub unknown_peer: u64,
+    pub fragment: u64,
+    pub unparsable: u64,
+    /// Frames dropped because the core side's TX ring was full.
+    pub tx_ring_full: u64,
+    /// The kernel's counters of the RX sockets (`XDP_STATISTICS`): frames XDP redirected that
+    /// never reached the RX ring (ring full, no fill entry).
+    pub kernel_rx_dropped: u64,
+    pub kernel_rx_ring_full: u64,
+    pub kernel_fill_empty: u64,
+    pub kernel_tx_invalid: u64,
+}
+
+impl Counters {
+    fn add(&mut self, o: &Counters) {
+        self.received += o.received;
+        self.forwarded += o.forwarded;
+        self.dropped += o.dropped;
+        self.blocked_forwarded += o.blocked_forwarded;
+        self.uninspected_forwarded += o.uninspected_forwarded;
+        self.uninspected_dropped += o.uninspected_dropped;
+        self.no_meta += o.no_meta;
+        self.bad_descriptor += o.bad_descriptor;
+        self.unknown_peer += o.unknown_peer;
+        self.fragment += o.fragment;
+        self.unparsable += o.unparsable;
+        self.tx_ring_full += o.tx_ring_full;
+        self.kernel_rx_dropped += o.kernel_rx_dropped;
+        self.kernel_rx_ring_full += o.kernel_rx_ring_full;
+        self.kernel_fill_empty += o.kernel_fill_empty;
+        self.kernel_tx_invalid += o.kernel_tx_invalid;
+    }
+}
+
+/// What the workers share with the daemon: events out, counters, blocks for the inspector.
+pub struct Sink {
+    /// Events (JSON) to log and keep for `sigwall events`.
+    pub events: Box<dyn Fn(Vec<Value>) + Send + Sync>,
+    /// Block actions (block-peer; SCTP/TCP blocks) for the inspector's block writer.
+    pub blocks: Box<dyn Fn(Action) + Send + Sync>,
+    /// Per worker: its counters and its engine's.
+    pub counters: Mutex<Vec<(Counters, inspect::Counters)>>,
+}
+
+impl Sink {
+    /// The workers' counters, summed.
+    pub fn totals(&self) -> (Counters, inspect::Counters) {
+        let mut c = Counters::default();
+        let mut e = inspect::Counters::default();
+        for (w, en) in crate::daemon::state::lock(&self.counters).iter() {
+            c.add(w);
+            e.add(en);
+        }
+        (c, e)
+    }
+}
+
+/// The running workers; dropping them stops and joins the threads (closing their sockets, which
+/// empties their `INPATH_XSKS` slots: XDP then applies each peer's `on_overload`).
+pub struct Workers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    views: Vec<mpsc::Sender<View>>,
+}
+
+impl Workers {
+    /// Follow a policy change.
+    pub fn follow(&self, policy: &Policy, filter: &Filter) {
+        for v in &self.views {
+            let _ = v.send(View::new(policy, filter));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// RX queues of `ifname` (ETHTOOL_GCHANNELS: the larger of rx and combined), and TX queues.
+pub fn queues(ifname: &str) -> std::io::Result<(u32, u32)> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct Channels {
+        cmd: u32,
+        max_rx: u32,
+        max_tx: u32,
+        max_other: u32,
+        max_combined: u32,
+        rx: u32,
+        tx: u32,
+        other: u32,
+        combined: u32,
+    }
+    #[repr(C)]
+    struct Ifreq {
+        name: [u8; 16],
+        data: *mut Channels,
+        _pad: [u8; 16],
+    }
+    const ETHTOOL_GCHANNELS: u32 = 0x3c;
+    let mut ch = Channels { cmd: ETHTOOL_GCHANNELS, ..Default::default() };
+    let mut req = Ifreq { name: [0; 16], data: &mut ch, _pad: [0; 16] };
+    let n = ifname.len().min(15);
+    req.name[..n].copy_from_slice(&ifname.as_bytes()[..n]);
+    // SAFETY: plain socket(2), closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: SIOCETHTOOL with an ifreq whose data points at a live ethtool_channels.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCETHTOOL, &mut req as *mut Ifreq) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: our descriptor.
+    unsafe { libc::close(fd) };
+    if rc != 0 {
+        // A driver without channels: one queue.
+        return if err.raw_os_error() == Some(libc::EOPNOTSUPP) { Ok((1, 1)) } else { Err(err) };
+    }
+    Ok((ch.rx.max(ch.combined).max(1), ch.tx.max(ch.combined).max(1)))
+}
+
+/// The interconnect and core sides, for the workers.
+pub struct Ports {
+    pub iface: String,
+    pub ifindex: u32,
+    pub core: String,
+    pub core_ifindex: u32,
+}
+
+/// Open one socket pair per RX queue of the interconnect side, put each in its `INPATH_XSKS`
+/// slot and start its worker. `subscribers` is the daemon's subscriber state.
+pub fn start(
+    ports: &Ports,
+    xsks: &mut aya::maps::XskMap<aya::maps::MapData>,
+    policy: &Policy,
+    filter: &Filter,
+    subscribers: Arc<Mutex<crate::subscriber::Subscribers>>,
+    sink: Arc<Sink>,
+) -> anyhow::Result<Workers> {
+    use anyhow::Context as _;
+    let (rx, _) = queues(&ports.iface).with_context(|| format!("reading the queues of {}", ports.iface))?;
+    let (_, core_tx) = queues(&ports.core).with_context(|| format!("reading the queues of {}", ports.core))?;
+    let n = rx.min(filter_common::INPATH_MAX_QUEUES);
+    if core_tx < n {
+        anyhow::bail!(
+            "--forward-to {}: {core_tx} TX queues, fewer than the {n} RX queues of {}: in-path inspection sends each queue's frames out of the same queue number (give {} at least {n} queues, e.g. ethtool -L)",
+            ports.core,
+            ports.iface,
+            ports.core
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Workers { stop: stop.clone(), threads: Vec::new(), views: Vec::new() };
+    *crate::daemon::state::lock(&sink.counters) = vec![Default::default(); n as usize];
+    for q in 0..n {
+        let pair = xsk::Pair::open(ports.ifindex, ports.core_ifindex, q, FRAMES).with_context(|| {
+            format!(
+                "opening the AF_XDP sockets of queue {q} ({} -> {}; kernel 5.10 for a UMEM shared between devices)",
+                ports.iface, ports.core
+            )
+        })?;
+        let (tx, rx) = mpsc::channel();
+        let View { rules, peers, fail_open } = View::new(policy, filter);
+        let w = Worker {
+            q: q as usize,
+            pair,
+            engine: Engine::with_state(rules, subscribers.clone()),
+            peers,
+            fail_open,
+            views: rx,
+            sink: sink.clone(),
+            counters: Counters::default(),
+            output: io::OutputLimiter::default(),
+            stop: stop.clone(),
+        };
+        // The slot last: until now XDP found it empty and applied the peers' on_overload.
+        use std::os::fd::AsRawFd as _;
+        xsks.set(q, w.pair.a.as_raw_fd(), 0).with_context(|| format!("putting queue {q}'s socket in INPATH_XSKS"))?;
+        let t = std::thread::Builder::new().name(format!("sigwall-inpath-{q}")).spawn(move || w.run())?;
+        workers.threads.push(t);
+        workers.views.push(tx);
+    }
+    Ok(workers)
+}
+
+struct Worker {
+    q: usize,
+    pair: xsk::Pair,
+    engine: Engine,
+    peers: HashMap<u32, (String, PeerInspect)>,
+    fail_open: HashSet<u32>,
+    views: mpsc::Receiver<View>,
+    sink: Arc<Sink>,
+    counters: Counters,
+    output: io::OutputLimiter,
+    stop: Arc<AtomicBool>,
+}
+
+/// A worker's decision on one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Sent out of the core side (counted once the TX ring took it).
+    Forward(Sent),
+    Drop,
+}
+
+/// Which counter a forwarded frame goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    Judged,
+    Blocked,
+    Uninspected,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut tx = Vec::with_capacity(BATCH);
+        let mut sent = Vec::with_capacity(BATCH);
+        let mut drops = Vec::with_capacity(BATCH);
+        let mut events = Vec::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            while let Ok(View { rules, peers, fail_open }) = self.views.try_recv() {
+                self.engine.rules = rules;
+                self.peers = peers;
+                self.fail_open = fail_open;
+            }
+            self.pair.wait(POLL_MS);
+            let descs = self.pair.receive(BATCH);
+            for d in &descs {
+                self.counters.received += 1;
+                match self.judge(d, &mut events) {
+                    Fate::Forward(how) => {
+                        tx.push(*d);
+                        sent.push(how);
+                    }
+                    Fate::Drop => drops.push(d.addr),
+                }
+            }
+            self.pair.give_back(descs);
+            if !tx.is_empty() {
+                if self.pair.send(&tx) {
+                    self.pair.kick();
+                    for how in &sent {
+                        match how {
+                            Sent::Judged => self.counters.forwarded += 1,
+                            Sent::Blocked => self.counters.blocked_forwarded += 1,
+                            Sent::Uninspected => self.counters.uninspected_forwarded += 1,
+                        }
+                    }
+                } else {
+                    // Cannot happen while the TX ring is as large as the UMEM; counted if it does.
+                    self.counters.tx_ring_full += tx.len() as u64;
+                    drops.extend(tx.iter().map(|d| d.addr));
+                }
+                tx.clear();
+                sent.clear();
+            }
+            if !drops.is_empty() {
+                self.pair.recycle(&drops);
+                drops.clear();
+            }
+            self.pair.complete();
+            if !events.is_empty() {
+                (self.sink.events)(std::mem::take(&mut events));
+            }
+            self.publish();
+        }
+    }
+
+    fn publish(&mut self) {
+        let k = self.pair.statistics();
+        self.counters.kernel_rx_dropped = k.rx_dropped;
+        self.counters.kernel_rx_ring_full = k.rx_ring_full;
+        self.counters.kernel_fill_empty = k.rx_fill_ring_empty;
+        self.counters.kernel_tx_invalid = k.tx_invalid;
+        if let Some(slot) = crate::daemon::state::lock(&self.sink.counters).get_mut(self.q) {
+            *slot = (self.counters, self.engine.counters.clone());
+        }
+    }
+
+    /// Judge one frame: forward it unchanged or drop it.
+    fn judge(&mut self, d: &libc::xdp_desc, events: &mut Vec<Value>) -> Fate {
+        let meta = d.addr.checked_sub(filter_common::INPATH_META_LEN as u64).and_then(|a| {
+            self.pair
+                .umem
+                .bytes(a, filter_common::INPATH_META_LEN as u32)
+                .map(|b| (u32::from_ne_bytes([b[0], b[1], b[2], b[3]]), u16::from_ne_bytes([b[4], b[5]]) as u32, b[6]))
+        });
+        let Some((magic, peer_id, class)) = meta else {
+            self.counters.bad_descriptor += 1;
+            return self.unjudged(None);
+        };
+        if magic != filter_common::INPATH_META_MAGIC {
+            self.counters.no_meta += 1;
+            return self.unjudged(None);
+        }
+        let Some(data) = self.pair.umem.bytes(d.addr, d.len) else {
+            self.counters.bad_descriptor += 1;
+            return self.unjudged(Some(peer_id));
+        };
+        let Some((name, peer)) = self.peers.get(&peer_id) else {
+            self.counters.unknown_peer += 1;
+            return self.unjudged(None);
+        };
+        let frame = match inspect::parse_frame(data) {
+            Ok(f) => f,
+            Err(_) => {
+                self.counters.unparsable += 1;
+                return self.unjudged(Some(peer_id));
+            }
+        };
+        if frame.frag.is_some() {
+            self.counters.fragment += 1;
+            return self.unjudged(Some(peer_id));
+        }
+        let udp = frame.proto == libc::IPPROTO_UDP as u8;
+        let f = Flagged {
+            ts_ns: io::monotonic_ns(),
+            peer: name.clone(),
+            peer_id,
+            class: io::class_of(class),
+            reason: filter_common::Reason::Allowed.name(),
+            dropped: false,
+            data,
+        };
+        // Only enforced peers come up (XDP checks the effective mode): never monitor here.
+        let found = self.engine.inspect(&f, peer, false);
+        let blocked = found.iter().any(|e| !matches!(e.action, Action::Alert));
+        let fate = match (blocked, udp) {
+            (true, true) => Fate::Drop,
+            (true, false) => Fate::Forward(Sent::Blocked),
+            (false, _) => Fate::Forward(Sent::Judged),
+        };
+        for mut ev in found {
+            match (&ev.action, fate) {
+                // The datagram is stopped: its flow is not (the next message is judged alone).
+                (Action::BlockFlow { .. }, Fate::Drop) => {}
+                (Action::Alert, _) => {}
+                (a, _) => (self.sink.blocks)(a.clone()),
+            }
+            ev.json["inpath"] = serde_json::json!(match fate {
+                Fate::Drop => "dropped",
+                Fate::Forward(Sent::Blocked) => "forwarded (not neutralized yet; block pushed down)",
+                Fate::Forward(_) => "forwarded",
+            });
+            let rule = ev.json["rule"].as_str().unwrap_or("").to_string();
+            if self.output.allow(f.ts_ns, name, &rule) {
+                events.push(ev.json);
+            } else {
+                self.engine.counters.events_suppressed += 1;
+            }
+        }
+        if fate == Fate::Drop {
+            self.counters.dropped += 1;
+        }
+        fate
+    }
+
+    /// A frame that came up and cannot be judged: the peer's `on_overload` (fail-closed when
+    /// the peer is not known).
+    fn unjudged(&mut self, peer_id: Option<u32>) -> Fate {
+        if peer_id.is_some_and(|id| self.fail_open.contains(&id)) {
+            Fate::Forward(Sent::Uninspected)
+        } else {
+            self.counters.uninspected_dropped += 1;
+            Fate::Drop
+        }
+    }
+}
