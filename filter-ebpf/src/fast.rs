@@ -8,9 +8,9 @@
 //! blocked. Anything else returns `None` before any side effect (no counter, rate or copy state
 //! touched), and the general path (`parse`, `judge` in main.rs) judges the frame from scratch:
 //! options, extension headers, fragments, other chunks first, unclassifiable frames, malformed IP
-//! or SCTP framing, blocks, and in in-path mode the signaling that goes up to the daemon. The verdict is `filter_common::decide`'s in both paths, on the
-//! same facts; `tests::prog_test_run` checks every class x reason x family x tagging against
-//! counters, which both paths reach.
+//! or SCTP framing, blocks, and in in-path mode the signaling that goes up to the daemon. The
+//! verdict is `filter_common::decide`'s in both paths, on the same facts; `tests::prog_test_run`
+//! checks every class x reason x family x tagging against counters, which both paths reach.
 //!
 //! Why a separate path instead of a faster general parser: the general parser ends in hundreds of
 //! verifier states that have to be joined (`converge`, a per-CPU round trip), loops over tags,

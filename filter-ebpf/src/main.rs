@@ -326,7 +326,7 @@ fn judge(ctx: &XdpContext) -> u32 {
         } else {
             every == 1 || (every > 1 && sampled(ctx, &parsed, every))
         };
-        if copied && !flag(ctx, peer_id, p, global, every, &facts, &verdict, bytes) {
+        if copied && !flag(ctx, peer_id, p, global, &facts, &verdict, bytes) {
             copied = false;
             verdict = filter_common::uninspected(verdict, p, global);
         }
@@ -474,12 +474,12 @@ pub(crate) fn flag(
     peer_id: u32,
     p: &PeerPolicy,
     global: &GlobalPolicy,
-    every: u32,
     facts: &filter_common::Facts,
     verdict: &filter_common::Verdict,
     len: u64,
 ) -> bool {
     let dropped = verdict.action == Action::Drop;
+    let every = if facts.class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
     // In path, a passed message of a peer inspected whole and enforced goes up to the daemon
     // instead of being copied: it is judged before it is delivered. Sampled and monitored
     // peers stay on the copy (detection only, no added latency). Only the general path gets

@@ -16,6 +16,7 @@
 //! by the peer's `on_overload` (fail-closed: dropped; fail-open: forwarded), each counted in
 //! [`Counters`].
 
+pub mod neutralize;
 pub mod xsk;
 
 use std::{
