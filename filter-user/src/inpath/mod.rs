@@ -3,12 +3,19 @@
 //! thread per queue decodes and judges each frame with the inspection engine and only then
 //! sends it out of the core side, byte for byte unchanged, or drops it.
 //!
-//! What a blocked message becomes: a GTP datagram (UDP) is dropped, and the flow is not
-//! blocked (the message is stopped; the next one is judged on its own), while `block-peer`
-//! still quarantines the peer. SCTP and TCP cannot lose a segment without the sender
-//! retransmitting it until the association fails (docs/design/in-path.md section 3), so until
-//! neutralization in place lands their blocked messages are forwarded and the rule's block is
-//! pushed down as in copy mode (containment), the event saying so.
+//! What a blocked message becomes: a GTP datagram (UDP) is dropped; a MAP operation or a
+//! Diameter request on SCTP or TCP is neutralized in place ([`neutralize`]: same length, the
+//! receiver rejects it and executes nothing, the association stays up), since SCTP and TCP
+//! cannot lose a segment without the sender retransmitting it until the association fails
+//! (docs/design/in-path.md section 3). The flow is not blocked (the message is stopped; the
+//! next one is judged on its own), while `block-peer` still quarantines the peer. A message
+//! the neutralizer cannot reach (split over chunks or segments, SCCP-segmented, a global
+//! operation code) is forwarded and the rule's block pushed down as in copy mode
+//! (containment), the event saying so. A retransmission of a neutralized DATA chunk (same TSN)
+//! or TCP segment (same sequence number) gets the same rewrite.
+//!
+//! A message-level verdict does not need the packet to be proven the association's, unlike a
+//! pushed-down block (review H7): stopping one message cannot take anyone's association down.
 //!
 //! Nothing that came up is forwarded uninspected without a counter: a frame without the
 //! metadata XDP writes, with a descriptor outside the UMEM, of a peer the current policy does
@@ -31,6 +38,8 @@ use std::{
 
 use serde::Serialize;
 use serde_json::Value;
+
+use filter_common::FlowKey;
 
 use crate::{
     inspect::{self, Action, Engine, Flagged, RuleSet, io},
@@ -76,7 +85,12 @@ pub struct Counters {
     pub forwarded: u64,
     /// Judged and dropped: a rule blocked the message (GTP over UDP).
     pub dropped: u64,
-    /// Blocked SCTP/TCP messages forwarded (not neutralized yet) with their block pushed down.
+    /// Judged, blocked and neutralized in place (SCTP, TCP), then forwarded.
+    pub neutralized: u64,
+    /// Retransmissions of neutralized chunks or segments given the same rewrite.
+    pub retransmissions_neutralized: u64,
+    /// Blocked SCTP/TCP messages the neutralizer could not reach, forwarded with their block
+    /// pushed down.
     pub blocked_forwarded: u64,
     /// Not judged (see the module doc) and forwarded: the peer fails open.
     pub uninspected_forwarded: u64,
@@ -104,6 +118,8 @@ impl Counters {
         self.forwarded += o.forwarded;
         self.dropped += o.dropped;
         self.blocked_forwarded += o.blocked_forwarded;
+        self.neutralized += o.neutralized;
+        self.retransmissions_neutralized += o.retransmissions_neutralized;
         self.uninspected_forwarded += o.uninspected_forwarded;
         self.uninspected_dropped += o.uninspected_dropped;
         self.no_meta += o.no_meta;
@@ -267,6 +283,8 @@ pub fn start(
             engine: Engine::with_state(rules, subscribers.clone()),
             peers,
             fail_open,
+            rewritten: HashMap::new(),
+            rewritten_order: std::collections::VecDeque::new(),
             views: rx,
             sink: sink.clone(),
             counters: Counters::default(),
@@ -289,11 +307,84 @@ struct Worker {
     engine: Engine,
     peers: HashMap<u32, (String, PeerInspect)>,
     fail_open: HashSet<u32>,
+    /// Neutralized chunks (by TSN) and segments (by sequence number), per flow, with what was
+    /// neutralized in them: their retransmissions get the same rewrite. At most
+    /// [`REWRITTEN_MAX`] entries, the oldest forgotten first.
+    rewritten: HashMap<FlowKey, HashMap<u32, Targets>>,
+    rewritten_order: std::collections::VecDeque<(FlowKey, u32)>,
     views: mpsc::Receiver<View>,
     sink: Arc<Sink>,
     counters: Counters,
     output: io::OutputLimiter,
     stop: Arc<AtomicBool>,
+}
+
+/// Neutralized chunks and segments remembered per worker (the memo's window of 4096 TSNs).
+const REWRITTEN_MAX: usize = 4096;
+
+/// What to neutralize in a message: these MAP operation codes and Diameter commands (`None`:
+/// every Invoke, every request).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Targets {
+    ops: Option<HashSet<i64>>,
+    cmds: Option<HashSet<u32>>,
+}
+
+impl Targets {
+    /// From the findings that stop a message: the operation codes and command codes they name;
+    /// a finding that names none (a binding or spoofing rule judges the whole message, a
+    /// transport or decoding anomaly the whole frame) selects every Invoke or request of the
+    /// frame's class.
+    fn of(stops: &[&Value], class: filter_common::Class) -> Targets {
+        let mut t = Targets { ops: Some(HashSet::new()), cmds: Some(HashSet::new()) };
+        for e in stops {
+            let f = &e["fields"];
+            match (e["protocol"].as_str(), f["map_op"].as_i64(), f["command_code"].as_u64()) {
+                (_, Some(op), _) => {
+                    if let Some(o) = &mut t.ops {
+                        o.insert(op);
+                    }
+                }
+                (_, _, Some(c)) => {
+                    if let Some(s) = &mut t.cmds {
+                        s.insert(c as u32);
+                    }
+                }
+                (Some("sigtran"), _, _) => t.ops = None,
+                (Some("diameter"), _, _) => t.cmds = None,
+                _ if class == filter_common::Class::Sigtran => t.ops = None,
+                _ if class == filter_common::Class::Diameter => t.cmds = None,
+                _ => {}
+            }
+        }
+        t
+    }
+
+    fn merge(&mut self, o: &Targets) {
+        match (&mut self.ops, &o.ops) {
+            (Some(a), Some(b)) => a.extend(b),
+            (a, _) => *a = None,
+        }
+        match (&mut self.cmds, &o.cmds) {
+            (Some(a), Some(b)) => a.extend(b),
+            (a, _) => *a = None,
+        }
+    }
+
+    fn op(&self, op: i64) -> bool {
+        self.ops.as_ref().is_none_or(|s| s.contains(&op))
+    }
+
+    fn cmd(&self, c: u32) -> bool {
+        self.cmds.as_ref().is_none_or(|s| s.contains(&c))
+    }
+}
+
+/// A finding that stops its message: its rule blocks, in enforce mode. Whether the packet was
+/// proven the association's only decides whether a block is pushed down (`Event::action`).
+fn stops_message(ev: &inspect::Event) -> bool {
+    let configured = ev.json["configured_action"].as_str().unwrap_or("alert");
+    !matches!(ev.action, Action::Alert) || (configured != "alert" && ev.json["mode"] == "enforce")
 }
 
 /// A worker's decision on one frame.
@@ -308,6 +399,8 @@ enum Fate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sent {
     Judged,
+    Neutralized,
+    Retransmission,
     Blocked,
     Uninspected,
 }
@@ -343,6 +436,8 @@ impl Worker {
                     for how in &sent {
                         match how {
                             Sent::Judged => self.counters.forwarded += 1,
+                            Sent::Neutralized => self.counters.neutralized += 1,
+                            Sent::Retransmission => self.counters.retransmissions_neutralized += 1,
                             Sent::Blocked => self.counters.blocked_forwarded += 1,
                             Sent::Uninspected => self.counters.uninspected_forwarded += 1,
                         }
@@ -413,7 +508,9 @@ impl Worker {
             self.counters.fragment += 1;
             return self.unjudged(Some(peer_id));
         }
-        let udp = frame.proto == libc::IPPROTO_UDP as u8;
+        let proto = frame.proto;
+        let key = frame.flow_key();
+        let seq = frame.tcp.as_ref().map(|t| t.seq).unwrap_or(0);
         let f = Flagged {
             ts_ns: io::monotonic_ns(),
             peer: name.clone(),
@@ -425,26 +522,48 @@ impl Worker {
         };
         // Only enforced peers come up (XDP checks the effective mode): never monitor here.
         let found = self.engine.inspect(&f, peer, false);
-        let blocked = found.iter().any(|e| !matches!(e.action, Action::Alert));
-        let fate = match (blocked, udp) {
-            (true, true) => Fate::Drop,
-            (true, false) => Fate::Forward(Sent::Blocked),
-            (false, _) => Fate::Forward(Sent::Judged),
+        let (ts_ns, name) = (f.ts_ns, name.clone());
+        let stops: Vec<&Value> = found.iter().filter(|e| stops_message(e)).map(|e| &e.json).collect();
+        let mut techniques = Vec::new();
+        let fate = if stops.is_empty() {
+            self.retransmission(d, proto, key, seq)
+        } else if proto == libc::IPPROTO_UDP as u8 {
+            Fate::Drop
+        } else {
+            let targets = Targets::of(&stops, io::class_of(class));
+            match self.neutralize(d, proto, |t| t.is_some_and(|_| true), &targets) {
+                Ok(done) => {
+                    for r in &done {
+                        techniques.push(r.technique.clone());
+                        self.remember(key, r.seq, &targets);
+                    }
+                    Fate::Forward(Sent::Neutralized)
+                }
+                Err(why) => {
+                    techniques.push(format!("none ({})", why.name()));
+                    Fate::Forward(Sent::Blocked)
+                }
+            }
         };
         for mut ev in found {
             match (&ev.action, fate) {
-                // The datagram is stopped: its flow is not (the next message is judged alone).
-                (Action::BlockFlow { .. }, Fate::Drop) => {}
+                // The message is stopped: its flow is not (the next message is judged alone).
+                (Action::BlockFlow { .. }, Fate::Drop | Fate::Forward(Sent::Neutralized)) => {}
                 (Action::Alert, _) => {}
                 (a, _) => (self.sink.blocks)(a.clone()),
             }
+            let stopped = stops_message(&ev);
             ev.json["inpath"] = serde_json::json!(match fate {
-                Fate::Drop => "dropped",
-                Fate::Forward(Sent::Blocked) => "forwarded (not neutralized yet; block pushed down)",
-                Fate::Forward(_) => "forwarded",
+                Fate::Drop if stopped => "dropped",
+                Fate::Forward(Sent::Neutralized) if stopped => "neutralized",
+                Fate::Forward(Sent::Blocked) if stopped => "forwarded (not neutralized; block pushed down)",
+                _ => "forwarded",
             });
+            if stopped && !techniques.is_empty() {
+                ev.json["technique"] = serde_json::json!(techniques);
+            }
             let rule = ev.json["rule"].as_str().unwrap_or("").to_string();
-            if self.output.allow(f.ts_ns, name, &rule) {
+            if self.output.allow(ts_ns, &name, &rule) {
                 events.push(ev.json);
             } else {
                 self.engine.counters.events_suppressed += 1;
@@ -454,6 +573,63 @@ impl Worker {
             self.counters.dropped += 1;
         }
         fate
+    }
+
+    /// Neutralize the frame of `d` in place: SCTP chunks whose TSN `tsn` selects (`Some(tsn)`),
+    /// or a TCP segment.
+    fn neutralize(
+        &mut self,
+        d: &libc::xdp_desc,
+        proto: u8,
+        tsn: impl Fn(Option<u32>) -> bool,
+        t: &Targets,
+    ) -> Result<Vec<neutralize::Rewrite>, neutralize::NotDone> {
+        let bytes = self.pair.umem.bytes_mut(d.addr, d.len).ok_or(neutralize::NotDone::Truncated)?;
+        match proto {
+            132 => neutralize::sctp_tsns(bytes, |n| tsn(Some(n)), |op| t.op(op), |c| t.cmd(c)),
+            6 => neutralize::tcp(bytes, |c| t.cmd(c)),
+            _ => Err(neutralize::NotDone::NotTransport),
+        }
+    }
+
+    /// A frame no finding stops: if it retransmits a neutralized chunk or segment of its flow,
+    /// the same rewrite (the engine does not judge a message twice, so it raised nothing).
+    fn retransmission(&mut self, d: &libc::xdp_desc, proto: u8, key: FlowKey, seq: u32) -> Fate {
+        let Some(seen) = self.rewritten.get(&key) else { return Fate::Forward(Sent::Judged) };
+        let mut all = Targets::default();
+        let mut first = true;
+        for t in seen.values() {
+            if first {
+                all = t.clone();
+                first = false;
+            } else {
+                all.merge(t);
+            }
+        }
+        let tsns: HashSet<u32> = seen.keys().copied().collect();
+        if proto == 6 && !tsns.contains(&seq) {
+            return Fate::Forward(Sent::Judged);
+        }
+        match self.neutralize(d, proto, |t| t.is_some_and(|n| tsns.contains(&n)), &all) {
+            Ok(_) => Fate::Forward(Sent::Retransmission),
+            Err(_) => Fate::Forward(Sent::Judged),
+        }
+    }
+
+    fn remember(&mut self, key: FlowKey, seq: u32, t: &Targets) {
+        let per_flow = self.rewritten.entry(key).or_default();
+        if per_flow.insert(seq, t.clone()).is_none() {
+            self.rewritten_order.push_back((key, seq));
+        }
+        while self.rewritten_order.len() > REWRITTEN_MAX {
+            let Some((k, s)) = self.rewritten_order.pop_front() else { break };
+            if let Some(m) = self.rewritten.get_mut(&k) {
+                m.remove(&s);
+                if m.is_empty() {
+                    self.rewritten.remove(&k);
+                }
+            }
+        }
     }
 
     /// A frame that came up and cannot be judged: the peer's `on_overload` (fail-closed when

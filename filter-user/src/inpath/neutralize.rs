@@ -37,6 +37,9 @@ pub struct Rewrite {
     pub new: Vec<u8>,
     /// As events name it: `map-opcode 71->127`, `diameter-command 8388620->16777214`.
     pub technique: String,
+    /// SCTP: the TSN of the DATA chunk rewritten (a retransmission of it gets the same
+    /// rewrite); TCP: the segment's sequence number.
+    pub seq: u32,
 }
 
 /// Why a frame was not rewritten.
@@ -142,6 +145,17 @@ pub fn sctp(
     map_op: impl Fn(i64) -> bool,
     diameter_cmd: impl Fn(u32) -> bool,
 ) -> Result<Vec<Rewrite>, NotDone> {
+    sctp_tsns(frame, |_| true, map_op, diameter_cmd)
+}
+
+/// [`sctp`] on the DATA chunks whose TSN `tsn` selects only (a retransmission of chunks
+/// rewritten before).
+pub fn sctp_tsns(
+    frame: &mut [u8],
+    tsn: impl Fn(u32) -> bool,
+    map_op: impl Fn(i64) -> bool,
+    diameter_cmd: impl Fn(u32) -> bool,
+) -> Result<Vec<Rewrite>, NotDone> {
     let l4 = transport(frame)?;
     if l4.proto != 132 {
         return Err(NotDone::NotTransport);
@@ -162,14 +176,19 @@ pub fn sctp(
         if len < 4 || at + len > pkt.len() {
             break;
         }
-        if kind == 0 && flags & 0x03 == 0x03 && len > 16 {
+        let chunk_tsn = be32(pkt, at + 4).unwrap_or(0);
+        if kind == 0 && flags & 0x03 == 0x03 && len > 16 && tsn(chunk_tsn) {
             let ppid = be32(pkt, at + 12).ok_or(NotDone::Truncated)?;
             let user = &pkt[at + 16..at + len];
             let base = l4.off + at + 16;
+            let before = todo.len();
             match ppid {
                 3 => m3ua_invokes(user, base, &map_op, &mut todo),
                 46 | 47 => diameter_commands(user, base, &diameter_cmd, &mut todo),
                 _ => {}
+            }
+            for r in &mut todo[before..] {
+                r.seq = chunk_tsn;
             }
         }
         at += len.next_multiple_of(4);
@@ -202,6 +221,10 @@ pub fn tcp(frame: &mut [u8], diameter_cmd: impl Fn(u32) -> bool) -> Result<Vec<R
     }
     let mut todo = Vec::new();
     diameter_commands(&frame[l4.off + doff..l4.end], l4.off + doff, &diameter_cmd, &mut todo);
+    let seq = be32(frame, l4.off + 4).unwrap_or(0);
+    for r in &mut todo {
+        r.seq = seq;
+    }
     if todo.is_empty() {
         return Err(NotDone::NoTarget);
     }
@@ -283,6 +306,7 @@ fn diameter_commands(data: &[u8], base: usize, pick: &impl Fn(u32) -> bool, out:
                 old: data[at + 5..at + 8].to_vec(),
                 new: NEUTRAL_DIAMETER_COMMAND.to_be_bytes()[1..].to_vec(),
                 technique: format!("diameter-command {cmd}->{NEUTRAL_DIAMETER_COMMAND}"),
+                seq: 0,
             });
         }
         at += len;
@@ -400,6 +424,7 @@ fn tcap_invokes(data: &[u8], base: usize, pick: &impl Fn(i64) -> bool, out: &mut
                 old: op.value.to_vec(),
                 new,
                 technique: format!("map-opcode {code}->{NEUTRAL_MAP_OPCODE}"),
+                seq: 0,
             });
         }
     }
@@ -411,38 +436,13 @@ mod tests {
 
     use super::*;
 
-    /// A TCAP Begin with one Invoke of `op` (invoke id 1) and a small parameter.
     fn tcap_begin(op: u8) -> Vec<u8> {
-        let invoke = [0xa1, 0x0b, 0x02, 0x01, 0x01, 0x02, 0x01, op, 0x30, 0x03, 0x80, 0x01, 0x05];
-        let mut comps = vec![0x6c, invoke.len() as u8];
-        comps.extend_from_slice(&invoke);
-        let mut body = vec![0x48, 0x04, 0x00, 0x00, 0x00, 0x2a];
-        body.extend_from_slice(&comps);
-        let mut m = vec![0x62, body.len() as u8];
-        m.extend_from_slice(&body);
-        m
+        let (ctx, arg) = if op == 71 { (29, packets::map_ati_arg()) } else { (14, packets::map_sai_arg()) };
+        packets::tcap_begin_invoke(op, ctx, 3, &arg)
     }
 
-    /// M3UA DATA -> SCCP UDT (class 0, called/calling by SSN) -> `tcap`.
     fn m3ua(tcap: &[u8]) -> Vec<u8> {
-        let mut sccp = vec![0x09, 0x00, 0x03, 0x05, 0x07, 0x02, 0x42, 0x06, 0x02, 0x42, 0x07];
-        sccp.push(tcap.len() as u8);
-        sccp.extend_from_slice(tcap);
-        let mut pd = Vec::new();
-        pd.extend_from_slice(&1000u32.to_be_bytes());
-        pd.extend_from_slice(&2000u32.to_be_bytes());
-        pd.extend_from_slice(&[3, 2, 0, 0]);
-        pd.extend_from_slice(&sccp);
-        let mut param = 0x0210u16.to_be_bytes().to_vec();
-        param.extend_from_slice(&((4 + pd.len()) as u16).to_be_bytes());
-        param.extend_from_slice(&pd);
-        while !param.len().is_multiple_of(4) {
-            param.push(0);
-        }
-        let mut m = vec![1, 0, 1, 1];
-        m.extend_from_slice(&((8 + param.len()) as u32).to_be_bytes());
-        m.extend_from_slice(&param);
-        m
+        packets::m3ua_sccp(tcap)
     }
 
     /// A DATA chunk with a given TSN, stream sequence number and PPID.

@@ -71,6 +71,16 @@ impl Umem {
         Some(unsafe { std::slice::from_raw_parts(self.area.add(start), end - start) })
     }
 
+    /// The same bytes, writable (a frame being neutralized in place).
+    pub fn bytes_mut(&mut self, addr: u64, len: u32) -> Option<&mut [u8]> {
+        let (start, end) = Self::span(addr, len)?;
+        if end > self.len {
+            return None;
+        }
+        // SAFETY: as `bytes`, and `&mut self` makes this the only view of the area.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.area.add(start), end - start) })
+    }
+
     fn span(addr: u64, len: u32) -> Option<(usize, usize)> {
         let start = usize::try_from(addr).ok()?;
         let end = start.checked_add(len as usize)?;

@@ -14,8 +14,11 @@ use std::{
 use filter_common::{Class, Reason};
 use filter_testkit::{
     daemon::Daemon,
-    netns::{self, CORE_ADDR, CORE_ADDR6, IC_PARTNER, IC_PARTNER2, IC_PARTNER6, IC_UNKNOWN, InpathLab, in_netns},
-    packets, sigwall_bin,
+    netns::{
+        self, CORE_ADDR, CORE_ADDR6, Capture, IC_PARTNER, IC_PARTNER2, IC_PARTNER6, IC_UNKNOWN, InpathLab, in_netns,
+    },
+    packets::{self, Frame, L4},
+    sigwall_bin,
 };
 
 const POLICY: &str = r#"
@@ -266,4 +269,97 @@ fn daemon_death_applies_each_peers_on_overload_and_a_restart_adopts() {
     assert_eq!(s2.inpath("fail_closed"), s.inpath("fail_closed"));
     drop(d2);
     drop(d);
+}
+
+/// A DATA chunk (B and E set) with a given TSN and stream sequence number.
+fn data(tsn: u32, ssn: u16, ppid: u32, user: &[u8]) -> Vec<u8> {
+    let mut c = packets::data_chunk(ppid, user);
+    c[4..8].copy_from_slice(&tsn.to_be_bytes());
+    c[10..12].copy_from_slice(&ssn.to_be_bytes());
+    c
+}
+
+fn sctp_frame(chunks: Vec<Vec<u8>>) -> Vec<u8> {
+    Frame::new(IC_PARTNER.parse().unwrap(), CORE_ADDR.parse().unwrap(), L4::Sctp { sport: 2905, dport: 2905, chunks })
+        .bytes()
+}
+
+/// The SCTP CRC32c of a frame (IPv4, no options) is valid.
+fn crc_ok(f: &[u8]) -> bool {
+    let pkt = &f[34..];
+    let mut z = pkt.to_vec();
+    z[8..12].fill(0);
+    packets::crc32c(&z).to_le_bytes() == pkt[8..12]
+}
+
+/// On a SIGTRAN association: a MAP anyTimeInterrogation (71) sent between two
+/// sendAuthenticationInfo (56) invokes reaches the core neutralized in place (operation code
+/// 127, CRC32c valid, TSN, stream sequence number and length unchanged), the two neighbours
+/// arrive byte for byte, a retransmission of the ATI's TSN gets the same rewrite, and the event
+/// says what was done. The core has no SCTP stack here: the capture is the oracle.
+#[test]
+fn a_map_operation_on_sctp_is_neutralized_in_place() {
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-neutralize");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let cap = Capture::start(&lab.core_ns, &lab.core_if);
+    let tx = lab.lab.sender();
+    let legit1 = sctp_frame(vec![data(
+        1,
+        0,
+        3,
+        &packets::m3ua_sccp(&packets::tcap_begin_invoke(56, 14, 3, &packets::map_sai_arg())),
+    )]);
+    let attack = sctp_frame(vec![data(
+        2,
+        1,
+        3,
+        &packets::m3ua_sccp(&packets::tcap_begin_invoke(71, 29, 3, &packets::map_ati_arg())),
+    )]);
+    let legit2 = sctp_frame(vec![data(
+        3,
+        2,
+        3,
+        &packets::m3ua_sccp(&packets::tcap_begin_invoke(56, 14, 3, &packets::map_sai_arg())),
+    )]);
+    for f in [&legit1, &attack, &legit2, &attack] {
+        tx.send(f);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let got: Vec<Vec<u8>> = cap
+        .finish(Duration::from_millis(400), Duration::from_secs(5))
+        .into_iter()
+        .filter(|f| f.len() > 34 && f[12..14] == [8, 0] && f[23] == 132)
+        .collect();
+    assert_eq!(
+        got.len(),
+        4,
+        "every message arrives, none is dropped: {} {} {:?}",
+        d.stats().to_json(),
+        control_stats(&d)["inpath_daemon"],
+        events(&d)
+    );
+    assert_eq!(got[0], legit1, "a legitimate message arrives unchanged: {:?}", events(&d));
+    assert_eq!(got[2], legit2, "the next one too");
+    for n in [1, 3] {
+        let f = &got[n];
+        assert_eq!(f.len(), attack.len());
+        assert!(crc_ok(f), "CRC32c valid after the rewrite");
+        let changed: Vec<usize> =
+            f.iter().zip(&attack).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).collect();
+        assert!(changed.iter().filter(|i| !(42..46).contains(*i)).count() == 1, "one octet and the CRC: {changed:?}");
+        let at = changed.iter().copied().find(|i| !(42..46).contains(i)).unwrap();
+        assert_eq!((attack[at], f[at]), (71, 127), "the operation code");
+    }
+    let ev = events(&d);
+    let hit: Vec<_> = ev.iter().filter(|e| e["rule"] == "ss7-category1").collect();
+    assert_eq!(hit.len(), 1, "{ev:?}");
+    assert_eq!(hit[0]["inpath"], "neutralized");
+    assert_eq!(hit[0]["technique"][0], "map-opcode 71->127");
+    let w = &control_stats(&d)["inpath_daemon"];
+    assert_eq!((w["neutralized"].as_u64(), w["retransmissions_neutralized"].as_u64()), (Some(1), Some(1)), "{w}");
+    assert_eq!(w["forwarded"], 2, "{w}");
+    // The association is not blocked: nothing was pushed down.
+    assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 0);
 }
