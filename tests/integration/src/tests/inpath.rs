@@ -363,3 +363,59 @@ fn a_map_operation_on_sctp_is_neutralized_in_place() {
     // The association is not blocked: nothing was pushed down.
     assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 0);
 }
+
+/// Diameter over kernel TCP on both ends: an Update-Location (legitimate), a
+/// Provide-Location request (blocked by `diameter-command-blocked`), another Update-Location.
+/// The server at the core reads three whole messages on one connection: the PLR arrives with
+/// Command-Code 0xFFFFFE (the checksum verified, or the kernel would not have delivered it) and
+/// everything else in it unchanged; both ULRs arrive byte for byte; the connection stays up.
+#[test]
+fn a_diameter_request_on_tcp_is_neutralized_and_the_connection_stays_up() {
+    use std::io::{Read, Write};
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-diameter");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let ic = lab.lab.ipx_ns.clone();
+    assert!((0..3).any(|_| netns::ping(&ic, CORE_ADDR, Duration::from_secs(1))), "ping ic -> core");
+    let listener = in_netns(&lab.core_ns, || std::net::TcpListener::bind(format!("{CORE_ADDR}:3868")).unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut msgs = Vec::new();
+        for _ in 0..3 {
+            let mut head = [0u8; 4];
+            if s.read_exact(&mut head).is_err() {
+                break;
+            }
+            let len = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
+            let mut rest = vec![0u8; len.saturating_sub(4)];
+            if s.read_exact(&mut rest).is_err() {
+                break;
+            }
+            msgs.push([head.to_vec(), rest].concat());
+        }
+        (peer.ip().to_string(), msgs)
+    });
+    let mut c = in_netns(&ic, || std::net::TcpStream::connect(format!("{CORE_ADDR}:3868")).unwrap());
+    c.set_nodelay(true).unwrap();
+    let ulr = packets::diameter_message(316, 16777251);
+    let plr = packets::diameter_message(8388620, 16777255);
+    for m in [&ulr, &plr, &ulr] {
+        c.write_all(m).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (from, got) = server.join().unwrap();
+    assert_eq!(from, IC_PARTNER);
+    assert_eq!(got.len(), 3, "three messages on one connection: {:?}", control_stats(&d)["inpath_daemon"]);
+    assert_eq!(got[0], ulr);
+    assert_eq!(got[2], ulr);
+    assert_eq!(&got[1][5..8], &[0xff, 0xff, 0xfe], "Command-Code 0xFFFFFE");
+    assert_eq!((&got[1][..5], &got[1][8..]), (&plr[..5], &plr[8..]), "flags, ids and AVPs unchanged");
+    let ev = events(&d);
+    let hit: Vec<_> = ev.iter().filter(|e| e["rule"] == "diameter-command-blocked").collect();
+    assert_eq!(hit.len(), 1, "{ev:?}");
+    assert_eq!(hit[0]["inpath"], "neutralized");
+    assert_eq!(hit[0]["technique"][0], "diameter-command 8388620->16777214");
+    assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Diameter), 0, "the connection is not blocked");
+}
