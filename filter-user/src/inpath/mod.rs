@@ -51,6 +51,8 @@ use crate::{
 pub const FRAMES: u32 = 2048;
 /// Frames taken from the RX ring per batch.
 const BATCH: usize = 64;
+/// How often a busy worker publishes its counters.
+const PUBLISH_MS: u128 = 100;
 /// How long a worker sleeps in poll(2) without traffic before it looks at its stop flag and
 /// its completions again.
 const POLL_MS: i32 = 50;
@@ -104,6 +106,8 @@ pub struct Counters {
     pub unparsable: u64,
     /// Frames dropped because the core side's TX ring was full.
     pub tx_ring_full: u64,
+    /// Frames the fill ring had no room for (an invariant broken; lost to the UMEM).
+    pub fill_overflow: u64,
     /// The kernel's counters of the RX sockets (`XDP_STATISTICS`): frames XDP redirected that
     /// never reached the RX ring (ring full, no fill entry).
     pub kernel_rx_dropped: u64,
@@ -128,6 +132,7 @@ impl Counters {
         self.fragment += o.fragment;
         self.unparsable += o.unparsable;
         self.tx_ring_full += o.tx_ring_full;
+        self.fill_overflow += o.fill_overflow;
         self.kernel_rx_dropped += o.kernel_rx_dropped;
         self.kernel_rx_ring_full += o.kernel_rx_ring_full;
         self.kernel_fill_empty += o.kernel_fill_empty;
@@ -411,6 +416,8 @@ impl Worker {
         let mut sent = Vec::with_capacity(BATCH);
         let mut drops = Vec::with_capacity(BATCH);
         let mut events = Vec::new();
+        let mut published = std::time::Instant::now();
+        let mut seen = 0;
         while !self.stop.load(Ordering::Relaxed) {
             while let Ok(View { rules, peers, fail_open }) = self.views.try_recv() {
                 self.engine.rules = rules;
@@ -451,14 +458,25 @@ impl Worker {
                 sent.clear();
             }
             if !drops.is_empty() {
-                self.pair.recycle(&drops);
+                if !self.pair.recycle(&drops) {
+                    self.counters.fill_overflow += drops.len() as u64;
+                }
                 drops.clear();
             }
-            self.pair.complete();
+            if !self.pair.complete() {
+                self.counters.fill_overflow += 1;
+            }
             if !events.is_empty() {
                 (self.sink.events)(std::mem::take(&mut events));
             }
-            self.publish();
+            // The counters for readers at most every PUBLISH_MS (two getsockopt calls and a
+            // lock), and whenever the worker is idle.
+            let now = std::time::Instant::now();
+            if now.duration_since(published).as_millis() >= PUBLISH_MS || self.counters.received == seen {
+                self.publish();
+                published = now;
+            }
+            seen = self.counters.received;
         }
     }
 

@@ -414,24 +414,25 @@ impl Pair {
         unsafe { libc::sendto(self.b.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
     }
 
-    /// Put frames (their addresses) back on the fill ring.
-    pub fn recycle(&mut self, addrs: &[u64]) {
+    /// Put frames (their addresses) back on the fill ring. False if it had no room, which
+    /// cannot happen while the fill ring holds every frame of the UMEM (see the module doc);
+    /// the frames would then be lost to the UMEM, not to the link.
+    pub fn recycle(&mut self, addrs: &[u64]) -> bool {
         let aligned: Vec<u64> = addrs.iter().map(|a| a & !(FRAME_SIZE as u64 - 1)).collect();
-        // Cannot fail: the fill ring holds every frame of the UMEM (see the module doc).
-        let ok = self.fill.produce(&aligned);
-        debug_assert!(ok, "fill ring overflow");
+        self.fill.produce(&aligned)
     }
 
-    /// Move completed transmissions back to the fill ring; their number.
-    pub fn complete(&mut self) -> usize {
+    /// Move completed transmissions back to the fill ring; false if the fill ring had no room
+    /// (see [`Pair::recycle`]).
+    pub fn complete(&mut self) -> bool {
         let mut addrs = std::mem::take(&mut self.addrs);
         addrs.clear();
-        let mut n = self.comp.consume(usize::MAX, &mut addrs);
+        self.comp.consume(usize::MAX, &mut addrs);
         // The RX socket's own completion ring is never used for TX; drained for form's sake.
-        n += self.a_comp.consume(usize::MAX, &mut addrs);
-        self.recycle(&addrs);
+        self.a_comp.consume(usize::MAX, &mut addrs);
+        let ok = self.recycle(&addrs);
         self.addrs = addrs;
-        n
+        ok
     }
 
     /// The kernel's drop counters of the RX socket, and the TX socket's invalid descriptors.
