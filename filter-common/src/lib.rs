@@ -501,7 +501,9 @@ pub struct InpathCfg {
     pub iface_ifindex: u32,
     /// Ifindex of B, the core side (`--forward-to`): its frames are forwarded to A unjudged.
     pub core_ifindex: u32,
-    pub _pad: u32,
+    /// Frames of one peer that may be in flight to the daemon on one RX queue (0: no limit);
+    /// written by the daemon when its workers start and on each policy change.
+    pub budget: u32,
 }
 
 /// Indexes of the per-CPU `INPATH_STATS` counters (packets and bytes), in-path mode only. They
@@ -523,15 +525,19 @@ pub const INPATH_TO_DAEMON: u32 = 3;
 pub const INPATH_FAIL_OPEN: u32 = 4;
 /// The same, dropped (`on_overload = "fail-closed"`); `STATS` counts them `inspect_overload`.
 pub const INPATH_FAIL_CLOSED: u32 = 5;
+/// Of those (fail-open or fail-closed), frames whose peer had its budget of frames in flight
+/// on the queue already (the daemon behind on that peer).
+pub const INPATH_OVER_BUDGET: u32 = 6;
 pub const INPATH_STATS_ENTRIES: u32 = 8;
 /// Names of the `INPATH_STATS` counters, by index (`sigwall stats`, metrics).
-pub const INPATH_STAT_NAMES: [(u32, &str); 6] = [
+pub const INPATH_STAT_NAMES: [(u32, &str); 7] = [
     (INPATH_FORWARDED, "forwarded"),
     (INPATH_FROM_CORE, "from_core"),
     (INPATH_NO_PORT, "no_port"),
     (INPATH_TO_DAEMON, "to_daemon"),
     (INPATH_FAIL_OPEN, "fail_open"),
     (INPATH_FAIL_CLOSED, "fail_closed"),
+    (INPATH_OVER_BUDGET, "over_budget"),
 ];
 
 /// In-path mode: the metadata XDP puts in front of a frame it hands to the daemon through

@@ -37,10 +37,13 @@ pub const INPATH_STATS: &str = "INPATH_STATS";
 pub const INPATH_XSKS: &str = "INPATH_XSKS";
 /// In-path mode: per-CPU scratch of one program run (which frame goes up to the daemon).
 pub const INPATH_UP: &str = "INPATH_UP";
+/// In-path mode: frames sent up and taken by the worker, per RX queue and peer (the credit).
+pub const INPATH_SENT: &str = "INPATH_SENT";
+pub const INPATH_DONE: &str = "INPATH_DONE";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 26] = [
+pub const ALL: [&str; 28] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -67,6 +70,8 @@ pub const ALL: [&str; 26] = [
     INPATH_STATS,
     INPATH_XSKS,
     INPATH_UP,
+    INPATH_SENT,
+    INPATH_DONE,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).

@@ -153,6 +153,13 @@ static INPATH_FWD: DevMapHash = DevMapHash::with_max_entries(4, 0);
 #[map]
 static INPATH_XSKS: XskMap = XskMap::with_max_entries(filter_common::INPATH_MAX_QUEUES, 0);
 
+/// In-path credit (see `credit`): frames sent up and frames the worker has taken, per RX queue
+/// and peer id (`queue * MAX_PEERS + peer`).
+#[map]
+static INPATH_SENT: Array<u64> = Array::with_max_entries(filter_common::INPATH_MAX_QUEUES * MAX_PEERS, 0);
+#[map]
+static INPATH_DONE: Array<u64> = Array::with_max_entries(filter_common::INPATH_MAX_QUEUES * MAX_PEERS, 0);
+
 /// Per-CPU packets and bytes by where an in-path frame went (`filter_common::INPATH_*`).
 #[map]
 static INPATH_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(filter_common::INPATH_STATS_ENTRIES, 0);
@@ -486,25 +493,56 @@ pub(crate) fn flag(
     // here with such a frame: the fast path leaves it to it (`inpath_up_wanted`), which keeps
     // this branch out of the fast path's many verifier states.
     if (!dropped as u32) & eq(every, 1) & inpath_up_wanted(p, global) != 0 {
-        if INPATH_XSKS.get(ctx.rx_queue_index()).is_some()
+        let q = ctx.rx_queue_index();
+        if INPATH_XSKS.get(q).is_some()
             && let Some(u) = INPATH_UP.get_ptr_mut(0)
         {
-            // SAFETY: per-CPU value, this program run's alone; read back and cleared by the
-            // entry point before this run ends.
-            unsafe { *u = TO_DAEMON | (facts.class as u32) << 12 | peer_id };
-            count_copy(peer_id, true, false);
-            count_inpath(filter_common::INPATH_TO_DAEMON, len);
-            return true;
+            if credit(q, peer_id) {
+                // SAFETY: per-CPU value, this program run's alone; read back and cleared by the
+                // entry point before this run ends.
+                unsafe { *u = TO_DAEMON | (facts.class as u32) << 12 | peer_id };
+                count_copy(peer_id, true, false);
+                count_inpath(filter_common::INPATH_TO_DAEMON, len);
+                return true;
+            }
+            count_inpath(filter_common::INPATH_OVER_BUDGET, len);
         }
-        // No socket on this queue (daemon not running or not bound yet): the peer's
-        // `on_overload` decides, through the caller's `uninspected`; counted here and in the
-        // peer's `copy_denied`.
+        // No socket on this queue (daemon not running or not bound yet), or the peer's frames
+        // in flight on this queue at its budget: the peer's `on_overload` decides, through the
+        // caller's `uninspected`; counted here and in the peer's `copy_denied`.
         count_copy(peer_id, false, false);
         let open = p.flags & filter_common::PEER_FLAG_OVERLOAD_PASS != 0;
         count_inpath(if open { filter_common::INPATH_FAIL_OPEN } else { filter_common::INPATH_FAIL_CLOSED }, len);
         return false;
     }
     copy_to_ring(ctx, peer_id, p, facts, verdict, len)
+}
+
+/// In path: one more of `peer_id`'s frames in flight on queue `q`, if its budget allows.
+/// `INPATH_SENT[q][peer]` is written only here, by the CPU that polls queue `q` (NAPI runs one
+/// queue on one CPU at a time), `INPATH_DONE[q][peer]` only by queue `q`'s worker, so no
+/// atomics are needed: in flight = sent - done, racy by at most the worker's current batch, in
+/// the direction of fewer frames going up. One peer's flood meets its own budget and never
+/// fills the socket's ring for another peer (issue 9, item 5). A budget of 0: no limit.
+#[inline(always)]
+fn credit(q: u32, peer_id: u32) -> bool {
+    let budget = match INPATH_CFG.get(0) {
+        Some(c) => c.budget as u64,
+        None => 0,
+    };
+    let slot = (q & (filter_common::INPATH_MAX_QUEUES - 1)) * MAX_PEERS + (peer_id & (MAX_PEERS - 1));
+    let (Some(sent), Some(done)) = (INPATH_SENT.get_ptr_mut(slot), INPATH_DONE.get(slot)) else {
+        return true;
+    };
+    // SAFETY: `sent` points into the map value for `slot`, valid for the program's run; only
+    // this queue's CPU writes it.
+    unsafe {
+        if budget != 0 && (*sent).wrapping_sub(*done) >= budget {
+            return false;
+        }
+        *sent += 1;
+    }
+    true
 }
 
 /// In path, a peer whose signaling goes up to the daemon: 1 if its effective mode is enforce

@@ -139,6 +139,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         };
         let xsks = attached.filter.ebpf.take_map(maps::INPATH_XSKS).context("the object has no INPATH_XSKS map")?;
         let mut xsks = aya::maps::XskMap::try_from(xsks).context("INPATH_XSKS is not an XSKMAP")?;
+        attached.filter.set_inpath_budget(crate::inpath::budget(&pol))?;
         let n = match inspection.start_inpath(&ports, &mut xsks, &pol, &attached.filter) {
             Ok(n) => n,
             Err(e) => {

@@ -238,6 +238,11 @@ impl State {
             log::error!("switching deep inspection: {e}");
         }
         self.inspection.follow_policy(&new, &self.attached.filter);
+        if self.attached.forward.is_some()
+            && let Err(e) = self.attached.filter.set_inpath_budget(crate::inpath::budget(&new))
+        {
+            log::error!("setting the in-path budget: {e}");
+        }
         self.policy = new;
         self.text = text;
         Ok(json!({ "generation": c.global.generation, "changed": true, "changes": changes }))

@@ -240,6 +240,70 @@ pub fn queues(ifname: &str) -> std::io::Result<(u32, u32)> {
     Ok((ch.rx.max(ch.combined).max(1), ch.tx.max(ch.combined).max(1)))
 }
 
+/// Each in-path peer's budget of frames in flight per queue: the RX ring shared among the peers
+/// that go up (inspected whole, effective mode enforce), 64 kept free, at least 64 each.
+pub fn budget(policy: &Policy) -> u32 {
+    use crate::policy::inspect::Sampling;
+    let up = policy
+        .peers
+        .iter()
+        .filter(|p| {
+            p.mode.unwrap_or(policy.mode) == filter_common::Mode::Enforce
+                && (p.inspect.sampling == Sampling::All || p.inspect.sampling_gtpu == Sampling::All)
+        })
+        .count() as u32;
+    ((FRAMES - 64) / up.max(1)).max(64)
+}
+
+/// A worker's side of the credit (see `credit` in filter-ebpf): `INPATH_DONE[queue][peer]`,
+/// which only this worker writes.
+struct Credit {
+    done: aya::maps::Array<aya::maps::MapData, u64>,
+    /// This worker's count per peer id (what it last wrote to `done`).
+    taken: HashMap<u32, u64>,
+    /// Frames taken in the current batch, per peer id.
+    batch: HashMap<u32, u64>,
+    base: u32,
+}
+
+impl Credit {
+    /// Start from what XDP has sent on queue `q` (frames in the rings of a previous daemon are
+    /// lost with it): in flight = 0. Done before the socket goes into its slot, so nothing is
+    /// counted meanwhile.
+    fn open(filter: &Filter, q: u32) -> anyhow::Result<Credit> {
+        use anyhow::Context as _;
+        let sent: aya::maps::Array<aya::maps::MapData, u64> =
+            aya::maps::Array::try_from(filter.map_handle(filter_common::maps::INPATH_SENT)?).context("INPATH_SENT")?;
+        let mut done: aya::maps::Array<aya::maps::MapData, u64> =
+            aya::maps::Array::try_from(filter.map_handle(filter_common::maps::INPATH_DONE)?).context("INPATH_DONE")?;
+        let base = q * filter_common::MAX_PEERS;
+        let mut taken = HashMap::new();
+        for peer in 0..filter_common::MAX_PEERS {
+            let s = sent.get(&(base + peer), 0).unwrap_or(0);
+            if s != 0 || done.get(&(base + peer), 0).unwrap_or(0) != 0 {
+                done.set(base + peer, s, 0).context("resetting INPATH_DONE")?;
+                taken.insert(peer, s);
+            }
+        }
+        Ok(Credit { done, taken, batch: HashMap::new(), base })
+    }
+
+    fn took(&mut self, peer: u32) {
+        *self.batch.entry(peer).or_default() += 1;
+    }
+
+    /// Give the batch's credit back to XDP: one map write per peer seen.
+    fn give_back(&mut self) {
+        for (peer, n) in self.batch.drain() {
+            let t = self.taken.entry(peer).or_default();
+            *t += n;
+            if peer < filter_common::MAX_PEERS {
+                let _ = self.done.set(self.base + peer, *t, 0);
+            }
+        }
+    }
+}
+
 /// The interconnect and core sides, for the workers.
 pub struct Ports {
     pub iface: String,
@@ -280,6 +344,7 @@ pub fn start(
                 ports.iface, ports.core
             )
         })?;
+        let credit = Credit::open(filter, q)?;
         let (tx, rx) = mpsc::channel();
         let View { rules, peers, fail_open } = View::new(policy, filter);
         let w = Worker {
@@ -288,6 +353,7 @@ pub fn start(
             engine: Engine::with_state(rules, subscribers.clone()),
             peers,
             fail_open,
+            credit,
             rewritten: HashMap::new(),
             rewritten_order: std::collections::VecDeque::new(),
             views: rx,
@@ -312,6 +378,7 @@ struct Worker {
     engine: Engine,
     peers: HashMap<u32, (String, PeerInspect)>,
     fail_open: HashSet<u32>,
+    credit: Credit,
     /// Neutralized chunks (by TSN) and segments (by sequence number), per flow, with what was
     /// neutralized in them: their retransmissions get the same rewrite. At most
     /// [`REWRITTEN_MAX`] entries, the oldest forgotten first.
@@ -437,6 +504,7 @@ impl Worker {
                 }
             }
             self.pair.give_back(descs);
+            self.credit.give_back();
             if !tx.is_empty() {
                 if self.pair.send(&tx) {
                     self.pair.kick();
@@ -463,6 +531,8 @@ impl Worker {
                 }
                 drops.clear();
             }
+            // Frames a full device queue left on the TX ring go now.
+            self.pair.kick();
             if !self.pair.complete() {
                 self.counters.fill_overflow += 1;
             }
@@ -507,6 +577,7 @@ impl Worker {
             self.counters.no_meta += 1;
             return self.unjudged(None);
         }
+        self.credit.took(peer_id);
         let Some(data) = self.pair.umem.bytes(d.addr, d.len) else {
             self.counters.bad_descriptor += 1;
             return self.unjudged(Some(peer_id));

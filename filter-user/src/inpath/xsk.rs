@@ -408,10 +408,25 @@ impl Pair {
         self.tx.produce(frames)
     }
 
-    /// Have the kernel transmit what is queued (copy mode transmits only from sendmsg).
+    /// Have the kernel transmit what is queued: copy mode transmits only from sendmsg, and at
+    /// most 32 frames per call (`TX_BATCH_SIZE` in net/xdp/xsk.c), so kick until the TX ring is
+    /// empty or the kernel stops taking frames (a full device queue: the next loop kicks again).
     pub fn kick(&self) {
-        // SAFETY: sendto with no buffer: the AF_XDP TX kick.
-        unsafe { libc::sendto(self.b.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+        let mut last = u32::MAX;
+        loop {
+            let pending = self.tx_pending();
+            if pending == 0 || pending == last {
+                return;
+            }
+            last = pending;
+            // SAFETY: sendto with no buffer: the AF_XDP TX kick.
+            unsafe { libc::sendto(self.b.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+        }
+    }
+
+    /// Frames on the TX ring the kernel has not taken yet.
+    pub fn tx_pending(&self) -> u32 {
+        self.tx.prod().load(Ordering::Relaxed).wrapping_sub(self.tx.cons().load(Ordering::Acquire))
     }
 
     /// Put frames (their addresses) back on the fill ring. False if it had no room, which

@@ -47,7 +47,7 @@ impl Filter {
     /// program never forwards to a port that is not there.
     pub fn set_inpath(&mut self, iface_ifindex: u32, core: Option<u32>) -> Result<(), OperatorError> {
         let cfg = match core {
-            Some(b) => InpathCfg { enabled: 1, iface_ifindex, core_ifindex: b, _pad: 0 },
+            Some(b) => InpathCfg { enabled: 1, iface_ifindex, core_ifindex: b, budget: self.inpath()?.budget },
             None => InpathCfg::default(),
         };
         if core.is_none() {
@@ -69,6 +69,15 @@ impl Filter {
             let mut a: Array<&mut MapData, InpathCfg> = Array::try_from(map_mut(&mut self.ebpf, maps::INPATH_CFG)?)?;
             a.set(0, cfg, 0)?;
         }
+        Ok(())
+    }
+
+    /// In-path mode: each peer's budget of frames in flight to the daemon per queue (0: none).
+    pub fn set_inpath_budget(&mut self, budget: u32) -> Result<(), OperatorError> {
+        let mut a: Array<&mut MapData, InpathCfg> = Array::try_from(map_mut(&mut self.ebpf, maps::INPATH_CFG)?)?;
+        let mut c = a.get(&0, 0)?;
+        c.budget = budget;
+        a.set(0, c, 0)?;
         Ok(())
     }
 

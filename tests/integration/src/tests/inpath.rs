@@ -419,3 +419,71 @@ fn a_diameter_request_on_tcp_is_neutralized_and_the_connection_stays_up() {
     assert_eq!(hit[0]["technique"][0], "diameter-command 8388620->16777214");
     assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Diameter), 0, "the connection is not blocked");
 }
+
+/// Per-peer budgets (issue 9, item 5): with the daemon stopped (SIGSTOP: its sockets stay, its
+/// rings fill), one peer's flood meets its own budget of frames in flight (the RX ring shared
+/// among the in-path peers, 992 each here): the rest of its flood is refused by XDP under its
+/// `on_overload` (fail-closed: dropped, counted `over_budget`), while the other peer's messages
+/// still go up and, once the daemon runs again, are judged and delivered.
+#[test]
+fn one_peers_flood_meets_its_own_budget_and_another_peer_is_still_judged() {
+    use std::os::fd::AsRawFd as _;
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-budget");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let ic = lab.lab.ipx_ns.clone();
+    assert!((0..3).any(|_| netns::ping(&ic, CORE_ADDR, Duration::from_secs(1))), "ping ic -> core");
+    let core = udp(&lab.core_ns, &format!("{CORE_ADDR}:2123"));
+    let rcvbuf: libc::c_int = 16 << 20;
+    // SAFETY: SO_RCVBUFFORCE with an int on our socket: the burst must not overflow it.
+    unsafe {
+        libc::setsockopt(
+            core.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &rcvbuf as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        );
+    }
+    let x = udp(&ic, &format!("{IC_PARTNER}:2123"));
+    let y = udp(&ic, &format!("{IC_PARTNER2}:2123"));
+    let pid = d.pid().expect("daemon pid") as i32;
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let before = d.stats();
+    const FLOOD: usize = 1100;
+    const BUDGET: u64 = (2048 - 64) / 2;
+    for i in 0..FLOOD {
+        x.send_to(&echo(i as u8), format!("{CORE_ADDR}:2123")).unwrap();
+        if i % 32 == 31 {
+            // The veth's own queue (256 frames) must not be what drops.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    for i in 0..5 {
+        y.send_to(&echo(200 + i), format!("{CORE_ADDR}:2123")).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let s = d.stats();
+    let (px, py) = (s.peer("partner").unwrap(), s.peer("open-partner").unwrap());
+    let (bx, by) = (before.peer("partner").unwrap(), before.peer("open-partner").unwrap());
+    assert_eq!(px.copied - bx.copied, BUDGET, "the flooding peer's budget went up");
+    assert_eq!(px.copy_denied - bx.copy_denied, FLOOD as u64 - BUDGET, "the rest refused");
+    assert_eq!(s.inpath("over_budget") - before.inpath("over_budget"), FLOOD as u64 - BUDGET);
+    assert_eq!(s.inpath("fail_closed") - before.inpath("fail_closed"), FLOOD as u64 - BUDGET);
+    assert_eq!((py.copied - by.copied, py.copy_denied - by.copy_denied), (5, 0), "the other peer still goes up");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok((n, from)) = core.recv_from(&mut buf) {
+        got.push((from.ip().to_string(), buf[..n].to_vec()));
+        if got.len() > FLOOD + 10 {
+            break;
+        }
+    }
+    let from_y: Vec<_> = got.iter().filter(|(a, _)| a == IC_PARTNER2).map(|(_, m)| m[6]).collect();
+    assert_eq!(from_y, vec![200, 201, 202, 203, 204], "the other peer's messages, judged and delivered");
+    assert_eq!(got.len() as u64, BUDGET + 5, "the flood's budget delivered too, nothing else");
+}
