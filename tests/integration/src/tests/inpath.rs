@@ -487,3 +487,48 @@ fn one_peers_flood_meets_its_own_budget_and_another_peer_is_still_judged() {
     assert_eq!(from_y, vec![200, 201, 202, 203, 204], "the other peer's messages, judged and delivered");
     assert_eq!(got.len() as u64, BUDGET + 5, "the flood's budget delivered too, nothing else");
 }
+
+/// Measurement by hand (not a gate): GTPv2-C Echo Requests from an inspected peer blasted
+/// through the AF_XDP path; prints what the worker judged and forwarded per second.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn measure_inspected_gtpc_rate() {
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-measure");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let frame = Frame::new(
+        IC_PARTNER.parse().unwrap(),
+        CORE_ADDR.parse().unwrap(),
+        L4::Udp { sport: 2123, dport: 2123, payload: echo(1) },
+    )
+    .bytes();
+    let tx = lab.lab.sender();
+    let n = 300_000;
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        tx.send(&frame);
+    }
+    let sent_s = t0.elapsed().as_secs_f64();
+    let mut last = (0u64, t0.elapsed());
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let f = control_stats(&d)["inpath_daemon"]["forwarded"].as_u64().unwrap_or(0);
+        if f == last.0 {
+            break;
+        }
+        last = (f, t0.elapsed());
+    }
+    let s = d.stats();
+    let w = &control_stats(&d)["inpath_daemon"];
+    println!(
+        "sent {n} in {sent_s:.3}s ({:.0}/s); forwarded {} by {:.3}s: {:.0} msg/s; to_daemon {} over_budget {} fail_closed {}; worker {w}",
+        n as f64 / sent_s,
+        last.0,
+        last.1.as_secs_f64(),
+        last.0 as f64 / last.1.as_secs_f64(),
+        s.inpath("to_daemon"),
+        s.inpath("over_budget"),
+        s.inpath("fail_closed"),
+    );
+}
