@@ -490,6 +490,77 @@ pub const INSPECT_BUDGET: u32 = 3;
 pub const INSPECT_DROP_SKIPPED: u32 = 4;
 pub const INSPECT_STATS_ENTRIES: u32 = 5;
 
+/// In-path mode (`sigwall run --iface A --forward-to B`): the two ports of the bump in the wire
+/// (index 0 of `INPATH_CFG`). All zero in host mode, where the program never forwards.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InpathCfg {
+    /// 1: in-path mode; every frame the first pass passes leaves by the other port.
+    pub enabled: u32,
+    /// Ifindex of A, the interconnect side (`--iface`): its frames are judged.
+    pub iface_ifindex: u32,
+    /// Ifindex of B, the core side (`--forward-to`): its frames are forwarded to A unjudged.
+    pub core_ifindex: u32,
+    /// Frames of one peer that may be in flight to the daemon on one RX queue (0: no limit);
+    /// written by the daemon when its workers start and on each policy change.
+    pub budget: u32,
+}
+
+/// Indexes of the per-CPU `INPATH_STATS` counters (packets and bytes), in-path mode only. They
+/// count what happened to a frame after the first pass's verdict, which `STATS` counts as in
+/// host mode: a frame is counted once in `STATS` by reason (A's frames) and once here by where
+/// it went.
+///
+/// A's frames the first pass passed, forwarded to B by XDP.
+pub const INPATH_FORWARDED: u32 = 0;
+/// B's frames (core to interconnect), forwarded to A unjudged (see docs/policy.md, in-path mode).
+pub const INPATH_FROM_CORE: u32 = 1;
+/// Frames dropped because the forwarding port was missing from `INPATH_FWD` (a broken set-up:
+/// never expected; the redirect lookup failed).
+pub const INPATH_NO_PORT: u32 = 2;
+/// A's frames of inspected peers handed to the daemon through AF_XDP.
+pub const INPATH_TO_DAEMON: u32 = 3;
+/// A's frames of inspected peers with no AF_XDP socket to take them (daemon not running, or not
+/// yet bound), forwarded uninspected: `on_overload = "fail-open"`.
+pub const INPATH_FAIL_OPEN: u32 = 4;
+/// The same, dropped (`on_overload = "fail-closed"`); `STATS` counts them `inspect_overload`.
+pub const INPATH_FAIL_CLOSED: u32 = 5;
+/// Of those (fail-open or fail-closed), frames whose peer had its budget of frames in flight
+/// on the queue already (the daemon behind on that peer).
+pub const INPATH_OVER_BUDGET: u32 = 6;
+pub const INPATH_STATS_ENTRIES: u32 = 8;
+/// Names of the `INPATH_STATS` counters, by index (`sigwall stats`, metrics).
+pub const INPATH_STAT_NAMES: [(u32, &str); 7] = [
+    (INPATH_FORWARDED, "forwarded"),
+    (INPATH_FROM_CORE, "from_core"),
+    (INPATH_NO_PORT, "no_port"),
+    (INPATH_TO_DAEMON, "to_daemon"),
+    (INPATH_FAIL_OPEN, "fail_open"),
+    (INPATH_FAIL_CLOSED, "fail_closed"),
+    (INPATH_OVER_BUDGET, "over_budget"),
+];
+
+/// In-path mode: the metadata XDP puts in front of a frame it hands to the daemon through
+/// AF_XDP (`bpf_xdp_adjust_meta`; copy-mode AF_XDP copies it into the UMEM frame, so the
+/// daemon reads it at `desc.addr - INPATH_META_LEN`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InpathMeta {
+    /// [`INPATH_META_MAGIC`]: tells metadata from whatever the headroom held.
+    pub magic: u32,
+    /// The peer the first pass matched (its generation's id, below [`MAX_PEERS`]).
+    pub peer_id: u16,
+    /// `Class as u8` as the first pass established it.
+    pub class: u8,
+    pub _pad: u8,
+}
+
+pub const INPATH_META_LEN: usize = core::mem::size_of::<InpathMeta>();
+/// "SWM1".
+pub const INPATH_META_MAGIC: u32 = 0x5357_4d31;
+/// Entries of `INPATH_XSKS` (RX queues of the interconnect side with a daemon socket).
+pub const INPATH_MAX_QUEUES: u32 = 64;
+
 /// The single active-generation selector (map value at index 0 of `ACTIVE`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -691,7 +762,7 @@ fn fragment_dropped(facts: &Facts, global: &GlobalPolicy) -> bool {
 
 /// The peer's effective mode: its override, else the global mode.
 #[inline(always)]
-fn peer_mode(p: &PeerPolicy, global: &GlobalPolicy) -> Mode {
+pub fn peer_mode(p: &PeerPolicy, global: &GlobalPolicy) -> Mode {
     match p.mode {
         PEER_MODE_ENFORCE => Mode::Enforce,
         PEER_MODE_MONITOR => Mode::Monitor,
@@ -771,7 +842,8 @@ mod pod {
         InspectCfg,
         InspectHeader,
         FragKey,
-        FragVerdict
+        FragVerdict,
+        InpathCfg
     );
 }
 

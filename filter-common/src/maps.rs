@@ -27,10 +27,23 @@ pub const SCRATCH: &str = "SCRATCH";
 pub const FRAGMENTS: &str = "FRAGMENTS";
 /// GCRA state of the peers' copy budgets for deep inspection.
 pub const COPY_STATE: &str = "COPY_STATE";
+/// In-path mode: the two ports (`filter_common::InpathCfg`).
+pub const INPATH_CFG: &str = "INPATH_CFG";
+/// In-path mode: the devmap (hash) from the ingress ifindex to the port a frame leaves by.
+pub const INPATH_FWD: &str = "INPATH_FWD";
+/// In-path mode: per-CPU counters of where frames went (`filter_common::INPATH_*`).
+pub const INPATH_STATS: &str = "INPATH_STATS";
+/// In-path mode: the daemon's AF_XDP sockets by RX queue of the interconnect side.
+pub const INPATH_XSKS: &str = "INPATH_XSKS";
+/// In-path mode: per-CPU scratch of one program run (which frame goes up to the daemon).
+pub const INPATH_UP: &str = "INPATH_UP";
+/// In-path mode: frames sent up and taken by the worker, per RX queue and peer (the credit).
+pub const INPATH_SENT: &str = "INPATH_SENT";
+pub const INPATH_DONE: &str = "INPATH_DONE";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 21] = [
+pub const ALL: [&str; 28] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -52,6 +65,13 @@ pub const ALL: [&str; 21] = [
     SCRATCH,
     FRAGMENTS,
     COPY_STATE,
+    INPATH_CFG,
+    INPATH_FWD,
+    INPATH_STATS,
+    INPATH_XSKS,
+    INPATH_UP,
+    INPATH_SENT,
+    INPATH_DONE,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).

@@ -8,9 +8,9 @@
 //! blocked. Anything else returns `None` before any side effect (no counter, rate or copy state
 //! touched), and the general path (`parse`, `judge` in main.rs) judges the frame from scratch:
 //! options, extension headers, fragments, other chunks first, unclassifiable frames, malformed IP
-//! or SCTP framing, and blocks. The verdict is `filter_common::decide`'s in both paths, on the
-//! same facts; `tests::prog_test_run` checks every class x reason x family x tagging against
-//! counters, which both paths reach.
+//! or SCTP framing, blocks, and in in-path mode the signaling that goes up to the daemon. The
+//! verdict is `filter_common::decide`'s in both paths, on the same facts; `tests::prog_test_run`
+//! checks every class x reason x family x tagging against counters, which both paths reach.
 //!
 //! Why a separate path instead of a faster general parser: the general parser ends in hundreds of
 //! verifier states that have to be joined (`converge`, a per-CPU round trip), loops over tags,
@@ -194,6 +194,13 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
         if cfg.flow_blocks != 0 || cfg.peer_blocks != 0 {
             return None;
         }
+        // In path, signaling that goes up to the daemon: the general path hands it up.
+        if let Some(p) = peer {
+            let every = if class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
+            if (crate::eq(cfg.enabled, 0) ^ 1) & crate::eq(every, 1) & crate::inpath_up_wanted(p, global) != 0 {
+                return None;
+            }
+        }
         cfg
     };
     let malformed = !refused && !check.ok(ctx, &ip, class);
@@ -209,7 +216,7 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
     {
         let every = if class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
         if (every == 1 || (every > 1 && sampled(&ip, ports, every)))
-            && !crate::flag(ctx, peer_id, p, &facts, &verdict, bytes)
+            && !crate::flag_ring(ctx, peer_id, p, &facts, &verdict, bytes)
         {
             verdict = filter_common::uninspected(verdict, p, global);
         }

@@ -4,7 +4,8 @@
 //! Kernel features used, and the first kernel with each: per-CPU arrays (4.6), LPM tries with
 //! `BPF_F_NO_PREALLOC` (4.11), LRU hash maps (4.10), XDP native mode on veth (4.19),
 //! `bpf_link` for XDP with atomic program replacement (5.9), the BPF ring buffer (5.8) and
-//! `bpf_xdp_load_bytes` for copying flagged packets into it (5.18). The floor is therefore
+//! `bpf_xdp_load_bytes` for copying flagged packets into it (5.18); in-path mode adds a devmap
+//! hash (5.4) and `bpf_redirect_map` with the lookup in the helper (5.3). The floor is therefore
 //! **5.18**; tested on 6.18. Maps are legacy `#[map]` definitions (aya-ebpf 0.2), not
 //! BTF-described ones.
 #![no_std]
@@ -19,16 +20,16 @@ use aya_ebpf::{
     bindings::xdp_action,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::bpf_ktime_get_ns,
-    helpers::{bpf_get_prandom_u32, bpf_xdp_load_bytes},
+    helpers::{bpf_get_prandom_u32, bpf_xdp_adjust_meta, bpf_xdp_load_bytes},
     macros::{map, xdp},
-    maps::{Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
+    maps::{Array, DevMapHash, LpmTrie, LruHashMap, PerCpuArray, RingBuf, XskMap, lpm_trie::Key},
     programs::XdpContext,
 };
 use aya_log_ebpf::debug;
 use filter_common::{
     Action, Active, Block, Class, Counter, DEFAULT_PREFIX_CAPACITY, FlowKey, FragKey, FragVerdict, GENERATIONS,
     GlobalPolicy, INSPECT_BUDGET, INSPECT_DROP_SKIPPED, INSPECT_FLAG_FRAGMENT, INSPECT_FLAG_TRUNCATED, INSPECT_FLAGGED,
-    INSPECT_OVERFLOW, INSPECT_SNAPLEN, INSPECT_STATS_ENTRIES, INSPECT_TRUNCATED, InspectCfg, InspectHeader,
+    INSPECT_OVERFLOW, INSPECT_SNAPLEN, INSPECT_STATS_ENTRIES, INSPECT_TRUNCATED, InpathCfg, InspectCfg, InspectHeader,
     InspectRecord, MAX_PEERS, Meta, PORT_SLOTS, PeerCounter, PeerName, PeerPolicy, STATS_ENTRIES,
     STATS_UNKNOWN_DROPPED, STATS_UNKNOWN_PASSED, UNKNOWN_PEER_ID, decide, rate, stats_index, stats_index_in,
 };
@@ -136,12 +137,97 @@ static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 static FRAGMENTS: LruHashMap<FragKey, FragVerdict> =
     LruHashMap::with_max_entries(filter_common::maps::FRAGMENTS_CAPACITY, 0);
 
+/// In-path mode's two ports (index 0); all zero in host mode.
+#[map]
+static INPATH_CFG: Array<InpathCfg> = Array::with_max_entries(1, 0);
+
+/// In-path forwarding: ingress ifindex -> the other port (A -> B, B -> A). A devmap hash
+/// (kernel 5.4) keyed by ifindex, so the key is `ctx.ingress_ifindex()` as is; the redirect
+/// looks it up in the helper (5.3), and a missing key takes the `Err` branch.
+#[map]
+static INPATH_FWD: DevMapHash = DevMapHash::with_max_entries(4, 0);
+
+/// In-path mode: the daemon's AF_XDP sockets, by RX queue of the interconnect side (an XSK
+/// takes frames only from the queue it is bound to). Kernel 4.18; the kernel empties a slot
+/// when its socket closes (the daemon died), and the redirect's lookup then fails.
+#[map]
+static INPATH_XSKS: XskMap = XskMap::with_max_entries(filter_common::INPATH_MAX_QUEUES, 0);
+
+/// In-path credit (see `credit`): frames sent up and frames the worker has taken, per RX queue
+/// and peer id (`queue * MAX_PEERS + peer`).
+#[map]
+static INPATH_SENT: Array<u64> = Array::with_max_entries(filter_common::INPATH_MAX_QUEUES * MAX_PEERS, 0);
+#[map]
+static INPATH_DONE: Array<u64> = Array::with_max_entries(filter_common::INPATH_MAX_QUEUES * MAX_PEERS, 0);
+
+/// Per-CPU packets and bytes by where an in-path frame went (`filter_common::INPATH_*`).
+#[map]
+static INPATH_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(filter_common::INPATH_STATS_ENTRIES, 0);
+
 // Inlined into the entry point the macro generates: otherwise LLVM leaves the whole program in a
 // BPF-to-BPF call that every packet pays for.
 #[xdp]
 #[inline(always)]
 pub fn sigwall(ctx: XdpContext) -> u32 {
-    judge(&ctx)
+    // In-path mode: the core side's frames go to the interconnect side unjudged (the first pass
+    // is the interconnect's allowlist; the core is the home network). Host mode: `core` is 0
+    // and no ifindex is 0, so this is one array read and a compare.
+    let core = match INPATH_CFG.get(0) {
+        Some(c) if c.enabled != 0 => c.core_ifindex,
+        _ => 0,
+    };
+    if core != 0 && ctx.ingress_ifindex() as u32 == core {
+        return forward(&ctx, filter_common::INPATH_FROM_CORE);
+    }
+    let action = judge(&ctx);
+    if action != xdp_action::XDP_PASS {
+        return action;
+    }
+    // Read again rather than kept from above: with only `action` live after `judge`, the
+    // verifier prunes the many ways out of it into one state here.
+    match INPATH_CFG.get(0) {
+        Some(c) if c.enabled != 0 => {
+            if let Some(u) = INPATH_UP.get_ptr_mut(0) {
+                // SAFETY: per-CPU value of this run (see `INPATH_UP`).
+                let v = unsafe { core::ptr::replace(u, 0) };
+                if v & TO_DAEMON != 0 {
+                    return up(&ctx, v & 0xfff, (v >> 12) & 0xf);
+                }
+            }
+            forward(&ctx, filter_common::INPATH_FORWARDED)
+        }
+        _ => action,
+    }
+}
+
+/// In-path mode: send the frame out of the other port (every PASS becomes this: ARP/ND,
+/// ICMP, non-signaling, allowed signaling), counted under `why`; a port missing from
+/// `INPATH_FWD` drops the frame, counted `INPATH_NO_PORT`. The redirect's own fallback action
+/// is not used (flags 0): its `Err` would be XDP_ABORTED.
+#[inline(always)]
+fn forward(ctx: &XdpContext, why: u32) -> u32 {
+    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    match INPATH_FWD.redirect(ctx.ingress_ifindex() as u32, 0) {
+        Ok(action) => {
+            count_inpath(why, bytes);
+            action
+        }
+        Err(_) => {
+            count_inpath(filter_common::INPATH_NO_PORT, bytes);
+            xdp_action::XDP_DROP
+        }
+    }
+}
+
+#[inline(always)]
+pub(crate) fn count_inpath(index: u32, bytes: u64) {
+    if let Some(c) = INPATH_STATS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe {
+            (*c).packets += 1;
+            (*c).bytes += bytes;
+        }
+    }
 }
 
 /// The whole first pass for one frame. It cannot fail by design: every missing map entry or
@@ -247,7 +333,7 @@ fn judge(ctx: &XdpContext) -> u32 {
         } else {
             every == 1 || (every > 1 && sampled(ctx, &parsed, every))
         };
-        if copied && !flag(ctx, peer_id, p, &facts, &verdict, bytes) {
+        if copied && !flag(ctx, peer_id, p, global, &facts, &verdict, bytes) {
             copied = false;
             verdict = filter_common::uninspected(verdict, p, global);
         }
@@ -377,8 +463,9 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
     }
 }
 
-/// Copy the packet and its verdict to the ring buffer, within the peer's copy budget. True if
-/// the copy was made. A copy not made is counted (globally, and the peer's `copy_denied`); the
+/// Copy the packet and its verdict to the ring buffer, within the peer's copy budget, or in
+/// path hand it up to the daemon (`INPATH_UP`, see below). True if the copy was made (or the
+/// packet goes up). A copy not made is counted (globally, and the peer's `copy_denied`); the
 /// caller then applies the peer's `on_overload` ([`filter_common::uninspected`]): a packet the
 /// first pass passed is dropped (fail-closed) or passes uninspected (fail-open).
 ///
@@ -390,6 +477,155 @@ fn converge(p: parse::Parsed) -> parse::Parsed {
 /// traffic.
 #[inline(always)]
 pub(crate) fn flag(
+    ctx: &XdpContext,
+    peer_id: u32,
+    p: &PeerPolicy,
+    global: &GlobalPolicy,
+    facts: &filter_common::Facts,
+    verdict: &filter_common::Verdict,
+    len: u64,
+) -> bool {
+    let dropped = verdict.action == Action::Drop;
+    let every = if facts.class == Class::GtpU { p.inspect_gtpu_every } else { p.inspect_every };
+    // In path, a passed message of a peer inspected whole and enforced goes up to the daemon
+    // instead of being copied: it is judged before it is delivered. Sampled and monitored
+    // peers stay on the copy (detection only, no added latency). Only the general path gets
+    // here with such a frame: the fast path leaves it to it (`inpath_up_wanted`), which keeps
+    // this branch out of the fast path's many verifier states.
+    if (!dropped as u32) & eq(every, 1) & inpath_up_wanted(p, global) != 0 {
+        let q = ctx.rx_queue_index();
+        if INPATH_XSKS.get(q).is_some()
+            && let Some(u) = INPATH_UP.get_ptr_mut(0)
+        {
+            if credit(q, peer_id) {
+                // SAFETY: per-CPU value, this program run's alone; read back and cleared by the
+                // entry point before this run ends.
+                unsafe { *u = TO_DAEMON | (facts.class as u32) << 12 | peer_id };
+                count_copy(peer_id, true, false);
+                count_inpath(filter_common::INPATH_TO_DAEMON, len);
+                return true;
+            }
+            count_inpath(filter_common::INPATH_OVER_BUDGET, len);
+        }
+        // No socket on this queue (daemon not running or not bound yet), or the peer's frames
+        // in flight on this queue at its budget: the peer's `on_overload` decides, through the
+        // caller's `uninspected`; counted here and in the peer's `copy_denied`.
+        count_copy(peer_id, false, false);
+        let open = p.flags & filter_common::PEER_FLAG_OVERLOAD_PASS != 0;
+        count_inpath(if open { filter_common::INPATH_FAIL_OPEN } else { filter_common::INPATH_FAIL_CLOSED }, len);
+        return false;
+    }
+    copy_to_ring(ctx, peer_id, p, facts, verdict, len)
+}
+
+/// In path: one more of `peer_id`'s frames in flight on queue `q`, if its budget allows.
+/// `INPATH_SENT[q][peer]` is written only here, by the CPU that polls queue `q` (NAPI runs one
+/// queue on one CPU at a time), `INPATH_DONE[q][peer]` only by queue `q`'s worker, so no
+/// atomics are needed: in flight = sent - done, racy by at most the worker's current batch, in
+/// the direction of fewer frames going up. One peer's flood meets its own budget and never
+/// fills the socket's ring for another peer (issue 9, item 5). A budget of 0: no limit.
+#[inline(always)]
+fn credit(q: u32, peer_id: u32) -> bool {
+    let budget = match INPATH_CFG.get(0) {
+        Some(c) => c.budget as u64,
+        None => 0,
+    };
+    let slot = (q & (filter_common::INPATH_MAX_QUEUES - 1)) * MAX_PEERS + (peer_id & (MAX_PEERS - 1));
+    let (Some(sent), Some(done)) = (INPATH_SENT.get_ptr_mut(slot), INPATH_DONE.get(slot)) else {
+        return true;
+    };
+    // SAFETY: `sent` points into the map value for `slot`, valid for the program's run; only
+    // this queue's CPU writes it.
+    unsafe {
+        if budget != 0 && (*sent).wrapping_sub(*done) >= budget {
+            return false;
+        }
+        *sent += 1;
+    }
+    true
+}
+
+/// In path, a peer whose signaling goes up to the daemon: 1 if its effective mode is enforce
+/// and in-path mode is on, else 0. The caller checks that the peer is inspected whole
+/// (`every == 1`) for the class. Computed without branches ([`eq`]): a branch per condition
+/// split the verifier's states on each path that gets here, and cost it a fifth more
+/// instructions.
+#[inline(always)]
+pub(crate) fn inpath_up_wanted(p: &PeerPolicy, global: &GlobalPolicy) -> u32 {
+    let on = match INPATH_CFG.get(0) {
+        Some(c) => c.enabled,
+        None => 0,
+    };
+    let inherit = eq(p.mode as u32, filter_common::PEER_MODE_INHERIT as u32);
+    let enforce = eq(p.mode as u32, filter_common::PEER_MODE_ENFORCE as u32)
+        | (inherit & eq(global.mode as u32, filter_common::Mode::Enforce as u32));
+    (eq(on, 0) ^ 1) & enforce
+}
+
+/// 1 if `a == b`, else 0, without a branch (BPF has no set-on-condition instruction, so a
+/// comparison's value costs a branch). `a ^ b` is 0 only for equal values; below 2^32 its
+/// difference from 1 wraps to the top bit only then.
+#[inline(always)]
+pub(crate) fn eq(a: u32, b: u32) -> u32 {
+    (((a ^ b) as u64).wrapping_sub(1) >> 63) as u32
+}
+
+/// The ring copy only, for the fast path (which never sees a frame that goes up; see `flag`).
+#[inline(always)]
+pub(crate) fn flag_ring(
+    ctx: &XdpContext,
+    peer_id: u32,
+    p: &PeerPolicy,
+    facts: &filter_common::Facts,
+    verdict: &filter_common::Verdict,
+    len: u64,
+) -> bool {
+    copy_to_ring(ctx, peer_id, p, facts, verdict, len)
+}
+
+/// `INPATH_UP`'s value for a frame that goes up to the daemon: this bit, the class in bits
+/// 12..16 and the peer id (below `MAX_PEERS` = 2^12) in bits 0..12.
+const TO_DAEMON: u32 = 1 << 16;
+
+/// In path: set by [`flag`] when the frame goes up to the daemon (`TO_DAEMON | peer id`), read
+/// and cleared by the entry point in the same run. A per-CPU value rather than a return value:
+/// threading a third outcome through both paths' verdict code cost the verifier a third more
+/// states.
+#[map]
+static INPATH_UP: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+/// In path: put the peer id in front of the frame (XDP metadata) and redirect it to this RX
+/// queue's AF_XDP socket. `flag` saw the socket in its slot; if it closed since (the daemon
+/// died in between) or the metadata cannot be made, the frame is dropped, counted
+/// `fail_closed` whatever the peer's `on_overload` (a race of nanoseconds).
+#[inline(always)]
+fn up(ctx: &XdpContext, peer_id: u32, class: u32) -> u32 {
+    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    // SAFETY: `ctx.ctx` is the xdp_md of this run; a failed adjustment changes nothing.
+    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(filter_common::INPATH_META_LEN as i32)) } == 0 {
+        let meta = ctx.metadata();
+        if meta + filter_common::INPATH_META_LEN <= ctx.data() {
+            let m = meta as *mut filter_common::InpathMeta;
+            // SAFETY: [meta, meta + 8) lies before `data`, checked above; the metadata area is
+            // this program's.
+            unsafe {
+                (*m).magic = filter_common::INPATH_META_MAGIC;
+                (*m).peer_id = peer_id as u16;
+                (*m).class = class as u8;
+                (*m)._pad = 0;
+            }
+            if let Ok(action) = INPATH_XSKS.redirect(ctx.rx_queue_index(), 0) {
+                return action;
+            }
+        }
+    }
+    count_inpath(filter_common::INPATH_FAIL_CLOSED, bytes);
+    xdp_action::XDP_DROP
+}
+
+/// Copy the packet and its verdict to the ring buffer (see [`flag`]).
+#[inline(always)]
+fn copy_to_ring(
     ctx: &XdpContext,
     peer_id: u32,
     p: &PeerPolicy,

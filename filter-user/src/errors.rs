@@ -10,6 +10,10 @@ pub enum OperatorError {
     Privileges(String),
     #[error("interface {0:?} not found: check the name with `ip link` (and the network namespace you run in)")]
     NoInterface(String),
+    #[error(
+        "--forward-to {forward_to}: {why} (in-path mode forwards between two different interfaces: --iface the interconnect side, --forward-to the core side)"
+    )]
+    ForwardTo { forward_to: String, why: String },
     #[error("interface {iface} does not support {mode} XDP: use --xdp-mode skb (generic, slower) or --xdp-mode auto")]
     ModeUnsupported { iface: String, mode: AttachMode },
     #[error(

@@ -4,6 +4,7 @@
 pub mod control;
 pub mod daemon;
 pub mod errors;
+pub mod inpath;
 pub mod inspect;
 pub mod loader;
 pub mod metrics;

@@ -97,6 +97,20 @@ pub fn render(src: &Sources) -> String {
         for p in &s.peers {
             o.sample("sigwall_peer_bytes_total", &[("peer", &p.name)], p.bytes);
         }
+        if let Some(inpath) = &s.inpath {
+            o.head(
+                "sigwall_inpath_packets_total",
+                "counter",
+                "In-path mode: frames by where they went after the first pass (forwarded, from_core, no_port, to_daemon, fail_open, fail_closed).",
+            );
+            for (n, c) in inpath {
+                o.sample("sigwall_inpath_packets_total", &[("what", n)], c.packets);
+            }
+            o.head("sigwall_inpath_bytes_total", "counter", "In-path mode: bytes, as sigwall_inpath_packets_total.");
+            for (n, c) in inpath {
+                o.sample("sigwall_inpath_bytes_total", &[("what", n)], c.bytes);
+            }
+        }
         o.head("sigwall_policy_generation", "gauge", "Policy generation the XDP program reads.");
         o.sample("sigwall_policy_generation", &[], s.generation);
     }
@@ -147,6 +161,20 @@ pub fn render(src: &Sources) -> String {
     );
     for (why, n) in [("truncated", truncated), ("budget", budget), ("drop_skipped", drop_skipped)] {
         o.sample("sigwall_inspect_copies_not_made_total", &[("why", why)], n);
+    }
+    if snap.as_ref().is_some_and(|s| s.inpath.is_some()) {
+        let ip = src.inspection.inpath();
+        o.head(
+            "sigwall_inpath_daemon_frames_total",
+            "counter",
+            "In-path mode: frames the AF_XDP workers took, by what became of them (received, forwarded, dropped by a rule, blocked but forwarded, uninspected forwarded or dropped by on_overload, and why not judged).",
+        );
+        let v = serde_json::to_value(ip).unwrap_or_default();
+        if let Some(m) = v.as_object() {
+            for (k, n) in m {
+                o.sample("sigwall_inpath_daemon_frames_total", &[("what", k)], n);
+            }
+        }
     }
     o.head("sigwall_inspect_messages_total", "counter", "Signaling messages decoded.");
     o.sample("sigwall_inspect_messages_total", &[], c.messages);

@@ -33,6 +33,9 @@ pub struct Snapshot {
     pub cells: [[Counter; CLASS_COUNT]; REASON_COUNT],
     /// The unknown-source slot first, then the active generation's peers in id order.
     pub peers: Vec<PeerStats>,
+    /// In-path mode only: where frames went after the first pass (`filter_common::INPATH_*`,
+    /// by [`filter_common::INPATH_STAT_NAMES`]), summed over CPUs; `None` in host mode.
+    pub inpath: Option<Vec<(&'static str, Counter)>>,
 }
 
 impl Snapshot {
@@ -46,6 +49,11 @@ impl Snapshot {
 
     pub fn class(&self, c: Class) -> u64 {
         self.cells.iter().map(|row| row[c as usize].packets).sum()
+    }
+
+    /// An in-path counter's packets by its name (0 in host mode).
+    pub fn inpath(&self, name: &str) -> u64 {
+        self.inpath.iter().flatten().find(|(n, _)| *n == name).map(|(_, c)| c.packets).unwrap_or(0)
     }
 
     pub fn peer(&self, name: &str) -> Option<&PeerStats> {
@@ -64,12 +72,20 @@ impl Snapshot {
                 (c.name().to_string(), by_reason.into())
             })
             .collect();
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "generation": self.generation,
             "reasons": reasons,
             "classes": classes,
             "peers": self.peers,
-        })
+        });
+        if let Some(inpath) = &self.inpath {
+            let m: serde_json::Map<_, _> = inpath
+                .iter()
+                .map(|(n, c)| (n.to_string(), serde_json::json!({"packets": c.packets, "bytes": c.bytes})))
+                .collect();
+            v["inpath"] = m.into();
+        }
+        v
     }
 
     /// Two tables for terminals: per peer, and per reason x class (zero rows left out).
@@ -94,6 +110,12 @@ impl Snapshot {
                 s += &format!(" {:>13}", self.cell(r, c));
             }
             s += &format!(" {:>10}\n", total);
+        }
+        if let Some(inpath) = &self.inpath {
+            s += &format!("\n{:<18} {:>12} {:>14}\n", "in path", "packets", "bytes");
+            for (n, c) in inpath {
+                s += &format!("{:<18} {:>12} {:>14}\n", n, c.packets, c.bytes);
+            }
         }
         s
     }
@@ -149,7 +171,29 @@ pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Res
         rows.push((name, sum));
     }
     let peers = peer_list(global.peer_slots, &rows);
-    Ok(Snapshot { generation, cells, peers })
+    // Pins made before in-path mode existed have neither map: host mode.
+    let inpath = match (get(maps::INPATH_CFG), get(maps::INPATH_STATS)) {
+        (Ok(cfg), Ok(st)) => {
+            let cfg: Array<&MapData, filter_common::InpathCfg> = Array::try_from(cfg)?;
+            if cfg.get(&0, 0)?.enabled != 0 {
+                let st: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(st)?;
+                let mut out = Vec::new();
+                for (i, n) in filter_common::INPATH_STAT_NAMES {
+                    let mut c = Counter::default();
+                    for v in st.get(&i, 0)?.iter() {
+                        c.packets += v.packets;
+                        c.bytes += v.bytes;
+                    }
+                    out.push((n, c));
+                }
+                Some(out)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    Ok(Snapshot { generation, cells, peers, inpath })
 }
 
 /// The peers of one generation from its per-id names and counters (summed over CPUs), `rows[id]`.
@@ -194,6 +238,11 @@ pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
     let mut maps: HashMap<&str, Map> = HashMap::new();
     for name in [maps::ACTIVE, maps::GLOBAL, maps::STATS, maps::PEER_INFO, maps::PEER_STATS] {
         maps.insert(name, loader::pins::open(iface, name)?);
+    }
+    for name in [maps::INPATH_CFG, maps::INPATH_STATS] {
+        if let Ok(m) = loader::pins::open(iface, name) {
+            maps.insert(name, m);
+        }
     }
     snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") }))
 }

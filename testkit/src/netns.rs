@@ -273,3 +273,200 @@ impl Drop for Capture {
         }
     }
 }
+
+/// In-path mode's three namespaces: an interconnect side (`ic`: the IPX/GRX router, with the
+/// partners' addresses 198.18.1.10 and .11 and an address in no peer, 198.18.1.99), sigwall's namespace
+/// with the two ports (A towards the interconnect, B towards the core, no addresses), and the
+/// core (`core`: the STP/DEA/PGW, 198.18.1.20). ic and core are one L2 segment through sigwall.
+/// Every veth end has two queues (one AF_XDP socket per queue). Dropping it deletes all three
+/// namespaces and so every veth pair.
+pub struct InpathLab {
+    /// `lab.ipx_ns`/`lab.ipx_if`: the interconnect side; `lab.edge_ns`/`lab.edge_if`: sigwall's
+    /// namespace and port A (`--iface`), so [`crate::daemon::Daemon::start`] runs there.
+    pub lab: Lab,
+    /// Port B (`--forward-to`), in `lab.edge_ns`.
+    pub fwd_if: String,
+    pub core_ns: String,
+    pub core_if: String,
+}
+
+/// The interconnect side's addresses: the partner, and a source in no peer.
+pub const IC_PARTNER: &str = "198.18.1.10";
+pub const IC_UNKNOWN: &str = "198.18.1.99";
+/// A second partner (e.g. one that fails open).
+pub const IC_PARTNER2: &str = "198.18.1.11";
+pub const IC_PARTNER6: &str = "2001:db8:1::10";
+/// The core side's address.
+pub const CORE_ADDR: &str = "198.18.1.20";
+pub const CORE_ADDR6: &str = "2001:db8:1::20";
+
+impl InpathLab {
+    #[expect(
+        clippy::new_without_default,
+        reason = "new() creates namespaces and veth pairs: a side effect, not a default value"
+    )]
+    pub fn new() -> InpathLab {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("{:x}{n:x}", std::process::id());
+        let l = InpathLab {
+            lab: Lab {
+                ipx_ns: format!("swt{tag}-ic"),
+                edge_ns: format!("swt{tag}-sw"),
+                ipx_if: format!("swi{tag}"),
+                edge_if: format!("swa{tag}"),
+            },
+            fwd_if: format!("swb{tag}"),
+            core_ns: format!("swt{tag}-core"),
+            core_if: format!("swc{tag}"),
+        };
+        assert!(l.fwd_if.len() <= 15, "interface name {} too long", l.fwd_if);
+        // From here on, Drop removes whatever exists.
+        for ns in [&l.lab.ipx_ns, &l.lab.edge_ns, &l.core_ns] {
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        let q = ["numtxqueues", "2", "numrxqueues", "2"];
+        for (a, a_ns, b, b_ns) in [
+            (&l.lab.ipx_if, &l.lab.ipx_ns, &l.lab.edge_if, &l.lab.edge_ns),
+            (&l.fwd_if, &l.lab.edge_ns, &l.core_if, &l.core_ns),
+        ] {
+            let mut args = vec!["link", "add", a.as_str(), "netns", a_ns.as_str()];
+            args.extend(q);
+            args.extend(["type", "veth", "peer", "name", b.as_str(), "netns", b_ns.as_str()]);
+            args.extend(q);
+            ip(&args);
+        }
+        for (ns, ifname, addrs) in [
+            (&l.lab.ipx_ns, &l.lab.ipx_if, &[IC_PARTNER, IC_PARTNER2, IC_UNKNOWN, IC_PARTNER6][..]),
+            (&l.core_ns, &l.core_if, &[CORE_ADDR, CORE_ADDR6][..]),
+        ] {
+            for a in addrs {
+                let with_len = if a.contains(':') { format!("{a}/64") } else { format!("{a}/24") };
+                let mut args = vec!["-n", ns.as_str(), "addr", "add", with_len.as_str(), "dev", ifname.as_str()];
+                if a.contains(':') {
+                    args.push("nodad");
+                }
+                ip(&args);
+            }
+        }
+        for (ns, ifname) in [
+            (&l.lab.ipx_ns, &l.lab.ipx_if),
+            (&l.lab.edge_ns, &l.lab.edge_if),
+            (&l.lab.edge_ns, &l.fwd_if),
+            (&l.core_ns, &l.core_if),
+        ] {
+            ip(&["-n", ns, "link", "set", ifname, "up"]);
+        }
+        // The hosts at both ends: no checksum offload (locally made TCP/UDP would cross the XDP
+        // redirect with a partial checksum) and GRO on, which gives a veth NAPI, without which
+        // it drops frames redirected to its peer (see docs/design/in-path.md, section 5).
+        for (ns, ifname) in [(&l.lab.ipx_ns, &l.lab.ipx_if), (&l.core_ns, &l.core_if)] {
+            let ifname = ifname.clone();
+            in_netns(ns, move || {
+                ethtool_set(&ifname, ETHTOOL_STXCSUM, 0);
+                ethtool_set(&ifname, ETHTOOL_SGRO, 1);
+            });
+        }
+        l
+    }
+
+    /// The core side's namespace as a command prefix (see [`Lab::edge_command`]).
+    pub fn core_command(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", Lab::ns_path(&self.core_ns).display())).arg("--").arg(program);
+        c
+    }
+}
+
+impl Drop for InpathLab {
+    fn drop(&mut self) {
+        // `lab` removes the other two namespaces when it drops, right after this.
+        let _ = Command::new("ip").args(["netns", "del", &self.core_ns]).output();
+    }
+}
+
+/// `ethtool -K` through the legacy ioctls (the `ethtool` binary is not needed): translated by
+/// the kernel into feature changes for any device.
+const ETHTOOL_STXCSUM: u32 = 0x17;
+const ETHTOOL_SGRO: u32 = 0x2c;
+
+fn ethtool_set(ifname: &str, cmd: u32, on: u32) {
+    #[repr(C)]
+    struct EthtoolValue {
+        cmd: u32,
+        data: u32,
+    }
+    #[repr(C)]
+    struct Ifreq {
+        name: [u8; 16],
+        data: *mut EthtoolValue,
+        _pad: [u8; 16],
+    }
+    let mut v = EthtoolValue { cmd, data: on };
+    let mut req = Ifreq { name: [0; 16], data: &mut v, _pad: [0; 16] };
+    req.name[..ifname.len()].copy_from_slice(ifname.as_bytes());
+    // SAFETY: plain socket(2); closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: SIOCETHTOOL with an ifreq whose data points at a live ethtool_value.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCETHTOOL, &mut req as *mut Ifreq) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    assert_eq!(rc, 0, "ethtool cmd {cmd:#x} on {ifname}: {err}");
+}
+
+/// One ICMP echo from namespace `ns` to `dst` (IPv4), through a raw socket (no `ping` binary
+/// needed); true if the reply came within `wait`. The first one also resolves ARP.
+pub fn ping(ns: &str, dst: &str, wait: Duration) -> bool {
+    let dst: std::net::Ipv4Addr = dst.parse().expect("an IPv4 address");
+    in_netns(ns, move || {
+        // SAFETY: plain socket(2); owned right after.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+        assert!(fd >= 0, "raw ICMP socket: {}", std::io::Error::last_os_error());
+        // SAFETY: fresh descriptor.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let id = (std::process::id() & 0xffff) as u16;
+        let mut req = [8u8, 0, 0, 0, (id >> 8) as u8, id as u8, 0, 1, b's', b'w', b'p', b'i', b'n', b'g', 0, 0];
+        let sum = crate::packets::checksum(&[&req]);
+        req[2..4].copy_from_slice(&sum.to_be_bytes());
+        // SAFETY: sockaddr_in is plain data.
+        let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sa.sin_family = libc::AF_INET as u16;
+        sa.sin_addr.s_addr = u32::from_ne_bytes(dst.octets());
+        let tv = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
+        // SAFETY: valid buffers and sizes.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+            libc::sendto(
+                fd.as_raw_fd(),
+                req.as_ptr().cast(),
+                req.len(),
+                0,
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in>() as u32,
+            );
+        }
+        let deadline = Instant::now() + wait;
+        let mut buf = [0u8; 1500];
+        while Instant::now() < deadline {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 28 {
+                continue;
+            }
+            let ihl = (buf[0] & 0xf) as usize * 4;
+            let (src, icmp) = (&buf[12..16], &buf[ihl..n as usize]);
+            if src == dst.octets() && icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == req[4..6] {
+                return true;
+            }
+        }
+        false
+    })
+}

@@ -286,6 +286,84 @@ pub fn m3ua_data() -> Vec<u8> {
     m
 }
 
+/// A TCAP Begin (otid 0x2a) with a dialogue request for the MAP application context
+/// 0.4.0.0.1.0.`context`.`version` and one Invoke of local operation `op` (invoke id 1) whose
+/// parameter is the element `param` (identifier, length and contents; short form lengths).
+pub fn tcap_begin_invoke(op: u8, context: u8, version: u8, param: &[u8]) -> Vec<u8> {
+    // dialoguePortion: EXTERNAL { dialogue-as-id, single-ASN1-type [0] AARQ { version1,
+    // application-context-name [1] OID } }.
+    let dialogue = [
+        0x6b, 0x1e, 0x28, 0x1c, 0x06, 0x07, 0x00, 0x11, 0x86, 0x05, 0x01, 0x01, 0x01, 0xa0, 0x11, 0x60, 0x0f, 0x80,
+        0x02, 0x07, 0x80, 0xa1, 0x09, 0x06, 0x07, 0x04, 0x00, 0x00, 0x01, 0x00, context, version,
+    ];
+    let mut invoke = vec![0x02, 0x01, 0x01, 0x02, 0x01, op];
+    invoke.extend_from_slice(param);
+    let mut comp = vec![0xa1, invoke.len() as u8];
+    comp.extend_from_slice(&invoke);
+    let mut comps = vec![0x6c, comp.len() as u8];
+    comps.extend_from_slice(&comp);
+    let mut body = vec![0x48, 0x04, 0x00, 0x00, 0x00, 0x2a];
+    body.extend_from_slice(&dialogue);
+    body.extend_from_slice(&comps);
+    let mut m = vec![0x62, body.len() as u8];
+    m.extend_from_slice(&body);
+    m
+}
+
+/// IMSI 001010000000001 as MAP encodes it (TBCD, 8 octets).
+pub const MAP_IMSI: [u8; 8] = [0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0xf1];
+
+/// sendAuthenticationInfo's argument (v3): `SEQUENCE { imsi [0], numberOfRequestedVectors }`.
+pub fn map_sai_arg() -> Vec<u8> {
+    let mut v = vec![0x30, 13, 0x80, 8];
+    v.extend_from_slice(&MAP_IMSI);
+    v.extend_from_slice(&[0x02, 0x01, 0x01]);
+    v
+}
+
+/// anyTimeInterrogation's argument: subscriberIdentity (IMSI), requestedInfo
+/// (locationInformation), gsmSCF-Address.
+pub fn map_ati_arg() -> Vec<u8> {
+    let mut id = vec![0xa0, 10, 0x80, 8];
+    id.extend_from_slice(&MAP_IMSI);
+    let mut v = id;
+    v.extend_from_slice(&[0xa1, 0x02, 0x80, 0x00]);
+    v.extend_from_slice(&[0x83, 0x04, 0x91, 0x44, 0x77, 0x58]);
+    let mut seq = vec![0x30, v.len() as u8];
+    seq.extend_from_slice(&v);
+    seq
+}
+
+/// An M3UA DATA message carrying an SCCP UDT (class 0) to SSN 6, from calling GT 4477850000
+/// (E.164, international) with SSN 7, whose data is `tcap`.
+pub fn m3ua_sccp(tcap: &[u8]) -> Vec<u8> {
+    let called = [0x42, 0x06];
+    let calling = [0x12, 0x07, 0x00, 0x12, 0x04, 0x44, 0x77, 0x58, 0x00, 0x00];
+    // Type, class, then the three pointers (each relative to its own octet).
+    let mut sccp = vec![0x09, 0x00, 3, (3 + called.len()) as u8, (3 + called.len() + calling.len()) as u8];
+    sccp.push(called.len() as u8);
+    sccp.extend_from_slice(&called);
+    sccp.push(calling.len() as u8);
+    sccp.extend_from_slice(&calling);
+    sccp.push(tcap.len() as u8);
+    sccp.extend_from_slice(tcap);
+    let mut pd = Vec::new();
+    pd.extend_from_slice(&1000u32.to_be_bytes()); // OPC
+    pd.extend_from_slice(&2000u32.to_be_bytes()); // DPC
+    pd.extend_from_slice(&[3, 2, 0, 0]); // SI=SCCP, NI, MP, SLS
+    pd.extend_from_slice(&sccp);
+    let mut param = 0x0210u16.to_be_bytes().to_vec();
+    param.extend_from_slice(&((4 + pd.len()) as u16).to_be_bytes());
+    param.extend_from_slice(&pd);
+    while !param.len().is_multiple_of(4) {
+        param.push(0);
+    }
+    let mut m = vec![1, 0, 1, 1];
+    m.extend_from_slice(&((8 + param.len()) as u32).to_be_bytes());
+    m.extend_from_slice(&param);
+    m
+}
+
 /// A Diameter request header with one Origin-Host AVP.
 pub fn diameter_message(command: u32, app: u32) -> Vec<u8> {
     let host = b"mme.example.invalid";

@@ -202,6 +202,7 @@ fn test() -> anyhow::Result<()> {
         ),
         layer("2. BPF_PROG_TEST_RUN on the compiled object", "prog_test_run", false),
         layer("3. veth namespaces, native XDP", "veth", true),
+        layer("3. in-path mode: three namespaces, XDP forwarding", "inpath", true),
         layer("4. third-party capture replay vs tshark", "replay", true),
         layer("5. live control: socket, hitless flips, fail-static restarts", "control", true),
         layer("6. decoders vs tshark: SCTP and SIGTRAN", "dpi_sigtran", false),
@@ -320,14 +321,15 @@ fn unprivileged_default_tests() -> anyhow::Result<()> {
 }
 
 /// Tests must remove what they create: fail if any of our namespaces or pins survived. Test
-/// namespaces are `swt<tag>-ipx`/`swt<tag>-edge` (testkit/src/netns.rs); the operators' lab of
+/// namespaces are `swt<tag>-ipx`/`swt<tag>-edge`, and `swt<tag>-ic`/`-sw`/`-core` for in-path
+/// mode (testkit/src/netns.rs); the operators' lab of
 /// scripts/veth-lab.sh (`sw-lab-*`) does not match.
 fn leftovers() -> anyhow::Result<()> {
     let out = Command::new("ip").args(["netns", "list"]).output().context("ip netns list")?;
     let left: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with("swt") && (n.ends_with("-ipx") || n.ends_with("-edge")))
+        .filter(|n| n.starts_with("swt") && ["-ipx", "-edge", "-ic", "-sw", "-core"].iter().any(|s| n.ends_with(s)))
         .map(str::to_string)
         .collect();
     if !left.is_empty() {
@@ -338,7 +340,7 @@ fn leftovers() -> anyhow::Result<()> {
         let names: Vec<String> = rd
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("swe"))
+            .filter(|n| n.starts_with("swe") || n.starts_with("swa"))
             .collect();
         if !names.is_empty() {
             bail!("tests left pins behind in {}: {}", pins.display(), names.join(" "));

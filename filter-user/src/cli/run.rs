@@ -9,9 +9,14 @@ use sigwall::{
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Interface to attach to (the edge link).
+    /// Interface to attach to (the edge link; in in-path mode the interconnect side).
     #[arg(long)]
     iface: String,
+    /// In-path mode (bump in the wire): forward between --iface and this interface (the core
+    /// side, towards the STP/DEA/PGW). What the first pass passes on --iface leaves here; what
+    /// arrives here leaves by --iface. Both carry no addresses; see docs/operations.md.
+    #[arg(long, value_name = "IFACE")]
+    forward_to: Option<String>,
     /// Policy file (TOML); see the README for its format.
     #[arg(long)]
     policy: PathBuf,
@@ -164,6 +169,7 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
             a.audit_log.unwrap_or_else(|| PathBuf::from(format!("/var/log/sigwall/{}.audit.jsonl", a.iface))),
         ),
         iface: a.iface,
+        forward_to: a.forward_to,
         policy_path: a.policy,
         xdp_mode: a.xdp_mode,
         mode: a.mode,

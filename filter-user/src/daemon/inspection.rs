@@ -79,12 +79,16 @@ struct Shared {
     events: Mutex<EventLog>,
     counters: Mutex<Counters>,
     subscribers: Arc<Mutex<crate::subscriber::Subscribers>>,
+    /// In-path mode: the AF_XDP workers' events, blocks and counters.
+    inpath: Arc<crate::inpath::Sink>,
 }
 
 /// The control state's handle on inspection.
 pub struct Inspection {
     policy: mpsc::UnboundedSender<PolicyView>,
     shared: Arc<Shared>,
+    /// In-path mode: the AF_XDP workers (stopped when this drops).
+    workers: Option<crate::inpath::Workers>,
 }
 
 impl Inspection {
@@ -94,13 +98,48 @@ impl Inspection {
         let _ = self.policy.send(view);
     }
 
+    /// Follow a policy change, in the inspector and in the in-path workers.
+    pub fn follow_policy(&self, policy: &Policy, filter: &Filter) {
+        self.follow(PolicyView::new(policy, filter));
+        if let Some(w) = &self.workers {
+            w.follow(policy, filter);
+        }
+    }
+
+    /// In-path mode: start the AF_XDP workers (one per RX queue of the interconnect side).
+    pub fn start_inpath(
+        &mut self,
+        ports: &crate::inpath::Ports,
+        xsks: &mut aya::maps::XskMap<aya::maps::MapData>,
+        policy: &Policy,
+        filter: &Filter,
+    ) -> anyhow::Result<usize> {
+        let w = crate::inpath::start(
+            ports,
+            xsks,
+            policy,
+            filter,
+            self.shared.subscribers.clone(),
+            self.shared.inpath.clone(),
+        )?;
+        let n = w.len();
+        self.workers = Some(w);
+        Ok(n)
+    }
+
+    /// In-path mode: the workers' own counters, summed (`None` in host mode).
+    pub fn inpath_counters(&self) -> Option<crate::inpath::Counters> {
+        self.workers.as_ref().map(|_| self.shared.inpath.totals().0)
+    }
+
     /// Events from sequence number `since` on (at most `limit`), as `sigwall events` shows them.
     pub fn events(&self, since: u64, limit: usize) -> Value {
         lock(&self.shared.events).since(since, limit)
     }
 
+    /// The ring inspector's counters plus the in-path workers' engines'.
     pub fn counters(&self) -> Counters {
-        lock(&self.shared.counters).clone()
+        self.shared.counters()
     }
 
     /// What the subscriber store knows of one IMSI (`sigwall subscriber`), with the store's
@@ -132,7 +171,20 @@ impl CountersReader {
     }
 
     pub fn get(&self) -> Counters {
-        lock(&self.0.counters).clone()
+        self.0.counters()
+    }
+
+    /// In-path mode: the workers' own counters, summed (all zero in host mode).
+    pub fn inpath(&self) -> crate::inpath::Counters {
+        self.0.inpath.totals().0
+    }
+}
+
+impl Shared {
+    fn counters(&self) -> Counters {
+        let mut c = lock(&self.counters).clone();
+        c.add(&self.inpath.totals().1);
+        c
     }
 }
 
@@ -146,8 +198,31 @@ pub fn start(
     subscribers: Arc<Mutex<crate::subscriber::Subscribers>>,
     peer_stats: Option<PeerStats>,
 ) -> Inspection {
-    let shared =
-        Arc::new(Shared { events: Mutex::new(events), counters: Mutex::default(), subscribers: subscribers.clone() });
+    let (block_tx, block_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new_cyclic(|me: &std::sync::Weak<Shared>| {
+        let me = me.clone();
+        let inpath = crate::inpath::Sink {
+            events: Box::new(move |evs: Vec<Value>| {
+                let Some(sh) = me.upgrade() else { return };
+                let mut log = lock(&sh.events);
+                for ev in evs {
+                    log::warn!("event: {ev}");
+                    log.push(ev);
+                }
+            }),
+            blocks: Box::new(move |a| {
+                // Only fails once the inspector is gone, at shutdown.
+                let _ = block_tx.send(a);
+            }),
+            counters: Mutex::default(),
+        };
+        Shared {
+            events: Mutex::new(events),
+            counters: Mutex::default(),
+            subscribers: subscribers.clone(),
+            inpath: Arc::new(inpath),
+        }
+    });
     let (batch_tx, batch_rx) = mpsc::channel(QUEUE);
     let (policy_tx, policy_rx) = mpsc::unbounded_channel();
     tokio::spawn(read_ring(ring, batch_tx));
@@ -163,8 +238,8 @@ pub fn start(
         looked: false,
         output: io::OutputLimiter::default(),
     };
-    tokio::spawn(inspector.run(batch_rx, policy_rx));
-    Inspection { policy: policy_tx, shared }
+    tokio::spawn(inspector.run(batch_rx, policy_rx, block_rx));
+    Inspection { policy: policy_tx, shared, workers: None }
 }
 
 /// How often the ring is drained without a wake-up: XDP submits records without waking the
@@ -222,7 +297,12 @@ struct Inspector {
 }
 
 impl Inspector {
-    async fn run(mut self, mut batches: mpsc::Receiver<Vec<Vec<u8>>>, mut policy: mpsc::UnboundedReceiver<PolicyView>) {
+    async fn run(
+        mut self,
+        mut batches: mpsc::Receiver<Vec<Vec<u8>>>,
+        mut policy: mpsc::UnboundedReceiver<PolicyView>,
+        mut inpath_blocks: mpsc::UnboundedReceiver<crate::inspect::Action>,
+    ) {
         let mut janitor = tokio::time::interval(Duration::from_secs(1));
         let mut ticks = 0u64;
         loop {
@@ -236,6 +316,13 @@ impl Inspector {
                     self.engine.rules = view.rules;
                     self.peers = view.peers;
                     self.fail_open = view.fail_open;
+                }
+                // Blocks asked for by the in-path workers' findings (block-peer; SCTP and TCP
+                // findings until they are neutralized in place).
+                Some(a) = inpath_blocks.recv() => {
+                    if let Err(e) = self.blocks.apply(&a) {
+                        log::error!("pushing a verdict down to XDP: {e}");
+                    }
                 }
                 batch = batches.recv() => {
                     let Some(batch) = batch else { return };

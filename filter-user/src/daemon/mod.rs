@@ -45,6 +45,9 @@ pub enum OnExit {
 
 pub struct Config {
     pub iface: String,
+    /// In-path mode: the core side. Frames the first pass passes on `iface` leave by this
+    /// interface and its frames leave by `iface` (a bump in the wire); `None`: host mode.
+    pub forward_to: Option<String>,
     pub policy_path: PathBuf,
     pub xdp_mode: AttachMode,
     pub mode: Option<Mode>,
@@ -80,6 +83,9 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     // user without the capabilities (who then learns of both problems in turn, policy first).
     let (text, pol) = read_policy(&cfg)?;
     check_interface(&cfg.iface)?;
+    if let Some(b) = &cfg.forward_to {
+        check_forward_to(&cfg.iface, b)?;
+    }
     check_capabilities()?;
     // One daemon per interface, whatever socket paths they were given: an exclusive lock that
     // the kernel releases when the holder dies, even by kill -9.
@@ -118,10 +124,40 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             "the pinned PEER_STATS map cannot be opened: overload of inspection is counted but not reported as events"
         );
     }
-    let inspection = {
+    let mut inspection = {
         let _rt = rt.enter();
         inspection::start(sinks.ring, sinks.blocks, view, sinks.events, sinks.pcap, sinks.subscribers, peer_stats)
     };
+    if let Some(fwd) = &attached.forward {
+        // In path: the AF_XDP workers, last, so that every slot of INPATH_XSKS is filled by a
+        // worker that is ready; until then XDP applies each peer's on_overload.
+        let ports = crate::inpath::Ports {
+            iface: cfg.iface.clone(),
+            ifindex: loader::ifindex(&cfg.iface).ok_or_else(|| OperatorError::NoInterface(cfg.iface.clone()))?,
+            core: fwd.iface.clone(),
+            core_ifindex: fwd.ifindex,
+        };
+        let xsks = attached.filter.ebpf.take_map(maps::INPATH_XSKS).context("the object has no INPATH_XSKS map")?;
+        let mut xsks = aya::maps::XskMap::try_from(xsks).context("INPATH_XSKS is not an XSKMAP")?;
+        attached.filter.set_inpath_budget(crate::inpath::budget(&pol))?;
+        let n = match inspection.start_inpath(&ports, &mut xsks, &pol, &attached.filter) {
+            Ok(n) => n,
+            Err(e) => {
+                // As for the sinks: a fresh attach is undone, an adopted filter keeps running.
+                drop(inspection);
+                if !attached.adopted {
+                    drop(attached);
+                    let _ = loader::force_detach(&cfg.iface);
+                }
+                return Err(e);
+            }
+        };
+        log::info!(
+            "in path: {n} AF_XDP worker(s) judge inspected peers' signaling from {} before it leaves by {}",
+            cfg.iface,
+            fwd.iface
+        );
+    }
     let counters = inspection.counters_reader();
     let state =
         State::new(attached, cfg.policy_path.clone(), text, pol, cfg.persist, cfg.limits, sinks.audit, inspection);
@@ -134,7 +170,10 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         state.generation(),
         cfg.socket.display()
     );
-    println!("{READY} {} ({mode} mode)", cfg.iface);
+    match &cfg.forward_to {
+        Some(b) => println!("{READY} {} ({mode} mode, in path to {b})", cfg.iface),
+        None => println!("{READY} {} ({mode} mode)", cfg.iface),
+    }
 
     if let Some(l) = sinks.metrics {
         log::info!("metrics on http://{}/metrics", l.local_addr().map(|a| a.to_string()).unwrap_or_default());
@@ -180,11 +219,30 @@ fn check_interface(iface: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// In-path mode's core side: another interface than `iface`, present here, and not the
+/// interconnect side of another sigwall.
+fn check_forward_to(iface: &str, core: &str) -> anyhow::Result<()> {
+    let err = |why: &str| OperatorError::ForwardTo { forward_to: core.to_string(), why: why.to_string() };
+    if core == iface {
+        return Err(err("the same interface as --iface").into());
+    }
+    let (Some(a), Some(b)) = (loader::ifindex(iface), loader::ifindex(core)) else {
+        return Err(OperatorError::NoInterface(core.to_string()).into());
+    };
+    if a == b {
+        return Err(err("the same interface as --iface").into());
+    }
+    if loader::pins_present(core) {
+        return Err(err("a sigwall filter is pinned on it (sigwall detach --iface it first)").into());
+    }
+    Ok(())
+}
+
 /// Adopt the filter an earlier controller pinned (applying the policy if it differs), or
 /// attach a fresh one.
 fn attach_or_adopt(cfg: &Config, pol: &Policy, sha: [u8; 32]) -> anyhow::Result<Attached> {
     if loader::pins_present(&cfg.iface) {
-        let mut a = loader::adopt(&cfg.iface, cfg.bpf_log_level)?;
+        let mut a = loader::adopt(&cfg.iface, cfg.forward_to.as_deref(), cfg.bpf_log_level)?;
         let generation = a.filter.generation()?;
         if a.filter.meta()?.policy_sha256 == sha {
             log::info!("adopted the filter pinned on {} at generation {generation}; policy unchanged", cfg.iface);
@@ -202,7 +260,7 @@ fn attach_or_adopt(cfg: &Config, pol: &Policy, sha: [u8; 32]) -> anyhow::Result<
         // A pin directory without a link is debris of an interrupted start: its maps are not
         // attached to anything, so start clean.
         let _ = loader::clear_pins(&cfg.iface);
-        Ok(loader::attach_fresh(&cfg.iface, cfg.xdp_mode, cfg.bpf_log_level, pol, sha)?)
+        Ok(loader::attach_fresh(&cfg.iface, cfg.forward_to.as_deref(), cfg.xdp_mode, cfg.bpf_log_level, pol, sha)?)
     }
 }
 

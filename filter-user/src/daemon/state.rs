@@ -14,7 +14,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use super::inspection::{self, Inspection};
+use super::inspection::Inspection;
 use crate::{
     control::{Command, server::Caller},
     errors::CommandError,
@@ -154,6 +154,7 @@ impl State {
             "xdp_mode": self.attached.mode,
             "program_id": program_id,
             "adopted": self.attached.adopted,
+            "forward_to": self.attached.forward.as_ref().map(|f| f.iface.clone()),
             "policy_file": self.policy_path.display().to_string(),
             "policy_sha256": hex(&sha256(&self.text)),
             "generation": self.generation(),
@@ -236,7 +237,12 @@ impl State {
         if let Err(e) = crate::inspect::io::set_enabled(&mut self.attached.filter, new.inspect.enabled) {
             log::error!("switching deep inspection: {e}");
         }
-        self.inspection.follow(inspection::PolicyView::new(&new, &self.attached.filter));
+        self.inspection.follow_policy(&new, &self.attached.filter);
+        if self.attached.forward.is_some()
+            && let Err(e) = self.attached.filter.set_inpath_budget(crate::inpath::budget(&new))
+        {
+            log::error!("setting the in-path budget: {e}");
+        }
         self.policy = new;
         self.text = text;
         Ok(json!({ "generation": c.global.generation, "changed": true, "changes": changes }))
@@ -255,6 +261,9 @@ impl State {
         insp["enabled"] = json!(self.policy.inspect.enabled);
         insp["subscriber_state"] = serde_json::to_value(self.inspection.state_stats()).unwrap_or_default();
         v["inspect"] = insp;
+        if let Some(c) = self.inspection.inpath_counters() {
+            v["inpath_daemon"] = serde_json::to_value(c).unwrap_or_default();
+        }
         Ok(v)
     }
 

@@ -295,6 +295,28 @@ impl Counters {
         *self.decode_errors.entry(kind.to_string()).or_default() += 1;
     }
 
+    /// Add another engine's counters (the in-path workers' engines to the ring's).
+    pub fn add(&mut self, o: &Counters) {
+        self.packets += o.packets;
+        self.messages += o.messages;
+        self.events += o.events;
+        self.spoofed += o.spoofed;
+        self.first_pass_dropped += o.first_pass_dropped;
+        self.events_suppressed += o.events_suppressed;
+        for (k, v) in &o.over_budget {
+            *self.over_budget.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.state_evicted {
+            *self.state_evicted.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.rule_hits {
+            *self.rule_hits.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.decode_errors {
+            *self.decode_errors.entry(k.clone()).or_default() += v;
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "packets": self.packets, "messages": self.messages, "events": self.events,

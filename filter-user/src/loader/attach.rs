@@ -7,16 +7,16 @@ use std::{
 };
 
 use aya::{
-    maps::{Array, MapData},
+    maps::{Array, MapData, xdp::DevMapHash},
     programs::{
         Xdp, XdpMode,
         links::{FdLink, PinnedLink},
         xdp::XdpLink,
     },
 };
-use filter_common::{MAP_LAYOUT_VERSION, Meta, maps};
+use filter_common::{InpathCfg, MAP_LAYOUT_VERSION, Meta, maps};
 
-use super::{AttachMode, Attached, BPFFS, Filter, sys};
+use super::{AttachMode, Attached, BPFFS, Filter, Forward, map_mut, sys};
 use crate::{errors::OperatorError, policy::Policy};
 
 /// `/sys/fs/bpf/sigwall/<iface>`
@@ -26,6 +26,76 @@ pub fn pin_dir(iface: &str) -> PathBuf {
 
 fn link_pin(iface: &str) -> PathBuf {
     pin_dir(iface).join("link")
+}
+
+/// In-path mode: the core side's link, pinned beside the interconnect side's.
+fn fwd_link_pin(iface: &str) -> PathBuf {
+    pin_dir(iface).join("link-fwd")
+}
+
+/// The ifindex of an interface in this network namespace.
+pub fn ifindex(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: valid C string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
+
+impl Filter {
+    /// Set in-path mode's ports: `core` is B's ifindex (A <-> B forwarding), or `None` for host
+    /// mode. Enabling writes the ports before the switch, disabling the switch first, so the
+    /// program never forwards to a port that is not there.
+    pub fn set_inpath(&mut self, iface_ifindex: u32, core: Option<u32>) -> Result<(), OperatorError> {
+        let cfg = match core {
+            Some(b) => InpathCfg { enabled: 1, iface_ifindex, core_ifindex: b, budget: self.inpath()?.budget },
+            None => InpathCfg::default(),
+        };
+        if core.is_none() {
+            let mut a: Array<&mut MapData, InpathCfg> = Array::try_from(map_mut(&mut self.ebpf, maps::INPATH_CFG)?)?;
+            a.set(0, cfg, 0)?;
+        }
+        let mut fwd: DevMapHash<&mut MapData> = DevMapHash::try_from(map_mut(&mut self.ebpf, maps::INPATH_FWD)?)?;
+        let old: Vec<u32> = fwd.keys().filter_map(Result::ok).collect();
+        for k in old {
+            fwd.remove(k)?;
+        }
+        if let Some(b) = core {
+            for (from, to) in [(iface_ifindex, b), (b, iface_ifindex)] {
+                fwd.insert(from, to, None, 0).map_err(|e| OperatorError::Attach {
+                    iface: format!("ifindex {from}"),
+                    detail: format!("writing the in-path port map (devmap hash, kernel 5.4): {e}"),
+                })?;
+            }
+            let mut a: Array<&mut MapData, InpathCfg> = Array::try_from(map_mut(&mut self.ebpf, maps::INPATH_CFG)?)?;
+            a.set(0, cfg, 0)?;
+        }
+        Ok(())
+    }
+
+    /// In-path mode: each peer's budget of frames in flight to the daemon per queue (0: none).
+    pub fn set_inpath_budget(&mut self, budget: u32) -> Result<(), OperatorError> {
+        let mut a: Array<&mut MapData, InpathCfg> = Array::try_from(map_mut(&mut self.ebpf, maps::INPATH_CFG)?)?;
+        let mut c = a.get(&0, 0)?;
+        c.budget = budget;
+        a.set(0, c, 0)?;
+        Ok(())
+    }
+
+    /// The in-path ports as pinned (all zero in host mode).
+    pub fn inpath(&self) -> Result<InpathCfg, OperatorError> {
+        let a: Array<&MapData, InpathCfg> = Array::try_from(super::map(&self.ebpf, maps::INPATH_CFG)?)?;
+        Ok(a.get(&0, 0)?)
+    }
+
+    /// Attach the program to in-path mode's core side and pin that link as `link-fwd`.
+    fn attach_forward(&mut self, iface: &str, core: &str, mode: AttachMode) -> Result<Forward, OperatorError> {
+        let ifindex = ifindex(core).ok_or_else(|| OperatorError::NoInterface(core.to_string()))?;
+        let (_, link) = self.attach_new(core, mode)?;
+        let link = link.pin(fwd_link_pin(iface)).map_err(|e| {
+            pins_error(&fwd_link_pin(iface), "pinning the XDP link of --forward-to", std::io::Error::other(e))
+        })?;
+        Ok(Forward { iface: core.to_string(), ifindex, link })
+    }
 }
 
 impl Filter {
@@ -60,6 +130,7 @@ pub fn pins_present(iface: &str) -> bool {
 /// Load, pin, apply `c`, and attach to `iface`. Nothing is left behind on failure.
 pub fn attach_fresh(
     iface: &str,
+    forward_to: Option<&str>,
     mode: AttachMode,
     log_level: u8,
     policy: &Policy,
@@ -71,6 +142,11 @@ pub fn attach_fresh(
         let mut filter = Filter::load_with(log_level, Some(&dir))?;
         let c = filter.compile(policy)?;
         filter.apply(&c, sha256)?;
+        if let Some(core) = forward_to {
+            let a = ifindex(iface).ok_or_else(|| OperatorError::NoInterface(iface.to_string()))?;
+            let b = ifindex(core).ok_or_else(|| OperatorError::NoInterface(core.to_string()))?;
+            filter.set_inpath(a, Some(b))?;
+        }
         let (used, link) = filter.attach_new(iface, mode)?;
         filter.set_meta(|m| {
             m.layout_version = MAP_LAYOUT_VERSION;
@@ -79,7 +155,12 @@ pub fn attach_fresh(
         let link = link
             .pin(link_pin(iface))
             .map_err(|e| pins_error(&link_pin(iface), "pinning the XDP link", std::io::Error::other(e)))?;
-        Ok(Attached { filter, link, iface: iface.to_string(), mode: used, adopted: false })
+        // The core side in the mode the interconnect side got (`auto` resolved there).
+        let forward = match forward_to {
+            Some(core) => Some(filter.attach_forward(iface, core, used)?),
+            None => None,
+        };
+        Ok(Attached { filter, link, iface: iface.to_string(), mode: used, adopted: false, forward })
     })();
     if result.is_err() {
         let _ = clear_pins(iface);
@@ -90,7 +171,11 @@ pub fn attach_fresh(
 /// Take over the filter an earlier controller pinned on `iface`: reuse its maps (counters,
 /// generation and rate state continue) and replace its program with this binary's through the
 /// pinned link, atomically. There is no moment without a program on the interface.
-pub fn adopt(iface: &str, log_level: u8) -> Result<Attached, OperatorError> {
+///
+/// In-path mode: the core side's pinned link (`link-fwd`) gets the new program too. Started
+/// with another `--forward-to` (or none), the old core side is detached and the new one
+/// attached; the interconnect side never loses its filter meanwhile.
+pub fn adopt(iface: &str, forward_to: Option<&str>, log_level: u8) -> Result<Attached, OperatorError> {
     let dir = pin_dir(iface);
     let meta_pin = dir.join(maps::META);
     let old = MapData::from_pin(&meta_pin).map_err(|e| OperatorError::Adopt {
@@ -129,19 +214,69 @@ pub fn adopt(iface: &str, log_level: u8) -> Result<Attached, OperatorError> {
         Some(filter_common::AttachMode::Skb) => AttachMode::Skb,
         Some(filter_common::AttachMode::Native) | None => AttachMode::Native,
     };
-    Ok(Attached { filter, link, iface: iface.to_string(), mode, adopted: true })
+    let forward = adopt_forward(&mut filter, iface, forward_to, mode)?;
+    Ok(Attached { filter, link, iface: iface.to_string(), mode, adopted: true, forward })
+}
+
+/// The core side on adoption: keep (new program behind the pinned link), move, or remove it.
+fn adopt_forward(
+    filter: &mut Filter,
+    iface: &str,
+    forward_to: Option<&str>,
+    mode: AttachMode,
+) -> Result<Option<Forward>, OperatorError> {
+    let a = ifindex(iface).ok_or_else(|| OperatorError::NoInterface(iface.to_string()))?;
+    let wanted = match forward_to {
+        Some(core) => Some((core, ifindex(core).ok_or_else(|| OperatorError::NoInterface(core.to_string()))?)),
+        None => None,
+    };
+    let pinned = filter.inpath()?;
+    let pin = fwd_link_pin(iface);
+    let same = wanted.is_some_and(|(_, b)| pinned.enabled != 0 && pinned.core_ifindex == b && pin.exists());
+    if same && let Some((core, b)) = wanted {
+        let old = PinnedLink::from_pin(&pin).map_err(|e| adopt_error(iface, "opening the pinned XDP link-fwd", e))?;
+        let xdp_link = XdpLink::try_from(FdLink::from(old))
+            .map_err(|e| adopt_error(iface, "reading link-fwd as an XDP link", e))?;
+        let prog = filter.program()?;
+        let id = prog
+            .attach_to_link(xdp_link)
+            .map_err(|e| adopt_error(iface, "replacing the program behind link-fwd", e))?;
+        let link = prog.take_link(id).map_err(|e| adopt_error(iface, "taking the XDP link-fwd", e))?;
+        let link = FdLink::try_from(link).map_err(|e| adopt_error(iface, "taking the XDP link-fwd", e))?;
+        let _ = std::fs::remove_file(&pin);
+        let link = link.pin(&pin).map_err(|e| adopt_error(iface, "re-pinning link-fwd", e))?;
+        filter.set_inpath(a, Some(b))?;
+        return Ok(Some(Forward { iface: core.to_string(), ifindex: b, link }));
+    }
+    // Another core side, or none: stop forwarding to the old one first, then detach it.
+    filter.set_inpath(a, None)?;
+    detach_pin(iface, &pin)?;
+    match wanted {
+        Some((core, b)) => {
+            filter.set_inpath(a, Some(b))?;
+            Ok(Some(filter.attach_forward(iface, core, mode)?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Detach the link pinned at `path` (if any) and remove the pin.
+fn detach_pin(iface: &str, path: &Path) -> Result<bool, OperatorError> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let fd = sys::bpf_obj_get(path).map_err(|e| pins_error(path, "opening the pinned XDP link", e))?;
+    sys::link_detach(&fd).map_err(|e| OperatorError::Detach { iface: iface.to_string(), source: e })?;
+    std::fs::remove_file(path).map_err(|e| pins_error(path, "removing the pin", e))?;
+    Ok(true)
 }
 
 /// Detach whatever sigwall program is pinned on `iface`, even if a controller still holds the
 /// link open (BPF_LINK_DETACH, kernel 5.9), then remove the pins.
 pub fn force_detach(iface: &str) -> Result<bool, OperatorError> {
-    let path = link_pin(iface);
-    let mut detached = false;
-    if path.exists() {
-        let fd = sys::bpf_obj_get(&path).map_err(|e| pins_error(&path, "opening the pinned XDP link", e))?;
-        sys::link_detach(&fd).map_err(|e| OperatorError::Detach { iface: iface.to_string(), source: e })?;
-        detached = true;
-    }
+    // In-path mode's core side first: the interconnect side keeps filtering until the last.
+    detach_pin(iface, &fwd_link_pin(iface))?;
+    let detached = detach_pin(iface, &link_pin(iface))?;
     remove_pins(iface).map_err(|e| pins_error(&pin_dir(iface), "removing the pins", e))?;
     Ok(detached)
 }

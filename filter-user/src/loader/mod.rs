@@ -19,7 +19,7 @@ use aya::{
 };
 use filter_common::{Meta, maps};
 
-pub use attach::{adopt, attach_fresh, clear_pins, force_detach, pin_dir, pins_present, remove_pins};
+pub use attach::{adopt, attach_fresh, clear_pins, force_detach, ifindex, pin_dir, pins_present, remove_pins};
 pub use sys::bpffs_mounted;
 
 use crate::{errors::OperatorError, policy::compile::PeerIds};
@@ -84,6 +84,16 @@ pub struct Attached {
     pub mode: AttachMode,
     /// True when an earlier controller's pins were adopted (no gap in filtering).
     pub adopted: bool,
+    /// In-path mode: the core side, attached with the same program, its link pinned as
+    /// `link-fwd` in `iface`'s pin directory.
+    pub forward: Option<Forward>,
+}
+
+/// The core side of in-path mode (`--forward-to`).
+pub struct Forward {
+    pub iface: String,
+    pub ifindex: u32,
+    pub link: PinnedLink,
 }
 
 impl Filter {

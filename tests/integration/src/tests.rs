@@ -6,6 +6,7 @@ mod dpi_diameter;
 mod dpi_gtp;
 mod dpi_sigtran;
 mod evasions;
+mod inpath;
 mod inspect;
 mod metrics;
 mod privileges;

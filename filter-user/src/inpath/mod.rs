@@ -1,0 +1,734 @@
+//! In-path deep inspection (issue 9): XDP redirects the signaling of peers inspected whole and
+//! enforced to an AF_XDP socket per RX queue of the interconnect side (`INPATH_XSKS`); a worker
+//! thread per queue decodes and judges each frame with the inspection engine and only then
+//! sends it out of the core side, byte for byte unchanged, or drops it.
+//!
+//! What a blocked message becomes: a GTP datagram (UDP) is dropped; a MAP operation or a
+//! Diameter request on SCTP or TCP is neutralized in place ([`neutralize`]: same length, the
+//! receiver rejects it and executes nothing, the association stays up), since SCTP and TCP
+//! cannot lose a segment without the sender retransmitting it until the association fails
+//! (docs/design/in-path.md section 3). The flow is not blocked (the message is stopped; the
+//! next one is judged on its own), while `block-peer` still quarantines the peer. A message
+//! the neutralizer cannot reach (split over chunks or segments, SCCP-segmented, a global
+//! operation code) is forwarded and the rule's block pushed down as in copy mode
+//! (containment), the event saying so. A retransmission of a neutralized DATA chunk (same TSN)
+//! or TCP segment (same sequence number) gets the same rewrite.
+//!
+//! A message-level verdict does not need the packet to be proven the association's, unlike a
+//! pushed-down block (review H7): stopping one message cannot take anyone's association down.
+//!
+//! Nothing that came up is forwarded uninspected without a counter: a frame without the
+//! metadata XDP writes, with a descriptor outside the UMEM, of a peer the current policy does
+//! not know, an IP fragment (not reassembled in path yet) or a frame that does not parse goes
+//! by the peer's `on_overload` (fail-closed: dropped; fail-open: forwarded), each counted in
+//! [`Counters`].
+
+pub mod neutralize;
+pub mod xsk;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use filter_common::FlowKey;
+
+use crate::{
+    inspect::{self, Action, Engine, Flagged, RuleSet, io},
+    loader::Filter,
+    policy::{Policy, inspect::PeerInspect},
+};
+
+/// Frames (and so ring entries) per worker: 8 MiB of UMEM each.
+pub const FRAMES: u32 = 2048;
+/// Frames taken from the RX ring per batch.
+const BATCH: usize = 64;
+/// How often a busy worker publishes its counters.
+const PUBLISH_MS: u128 = 100;
+/// How long a worker sleeps in poll(2) without traffic before it looks at its stop flag and
+/// its completions again.
+const POLL_MS: i32 = 50;
+
+/// What a worker needs of the policy.
+pub struct View {
+    rules: RuleSet,
+    /// Peer id -> name and inspection settings.
+    peers: HashMap<u32, (String, PeerInspect)>,
+    fail_open: HashSet<u32>,
+}
+
+impl View {
+    pub fn new(policy: &Policy, filter: &Filter) -> View {
+        let peers = policy
+            .peers
+            .iter()
+            .filter_map(|p| filter.peer_id(&p.name).map(|id| (id, (p.name.clone(), p.inspect.clone()))))
+            .collect();
+        let fail_open =
+            policy.peers.iter().filter(|p| p.overload_pass).filter_map(|p| filter.peer_id(&p.name)).collect();
+        View { rules: RuleSet::new(&policy.inspect).with_ports(&policy.ports), peers, fail_open }
+    }
+}
+
+/// A worker's counters (summed over workers when read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Frames taken from the RX rings.
+    pub received: u64,
+    /// Judged and sent out of the core side unchanged.
+    pub forwarded: u64,
+    /// Judged and dropped: a rule blocked the message (GTP over UDP).
+    pub dropped: u64,
+    /// Judged, blocked and neutralized in place (SCTP, TCP), then forwarded.
+    pub neutralized: u64,
+    /// Retransmissions of neutralized chunks or segments given the same rewrite.
+    pub retransmissions_neutralized: u64,
+    /// Blocked SCTP/TCP messages the neutralizer could not reach, forwarded with their block
+    /// pushed down.
+    pub blocked_forwarded: u64,
+    /// Not judged (see the module doc) and forwarded: the peer fails open.
+    pub uninspected_forwarded: u64,
+    /// Not judged and dropped: the peer fails closed (or is unknown).
+    pub uninspected_dropped: u64,
+    /// Of the unjudged: no metadata, bad descriptor, unknown peer, IP fragment, unparsable.
+    pub no_meta: u64,
+    pub bad_descriptor: u64,
+    pub unknown_peer: u64,
+    pub fragment: u64,
+    pub unparsable: u64,
+    /// Frames dropped because the core side's TX ring was full.
+    pub tx_ring_full: u64,
+    /// Frames the fill ring had no room for (an invariant broken; lost to the UMEM).
+    pub fill_overflow: u64,
+    /// The kernel's counters of the RX sockets (`XDP_STATISTICS`): frames XDP redirected that
+    /// never reached the RX ring (ring full, no fill entry).
+    pub kernel_rx_dropped: u64,
+    pub kernel_rx_ring_full: u64,
+    pub kernel_fill_empty: u64,
+    pub kernel_tx_invalid: u64,
+}
+
+impl Counters {
+    fn add(&mut self, o: &Counters) {
+        self.received += o.received;
+        self.forwarded += o.forwarded;
+        self.dropped += o.dropped;
+        self.blocked_forwarded += o.blocked_forwarded;
+        self.neutralized += o.neutralized;
+        self.retransmissions_neutralized += o.retransmissions_neutralized;
+        self.uninspected_forwarded += o.uninspected_forwarded;
+        self.uninspected_dropped += o.uninspected_dropped;
+        self.no_meta += o.no_meta;
+        self.bad_descriptor += o.bad_descriptor;
+        self.unknown_peer += o.unknown_peer;
+        self.fragment += o.fragment;
+        self.unparsable += o.unparsable;
+        self.tx_ring_full += o.tx_ring_full;
+        self.fill_overflow += o.fill_overflow;
+        self.kernel_rx_dropped += o.kernel_rx_dropped;
+        self.kernel_rx_ring_full += o.kernel_rx_ring_full;
+        self.kernel_fill_empty += o.kernel_fill_empty;
+        self.kernel_tx_invalid += o.kernel_tx_invalid;
+    }
+}
+
+/// What the workers share with the daemon: events out, counters, blocks for the inspector.
+pub struct Sink {
+    /// Events (JSON) to log and keep for `sigwall events`.
+    pub events: Box<dyn Fn(Vec<Value>) + Send + Sync>,
+    /// Block actions (block-peer; SCTP/TCP blocks) for the inspector's block writer.
+    pub blocks: Box<dyn Fn(Action) + Send + Sync>,
+    /// Per worker: its counters and its engine's.
+    pub counters: Mutex<Vec<(Counters, inspect::Counters)>>,
+}
+
+impl Sink {
+    /// The workers' counters, summed.
+    pub fn totals(&self) -> (Counters, inspect::Counters) {
+        let mut c = Counters::default();
+        let mut e = inspect::Counters::default();
+        for (w, en) in crate::daemon::state::lock(&self.counters).iter() {
+            c.add(w);
+            e.add(en);
+        }
+        (c, e)
+    }
+}
+
+/// The running workers; dropping them stops and joins the threads (closing their sockets, which
+/// empties their `INPATH_XSKS` slots: XDP then applies each peer's `on_overload`).
+pub struct Workers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    views: Vec<mpsc::Sender<View>>,
+}
+
+impl Workers {
+    /// Follow a policy change.
+    pub fn follow(&self, policy: &Policy, filter: &Filter) {
+        for v in &self.views {
+            let _ = v.send(View::new(policy, filter));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// RX queues of `ifname` (ETHTOOL_GCHANNELS: the larger of rx and combined), and TX queues.
+pub fn queues(ifname: &str) -> std::io::Result<(u32, u32)> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct Channels {
+        cmd: u32,
+        max_rx: u32,
+        max_tx: u32,
+        max_other: u32,
+        max_combined: u32,
+        rx: u32,
+        tx: u32,
+        other: u32,
+        combined: u32,
+    }
+    #[repr(C)]
+    struct Ifreq {
+        name: [u8; 16],
+        data: *mut Channels,
+        _pad: [u8; 16],
+    }
+    const ETHTOOL_GCHANNELS: u32 = 0x3c;
+    let mut ch = Channels { cmd: ETHTOOL_GCHANNELS, ..Default::default() };
+    let mut req = Ifreq { name: [0; 16], data: &mut ch, _pad: [0; 16] };
+    let n = ifname.len().min(15);
+    req.name[..n].copy_from_slice(&ifname.as_bytes()[..n]);
+    // SAFETY: plain socket(2), closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: SIOCETHTOOL with an ifreq whose data points at a live ethtool_channels.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCETHTOOL, &mut req as *mut Ifreq) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: our descriptor.
+    unsafe { libc::close(fd) };
+    if rc != 0 {
+        // A driver without channels: one queue.
+        return if err.raw_os_error() == Some(libc::EOPNOTSUPP) { Ok((1, 1)) } else { Err(err) };
+    }
+    Ok((ch.rx.max(ch.combined).max(1), ch.tx.max(ch.combined).max(1)))
+}
+
+/// Each in-path peer's budget of frames in flight per queue: the RX ring shared among the peers
+/// that go up (inspected whole, effective mode enforce), 64 kept free, at least 64 each.
+pub fn budget(policy: &Policy) -> u32 {
+    use crate::policy::inspect::Sampling;
+    let up = policy
+        .peers
+        .iter()
+        .filter(|p| {
+            p.mode.unwrap_or(policy.mode) == filter_common::Mode::Enforce
+                && (p.inspect.sampling == Sampling::All || p.inspect.sampling_gtpu == Sampling::All)
+        })
+        .count() as u32;
+    ((FRAMES - 64) / up.max(1)).max(64)
+}
+
+/// A worker's side of the credit (see `credit` in filter-ebpf): `INPATH_DONE[queue][peer]`,
+/// which only this worker writes.
+struct Credit {
+    done: aya::maps::Array<aya::maps::MapData, u64>,
+    /// This worker's count per peer id (what it last wrote to `done`).
+    taken: HashMap<u32, u64>,
+    /// Frames taken in the current batch, per peer id.
+    batch: HashMap<u32, u64>,
+    base: u32,
+}
+
+impl Credit {
+    /// Start from what XDP has sent on queue `q` (frames in the rings of a previous daemon are
+    /// lost with it): in flight = 0. Done before the socket goes into its slot, so nothing is
+    /// counted meanwhile.
+    fn open(filter: &Filter, q: u32) -> anyhow::Result<Credit> {
+        use anyhow::Context as _;
+        let sent: aya::maps::Array<aya::maps::MapData, u64> =
+            aya::maps::Array::try_from(filter.map_handle(filter_common::maps::INPATH_SENT)?).context("INPATH_SENT")?;
+        let mut done: aya::maps::Array<aya::maps::MapData, u64> =
+            aya::maps::Array::try_from(filter.map_handle(filter_common::maps::INPATH_DONE)?).context("INPATH_DONE")?;
+        let base = q * filter_common::MAX_PEERS;
+        let mut taken = HashMap::new();
+        for peer in 0..filter_common::MAX_PEERS {
+            let s = sent.get(&(base + peer), 0).unwrap_or(0);
+            if s != 0 || done.get(&(base + peer), 0).unwrap_or(0) != 0 {
+                done.set(base + peer, s, 0).context("resetting INPATH_DONE")?;
+                taken.insert(peer, s);
+            }
+        }
+        Ok(Credit { done, taken, batch: HashMap::new(), base })
+    }
+
+    fn took(&mut self, peer: u32) {
+        *self.batch.entry(peer).or_default() += 1;
+    }
+
+    /// Give the batch's credit back to XDP: one map write per peer seen.
+    fn give_back(&mut self) {
+        for (peer, n) in self.batch.drain() {
+            let t = self.taken.entry(peer).or_default();
+            *t += n;
+            if peer < filter_common::MAX_PEERS {
+                let _ = self.done.set(self.base + peer, *t, 0);
+            }
+        }
+    }
+}
+
+/// The interconnect and core sides, for the workers.
+pub struct Ports {
+    pub iface: String,
+    pub ifindex: u32,
+    pub core: String,
+    pub core_ifindex: u32,
+}
+
+/// Open one socket pair per RX queue of the interconnect side, put each in its `INPATH_XSKS`
+/// slot and start its worker. `subscribers` is the daemon's subscriber state.
+pub fn start(
+    ports: &Ports,
+    xsks: &mut aya::maps::XskMap<aya::maps::MapData>,
+    policy: &Policy,
+    filter: &Filter,
+    subscribers: Arc<Mutex<crate::subscriber::Subscribers>>,
+    sink: Arc<Sink>,
+) -> anyhow::Result<Workers> {
+    use anyhow::Context as _;
+    let (rx, _) = queues(&ports.iface).with_context(|| format!("reading the queues of {}", ports.iface))?;
+    let (_, core_tx) = queues(&ports.core).with_context(|| format!("reading the queues of {}", ports.core))?;
+    let n = rx.min(filter_common::INPATH_MAX_QUEUES);
+    if core_tx < n {
+        anyhow::bail!(
+            "--forward-to {}: {core_tx} TX queues, fewer than the {n} RX queues of {}: in-path inspection sends each queue's frames out of the same queue number (give {} at least {n} queues, e.g. ethtool -L)",
+            ports.core,
+            ports.iface,
+            ports.core
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Workers { stop: stop.clone(), threads: Vec::new(), views: Vec::new() };
+    *crate::daemon::state::lock(&sink.counters) = vec![Default::default(); n as usize];
+    for q in 0..n {
+        let pair = xsk::Pair::open(ports.ifindex, ports.core_ifindex, q, FRAMES).with_context(|| {
+            format!(
+                "opening the AF_XDP sockets of queue {q} ({} -> {}; kernel 5.10 for a UMEM shared between devices)",
+                ports.iface, ports.core
+            )
+        })?;
+        let credit = Credit::open(filter, q)?;
+        let (tx, rx) = mpsc::channel();
+        let View { rules, peers, fail_open } = View::new(policy, filter);
+        let w = Worker {
+            q: q as usize,
+            pair,
+            engine: Engine::with_state(rules, subscribers.clone()),
+            peers,
+            fail_open,
+            credit,
+            rewritten: HashMap::new(),
+            rewritten_order: std::collections::VecDeque::new(),
+            views: rx,
+            sink: sink.clone(),
+            counters: Counters::default(),
+            output: io::OutputLimiter::default(),
+            stop: stop.clone(),
+        };
+        // The slot last: until now XDP found it empty and applied the peers' on_overload.
+        use std::os::fd::AsRawFd as _;
+        xsks.set(q, w.pair.a.as_raw_fd(), 0).with_context(|| format!("putting queue {q}'s socket in INPATH_XSKS"))?;
+        let t = std::thread::Builder::new().name(format!("sigwall-inpath-{q}")).spawn(move || w.run())?;
+        workers.threads.push(t);
+        workers.views.push(tx);
+    }
+    Ok(workers)
+}
+
+struct Worker {
+    q: usize,
+    pair: xsk::Pair,
+    engine: Engine,
+    peers: HashMap<u32, (String, PeerInspect)>,
+    fail_open: HashSet<u32>,
+    credit: Credit,
+    /// Neutralized chunks (by TSN) and segments (by sequence number), per flow, with what was
+    /// neutralized in them: their retransmissions get the same rewrite. At most
+    /// [`REWRITTEN_MAX`] entries, the oldest forgotten first.
+    rewritten: HashMap<FlowKey, HashMap<u32, Targets>>,
+    rewritten_order: std::collections::VecDeque<(FlowKey, u32)>,
+    views: mpsc::Receiver<View>,
+    sink: Arc<Sink>,
+    counters: Counters,
+    output: io::OutputLimiter,
+    stop: Arc<AtomicBool>,
+}
+
+/// Neutralized chunks and segments remembered per worker (the memo's window of 4096 TSNs).
+const REWRITTEN_MAX: usize = 4096;
+
+/// What to neutralize in a message: these MAP operation codes and Diameter commands (`None`:
+/// every Invoke, every request).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Targets {
+    ops: Option<HashSet<i64>>,
+    cmds: Option<HashSet<u32>>,
+}
+
+impl Targets {
+    /// From the findings that stop a message: the operation codes and command codes they name;
+    /// a finding that names none (a binding or spoofing rule judges the whole message, a
+    /// transport or decoding anomaly the whole frame) selects every Invoke or request of the
+    /// frame's class.
+    fn of(stops: &[&Value], class: filter_common::Class) -> Targets {
+        let mut t = Targets { ops: Some(HashSet::new()), cmds: Some(HashSet::new()) };
+        for e in stops {
+            let f = &e["fields"];
+            match (e["protocol"].as_str(), f["map_op"].as_i64(), f["command_code"].as_u64()) {
+                (_, Some(op), _) => {
+                    if let Some(o) = &mut t.ops {
+                        o.insert(op);
+                    }
+                }
+                (_, _, Some(c)) => {
+                    if let Some(s) = &mut t.cmds {
+                        s.insert(c as u32);
+                    }
+                }
+                (Some("sigtran"), _, _) => t.ops = None,
+                (Some("diameter"), _, _) => t.cmds = None,
+                _ if class == filter_common::Class::Sigtran => t.ops = None,
+                _ if class == filter_common::Class::Diameter => t.cmds = None,
+                _ => {}
+            }
+        }
+        t
+    }
+
+    fn merge(&mut self, o: &Targets) {
+        match (&mut self.ops, &o.ops) {
+            (Some(a), Some(b)) => a.extend(b),
+            (a, _) => *a = None,
+        }
+        match (&mut self.cmds, &o.cmds) {
+            (Some(a), Some(b)) => a.extend(b),
+            (a, _) => *a = None,
+        }
+    }
+
+    fn op(&self, op: i64) -> bool {
+        self.ops.as_ref().is_none_or(|s| s.contains(&op))
+    }
+
+    fn cmd(&self, c: u32) -> bool {
+        self.cmds.as_ref().is_none_or(|s| s.contains(&c))
+    }
+}
+
+/// A finding that stops its message: its rule blocks, in enforce mode. Whether the packet was
+/// proven the association's only decides whether a block is pushed down (`Event::action`).
+fn stops_message(ev: &inspect::Event) -> bool {
+    let configured = ev.json["configured_action"].as_str().unwrap_or("alert");
+    !matches!(ev.action, Action::Alert) || (configured != "alert" && ev.json["mode"] == "enforce")
+}
+
+/// A worker's decision on one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Sent out of the core side (counted once the TX ring took it).
+    Forward(Sent),
+    Drop,
+}
+
+/// Which counter a forwarded frame goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    Judged,
+    Neutralized,
+    Retransmission,
+    Blocked,
+    Uninspected,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut tx = Vec::with_capacity(BATCH);
+        let mut sent = Vec::with_capacity(BATCH);
+        let mut drops = Vec::with_capacity(BATCH);
+        let mut events = Vec::new();
+        let mut published = std::time::Instant::now();
+        let mut seen = 0;
+        while !self.stop.load(Ordering::Relaxed) {
+            while let Ok(View { rules, peers, fail_open }) = self.views.try_recv() {
+                self.engine.rules = rules;
+                self.peers = peers;
+                self.fail_open = fail_open;
+            }
+            self.pair.wait(POLL_MS);
+            let descs = self.pair.receive(BATCH);
+            for d in &descs {
+                self.counters.received += 1;
+                match self.judge(d, &mut events) {
+                    Fate::Forward(how) => {
+                        tx.push(*d);
+                        sent.push(how);
+                    }
+                    Fate::Drop => drops.push(d.addr),
+                }
+            }
+            self.pair.give_back(descs);
+            self.credit.give_back();
+            if !tx.is_empty() {
+                if self.pair.send(&tx) {
+                    self.pair.kick();
+                    for how in &sent {
+                        match how {
+                            Sent::Judged => self.counters.forwarded += 1,
+                            Sent::Neutralized => self.counters.neutralized += 1,
+                            Sent::Retransmission => self.counters.retransmissions_neutralized += 1,
+                            Sent::Blocked => self.counters.blocked_forwarded += 1,
+                            Sent::Uninspected => self.counters.uninspected_forwarded += 1,
+                        }
+                    }
+                } else {
+                    // Cannot happen while the TX ring is as large as the UMEM; counted if it does.
+                    self.counters.tx_ring_full += tx.len() as u64;
+                    drops.extend(tx.iter().map(|d| d.addr));
+                }
+                tx.clear();
+                sent.clear();
+            }
+            if !drops.is_empty() {
+                if !self.pair.recycle(&drops) {
+                    self.counters.fill_overflow += drops.len() as u64;
+                }
+                drops.clear();
+            }
+            // Frames a full device queue left on the TX ring go now.
+            self.pair.kick();
+            if !self.pair.complete() {
+                self.counters.fill_overflow += 1;
+            }
+            if !events.is_empty() {
+                (self.sink.events)(std::mem::take(&mut events));
+            }
+            // The counters for readers at most every PUBLISH_MS (two getsockopt calls and a
+            // lock), and whenever the worker is idle.
+            let now = std::time::Instant::now();
+            if now.duration_since(published).as_millis() >= PUBLISH_MS || self.counters.received == seen {
+                self.publish();
+                published = now;
+            }
+            seen = self.counters.received;
+        }
+    }
+
+    fn publish(&mut self) {
+        let k = self.pair.statistics();
+        self.counters.kernel_rx_dropped = k.rx_dropped;
+        self.counters.kernel_rx_ring_full = k.rx_ring_full;
+        self.counters.kernel_fill_empty = k.rx_fill_ring_empty;
+        self.counters.kernel_tx_invalid = k.tx_invalid;
+        if let Some(slot) = crate::daemon::state::lock(&self.sink.counters).get_mut(self.q) {
+            *slot = (self.counters, self.engine.counters.clone());
+        }
+    }
+
+    /// Judge one frame: forward it unchanged or drop it.
+    fn judge(&mut self, d: &libc::xdp_desc, events: &mut Vec<Value>) -> Fate {
+        let meta = d.addr.checked_sub(filter_common::INPATH_META_LEN as u64).and_then(|a| {
+            self.pair
+                .umem
+                .bytes(a, filter_common::INPATH_META_LEN as u32)
+                .map(|b| (u32::from_ne_bytes([b[0], b[1], b[2], b[3]]), u16::from_ne_bytes([b[4], b[5]]) as u32, b[6]))
+        });
+        let Some((magic, peer_id, class)) = meta else {
+            self.counters.bad_descriptor += 1;
+            return self.unjudged(None);
+        };
+        if magic != filter_common::INPATH_META_MAGIC {
+            self.counters.no_meta += 1;
+            return self.unjudged(None);
+        }
+        self.credit.took(peer_id);
+        let Some(data) = self.pair.umem.bytes(d.addr, d.len) else {
+            self.counters.bad_descriptor += 1;
+            return self.unjudged(Some(peer_id));
+        };
+        let Some((name, peer)) = self.peers.get(&peer_id) else {
+            self.counters.unknown_peer += 1;
+            return self.unjudged(None);
+        };
+        let frame = match inspect::parse_frame(data) {
+            Ok(f) => f,
+            Err(_) => {
+                self.counters.unparsable += 1;
+                return self.unjudged(Some(peer_id));
+            }
+        };
+        if frame.frag.is_some() {
+            self.counters.fragment += 1;
+            return self.unjudged(Some(peer_id));
+        }
+        let proto = frame.proto;
+        let key = frame.flow_key();
+        let seq = frame.tcp.as_ref().map(|t| t.seq).unwrap_or(0);
+        let f = Flagged {
+            ts_ns: io::monotonic_ns(),
+            peer: name.clone(),
+            peer_id,
+            class: io::class_of(class),
+            reason: filter_common::Reason::Allowed.name(),
+            dropped: false,
+            data,
+        };
+        // Only enforced peers come up (XDP checks the effective mode): never monitor here.
+        let found = self.engine.inspect(&f, peer, false);
+        let (ts_ns, name) = (f.ts_ns, name.clone());
+        let stops: Vec<&Value> = found.iter().filter(|e| stops_message(e)).map(|e| &e.json).collect();
+        let mut techniques = Vec::new();
+        let fate = if stops.is_empty() {
+            self.retransmission(d, proto, key, seq)
+        } else if proto == libc::IPPROTO_UDP as u8 {
+            Fate::Drop
+        } else {
+            let targets = Targets::of(&stops, io::class_of(class));
+            match self.neutralize(d, proto, |t| t.is_some_and(|_| true), &targets) {
+                Ok(done) => {
+                    for r in &done {
+                        techniques.push(r.technique.clone());
+                        self.remember(key, r.seq, &targets);
+                    }
+                    Fate::Forward(Sent::Neutralized)
+                }
+                Err(why) => {
+                    techniques.push(format!("none ({})", why.name()));
+                    Fate::Forward(Sent::Blocked)
+                }
+            }
+        };
+        for mut ev in found {
+            match (&ev.action, fate) {
+                // The message is stopped: its flow is not (the next message is judged alone).
+                (Action::BlockFlow { .. }, Fate::Drop | Fate::Forward(Sent::Neutralized)) => {}
+                (Action::Alert, _) => {}
+                (a, _) => (self.sink.blocks)(a.clone()),
+            }
+            let stopped = stops_message(&ev);
+            ev.json["inpath"] = serde_json::json!(match fate {
+                Fate::Drop if stopped => "dropped",
+                Fate::Forward(Sent::Neutralized) if stopped => "neutralized",
+                Fate::Forward(Sent::Blocked) if stopped => "forwarded (not neutralized; block pushed down)",
+                _ => "forwarded",
+            });
+            if stopped && !techniques.is_empty() {
+                ev.json["technique"] = serde_json::json!(techniques);
+            }
+            let rule = ev.json["rule"].as_str().unwrap_or("").to_string();
+            if self.output.allow(ts_ns, &name, &rule) {
+                events.push(ev.json);
+            } else {
+                self.engine.counters.events_suppressed += 1;
+            }
+        }
+        if fate == Fate::Drop {
+            self.counters.dropped += 1;
+        }
+        fate
+    }
+
+    /// Neutralize the frame of `d` in place: SCTP chunks whose TSN `tsn` selects (`Some(tsn)`),
+    /// or a TCP segment.
+    fn neutralize(
+        &mut self,
+        d: &libc::xdp_desc,
+        proto: u8,
+        tsn: impl Fn(Option<u32>) -> bool,
+        t: &Targets,
+    ) -> Result<Vec<neutralize::Rewrite>, neutralize::NotDone> {
+        let bytes = self.pair.umem.bytes_mut(d.addr, d.len).ok_or(neutralize::NotDone::Truncated)?;
+        match proto {
+            132 => neutralize::sctp_tsns(bytes, |n| tsn(Some(n)), |op| t.op(op), |c| t.cmd(c)),
+            6 => neutralize::tcp(bytes, |c| t.cmd(c)),
+            _ => Err(neutralize::NotDone::NotTransport),
+        }
+    }
+
+    /// A frame no finding stops: if it retransmits a neutralized chunk or segment of its flow,
+    /// the same rewrite (the engine does not judge a message twice, so it raised nothing).
+    fn retransmission(&mut self, d: &libc::xdp_desc, proto: u8, key: FlowKey, seq: u32) -> Fate {
+        let Some(seen) = self.rewritten.get(&key) else { return Fate::Forward(Sent::Judged) };
+        let mut all = Targets::default();
+        let mut first = true;
+        for t in seen.values() {
+            if first {
+                all = t.clone();
+                first = false;
+            } else {
+                all.merge(t);
+            }
+        }
+        let tsns: HashSet<u32> = seen.keys().copied().collect();
+        if proto == 6 && !tsns.contains(&seq) {
+            return Fate::Forward(Sent::Judged);
+        }
+        match self.neutralize(d, proto, |t| t.is_some_and(|n| tsns.contains(&n)), &all) {
+            Ok(_) => Fate::Forward(Sent::Retransmission),
+            Err(_) => Fate::Forward(Sent::Judged),
+        }
+    }
+
+    fn remember(&mut self, key: FlowKey, seq: u32, t: &Targets) {
+        let per_flow = self.rewritten.entry(key).or_default();
+        if per_flow.insert(seq, t.clone()).is_none() {
+            self.rewritten_order.push_back((key, seq));
+        }
+        while self.rewritten_order.len() > REWRITTEN_MAX {
+            let Some((k, s)) = self.rewritten_order.pop_front() else { break };
+            if let Some(m) = self.rewritten.get_mut(&k) {
+                m.remove(&s);
+                if m.is_empty() {
+                    self.rewritten.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// A frame that came up and cannot be judged: the peer's `on_overload` (fail-closed when
+    /// the peer is not known).
+    fn unjudged(&mut self, peer_id: Option<u32>) -> Fate {
+        if peer_id.is_some_and(|id| self.fail_open.contains(&id)) {
+            Fate::Forward(Sent::Uninspected)
+        } else {
+            self.counters.uninspected_dropped += 1;
+            Fate::Drop
+        }
+    }
+}
