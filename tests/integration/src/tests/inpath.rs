@@ -451,6 +451,9 @@ fn one_peers_flood_meets_its_own_budget_and_another_peer_is_still_judged() {
     let pid = d.pid().expect("daemon pid") as i32;
     // SAFETY: signals to our own child.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // kill() returns before every thread has stopped: a worker still running would take a
+    // frame of the flood and give its credit back (seen under load: one frame over the budget).
+    wait_stopped(pid);
     let before = d.stats();
     const FLOOD: usize = 1100;
     const BUDGET: u64 = (2048 - 64) / 2;
@@ -531,4 +534,22 @@ fn measure_inspected_gtpc_rate() {
         s.inpath("over_budget"),
         s.inpath("fail_closed"),
     );
+}
+
+/// Wait (bounded, 5 s) until every thread of `pid` is stopped (state `T` in /proc).
+fn wait_stopped(pid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
+        let all_stopped = tasks.flatten().all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state follows the command name in parentheses.
+            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+        });
+        if all_stopped {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
