@@ -73,8 +73,9 @@ pub struct Args {
     /// On SIGINT/SIGTERM: detach, or keep the filter attached with the last policy.
     #[arg(long, value_enum, default_value_t = OnExit::Detach)]
     on_exit: OnExit,
-    /// Subscriber state for the stateful rules: "memory" (in-process), or a Redis URL
-    /// (redis://host:6379/0) shared by every edge of the fleet; on Redis failure the daemon
+    /// Subscriber state for the stateful rules: "memory" (in-process), a Redis URL
+    /// (redis://host:6379/0) or a Redis Cluster (redis+cluster://host:port,host:port) shared by
+    /// every edge of the fleet; on Redis failure the daemon
     /// carries on with its local copy, counts it and raises an event.
     #[arg(long, default_value = "memory", value_parser = sigwall::subscriber::Backend::parse)]
     state: sigwall::subscriber::Backend,

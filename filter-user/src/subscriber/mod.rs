@@ -46,15 +46,121 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// `memory` (or empty) or a `redis://` / `rediss://` / `redis+unix://` URL.
+    /// `memory` (or empty), a `redis://` / `rediss://` / `redis+unix://` URL, or
+    /// `redis+cluster://host:port,host:port,...` for a Redis Cluster (the client learns the slot
+    /// map from any of the seed nodes and follows MOVED/ASK).
     pub fn parse(s: &str) -> Result<Backend, String> {
         match s.trim() {
             "" | "memory" => Ok(Backend::Local),
-            u if u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("redis+unix://") => {
-                redis::Client::open(u).map_err(|e| format!("--state {u:?}: {e}"))?;
+            u if u.starts_with("redis://")
+                || u.starts_with("rediss://")
+                || u.starts_with("redis+unix://")
+                || u.starts_with("redis+cluster://") =>
+            {
+                RedisClient::open(u)?;
                 Ok(Backend::Redis(u.to_string()))
             }
-            o => Err(format!("--state {o:?}: expected \"memory\" or a redis:// URL")),
+            o => Err(format!("--state {o:?}: expected \"memory\", a redis:// URL or redis+cluster://host:port,...")),
+        }
+    }
+}
+
+/// A single Redis server or a Redis Cluster. Every operation touches exactly one key (one hash
+/// per subscriber), so the cluster client routes each to the key's node, MULTI/EXEC included.
+enum RedisClient {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+impl RedisClient {
+    fn open(url: &str) -> Result<RedisClient, String> {
+        let bad = |e: redis::RedisError| format!("--state {url:?}: {e}");
+        match url.strip_prefix("redis+cluster://") {
+            None => Ok(RedisClient::Single(redis::Client::open(url).map_err(bad)?)),
+            Some(nodes) => {
+                let nodes: Vec<String> = nodes
+                    .trim_end_matches('/')
+                    .split(',')
+                    .map(|n| n.trim())
+                    .filter(|n| !n.is_empty())
+                    .map(|n| format!("redis://{n}"))
+                    .collect();
+                if nodes.is_empty() {
+                    return Err(format!("--state {url:?}: no cluster node (redis+cluster://host:port,host:port)"));
+                }
+                let c = redis::cluster::ClusterClient::builder(nodes)
+                    .connection_timeout(REDIS_TIMEOUT)
+                    .response_timeout(REDIS_TIMEOUT)
+                    .build()
+                    .map_err(bad)?;
+                Ok(RedisClient::Cluster(c))
+            }
+        }
+    }
+
+    fn connect(&self) -> redis::RedisResult<RedisCon> {
+        match self {
+            RedisClient::Single(c) => {
+                let con = c.get_connection_with_timeout(REDIS_TIMEOUT)?;
+                con.set_read_timeout(Some(REDIS_TIMEOUT))?;
+                con.set_write_timeout(Some(REDIS_TIMEOUT))?;
+                Ok(RedisCon::Single(con))
+            }
+            RedisClient::Cluster(c) => Ok(RedisCon::Cluster(c.get_connection()?)),
+        }
+    }
+}
+
+enum RedisCon {
+    Single(redis::Connection),
+    Cluster(redis::cluster::ClusterConnection),
+}
+
+impl redis::ConnectionLike for RedisCon {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
+        match self {
+            RedisCon::Single(c) => c.req_packed_command(cmd),
+            RedisCon::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        match self {
+            RedisCon::Single(c) => c.req_packed_commands(cmd, offset, count),
+            RedisCon::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn req_command(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+        match self {
+            RedisCon::Single(c) => c.req_command(cmd),
+            RedisCon::Cluster(c) => c.req_command(cmd),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisCon::Single(c) => c.get_db(),
+            RedisCon::Cluster(c) => c.get_db(),
+        }
+    }
+
+    fn check_connection(&mut self) -> bool {
+        match self {
+            RedisCon::Single(c) => c.check_connection(),
+            RedisCon::Cluster(c) => c.check_connection(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match self {
+            RedisCon::Single(c) => c.is_open(),
+            RedisCon::Cluster(c) => c.is_open(),
         }
     }
 }
@@ -67,9 +173,9 @@ pub struct Notice {
 }
 
 struct Redis {
-    client: redis::Client,
+    client: RedisClient,
     url: String,
-    con: Option<redis::Connection>,
+    con: Option<RedisCon>,
     /// Not before this instant is a failed Redis tried again.
     retry_at: Option<Instant>,
     degraded: bool,
@@ -163,7 +269,7 @@ impl Subscribers {
         let redis = match backend {
             Backend::Local => None,
             Backend::Redis(u) => Some(Redis {
-                client: redis::Client::open(u.as_str()).map_err(|e| format!("--state {u:?}: {e}"))?,
+                client: RedisClient::open(u)?,
                 url: u.clone(),
                 con: None,
                 retry_at: None,
@@ -197,18 +303,14 @@ impl Subscribers {
 
     /// The Redis connection, connecting if it is time to (re)try; `None` when there is no Redis
     /// or it is down.
-    fn redis_con(&mut self) -> Option<&mut redis::Connection> {
+    fn redis_con(&mut self) -> Option<&mut RedisCon> {
         let r = self.redis.as_mut()?;
         if r.con.is_none() {
             if r.retry_at.is_some_and(|t| Instant::now() < t) {
                 self.stats.redis_degraded_ops += 1;
                 return None;
             }
-            match r.client.get_connection_with_timeout(REDIS_TIMEOUT).and_then(|c| {
-                c.set_read_timeout(Some(REDIS_TIMEOUT))?;
-                c.set_write_timeout(Some(REDIS_TIMEOUT))?;
-                Ok(c)
-            }) {
+            match r.client.connect() {
                 Ok(c) => {
                     r.con = Some(c);
                     r.retry_at = None;
@@ -321,7 +423,7 @@ impl Subscribers {
             self.mark_dirty(imsi);
             return;
         };
-        let run = |con: &mut redis::Connection| -> redis::RedisResult<()> {
+        let run = |con: &mut RedisCon| -> redis::RedisResult<()> {
             let mut p = redis::pipe();
             p.atomic().cmd("HSET").arg(&key);
             for (f, v) in fields {
@@ -542,6 +644,131 @@ mod tests {
         for s in [&a, &e, &reader] {
             assert_eq!(s.stats().redis_errors, 0, "{:?}", s.stats());
         }
+    }
+
+    /// Three `redis-server` nodes in cluster mode on 127.0.0.1, slots assigned by `redis-cli
+    /// --cluster create`, killed on drop; `None` where redis-server or redis-cli is missing.
+    struct TestCluster {
+        children: Vec<std::process::Child>,
+        ports: Vec<u16>,
+        dir: PathBuf,
+    }
+
+    impl TestCluster {
+        fn start() -> Option<TestCluster> {
+            let dir = std::env::temp_dir().join(format!("sigwall-redis-cluster-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).ok()?;
+            // Ports whose cluster-bus port (+10000) is valid too; free when probed.
+            let ports: Vec<u16> = (0..3)
+                .map(|_| {
+                    (0..50).map(|_| 20000 + (rand_port() % 20000)).find(|p| {
+                        std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()
+                            && std::net::TcpListener::bind(("127.0.0.1", *p + 10000)).is_ok()
+                    })
+                })
+                .collect::<Option<_>>()?;
+            let mut c = TestCluster { children: vec![], ports: ports.clone(), dir: dir.clone() };
+            for p in &ports {
+                let node_dir = dir.join(p.to_string());
+                std::fs::create_dir_all(&node_dir).ok()?;
+                let child = std::process::Command::new("redis-server")
+                    .args(["--bind", "127.0.0.1", "--port", &p.to_string(), "--cluster-enabled", "yes"])
+                    .args(["--save", "", "--appendonly", "no", "--cluster-node-timeout", "2000"])
+                    .arg("--dir")
+                    .arg(&node_dir)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .ok()?;
+                c.children.push(child);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while ports.iter().any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_err()) {
+                if Instant::now() > deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let st = std::process::Command::new("redis-cli")
+                .arg("--cluster")
+                .arg("create")
+                .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+                .args(["--cluster-replicas", "0", "--cluster-yes"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .ok()?;
+            if !st.success() {
+                return None;
+            }
+            // Until every node agrees the cluster is up.
+            while !ports.iter().all(|p| {
+                redis::Client::open(format!("redis://127.0.0.1:{p}"))
+                    .and_then(|c| c.get_connection())
+                    .and_then(|mut con| redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut con))
+                    .is_ok_and(|i| i.contains("cluster_state:ok"))
+            }) {
+                if Instant::now() > deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Some(c)
+        }
+    }
+
+    impl Drop for TestCluster {
+        fn drop(&mut self) {
+            for c in &mut self.children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn rand_port() -> u16 {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        (t.subsec_nanos() ^ std::process::id().rotate_left(7)) as u16
+    }
+
+    /// Issue 11 item 5, a Redis-compatible cluster for large operators: `redis+cluster://` seeds
+    /// the client with one node; subscribers spread over the three nodes' slots, and another
+    /// edge reads what one wrote (MULTI/EXEC on one key goes to that key's node).
+    #[test]
+    fn a_redis_cluster_shares_the_state() {
+        let Some(cluster) = TestCluster::start() else {
+            eprintln!("redis-server / redis-cli missing or the cluster did not form: skipped");
+            return;
+        };
+        let b = Backend::parse(&format!("redis+cluster://127.0.0.1:{}", cluster.ports[0])).unwrap();
+        let (mut a, mut e) = (Subscribers::open(&b, None, 100).unwrap(), Subscribers::open(&b, None, 100).unwrap());
+        let cs = Serving::new(1, 228_002, 10, *b"CH", 2, 1);
+        for i in 0..60u64 {
+            let k = pack_digits(&format!("0010100000001{i:02}")).unwrap();
+            a.update(k, |r| {
+                r.cs = cs;
+                r.sri_sm_at = i as u32;
+            });
+        }
+        for i in 0..60u64 {
+            let k = pack_digits(&format!("0010100000001{i:02}")).unwrap();
+            let r = e.get(k).unwrap_or_else(|| panic!("subscriber {i} not in the cluster"));
+            assert_eq!((r.cs, r.sri_sm_at), (cs, i as u32));
+        }
+        let per_node: Vec<i64> = cluster
+            .ports
+            .iter()
+            .map(|p| {
+                let mut con = redis::Client::open(format!("redis://127.0.0.1:{p}")).unwrap().get_connection().unwrap();
+                redis::cmd("DBSIZE").query(&mut con).unwrap()
+            })
+            .collect();
+        assert!(per_node.iter().all(|n| *n > 0) && per_node.iter().sum::<i64>() == 60, "{per_node:?}");
+        for s in [&a, &e] {
+            assert_eq!(s.stats().redis_errors, 0, "{:?}", s.stats());
+        }
+        assert!(Backend::parse("redis+cluster://").is_err());
     }
 
     /// No server listens on this port: every call falls back to the local store, counts the
