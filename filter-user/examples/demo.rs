@@ -72,7 +72,16 @@ fn main() {
         vec![
             (
                 "M3UA/MAP",
-                L4::Sctp { sport: 2905, dport: 2905, chunks: vec![packets::data_chunk(3, &packets::m3ua_data())] },
+                // A whole MAP message (sendAuthenticationInfo, what a visited network asks for
+                // a roamer), so that deep inspection has a real message to judge.
+                L4::Sctp {
+                    sport: 2905,
+                    dport: 2905,
+                    chunks: vec![packets::data_chunk(
+                        3,
+                        &packets::m3ua_sccp(&packets::tcap_begin_invoke(56, 14, 3, &packets::map_sai_arg())),
+                    )],
+                },
             ),
             (
                 "Diameter/SCTP",
