@@ -255,7 +255,12 @@ impl<'a> Fields<'a> {
     fn ctx_field(&self, n: u32, constructed: bool) -> Option<Tlv<'a>> {
         let k =
             self.items.iter().position(|t| t.class == CLASS_CONTEXT && t.tag == n && t.constructed == constructed)?;
-        if self.items.iter().take(k).any(|t| t.class == CLASS_CONTEXT && t.tag > n) {
+        // Also late: after an application- or private-class element, which no MAP argument
+        // defines before its extension marker, so an in-order decoder stops at it (differential
+        // fuzzer: an insertSubscriberData MSISDN [1] after a [PRIVATE 5]).
+        if self.items.iter().take(k).any(|t| {
+            (t.class == CLASS_CONTEXT && t.tag > n) || (t.class != CLASS_CONTEXT && t.class != CLASS_UNIVERSAL)
+        }) {
             self.late.set(true);
         }
         self.items.get(k).copied()
@@ -324,6 +329,16 @@ pub fn decode_invoke(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     let b = &budget;
     let mut i = MapInfo::default();
     check_argument_tag(&mut i, param);
+    // `[3] IMPLICIT SEQUENCE` is the argument of cancelLocation and purgeMS only (TS 29.002
+    // v3); any other operation's argument is a plain SEQUENCE, and a receiver rejects a [3]
+    // (differential fuzzer: an updateLocation argument in [3] had its IMSI read).
+    if param.is_context(3)
+        && param.constructed
+        && op != i64::from(ops::CANCEL_LOCATION)
+        && op != i64::from(ops::PURGE_MS)
+    {
+        i.noncanonical.push("constructed MAP argument or result that is not a SEQUENCE");
+    }
     let f = Fields::of(param, b)?;
     let bare_octets = param.class == CLASS_UNIVERSAL && param.tag == TAG_OCTET_STRING && !param.constructed;
     // MAP codes are 0..=127 (see `ops`); any other value names no operation handled here.
@@ -482,6 +497,16 @@ pub fn decode_result(op: i64, param: &Tlv<'_>) -> Result<MapInfo, DecodeError> {
     let b = &budget;
     let mut i = MapInfo::default();
     check_argument_tag(&mut i, param);
+    // `[3] IMPLICIT SEQUENCE` is the argument of cancelLocation and purgeMS only (TS 29.002
+    // v3); any other operation's argument is a plain SEQUENCE, and a receiver rejects a [3]
+    // (differential fuzzer: an updateLocation argument in [3] had its IMSI read).
+    if param.is_context(3)
+        && param.constructed
+        && op != i64::from(ops::CANCEL_LOCATION)
+        && op != i64::from(ops::PURGE_MS)
+    {
+        i.noncanonical.push("constructed MAP argument or result that is not a SEQUENCE");
+    }
     let f = Fields::of(param, b)?;
     let bare_octets = param.is_universal(TAG_OCTET_STRING) && !param.constructed;
     let Ok(op) = u8::try_from(op) else { return Ok(i) };
@@ -658,6 +683,19 @@ mod tests {
         let (t, _) = Tlv::parse(&sri_sm, &b).unwrap();
         let i = decode_invoke(i64::from(ops::SEND_ROUTING_INFO_FOR_SM), &t).unwrap();
         assert_eq!(i.noncanonical.len(), 0);
+        // A [PRIVATE 5] before msisdn [1] (differential fuzzer, 2026-12-03 long run): late.
+        let private =
+            [0x30, 0x0f, 0xff, 0x05, 0x04, 0x14, 0x21, 0x32, 0x73, 0x81, 0x06, 0x91, 0x67, 0x96, 0x50, 0x65, 0xf6];
+        let (t, _) = Tlv::parse(&private, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::INSERT_SUBSCRIBER_DATA), &t).unwrap();
+        assert_eq!(i.noncanonical.as_slice(), &[OUT_OF_ORDER][..]);
+        // An updateLocation argument in [3] (only cancelLocation's and purgeMS's are): reported.
+        let ul3 = [0xa3, 0x06, 0x04, 0x04, 0x03, 0x65, 0x15, 0x38];
+        let (t, _) = Tlv::parse(&ul3, &b).unwrap();
+        let i = decode_invoke(i64::from(ops::UPDATE_LOCATION), &t).unwrap();
+        assert!(i.noncanonical.contains(&"constructed MAP argument or result that is not a SEQUENCE"), "{i:?}");
+        let i = decode_invoke(i64::from(ops::CANCEL_LOCATION), &t).unwrap();
+        assert!(i.noncanonical.is_empty(), "{i:?}");
     }
 
     #[test]
