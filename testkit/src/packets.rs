@@ -337,8 +337,17 @@ pub fn map_ati_arg() -> Vec<u8> {
 /// An M3UA DATA message carrying an SCCP UDT (class 0) to SSN 6, from calling GT 4477850000
 /// (E.164, international) with SSN 7, whose data is `tcap`.
 pub fn m3ua_sccp(tcap: &[u8]) -> Vec<u8> {
+    m3ua_sccp_from(tcap, "4477850000")
+}
+
+/// [`m3ua_sccp`] with a calling party global title of these digits (GTI 4, E.164, SSN 7).
+pub fn m3ua_sccp_from(tcap: &[u8], calling_gt: &str) -> Vec<u8> {
     let called = [0x42, 0x06];
-    let calling = [0x12, 0x07, 0x00, 0x12, 0x04, 0x44, 0x77, 0x58, 0x00, 0x00];
+    let digits: Vec<u8> = calling_gt.bytes().map(|b| b - b'0').collect();
+    // Numbering plan E.164 (1) and encoding scheme BCD odd (1) or even (2).
+    let es = if digits.len() % 2 == 1 { 1 } else { 2 };
+    let mut calling = vec![0x12, 0x07, 0x00, 0x10 | es, 0x04];
+    calling.extend(digits.chunks(2).map(|p| p[0] | (p.get(1).copied().unwrap_or(0) << 4)));
     // Type, class, then the three pointers (each relative to its own octet).
     let mut sccp = vec![0x09, 0x00, 3, (3 + called.len()) as u8, (3 + called.len() + calling.len()) as u8];
     sccp.push(called.len() as u8);
@@ -366,7 +375,12 @@ pub fn m3ua_sccp(tcap: &[u8]) -> Vec<u8> {
 
 /// A Diameter request header with one Origin-Host AVP.
 pub fn diameter_message(command: u32, app: u32) -> Vec<u8> {
-    let host = b"mme.example.invalid";
+    diameter_message_from(command, app, "mme.example.invalid")
+}
+
+/// A Diameter request header with one Origin-Host AVP naming `origin_host`.
+pub fn diameter_message_from(command: u32, app: u32, origin_host: &str) -> Vec<u8> {
+    let host = origin_host.as_bytes();
     let mut avp = Vec::new();
     avp.extend_from_slice(&264u32.to_be_bytes());
     let avp_len = 8 + host.len();

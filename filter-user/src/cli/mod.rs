@@ -1,6 +1,7 @@
 //! One file per subcommand; each is a thin front-end over the library. `control.rs` holds what
 //! the subcommands talking to a running daemon share.
 
+mod blocks;
 mod check;
 mod control;
 mod detach;
@@ -93,6 +94,9 @@ enum Command {
     Detach(detach::Args),
     /// What the subscriber state knows about one IMSI (serving networks, times).
     Subscriber(subscriber::SubscriberArgs),
+    /// In path: identity blocks in force (calling GT, Origin-Host/Realm, GTP-C node, IMSI), and
+    /// lifting one.
+    Blocks(blocks::BlocksArgs),
     /// Live view: per-peer packets/s and bytes/s, packets by reason, generation (q quits).
     Top(top::Args),
     /// Man pages and shell completions of this command (for packagers).
@@ -113,6 +117,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(a) => events::events(a),
         Command::Detach(a) => detach::main(a),
         Command::Subscriber(a) => subscriber::subscriber(a),
+        Command::Blocks(a) => blocks::blocks(a),
         Command::Top(a) => top::main(a),
         Command::Generate(a) => generate::main(a),
     }

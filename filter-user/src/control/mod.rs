@@ -66,6 +66,21 @@ pub enum Command {
     Subscriber {
         imsi: String,
     },
+    /// In path: the identity blocks in force; with `lift`, lift those of one peer whose
+    /// identity has this value first.
+    Blocks {
+        #[serde(default)]
+        lift: Option<Lift>,
+    },
+}
+
+/// An identity block to lift: the peer's name and the identity's value (a GT's digits, an
+/// Origin-Host or Origin-Realm, a GTP-C node's address, an IMSI).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lift {
+    pub peer: String,
+    pub identity: String,
 }
 
 /// A mode on the wire is its name, `"enforce"` or `"monitor"`.
@@ -102,6 +117,7 @@ impl Command {
                 | Command::PolicyReload { .. }
                 | Command::Mode { .. }
                 | Command::Detach
+                | Command::Blocks { lift: Some(_) }
         )
     }
 }

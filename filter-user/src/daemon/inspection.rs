@@ -151,6 +151,11 @@ impl Inspection {
         v
     }
 
+    /// The in-path identity blocks (empty in host mode).
+    pub fn identity_blocks(&self) -> Arc<crate::inspect::identity::Blocks> {
+        self.shared.inpath.identities.clone()
+    }
+
     pub fn state_stats(&self) -> crate::subscriber::StateStats {
         lock(&self.shared.subscribers).stats()
     }
@@ -215,6 +220,7 @@ pub fn start(
                 let _ = block_tx.send(a);
             }),
             counters: Mutex::default(),
+            identities: Arc::default(),
         };
         Shared {
             events: Mutex::new(events),

@@ -129,6 +129,7 @@ impl State {
             Command::Subscriber { imsi } => {
                 Ok(self.inspection.subscriber(imsi, self.policy.inspect.subscriber.mask_identities))
             }
+            Command::Blocks { lift } => self.identity_blocks(lift.as_ref()),
             Command::PolicyDiff { file } => self.diff(Path::new(file)),
             Command::PeerAdd(c) => self.edit(|d| edit::add_peer(d, c)),
             Command::PeerRemove { name } => self.edit(|d| edit::remove_peer(d, name)),
@@ -248,6 +249,50 @@ impl State {
         Ok(json!({ "generation": c.global.generation, "changed": true, "changes": changes }))
     }
 
+    /// `sigwall blocks`: the in-path identity blocks, each with its peer's name; with `lift`,
+    /// lift one peer's blocks of an identity first (an unknown peer or a value no block names
+    /// is an error and changes nothing).
+    fn identity_blocks(&mut self, lift: Option<&crate::control::Lift>) -> Outcome {
+        let blocks = self.inspection.identity_blocks();
+        let now = crate::inspect::io::monotonic_ns();
+        let mut lifted = None;
+        if let Some(l) = lift {
+            let Some(id) = self.attached.filter.peer_id(&l.peer) else {
+                return Err(CommandError::Rejected(format!("no peer {:?} in the running policy", l.peer)));
+            };
+            match blocks.lift(id, &l.identity) {
+                0 => {
+                    return Err(CommandError::Rejected(format!(
+                        "peer {:?} has no identity block on {:?}",
+                        l.peer, l.identity
+                    )));
+                }
+                n => lifted = Some(n),
+            }
+        }
+        let names: std::collections::HashMap<u32, &str> = self
+            .policy
+            .peers
+            .iter()
+            .filter_map(|p| self.attached.filter.peer_id(&p.name).map(|id| (id, p.name.as_str())))
+            .collect();
+        let list: Vec<Value> = blocks
+            .list(now)
+            .iter()
+            .map(|b| {
+                let mut v = b.json();
+                v["peer"] = json!(names.get(&b.peer_id).copied().unwrap_or("(removed peer)"));
+                v
+            })
+            .collect();
+        Ok(json!({
+            "inpath": self.inspection.inpath_counters().is_some(),
+            "lifted": lifted,
+            "counts": blocks.counts(now),
+            "blocks": list,
+        }))
+    }
+
     /// Counters from the maps, plus deep inspection's own.
     fn stats(&self) -> Outcome {
         let mut v = stats::of_filter(&self.attached.filter)?.to_json();
@@ -263,6 +308,9 @@ impl State {
         v["inspect"] = insp;
         if let Some(c) = self.inspection.inpath_counters() {
             v["inpath_daemon"] = serde_json::to_value(c).unwrap_or_default();
+            v["inpath_daemon"]["identity_blocks"] =
+                serde_json::to_value(self.inspection.identity_blocks().counts(crate::inspect::io::monotonic_ns()))
+                    .unwrap_or_default();
         }
         Ok(v)
     }

@@ -148,6 +148,8 @@ pub struct Sink {
     pub blocks: Box<dyn Fn(Action) + Send + Sync>,
     /// Per worker: its counters and its engine's.
     pub counters: Mutex<Vec<(Counters, inspect::Counters)>>,
+    /// The identity blocks every worker's engine checks and installs (issue 9 item 4).
+    pub identities: Arc<inspect::identity::Blocks>,
 }
 
 impl Sink {
@@ -350,7 +352,11 @@ pub fn start(
         let w = Worker {
             q: q as usize,
             pair,
-            engine: Engine::with_state(rules, subscribers.clone()),
+            engine: {
+                let mut e = Engine::with_state(rules, subscribers.clone());
+                e.identities = Some(sink.identities.clone());
+                e
+            },
             peers,
             fail_open,
             credit,
@@ -637,7 +643,14 @@ impl Worker {
         for mut ev in found {
             match (&ev.action, fate) {
                 // The message is stopped: its flow is not (the next message is judged alone).
-                (Action::BlockFlow { .. }, Fate::Drop | Fate::Forward(Sent::Neutralized)) => {}
+                (
+                    Action::BlockFlow { .. } | Action::BlockMessage { .. },
+                    Fate::Drop | Fate::Forward(Sent::Neutralized),
+                ) => {}
+                // Not stopped (the neutralizer could not reach it): contain by flow.
+                (&Action::BlockMessage { key, ttl_s, rule, .. }, _) => {
+                    (self.sink.blocks)(Action::BlockFlow { key, ttl_s, rule })
+                }
                 (Action::Alert, _) => {}
                 (a, _) => (self.sink.blocks)(a.clone()),
             }

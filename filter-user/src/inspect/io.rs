@@ -118,7 +118,9 @@ impl BlockWriter {
     pub fn apply(&mut self, a: &Action) -> Result<(), OperatorError> {
         let now = monotonic_ns();
         match a {
-            Action::Alert => return Ok(()),
+            // A message-level block is the in-path worker's: it stopped the message (the
+            // identity table is in memory); it sends a BlockFlow when it could not.
+            Action::Alert | Action::BlockMessage { .. } => return Ok(()),
             Action::BlockFlow { key, ttl_s, rule } => {
                 let expires_ns = now + ttl_s * 1_000_000_000;
                 self.flows.insert(key, Block { expires_ns, rule: *rule as u32, _pad: 0 }, 0)?;

@@ -4,6 +4,7 @@
 //! feeds it and carries the actions out (`crate::daemon`).
 
 pub mod correlation;
+pub mod identity;
 pub mod io;
 pub mod pending;
 pub mod plausibility;
@@ -249,8 +250,26 @@ pub struct Flagged<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     Alert,
-    BlockFlow { key: FlowKey, ttl_s: u64, rule: RuleId },
-    BlockPeer { peer_id: u32, ttl_s: u64, rule: RuleId },
+    BlockFlow {
+        key: FlowKey,
+        ttl_s: u64,
+        rule: RuleId,
+    },
+    BlockPeer {
+        peer_id: u32,
+        ttl_s: u64,
+        rule: RuleId,
+    },
+    /// In path only (`block`): stop this message; `identity`, when the message named one and
+    /// was proven its association's, has been blocked within the peer for `ttl_s`
+    /// ([`identity`]). `key` is the message's flow, for containment when the message cannot be
+    /// stopped (the in-path worker then pushes a flow block down).
+    BlockMessage {
+        key: FlowKey,
+        identity: Option<identity::Identity>,
+        ttl_s: u64,
+        rule: RuleId,
+    },
 }
 
 /// One JSON event per finding.
@@ -484,6 +503,9 @@ pub struct Engine {
     now_ns: u64,
     /// Subscriber state and the stateful rules' memory (`plausibility`, `sms`, `correlation`).
     pub state: plausibility::State,
+    /// In path: the identity blocks shared by the workers; `block` then stops the message and
+    /// blocks its sender ([`identity`]). `None` in host mode, where `block` takes the flow.
+    pub identities: Option<std::sync::Arc<identity::Blocks>>,
 }
 
 /// A decoded message, before the rules.
@@ -492,6 +514,46 @@ enum Message {
     Diameter(diameter::DiameterMessage),
     Gtpc(gtp::GtpcMessage),
     Gtpu(gtp::GtpuMessage),
+}
+
+/// What an event says about the message or anomaly its finding is on.
+#[derive(Clone, Copy)]
+struct About<'a> {
+    protocol: &'a str,
+    auth: Auth,
+    ids: &'a identity::Identities,
+}
+
+/// What a message says about who sent it and whom it is about ([`identity`]).
+fn identities(m: &Message, frame: &Frame<'_>) -> identity::Identities {
+    use identity::Identity;
+    let imsi = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(|s| Identity::Imsi(s.to_string()));
+    match m {
+        Message::Sigtran(s) => identity::Identities {
+            sender: s
+                .sccp
+                .as_ref()
+                .and_then(|c| c.calling.digits())
+                .filter(|d| !d.is_empty())
+                .map(|d| Identity::CallingGt(d.to_string())),
+            imsi: imsi(s.imsi()),
+        },
+        Message::Diameter(d) => identity::Identities {
+            sender: d
+                .origin_host
+                .clone()
+                .map(Identity::OriginHost)
+                .or_else(|| d.origin_realm.clone().map(Identity::OriginRealm)),
+            // S6a and SLh carry the IMSI in User-Name; other applications carry other names.
+            imsi: imsi(
+                d.user_name.as_deref().filter(|u| (6..=15).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_digit())),
+            ),
+        },
+        Message::Gtpc(g) => {
+            identity::Identities { sender: Some(Identity::GtpcNode(frame.src)), imsi: imsi(g.imsi.as_deref()) }
+        }
+        Message::Gtpu(_) => identity::Identities::default(),
+    }
 }
 
 fn err_detail(e: &DecodeError) -> Value {
@@ -512,6 +574,7 @@ impl Engine {
     ) -> Engine {
         Engine {
             state: plausibility::State::new(subscribers),
+            identities: None,
             rules,
             sctp: sctp::Reassembler::new(),
             sctp_tags: PeerTable::new(MAX_SCTP_ASSOCS, MAX_SCTP_ASSOCS_PER_PEER),
@@ -681,13 +744,23 @@ impl Engine {
             if let Out::Msg(m, Auth::Yes) = &o {
                 self.stateful(m, &f.peer, peer, &mut findings);
             }
+            let ids = match &o {
+                Out::Msg(m, _) => identities(m, frame),
+                Out::Anomaly(..) => identity::Identities::default(),
+            };
+            // In path, a message from a blocked identity is stopped whatever it carries.
+            if let Some(blocks) = &self.identities
+                && let Some(b) = blocks.blocked(f.peer_id, &ids, f.ts_ns)
+            {
+                self.rules.hit(RuleId::IdentityBlocked, b.json(), &mut findings);
+            }
             for fi in findings {
                 *self.counters.rule_hits.entry(fi.rule.name()).or_default() += 1;
                 self.counters.events += 1;
                 if auth != Auth::Yes {
                     self.counters.spoofed += 1;
                 }
-                events.push(self.event(f, frame, summary, fi, monitor, auth));
+                events.push(self.event(f, frame, fi, monitor, &About { protocol: summary, auth, ids: &ids }));
             }
         }
         self.state_notices(f, &mut events);
@@ -728,15 +801,8 @@ impl Engine {
         }
     }
 
-    fn event(
-        &self,
-        f: &Flagged<'_>,
-        frame: &Frame<'_>,
-        protocol: &str,
-        fi: Finding,
-        monitor: bool,
-        auth: Auth,
-    ) -> Event {
+    fn event(&self, f: &Flagged<'_>, frame: &Frame<'_>, fi: Finding, monitor: bool, about: &About<'_>) -> Event {
+        let About { protocol, auth, ids } = *about;
         let configured = fi.action;
         // A packet not proven to be the association's or connection's never installs a block:
         // anyone can forge one with a partner's address (review H7).
@@ -750,11 +816,28 @@ impl Engine {
             (RuleAction::BlockPeer, false, Auth::Yes) => {
                 Action::BlockPeer { peer_id: f.peer_id, ttl_s: fi.ttl_s, rule: fi.rule }
             }
+            // Host mode: a copy cannot be stopped and XDP reads no identities; contain by flow.
+            (RuleAction::Block, false, Auth::Yes) if self.identities.is_none() => {
+                Action::BlockFlow { key: frame.flow_key(), ttl_s: fi.ttl_s, rule: fi.rule }
+            }
+            (RuleAction::Block, false, Auth::Yes) => {
+                // A message from a blocked identity is stopped; its block is not extended.
+                let identity = match fi.rule {
+                    RuleId::IdentityBlocked => None,
+                    _ => ids.pick(fi.identity).cloned(),
+                };
+                if let (Some(id), Some(blocks)) = (&identity, &self.identities) {
+                    blocks.install(f.peer_id, id.clone(), fi.ttl_s, fi.rule, f.ts_ns);
+                }
+                Action::BlockMessage { key: frame.flow_key(), identity, ttl_s: fi.ttl_s, rule: fi.rule }
+            }
         };
         let taken = match action {
             Action::Alert => "alert",
             Action::BlockFlow { .. } => "block-flow",
             Action::BlockPeer { .. } => "block-peer",
+            Action::BlockMessage { identity: Some(_), .. } => "block-identity",
+            Action::BlockMessage { identity: None, .. } => "block-message",
         };
         let decision = match (fi.mode, &action) {
             (RuleMode::Learn, _) => "learned",
@@ -780,6 +863,9 @@ impl Engine {
             "flow": {"src": frame.src.to_string(), "dst": frame.dst.to_string(), "proto": frame.proto, "sport": frame.sport, "dport": frame.dport},
             "fields": detail,
         });
+        if let Action::BlockMessage { identity: Some(id), .. } = &action {
+            json["blocked_identity"] = id.json();
+        }
         if let Auth::No(why) = auth {
             json["spoofed"] = json!(true);
             json["unverified"] = json!(why);

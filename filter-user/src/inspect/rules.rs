@@ -13,6 +13,7 @@ use filter_dpi::{
 };
 use serde_json::{Value, json};
 
+use super::identity::IdentityKind;
 use crate::policy::inspect::{Inspect, PeerInspect, RuleAction, RuleMode, SubscriberPolicy};
 
 /// The inspection rules. The discriminant is written into pinned maps (`Block.rule` of
@@ -56,11 +57,14 @@ pub enum RuleId {
     SmsHomeRoutingBypass = 21,
     CorrelationCrossProtocol = 22,
     CorrelationIdentityRotation = 23,
+    /// In path: a message from an identity (calling GT, Origin-Host or Origin-Realm, GTP-C
+    /// node, IMSI) that a `block` action blocked within its peer ([`super::identity`]).
+    IdentityBlocked = 24,
 }
 
 impl RuleId {
     /// Every rule, in discriminant order.
-    pub const ALL: [RuleId; 24] = [
+    pub const ALL: [RuleId; 25] = [
         RuleId::Ss7Category1,
         RuleId::Ss7Category2,
         RuleId::Ss7GtBinding,
@@ -85,6 +89,7 @@ impl RuleId {
         RuleId::SmsHomeRoutingBypass,
         RuleId::CorrelationCrossProtocol,
         RuleId::CorrelationIdentityRotation,
+        RuleId::IdentityBlocked,
     ];
 
     /// The name used in the policy's `[[inspect.rule]]`, in events and in metrics labels.
@@ -114,6 +119,7 @@ impl RuleId {
             RuleId::SmsHomeRoutingBypass => "sms-home-routing-bypass",
             RuleId::CorrelationCrossProtocol => "correlation-cross-protocol",
             RuleId::CorrelationIdentityRotation => "correlation-identity-rotation",
+            RuleId::IdentityBlocked => "identity-blocked",
         }
     }
 
@@ -126,7 +132,8 @@ impl RuleId {
         match self {
             // Consistency checks that a misconfigured partner trips as easily as an attacker.
             RuleId::DiameterOriginHostRealm | RuleId::GtpcImsiPlmn => RuleAction::Alert,
-            _ => RuleAction::BlockFlow,
+            // In path: the message and its sender's identity; in host mode: the flow.
+            _ => RuleAction::Block,
         }
     }
 
@@ -136,7 +143,10 @@ impl RuleId {
     /// SMS from a foreign network does not carry (an operator's own OTA platform is listed in
     /// `ota_platforms`).
     pub fn default_mode(self) -> RuleMode {
-        if (self as u32) < RuleId::Ss7LocationPlausibility as u32 || self == RuleId::SmsSimOta {
+        if (self as u32) < RuleId::Ss7LocationPlausibility as u32
+            || self == RuleId::SmsSimOta
+            || self == RuleId::IdentityBlocked
+        {
             RuleMode::Enforce
         } else {
             RuleMode::Alert
@@ -221,6 +231,8 @@ pub struct Finding {
     /// learn / alert / enforce, as configured.
     pub mode: RuleMode,
     pub ttl_s: u64,
+    /// Which identity of the message `block` blocks (in path).
+    pub identity: IdentityKind,
     /// Every decoded field that mattered to the rule.
     pub detail: Value,
 }
@@ -230,6 +242,7 @@ struct Setting {
     action: RuleAction,
     ttl_s: u64,
     mode: RuleMode,
+    identity: IdentityKind,
 }
 
 /// The rules, configured from the policy.
@@ -282,6 +295,7 @@ impl RuleSet {
                 action: over.and_then(|r| r.action).unwrap_or_else(|| rule.default_action()),
                 ttl_s: over.and_then(|r| r.ttl_s).unwrap_or(cfg.block_ttl_s),
                 mode: over.and_then(|r| r.mode).unwrap_or_else(|| rule.default_mode()),
+                identity: over.and_then(|r| r.identity).unwrap_or_default(),
             }
         });
         RuleSet {
@@ -327,7 +341,7 @@ impl RuleSet {
     pub(super) fn hit(&self, rule: RuleId, detail: Value, out: &mut Vec<Finding>) {
         let s = &self.settings[rule as usize];
         if s.enabled {
-            out.push(Finding { rule, action: s.action, mode: s.mode, ttl_s: s.ttl_s, detail });
+            out.push(Finding { rule, action: s.action, mode: s.mode, ttl_s: s.ttl_s, identity: s.identity, detail });
         }
     }
 
@@ -537,6 +551,7 @@ mod rule_id_tests {
             "sms-home-routing-bypass",
             "correlation-cross-protocol",
             "correlation-identity-rotation",
+            "identity-blocked",
         ];
         for (i, r) in RuleId::ALL.into_iter().enumerate() {
             assert_eq!(r as usize, i);

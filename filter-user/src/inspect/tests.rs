@@ -384,3 +384,123 @@ fn forged_packets_on_other_ports_do_not_evict_the_live_association() {
     // The forged entries were what made room, and that is counted.
     assert!(e.counters.state_evicted["sctp_tags"] >= 10, "{:?}", e.counters.state_evicted);
 }
+
+fn from(src: &str, l4: L4) -> Vec<u8> {
+    Built::new(src.parse().unwrap(), "198.18.0.2".parse().unwrap(), l4).bytes()
+}
+
+fn in_path(inspect_toml: &str) -> Engine {
+    let mut e = engine(inspect_toml);
+    e.identities = Some(std::sync::Arc::default());
+    e
+}
+
+fn flagged_peer(data: &[u8], class: Class, peer_id: u32) -> Flagged<'_> {
+    Flagged { peer_id, ..flagged(data, class) }
+}
+
+/// GTPv2 IMSI IE (type 1), BCD with the filler.
+fn imsi_ie(imsi: &str) -> Vec<u8> {
+    let d: Vec<u8> = imsi.bytes().map(|b| b - b'0').collect();
+    let bcd: Vec<u8> = d.chunks(2).map(|p| p[0] | (p.get(1).copied().unwrap_or(0xf) << 4)).collect();
+    let mut ie = vec![1];
+    ie.extend_from_slice(&(bcd.len() as u16).to_be_bytes());
+    ie.push(0);
+    ie.extend_from_slice(&bcd);
+    ie
+}
+
+#[test]
+fn in_path_block_stops_the_message_and_blocks_its_origin_host_not_the_flow() {
+    let mut e = in_path("");
+    let plr = from(
+        "198.18.1.7",
+        L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) },
+    );
+    let ev = e.inspect(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    let want = identity::Identity::OriginHost("mme.example.invalid".into());
+    assert!(
+        matches!(&ev[0].action, Action::BlockMessage { identity: Some(i), ttl_s: 300, rule: RuleId::DiameterCommandBlocked, .. } if *i == want),
+        "{:?}",
+        ev[0].action
+    );
+    assert_eq!(
+        (&ev[0].json["action"], &ev[0].json["configured_action"], &ev[0].json["blocked_identity"]["kind"]),
+        (&json!("block-identity"), &json!("block"), &json!("origin-host"))
+    );
+    // A harmless request from the same Origin-Host on another connection: stopped, by the
+    // identity block, which it does not extend.
+    let ulr =
+        from("198.18.1.7", L4::Tcp { sport: 40001, dport: 3868, payload: packets::diameter_message(316, 16777251) });
+    let ev = e.inspect(&flagged(&ulr, Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].json["rule"], "identity-blocked");
+    assert_eq!(ev[0].json["fields"]["identity"]["value"], "mme.example.invalid");
+    assert_eq!(ev[0].json["fields"]["blocked_by"], "diameter-command-blocked");
+    assert!(matches!(ev[0].action, Action::BlockMessage { identity: None, .. }), "{:?}", ev[0].action);
+    // The same Origin-Host behind another peer is another identity.
+    let ev = e.inspect(&flagged_peer(&ulr, Class::Diameter, 2), &PeerInspect::default(), false);
+    assert!(ev.is_empty(), "{ev:?}");
+    let c = e.identities.as_ref().unwrap().counts(2);
+    assert_eq!((c.active, c.installed, c.stopped), (1, 1, 1));
+}
+
+#[test]
+fn in_host_mode_block_takes_the_flow_as_before() {
+    let mut e = engine("");
+    let plr = from(
+        "198.18.1.7",
+        L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) },
+    );
+    let ev = e.inspect(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false);
+    assert!(matches!(ev[0].action, Action::BlockFlow { ttl_s: 300, .. }), "{:?}", ev[0].action);
+    assert_eq!((&ev[0].json["action"], &ev[0].json["configured_action"]), (&json!("block-flow"), &json!("block")));
+    let ulr =
+        from("198.18.1.7", L4::Tcp { sport: 40001, dport: 3868, payload: packets::diameter_message(316, 16777251) });
+    assert!(e.inspect(&flagged(&ulr, Class::Diameter), &PeerInspect::default(), false).is_empty());
+}
+
+#[test]
+fn in_path_gtpc_blocks_the_sending_node_and_imsi_rules_block_the_subscriber() {
+    let mut e = in_path("");
+    let dpcs = from("198.18.1.7", L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(130, 0x1234, 7, &[]) });
+    let ev = e.inspect(&flagged(&dpcs, Class::GtpC), &PeerInspect::default(), false);
+    assert_eq!(ev[0].json["blocked_identity"], json!({"kind": "gtpc-node", "value": "198.18.1.7"}), "{ev:?}");
+    let echo = |src| from(src, L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c_echo() });
+    let ev = e.inspect(&flagged(&echo("198.18.1.7"), Class::GtpC), &PeerInspect::default(), false);
+    assert_eq!(ev.iter().map(|e| e.json["rule"].as_str().unwrap()).collect::<Vec<_>>(), ["identity-blocked"]);
+    assert!(e.inspect(&flagged(&echo("198.18.1.8"), Class::GtpC), &PeerInspect::default(), false).is_empty());
+
+    // identity = "imsi": the subscriber, whichever node of the peer sends about it.
+    let mut e = in_path("[[inspect.rule]]\nname = \"gtpc-message-not-allowed\"\nidentity = \"imsi\"\n");
+    let imsi = imsi_ie("001010000000001");
+    let dpcs = from("198.18.1.7", L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(130, 1, 7, &imsi) });
+    let ev = e.inspect(&flagged(&dpcs, Class::GtpC), &PeerInspect::default(), false);
+    assert_eq!(ev[0].json["blocked_identity"], json!({"kind": "imsi", "value": "001010000000001"}), "{ev:?}");
+    // Create Session Request (32) about the same IMSI from another node: stopped.
+    let csr = from("198.18.1.9", L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(32, 0, 8, &imsi) });
+    let ev = e.inspect(&flagged(&csr, Class::GtpC), &PeerInspect::default(), false);
+    assert!(ev.iter().any(|e| e.json["rule"] == "identity-blocked"), "{ev:?}");
+    // The node itself is not blocked.
+    assert!(e.inspect(&flagged(&echo("198.18.1.7"), Class::GtpC), &PeerInspect::default(), false).is_empty());
+}
+
+#[test]
+fn a_forged_message_is_stopped_but_blocks_no_identity() {
+    let mut e = in_path("");
+    let mut plr = from(
+        "198.18.1.7",
+        L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) },
+    );
+    // Break the TCP checksum (Ethernet 14 + IPv4 20 + offset 16): not the connection's.
+    plr[14 + 20 + 16] ^= 0xff;
+    let ev = e.inspect(&flagged(&plr, Class::Diameter), &PeerInspect::default(), false);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!((&ev[0].json["spoofed"], &ev[0].action), (&json!(true), &Action::Alert));
+    assert_eq!(ev[0].json["configured_action"], "block", "the in-path worker still stops the message");
+    assert_eq!(e.identities.as_ref().unwrap().counts(2).installed, 0);
+    let ulr =
+        from("198.18.1.7", L4::Tcp { sport: 40001, dport: 3868, payload: packets::diameter_message(316, 16777251) });
+    assert!(e.inspect(&flagged(&ulr, Class::Diameter), &PeerInspect::default(), false).is_empty());
+}

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::inspect::identity::IdentityKind;
+
 pub use super::subscriber::{RuleMode, SubscriberPolicy};
 pub use crate::inspect::rules::RuleId;
 
@@ -48,7 +50,11 @@ impl Sampling {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RuleAction {
     Alert,
-    /// Drop the rest of the flow (5-tuple) in XDP for a TTL.
+    /// In path: stop the message and block the identity that sent it (or the IMSI), within
+    /// the peer, for a TTL; in host mode, where a copy cannot be stopped: as `BlockFlow`.
+    Block,
+    /// Drop the rest of the flow (5-tuple) in XDP for a TTL: takes the whole association or
+    /// connection down, with every subscriber it carries.
     BlockFlow,
     /// Drop everything from the peer's prefixes for a TTL.
     BlockPeer,
@@ -58,6 +64,7 @@ impl RuleAction {
     pub fn parse(s: &str) -> Option<RuleAction> {
         match s {
             "alert" => Some(RuleAction::Alert),
+            "block" => Some(RuleAction::Block),
             "block-flow" => Some(RuleAction::BlockFlow),
             "block-peer" => Some(RuleAction::BlockPeer),
             _ => None,
@@ -67,6 +74,7 @@ impl RuleAction {
     pub fn name(self) -> &'static str {
         match self {
             RuleAction::Alert => "alert",
+            RuleAction::Block => "block",
             RuleAction::BlockFlow => "block-flow",
             RuleAction::BlockPeer => "block-peer",
         }
@@ -82,6 +90,8 @@ pub struct RuleSetting {
     pub ttl_s: Option<u64>,
     /// learn / alert / enforce (`None`: the rule's default).
     pub mode: Option<RuleMode>,
+    /// Which identity `block` blocks (`None`: the sender).
+    pub identity: Option<IdentityKind>,
 }
 
 /// The `[inspect]` section, validated.
@@ -177,6 +187,7 @@ struct RuleModel {
     action: Option<Spanned<String>>,
     ttl_s: Option<Spanned<i64>>,
     mode: Option<Spanned<String>>,
+    identity: Option<Spanned<String>>,
 }
 
 /// Peer keys about inspection (read as part of the peer table).
@@ -244,7 +255,7 @@ pub(super) fn validate(m: InspectModel, at: At) -> Result<Inspect, super::Policy
             Some(a) => Some(RuleAction::parse(a.get_ref()).ok_or_else(|| {
                 at(
                     a.span().start,
-                    format!("rule {name}: action {:?}: expected alert, block-flow or block-peer", a.get_ref()),
+                    format!("rule {name}: action {:?}: expected alert, block, block-flow or block-peer", a.get_ref()),
                 )
             })?),
         };
@@ -259,7 +270,13 @@ pub(super) fn validate(m: InspectModel, at: At) -> Result<Inspect, super::Policy
                 at(m.span().start, format!("rule {name}: mode {:?}: expected learn, alert or enforce", m.get_ref()))
             })?),
         };
-        rules.push(RuleSetting { rule, enabled: r.enabled.unwrap_or(true), action, ttl_s, mode });
+        let identity = match &r.identity {
+            None => None,
+            Some(i) => Some(IdentityKind::parse(i.get_ref()).ok_or_else(|| {
+                at(i.span().start, format!("rule {name}: identity {:?}: expected sender or imsi", i.get_ref()))
+            })?),
+        };
+        rules.push(RuleSetting { rule, enabled: r.enabled.unwrap_or(true), action, ttl_s, mode, identity });
     }
     Ok(Inspect {
         enabled: m.enabled.unwrap_or(true),

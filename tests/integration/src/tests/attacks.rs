@@ -558,7 +558,8 @@ impl Run<'_> {
         let want = [
             ("/rule", json!(rule)),
             ("/action", json!(action)),
-            ("/configured_action", json!(action)),
+            // Host mode carries out a configured `block` (the default) on the flow.
+            ("/configured_action", json!(if action == "block-flow" { "block" } else { action })),
             ("/monitor", json!(false)),
             ("/peer", json!(case.peer)),
             ("/xdp/class", json!(case.class.name())),

@@ -409,7 +409,7 @@ impl Run<'_> {
                     (Some("alert"), Some(true)),
                     "{name}: {e:#}"
                 );
-                assert_eq!(e["configured_action"], "block-flow", "{name}");
+                assert_eq!(e["configured_action"], "block", "{name}");
                 assert!(ev.iter().all(|e| e["action"] == "alert"), "{name}: {ev:#?}");
                 let s1 = self.d.stats();
                 assert_eq!(s1.reason(Reason::FlowBlocked), s0.reason(Reason::FlowBlocked), "{name}: nothing blocked");

@@ -147,6 +147,12 @@ unknown_peer = "drop"
 [inspect]
 home_imsi_prefixes = ["00101"]
 
+# GTP-C blocks name the subscriber here, not the sending node (the default), so the node's
+# echoes keep crossing after an attack on its path; node blocks are the engine's unit tests.
+[[inspect.rule]]
+name = "gtpc-message-not-allowed"
+identity = "imsi"
+
 [[peer]]
 name = "partner"
 prefixes = ["198.18.1.10/32"]
@@ -311,11 +317,13 @@ fn a_map_operation_on_sctp_is_neutralized_in_place() {
         3,
         &packets::m3ua_sccp(&packets::tcap_begin_invoke(56, 14, 3, &packets::map_sai_arg())),
     )]);
+    // The ATI comes from another node of the partner (its own calling GT): its GT is blocked,
+    // not the association nor the node that sends the legitimate traffic.
     let attack = sctp_frame(vec![data(
         2,
         1,
         3,
-        &packets::m3ua_sccp(&packets::tcap_begin_invoke(71, 29, 3, &packets::map_ati_arg())),
+        &packets::m3ua_sccp_from(&packets::tcap_begin_invoke(71, 29, 3, &packets::map_ati_arg()), "4477859999"),
     )]);
     let legit2 = sctp_frame(vec![data(
         3,
@@ -357,6 +365,7 @@ fn a_map_operation_on_sctp_is_neutralized_in_place() {
     assert_eq!(hit.len(), 1, "{ev:?}");
     assert_eq!(hit[0]["inpath"], "neutralized");
     assert_eq!(hit[0]["technique"][0], "map-opcode 71->127");
+    assert_eq!(hit[0]["blocked_identity"], serde_json::json!({"kind": "calling-gt", "value": "4477859999"}));
     let w = &control_stats(&d)["inpath_daemon"];
     assert_eq!((w["neutralized"].as_u64(), w["retransmissions_neutralized"].as_u64()), (Some(1), Some(1)), "{w}");
     assert_eq!(w["forwarded"], 2, "{w}");
@@ -379,11 +388,12 @@ fn a_diameter_request_on_tcp_is_neutralized_and_the_connection_stays_up() {
     let ic = lab.lab.ipx_ns.clone();
     assert!((0..3).any(|_| netns::ping(&ic, CORE_ADDR, Duration::from_secs(1))), "ping ic -> core");
     let listener = in_netns(&lab.core_ns, || std::net::TcpListener::bind(format!("{CORE_ADDR}:3868")).unwrap());
+    const SENT: usize = 5;
     let server = std::thread::spawn(move || {
         let (mut s, peer) = listener.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut msgs = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..SENT {
             let mut head = [0u8; 4];
             if s.read_exact(&mut head).is_err() {
                 break;
@@ -399,25 +409,63 @@ fn a_diameter_request_on_tcp_is_neutralized_and_the_connection_stays_up() {
     });
     let mut c = in_netns(&ic, || std::net::TcpStream::connect(format!("{CORE_ADDR}:3868")).unwrap());
     c.set_nodelay(true).unwrap();
-    let ulr = packets::diameter_message(316, 16777251);
-    let plr = packets::diameter_message(8388620, 16777255);
-    for m in [&ulr, &plr, &ulr] {
+    // Two Diameter nodes of the partner share the connection (a DEA relays both).
+    const MME: &str = "mme.example.invalid";
+    const ROGUE: &str = "gmlc.rogue.example.invalid";
+    let ulr = packets::diameter_message_from(316, 16777251, MME);
+    let plr = packets::diameter_message_from(8388620, 16777255, ROGUE);
+    let rogue_ulr = packets::diameter_message_from(316, 16777251, ROGUE);
+    for m in [&ulr, &plr, &ulr, &rogue_ulr] {
         c.write_all(m).unwrap();
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The PLR blocked its Origin-Host within the partner: `sigwall blocks` shows it.
+    let blocks = Command::new(sigwall_bin()).args(["blocks", "--socket", d.socket().to_str().unwrap()]).output().unwrap();
+    assert!(blocks.status.success(), "{}", String::from_utf8_lossy(&blocks.stderr));
+    let b: serde_json::Value = serde_json::from_slice(&blocks.stdout).unwrap();
+    assert_eq!(b["blocks"].as_array().map(|a| a.len()), Some(1), "{b}");
+    assert_eq!(
+        (&b["blocks"][0]["peer"], &b["blocks"][0]["identity"]["kind"], &b["blocks"][0]["identity"]["value"]),
+        (&serde_json::json!("partner"), &serde_json::json!("origin-host"), &serde_json::json!(ROGUE)),
+        "{b}"
+    );
+    assert_eq!(b["blocks"][0]["blocked_by"], "diameter-command-blocked", "{b}");
+    // Lifting: an unknown peer or identity is refused; the rogue host's block is lifted.
+    let lift = |peer: &str, id: &str| {
+        Command::new(sigwall_bin())
+            .args(["blocks", "--socket", d.socket().to_str().unwrap(), "--lift", peer, id])
+            .output()
+            .unwrap()
+    };
+    assert!(!lift("nobody", ROGUE).status.success());
+    assert!(!lift("partner", MME).status.success(), "no block on the MME");
+    let out = lift("partner", ROGUE);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    c.write_all(&rogue_ulr).unwrap();
     let (from, got) = server.join().unwrap();
     assert_eq!(from, IC_PARTNER);
-    assert_eq!(got.len(), 3, "three messages on one connection: {:?}", control_stats(&d)["inpath_daemon"]);
-    assert_eq!(got[0], ulr);
-    assert_eq!(got[2], ulr);
-    assert_eq!(&got[1][5..8], &[0xff, 0xff, 0xfe], "Command-Code 0xFFFFFE");
+    assert_eq!(got.len(), SENT, "every message on one connection: {:?}", control_stats(&d)["inpath_daemon"]);
+    assert_eq!((&got[0], &got[2]), (&ulr, &ulr), "the other node's requests arrive unchanged");
+    for i in [1, 3] {
+        assert_eq!(&got[i][5..8], &[0xff, 0xff, 0xfe], "message {i}: Command-Code 0xFFFFFE");
+    }
     assert_eq!((&got[1][..5], &got[1][8..]), (&plr[..5], &plr[8..]), "flags, ids and AVPs unchanged");
+    assert_eq!((&got[3][..5], &got[3][8..]), (&rogue_ulr[..5], &rogue_ulr[8..]));
+    assert_eq!(got[4], rogue_ulr, "lifted: the rogue host's next request passes");
     let ev = events(&d);
     let hit: Vec<_> = ev.iter().filter(|e| e["rule"] == "diameter-command-blocked").collect();
     assert_eq!(hit.len(), 1, "{ev:?}");
     assert_eq!(hit[0]["inpath"], "neutralized");
+    assert_eq!(hit[0]["action"], "block-identity");
+    assert_eq!(hit[0]["blocked_identity"]["value"], ROGUE);
     assert_eq!(hit[0]["technique"][0], "diameter-command 8388620->16777214");
+    let by_identity: Vec<_> = ev.iter().filter(|e| e["rule"] == "identity-blocked").collect();
+    assert_eq!(by_identity.len(), 1, "{ev:?}");
+    assert_eq!(by_identity[0]["inpath"], "neutralized");
+    assert_eq!(by_identity[0]["fields"]["identity"]["value"], ROGUE);
     assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Diameter), 0, "the connection is not blocked");
+    let ib = &control_stats(&d)["inpath_daemon"]["identity_blocks"];
+    assert_eq!((ib["installed"].as_u64(), ib["stopped"].as_u64(), ib["active"].as_u64()), (Some(1), Some(1), Some(0)), "{ib}");
 }
 
 /// Per-peer budgets (issue 9, item 5): with the daemon stopped (SIGSTOP: its sockets stay, its

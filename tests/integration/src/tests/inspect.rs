@@ -148,7 +148,7 @@ fn findings_block_flows_and_peers_in_xdp() {
     let ev = events(&d, 4);
     assert_eq!(ev[3]["peer"], "trial");
     assert_eq!(ev[3]["action"], "alert");
-    assert_eq!(ev[3]["configured_action"], "block-flow");
+    assert_eq!(ev[3]["configured_action"], "block");
     tx.send(&plr_trial);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(d.stats().peer("trial").unwrap().dropped, 0);
