@@ -8,10 +8,13 @@
 //! receiver rejects it and executes nothing, the association stays up), since SCTP and TCP
 //! cannot lose a segment without the sender retransmitting it until the association fails
 //! (docs/design/in-path.md section 3). The flow is not blocked (the message is stopped; the
-//! next one is judged on its own), while `block-peer` still quarantines the peer. A message
-//! the neutralizer cannot reach (split over chunks or segments, SCCP-segmented, a global
-//! operation code) is forwarded and the rule's block pushed down as in copy mode
-//! (containment), the event saying so. A retransmission of a neutralized DATA chunk (same TSN)
+//! next one is judged on its own), while `block-peer` still quarantines the peer; the rule's
+//! `block` also blocks the identity that sent the message ([`inspect::identity`]). An SCTP
+//! message split over several chunks is held until its last piece, judged whole and
+//! neutralized in whichever piece carries the code ([`hold`]). A message the neutralizer still
+//! cannot reach (split over TCP segments, SCCP-segmented, a global operation code) is
+//! forwarded and the rule's block pushed down as in copy mode (containment), the event saying
+//! so. A retransmission of a neutralized DATA chunk (same TSN)
 //! or TCP segment (same sequence number) gets the same rewrite.
 //!
 //! A message-level verdict does not need the packet to be proven the association's, unlike a
@@ -23,6 +26,7 @@
 //! by the peer's `on_overload` (fail-closed: dropped; fail-open: forwarded), each counted in
 //! [`Counters`].
 
+pub mod hold;
 pub mod neutralize;
 pub mod xsk;
 
@@ -42,7 +46,7 @@ use serde_json::Value;
 use filter_common::FlowKey;
 
 use crate::{
-    inspect::{self, Action, Engine, Flagged, RuleSet, io},
+    inspect::{self, Action, Engine, Flagged, RuleSet, io, rules::RuleId},
     loader::Filter,
     policy::{Policy, inspect::PeerInspect},
 };
@@ -104,6 +108,23 @@ pub struct Counters {
     pub unknown_peer: u64,
     pub fragment: u64,
     pub unparsable: u64,
+    /// SCTP user messages split over several chunks, held until complete and judged whole
+    /// ([`hold`]).
+    pub held_messages: u64,
+    /// Held messages whose last piece did not come within `hold::HOLD_FOR`, or that went over
+    /// a holding bound, failed as their peer's `on_overload` says: frames dropped / forwarded.
+    pub hold_failed_dropped: u64,
+    pub hold_failed_forwarded: u64,
+    /// Of those, by a bound (pieces, messages or frames held) rather than by time.
+    pub hold_overflow: u64,
+    /// Frames repeating a piece still held (a retransmission), dropped so the receiver gets the
+    /// piece only with its rewrite.
+    pub hold_duplicates_dropped: u64,
+    /// Pieces whose message began before anything was held (e.g. across a daemon restart):
+    /// forwarded as they are.
+    pub hold_orphans: u64,
+    /// Retransmissions of pieces already delivered, forwarded with the rewrite they had.
+    pub hold_retransmissions: u64,
     /// Frames dropped because the core side's TX ring was full.
     pub tx_ring_full: u64,
     /// Frames the fill ring had no room for (an invariant broken; lost to the UMEM).
@@ -131,6 +152,13 @@ impl Counters {
         self.unknown_peer += o.unknown_peer;
         self.fragment += o.fragment;
         self.unparsable += o.unparsable;
+        self.held_messages += o.held_messages;
+        self.hold_failed_dropped += o.hold_failed_dropped;
+        self.hold_failed_forwarded += o.hold_failed_forwarded;
+        self.hold_overflow += o.hold_overflow;
+        self.hold_duplicates_dropped += o.hold_duplicates_dropped;
+        self.hold_orphans += o.hold_orphans;
+        self.hold_retransmissions += o.hold_retransmissions;
         self.tx_ring_full += o.tx_ring_full;
         self.fill_overflow += o.fill_overflow;
         self.kernel_rx_dropped += o.kernel_rx_dropped;
@@ -362,6 +390,11 @@ pub fn start(
             credit,
             rewritten: HashMap::new(),
             rewritten_order: std::collections::VecDeque::new(),
+            holds: hold::Holds::default(),
+            held: HashMap::new(),
+            released: Vec::new(),
+            delivered: HashMap::new(),
+            delivered_order: std::collections::VecDeque::new(),
             views: rx,
             sink: sink.clone(),
             counters: Counters::default(),
@@ -390,6 +423,18 @@ struct Worker {
     /// [`REWRITTEN_MAX`] entries, the oldest forgotten first.
     rewritten: HashMap<FlowKey, HashMap<u32, Targets>>,
     rewritten_order: std::collections::VecDeque<(FlowKey, u32)>,
+    /// SCTP messages split over chunks, held until whole ([`hold`]), and the held frames with
+    /// how they will be counted when sent.
+    holds: hold::Holds,
+    held: HashMap<u64, (libc::xdp_desc, Sent)>,
+    /// Held frames whose messages are complete or failed: sent (`Some`) or dropped (`None`) by
+    /// the run loop, before the frame being judged.
+    released: Vec<(libc::xdp_desc, Option<Sent>)>,
+    /// Pieces of held messages already delivered, with the bytes rewritten in their user data
+    /// (offset into it, byte): a retransmission gets the same ones and is not held again. At
+    /// most [`REWRITTEN_MAX`], the oldest forgotten first.
+    delivered: HashMap<(FlowKey, u32), Vec<(usize, u8)>>,
+    delivered_order: std::collections::VecDeque<(FlowKey, u32)>,
     views: mpsc::Receiver<View>,
     sink: Arc<Sink>,
     counters: Counters,
@@ -460,6 +505,12 @@ impl Targets {
 
 /// A finding that stops its message: its rule blocks, in enforce mode. Whether the packet was
 /// proven the association's only decides whether a block is pushed down (`Event::action`).
+/// An address of a [`FlowKey`] (IPv4 mapped into IPv6) as events write it.
+fn ip_of(a: &[u8; 16]) -> String {
+    let v6 = std::net::Ipv6Addr::from(*a);
+    v6.to_ipv4_mapped().map_or_else(|| v6.to_string(), |v4| v4.to_string())
+}
+
 fn stops_message(ev: &inspect::Event) -> bool {
     let configured = ev.json["configured_action"].as_str().unwrap_or("alert");
     !matches!(ev.action, Action::Alert) || (configured != "alert" && ev.json["mode"] == "enforce")
@@ -471,6 +522,8 @@ enum Fate {
     /// Sent out of the core side (counted once the TX ring took it).
     Forward(Sent),
     Drop,
+    /// Kept in the UMEM until the messages it carries pieces of are whole ([`hold`]).
+    Hold,
 }
 
 /// Which counter a forwarded frame goes to.
@@ -501,12 +554,34 @@ impl Worker {
             let descs = self.pair.receive(BATCH);
             for d in &descs {
                 self.counters.received += 1;
-                match self.judge(d, &mut events) {
+                let fate = self.judge(d, &mut events);
+                // Held frames whose messages this one completed go first, in arrival order.
+                for (h, how) in self.released.drain(..) {
+                    match how {
+                        Some(how) => {
+                            tx.push(h);
+                            sent.push(how);
+                        }
+                        None => drops.push(h.addr),
+                    }
+                }
+                match fate {
                     Fate::Forward(how) => {
                         tx.push(*d);
                         sent.push(how);
                     }
                     Fate::Drop => drops.push(d.addr),
+                    Fate::Hold => {}
+                }
+            }
+            self.expire_holds(&mut events);
+            for (h, how) in self.released.drain(..) {
+                match how {
+                    Some(how) => {
+                        tx.push(h);
+                        sent.push(how);
+                    }
+                    None => drops.push(h.addr),
                 }
             }
             self.pair.give_back(descs);
@@ -620,26 +695,84 @@ impl Worker {
         let (ts_ns, name) = (f.ts_ns, name.clone());
         let stops: Vec<&Value> = found.iter().filter(|e| stops_message(e)).map(|e| &e.json).collect();
         let mut techniques = Vec::new();
-        let fate = if stops.is_empty() {
-            self.retransmission(d, proto, key, seq)
+        // SCTP pieces of messages split over chunks: held until whole (hold.rs).
+        let mut admitted = if proto == 132 { self.admit(d, key, peer_id) } else { None };
+        // The frame's fate when holding decided it (a duplicate of a held piece, a bound).
+        let mut forced = None;
+        if let Some(a) = &admitted {
+            if a.duplicate {
+                self.counters.hold_duplicates_dropped += 1;
+                forced = Some(Fate::Drop);
+            } else if !a.failed.is_empty() {
+                self.counters.hold_overflow += a.failed.len() as u64;
+                let open = self.fail_open.contains(&peer_id);
+                self.fail_held(
+                    &a.failed,
+                    Some(d.addr),
+                    "over a holding bound (pieces, messages or frames held)",
+                    events,
+                );
+                forced = Some(if open {
+                    self.counters.hold_failed_forwarded += 1;
+                    Fate::Forward(Sent::Uninspected)
+                } else {
+                    self.counters.hold_failed_dropped += 1;
+                    Fate::Drop
+                });
+            }
+        }
+        if forced.is_some() {
+            admitted = None;
+        }
+        let completed = admitted.as_ref().map(|a| a.completed.as_slice()).unwrap_or_default();
+        let fate = if let Some(f) = forced {
+            f
+        } else if stops.is_empty() {
+            if completed.is_empty() { self.retransmission(d, proto, key, seq) } else { Fate::Forward(Sent::Judged) }
         } else if proto == libc::IPPROTO_UDP as u8 {
             Fate::Drop
         } else {
             let targets = Targets::of(&stops, io::class_of(class));
-            match self.neutralize(d, proto, |t| t.is_some_and(|_| true), &targets) {
+            let mut done = match self.neutralize(d, proto, |t| t.is_some_and(|_| true), &targets) {
                 Ok(done) => {
                     for r in &done {
-                        techniques.push(r.technique.clone());
                         self.remember(key, r.seq, &targets);
                     }
-                    Fate::Forward(Sent::Neutralized)
+                    done
                 }
                 Err(why) => {
-                    techniques.push(format!("none ({})", why.name()));
-                    Fate::Forward(Sent::Blocked)
+                    if completed.is_empty() {
+                        techniques.push(format!("none ({})", why.name()));
+                    }
+                    Vec::new()
                 }
+            };
+            for m in completed {
+                done.extend(self.neutralize_across(m, d, &targets));
+            }
+            techniques.extend(done.iter().map(|r| r.technique.clone()));
+            if done.is_empty() {
+                if techniques.is_empty() {
+                    techniques.push("none (no_target)".into());
+                }
+                Fate::Forward(Sent::Blocked)
+            } else {
+                Fate::Forward(Sent::Neutralized)
             }
         };
+        if let Some(a) = admitted {
+            self.counters.held_messages += a.completed.len() as u64;
+            self.counters.hold_orphans += a.orphans as u64;
+            for m in &a.completed {
+                self.deliver(m, d.addr);
+            }
+            if a.holds > 0 {
+                // Kept until its messages are whole; counted as judged or neutralized when sent.
+                if let Fate::Forward(how) = fate {
+                    self.held.insert(d.addr, (*d, how));
+                }
+            }
+        }
         for mut ev in found {
             match (&ev.action, fate) {
                 // The message is stopped: its flow is not (the next message is judged alone).
@@ -671,10 +804,174 @@ impl Worker {
                 self.engine.counters.events_suppressed += 1;
             }
         }
-        if fate == Fate::Drop {
+        if fate == Fate::Drop && forced.is_none() {
             self.counters.dropped += 1;
         }
+        if self.holds.is_held(d.addr) {
+            return Fate::Hold;
+        }
         fate
+    }
+
+    /// Held messages whose last piece has not come within [`hold::HOLD_FOR`] fail.
+    fn expire_holds(&mut self, events: &mut Vec<Value>) {
+        if self.holds.messages() == 0 {
+            return;
+        }
+        let gone = self.holds.expired(std::time::Instant::now());
+        if !gone.is_empty() {
+            self.fail_held(&gone, None, "its last piece did not come within the holding time", events);
+        }
+    }
+
+    /// Messages that cannot be held any longer go as their peer's `on_overload` says: their
+    /// held frames (not `cur`, the caller's) are forwarded uninspected (fail-open) or dropped
+    /// (fail-closed; SCTP retransmits them), counted, and one event per message says so.
+    fn fail_held(&mut self, msgs: &[hold::Held], cur: Option<u64>, why: &str, events: &mut Vec<Value>) {
+        for m in msgs {
+            let open = self.fail_open.contains(&m.peer_id);
+            for (addr, _) in &m.pieces {
+                if Some(*addr) == cur {
+                    continue;
+                }
+                if let Some((desc, _)) = self.held.remove(addr) {
+                    if open {
+                        self.counters.hold_failed_forwarded += 1;
+                        self.released.push((desc, Some(Sent::Uninspected)));
+                    } else {
+                        self.counters.hold_failed_dropped += 1;
+                        self.released.push((desc, None));
+                    }
+                }
+            }
+            if open {
+                self.deliver_pieces(m);
+            }
+            let peer = self.peers.get(&m.peer_id).map(|p| p.0.clone()).unwrap_or_default();
+            let ts_ns = io::monotonic_ns();
+            if self.output.allow(ts_ns, &peer, RuleId::InspectionOverload.name()) {
+                let (src, dst) = (ip_of(&m.flow.src), ip_of(&m.flow.dst));
+                events.push(serde_json::json!({
+                    "time_ns": ts_ns,
+                    "peer": peer,
+                    "rule": RuleId::InspectionOverload.name(),
+                    "decision": if open { "passed uninspected" } else { "dropped" },
+                    "action": if open { "none" } else { "drop" },
+                    "on_overload": if open { "fail-open" } else { "fail-closed" },
+                    "inpath": if open { "forwarded uninspected" } else { "dropped" },
+                    "flow": {"src": src, "dst": dst, "proto": 132, "sport": u16::from_be(m.flow.sport), "dport": u16::from_be(m.flow.dport)},
+                    "fields": {
+                        "what": format!("an SCTP message split over {} chunks was not judged whole: {why}", m.pieces.len()),
+                        "pieces": m.pieces.len(),
+                        "first_tsn": m.pieces.first().map(|(_, p)| p.tsn),
+                    },
+                }));
+            } else {
+                self.engine.counters.events_suppressed += 1;
+            }
+        }
+    }
+
+    /// Remember a message's pieces as delivered (a retransmission of one is then forwarded, not
+    /// held again).
+    fn deliver_pieces(&mut self, m: &hold::Held) {
+        for (_, p) in &m.pieces {
+            let k = (m.flow, p.tsn);
+            if let std::collections::hash_map::Entry::Vacant(e) = self.delivered.entry(k) {
+                e.insert(Vec::new());
+                self.delivered_order.push_back(k);
+            }
+        }
+        while self.delivered_order.len() > REWRITTEN_MAX {
+            if let Some(k) = self.delivered_order.pop_front() {
+                self.delivered.remove(&k);
+            }
+        }
+    }
+
+    /// The pieces of split SCTP messages in the frame of `d`, taken into the holds; pieces of
+    /// messages already delivered (retransmissions) get their rewrite again and are not held.
+    fn admit(&mut self, d: &libc::xdp_desc, key: FlowKey, peer_id: u32) -> Option<hold::Admitted> {
+        let bytes = self.pair.umem.bytes(d.addr, d.len)?;
+        let pieces = neutralize::sctp_pieces(bytes).ok()?;
+        if pieces.iter().all(|p| p.begin && p.end) {
+            return None;
+        }
+        let mut patches = Vec::new();
+        let mut fresh = Vec::new();
+        for p in pieces {
+            match self.delivered.get(&(key, p.tsn)) {
+                Some(rewritten) if !(p.begin && p.end) => {
+                    self.counters.hold_retransmissions += 1;
+                    patches.extend(rewritten.iter().map(|(off, b)| (p.data.start + off, vec![*b])));
+                }
+                _ => fresh.push(p),
+            }
+        }
+        if !patches.is_empty()
+            && let Some(frame) = self.pair.umem.bytes_mut(d.addr, d.len)
+        {
+            let _ = neutralize::sctp_patch(frame, &patches);
+        }
+        Some(self.holds.admit(key, peer_id, d.addr, &fresh, std::time::Instant::now()))
+    }
+
+    /// Neutralize what `t` selects in a message whose pieces lie in held frames and in the frame
+    /// of `cur`: the user message is put together, the rewrites found in it, and each rewritten
+    /// byte written back into the frame that carries it, whose CRC32c is then recomputed.
+    fn neutralize_across(&mut self, m: &hold::Held, cur: &libc::xdp_desc, t: &Targets) -> Vec<neutralize::Rewrite> {
+        let Some(ppid) = m.ppid() else { return Vec::new() };
+        let mut data = Vec::new();
+        // (frame address, frame length, frame offset of the piece's data, offset in `data`, length)
+        let mut spans = Vec::with_capacity(m.pieces.len());
+        for (addr, p) in &m.pieces {
+            let len = if *addr == cur.addr { cur.len } else { self.held.get(addr).map_or(0, |h| h.0.len) };
+            let Some(chunk) = self.pair.umem.bytes(*addr, len).and_then(|b| b.get(p.data.clone())) else {
+                return Vec::new();
+            };
+            spans.push((*addr, len, p.data.start, data.len(), chunk.len()));
+            data.extend_from_slice(chunk);
+        }
+        let mut done = neutralize::user_message(ppid, &data, |op| t.op(op), |c| t.cmd(c));
+        // Per frame: its length and the (frame offset, bytes) to write.
+        type Patches = (u32, Vec<(usize, Vec<u8>)>);
+        let mut per_frame: HashMap<u64, Patches> = HashMap::new();
+        for r in &mut done {
+            r.seq = m.pieces.first().map_or(0, |(_, p)| p.tsn);
+            for (i, b) in r.new.iter().enumerate() {
+                let at = r.offset + i;
+                if let Some((k, &(addr, len, fstart, dstart, _))) =
+                    spans.iter().enumerate().find(|&(_, &(_, _, _, dstart, n))| (dstart..dstart + n).contains(&at))
+                {
+                    per_frame.entry(addr).or_insert((len, Vec::new())).1.push((fstart + at - dstart, vec![*b]));
+                    // What a retransmission of this piece must get.
+                    let key = (m.flow, m.pieces[k].1.tsn);
+                    if !self.delivered.contains_key(&key) {
+                        self.delivered_order.push_back(key);
+                    }
+                    self.delivered.entry(key).or_default().push((at - dstart, *b));
+                }
+            }
+        }
+        for (addr, (len, patches)) in per_frame {
+            let ok = self.pair.umem.bytes_mut(addr, len).is_some_and(|f| neutralize::sctp_patch(f, &patches).is_ok());
+            if ok && let Some(h) = self.held.get_mut(&addr) {
+                h.1 = Sent::Neutralized;
+            }
+        }
+        done
+    }
+
+    /// A complete message is judged: its held frames that no other held message needs go out,
+    /// and its pieces are remembered (with the bytes rewritten in them, recorded by
+    /// [`Worker::neutralize_across`]) so that a retransmission is forwarded, not held again.
+    fn deliver(&mut self, m: &hold::Held, cur: u64) {
+        self.deliver_pieces(m);
+        for a in self.holds.released(m.pieces.iter().map(|(a, _)| *a).filter(|a| *a != cur)) {
+            if let Some((desc, how)) = self.held.remove(&a) {
+                self.released.push((desc, Some(how)));
+            }
+        }
     }
 
     /// Neutralize the frame of `d` in place: SCTP chunks whose TSN `tsn` selects (`Some(tsn)`),

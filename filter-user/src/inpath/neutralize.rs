@@ -204,6 +204,112 @@ pub fn sctp_tsns(
     Ok(todo)
 }
 
+/// One DATA or I-DATA chunk of an SCTP packet: what holding a message split over several
+/// chunks needs (`inpath::hold`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub tsn: u32,
+    pub stream: u16,
+    /// I-DATA: the message identifier (fragments of one message share it); DATA: `None`
+    /// (fragments of one message have consecutive TSNs, RFC 9260 section 6.9).
+    pub mid: Option<u32>,
+    pub unordered: bool,
+    pub begin: bool,
+    pub end: bool,
+    /// The payload protocol identifier: every DATA chunk's; an I-DATA chunk's first fragment's.
+    pub ppid: Option<u32>,
+    /// Where the chunk's user data lies in the frame.
+    pub data: std::ops::Range<usize>,
+}
+
+/// The DATA and I-DATA chunks of an SCTP packet in a valid frame (CRC32c checked), in packet
+/// order; a chunk whose length runs past the packet ends the walk, as at the receiver.
+pub fn sctp_pieces(frame: &[u8]) -> Result<Vec<Piece>, NotDone> {
+    let l4 = transport(frame)?;
+    if l4.proto != 132 {
+        return Err(NotDone::NotTransport);
+    }
+    let pkt = frame.get(l4.off..l4.end).ok_or(NotDone::Truncated)?;
+    if pkt.len() < 12 {
+        return Err(NotDone::Truncated);
+    }
+    if sctp_crc(pkt) != pkt[8..12] {
+        return Err(NotDone::BadChecksum);
+    }
+    let mut out = Vec::new();
+    let mut at = 12;
+    // Bounded by the packet's length: each chunk is at least 4 bytes.
+    while at + 4 <= pkt.len() {
+        let (kind, flags) = (pkt[at], pkt[at + 1]);
+        let len = be16(pkt, at + 2).ok_or(NotDone::Truncated)? as usize;
+        if len < 4 || at + len > pkt.len() {
+            break;
+        }
+        let (begin, end, unordered) = (flags & 0x02 != 0, flags & 0x01 != 0, flags & 0x04 != 0);
+        match kind {
+            0 if len >= 16 => out.push(Piece {
+                tsn: be32(pkt, at + 4).unwrap_or(0),
+                stream: be16(pkt, at + 8).unwrap_or(0),
+                mid: None,
+                unordered,
+                begin,
+                end,
+                ppid: be32(pkt, at + 12),
+                data: l4.off + at + 16..l4.off + at + len,
+            }),
+            64 if len >= 20 => out.push(Piece {
+                tsn: be32(pkt, at + 4).unwrap_or(0),
+                stream: be16(pkt, at + 8).unwrap_or(0),
+                mid: be32(pkt, at + 12),
+                unordered,
+                begin,
+                end,
+                ppid: if begin { be32(pkt, at + 16) } else { None },
+                data: l4.off + at + 20..l4.off + at + len,
+            }),
+            _ => {}
+        }
+        at += len.next_multiple_of(4);
+    }
+    Ok(out)
+}
+
+/// The rewrites that neutralize, in one whole SCTP user message `data` (reassembled from its
+/// pieces), the MAP Invokes `map_op` selects (PPID 3, M3UA) and the Diameter requests
+/// `diameter_cmd` selects (PPID 46/47); offsets are into `data`.
+pub fn user_message(
+    ppid: u32,
+    data: &[u8],
+    map_op: impl Fn(i64) -> bool,
+    diameter_cmd: impl Fn(u32) -> bool,
+) -> Vec<Rewrite> {
+    let mut out = Vec::new();
+    match ppid {
+        3 => m3ua_invokes(data, 0, &map_op, &mut out),
+        46 | 47 => diameter_commands(data, 0, &diameter_cmd, &mut out),
+        _ => {}
+    }
+    out
+}
+
+/// Write each `(offset, bytes)` into the frame's SCTP packet and recompute its CRC32c. The
+/// offsets are the caller's (from [`sctp_pieces`] of this frame): each must lie in the packet.
+pub fn sctp_patch(frame: &mut [u8], patches: &[(usize, Vec<u8>)]) -> Result<(), NotDone> {
+    let l4 = transport(frame)?;
+    if l4.proto != 132 || l4.end - l4.off < 12 {
+        return Err(NotDone::NotTransport);
+    }
+    if patches.iter().any(|(at, b)| *at < l4.off + 12 || at + b.len() > l4.end) {
+        return Err(NotDone::Truncated);
+    }
+    for (at, b) in patches {
+        frame[*at..at + b.len()].copy_from_slice(b);
+    }
+    let crc = sctp_crc(&frame[l4.off..l4.end]);
+    frame[l4.off + 8..l4.off + 12].copy_from_slice(&crc);
+    Ok(())
+}
+
 /// TCP: rewrite the Diameter requests whose Command-Code `diameter_cmd` selects, among the
 /// whole messages the segment's payload starts with, and update the checksum (RFC 1624).
 pub fn tcp(frame: &mut [u8], diameter_cmd: impl Fn(u32) -> bool) -> Result<Vec<Rewrite>, NotDone> {

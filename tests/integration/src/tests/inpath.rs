@@ -373,6 +373,77 @@ fn a_map_operation_on_sctp_is_neutralized_in_place() {
     assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 0);
 }
 
+/// A DATA chunk carrying one piece of a user message (flags: B 0x02, E 0x01).
+fn piece(tsn: u32, ssn: u16, flags: u8, user: &[u8]) -> Vec<u8> {
+    let mut c = data(tsn, ssn, 3, user);
+    c[1] = flags;
+    c
+}
+
+/// A MAP operation split over three DATA chunks in three packets (the operation code in the
+/// middle one) is held until its last piece, judged whole, and neutralized in the piece that
+/// carries the code: the three packets reach the core together, in order, the middle one with
+/// operation code 127 and a valid CRC32c, the others byte for byte. A retransmission of the
+/// first piece while it is held is dropped (it would reach the receiver unrewritten). A
+/// legitimate message split in two arrives unchanged; a first piece whose message never
+/// completes is dropped after the holding time (the partner fails closed), counted, reported.
+#[test]
+fn a_map_operation_split_over_chunks_is_held_and_neutralized_whole() {
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-hold");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let cap = Capture::start(&lab.core_ns, &lab.core_if);
+    let tx = lab.lab.sender();
+    let sai = packets::m3ua_sccp(&packets::tcap_begin_invoke(56, 14, 3, &packets::map_sai_arg()));
+    let ati = packets::m3ua_sccp_from(&packets::tcap_begin_invoke(71, 29, 3, &packets::map_ati_arg()), "4477859999");
+    let op = ati.windows(3).position(|w| w == [0x02, 0x01, 71]).expect("the operation code") + 2;
+    let (cut1, cut2) = (op - 6, op + 8);
+    let legit1 = sctp_frame(vec![data(1, 0, 3, &sai)]);
+    let f2 = sctp_frame(vec![piece(2, 1, 0x02, &ati[..cut1])]);
+    let f3 = sctp_frame(vec![piece(3, 1, 0x00, &ati[cut1..cut2])]);
+    let f4 = sctp_frame(vec![piece(4, 1, 0x01, &ati[cut2..])]);
+    let legit2 = sctp_frame(vec![data(5, 2, 3, &sai)]);
+    let half = sai.len() / 2;
+    let sai1 = sctp_frame(vec![piece(6, 3, 0x02, &sai[..half])]);
+    let sai2 = sctp_frame(vec![piece(7, 3, 0x01, &sai[half..])]);
+    let lonely = sctp_frame(vec![piece(8, 4, 0x02, &sai[..half])]);
+    for f in [&legit1, &f2, &f3, &f2, &f4, &legit2, &sai1, &sai2, &lonely] {
+        tx.send(f);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // The lonely piece waits its holding time (500 ms), then goes as the partner fails.
+    std::thread::sleep(Duration::from_millis(900));
+    let got: Vec<Vec<u8>> = cap
+        .finish(Duration::from_millis(400), Duration::from_secs(5))
+        .into_iter()
+        .filter(|f| f.len() > 34 && f[12..14] == [8, 0] && f[23] == 132)
+        .collect();
+    let w = &control_stats(&d)["inpath_daemon"];
+    assert_eq!(got.len(), 7, "{w} {:?}", events(&d));
+    assert_eq!(got[0], legit1);
+    assert_eq!((&got[1], &got[3]), (&f2, &f4), "the pieces without the code arrive unchanged, in order");
+    let changed: Vec<usize> = got[2].iter().zip(&f3).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).collect();
+    assert!(crc_ok(&got[2]), "CRC32c valid after the rewrite");
+    let at: Vec<usize> = changed.iter().copied().filter(|i| !(42..46).contains(i)).collect();
+    assert_eq!(at.len(), 1, "one octet and the CRC: {changed:?}");
+    assert_eq!((f3[at[0]], got[2][at[0]]), (71, 127), "the operation code, in the middle piece");
+    assert_eq!((&got[4], &got[5], &got[6]), (&legit2, &sai1, &sai2), "legitimate messages, whole or split, unchanged");
+    assert_eq!(
+        (w["held_messages"].as_u64(), w["hold_duplicates_dropped"].as_u64(), w["hold_failed_dropped"].as_u64()),
+        (Some(2), Some(1), Some(1)),
+        "{w}"
+    );
+    let ev = events(&d);
+    let hit: Vec<_> = ev.iter().filter(|e| e["rule"] == "ss7-category1").collect();
+    assert_eq!(hit.len(), 1, "{ev:?}");
+    assert_eq!(hit[0]["inpath"], "neutralized");
+    assert_eq!(hit[0]["technique"][0], "map-opcode 71->127");
+    let late: Vec<_> = ev.iter().filter(|e| e["rule"] == "inspection-overload" && e["inpath"] == "dropped").collect();
+    assert_eq!(late.len(), 1, "{ev:?}");
+    assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 0, "the association is not blocked");
+}
+
 /// Diameter over kernel TCP on both ends: an Update-Location (legitimate), a
 /// Provide-Location request (blocked by `diameter-command-blocked`), another Update-Location.
 /// The server at the core reads three whole messages on one connection: the PLR arrives with
@@ -420,7 +491,8 @@ fn a_diameter_request_on_tcp_is_neutralized_and_the_connection_stays_up() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // The PLR blocked its Origin-Host within the partner: `sigwall blocks` shows it.
-    let blocks = Command::new(sigwall_bin()).args(["blocks", "--socket", d.socket().to_str().unwrap()]).output().unwrap();
+    let blocks =
+        Command::new(sigwall_bin()).args(["blocks", "--socket", d.socket().to_str().unwrap()]).output().unwrap();
     assert!(blocks.status.success(), "{}", String::from_utf8_lossy(&blocks.stderr));
     let b: serde_json::Value = serde_json::from_slice(&blocks.stdout).unwrap();
     assert_eq!(b["blocks"].as_array().map(|a| a.len()), Some(1), "{b}");
@@ -465,7 +537,11 @@ fn a_diameter_request_on_tcp_is_neutralized_and_the_connection_stays_up() {
     assert_eq!(by_identity[0]["fields"]["identity"]["value"], ROGUE);
     assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Diameter), 0, "the connection is not blocked");
     let ib = &control_stats(&d)["inpath_daemon"]["identity_blocks"];
-    assert_eq!((ib["installed"].as_u64(), ib["stopped"].as_u64(), ib["active"].as_u64()), (Some(1), Some(1), Some(0)), "{ib}");
+    assert_eq!(
+        (ib["installed"].as_u64(), ib["stopped"].as_u64(), ib["active"].as_u64()),
+        (Some(1), Some(1), Some(0)),
+        "{ib}"
+    );
 }
 
 /// Per-peer budgets (issue 9, item 5): with the daemon stopped (SIGSTOP: its sockets stay, its
