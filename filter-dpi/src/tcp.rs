@@ -94,6 +94,11 @@ impl TcpReassembler {
         TcpReassembler::default()
     }
 
+    /// The next sequence number expected in order (`None` before the stream has a start).
+    pub fn next_seq(&self) -> Option<u32> {
+        self.next
+    }
+
     /// Out-of-order bytes held.
     pub fn buffered(&self) -> usize {
         self.ooo_bytes

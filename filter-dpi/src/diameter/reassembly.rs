@@ -39,6 +39,11 @@ impl StreamReassembler {
         StreamReassembler::default()
     }
 
+    /// Bytes of the incomplete message at the end of what was fed.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Feeds the next segment; calls `on_message` with each message it completes, in order.
     /// Returns how many messages were completed, or the error that made it drop the stream
     /// state (messages completed before the error have been handed out).

@@ -11,10 +11,11 @@
 //! next one is judged on its own), while `block-peer` still quarantines the peer; the rule's
 //! `block` also blocks the identity that sent the message ([`inspect::identity`]). An SCTP
 //! message split over several chunks is held until its last piece, judged whole and
-//! neutralized in whichever piece carries the code ([`hold`]). A message the neutralizer still
-//! cannot reach (split over TCP segments, SCCP-segmented, a global operation code) is
-//! forwarded and the rule's block pushed down as in copy mode (containment), the event saying
-//! so. A retransmission of a neutralized DATA chunk (same TSN)
+//! neutralized in whichever piece carries the code ([`hold`]); so is a Diameter message split
+//! over TCP segments (the segments carrying bytes no judged message covers yet wait, at most
+//! [`hold::HOLD_FOR`]). A message the neutralizer still cannot reach (SCCP-segmented, a global
+//! operation code, or whose head had to go on after the holding time) is forwarded and the
+//! rule's block pushed down as in copy mode (containment), the event saying so. A retransmission of a neutralized DATA chunk (same TSN)
 //! or TCP segment (same sequence number) gets the same rewrite.
 //!
 //! A message-level verdict does not need the packet to be proven the association's, unlike a
@@ -111,12 +112,19 @@ pub struct Counters {
     /// SCTP user messages split over several chunks, held until complete and judged whole
     /// ([`hold`]).
     pub held_messages: u64,
-    /// Held messages whose last piece did not come within `hold::HOLD_FOR`, or that went over
-    /// a holding bound, failed as their peer's `on_overload` says: frames dropped / forwarded.
+    /// Diameter-over-TCP segments held until the messages they carry bytes of were judged.
+    pub held_segments: u64,
+    /// Held frames of messages that went over a holding bound (pieces, messages, segments or
+    /// frames held), gone as their peer's `on_overload` says: dropped / forwarded.
     pub hold_failed_dropped: u64,
     pub hold_failed_forwarded: u64,
-    /// Of those, by a bound (pieces, messages or frames held) rather than by time.
+    /// Messages (SCTP) and connections (TCP) over a holding bound.
     pub hold_overflow: u64,
+    /// Held frames of messages whose rest did not come within `hold::HOLD_FOR`, sent on
+    /// unjudged: a sender retransmits only the unacknowledged head, so holding it longer would
+    /// stall the association for good. The message is still judged when whole; if a rule stops
+    /// it then, it is contained by a flow block (the event says so).
+    pub hold_expired_forwarded: u64,
     /// Frames repeating a piece still held (a retransmission), dropped so the receiver gets the
     /// piece only with its rewrite.
     pub hold_duplicates_dropped: u64,
@@ -153,9 +161,11 @@ impl Counters {
         self.fragment += o.fragment;
         self.unparsable += o.unparsable;
         self.held_messages += o.held_messages;
+        self.held_segments += o.held_segments;
         self.hold_failed_dropped += o.hold_failed_dropped;
         self.hold_failed_forwarded += o.hold_failed_forwarded;
         self.hold_overflow += o.hold_overflow;
+        self.hold_expired_forwarded += o.hold_expired_forwarded;
         self.hold_duplicates_dropped += o.hold_duplicates_dropped;
         self.hold_orphans += o.hold_orphans;
         self.hold_retransmissions += o.hold_retransmissions;
@@ -391,6 +401,7 @@ pub fn start(
             rewritten: HashMap::new(),
             rewritten_order: std::collections::VecDeque::new(),
             holds: hold::Holds::default(),
+            tcp_holds: HashMap::new(),
             held: HashMap::new(),
             released: Vec::new(),
             delivered: HashMap::new(),
@@ -426,6 +437,9 @@ struct Worker {
     /// SCTP messages split over chunks, held until whole ([`hold`]), and the held frames with
     /// how they will be counted when sent.
     holds: hold::Holds,
+    /// Diameter over TCP: per direction, the segments held because they carry bytes no judged
+    /// message covers yet (an incomplete message, or beyond a gap).
+    tcp_holds: HashMap<FlowKey, TcpHold>,
     held: HashMap<u64, (libc::xdp_desc, Sent)>,
     /// Held frames whose messages are complete or failed: sent (`Some`) or dropped (`None`) by
     /// the run loop, before the frame being judged.
@@ -444,6 +458,38 @@ struct Worker {
 
 /// Neutralized chunks and segments remembered per worker (the memo's window of 4096 TSNs).
 const REWRITTEN_MAX: usize = 4096;
+
+/// Held TCP segments of one direction: `from` is where the bytes no judged message covers
+/// begin (the engine's [`Engine::tcp_unjudged_from`]); a segment ending at or before it may go.
+#[derive(Debug, Default)]
+struct TcpHold {
+    from: u32,
+    /// (frame address, sequence number, payload length, payload offset in the frame).
+    segs: Vec<(u64, u32, u32, usize)>,
+    since: Option<std::time::Instant>,
+    peer_id: u32,
+}
+
+/// Connections with held segments per worker, and segments held per connection.
+const MAX_TCP_HOLDS: usize = 256;
+const MAX_TCP_HELD_SEGMENTS: usize = 64;
+
+/// `a` is after `b` in sequence space.
+fn seq_after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// What holding made of a TCP segment before it was judged.
+struct TcpAdmit {
+    seq: u32,
+    payload: std::ops::Range<usize>,
+    /// Where the unjudged bytes began before this segment (`None`: nothing was held).
+    from: Option<u32>,
+    /// Overlaps a held segment: a retransmission of bytes not yet delivered.
+    duplicate: bool,
+    /// A retransmission of a delivered segment that had bytes rewritten: given them again.
+    rewritten_again: bool,
+}
 
 /// What to neutralize in a message: these MAP operation codes and Diameter commands (`None`:
 /// every Invoke, every request).
@@ -697,8 +743,17 @@ impl Worker {
         let mut techniques = Vec::new();
         // SCTP pieces of messages split over chunks: held until whole (hold.rs).
         let mut admitted = if proto == 132 { self.admit(d, key, peer_id) } else { None };
+        let tcp_admit = if proto == 6 { self.tcp_admit(d, key) } else { None };
         // The frame's fate when holding decided it (a duplicate of a held piece, a bound).
         let mut forced = None;
+        if let Some(t) = &tcp_admit {
+            if t.duplicate {
+                self.counters.hold_duplicates_dropped += 1;
+                forced = Some(Fate::Drop);
+            } else if t.rewritten_again && stops.is_empty() {
+                forced = Some(Fate::Forward(Sent::Retransmission));
+            }
+        }
         if let Some(a) = &admitted {
             if a.duplicate {
                 self.counters.hold_duplicates_dropped += 1;
@@ -709,7 +764,7 @@ impl Worker {
                 self.fail_held(
                     &a.failed,
                     Some(d.addr),
-                    "over a holding bound (pieces, messages or frames held)",
+                    Some("over a holding bound (pieces, messages or frames held)"),
                     events,
                 );
                 forced = Some(if open {
@@ -733,7 +788,16 @@ impl Worker {
             Fate::Drop
         } else {
             let targets = Targets::of(&stops, io::class_of(class));
-            let mut done = match self.neutralize(d, proto, |t| t.is_some_and(|_| true), &targets) {
+            let in_frame = match &tcp_admit {
+                // Diameter over TCP: the messages this segment completed, from where the
+                // unjudged bytes began, across the held segments and this one.
+                Some(t) => {
+                    let done = self.neutralize_tcp_stream(key, d, t, &targets);
+                    if done.is_empty() { Err(neutralize::NotDone::NoTarget) } else { Ok(done) }
+                }
+                None => self.neutralize(d, proto, |t| t.is_some_and(|_| true), &targets),
+            };
+            let mut done = match in_frame {
                 Ok(done) => {
                     for r in &done {
                         self.remember(key, r.seq, &targets);
@@ -760,6 +824,14 @@ impl Worker {
                 Fate::Forward(Sent::Neutralized)
             }
         };
+        let mut fate = fate;
+        if let Some(t) = &tcp_admit
+            && forced.is_none()
+            && let Fate::Forward(how) = fate
+            && let Some(f) = self.tcp_hold(d, key, peer_id, t, how, events)
+        {
+            fate = f;
+        }
         if let Some(a) = admitted {
             self.counters.held_messages += a.completed.len() as u64;
             self.counters.hold_orphans += a.orphans as u64;
@@ -807,35 +879,274 @@ impl Worker {
         if fate == Fate::Drop && forced.is_none() {
             self.counters.dropped += 1;
         }
-        if self.holds.is_held(d.addr) {
+        if self.holds.is_held(d.addr) || (proto == 6 && self.held.contains_key(&d.addr)) {
             return Fate::Hold;
+        }
+        fate
+    }
+
+    /// A Diameter-over-TCP segment before it is judged: its place in the stream, and whether it
+    /// repeats held bytes or a delivered segment that was rewritten (given the rewrite again).
+    fn tcp_admit(&mut self, d: &libc::xdp_desc, key: FlowKey) -> Option<TcpAdmit> {
+        let bytes = self.pair.umem.bytes(d.addr, d.len)?;
+        let (seq, payload) = neutralize::tcp_payload(bytes).ok()?;
+        if payload.is_empty() {
+            return None;
+        }
+        let end = seq.wrapping_add(payload.len() as u32);
+        let h = self.tcp_holds.get(&key);
+        let duplicate = h
+            .is_some_and(|h| h.segs.iter().any(|&(_, s, l, _)| seq_after(end, s) && seq_after(s.wrapping_add(l), seq)));
+        let from = h.map(|h| h.from);
+        let mut rewritten_again = false;
+        if !duplicate && let Some(p) = self.delivered.get(&(key, seq)).filter(|p| !p.is_empty()) {
+            let patches: Vec<(usize, Vec<u8>)> = p.iter().map(|(o, b)| (payload.start + o, vec![*b])).collect();
+            if let Some(f) = self.pair.umem.bytes_mut(d.addr, d.len) {
+                rewritten_again = neutralize::tcp_patch(f, &patches).is_ok();
+                if rewritten_again {
+                    self.counters.hold_retransmissions += 1;
+                }
+            }
+        }
+        Some(TcpAdmit { seq, payload, from, duplicate, rewritten_again })
+    }
+
+    /// Neutralize what `t` selects in the Diameter messages that begin where the unjudged bytes
+    /// began (before this segment) and lie in the held segments and this one: the bytes are put
+    /// together in sequence order, the requests found, and each rewritten byte written back into
+    /// the segment that carries it, whose checksum is then recomputed.
+    fn neutralize_tcp_stream(
+        &mut self,
+        key: FlowKey,
+        cur: &libc::xdp_desc,
+        a: &TcpAdmit,
+        t: &Targets,
+    ) -> Vec<neutralize::Rewrite> {
+        let start = a.from.unwrap_or(a.seq);
+        let mut segs: Vec<(u64, u32, u32, u32, usize)> = self
+            .tcp_holds
+            .get(&key)
+            .map(|h| {
+                h.segs
+                    .iter()
+                    .map(|&(addr, s, l, off)| (addr, self.held.get(&addr).map_or(0, |x| x.0.len), s, l, off))
+                    .collect()
+            })
+            .unwrap_or_default();
+        segs.push((cur.addr, cur.len, a.seq, a.payload.len() as u32, a.payload.start));
+        segs.sort_by_key(|&(_, _, s, _, _)| s.wrapping_sub(start));
+        // The stream from `start`, contiguous; and for each of its bytes' runs, the frame.
+        let mut stream = Vec::new();
+        let mut spans = Vec::new(); // (addr, frame len, frame offset of stream[at], at, n)
+        for &(addr, flen, s, l, off) in &segs {
+            let pos = stream.len() as u32;
+            let rel = s.wrapping_sub(start);
+            if seq_after(rel, pos) {
+                // A gap: the rest is not contiguous yet.
+                break;
+            }
+            // Bytes before `pos` (a retransmitted overlap, or before the start) are skipped.
+            let skip = pos.wrapping_sub(rel) as usize;
+            if skip >= l as usize {
+                continue;
+            }
+            let Some(bytes) = self.pair.umem.bytes(addr, flen).and_then(|b| b.get(off + skip..off + l as usize)) else {
+                break;
+            };
+            spans.push((addr, flen, off + skip, stream.len(), bytes.len()));
+            stream.extend_from_slice(bytes);
+        }
+        let done = neutralize::diameter_stream(&stream, |c| t.cmd(c));
+        type Patches = (u32, Vec<(usize, Vec<u8>)>);
+        let mut per_frame: HashMap<u64, Patches> = HashMap::new();
+        for r in &done {
+            for (i, b) in r.new.iter().enumerate() {
+                let at = r.offset + i;
+                if let Some(&(addr, flen, foff, sat, _)) =
+                    spans.iter().find(|&&(_, _, _, sat, n)| (sat..sat + n).contains(&at))
+                {
+                    per_frame.entry(addr).or_insert((flen, Vec::new())).1.push((foff + at - sat, vec![*b]));
+                }
+            }
+        }
+        for (addr, (flen, patches)) in per_frame {
+            let Some(&(_, _, s, _, poff)) = segs.iter().find(|x| x.0 == addr) else { continue };
+            if self.pair.umem.bytes_mut(addr, flen).is_none_or(|f| neutralize::tcp_patch(f, &patches).is_err()) {
+                continue;
+            }
+            if let Some(h) = self.held.get_mut(&addr) {
+                h.1 = Sent::Neutralized;
+            }
+            // A retransmission of this segment gets the same bytes.
+            let k = (key, s);
+            if !self.delivered.contains_key(&k) {
+                self.delivered_order.push_back(k);
+            }
+            self.delivered.entry(k).or_default().extend(patches.iter().map(|(o, b)| (o - poff, b[0])));
+        }
+        done
+    }
+
+    /// After a segment was judged: hold it if it carries bytes no judged message covers, and
+    /// send the held segments that are now wholly covered. Over a bound, the connection's held
+    /// segments and this one go as the peer's `on_overload` says: the fate of this one returned.
+    fn tcp_hold(
+        &mut self,
+        d: &libc::xdp_desc,
+        key: FlowKey,
+        peer_id: u32,
+        a: &TcpAdmit,
+        how: Sent,
+        events: &mut Vec<Value>,
+    ) -> Option<Fate> {
+        let from = self.engine.tcp_unjudged_from(&key)?;
+        let end = a.seq.wrapping_add(a.payload.len() as u32);
+        let hold_this = seq_after(end, from);
+        if hold_this && !self.tcp_holds.contains_key(&key) && self.tcp_holds.len() >= MAX_TCP_HOLDS {
+            self.counters.hold_overflow += 1;
+            self.tcp_holds.insert(key, TcpHold { peer_id, ..TcpHold::default() });
+            return Some(self.fail_tcp(key, Some(d.addr), Some("over a holding bound (connections held)"), events));
+        }
+        let h = self.tcp_holds.entry(key).or_insert_with(|| TcpHold { peer_id, ..TcpHold::default() });
+        h.from = from;
+        if hold_this {
+            h.segs.push((d.addr, a.seq, a.payload.len() as u32, a.payload.start));
+            h.since.get_or_insert_with(std::time::Instant::now);
+            self.held.insert(d.addr, (*d, how));
+        }
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            h.segs.iter().copied().partition(|&(_, s, l, _)| !seq_after(s.wrapping_add(l), from));
+        h.segs = kept;
+        let over = h.segs.len() > MAX_TCP_HELD_SEGMENTS || self.held.len() > hold::MAX_HELD_FRAMES;
+        if h.segs.is_empty() {
+            self.tcp_holds.remove(&key);
+        }
+        let mut sorted = gone;
+        sorted.sort_by_key(|&(_, s, _, _)| s.wrapping_sub(from));
+        for (addr, ..) in sorted {
+            if let Some((desc, how)) = self.held.remove(&addr) {
+                self.counters.held_segments += 1;
+                self.released.push((desc, Some(how)));
+            }
+        }
+        if over {
+            self.counters.hold_overflow += 1;
+            self.held.remove(&d.addr);
+            return Some(self.fail_tcp(
+                key,
+                Some(d.addr),
+                Some("over a holding bound (segments or frames held)"),
+                events,
+            ));
+        }
+        None
+    }
+
+    /// The held segments of a connection go as its peer's `on_overload` says (fail-closed:
+    /// dropped, and TCP retransmits them; fail-open: forwarded uninspected), counted, reported.
+    fn fail_tcp(&mut self, key: FlowKey, cur: Option<u64>, over: Option<&str>, events: &mut Vec<Value>) -> Fate {
+        let late = over.is_none();
+        let why = over.unwrap_or("the rest of the message did not come within the holding time");
+        let h = self.tcp_holds.remove(&key);
+        let peer_id = h.as_ref().map_or(0, |h| h.peer_id);
+        let open = late || self.fail_open.contains(&peer_id);
+        let mut n = 0;
+        for (addr, ..) in h.map(|h| h.segs).unwrap_or_default() {
+            if Some(addr) == cur {
+                continue;
+            }
+            if let Some((desc, _)) = self.held.remove(&addr) {
+                n += 1;
+                if late {
+                    self.counters.hold_expired_forwarded += 1;
+                    self.released.push((desc, Some(Sent::Uninspected)));
+                } else if open {
+                    self.counters.hold_failed_forwarded += 1;
+                    self.released.push((desc, Some(Sent::Uninspected)));
+                } else {
+                    self.counters.hold_failed_dropped += 1;
+                    self.released.push((desc, None));
+                }
+            }
+        }
+        // The caller's segment goes the same way.
+        let fate = match (cur, open) {
+            (None, _) => Fate::Drop,
+            (Some(_), true) => {
+                n += 1;
+                self.counters.hold_failed_forwarded += 1;
+                Fate::Forward(Sent::Uninspected)
+            }
+            (Some(_), false) => {
+                n += 1;
+                self.counters.hold_failed_dropped += 1;
+                Fate::Drop
+            }
+        };
+        let peer = self.peers.get(&peer_id).map(|p| p.0.clone()).unwrap_or_default();
+        let ts_ns = io::monotonic_ns();
+        if self.output.allow(ts_ns, &peer, RuleId::InspectionOverload.name()) {
+            events.push(serde_json::json!({
+                "time_ns": ts_ns,
+                "peer": peer,
+                "rule": RuleId::InspectionOverload.name(),
+                "decision": if open { "passed uninspected" } else { "dropped" },
+                "action": if open { "none" } else { "drop" },
+                "on_overload": if self.fail_open.contains(&peer_id) { "fail-open" } else { "fail-closed" },
+                "inpath": if late { "head forwarded before judged (blocked later: contained by flow)" } else if open { "forwarded uninspected" } else { "dropped" },
+                "flow": {"src": ip_of(&key.src), "dst": ip_of(&key.dst), "proto": 6, "sport": u16::from_be(key.sport), "dport": u16::from_be(key.dport)},
+                "fields": {
+                    "what": format!("{n} TCP segments of a Diameter message were not judged whole: {why}"),
+                    "segments": n,
+                },
+            }));
+        } else {
+            self.engine.counters.events_suppressed += 1;
         }
         fate
     }
 
     /// Held messages whose last piece has not come within [`hold::HOLD_FOR`] fail.
     fn expire_holds(&mut self, events: &mut Vec<Value>) {
+        if !self.tcp_holds.is_empty() {
+            let now = std::time::Instant::now();
+            let late: Vec<FlowKey> = self
+                .tcp_holds
+                .iter()
+                .filter(|(_, h)| h.since.is_some_and(|t| now.duration_since(t) >= hold::HOLD_FOR))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in late {
+                self.fail_tcp(k, None, None, events);
+            }
+        }
         if self.holds.messages() == 0 {
             return;
         }
         let gone = self.holds.expired(std::time::Instant::now());
         if !gone.is_empty() {
-            self.fail_held(&gone, None, "its last piece did not come within the holding time", events);
+            self.fail_held(&gone, None, None, events);
         }
     }
 
-    /// Messages that cannot be held any longer go as their peer's `on_overload` says: their
-    /// held frames (not `cur`, the caller's) are forwarded uninspected (fail-open) or dropped
-    /// (fail-closed; SCTP retransmits them), counted, and one event per message says so.
-    fn fail_held(&mut self, msgs: &[hold::Held], cur: Option<u64>, why: &str, events: &mut Vec<Value>) {
+    /// Messages that cannot be held any longer. Over a bound (`over`: why), their held frames
+    /// (not `cur`, the caller's) go as the peer's `on_overload` says: forwarded uninspected
+    /// (fail-open) or dropped (fail-closed). Late (`over` is `None`), they are sent on: see
+    /// [`Counters::hold_expired_forwarded`]. Counted, and one event per message says so.
+    fn fail_held(&mut self, msgs: &[hold::Held], cur: Option<u64>, over: Option<&str>, events: &mut Vec<Value>) {
+        let late = over.is_none();
+        let why = over.unwrap_or("its last piece did not come within the holding time");
         for m in msgs {
-            let open = self.fail_open.contains(&m.peer_id);
+            let open = late || self.fail_open.contains(&m.peer_id);
             for (addr, _) in &m.pieces {
                 if Some(*addr) == cur {
                     continue;
                 }
                 if let Some((desc, _)) = self.held.remove(addr) {
-                    if open {
+                    if late {
+                        self.counters.hold_expired_forwarded += 1;
+                        self.released.push((desc, Some(Sent::Uninspected)));
+                    } else if open {
                         self.counters.hold_failed_forwarded += 1;
                         self.released.push((desc, Some(Sent::Uninspected)));
                     } else {
@@ -857,8 +1168,8 @@ impl Worker {
                     "rule": RuleId::InspectionOverload.name(),
                     "decision": if open { "passed uninspected" } else { "dropped" },
                     "action": if open { "none" } else { "drop" },
-                    "on_overload": if open { "fail-open" } else { "fail-closed" },
-                    "inpath": if open { "forwarded uninspected" } else { "dropped" },
+                    "on_overload": if self.fail_open.contains(&m.peer_id) { "fail-open" } else { "fail-closed" },
+                    "inpath": if late { "head forwarded before judged (blocked later: contained by flow)" } else if open { "forwarded uninspected" } else { "dropped" },
                     "flow": {"src": src, "dst": dst, "proto": 132, "sport": u16::from_be(m.flow.sport), "dport": u16::from_be(m.flow.dport)},
                     "fields": {
                         "what": format!("an SCTP message split over {} chunks was not judged whole: {why}", m.pieces.len()),

@@ -310,6 +310,50 @@ pub fn sctp_patch(frame: &mut [u8], patches: &[(usize, Vec<u8>)]) -> Result<(), 
     Ok(())
 }
 
+/// A TCP segment in a valid frame (checksum checked): its sequence number and where its
+/// payload lies in the frame.
+pub fn tcp_payload(frame: &[u8]) -> Result<(u32, std::ops::Range<usize>), NotDone> {
+    let l4 = transport(frame)?;
+    if l4.proto != 6 {
+        return Err(NotDone::NotTransport);
+    }
+    let seg = frame.get(l4.off..l4.end).ok_or(NotDone::Truncated)?;
+    let doff = (*seg.get(12).ok_or(NotDone::Truncated)? >> 4) as usize * 4;
+    if doff < 20 || doff > seg.len() {
+        return Err(NotDone::Truncated);
+    }
+    if tcp_sum(frame, &l4) != 0xffff {
+        return Err(NotDone::BadChecksum);
+    }
+    Ok((be32(seg, 4).unwrap_or(0), l4.off + doff..l4.end))
+}
+
+/// The rewrites that neutralize the Diameter requests `diameter_cmd` selects among the whole
+/// messages one after the other from the start of `stream` (offsets into it).
+pub fn diameter_stream(stream: &[u8], diameter_cmd: impl Fn(u32) -> bool) -> Vec<Rewrite> {
+    let mut out = Vec::new();
+    diameter_commands(stream, 0, &diameter_cmd, &mut out);
+    out
+}
+
+/// Write each `(offset, bytes)` into the TCP payload of the frame and recompute the checksum.
+pub fn tcp_patch(frame: &mut [u8], patches: &[(usize, Vec<u8>)]) -> Result<(), NotDone> {
+    let l4 = transport(frame)?;
+    if l4.proto != 6 || l4.end - l4.off < 20 {
+        return Err(NotDone::NotTransport);
+    }
+    if patches.iter().any(|(at, b)| *at < l4.off + 20 || at + b.len() > l4.end) {
+        return Err(NotDone::Truncated);
+    }
+    for (at, b) in patches {
+        frame[*at..at + b.len()].copy_from_slice(b);
+    }
+    frame[l4.off + 16..l4.off + 18].fill(0);
+    let sum = !tcp_sum(frame, &l4);
+    frame[l4.off + 16..l4.off + 18].copy_from_slice(&sum.to_be_bytes());
+    Ok(())
+}
+
 /// TCP: rewrite the Diameter requests whose Command-Code `diameter_cmd` selects, among the
 /// whole messages the segment's payload starts with, and update the checksum (RFC 1624).
 pub fn tcp(frame: &mut [u8], diameter_cmd: impl Fn(u32) -> bool) -> Result<Vec<Rewrite>, NotDone> {

@@ -691,6 +691,15 @@ impl Engine {
         self.judge(f, &frame, outs, peer, monitor)
     }
 
+    /// In path: the sequence number where the bytes of a Diameter-over-TCP direction that no
+    /// judged message covers begin (an incomplete message's first byte, or the next byte
+    /// expected); everything from there on may still turn out to belong to a blocked message.
+    /// `None` while the stream has no known start.
+    pub fn tcp_unjudged_from(&self, key: &FlowKey) -> Option<u32> {
+        let c = self.tcp.get(key)?;
+        Some(c.stream.next_seq()?.wrapping_sub(c.diameter.pending() as u32))
+    }
+
     /// The report of `denied` copies of a peer's passed packets that XDP could not make (its
     /// copy budget spent, the ring full, frames beyond the snap length) since the last look.
     /// XDP already acted on each packet: dropped it as `inspect_overload`, or, for a peer with

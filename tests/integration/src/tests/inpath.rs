@@ -385,8 +385,9 @@ fn piece(tsn: u32, ssn: u16, flags: u8, user: &[u8]) -> Vec<u8> {
 /// carries the code: the three packets reach the core together, in order, the middle one with
 /// operation code 127 and a valid CRC32c, the others byte for byte. A retransmission of the
 /// first piece while it is held is dropped (it would reach the receiver unrewritten). A
-/// legitimate message split in two arrives unchanged; a first piece whose message never
-/// completes is dropped after the holding time (the partner fails closed), counted, reported.
+/// legitimate message split in two arrives unchanged. A first piece whose message does not
+/// complete within the holding time is sent on, counted and reported: the sender retransmits
+/// only its unacknowledged head, so holding it longer would stall the association for good.
 #[test]
 fn a_map_operation_split_over_chunks_is_held_and_neutralized_whole() {
     let lab = InpathLab::new();
@@ -412,7 +413,7 @@ fn a_map_operation_split_over_chunks_is_held_and_neutralized_whole() {
         tx.send(f);
         std::thread::sleep(Duration::from_millis(30));
     }
-    // The lonely piece waits its holding time (500 ms), then goes as the partner fails.
+    // The lonely piece waits its holding time (500 ms), then goes on.
     std::thread::sleep(Duration::from_millis(900));
     let got: Vec<Vec<u8>> = cap
         .finish(Duration::from_millis(400), Duration::from_secs(5))
@@ -420,7 +421,7 @@ fn a_map_operation_split_over_chunks_is_held_and_neutralized_whole() {
         .filter(|f| f.len() > 34 && f[12..14] == [8, 0] && f[23] == 132)
         .collect();
     let w = &control_stats(&d)["inpath_daemon"];
-    assert_eq!(got.len(), 7, "{w} {:?}", events(&d));
+    assert_eq!(got.len(), 8, "{w} {:?}", events(&d));
     assert_eq!(got[0], legit1);
     assert_eq!((&got[1], &got[3]), (&f2, &f4), "the pieces without the code arrive unchanged, in order");
     let changed: Vec<usize> = got[2].iter().zip(&f3).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).collect();
@@ -429,18 +430,21 @@ fn a_map_operation_split_over_chunks_is_held_and_neutralized_whole() {
     assert_eq!(at.len(), 1, "one octet and the CRC: {changed:?}");
     assert_eq!((f3[at[0]], got[2][at[0]]), (71, 127), "the operation code, in the middle piece");
     assert_eq!((&got[4], &got[5], &got[6]), (&legit2, &sai1, &sai2), "legitimate messages, whole or split, unchanged");
+    assert_eq!(got[7], lonely, "the late message's head, after the holding time");
     assert_eq!(
-        (w["held_messages"].as_u64(), w["hold_duplicates_dropped"].as_u64(), w["hold_failed_dropped"].as_u64()),
+        (w["held_messages"].as_u64(), w["hold_duplicates_dropped"].as_u64(), w["hold_expired_forwarded"].as_u64()),
         (Some(2), Some(1), Some(1)),
         "{w}"
     );
+    assert_eq!((w["hold_failed_dropped"].as_u64(), w["hold_overflow"].as_u64()), (Some(0), Some(0)), "{w}");
     let ev = events(&d);
     let hit: Vec<_> = ev.iter().filter(|e| e["rule"] == "ss7-category1").collect();
     assert_eq!(hit.len(), 1, "{ev:?}");
     assert_eq!(hit[0]["inpath"], "neutralized");
     assert_eq!(hit[0]["technique"][0], "map-opcode 71->127");
-    let late: Vec<_> = ev.iter().filter(|e| e["rule"] == "inspection-overload" && e["inpath"] == "dropped").collect();
+    let late: Vec<_> = ev.iter().filter(|e| e["rule"] == "inspection-overload").collect();
     assert_eq!(late.len(), 1, "{ev:?}");
+    assert_eq!(late[0]["inpath"], "head forwarded before judged (blocked later: contained by flow)");
     assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 0, "the association is not blocked");
 }
 
@@ -542,6 +546,75 @@ fn a_diameter_request_on_tcp_is_neutralized_and_the_connection_stays_up() {
         (Some(1), Some(1), Some(0)),
         "{ib}"
     );
+}
+
+/// Diameter split over TCP segments (the sender writes a message in two parts, Nagle off): the
+/// segment with the header waits until the message is whole, so a Provide-Location request
+/// split after its Command-Code still arrives neutralized; a legitimate request split the same
+/// way arrives byte for byte. A message whose second part comes late (after the holding time)
+/// has its first segment sent on unjudged, counted (holding it longer would stall the
+/// connection: the sender retransmits only the unacknowledged head); it arrives whole and
+/// unchanged, and the connection stays up.
+#[test]
+fn diameter_split_over_segments_is_held_and_neutralized_whole() {
+    use std::io::{Read, Write};
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-tcp-hold");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let ic = lab.lab.ipx_ns.clone();
+    assert!((0..3).any(|_| netns::ping(&ic, CORE_ADDR, Duration::from_secs(1))), "ping ic -> core");
+    let listener = in_netns(&lab.core_ns, || std::net::TcpListener::bind(format!("{CORE_ADDR}:3868")).unwrap());
+    const SENT: usize = 4;
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        let mut msgs = Vec::new();
+        for _ in 0..SENT {
+            let mut head = [0u8; 4];
+            if s.read_exact(&mut head).is_err() {
+                break;
+            }
+            let len = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
+            let mut rest = vec![0u8; len.saturating_sub(4)];
+            if s.read_exact(&mut rest).is_err() {
+                break;
+            }
+            msgs.push([head.to_vec(), rest].concat());
+        }
+        msgs
+    });
+    let mut c = in_netns(&ic, || std::net::TcpStream::connect(format!("{CORE_ADDR}:3868")).unwrap());
+    c.set_nodelay(true).unwrap();
+    let ulr = packets::diameter_message_from(316, 16777251, "mme.example.invalid");
+    let plr = packets::diameter_message_from(8388620, 16777255, "gmlc.rogue.example.invalid");
+    let mut in_two = |m: &[u8], cut: usize, pause: Duration| {
+        c.write_all(&m[..cut]).unwrap();
+        std::thread::sleep(pause);
+        c.write_all(&m[cut..]).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    in_two(&ulr, 12, Duration::from_millis(50));
+    in_two(&plr, 9, Duration::from_millis(50));
+    in_two(&ulr, ulr.len() - 3, Duration::from_millis(50));
+    in_two(&ulr, 20, Duration::from_millis(1500));
+    let got = server.join().unwrap();
+    let w = &control_stats(&d)["inpath_daemon"];
+    assert_eq!(got.len(), SENT, "{w} {:?}", events(&d));
+    assert_eq!(&got[1][5..8], &[0xff, 0xff, 0xfe], "the split PLR arrives with Command-Code 0xFFFFFE: {w}");
+    assert_eq!((&got[1][..5], &got[1][8..]), (&plr[..5], &plr[8..]), "everything else unchanged");
+    for i in [0, 2, 3] {
+        assert_eq!(got[i], ulr, "message {i}: a legitimate request, split, arrives unchanged");
+    }
+    assert!(w["held_segments"].as_u64() >= Some(3), "{w}");
+    assert!(w["hold_expired_forwarded"].as_u64() >= Some(1), "the late message's head went on: {w}");
+    assert_eq!(w["hold_failed_dropped"], 0, "{w}");
+    let ev = events(&d);
+    let hit: Vec<_> = ev.iter().filter(|e| e["rule"] == "diameter-command-blocked").collect();
+    assert_eq!(hit.len(), 1, "{ev:?}");
+    assert_eq!(hit[0]["inpath"], "neutralized");
+    assert!(ev.iter().any(|e| e["rule"] == "inspection-overload" && e["decision"] == "passed uninspected"), "{ev:?}");
+    assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Diameter), 0, "the connection is not blocked");
 }
 
 /// Per-peer budgets (issue 9, item 5): with the daemon stopped (SIGSTOP: its sockets stay, its
