@@ -15,8 +15,13 @@ pub struct Args {
     /// In-path mode (bump in the wire): forward between --iface and this interface (the core
     /// side, towards the STP/DEA/PGW). What the first pass passes on --iface leaves here; what
     /// arrives here leaves by --iface. Both carry no addresses; see docs/operations.md.
-    #[arg(long, value_name = "IFACE")]
+    #[arg(long, value_name = "IFACE", conflicts_with = "tap")]
     forward_to: Option<String>,
+    /// Tap mode: --iface is a mirror (SPAN) port. Nothing is forwarded or blocked: the global
+    /// mode and every peer's are monitor whatever the policy says; the first pass counts what
+    /// it would drop and deep inspection reports what it would block.
+    #[arg(long)]
+    tap: bool,
     /// Policy file (TOML); see the README for its format.
     #[arg(long)]
     policy: PathBuf,
@@ -157,6 +162,12 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         });
     }
     logger.init();
+    if a.tap && a.mode == Some(Mode::Enforce) {
+        eprintln!(
+            "sigwall run: --tap with --mode enforce: a mirror port can stop nothing; tap mode runs in monitor mode"
+        );
+        return Ok(ExitCode::from(2));
+    }
     let state_snapshot = match a.state_snapshot {
         Some(p) if p.as_os_str() == "none" => None,
         Some(p) => Some(p),
@@ -171,6 +182,7 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         ),
         iface: a.iface,
         forward_to: a.forward_to,
+        tap: a.tap,
         policy_path: a.policy,
         xdp_mode: a.xdp_mode,
         mode: a.mode,

@@ -48,6 +48,9 @@ pub struct Config {
     /// In-path mode: the core side. Frames the first pass passes on `iface` leave by this
     /// interface and its frames leave by `iface` (a bump in the wire); `None`: host mode.
     pub forward_to: Option<String>,
+    /// Tap mode: `iface` is a mirror port; everything runs in monitor mode
+    /// ([`Policy::observe_only`]).
+    pub tap: bool,
     pub policy_path: PathBuf,
     pub xdp_mode: AttachMode,
     pub mode: Option<Mode>,
@@ -159,8 +162,9 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         );
     }
     let counters = inspection.counters_reader();
-    let state =
+    let mut state =
         State::new(attached, cfg.policy_path.clone(), text, pol, cfg.persist, cfg.limits, sinks.audit, inspection);
+    state.tap = cfg.tap;
     log::info!(
         "{} {} in {mode} mode, policy {} (sha256 {}), generation {}, control socket {}",
         if adopted { "adopted" } else { "attached to" },
@@ -172,6 +176,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     );
     match &cfg.forward_to {
         Some(b) => println!("{READY} {} ({mode} mode, in path to {b})", cfg.iface),
+        None if cfg.tap => println!("{READY} {} (monitor mode, tap)", cfg.iface),
         None => println!("{READY} {} ({mode} mode)", cfg.iface),
     }
 
@@ -202,7 +207,10 @@ fn read_policy(cfg: &Config) -> anyhow::Result<(String, Policy)> {
         edit::set_mode(&mut doc, m.name())?;
         text = doc.to_string();
     }
-    let pol = policy::parse(&name, &text, &cfg.limits).map_err(|e| OperatorError::PolicyRejected(e.to_string()))?;
+    let mut pol = policy::parse(&name, &text, &cfg.limits).map_err(|e| OperatorError::PolicyRejected(e.to_string()))?;
+    if cfg.tap {
+        pol.observe_only();
+    }
     Ok((text, pol))
 }
 

@@ -80,6 +80,8 @@ pub struct State {
     pub inspection: Inspection,
     /// Published for the metrics endpoint.
     pub facts: SharedFacts,
+    /// Tap mode: every policy applied is made monitor-only ([`Policy::observe_only`]).
+    pub tap: bool,
 }
 
 /// Outcome of a command: the reply payload, or why not.
@@ -109,6 +111,7 @@ impl State {
             started: Instant::now(),
             audit,
             detach_requested: false,
+            tap: false,
             inspection,
             facts,
         }
@@ -134,6 +137,9 @@ impl State {
             Command::PeerAdd(c) => self.edit(|d| edit::add_peer(d, c)),
             Command::PeerRemove { name } => self.edit(|d| edit::remove_peer(d, name)),
             Command::PeerSet(c) => self.edit(|d| edit::set_peer(d, c)),
+            Command::Mode { mode: filter_common::Mode::Enforce } if self.tap => Err(CommandError::Rejected(
+                "tap mode: a mirror port can stop nothing; sigwall runs in monitor mode here".into(),
+            )),
             Command::Mode { mode } => self.edit(|d| edit::set_mode(d, mode.name())),
             Command::PolicyReload { file } => self.reload(file.as_deref().map(Path::new)),
             Command::Detach => {
@@ -156,6 +162,11 @@ impl State {
             "program_id": program_id,
             "adopted": self.attached.adopted,
             "forward_to": self.attached.forward.as_ref().map(|f| f.iface.clone()),
+            "deployment": match (&self.attached.forward, self.tap) {
+                (Some(_), _) => "in-path",
+                (None, true) => "tap",
+                (None, false) => "host",
+            },
             "policy_file": self.policy_path.display().to_string(),
             "policy_sha256": hex(&sha256(&self.text)),
             "generation": self.generation(),
@@ -216,7 +227,10 @@ impl State {
     /// Apply `new` (compiled from `text`) as the next generation. Unchanged policies make no
     /// generation. When persisting, the file is replaced before the flip, and put back if the
     /// apply fails, so the file and the running policy never disagree.
-    fn commit(&mut self, new: Policy, text: String, persist: bool) -> Outcome {
+    fn commit(&mut self, mut new: Policy, text: String, persist: bool) -> Outcome {
+        if self.tap {
+            new.observe_only();
+        }
         let old_gen = self.generation();
         let changes = edit::diff(&self.policy, &new);
         if changes.is_empty() && text == self.text {

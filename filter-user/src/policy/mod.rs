@@ -31,6 +31,18 @@ pub struct Policy {
     pub inspect: inspect::Inspect,
 }
 
+impl Policy {
+    /// Tap mode (`sigwall run --tap`): a mirror port can stop nothing, so the global mode and
+    /// every peer's are monitor whatever the file says: XDP counts what it would drop and
+    /// passes it, and rules alert instead of blocking.
+    pub fn observe_only(&mut self) {
+        self.mode = Mode::Monitor;
+        for p in &mut self.peers {
+            p.mode = Some(Mode::Monitor);
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ports {
     pub gtp_c: Vec<u16>,

@@ -238,3 +238,56 @@ inspect_budget_pps = 1
     assert_eq!((peer("calm").passed, peer("calm").copied), (1, 1));
     assert_eq!(s.cell(Reason::InspectOverload, Class::GtpC), 9);
 }
+
+/// Tap mode (`sigwall run --tap`, a mirror port): whatever the policy says (here enforce, and a
+/// peer in enforce mode), nothing is dropped or blocked: a source in no peer is counted as
+/// `monitored` and passes, a Provide-Location request is reported as an alert (`monitor`: true)
+/// and its flow keeps flowing; `status` says `deployment: tap`; `sigwall mode enforce` is
+/// refused with a reason and changes nothing; `--tap` with `--forward-to` or `--mode enforce` is
+/// refused before anything is attached.
+#[test]
+fn tap_mode_reports_and_never_blocks() {
+    let lab = Lab::new();
+    let dir = filter_testkit::tempdir("tap");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, format!("[defaults]\nmode = \"enforce\"\nunknown_peer = \"drop\"\n{POLICY}")).unwrap();
+    for bad in [&["--tap", "--forward-to", "lo"][..], &["--tap", "--mode", "enforce"]] {
+        let out = Command::new(sigwall_bin())
+            .args(["run", "--iface", "lo", "--policy", policy.to_str().unwrap()])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let d = Daemon::start(&lab, &sigwall_bin(), &policy, &["--tap"]);
+    let sock = d.socket();
+    let status = sigwall::control::call(&sock, sigwall::control::Command::Status, Duration::from_secs(5)).unwrap();
+    assert_eq!((&status["deployment"], &status["mode"]), (&serde_json::json!("tap"), &serde_json::json!("monitor")));
+    let tx = lab.sender();
+    let plr = frame(
+        "198.18.1.5",
+        L4::Tcp { sport: 40000, dport: 3868, payload: packets::diameter_message(8388620, 16777255) },
+    );
+    for _ in 0..3 {
+        tx.send(&plr);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stranger = frame("198.18.9.9", L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c_echo() });
+    tx.send(&stranger);
+    let ev = events(&d, 1);
+    assert!(!ev.is_empty(), "the PLR is reported");
+    assert_eq!(ev[0]["rule"], "diameter-command-blocked");
+    assert_eq!((&ev[0]["action"], &ev[0]["monitor"]), (&serde_json::json!("alert"), &serde_json::json!(true)));
+    std::thread::sleep(Duration::from_millis(300));
+    let s = d.stats();
+    assert_eq!(s.cell(Reason::Allowed, Class::Diameter), 3, "the flow keeps flowing");
+    assert_eq!(s.cell(Reason::FlowBlocked, Class::Diameter), 0);
+    assert_eq!(s.reason(Reason::Monitored), 1, "the stranger would have been dropped");
+    assert_eq!(s.peers.iter().map(|p| p.dropped).sum::<u64>(), 0);
+    let out =
+        Command::new(sigwall_bin()).args(["mode", "enforce", "--socket", sock.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tap mode"), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = sigwall::control::call(&sock, sigwall::control::Command::Status, Duration::from_secs(5)).unwrap();
+    assert_eq!(status["mode"], "monitor");
+}
