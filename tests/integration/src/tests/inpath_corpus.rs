@@ -7,6 +7,8 @@
 //!   SHUTDOWN at the end. The core decodes every message it receives with pycrate: no attack
 //!   operation arrives unless neutralized (operation code 127, everything else byte for byte),
 //!   no legitimate message lost or changed, the TSNs contiguous, the association still up.
+//!   tshark reads a capture taken at the core as a second, independent decoder (CRC32c and
+//!   operation codes).
 //! - Diameter on kernel TCP: attacks arrive with Command-Code 0xFFFFFE, legitimate requests byte
 //!   for byte, and a DWR/DWA crosses at the end on the same connection.
 //! - GTP over UDP: attacks absent at the core, legitimate messages byte for byte.
@@ -34,7 +36,12 @@ use filter_testkit::{
 };
 use serde_json::Value;
 
-use super::attacks::generate;
+use filter_testkit::{
+    netns::Capture,
+    pcap::{Packet, write_pcap},
+};
+
+use super::attacks::{generate, tshark_fields};
 
 /// The home network and the partner as in `tests::attacks` (see
 /// `tests/integration/attacks/README.md`), with the partner's single address in this lab,
@@ -384,6 +391,37 @@ fn op_of(m: &Value) -> u32 {
     ops[0][1].as_u64().unwrap_or_else(|| panic!("no local operation code: {m}")) as u32
 }
 
+/// tshark's reading of the partner's DATA as captured at the core (an independent check of
+/// the CRC32c and of the MAP decoding): every SCTP checksum good, and per first TSN of each
+/// message (relative to the initial TSN, as tshark numbers them) its MAP operation code (a
+/// retransmitted TSN read once).
+fn tshark_ops(dir: &Path, frames: Vec<Vec<u8>>) -> std::collections::BTreeMap<u64, String> {
+    let pcap = dir.join("core-sctp.pcap");
+    let packets: Vec<Packet> =
+        frames.into_iter().map(|data| Packet { sec: 0, usec: 0, orig_len: data.len() as u32, data }).collect();
+    write_pcap(&pcap, &packets);
+    let fields = ["ip.src", "sctp.checksum.status", "sctp.data_tsn", "sctp.data_b_bit", "gsm_old.localValue"];
+    let mut ops = std::collections::BTreeMap::new();
+    for (n, r) in tshark_fields(&pcap, &fields) {
+        if r["ip.src"] != IC_PARTNER || r["sctp.checksum.status"].is_empty() {
+            continue;
+        }
+        assert_eq!(r["sctp.checksum.status"], "1", "frame {n}: tshark finds the CRC32c bad");
+        let begins: Vec<u64> = r["sctp.data_tsn"]
+            .split(',')
+            .zip(r["sctp.data_b_bit"].split(','))
+            .filter(|(_, b)| *b == "1" || *b == "True")
+            .map(|(t, _)| t.parse().unwrap())
+            .collect();
+        let codes: Vec<&str> = r["gsm_old.localValue"].split(',').filter(|c| !c.is_empty()).collect();
+        assert_eq!(begins.len(), codes.len(), "frame {n}: one operation per message: {r:?}");
+        for (t, c) in begins.into_iter().zip(codes) {
+            ops.insert(t, c.to_string());
+        }
+    }
+    ops
+}
+
 /// The association checks every SCTP run shares: set up, every packet SACKed, no ABORT, CRC32c
 /// and verification tags right both ways, the TSNs at the core exactly the client's, without
 /// gap, and the association still up at the end (HEARTBEAT-ACK, then an orderly SHUTDOWN).
@@ -434,7 +472,9 @@ fn every_ss7_case_on_a_live_sctp_association() {
         plan.push(step(name, *kind, &chunks[i]));
         plan.push(legit_step(i + 1));
     }
+    let cap = Capture::start(&lab.core_ns, &lab.core_if);
     let client = sctp_client(&lab, dir.path(), 2905, &Value::Array(plan.clone()));
+    let captured = cap.finish(Duration::from_millis(300), Duration::from_secs(5));
     let core = core_log(&log, 2905);
     assert_association_up(&client, &core);
 
@@ -448,6 +488,7 @@ fn every_ss7_case_on_a_live_sctp_association() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap()[0][1].as_u64().expect("a local operation code") as u32)
         .collect();
     let mut neutralized = 0;
+    let mut want_ops = std::collections::BTreeMap::new();
     for (((label, tsns, data), m), &sent_op) in sent.iter().zip(&got).zip(&sent_ops) {
         let tsns_core: Vec<u64> = m["tsns"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
         assert_eq!(&tsns_core, tsns, "{label}");
@@ -464,13 +505,19 @@ fn every_ss7_case_on_a_live_sctp_association() {
             assert_eq!(diff.len(), 1, "{label}: one octet rewritten, nothing else: {diff:?}");
             assert_eq!((data[diff[0]] as u32, at_core[diff[0]] as u32), (sent_op, NEUTRALIZED_OP), "{label}");
             neutralized += 1;
+            want_ops.insert(tsns[0], NEUTRALIZED_OP.to_string());
         } else {
+            want_ops.insert(tsns[0], sent_op.to_string());
             assert_eq!(at_core, *data, "{label} ({kind}): a legitimate message arrives byte for byte");
             assert_eq!(op_of(m), sent_op, "{label}");
         }
     }
     let attacks = main.iter().filter(|(_, k, _)| matches!(k, Attack(_))).count();
     assert_eq!(neutralized, attacks, "every attack case neutralized once");
+    // tshark numbers TSNs from the association's initial TSN.
+    let base = client["initial_tsn"].as_u64().unwrap();
+    let want_ops: std::collections::BTreeMap<u64, String> = want_ops.into_iter().map(|(t, o)| (t - base, o)).collect();
+    assert_eq!(tshark_ops(dir.path(), captured), want_ops, "tshark reads at the core what pycrate read");
     let ev = events(&d);
     let stopped: Vec<&Value> = ev.iter().filter(|e| e["inpath"] == "neutralized").collect();
     assert_eq!(stopped.len(), attacks, "one neutralization event per attack: {ev:#?}");
