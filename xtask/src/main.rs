@@ -29,7 +29,7 @@ enum Cmd {
     Build,
     /// Set up, then run every test layer in order: host unit tests; BPF_PROG_TEST_RUN tables;
     /// veth namespaces; capture replay; live control; decoders against tshark; deep inspection
-    /// and attacks from scapy and pycrate; metrics, least privilege and packaging; CLI, man
+    /// and attacks from scapy and pycrate, in path on live links too; metrics, least privilege and packaging; CLI, man
     /// pages and `sigwall top`; a fuzz smoke run. Fails if a test namespace or pin is left
     /// behind. Needs root.
     Test,
@@ -211,6 +211,11 @@ fn test() -> anyhow::Result<()> {
         layer("7. deep inspection end to end", "inspect", true),
         layer("7. attacks from independent encoders (scapy, pycrate) end to end", "attacks", true),
         layer("7. evasions (scapy, pycrate): first pass and inspection see what the receiver sees", "evasions", true),
+        layer(
+            "7. in path: the whole corpus on a live SCTP association, Diameter TCP and GTP paths",
+            "inpath_corpus",
+            true,
+        ),
         layer("7. subscriber state: Category 3, SMS firewall, correlation, two edges on Redis", "subscriber", true),
         layer("8. metrics (promtool)", "metrics", true),
         layer("8. least privilege (setpriv)", "privileges", true),

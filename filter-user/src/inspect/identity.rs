@@ -86,6 +86,8 @@ pub enum IdentityKind {
     Sender,
     /// The subscriber the message is about.
     Imsi,
+    /// Nobody: `block` stops the message only.
+    None,
 }
 
 impl IdentityKind {
@@ -93,6 +95,7 @@ impl IdentityKind {
         match s {
             "sender" => Some(IdentityKind::Sender),
             "imsi" => Some(IdentityKind::Imsi),
+            "none" => Some(IdentityKind::None),
             _ => None,
         }
     }
@@ -101,6 +104,7 @@ impl IdentityKind {
         match self {
             IdentityKind::Sender => "sender",
             IdentityKind::Imsi => "imsi",
+            IdentityKind::None => "none",
         }
     }
 }
@@ -117,6 +121,7 @@ impl Identities {
         match kind {
             IdentityKind::Sender => self.sender.as_ref(),
             IdentityKind::Imsi => self.imsi.as_ref(),
+            IdentityKind::None => None,
         }
     }
 

@@ -295,7 +295,7 @@ impl RuleSet {
                 action: over.and_then(|r| r.action).unwrap_or_else(|| rule.default_action()),
                 ttl_s: over.and_then(|r| r.ttl_s).unwrap_or(cfg.block_ttl_s),
                 mode: over.and_then(|r| r.mode).unwrap_or_else(|| rule.default_mode()),
-                identity: over.and_then(|r| r.identity).unwrap_or_default(),
+                identity: over.and_then(|r| r.identity).unwrap_or(cfg.block_identity),
             }
         });
         RuleSet {

@@ -106,6 +106,8 @@ pub struct Inspect {
     pub home_realms: Vec<String>,
     /// Default TTL of blocks, seconds.
     pub block_ttl_s: u64,
+    /// What `block` blocks in path unless a rule says otherwise: the sender or the IMSI.
+    pub block_identity: IdentityKind,
     /// Replacement of the shipped SS7 Category 1 operation list, if set.
     pub ss7_category1: Option<Vec<u32>>,
     /// Replacement of the shipped Diameter command blocklist, if set.
@@ -123,6 +125,7 @@ impl Default for Inspect {
             home_gt_prefixes: vec![],
             home_realms: vec![],
             block_ttl_s: 300,
+            block_identity: IdentityKind::Sender,
             ss7_category1: None,
             diameter_blocked_commands: None,
             rules: vec![],
@@ -172,6 +175,7 @@ pub(super) struct InspectModel {
     #[serde(default)]
     home_realms: Vec<Spanned<String>>,
     block_ttl_s: Option<Spanned<i64>>,
+    block_identity: Option<Spanned<String>>,
     ss7_category1: Option<Vec<Spanned<i64>>>,
     diameter_blocked_commands: Option<Vec<Spanned<i64>>>,
     #[serde(default)]
@@ -273,13 +277,20 @@ pub(super) fn validate(m: InspectModel, at: At) -> Result<Inspect, super::Policy
         let identity = match &r.identity {
             None => None,
             Some(i) => Some(IdentityKind::parse(i.get_ref()).ok_or_else(|| {
-                at(i.span().start, format!("rule {name}: identity {:?}: expected sender or imsi", i.get_ref()))
+                at(i.span().start, format!("rule {name}: identity {:?}: expected sender, imsi or none", i.get_ref()))
             })?),
         };
         rules.push(RuleSetting { rule, enabled: r.enabled.unwrap_or(true), action, ttl_s, mode, identity });
     }
+    let block_identity = match &m.block_identity {
+        None => IdentityKind::default(),
+        Some(i) => IdentityKind::parse(i.get_ref()).ok_or_else(|| {
+            at(i.span().start, format!("inspect.block_identity {:?}: expected sender, imsi or none", i.get_ref()))
+        })?,
+    };
     Ok(Inspect {
         enabled: m.enabled.unwrap_or(true),
+        block_identity,
         home_imsi_prefixes: digits(&m.home_imsi_prefixes, "home IMSI prefix", 15, at)?,
         home_gt_prefixes: digits(&m.home_gt_prefixes, "home GT prefix", 15, at)?,
         home_realms: realms(&m.home_realms, at)?,

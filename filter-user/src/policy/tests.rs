@@ -269,7 +269,7 @@ fn inspection_settings_parse_and_reject() {
     assert!(msg.contains("alert, block, block-flow or block-peer"), "{msg}");
     let (line, msg) = err("[[inspect.rule]]\nname = \"ss7-category1\"\nidentity = \"gt\"\n");
     assert_eq!(line, 3);
-    assert!(msg.contains("identity \"gt\": expected sender or imsi"), "{msg}");
+    assert!(msg.contains("identity \"gt\": expected sender, imsi or none"), "{msg}");
     let (_, msg) = err("[inspect]\nenabled = true\nhome = 1\n");
     assert!(msg.contains("home"), "{msg}");
 }

@@ -7,6 +7,7 @@ mod dpi_gtp;
 mod dpi_sigtran;
 mod evasions;
 mod inpath;
+mod inpath_corpus;
 mod inspect;
 mod metrics;
 mod privileges;
