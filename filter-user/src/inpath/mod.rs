@@ -13,9 +13,12 @@
 //! message split over several chunks is held until its last piece, judged whole and
 //! neutralized in whichever piece carries the code ([`hold`]); so is a Diameter message split
 //! over TCP segments (the segments carrying bytes no judged message covers yet wait, at most
-//! [`hold::HOLD_FOR`]). A message the neutralizer still cannot reach (SCCP-segmented, a global
-//! operation code, or whose head had to go on after the holding time) is forwarded and the
-//! rule's block pushed down as in copy mode (containment), the event saying so. A retransmission of a neutralized DATA chunk (same TSN)
+//! [`hold::HOLD_FOR`]). A SIGTRAN message in which no local operation code can be reached (a
+//! global code, an SCCP segment, one that does not decode) gets an unsupported M3UA or SUA
+//! message type instead, which the receiver discards with an ERR. A message the neutralizer
+//! still cannot reach (one whose head had to go on after the holding time, a Diameter message
+//! that does not parse as one) is forwarded and the rule's block pushed down as in copy mode
+//! (containment), the event saying so. A retransmission of a neutralized DATA chunk (same TSN)
 //! or TCP segment (same sequence number) gets the same rewrite.
 //!
 //! A message-level verdict does not need the packet to be proven the association's, unlike a

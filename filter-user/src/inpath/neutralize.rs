@@ -27,6 +27,12 @@ use filter_dpi::ber::{self, Budget, Tlv};
 pub const NEUTRAL_MAP_OPCODE: u8 = 127;
 /// The Diameter Command-Code a blocked request is given.
 pub const NEUTRAL_DIAMETER_COMMAND: u32 = 0x00ff_fffe;
+/// The M3UA or SUA message type a blocked message is given when no operation code can be
+/// reached in it (a global operation code, an SCCP segment, a message that does not decode):
+/// within the Transfer (M3UA) and Connectionless (SUA) classes only type 1 is allocated, so the
+/// peer discards the message and answers ERR "Unsupported Message Type" (RFC 4666 section
+/// 3.8.1, RFC 3868 section 3.9.1); the association stays up.
+pub const NEUTRAL_ADAPTATION_TYPE: u8 = 127;
 
 /// One rewrite: where, what was there, what is there now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +173,33 @@ pub fn sctp_tsns(
     if sctp_crc(pkt) != pkt[8..12] {
         return Err(NotDone::BadChecksum);
     }
+    // The operation codes first; only where none can be reached, the adaptation-layer type.
+    let mut todo = sctp_rewrites(pkt, l4.off, &tsn, &map_op, &diameter_cmd, false)?;
+    if todo.is_empty() {
+        todo = sctp_rewrites(pkt, l4.off, &tsn, &map_op, &diameter_cmd, true)?;
+    }
+    if todo.is_empty() {
+        return Err(NotDone::NoTarget);
+    }
+    for r in &todo {
+        frame[r.offset..r.offset + r.new.len()].copy_from_slice(&r.new);
+    }
+    let crc = sctp_crc(&frame[l4.off..l4.end]);
+    frame[l4.off + 8..l4.off + 12].copy_from_slice(&crc);
+    Ok(todo)
+}
+
+/// The rewrites in the complete DATA chunks of an SCTP packet (at frame offset `off`) whose
+/// TSN `tsn` selects; with `fallback`, the adaptation-layer type of SIGTRAN messages in which no
+/// operation code can be reached.
+fn sctp_rewrites(
+    pkt: &[u8],
+    off: usize,
+    tsn: &impl Fn(u32) -> bool,
+    map_op: &impl Fn(i64) -> bool,
+    diameter_cmd: &impl Fn(u32) -> bool,
+    fallback: bool,
+) -> Result<Vec<Rewrite>, NotDone> {
     let mut todo: Vec<Rewrite> = Vec::new();
     let mut at = 12;
     // Chunks in the packet: bounded by its length (each at least 4 bytes).
@@ -180,28 +213,70 @@ pub fn sctp_tsns(
         if kind == 0 && flags & 0x03 == 0x03 && len > 16 && tsn(chunk_tsn) {
             let ppid = be32(pkt, at + 12).ok_or(NotDone::Truncated)?;
             let user = &pkt[at + 16..at + len];
-            let base = l4.off + at + 16;
             let before = todo.len();
-            match ppid {
-                3 => m3ua_invokes(user, base, &map_op, &mut todo),
-                46 | 47 => diameter_commands(user, base, &diameter_cmd, &mut todo),
-                _ => {}
-            }
+            message_rewrites(ppid, user, off + at + 16, map_op, diameter_cmd, fallback, &mut todo);
             for r in &mut todo[before..] {
                 r.seq = chunk_tsn;
             }
         }
         at += len.next_multiple_of(4);
     }
-    if todo.is_empty() {
-        return Err(NotDone::NoTarget);
-    }
-    for r in &todo {
-        frame[r.offset..r.offset + r.new.len()].copy_from_slice(&r.new);
-    }
-    let crc = sctp_crc(&frame[l4.off..l4.end]);
-    frame[l4.off + 8..l4.off + 12].copy_from_slice(&crc);
     Ok(todo)
+}
+
+/// The rewrites in one SCTP user message (at frame offset `base`) by its PPID: MAP Invokes in
+/// M3UA (3) or SUA (4), Diameter requests (46, 47); with `fallback`, a SIGTRAN message with no
+/// operation code to reach gets [`NEUTRAL_ADAPTATION_TYPE`].
+fn message_rewrites(
+    ppid: u32,
+    m: &[u8],
+    base: usize,
+    map_op: &impl Fn(i64) -> bool,
+    diameter_cmd: &impl Fn(u32) -> bool,
+    fallback: bool,
+    out: &mut Vec<Rewrite>,
+) {
+    let before = out.len();
+    match ppid {
+        3 => m3ua_invokes(m, base, map_op, out),
+        4 => sua_invokes(m, base, map_op, out),
+        46 | 47 => diameter_commands(m, base, diameter_cmd, out),
+        _ => {}
+    }
+    // M3UA DATA (class 1, type 1) or SUA CLDT (class 7, type 1), version 1.
+    let adaptation = match ppid {
+        3 => Some(1),
+        4 => Some(7),
+        _ => None,
+    };
+    // Only a message in which no local operation code at all can be reached: a neighbour
+    // bundled in the same packet with a reachable, unselected code is left alone.
+    let unreachable = || {
+        let mut probe = Vec::new();
+        match ppid {
+            3 => m3ua_invokes(m, base, &|_| true, &mut probe),
+            _ => sua_invokes(m, base, &|_| true, &mut probe),
+        }
+        probe.is_empty()
+    };
+    if fallback
+        && out.len() == before
+        && let Some(class) = adaptation
+        && unreachable()
+        && m.len() >= 8
+        && m[0] == 1
+        && m[2] == class
+        && m[3] == 1
+    {
+        let layer = if ppid == 3 { "m3ua" } else { "sua" };
+        out.push(Rewrite {
+            offset: base + 3,
+            old: vec![1],
+            new: vec![NEUTRAL_ADAPTATION_TYPE],
+            technique: format!("{layer}-type 1->{NEUTRAL_ADAPTATION_TYPE}"),
+            seq: 0,
+        });
+    }
 }
 
 /// One DATA or I-DATA chunk of an SCTP packet: what holding a message split over several
@@ -284,10 +359,9 @@ pub fn user_message(
     diameter_cmd: impl Fn(u32) -> bool,
 ) -> Vec<Rewrite> {
     let mut out = Vec::new();
-    match ppid {
-        3 => m3ua_invokes(data, 0, &map_op, &mut out),
-        46 | 47 => diameter_commands(data, 0, &diameter_cmd, &mut out),
-        _ => {}
+    message_rewrites(ppid, data, 0, &map_op, &diameter_cmd, false, &mut out);
+    if out.is_empty() {
+        message_rewrites(ppid, data, 0, &map_op, &diameter_cmd, true, &mut out);
     }
     out
 }
@@ -484,6 +558,30 @@ fn m3ua_invokes(m: &[u8], base: usize, pick: &impl Fn(i64) -> bool, out: &mut Ve
             if let Some((data, off)) = sccp_data(sccp) {
                 tcap_invokes(data, base + at + 16 + off, pick, out);
             }
+            return;
+        }
+        at += len.next_multiple_of(4);
+    }
+}
+
+/// SUA CLDT (RFC 3868 section 3.3.2.1) -> its Data parameter (0x010b) -> TCAP: each Invoke whose
+/// local operation code `pick` selects gets the neutral code.
+fn sua_invokes(m: &[u8], base: usize, pick: &impl Fn(i64) -> bool, out: &mut Vec<Rewrite>) {
+    // Version 1, class 7 (connectionless), type 1 (CLDT); the length covers the header.
+    if m.len() < 8 || m[0] != 1 || m[2] != 7 || m[3] != 1 {
+        return;
+    }
+    let mlen = be32(m, 4).map(|l| l as usize).unwrap_or(0).min(m.len());
+    let mut at = 8;
+    // Parameters: bounded by the message's length (each at least 4 bytes).
+    while at + 4 <= mlen {
+        let (Some(tag), Some(len)) = (be16(m, at), be16(m, at + 2)) else { return };
+        let len = len as usize;
+        if len < 4 || at + len > mlen {
+            return;
+        }
+        if tag == 0x010b {
+            tcap_invokes(&m[at + 4..at + len], base + at + 4, pick, out);
             return;
         }
         at += len.next_multiple_of(4);
@@ -744,6 +842,72 @@ mod tests {
         assert!(crc_ok(&out));
         let changed = diffs(&frame, &out);
         assert!(changed.iter().all(|i| *i == done[0].offset || (l4.off + 8..l4.off + 12).contains(i)), "{changed:?}");
+    }
+
+    /// SUA CLDT (class 7, type 1) with only its Data parameter (0x010b) around `tcap`.
+    fn sua_cldt(tcap: &[u8]) -> Vec<u8> {
+        let mut p = 0x010bu16.to_be_bytes().to_vec();
+        p.extend_from_slice(&((4 + tcap.len()) as u16).to_be_bytes());
+        p.extend_from_slice(tcap);
+        while !p.len().is_multiple_of(4) {
+            p.push(0);
+        }
+        let mut m = vec![1, 0, 7, 1];
+        m.extend_from_slice(&((8 + p.len()) as u32).to_be_bytes());
+        m.extend_from_slice(&p);
+        m
+    }
+
+    /// The ATI with its local operation code (02 01 47) turned into a global one (06 01 47),
+    /// which no rewrite of a local code can reach.
+    fn global_op_ati() -> Vec<u8> {
+        let mut m = m3ua(&tcap_begin(71));
+        let at = m.windows(3).position(|w| w == [0x02, 0x01, 71]).unwrap();
+        m[at] = 0x06;
+        m
+    }
+
+    #[test]
+    fn a_map_operation_in_sua_is_rewritten() {
+        let mut f = sctp_frame(vec![data(1, 0, 4, &sua_cldt(&tcap_begin(71)))]);
+        let done = sctp(&mut f, |op| op == 71, |_| false).unwrap();
+        assert_eq!(done.iter().map(|r| r.technique.as_str()).collect::<Vec<_>>(), ["map-opcode 71->127"]);
+        assert!(crc_ok(&f));
+    }
+
+    #[test]
+    fn a_message_with_no_reachable_operation_code_gets_the_adaptation_type() {
+        let orig = sctp_frame(vec![data(1, 0, 3, &global_op_ati())]);
+        let mut f = orig.clone();
+        let done = sctp(&mut f, |op| op == 71, |_| false).unwrap();
+        assert_eq!(done.iter().map(|r| r.technique.as_str()).collect::<Vec<_>>(), ["m3ua-type 1->127"]);
+        assert!(crc_ok(&f));
+        // The M3UA header's fourth octet, nothing else but the CRC.
+        let l4 = transport(&orig).unwrap();
+        let user = l4.off + 12 + 16;
+        let changed = diffs(&orig, &f);
+        assert!(changed.iter().all(|i| *i == user + 3 || (l4.off + 8..l4.off + 12).contains(i)), "{changed:?}");
+        assert_eq!((orig[user + 3], f[user + 3]), (1, NEUTRAL_ADAPTATION_TYPE));
+        // SUA the same way.
+        let mut tcap = tcap_begin(71);
+        let at = tcap.windows(3).position(|w| w == [0x02, 0x01, 71]).unwrap();
+        tcap[at] = 0x06;
+        let mut f = sctp_frame(vec![data(1, 0, 4, &sua_cldt(&tcap))]);
+        let done = sctp(&mut f, |op| op == 71, |_| false).unwrap();
+        assert_eq!(done.iter().map(|r| r.technique.as_str()).collect::<Vec<_>>(), ["sua-type 1->127"]);
+    }
+
+    #[test]
+    fn a_bundled_neighbour_with_a_reachable_code_keeps_its_type() {
+        let sai = m3ua(&tcap_begin(56));
+        let mut f = sctp_frame(vec![data(1, 0, 3, &global_op_ati()), data(2, 1, 3, &sai)]);
+        let done = sctp(&mut f, |op| op == 71, |_| false).unwrap();
+        assert_eq!(done.len(), 1, "{done:?}");
+        assert_eq!(done[0].seq, 1, "the unreachable ATI's chunk, not the sendAuthenticationInfo's");
+        // Across pieces too: the whole user message.
+        let r = user_message(3, &global_op_ati(), |op| op == 71, |_| false);
+        assert_eq!((r.len(), r[0].offset), (1, 3));
+        assert!(user_message(3, &sai, |op| op == 71, |_| false).is_empty());
     }
 
     #[test]

@@ -373,6 +373,52 @@ fn a_map_operation_on_sctp_is_neutralized_in_place() {
     assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 0);
 }
 
+/// A MAP Invoke whose operation code is global (an OID: a receiver may run it, sigwall judges
+/// it undecodable) has no local code to rewrite: its M3UA message type becomes 127, which the
+/// receiver's M3UA discards with an ERR, and the association stays up; the next message passes.
+#[test]
+fn a_message_without_a_reachable_code_gets_an_unsupported_m3ua_type() {
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-m3ua-type");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let cap = Capture::start(&lab.core_ns, &lab.core_if);
+    let tx = lab.lab.sender();
+    let mut ati =
+        packets::m3ua_sccp_from(&packets::tcap_begin_invoke(71, 29, 3, &packets::map_ati_arg()), "4477859999");
+    let at = ati.windows(3).position(|w| w == [0x02, 0x01, 71]).unwrap();
+    ati[at] = 0x06;
+    let attack = sctp_frame(vec![data(1, 0, 3, &ati)]);
+    let legit = sctp_frame(vec![data(
+        2,
+        1,
+        3,
+        &packets::m3ua_sccp(&packets::tcap_begin_invoke(56, 14, 3, &packets::map_sai_arg())),
+    )]);
+    for f in [&attack, &legit] {
+        tx.send(f);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let got: Vec<Vec<u8>> = cap
+        .finish(Duration::from_millis(400), Duration::from_secs(5))
+        .into_iter()
+        .filter(|f| f.len() > 34 && f[12..14] == [8, 0] && f[23] == 132)
+        .collect();
+    assert_eq!(got.len(), 2, "{:?}", events(&d));
+    // Ethernet 14 + IPv4 20 + SCTP common header 12 + DATA header 16: the M3UA header.
+    let m3ua = 14 + 20 + 12 + 16;
+    assert_eq!((attack[m3ua + 3], got[0][m3ua + 3]), (1, 127), "the M3UA message type");
+    assert!(crc_ok(&got[0]));
+    let changed = got[0].iter().zip(&attack).filter(|(a, b)| a != b).count();
+    assert!(changed <= 5, "one octet and the CRC32c: {changed}");
+    assert_eq!(got[1], legit, "the next message passes");
+    let ev = events(&d);
+    let hit: Vec<_> = ev.iter().filter(|e| e["inpath"] == "neutralized").collect();
+    assert!(!hit.is_empty(), "{ev:?}");
+    assert_eq!(hit[0]["technique"][0], "m3ua-type 1->127", "{ev:?}");
+    assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 0);
+}
+
 /// A DATA chunk carrying one piece of a user message (flags: B 0x02, E 0x01).
 fn piece(tsn: u32, ssn: u16, flags: u8, user: &[u8]) -> Vec<u8> {
     let mut c = data(tsn, ssn, 3, user);
