@@ -175,6 +175,21 @@ pub fn render(src: &Sources) -> String {
                 o.sample("sigwall_inpath_daemon_frames_total", &[("what", k)], n);
             }
         }
+        let b = src.inspection.identity_blocks();
+        o.head(
+            "sigwall_identity_blocks",
+            "gauge",
+            "In-path mode: identity blocks in force (calling GT, Origin-Host/Realm, GTP-C node, IMSI).",
+        );
+        o.sample("sigwall_identity_blocks", &[], b.active);
+        o.head(
+            "sigwall_identity_blocks_total",
+            "counter",
+            "In-path mode: identity blocks installed, evicted before their TTL (table full), and messages stopped by one.",
+        );
+        for (what, n) in [("installed", b.installed), ("evicted", b.evicted), ("stopped", b.stopped)] {
+            o.sample("sigwall_identity_blocks_total", &[("what", what)], n);
+        }
     }
     o.head("sigwall_inspect_messages_total", "counter", "Signaling messages decoded.");
     o.sample("sigwall_inspect_messages_total", &[], c.messages);

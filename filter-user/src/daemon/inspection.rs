@@ -183,6 +183,11 @@ impl CountersReader {
     pub fn inpath(&self) -> crate::inpath::Counters {
         self.0.inpath.totals().0
     }
+
+    /// In-path mode: the identity blocks' counts (all zero in host mode).
+    pub fn identity_blocks(&self) -> crate::inspect::identity::BlockCounts {
+        self.0.inpath.identities.counts(crate::inspect::io::monotonic_ns())
+    }
 }
 
 impl Shared {
