@@ -270,6 +270,15 @@ impl Blocks {
         before - g.map.len()
     }
 
+    /// Forget the blocks of peers no longer in the policy (a peer id may be given to another
+    /// peer later); returns how many went.
+    pub fn keep_peers(&self, peers: &std::collections::HashSet<u32>) -> usize {
+        let mut g = self.lock();
+        let before = g.map.len();
+        g.map.retain(|(p, _), _| peers.contains(p));
+        before - g.map.len()
+    }
+
     pub fn counts(&self, now_ns: u64) -> BlockCounts {
         let g = self.lock();
         BlockCounts {
@@ -348,6 +357,16 @@ mod tests {
         assert!(b.blocked(1, &first, 0).is_none(), "the block expiring first went");
         let second = Identities { sender: None, imsi: Some(Identity::Imsi(format!("{:015}", 1))) };
         assert!(b.blocked(1, &second, 0).is_some());
+    }
+
+    #[test]
+    fn a_removed_peers_blocks_go() {
+        let b = Blocks::default();
+        b.install(1, Identity::CallingGt("4179".into()), 60, RuleId::Ss7Category1, 0);
+        b.install(2, Identity::CallingGt("4179".into()), 60, RuleId::Ss7Category1, 0);
+        assert_eq!(b.keep_peers(&[2].into_iter().collect()), 1);
+        assert!(b.blocked(1, &gt("4179"), 1).is_none());
+        assert!(b.blocked(2, &gt("4179"), 1).is_some());
     }
 
     #[test]
