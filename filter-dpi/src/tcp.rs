@@ -62,6 +62,10 @@ pub struct Pushed {
     pub urgent: bool,
     /// Held bytes dropped because the stream was found to start after them.
     pub skipped: usize,
+    /// A SYN on a live stream, or a RST in the window but not at the next expected byte:
+    /// ignored, as the receiver ignores it (RFC 5961 sections 3 and 4: it answers with a
+    /// challenge ACK and keeps the connection).
+    pub challenged: bool,
 }
 
 /// Reassembly state of one direction.
@@ -79,6 +83,8 @@ pub struct TcpReassembler {
     urgent: Vec<u32>,
     /// Segments held while the stream has no known start (see [`TcpReassembler::push_framed`]).
     held: usize,
+    /// This direction's FIN has been taken: a SYN may start a new connection on the 5-tuple.
+    finished: bool,
 }
 
 /// Urgent bytes remembered per direction (one per segment with URG; a sender has one pending).
@@ -164,17 +170,35 @@ impl TcpReassembler {
     fn push_inner(&mut self, seg: &Segment<'_>) -> Pushed {
         let mut out = Pushed::default();
         if seg.flags & RST != 0 {
-            if self.in_window(seg.seq) {
-                *self = TcpReassembler::default();
-                out.reset = true;
-            } else {
-                out.out_of_window = true;
+            // A receiver resets only on a RST at exactly the next expected byte; one elsewhere
+            // in the window gets a challenge ACK and changes nothing (RFC 5961 section 3, as
+            // Linux does). Treating it as a reset let a forged in-window RST blind inspection.
+            match self.next {
+                None => {}
+                Some(n) if seg.seq == n => {}
+                Some(_) if self.in_window(seg.seq) => {
+                    out.challenged = true;
+                    return out;
+                }
+                Some(_) => {
+                    out.out_of_window = true;
+                    return out;
+                }
             }
+            *self = TcpReassembler::default();
+            out.reset = true;
             return out;
         }
         let mut seq = seg.seq;
         if seg.flags & SYN != 0 {
-            // A new connection on this 5-tuple: start over; data starts after the SYN.
+            // A SYN on a live stream is ignored by the receiver (RFC 5961 section 4: challenge
+            // ACK); only after this direction's FIN, or before anything, does it start a new
+            // connection on the 5-tuple. Resetting on any in-window SYN let a forged one make
+            // the following messages "old data", never judged (review of stop 17, H2).
+            if self.next.is_some() && !self.finished {
+                out.challenged = true;
+                return out;
+            }
             *self = TcpReassembler::default();
             out.reset = true;
             seq = seq.wrapping_add(1);
@@ -201,6 +225,7 @@ impl TcpReassembler {
         if seg.flags & FIN != 0 && self.ooo.is_empty() && self.next == Some(seq.wrapping_add(seg.payload.len() as u32))
         {
             self.next = self.next.map(|n| n.wrapping_add(1));
+            self.finished = true;
         }
         out
     }
@@ -409,8 +434,27 @@ mod tests {
         assert!(p.urgent);
         assert_eq!(p.deliver, b"PLR");
         assert!(r.push(&seg(3_000_000_000, RST, b"")).out_of_window);
-        assert!(r.push(&seg(5005, RST, b"")).reset);
+        // In the window but not at the next byte (5006): challenged, nothing changes.
+        let p = r.push(&seg(5005, RST, b""));
+        assert!(p.challenged && !p.reset);
+        assert!(r.push(&seg(5006, RST, b"")).reset);
         assert_eq!(r.push(&seg(7, ACK, b"new")).deliver, b"new");
+    }
+
+    /// Review of stop 17, H2: a forged SYN inside the window used to restart the stream, so the
+    /// real messages after it were old data, never judged. The receiver ignores it.
+    #[test]
+    fn a_syn_on_a_live_stream_is_ignored_until_the_fin() {
+        let mut r = TcpReassembler::new();
+        assert!(r.push(&seg(1000, SYN, b"")).reset);
+        assert_eq!(r.push(&seg(1001, ACK, b"abc")).deliver, b"abc");
+        let p = r.push(&seg(1001 + 0x80000, SYN, b""));
+        assert!(p.challenged && !p.reset);
+        assert_eq!(r.push(&seg(1004, ACK, b"PLR")).deliver, b"PLR", "the real stream goes on");
+        // After this direction's FIN, a SYN starts a new connection on the 5-tuple.
+        r.push(&seg(1007, ACK | FIN, b""));
+        assert!(r.push(&seg(90_000, SYN, b"")).reset);
+        assert_eq!(r.push(&seg(90_001, ACK, b"new")).deliver, b"new");
     }
 
     #[test]

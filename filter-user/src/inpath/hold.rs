@@ -175,6 +175,8 @@ impl Holds {
             }
             out.completed.push(m);
         }
+        // Removed last-first (indices stay valid); released first-first, so TSNs go in order.
+        out.completed.reverse();
         if holds > 0 {
             *self.refs.entry(addr).or_default() += holds as u32;
         }
@@ -196,6 +198,12 @@ impl Holds {
     pub fn released(&self, addrs: impl IntoIterator<Item = u64>) -> Vec<u64> {
         let mut seen = HashSet::new();
         addrs.into_iter().filter(|a| !self.refs.contains_key(a) && seen.insert(*a)).collect()
+    }
+
+    /// The messages with a piece in the frame at `addr` (and those sharing frames with them),
+    /// removed: the frame is going away.
+    pub fn release_frame(&mut self, addr: u64) -> Vec<Held> {
+        self.take_sharing([addr].into_iter().collect())
     }
 
     /// Messages held longer than [`HOLD_FOR`], with every message sharing a frame with them:

@@ -16,9 +16,9 @@
 //! [`hold::HOLD_FOR`]). A SIGTRAN message in which no local operation code can be reached (a
 //! global code, an SCCP segment, one that does not decode) gets an unsupported M3UA or SUA
 //! message type instead, which the receiver discards with an ERR. A message the neutralizer
-//! still cannot reach (one whose head had to go on after the holding time, a Diameter message
-//! that does not parse as one) is forwarded and the rule's block pushed down as in copy mode
-//! (containment), the event saying so. A retransmission of a neutralized DATA chunk (same TSN)
+//! still cannot reach (a piece with its code already went on) is not completed: the frame that
+//! completes it is dropped and the rule's block pushed down as in copy mode (containment), the
+//! event saying so. A retransmission of a neutralized DATA chunk (same TSN)
 //! or TCP segment (same sequence number) gets the same rewrite.
 //!
 //! A message-level verdict does not need the packet to be proven the association's, unlike a
@@ -99,9 +99,11 @@ pub struct Counters {
     pub neutralized: u64,
     /// Retransmissions of neutralized chunks or segments given the same rewrite.
     pub retransmissions_neutralized: u64,
-    /// Blocked SCTP/TCP messages the neutralizer could not reach, forwarded with their block
-    /// pushed down.
-    pub blocked_forwarded: u64,
+    /// Blocked SCTP/TCP messages the neutralizer could not reach (say an earlier piece already
+    /// went on): the frame that completed them is dropped, so the receiver never has the whole
+    /// message, and their block is pushed down (containment: the flow's later packets, its
+    /// retransmissions among them, are dropped in XDP).
+    pub blocked_dropped: u64,
     /// Not judged (see the module doc) and forwarded: the peer fails open.
     pub uninspected_forwarded: u64,
     /// Not judged and dropped: the peer fails closed (or is unknown).
@@ -126,7 +128,7 @@ pub struct Counters {
     /// Held frames of messages whose rest did not come within `hold::HOLD_FOR`, sent on
     /// unjudged: a sender retransmits only the unacknowledged head, so holding it longer would
     /// stall the association for good. The message is still judged when whole; if a rule stops
-    /// it then, it is contained by a flow block (the event says so).
+    /// it then, the frame completing it is dropped and its flow blocked ([`Counters::blocked_dropped`]).
     pub hold_expired_forwarded: u64,
     /// Frames repeating a piece still held (a retransmission), dropped so the receiver gets the
     /// piece only with its rewrite.
@@ -153,7 +155,7 @@ impl Counters {
         self.received += o.received;
         self.forwarded += o.forwarded;
         self.dropped += o.dropped;
-        self.blocked_forwarded += o.blocked_forwarded;
+        self.blocked_dropped += o.blocked_dropped;
         self.neutralized += o.neutralized;
         self.retransmissions_neutralized += o.retransmissions_neutralized;
         self.uninspected_forwarded += o.uninspected_forwarded;
@@ -405,6 +407,8 @@ pub fn start(
             rewritten_order: std::collections::VecDeque::new(),
             holds: hold::Holds::default(),
             tcp_holds: HashMap::new(),
+            tcp_rewritten: HashMap::new(),
+            tcp_rewritten_order: std::collections::VecDeque::new(),
             held: HashMap::new(),
             released: Vec::new(),
             delivered: HashMap::new(),
@@ -443,6 +447,11 @@ struct Worker {
     /// Diameter over TCP: per direction, the segments held because they carry bytes no judged
     /// message covers yet (an incomplete message, or beyond a gap).
     tcp_holds: HashMap<FlowKey, TcpHold>,
+    /// Diameter over TCP: per direction, the bytes rewritten (sequence number, new byte), for
+    /// retransmissions; at most [`REWRITTEN_MAX`] per direction and `REWRITTEN_MAX / 16`
+    /// directions, the oldest forgotten first.
+    tcp_rewritten: HashMap<FlowKey, Vec<(u32, u8)>>,
+    tcp_rewritten_order: std::collections::VecDeque<FlowKey>,
     held: HashMap<u64, (libc::xdp_desc, Sent)>,
     /// Held frames whose messages are complete or failed: sent (`Some`) or dropped (`None`) by
     /// the run loop, before the frame being judged.
@@ -581,7 +590,6 @@ enum Sent {
     Judged,
     Neutralized,
     Retransmission,
-    Blocked,
     Uninspected,
 }
 
@@ -643,7 +651,6 @@ impl Worker {
                             Sent::Judged => self.counters.forwarded += 1,
                             Sent::Neutralized => self.counters.neutralized += 1,
                             Sent::Retransmission => self.counters.retransmissions_neutralized += 1,
-                            Sent::Blocked => self.counters.blocked_forwarded += 1,
                             Sent::Uninspected => self.counters.uninspected_forwarded += 1,
                         }
                     }
@@ -746,6 +753,7 @@ impl Worker {
         let mut techniques = Vec::new();
         // SCTP pieces of messages split over chunks: held until whole (hold.rs).
         let mut admitted = if proto == 132 { self.admit(d, key, peer_id) } else { None };
+        let mut unreachable = false;
         let tcp_admit = if proto == 6 { self.tcp_admit(d, key) } else { None };
         // The frame's fate when holding decided it (a duplicate of a held piece, a bound).
         let mut forced = None;
@@ -822,7 +830,12 @@ impl Worker {
                 if techniques.is_empty() {
                     techniques.push("none (no_target)".into());
                 }
-                Fate::Forward(Sent::Blocked)
+                // The rewrite cannot reach the message: the frame that completes it does not
+                // go on, so the receiver never has it whole (review of stop 17: forwarding it
+                // delivered the message).
+                unreachable = true;
+                self.counters.blocked_dropped += 1;
+                Fate::Drop
             } else {
                 Fate::Forward(Sent::Neutralized)
             }
@@ -843,30 +856,48 @@ impl Worker {
             }
             if a.holds > 0 {
                 // Kept until its messages are whole; counted as judged or neutralized when sent.
-                if let Fate::Forward(how) = fate {
-                    self.held.insert(d.addr, (*d, how));
+                match fate {
+                    Fate::Forward(how) => {
+                        self.held.insert(d.addr, (*d, how));
+                    }
+                    // Dropped: the messages it has pieces of cannot complete either.
+                    _ => {
+                        // Those with pieces held elsewhere go as their peer fails, reported;
+                        // those begun in this frame only go with it.
+                        let gone: Vec<hold::Held> = self
+                            .holds
+                            .release_frame(d.addr)
+                            .into_iter()
+                            .filter(|m| m.pieces.iter().any(|(a, _)| *a != d.addr))
+                            .collect();
+                        if !gone.is_empty() {
+                            self.fail_held(&gone, Some(d.addr), Some("a frame with a piece of it was dropped"), events);
+                        }
+                    }
                 }
             }
         }
         for mut ev in found {
             match (&ev.action, fate) {
+                // Dropped because the rewrite could not reach it: contain by flow too.
+                (&Action::BlockMessage { key, ttl_s, rule, .. }, _) if unreachable => {
+                    (self.sink.blocks)(Action::BlockFlow { key, ttl_s, rule })
+                }
+                (a @ Action::BlockFlow { .. }, _) if unreachable => (self.sink.blocks)(a.clone()),
                 // The message is stopped: its flow is not (the next message is judged alone).
                 (
                     Action::BlockFlow { .. } | Action::BlockMessage { .. },
                     Fate::Drop | Fate::Forward(Sent::Neutralized),
                 ) => {}
-                // Not stopped (the neutralizer could not reach it): contain by flow.
-                (&Action::BlockMessage { key, ttl_s, rule, .. }, _) => {
-                    (self.sink.blocks)(Action::BlockFlow { key, ttl_s, rule })
-                }
+                (Action::BlockMessage { .. }, _) => {}
                 (Action::Alert, _) => {}
                 (a, _) => (self.sink.blocks)(a.clone()),
             }
             let stopped = stops_message(&ev);
             ev.json["inpath"] = serde_json::json!(match fate {
+                Fate::Drop if stopped && unreachable => "dropped (not neutralized; block pushed down)",
                 Fate::Drop if stopped => "dropped",
                 Fate::Forward(Sent::Neutralized) if stopped => "neutralized",
-                Fate::Forward(Sent::Blocked) if stopped => "forwarded (not neutralized; block pushed down)",
                 _ => "forwarded",
             });
             if stopped && !techniques.is_empty() {
@@ -902,13 +933,25 @@ impl Worker {
             .is_some_and(|h| h.segs.iter().any(|&(_, s, l, _)| seq_after(end, s) && seq_after(s.wrapping_add(l), seq)));
         let from = h.map(|h| h.from);
         let mut rewritten_again = false;
-        if !duplicate && let Some(p) = self.delivered.get(&(key, seq)).filter(|p| !p.is_empty()) {
-            let patches: Vec<(usize, Vec<u8>)> = p.iter().map(|(o, b)| (payload.start + o, vec![*b])).collect();
-            if let Some(f) = self.pair.umem.bytes_mut(d.addr, d.len) {
-                rewritten_again = neutralize::tcp_patch(f, &patches).is_ok();
-                if rewritten_again {
-                    self.counters.hold_retransmissions += 1;
-                }
+        // Bytes rewritten before, by their sequence number: a retransmission gets them again
+        // wherever it starts (a sender may coalesce or split what it resends; review M2).
+        let patches: Vec<(usize, Vec<u8>)> = self
+            .tcp_rewritten
+            .get(&key)
+            .map(|v| {
+                v.iter()
+                    .filter(|(sq, _)| !seq_after(seq, *sq) && seq_after(end, *sq))
+                    .map(|(sq, b)| (payload.start + sq.wrapping_sub(seq) as usize, vec![*b]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !duplicate
+            && !patches.is_empty()
+            && let Some(f) = self.pair.umem.bytes_mut(d.addr, d.len)
+        {
+            rewritten_again = neutralize::tcp_patch(f, &patches).is_ok();
+            if rewritten_again {
+                self.counters.hold_retransmissions += 1;
             }
         }
         Some(TcpAdmit { seq, payload, from, duplicate, rewritten_again })
@@ -980,12 +1023,20 @@ impl Worker {
             if let Some(h) = self.held.get_mut(&addr) {
                 h.1 = Sent::Neutralized;
             }
-            // A retransmission of this segment gets the same bytes.
-            let k = (key, s);
-            if !self.delivered.contains_key(&k) {
-                self.delivered_order.push_back(k);
+            // A retransmission of these bytes gets the same ones, by sequence number.
+            if !self.tcp_rewritten.contains_key(&key) {
+                self.tcp_rewritten_order.push_back(key);
             }
-            self.delivered.entry(k).or_default().extend(patches.iter().map(|(o, b)| (o - poff, b[0])));
+            let v = self.tcp_rewritten.entry(key).or_default();
+            v.extend(patches.iter().map(|(o, b)| (s.wrapping_add((o - poff) as u32), b[0])));
+            if v.len() > REWRITTEN_MAX {
+                v.drain(..v.len() - REWRITTEN_MAX);
+            }
+        }
+        // Directions remembered: at most REWRITTEN_MAX / 16, the first rewritten forgotten first.
+        while self.tcp_rewritten.len() > REWRITTEN_MAX / 16 {
+            let Some(k) = self.tcp_rewritten_order.pop_front() else { break };
+            self.tcp_rewritten.remove(&k);
         }
         done
     }
@@ -1020,6 +1071,13 @@ impl Worker {
         let (gone, kept): (Vec<_>, Vec<_>) =
             h.segs.iter().copied().partition(|&(_, s, l, _)| !seq_after(s.wrapping_add(l), from));
         h.segs = kept;
+        // Progress (segments went on) restarts the clock: on a busy connection whose messages
+        // keep straddling segments the list never empties, and the oldest held is recent.
+        if !gone.is_empty() && !h.segs.is_empty() {
+            h.since = Some(std::time::Instant::now());
+        } else if h.segs.is_empty() {
+            h.since = None;
+        }
         let over = h.segs.len() > MAX_TCP_HELD_SEGMENTS || self.held.len() > hold::MAX_HELD_FRAMES;
         if h.segs.is_empty() {
             self.tcp_holds.remove(&key);
@@ -1096,7 +1154,7 @@ impl Worker {
                 "decision": if open { "passed uninspected" } else { "dropped" },
                 "action": if open { "none" } else { "drop" },
                 "on_overload": if self.fail_open.contains(&peer_id) { "fail-open" } else { "fail-closed" },
-                "inpath": if late { "head forwarded before judged (blocked later: contained by flow)" } else if open { "forwarded uninspected" } else { "dropped" },
+                "inpath": if late { "head forwarded before judged (if blocked when whole: its last piece dropped, flow blocked)" } else if open { "forwarded uninspected" } else { "dropped" },
                 "flow": {"src": ip_of(&key.src), "dst": ip_of(&key.dst), "proto": 6, "sport": u16::from_be(key.sport), "dport": u16::from_be(key.dport)},
                 "fields": {
                     "what": format!("{n} TCP segments of a Diameter message were not judged whole: {why}"),
@@ -1172,7 +1230,7 @@ impl Worker {
                     "decision": if open { "passed uninspected" } else { "dropped" },
                     "action": if open { "none" } else { "drop" },
                     "on_overload": if self.fail_open.contains(&m.peer_id) { "fail-open" } else { "fail-closed" },
-                    "inpath": if late { "head forwarded before judged (blocked later: contained by flow)" } else if open { "forwarded uninspected" } else { "dropped" },
+                    "inpath": if late { "head forwarded before judged (if blocked when whole: its last piece dropped, flow blocked)" } else if open { "forwarded uninspected" } else { "dropped" },
                     "flow": {"src": src, "dst": dst, "proto": 132, "sport": u16::from_be(m.flow.sport), "dport": u16::from_be(m.flow.dport)},
                     "fields": {
                         "what": format!("an SCTP message split over {} chunks was not judged whole: {why}", m.pieces.len()),

@@ -209,12 +209,24 @@ fn sctp_rewrites(
         if len < 4 || at + len > pkt.len() {
             break;
         }
+        // The receiver discards the rest of the packet at an unknown chunk whose action bits
+        // are 00 or 01 (RFC 9260 section 3.2): so does the walk, as the engine's.
+        if filter_dpi::sctp::unknown_chunk_stops(kind) {
+            break;
+        }
         let chunk_tsn = be32(pkt, at + 4).unwrap_or(0);
-        if kind == 0 && flags & 0x03 == 0x03 && len > 16 && tsn(chunk_tsn) {
-            let ppid = be32(pkt, at + 12).ok_or(NotDone::Truncated)?;
-            let user = &pkt[at + 16..at + len];
+        // A whole message in one DATA chunk, or in one I-DATA chunk (RFC 8260: its PPID is at
+        // offset 16 when B is set, its user data at 20).
+        let (ppid_at, data_at) = match kind {
+            0 => (12, 16),
+            64 => (16, 20),
+            _ => (0, 0),
+        };
+        if data_at != 0 && flags & 0x03 == 0x03 && len > data_at && tsn(chunk_tsn) {
+            let ppid = be32(pkt, at + ppid_at).ok_or(NotDone::Truncated)?;
+            let user = &pkt[at + data_at..at + len];
             let before = todo.len();
-            message_rewrites(ppid, user, off + at + 16, map_op, diameter_cmd, fallback, &mut todo);
+            message_rewrites(ppid, user, off + at + data_at, map_op, diameter_cmd, fallback, &mut todo);
             for r in &mut todo[before..] {
                 r.seq = chunk_tsn;
             }
@@ -318,6 +330,9 @@ pub fn sctp_pieces(frame: &[u8]) -> Result<Vec<Piece>, NotDone> {
         let (kind, flags) = (pkt[at], pkt[at + 1]);
         let len = be16(pkt, at + 2).ok_or(NotDone::Truncated)? as usize;
         if len < 4 || at + len > pkt.len() {
+            break;
+        }
+        if filter_dpi::sctp::unknown_chunk_stops(kind) {
             break;
         }
         let (begin, end, unordered) = (flags & 0x02 != 0, flags & 0x01 != 0, flags & 0x04 != 0);
@@ -908,6 +923,33 @@ mod tests {
         let r = user_message(3, &global_op_ati(), |op| op == 71, |_| false);
         assert_eq!((r.len(), r[0].offset), (1, 3));
         assert!(user_message(3, &sai, |op| op == 71, |_| false).is_empty());
+    }
+
+    /// Review of stop 17: H4 (a whole message in one I-DATA chunk) and recipe C (chunks after
+    /// an unknown chunk with action bits 00, which the receiver discards).
+    #[test]
+    fn a_whole_i_data_message_is_rewritten_and_chunks_after_an_unknown_one_are_not_seen() {
+        let user = m3ua(&tcap_begin(71));
+        let mut idata = vec![64, 0x03];
+        idata.extend_from_slice(&((20 + user.len()) as u16).to_be_bytes());
+        idata.extend_from_slice(&9u32.to_be_bytes()); // TSN
+        idata.extend_from_slice(&[0, 1, 0, 0]); // stream 1, reserved
+        idata.extend_from_slice(&0u32.to_be_bytes()); // MID
+        idata.extend_from_slice(&3u32.to_be_bytes()); // PPID (B set)
+        idata.extend_from_slice(&user);
+        while !idata.len().is_multiple_of(4) {
+            idata.push(0);
+        }
+        let mut f = sctp_frame(vec![idata]);
+        let done = sctp(&mut f, |op| op == 71, |_| false).unwrap();
+        assert_eq!(done.iter().map(|r| r.technique.as_str()).collect::<Vec<_>>(), ["map-opcode 71->127"]);
+        assert!(crc_ok(&f));
+        // An unknown chunk type 0x3f (action bits 00) before a fragment: the walk stops there.
+        let unknown = vec![0x3f, 0, 0, 4];
+        let f = sctp_frame(vec![unknown, data(5, 0, 3, &user)]);
+        assert_eq!(sctp_pieces(&f).unwrap(), vec![]);
+        let mut g = f.clone();
+        assert_eq!(sctp(&mut g, |op| op == 71, |_| false), Err(NotDone::NoTarget));
     }
 
     #[test]

@@ -1261,6 +1261,9 @@ impl Engine {
         if pushed.urgent {
             self.count("tcp.urgent");
         }
+        if pushed.challenged {
+            self.count("tcp.challenged");
+        }
         if pushed.skipped > 0 {
             self.count("tcp.skipped_before_first_message");
         }

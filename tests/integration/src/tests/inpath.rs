@@ -419,6 +419,98 @@ fn a_message_without_a_reachable_code_gets_an_unsupported_m3ua_type() {
     assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 0);
 }
 
+/// A blocked message the rewrite cannot reach is not completed (review of stop 17, H1): the
+/// ATI's last piece (with the operation code) is sent first, its first piece second. The last
+/// piece has no beginning held, so it goes on; the first completes the message in the engine,
+/// which stops it, but the code is in a piece already gone: the first piece is dropped, so the
+/// core never has the whole message, and the association is blocked (containment).
+#[test]
+fn a_blocked_message_the_rewrite_cannot_reach_is_never_completed() {
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-unreachable");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let cap = Capture::start(&lab.core_ns, &lab.core_if);
+    let tx = lab.lab.sender();
+    let ati = packets::m3ua_sccp_from(&packets::tcap_begin_invoke(71, 29, 3, &packets::map_ati_arg()), "4477859999");
+    let op = ati.windows(3).position(|w| w == [0x02, 0x01, 71]).unwrap() + 2;
+    let first = sctp_frame(vec![piece(2, 1, 0x02, &ati[..op - 10])]);
+    let last = sctp_frame(vec![piece(3, 1, 0x01, &ati[op - 10..])]);
+    for f in [&last, &first] {
+        tx.send(f);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let got: Vec<Vec<u8>> = cap
+        .finish(Duration::from_millis(400), Duration::from_secs(5))
+        .into_iter()
+        .filter(|f| f.len() > 34 && f[12..14] == [8, 0] && f[23] == 132)
+        .collect();
+    assert_eq!(got, vec![last.clone()], "only the orphan last piece reached the core: {:?}", events(&d));
+    let ev = events(&d);
+    let hit: Vec<_> = ev.iter().filter(|e| e["rule"] == "ss7-category1").collect();
+    assert_eq!(hit.len(), 1, "{ev:?}");
+    assert_eq!(hit[0]["inpath"], "dropped (not neutralized; block pushed down)");
+    let w = &control_stats(&d)["inpath_daemon"];
+    assert_eq!((w["blocked_dropped"].as_u64(), w["hold_orphans"].as_u64()), (Some(1), Some(1)), "{w}");
+    // The retransmitted first piece meets the flow block in XDP.
+    tx.send(&first);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 1);
+}
+
+/// A TCP segment from the partner to the core's Diameter port with sequence number `seq`.
+fn tcp_seg(seq: u32, payload: &[u8]) -> Vec<u8> {
+    let f = Frame::new(
+        IC_PARTNER.parse().unwrap(),
+        CORE_ADDR.parse().unwrap(),
+        L4::Tcp { sport: 40000, dport: 3868, payload: payload.to_vec() },
+    );
+    let mut l4 = f.l4_bytes();
+    l4[4..8].copy_from_slice(&seq.to_be_bytes());
+    l4[16..18].fill(0);
+    let (s, d): (std::net::Ipv4Addr, std::net::Ipv4Addr) = (IC_PARTNER.parse().unwrap(), CORE_ADDR.parse().unwrap());
+    let mut pseudo = [s.octets(), d.octets()].concat();
+    pseudo.extend_from_slice(&[0, 6]);
+    pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    let sum = packets::checksum(&[&pseudo, &l4]);
+    l4[16..18].copy_from_slice(&sum.to_be_bytes());
+    f.with_l4(&l4)
+}
+
+/// A retransmission of a neutralized Diameter request gets the same rewrite even when it does
+/// not start where the original did (a sender may coalesce or split what it resends; review of
+/// stop 17, M2): the rewritten bytes are remembered by sequence number.
+#[test]
+fn a_shifted_retransmission_of_a_neutralized_request_is_rewritten_again() {
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-tcp-rtx");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let d = start(&lab, &policy);
+    let cap = Capture::start(&lab.core_ns, &lab.core_if);
+    let tx = lab.lab.sender();
+    let plr = packets::diameter_message_from(8388620, 16777255, "gmlc.rogue.example.invalid");
+    let first = tcp_seg(1000, &plr);
+    let shifted = tcp_seg(996, &[[0u8; 4].as_slice(), &plr].concat());
+    for f in [&first, &shifted] {
+        tx.send(f);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got: Vec<Vec<u8>> = cap
+        .finish(Duration::from_millis(400), Duration::from_secs(5))
+        .into_iter()
+        .filter(|f| f.len() > 54 && f[12..14] == [8, 0] && f[23] == 6)
+        .collect();
+    assert_eq!(got.len(), 2, "{:?}", events(&d));
+    // Ethernet 14 + IPv4 20 + TCP 20: the payload; the Command-Code at 5..8 of the message.
+    let p = 54;
+    assert_eq!(&got[0][p + 5..p + 8], &[0xff, 0xff, 0xfe], "the original, neutralized");
+    assert_eq!(&got[1][p + 9..p + 12], &[0xff, 0xff, 0xfe], "the shifted retransmission, the same bytes");
+    assert_eq!(&got[1][p + 12..], &plr[8..], "the rest unchanged");
+    let w = &control_stats(&d)["inpath_daemon"];
+    assert_eq!(w["hold_retransmissions"], 1, "{w}");
+}
+
 /// A DATA chunk carrying one piece of a user message (flags: B 0x02, E 0x01).
 fn piece(tsn: u32, ssn: u16, flags: u8, user: &[u8]) -> Vec<u8> {
     let mut c = data(tsn, ssn, 3, user);
@@ -490,7 +582,10 @@ fn a_map_operation_split_over_chunks_is_held_and_neutralized_whole() {
     assert_eq!(hit[0]["technique"][0], "map-opcode 71->127");
     let late: Vec<_> = ev.iter().filter(|e| e["rule"] == "inspection-overload").collect();
     assert_eq!(late.len(), 1, "{ev:?}");
-    assert_eq!(late[0]["inpath"], "head forwarded before judged (blocked later: contained by flow)");
+    assert_eq!(
+        late[0]["inpath"],
+        "head forwarded before judged (if blocked when whole: its last piece dropped, flow blocked)"
+    );
     assert_eq!(d.stats().cell(Reason::FlowBlocked, Class::Sigtran), 0, "the association is not blocked");
 }
 

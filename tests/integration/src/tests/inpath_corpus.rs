@@ -529,7 +529,7 @@ fn every_ss7_case_on_a_live_sctp_association() {
     assert_eq!(s.cell(Reason::FlowBlocked, Class::Sigtran), 0, "the association was never blocked");
     let w = worker(&d);
     assert_eq!(w["neutralized"].as_u64(), Some(attacks as u64), "{w}");
-    assert_eq!((w["uninspected_dropped"].as_u64(), w["blocked_forwarded"].as_u64()), (Some(0), Some(0)), "{w}");
+    assert_eq!((w["uninspected_dropped"].as_u64(), w["blocked_dropped"].as_u64()), (Some(0), Some(0)), "{w}");
 
     // The split ATI, on an association of its own: legitimate, the ATI in two DATA chunks (B,
     // then E, in two packets), legitimate.
@@ -561,7 +561,7 @@ fn split_ss7(d: &Daemon, client: &Value, core: &[Value], before: &(sigwall::stat
     assert_eq!(ati["inpath"], "neutralized", "{ati}");
     let w = worker(d);
     let delta = |k: &str| w[k].as_u64().unwrap() - before.1[k].as_u64().unwrap();
-    assert_eq!((delta("held_messages"), delta("blocked_forwarded")), (1, 0), "{w}");
+    assert_eq!((delta("held_messages"), delta("blocked_dropped")), (1, 0), "{w}");
     let s = d.stats();
     assert_eq!(
         s.cell(Reason::FlowBlocked, Class::Sigtran),
@@ -781,7 +781,7 @@ fn every_diameter_case_on_a_kernel_tcp_connection() {
         "no connection or peer blocked"
     );
     let w = worker(&d);
-    assert_eq!((w["uninspected_dropped"].as_u64(), w["blocked_forwarded"].as_u64()), (Some(0), Some(0)), "{w}");
+    assert_eq!((w["uninspected_dropped"].as_u64(), w["blocked_dropped"].as_u64()), (Some(0), Some(0)), "{w}");
 
     // The split PLR: legitimate, the PLR in two segments, legitimate, DWR.
     let gap = cases.iter().find(|(_, k, _)| matches!(k, Split(_))).unwrap();
@@ -813,7 +813,7 @@ fn split_diameter(d: &Daemon, got: &Delivered, before: &(sigwall::stats::Snapsho
     assert!(plr.iter().all(|p| p == "neutralized"), "{ev:#?}");
     let w = worker(d);
     let delta = |k: &str| w[k].as_u64().unwrap() - before.1[k].as_u64().unwrap();
-    assert_eq!(delta("blocked_forwarded"), 0, "{w}");
+    assert_eq!(delta("blocked_dropped"), 0, "{w}");
     assert!(delta("held_segments") >= 1, "{w}");
     let s = d.stats();
     assert_eq!(
