@@ -950,7 +950,11 @@ mod tests {
             let d = &data[..len];
             assert_eq!(crc32c(&[d]), bytewise(&[d]), "length {len}");
             let cut = len / 3;
-            assert_eq!(crc32c(&[&d[..cut], &[0; 4], &d[cut..]]), bytewise(&[&d[..cut], &[0; 4], &d[cut..]]), "parts {len}");
+            assert_eq!(
+                crc32c(&[&d[..cut], &[0; 4], &d[cut..]]),
+                bytewise(&[&d[..cut], &[0; 4], &d[cut..]]),
+                "parts {len}"
+            );
         }
     }
 

@@ -250,11 +250,11 @@ pub fn gen_seq(ctx: XdpContext) -> u32 {
     }
     // SAFETY: as above.
     unsafe { *seq = k + 1 };
-    if cfg[4] != 0 {
-        if let Some(ts) = SENT_TS.get_ptr_mut((k as u32) & (SENT_SLOTS - 1)) {
-            // SAFETY: an array slot.
-            unsafe { *ts = now };
-        }
+    if cfg[4] != 0
+        && let Some(ts) = SENT_TS.get_ptr_mut((k as u32) & (SENT_SLOTS - 1))
+    {
+        // SAFETY: an array slot.
+        unsafe { *ts = now };
     }
     let Some((field, sum)) = layout(cfg[0]) else {
         return xdp_action::XDP_TX;

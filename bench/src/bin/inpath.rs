@@ -267,6 +267,12 @@ fn on_cpu_ns(pid: u32, tid: i32) -> u64 {
         .unwrap_or(0)
 }
 
+/// What a run does with the generator: (bench, kind, prepared frame, first sequence index).
+type RunFn<'a> = dyn FnMut(&mut Bench, u64, &[u8], u64) + 'a;
+
+/// One latency run: p50 and p99 in us, frames timed, frames sent.
+type LatencySample = (f64, f64, u64, u64);
+
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
     assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
@@ -664,7 +670,7 @@ fn main() {
     let mut next: std::collections::HashMap<(u64, &'static str), u64> = Default::default();
     // Per flow (protocol, source): the next sequence index, so each association or connection
     // stays contiguous across runs; the generator's GEN_SEQ is set to it before each run.
-    let mut run_with = |b: &mut Bench, p: Proto, src: &'static str, f: &mut dyn FnMut(&mut Bench, u64, &[u8], u64)| {
+    let mut run_with = |b: &mut Bench, p: Proto, src: &'static str, f: &mut RunFn| {
         let frame = p.frame(src);
         let k = next.entry((p.kind(), src)).or_insert(0);
         f(b, p.kind(), &frame, *k);
@@ -751,7 +757,7 @@ fn main() {
 
     // ---- 2. latency, one daemon, inspected and uninspected peers interleaved
     let loads = [0.1, 0.5];
-    let mut lat: std::collections::HashMap<(Proto, usize, bool), Vec<(f64, f64, u64, u64)>> = Default::default();
+    let mut lat: std::collections::HashMap<(Proto, usize, bool), Vec<LatencySample>> = Default::default();
     if part("latency") {
         let (mut d, _, _) = start_daemon(&c.sigwall);
         for run in 0..c.runs {
@@ -927,9 +933,8 @@ Latency histogram in 256 ns buckets up to 4,194 us: a figure of 4,194 means at l
         for (li, load) in loads.iter().enumerate() {
             let ins = &lat[&(p, li, true)];
             let un = &lat[&(p, li, false)];
-            let st = |v: &[(f64, f64, u64, u64)], f: fn(&(f64, f64, u64, u64)) -> f64| {
-                Stats::of(&v.iter().map(f).collect::<Vec<_>>())
-            };
+            let st =
+                |v: &[LatencySample], f: fn(&LatencySample) -> f64| Stats::of(&v.iter().map(f).collect::<Vec<_>>());
             let add50: Vec<f64> = ins.iter().zip(un).map(|(a, b)| a.0 - b.0).collect();
             let add99: Vec<f64> = ins.iter().zip(un).map(|(a, b)| a.1 - b.1).collect();
             let (a50, a99) = (Stats::of(&add50), Stats::of(&add99));

@@ -10,12 +10,12 @@
 //!    XDP_DROP, XDP_PASS + nftables) and an allowed peer's loss meanwhile;
 //! 4. `control`: `sigwall peer add` latency and a 100,000-prefix swap;
 //! 5. `dpi`: deep inspection, decode + rules against tshark on the test captures, and the
-//!    inspection ring buffer's events per second;
-//! 5b. `inpath`: in-path mode (issue 9) on three namespaces: inspected messages per second
-//!    through one worker against a bare AF_XDP forwarder, added latency at 10 % and 50 % of that
-//!    rate against the uninspected path, uninspected forwarding against a bare XDP_REDIRECT and
-//!    a Linux bridge with nftables; `SIGWALL_BENCH_COMPARE=<sigwall binary>` adds that binary's
-//!    inspected rate, measured in the same run (before and after a change);
+//!    inspection ring buffer's events per second; then (step 5b) `inpath`: in-path mode (issue
+//!    9) on three namespaces: inspected messages per second through one worker against a bare
+//!    AF_XDP forwarder, added latency at 10 % and 50 % of that rate against the uninspected
+//!    path, uninspected forwarding against a bare XDP_REDIRECT and a Linux bridge with
+//!    nftables; `SIGWALL_BENCH_COMPARE=<sigwall binary>` adds that binary's inspected rate,
+//!    measured in the same run (before and after a change);
 //! 6. the criterion micro-benchmarks (bench/benches, full run only);
 //! 7. [`report`]: report.md and the summary.
 //!
