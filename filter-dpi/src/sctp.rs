@@ -364,14 +364,48 @@ const fn crc32c_table() -> [u32; 256] {
     t
 }
 
-static CRC32C_TABLE: [u32; 256] = crc32c_table();
+/// Slicing-by-8 tables: `[0]` is the byte-at-a-time table, `[k][i]` the CRC of byte `i`
+/// followed by `k` zero bytes, so eight bytes take eight lookups and no loop-carried shift per
+/// byte (about a quarter of the byte-at-a-time time; every SCTP packet inspected in path is
+/// checked, and a neutralized one is checksummed again).
+const fn crc32c_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    t[0] = crc32c_table();
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+}
+
+static CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
 
 /// CRC32c (Castagnoli) over the concatenation of `parts`.
 pub fn crc32c(parts: &[&[u8]]) -> u32 {
+    let t = &CRC32C_TABLES;
     let mut crc = !0u32;
     for part in parts {
-        for &b in *part {
-            crc = CRC32C_TABLE[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+        let mut words = part.chunks_exact(8);
+        for w in &mut words {
+            let lo = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) ^ crc;
+            let hi = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
+            crc = t[7][(lo & 0xff) as usize]
+                ^ t[6][((lo >> 8) & 0xff) as usize]
+                ^ t[5][((lo >> 16) & 0xff) as usize]
+                ^ t[4][(lo >> 24) as usize]
+                ^ t[3][(hi & 0xff) as usize]
+                ^ t[2][((hi >> 8) & 0xff) as usize]
+                ^ t[1][((hi >> 16) & 0xff) as usize]
+                ^ t[0][(hi >> 24) as usize];
+        }
+        for &b in words.remainder() {
+            crc = t[0][((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
         }
     }
     !crc
@@ -899,6 +933,31 @@ mod tests {
 
     /// A packet built by scapy (an independent encoder): its CRC32c checks, one flipped byte
     /// anywhere does not.
+    #[test]
+    fn crc32c_by_eight_matches_byte_at_a_time() {
+        let bytewise = |parts: &[&[u8]]| {
+            let t = crc32c_table();
+            let mut crc = !0u32;
+            for p in parts {
+                for &b in *p {
+                    crc = t[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+                }
+            }
+            !crc
+        };
+        let data: Vec<u8> = (0u32..300).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for len in 0..data.len() {
+            let d = &data[..len];
+            assert_eq!(crc32c(&[d]), bytewise(&[d]), "length {len}");
+            let cut = len / 3;
+            assert_eq!(
+                crc32c(&[&d[..cut], &[0; 4], &d[cut..]]),
+                bytewise(&[&d[..cut], &[0; 4], &d[cut..]]),
+                "parts {len}"
+            );
+        }
+    }
+
     #[test]
     fn crc32c_matches_scapy() {
         let hex = "0b590b59deadbeeff6fd42de0003001500000007000100020000000368656c6c6f000000";

@@ -9,7 +9,18 @@
 //! - `pass_count`: one per-CPU counter, then XDP_PASS: put in front of an nftables netdev-ingress
 //!   rule set so the veth accepts XDP_TX frames and the frames that reach the stack are counted;
 //! - `gen_tx`: returns XDP_TX. Run with BPF_PROG_TEST_RUN in live-frames mode on one veth end,
-//!   it is the traffic generator of the end-to-end benchmark (each run transmits the test frame).
+//!   it is the traffic generator of the end-to-end benchmark (each run transmits the test frame);
+//! - `gen_seq`: the in-path benchmark's generator: `gen_tx`, but each frame gets the next value of
+//!   a sequence field (SCTP TSN, TCP sequence number, GTPv2-C sequence number) with its checksum
+//!   updated, so that an SCTP association or TCP connection advances as a live one does (the
+//!   same TSN over and over would be judged a retransmission, not decoded); optionally records
+//!   the send time of each frame in `SENT_TS`;
+//! - `core_count`: on the core end of the in-path lab: counts what arrives and, when stamping,
+//!   the latency since `gen_seq` sent it (`LAT_HIST`), then XDP_DROP;
+//! - `redirect_dev`: the bare XDP_REDIRECT through a devmap (`FWD_DEV`, keyed by the ingress
+//!   ifindex): the floor of in-path forwarding;
+//! - `xsk_all`: every frame into the AF_XDP socket of its RX queue (`BENCH_XSKS`): with the
+//!   bench's own forwarding loop, the floor of an AF_XDP worker (copy mode on veth).
 #![no_std]
 #![no_main]
 // Inline assembly for one-instruction packet loads at any alignment (see `floor`).
@@ -19,8 +30,9 @@ use core::arch::asm;
 
 use aya_ebpf::{
     bindings::xdp_action,
+    helpers::bpf_ktime_get_ns,
     macros::{map, xdp},
-    maps::{LpmTrie, PerCpuArray, lpm_trie::Key},
+    maps::{Array, DevMapHash, LpmTrie, PerCpuArray, XskMap, lpm_trie::Key},
     programs::XdpContext,
 };
 
@@ -121,6 +133,243 @@ pub fn pass_count(_ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn gen_tx(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_TX
+}
+
+/// The generator's configuration (one entry, written by the bench), u64 words: [0] kind (0: no
+/// rewrite, 1: SCTP TSN + CRC32c, 2: TCP sequence number + checksum, 3: GTPv2-C sequence
+/// number (no TEID) + UDP checksum; all untagged IPv4 without options), [1] the field's value
+/// in the prepared frame, [2] the step per frame, [3] the checksum in the prepared frame
+/// (CRC32c as stored, little-endian; the 16-bit checksums in host order), [4] 1 to stamp send
+/// times, [5] the time (`bpf_ktime_get_ns`) from which nothing is sent, [6] at most this many
+/// frames sent and not yet arrived at the core (0: no limit; a closed loop), [7] `GEN_SEQ` and
+/// [8] `ARRIVED` when the configuration was written, [9] one frame per this many ns from [10]
+/// (0: no pacing), [11..43] for kind 1, what each bit of (field XOR its first value) flips in
+/// the CRC32c. A frame not sent is dropped here and takes no sequence number.
+#[map]
+static GEN_CFG: Array<[u64; 44]> = Array::with_max_entries(1, 0);
+
+/// Frames sent so far (the generator runs on one CPU).
+#[map]
+static GEN_SEQ: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Send time of frame k at [k % SENT_SLOTS].
+#[map]
+static SENT_TS: Array<u64> = Array::with_max_entries(SENT_SLOTS, 0);
+const SENT_SLOTS: u32 = 1 << 16;
+
+/// The closed loop's own state: [0] `ARRIVED` when last seen changing, [1] when, [2] frames
+/// written off as lost (nothing arrived for `STALL_NS` with the loop full), [3] how often.
+#[map]
+static GEN_STATE: Array<[u64; 4]> = Array::with_max_entries(1, 0);
+const STALL_NS: u64 = 100_000_000;
+
+/// Frames that reached the core end (all CPUs, atomic): the generator's closed loop reads it.
+#[map]
+static ARRIVED: Array<u64> = Array::with_max_entries(1, 0);
+
+/// The core end's configuration: [0] kind, [1] first value, [2] step, [3] 1 to measure
+/// latency, [4..6] the window in which arrivals are counted in `CORE_COUNT[2]`.
+#[map]
+static CORE_CFG: Array<[u64; 8]> = Array::with_max_entries(1, 0);
+
+/// Frames that reached the core end: slot 0 all, slot 1 the stamped ones measured, slot 2 those
+/// inside the window.
+#[map]
+static CORE_COUNT: PerCpuArray<u64> = PerCpuArray::with_max_entries(3, 0);
+
+/// Latency histogram: bucket i counts latencies in [i * 256 ns, (i + 1) * 256 ns); the last one
+/// everything from about 4.2 ms on.
+#[map]
+static LAT_HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LAT_BUCKETS, 0);
+const LAT_BUCKETS: u32 = 1 << 14;
+
+#[map]
+static FWD_DEV: DevMapHash = DevMapHash::with_max_entries(4, 0);
+
+#[map]
+static BENCH_XSKS: XskMap = XskMap::with_max_entries(64, 0);
+
+/// The end of the furthest field `layout` names (a GTPv2-C Echo Request frame is 55 bytes).
+const FIELDS_END: usize = 54;
+
+/// Where each kind keeps its sequence field and checksum (packet offsets: Ethernet 14 + IPv4
+/// 20 + the transport's own).
+#[inline(always)]
+fn layout(kind: u64) -> Option<(usize, usize)> {
+    match kind {
+        // SCTP: common header 12 + chunk header 4 -> TSN; CRC32c at SCTP offset 8.
+        1 => Some((34 + 16, 34 + 8)),
+        // TCP: sequence number at 4, checksum at 16.
+        2 => Some((34 + 4, 34 + 16)),
+        // UDP 8 + GTPv2-C without TEID: the sequence number's word at 4; UDP checksum at 6.
+        3 => Some((34 + 8 + 4, 34 + 6)),
+        _ => None,
+    }
+}
+
+#[xdp]
+pub fn gen_seq(ctx: XdpContext) -> u32 {
+    let (Some(cfg), Some(seq), Some(arrived)) = (GEN_CFG.get(0), GEN_SEQ.get_ptr_mut(0), ARRIVED.get_ptr(0)) else {
+        return xdp_action::XDP_DROP;
+    };
+    // SAFETY: bpf_ktime_get_ns has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now >= cfg[5] {
+        return xdp_action::XDP_DROP;
+    }
+    // SAFETY: one generator CPU writes the counter; ARRIVED is only read here.
+    let (k, arrived) = unsafe { (*seq, core::ptr::read_volatile(arrived)) };
+    let sent = k.wrapping_sub(cfg[7]);
+    if cfg[6] != 0 {
+        let Some(st) = GEN_STATE.get_ptr_mut(0) else {
+            return xdp_action::XDP_DROP;
+        };
+        // SAFETY: the generator's CPU alone uses this slot.
+        let st = unsafe { &mut *st };
+        if arrived != st[0] {
+            st[0] = arrived;
+            st[1] = now;
+        }
+        // Frames written off that arrived after all come back off the books.
+        let done = arrived.wrapping_sub(cfg[8]);
+        if done.wrapping_add(st[2]) > sent {
+            st[2] = sent.saturating_sub(done);
+        }
+        let in_flight = sent.wrapping_sub(done).wrapping_sub(st[2]);
+        if in_flight >= cfg[6] {
+            if now.wrapping_sub(st[1]) > STALL_NS {
+                st[2] = st[2].wrapping_add(in_flight);
+                st[3] += 1;
+                st[1] = now;
+            }
+            return xdp_action::XDP_DROP;
+        }
+    }
+    if cfg[9] != 0 && now < cfg[10] + sent * cfg[9] {
+        return xdp_action::XDP_DROP;
+    }
+    // SAFETY: as above.
+    unsafe { *seq = k + 1 };
+    if cfg[4] != 0
+        && let Some(ts) = SENT_TS.get_ptr_mut((k as u32) & (SENT_SLOTS - 1))
+    {
+        // SAFETY: an array slot.
+        unsafe { *ts = now };
+    }
+    let Some((field, sum)) = layout(cfg[0]) else {
+        return xdp_action::XDP_TX;
+    };
+    let start = ctx.data();
+    if start + FIELDS_END > ctx.data_end() {
+        return xdp_action::XDP_TX;
+    }
+    let first = cfg[1] as u32;
+    let v = first.wrapping_add((k as u32).wrapping_mul(cfg[2] as u32));
+    st32(start + field, v.swap_bytes());
+    if cfg[0] == 1 {
+        let mut crc = cfg[3] as u32;
+        let d = first ^ v;
+        let mut i = 0;
+        while i < 32 {
+            if (d >> i) & 1 != 0 {
+                crc ^= cfg[11 + i] as u32;
+            }
+            i += 1;
+        }
+        st32(start + sum, crc);
+    } else {
+        // RFC 1624, eqn. 3, for the field's two 16-bit words.
+        let mut s: u32 = !(cfg[3] as u32) & 0xffff;
+        s += (!(first >> 16) & 0xffff) + (v >> 16);
+        s += (!first & 0xffff) + (v & 0xffff);
+        s = (s & 0xffff) + (s >> 16);
+        s = (s & 0xffff) + (s >> 16);
+        let mut c = !s & 0xffff;
+        if c == 0 && cfg[0] == 3 {
+            // UDP sends a computed zero as all ones.
+            c = 0xffff;
+        }
+        st16(start + sum, (c as u16).swap_bytes());
+    }
+    xdp_action::XDP_TX
+}
+
+#[xdp]
+pub fn core_count(ctx: XdpContext) -> u32 {
+    bump_core(0);
+    if let Some(a) = ARRIVED.get_ptr_mut(0) {
+        // SAFETY: a live array slot; the add is one atomic instruction (several CPUs may receive;
+        // core's atomics have no read-modify-write for this target).
+        unsafe { asm!("lock *(u64 *)({0} + 0) += {1}", in(reg) a, in(reg) 1u64, options(nostack, preserves_flags)) };
+    }
+    let Some(cfg) = CORE_CFG.get(0) else {
+        return xdp_action::XDP_DROP;
+    };
+    // SAFETY: bpf_ktime_get_ns has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now >= cfg[4] && now < cfg[5] {
+        bump_core(2);
+    }
+    if cfg[3] == 0 || cfg[2] == 0 {
+        return xdp_action::XDP_DROP;
+    }
+    let Some((field, _)) = layout(cfg[0]) else {
+        return xdp_action::XDP_DROP;
+    };
+    let start = ctx.data();
+    if start + FIELDS_END > ctx.data_end() {
+        return xdp_action::XDP_DROP;
+    }
+    let v = ld32(start + field).swap_bytes();
+    // checked_div: a division the compiler cannot prove safe would leave a panic path, which
+    // the verifier refuses.
+    let Some(k) = v.wrapping_sub(cfg[1] as u32).checked_div(cfg[2] as u32) else {
+        return xdp_action::XDP_DROP;
+    };
+    if let Some(ts) = SENT_TS.get(k & (SENT_SLOTS - 1)) {
+        let sent = *ts;
+        if sent != 0 && now >= sent {
+            let b = ((now - sent) >> 8).min(LAT_BUCKETS as u64 - 1) as u32;
+            if let Some(c) = LAT_HIST.get_ptr_mut(b) {
+                // SAFETY: per-CPU slot.
+                unsafe { *c += 1 };
+            }
+            bump_core(1);
+        }
+    }
+    xdp_action::XDP_DROP
+}
+
+#[inline(always)]
+fn bump_core(slot: u32) {
+    if let Some(c) = CORE_COUNT.get_ptr_mut(slot) {
+        // SAFETY: per-CPU slot.
+        unsafe { *c += 1 };
+    }
+}
+
+#[xdp]
+pub fn redirect_dev(ctx: XdpContext) -> u32 {
+    FWD_DEV.redirect(ctx.ingress_ifindex() as u32, 0).unwrap_or(xdp_action::XDP_DROP)
+}
+
+#[xdp]
+pub fn xsk_all(ctx: XdpContext) -> u32 {
+    BENCH_XSKS.redirect(ctx.rx_queue_index(), 0).unwrap_or(xdp_action::XDP_DROP)
+}
+
+/// One 32-bit packet store at any alignment.
+#[inline(always)]
+fn st32(p: usize, v: u32) {
+    // SAFETY: the callers checked that [p, p + 4) is inside the frame.
+    unsafe { asm!("*(u32 *)({0} + 0) = {1}", in(reg) p, in(reg) v as u64, options(nostack, preserves_flags)) };
+}
+
+/// One 16-bit packet store at any alignment.
+#[inline(always)]
+fn st16(p: usize, v: u16) {
+    // SAFETY: as `st32`, for [p, p + 2).
+    unsafe { asm!("*(u16 *)({0} + 0) = {1}", in(reg) p, in(reg) v as u64, options(nostack, preserves_flags)) };
 }
 
 #[cfg(not(test))]

@@ -175,16 +175,23 @@ impl<T: Copy> Ring<T> {
 
     /// Producer side: write `items` if there is room for all of them; false otherwise.
     fn produce(&mut self, items: &[T]) -> bool {
+        self.produce_with(items.len(), items.iter().copied())
+    }
+
+    /// Producer side: write the `n` items of `items` if there is room for all of them.
+    fn produce_with(&mut self, n: usize, items: impl Iterator<Item = T>) -> bool {
         let prod = self.prod().load(Ordering::Relaxed);
         let cons = self.cons().load(Ordering::Acquire);
-        if (self.size - prod.wrapping_sub(cons)) < items.len() as u32 {
+        if (self.size - prod.wrapping_sub(cons)) < n as u32 {
             return false;
         }
-        for (k, it) in items.iter().enumerate() {
+        let mut k = 0u32;
+        for it in items.take(n) {
             // SAFETY: the slot is free (checked above) and ours until published.
-            unsafe { self.at(prod.wrapping_add(k as u32)).write(*it) };
+            unsafe { self.at(prod.wrapping_add(k)).write(it) };
+            k += 1;
         }
-        self.prod().store(prod.wrapping_add(items.len() as u32), Ordering::Release);
+        self.prod().store(prod.wrapping_add(k), Ordering::Release);
         true
     }
 
@@ -381,11 +388,34 @@ impl Pair {
         })
     }
 
-    /// Wait up to `timeout_ms` for frames on the RX ring.
+    /// Wait up to `timeout_ms` for frames on the RX ring: no system call while frames are
+    /// there already. While frames wait on the TX ring (the core side's device queue was full
+    /// at the last kick: veth stops its queue while its peer's ring is full and wakes it as the
+    /// peer drains), kick again and sleep at most `TX_RETRY_US` instead of `timeout_ms`: a
+    /// worker asleep in poll(2) with frames on its TX ring would hold them, and the credit they
+    /// carry, until the next frame or the timeout.
     pub fn wait(&self, timeout_ms: i32) {
+        if self.rx_ready() {
+            return;
+        }
+        let mut timeout_ms = timeout_ms;
+        if self.tx_pending() > 0 {
+            self.kick();
+            if self.tx_pending() > 0 {
+                // SAFETY: sched_yield has no preconditions; the core side's NAPI may run meanwhile.
+                unsafe { libc::sched_yield() };
+                return;
+            }
+            timeout_ms = timeout_ms.min(1);
+        }
         let mut p = libc::pollfd { fd: self.a.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    }
+
+    /// Whether the RX ring holds frames (no system call).
+    pub fn rx_ready(&self) -> bool {
+        self.rx.prod().load(Ordering::Acquire) != self.rx.cons().load(Ordering::Relaxed)
     }
 
     /// Take up to `max` received frames.
@@ -433,8 +463,7 @@ impl Pair {
     /// cannot happen while the fill ring holds every frame of the UMEM (see the module doc);
     /// the frames would then be lost to the UMEM, not to the link.
     pub fn recycle(&mut self, addrs: &[u64]) -> bool {
-        let aligned: Vec<u64> = addrs.iter().map(|a| a & !(FRAME_SIZE as u64 - 1)).collect();
-        self.fill.produce(&aligned)
+        self.fill.produce_with(addrs.len(), addrs.iter().map(|a| a & !(FRAME_SIZE as u64 - 1)))
     }
 
     /// Move completed transmissions back to the fill ring; false if the fill ring had no room

@@ -10,7 +10,12 @@
 //!    XDP_DROP, XDP_PASS + nftables) and an allowed peer's loss meanwhile;
 //! 4. `control`: `sigwall peer add` latency and a 100,000-prefix swap;
 //! 5. `dpi`: deep inspection, decode + rules against tshark on the test captures, and the
-//!    inspection ring buffer's events per second;
+//!    inspection ring buffer's events per second; then (step 5b) `inpath`: in-path mode (issue
+//!    9) on three namespaces: inspected messages per second through one worker against a bare
+//!    AF_XDP forwarder, added latency at 10 % and 50 % of that rate against the uninspected
+//!    path, uninspected forwarding against a bare XDP_REDIRECT and a Linux bridge with
+//!    nftables; `SIGWALL_BENCH_COMPARE=<sigwall binary>` adds that binary's inspected rate,
+//!    measured in the same run (before and after a change);
 //! 6. the criterion micro-benchmarks (bench/benches, full run only);
 //! 7. [`report`]: report.md and the summary.
 //!
@@ -35,7 +40,9 @@ pub struct Options {
 }
 
 /// Outputs of earlier runs, removed first so the report never mixes runs.
-const OUTPUTS: [&str; 20] = [
+const OUTPUTS: [&str; 22] = [
+    "inpath.md",
+    "inpath.json",
     "dpi.md",
     "dpi.json",
     "fig-dpi.svg",
@@ -143,6 +150,17 @@ pub fn run(o: Options) -> anyhow::Result<()> {
         ]);
     }
     step(&root, "5/7 deep inspection", "dpi", &dpi_args, None)?;
+    // In path: a failure is reported, not fatal, like the control path.
+    let window = if o.quick { "400" } else { "2000" };
+    let mut args = vec!["--runs", &runs, "--window-ms", window, "--sigwall", &sigwall, "--out", &out_s];
+    let compare = std::env::var("SIGWALL_BENCH_COMPARE").ok();
+    if let Some(c) = &compare {
+        args.extend(["--compare", c, "--compare-label", "SIGWALL_BENCH_COMPARE"]);
+    }
+    if let Err(e) = step(&root, "5b/7 in path", "inpath", &args, None) {
+        eprintln!("xtask: in-path benchmark failed: {e:#}");
+        std::fs::write(out.join("inpath.md"), format!("not measured: the in-path benchmark failed: {e:#}\n"))?;
+    }
     let criterion = if o.quick {
         eprintln!("\n=== 6/7 criterion micro-benchmarks: skipped with --quick ===");
         None

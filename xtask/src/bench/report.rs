@@ -667,6 +667,13 @@ pub fn run(a: &Args) {
         None => md += "not measured in this run.\n\n",
     }
 
+    md += "## 6. In path (issue 9)\n\n";
+    match std::fs::read_to_string(a.out.join("inpath.md")) {
+        Ok(t) => md += &t,
+        Err(_) => md += "not measured in this run.\n",
+    }
+    md += "\n";
+
     // ---- micro-benchmarks
     md += "## Micro-benchmarks (criterion)\n\n";
     md += &criterion_table(a.criterion.as_deref());
