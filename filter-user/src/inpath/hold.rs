@@ -36,6 +36,10 @@ pub const MAX_PIECES: usize = 64;
 pub const MAX_HELD_MESSAGES: usize = 256;
 /// Frames held at once per worker (a quarter of the UMEM).
 pub const MAX_HELD_FRAMES: usize = super::FRAMES as usize / 4;
+/// Of those, one peer's: a quarter each, so one peer that keeps messages incomplete meets its
+/// own bound and the others' split messages are still held (issue 9 item 5: per-peer budgets).
+pub const MAX_HELD_MESSAGES_PER_PEER: usize = MAX_HELD_MESSAGES / 4;
+pub const MAX_HELD_FRAMES_PER_PEER: usize = MAX_HELD_FRAMES / 4;
 
 /// An incomplete message and the frames that carry its pieces.
 #[derive(Clone, Debug)]
@@ -96,6 +100,9 @@ pub struct Holds {
     msgs: Vec<Held>,
     /// Held frames: address -> how many held messages have a piece in it.
     refs: HashMap<u64, u32>,
+    /// Held frames by peer, and each held frame's peer.
+    peer_frames: HashMap<u32, usize>,
+    frame_peer: HashMap<u64, u32>,
 }
 
 impl Holds {
@@ -155,8 +162,11 @@ impl Holds {
             .filter(|&i| self.msgs[i].pieces.last().is_some_and(|(a, p)| *a == addr && p.end))
             .collect();
         let holds = touched.len() - done.len();
+        let new_frame = holds > 0 && !self.refs.contains_key(&addr);
         let over = self.msgs.len() > MAX_HELD_MESSAGES
-            || (holds > 0 && !self.refs.contains_key(&addr) && self.refs.len() >= MAX_HELD_FRAMES)
+            || self.msgs.iter().filter(|m| m.peer_id == peer_id).count() > MAX_HELD_MESSAGES_PER_PEER
+            || (new_frame && self.refs.len() >= MAX_HELD_FRAMES)
+            || (new_frame && self.peer_frames.get(&peer_id).copied().unwrap_or(0) >= MAX_HELD_FRAMES_PER_PEER)
             || touched.iter().any(|&i| self.msgs[i].pieces.len() > MAX_PIECES);
         if over {
             // Fail every message this frame touched, and whatever shares frames with them.
@@ -178,6 +188,10 @@ impl Holds {
         // Removed last-first (indices stay valid); released first-first, so TSNs go in order.
         out.completed.reverse();
         if holds > 0 {
+            if new_frame {
+                *self.peer_frames.entry(peer_id).or_default() += 1;
+                self.frame_peer.insert(addr, peer_id);
+            }
             *self.refs.entry(addr).or_default() += holds as u32;
         }
         out.holds = holds as u32;
@@ -190,6 +204,18 @@ impl Holds {
             *n -= 1;
             if *n == 0 {
                 self.refs.remove(&addr);
+                self.forget_frame(addr);
+            }
+        }
+    }
+
+    fn forget_frame(&mut self, addr: u64) {
+        if let Some(p) = self.frame_peer.remove(&addr)
+            && let Some(n) = self.peer_frames.get_mut(&p)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.peer_frames.remove(&p);
             }
         }
     }
@@ -232,7 +258,9 @@ impl Holds {
             out.push(m);
         }
         for a in &frames {
-            self.refs.remove(a);
+            if self.refs.remove(a).is_some() {
+                self.forget_frame(*a);
+            }
         }
         out
     }
@@ -323,6 +351,27 @@ mod tests {
         let gone = h.expired(t + HOLD_FOR * 3 / 2);
         assert_eq!(gone.len(), 2, "{gone:?}");
         assert_eq!((h.frames(), h.messages()), (0, 0));
+    }
+
+    #[test]
+    fn one_peer_meets_its_own_bound_and_another_peer_is_still_held() {
+        let mut h = Holds::default();
+        let t = Instant::now();
+        let mut failed = 0;
+        // Peer 1 begins many messages (one frame each) and completes none.
+        for i in 0..(MAX_HELD_MESSAGES_PER_PEER + 10) as u32 {
+            let f = FlowKey { sport: i as u16, ..FlowKey::default() };
+            failed += h.admit(f, 1, i as u64, &[piece(i, true, false)], t).failed.len();
+        }
+        assert_eq!(failed, 10, "its messages over its own bound fail");
+        assert_eq!(h.messages(), MAX_HELD_MESSAGES_PER_PEER);
+        // Peer 2's split message is still held, then released whole.
+        let f2 = FlowKey { dport: 7, ..FlowKey::default() };
+        let a = h.admit(f2, 2, 10_000, &[piece(500, true, false)], t);
+        assert_eq!((a.holds, a.failed.len()), (1, 0));
+        let a = h.admit(f2, 2, 10_001, &[piece(501, false, true)], t);
+        assert_eq!(a.completed.len(), 1);
+        assert_eq!(h.released([10_000, 10_001]), [10_000, 10_001]);
     }
 
     #[test]

@@ -1056,7 +1056,13 @@ impl Worker {
         let from = self.engine.tcp_unjudged_from(&key)?;
         let end = a.seq.wrapping_add(a.payload.len() as u32);
         let hold_this = seq_after(end, from);
-        if hold_this && !self.tcp_holds.contains_key(&key) && self.tcp_holds.len() >= MAX_TCP_HOLDS {
+        // One peer's connections are a quarter of the bound, so its holds cannot use up the
+        // others' (issue 9 item 5: per-peer budgets).
+        let peer_conns = || self.tcp_holds.values().filter(|h| h.peer_id == peer_id).count();
+        if hold_this
+            && !self.tcp_holds.contains_key(&key)
+            && (self.tcp_holds.len() >= MAX_TCP_HOLDS || peer_conns() >= MAX_TCP_HOLDS / 4)
+        {
             self.counters.hold_overflow += 1;
             self.tcp_holds.insert(key, TcpHold { peer_id, ..TcpHold::default() });
             return Some(self.fail_tcp(key, Some(d.addr), Some("over a holding bound (connections held)"), events));
@@ -1078,10 +1084,16 @@ impl Worker {
         } else if h.segs.is_empty() {
             h.since = None;
         }
-        let over = h.segs.len() > MAX_TCP_HELD_SEGMENTS || self.held.len() > hold::MAX_HELD_FRAMES;
-        if h.segs.is_empty() {
+        let empty = h.segs.is_empty();
+        let too_long = h.segs.len() > MAX_TCP_HELD_SEGMENTS;
+        if empty {
             self.tcp_holds.remove(&key);
         }
+        let mine: usize = self.tcp_holds.values().filter(|h| h.peer_id == peer_id).map(|h| h.segs.len()).sum();
+        // Only a segment being held can take a connection over a bound.
+        let over = hold_this
+            && !empty
+            && (too_long || self.held.len() > hold::MAX_HELD_FRAMES || mine > hold::MAX_HELD_FRAMES_PER_PEER);
         let mut sorted = gone;
         sorted.sort_by_key(|&(_, s, _, _)| s.wrapping_sub(from));
         for (addr, ..) in sorted {
