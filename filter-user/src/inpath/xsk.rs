@@ -275,18 +275,29 @@ fn bind(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16, shared: Option<&Owne
         sxdp_queue_id: queue,
         sxdp_shared_umem_fd: shared.map(|s| s.as_raw_fd() as u32).unwrap_or(0),
     };
-    // SAFETY: a sockaddr_xdp of the size given.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_xdp).cast(),
-            std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(last_err(&format!("bind AF_XDP to ifindex {ifindex} queue {queue}")));
+    // The kernel releases a closed socket's hold on a queue asynchronously: a daemon restarted
+    // right after the last one died (kill -9, systemd restart) can meet EBUSY for a moment.
+    // Retried for up to BIND_BUSY_MS, then reported.
+    const BIND_BUSY_MS: u64 = 2000;
+    let start = std::time::Instant::now();
+    loop {
+        // SAFETY: a sockaddr_xdp of the size given.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sa as *const libc::sockaddr_xdp).cast(),
+                std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EBUSY) || start.elapsed() >= std::time::Duration::from_millis(BIND_BUSY_MS) {
+            return Err(io::Error::new(e.kind(), format!("bind AF_XDP to ifindex {ifindex} queue {queue}: {e}")));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Ok(())
 }
 
 /// The kernel's drop counters of one socket (`XDP_STATISTICS`).
