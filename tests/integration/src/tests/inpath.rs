@@ -740,6 +740,8 @@ fn diameter_split_over_segments_is_held_and_neutralized_whole() {
     in_two(&ulr, ulr.len() - 3, Duration::from_millis(50));
     in_two(&ulr, 20, Duration::from_millis(1500));
     let got = server.join().unwrap();
+    // The worker publishes its counters when idle (after at most a 50 ms poll).
+    std::thread::sleep(Duration::from_millis(250));
     let w = &control_stats(&d)["inpath_daemon"];
     assert_eq!(got.len(), SENT, "{w} {:?}", events(&d));
     assert_eq!(&got[1][5..8], &[0xff, 0xff, 0xfe], "the split PLR arrives with Command-Code 0xFFFFFE: {w}");

@@ -267,7 +267,10 @@ fn events(d: &Daemon) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// The in-path workers' counters. A worker publishes them every 100 ms while busy and as soon as
+/// it is idle (after at most a 50 ms poll): read them once the last frames have had the time.
 fn worker(d: &Daemon) -> Value {
+    std::thread::sleep(Duration::from_millis(250));
     sigwall::control::call(&d.socket(), sigwall::control::Command::Stats, Duration::from_secs(5))
         .expect("stats")["inpath_daemon"]
         .clone()
