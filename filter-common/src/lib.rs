@@ -444,8 +444,6 @@ pub const INSPECT_SNAPLEN: usize = 16384;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct InspectHeader {
-    /// When XDP copied the packet: CLOCK_MONOTONIC at the kernel tick's resolution
-    /// (`bpf_ktime_get_coarse_ns`, 1-4 ms by CONFIG_HZ).
     pub ts_ns: u64,
     pub ifindex: u32,
     pub peer_id: u32,

@@ -3,8 +3,7 @@
 //!
 //! Kernel features used, and the first kernel with each: per-CPU arrays (4.6), LPM tries with
 //! `BPF_F_NO_PREALLOC` (4.11), LRU hash maps (4.10), XDP native mode on veth (4.19),
-//! `bpf_link` for XDP with atomic program replacement (5.9), the BPF ring buffer (5.8),
-//! `bpf_ktime_get_coarse_ns` for the copies' budget and timestamp (5.11) and
+//! `bpf_link` for XDP with atomic program replacement (5.9), the BPF ring buffer (5.8) and
 //! `bpf_xdp_load_bytes` for copying flagged packets into it (5.18); in-path mode adds a devmap
 //! hash (5.4) and `bpf_redirect_map` with the lookup in the helper (5.3). The floor is therefore
 //! **5.18**; tested on 6.18. Maps are legacy `#[map]` definitions (aya-ebpf 0.2), not
@@ -20,8 +19,8 @@ mod parse;
 use aya_ebpf::{
     bindings::xdp_action,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
+    helpers::bpf_ktime_get_ns,
     helpers::{bpf_get_prandom_u32, bpf_xdp_adjust_meta, bpf_xdp_load_bytes},
-    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
     macros::{map, xdp},
     maps::{Array, DevMapHash, LpmTrie, LruHashMap, PerCpuArray, RingBuf, XskMap, lpm_trie::Key},
     programs::XdpContext,
@@ -643,15 +642,9 @@ fn copy_to_ring(
             return false;
         }
     }
-    // The coarse clock (CLOCK_MONOTONIC at the tick's resolution, 1-4 ms by CONFIG_HZ; kernel
-    // 5.11): one read serves the copy budget and the record, and the precise clock cost 20-30 ns
-    // of a copy's ~120 here (issue 13, measured in the same run). Neither needs more: the budget
-    // is a GCRA whose burst tolerance is at least 50 ms or whose interval is (`inspect_budget_pps`
-    // below 20), so a tick of lag only quantises admissions, and the daemon uses the record's
-    // time for timeouts and per-second event limits. The per-peer rate limit keeps the precise
-    // clock: its tolerance may be zero.
-    // SAFETY: bpf_ktime_get_coarse_ns has no preconditions.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    // SAFETY: bpf_ktime_get_ns has no preconditions. One clock read serves the budget and the
+    // record (it costs tens of ns in a VM).
+    let now = unsafe { bpf_ktime_get_ns() };
     if p.copy_interval_ns != 0 && !copy_budget_ok(peer_id * 2 + dropped as u32, p, now) {
         bump(INSPECT_BUDGET);
         count_copy(peer_id, false, dropped);
