@@ -399,7 +399,7 @@ impl AttachMode {
 /// A flow as deep inspection names it: IPv4 addresses are mapped into IPv6 (`::ffff:a.b.c.d`)
 /// so one map serves both families. Ports in network byte order; 0 for ICMP and fragments.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FlowKey {
     pub src: [u8; 16],
     pub dst: [u8; 16],
@@ -407,6 +407,22 @@ pub struct FlowKey {
     pub dport: u16,
     pub proto: u8,
     pub _pad: [u8; 3],
+}
+
+/// One write of the key's 40 bytes, not the derive's nine (lengths, fields and padding one by
+/// one): the daemon's flow tables hash a key several times per inspected message, and SipHash
+/// pays per write. Equal keys have equal bytes, so this agrees with `Eq`.
+impl core::hash::Hash for FlowKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        let mut b = [0u8; 40];
+        b[..16].copy_from_slice(&self.src);
+        b[16..32].copy_from_slice(&self.dst);
+        b[32..34].copy_from_slice(&self.sport.to_ne_bytes());
+        b[34..36].copy_from_slice(&self.dport.to_ne_bytes());
+        b[36] = self.proto;
+        b[37..].copy_from_slice(&self._pad);
+        state.write(&b);
+    }
 }
 
 /// Value of `FLOW_VERDICTS` and `PEER_BLOCKS`: blocked until `expires_ns` (CLOCK_MONOTONIC,

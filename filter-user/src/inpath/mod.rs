@@ -747,7 +747,7 @@ impl Worker {
             data,
         };
         // Only enforced peers come up (XDP checks the effective mode): never monitor here.
-        let found = self.engine.inspect(&f, peer, false);
+        let found = self.engine.inspect_parsed(&f, frame, peer, false);
         let (ts_ns, name) = (f.ts_ns, name.clone());
         let stops: Vec<&Value> = found.iter().filter(|e| stops_message(e)).map(|e| &e.json).collect();
         let mut techniques = Vec::new();

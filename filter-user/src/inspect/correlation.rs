@@ -49,7 +49,11 @@ pub(super) fn claim(
         r.peers.clear();
         r.resets += 1;
     }
-    let w = r.peers.entry(peer.to_string()).or_default();
+    // Looked up before inserting: the peer's name is allocated once, not per message.
+    if !r.peers.contains_key(peer) {
+        r.peers.insert(peer.to_string(), Default::default());
+    }
+    let Some(w) = r.peers.get_mut(peer) else { return };
     while w.claims.front().is_some_and(|c| now.saturating_sub(c.0) > window) {
         w.claims.pop_front();
     }

@@ -13,7 +13,7 @@
 
 use std::{
     collections::hash_map::DefaultHasher,
-    hash::{Hash, Hasher},
+    hash::Hasher,
     sync::{Arc, Mutex},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -387,7 +387,17 @@ pub fn iso_str(c: [u8; 2]) -> Option<String> {
 /// A 64-bit name of a realm or host (the store keeps numbers, not strings).
 pub fn hash_name(s: &str) -> u64 {
     let mut h = DefaultHasher::new();
-    s.to_ascii_lowercase().hash(&mut h);
+    // What `s.to_ascii_lowercase().hash(&mut h)` feeds the hasher (the bytes, then `str`'s
+    // 0xff terminator), lowercased on the stack: the values in a running store stay the same,
+    // and a name costs no allocation (this runs on every message in path).
+    let mut buf = [0u8; 64];
+    for chunk in s.as_bytes().chunks(buf.len()) {
+        let b = &mut buf[..chunk.len()];
+        b.copy_from_slice(chunk);
+        b.make_ascii_lowercase();
+        h.write(b);
+    }
+    h.write_u8(0xff);
     h.finish() | 1
 }
 
@@ -480,12 +490,12 @@ pub(super) fn sigtran(
         }
         let imsi = component_imsi(m, map_imsi);
         let home_sub = imsi.as_deref().is_some_and(|i| rules.home_imsi(i));
-        let message = json!({
-            "protocol": "map", "map_op": op, "map_op_name": c.op_name,
-            "calling_gt": calling, "peer": peer_name, "at": now,
-        });
         match op {
             ops::UPDATE_LOCATION | ops::UPDATE_GPRS_LOCATION if home_sub => {
+                let message = json!({
+                    "protocol": "map", "map_op": op, "map_op_name": c.op_name,
+                    "calling_gt": calling, "peer": peer_name, "at": now,
+                });
                 let imsi = imsi.as_deref().unwrap_or_default();
                 let (slot, role) =
                     if op == ops::UPDATE_LOCATION { (Slot::Cs, NumberRole::Vlr) } else { (Slot::Ps, NumberRole::Sgsn) };

@@ -504,3 +504,32 @@ fn a_forged_message_is_stopped_but_blocks_no_identity() {
         from("198.18.1.7", L4::Tcp { sport: 40001, dport: 3868, payload: packets::diameter_message(316, 16777251) });
     assert!(e.inspect(&flagged(&ulr, Class::Diameter), &PeerInspect::default(), false).is_empty());
 }
+
+#[test]
+fn within_realm_is_the_zone_or_a_name_inside_it_in_any_case() {
+    use super::rules::within_realm;
+    assert!(within_realm("epc.mnc001.mcc001.3gppnetwork.org", "epc.mnc001.mcc001.3gppnetwork.org"));
+    assert!(within_realm("MME1.EPC.mnc001.mcc001.3gppnetwork.org", "epc.mnc001.mcc001.3gppnetwork.org"));
+    assert!(within_realm("hss.partner.example", "PARTNER.example"));
+    // A suffix that is not a whole label is another zone.
+    assert!(!within_realm("evilpartner.example", "partner.example"));
+    assert!(!within_realm("partner.example.evil", "partner.example"));
+    assert!(!within_realm("example", "partner.example"));
+    assert!(!within_realm("", "partner.example"));
+    assert!(within_realm("", ""));
+}
+
+#[test]
+fn hash_name_keeps_the_values_a_running_store_holds() {
+    use std::hash::{Hash, Hasher};
+    // The formula the store's values were written with before hash_name stopped allocating.
+    let before = |s: &str| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        s.to_ascii_lowercase().hash(&mut h);
+        h.finish() | 1
+    };
+    let long = "Mme-Long.".repeat(20);
+    for s in ["", "a", "EPC.MNC001.MCC001.3GPPNETWORK.ORG", "partner", &long, "ünïcode.Host"] {
+        assert_eq!(plausibility::hash_name(s), before(s), "{s:?}");
+    }
+}
