@@ -244,8 +244,45 @@ pub fn has_indefinite(t: &Tlv<'_>) -> bool {
     if t.indefinite {
         return true;
     }
+    if !t.constructed {
+        return false;
+    }
     let mut left = MAX_ELEMENTS;
-    t.constructed && indefinite_in(t.value, t.depth + 1, &mut left)
+    // A loop over the elements in the order of the recursive walk (`indefinite_in`), with the
+    // rest of each enclosing level on a stack: an element is entered only when `skip` read it
+    // at a depth of at most MAX_DEPTH, so the stack holds at most MAX_DEPTH + 1 levels.
+    let mut stack: [&[u8]; MAX_DEPTH + 2] = [&[]; MAX_DEPTH + 2];
+    let mut levels = 0;
+    let mut data = t.value;
+    let mut depth = t.depth + 1;
+    loop {
+        if !data.is_empty() {
+            match skip(data, depth, &mut left) {
+                Some(e) if e.indefinite => return true,
+                Some(e) if e.constructed && !e.value.is_empty() => match stack.get_mut(levels) {
+                    Some(slot) => {
+                        *slot = e.after;
+                        levels += 1;
+                        data = e.value;
+                        depth += 1;
+                    }
+                    // Not reached (see above); the recursive walk does the same.
+                    None if indefinite_in(e.value, depth + 1, &mut left) => return true,
+                    None => data = e.after,
+                },
+                Some(e) => data = e.after,
+                // An element that does not parse ends the walk of its level.
+                None => data = &[],
+            }
+            continue;
+        }
+        if levels == 0 {
+            return false;
+        }
+        levels -= 1;
+        data = stack.get(levels).copied().unwrap_or(&[]);
+        depth -= 1;
+    }
 }
 
 /// The elements of `data` (at `depth`), and recursively theirs: whether one of them has an
@@ -278,6 +315,7 @@ struct Skipped<'a> {
 /// [`Budget`] (the depth is checked before an element is counted, an element is counted before
 /// its identifier is read, and an indefinite length reads the elements up to its
 /// end-of-contents).
+#[inline(always)]
 fn skip<'a>(data: &'a [u8], depth: usize, left: &mut usize) -> Option<Skipped<'a>> {
     if depth > MAX_DEPTH || *left == 0 {
         return None;
@@ -297,6 +335,7 @@ fn skip<'a>(data: &'a [u8], depth: usize, left: &mut usize) -> Option<Skipped<'a
 }
 
 /// [`skip`] past the element count, for a high tag number or a long or indefinite length.
+#[inline(never)]
 fn skip_general<'a>(data: &'a [u8], depth: usize, left: &mut usize) -> Option<Skipped<'a>> {
     let id = *data.first()?;
     let constructed = id & 0x20 != 0;
@@ -365,6 +404,19 @@ pub fn int_value(v: &[u8]) -> Option<i64> {
 /// An OBJECT IDENTIFIER's contents as a dotted string ("0.4.0.0.1.0.19.3"). `None` if an arc
 /// does not fit 64 bits, the last arc is unfinished, or there are more than [`MAX_OID_ARCS`].
 pub fn oid_to_string(v: &[u8]) -> Option<String> {
+    // MAP application contexts (0.4.0.0.1.0.x.v, arcs below 128), which every MAP dialogue
+    // carries: the arcs the general loop below reads from those octets, written directly.
+    if let &[0x04, 0x00, 0x00, 0x01, 0x00, x, ver] = v
+        && x < 0x80
+        && ver < 0x80
+    {
+        let mut s = String::with_capacity(20);
+        s.push_str("0.4.0.0.1.0.");
+        push_decimal(&mut s, u64::from(x));
+        s.push('.');
+        push_decimal(&mut s, u64::from(ver));
+        return Some(s);
+    }
     // Every octet adds at most 7 bits, about 2.1 decimal digits, and ends at most one arc (a
     // dot); the first octet may end two arcs ("2.47"). The estimate fits the usual OIDs in one
     // allocation, and pushing past it only grows the string.
@@ -693,6 +745,12 @@ mod tests {
             oid_to_string(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]).unwrap(),
             "2.9223372036854775727"
         );
+        for x in 0..=255u8 {
+            for ver in 0..=255u8 {
+                let v = [0x04, 0x00, 0x00, 0x01, 0x00, x, ver];
+                assert_eq!(oid_to_string(&v), oid_to_string_reference(&v), "{v:02x?}");
+            }
+        }
     }
 
     #[test]
