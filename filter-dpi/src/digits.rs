@@ -99,10 +99,17 @@ pub fn bcd_global_title(d: &[u8], odd: Option<bool>) -> String {
         _ => false,
     };
     let count = d.len() * 2 - usize::from(filler);
-    // A nibble is below 16, so every one has its upper-case hex digit.
+    // A nibble is below 16, so every one has its upper-case hex digit. Octet by octet: the
+    // nibbles in `nibbles` order (low first), the first `count` of them.
+    let hex = |n: u8| char::from(*b"0123456789ABCDEF".get(usize::from(n)).unwrap_or(&b'?'));
     let mut s = String::with_capacity(count);
-    for n in nibbles(d).take(count) {
-        s.push(char::from(*b"0123456789ABCDEF".get(usize::from(n)).unwrap_or(&b'?')));
+    for (i, &b) in d.iter().enumerate() {
+        if 2 * i < count {
+            s.push(hex(b & 0x0f));
+        }
+        if 2 * i + 1 < count {
+            s.push(hex(b >> 4));
+        }
     }
     s
 }
