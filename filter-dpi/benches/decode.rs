@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use filter_dpi::sctp::{PPID_M2PA, SctpSlice};
+use filter_dpi::sctp::{PPID_M2PA, PPID_M3UA, SctpSlice};
 use filter_dpi::{diameter, gtp, ss7};
 
 /// `ss7_map_pcapr.pcap` frame 29: an SCTP packet, one DATA chunk (PPID 5) with M2PA, MTP3, SCCP UDT, TCAP Begin and a MAP sendRoutingInfoForSM Invoke (156 bytes).
@@ -16,6 +16,16 @@ const SCTP_M2PA_MAP: &str = concat!(
     "00000981030e190b12060011041497427533030b12080011041497797908004962474804000000016b1e281c06070011",
     "8605010101a011600f80020780a1090607040000010014026c1fa11d0201ff02012d30158007911497427533f3810100",
     "8207911497797908f0000000",
+);
+
+/// An M3UA DATA message (OPC 1234, DPC 5678) carrying SCCP UDT (called GT 22201000000 SSN 6,
+/// calling GT 41799797800 SSN 7), a TCAP Begin (OTID 5a012344, AARQ with infoRetrievalContext v3
+/// 0.4.0.0.1.0.14.3) and a MAP sendAuthenticationInfo Invoke (code 56: IMSI 220201000000112,
+/// 5 vectors, segmentationProhibited) (124 bytes, built by hand: the captures have no M3UA).
+const M3UA_SAI: &str = concat!(
+    "010001010000007c02100071000004d20000162e030200050980030e190b12060011042202010000000b120700110414",
+    "977979080043624148045a0123446b1e281c060700118605010101a011600f80020780a109060704000001000e036c19",
+    "a117020101020138300f800822201000000011f20201050500000000",
 );
 
 /// `inbound_roaming_01_210505_130828-1.pcapng` frame 28: a Diameter S6a Update-Location-Request (260 bytes).
@@ -72,12 +82,17 @@ fn decode(c: &mut Criterion) {
     let sctp = hex(SCTP_M2PA_MAP);
     let packet = SctpSlice::from_slice(&sctp).expect("SCTP packet");
     let user_message = packet.data_chunks().next().expect("a DATA chunk").payload().to_vec();
+    let sai = hex(M3UA_SAI);
     let ulr = hex(DIAMETER_ULR);
     let csr = hex(GTPV2_CSR);
     let gpdu = hex(GTPU_GPDU);
     // The messages are what their names say, decoded all the way.
     let m = ss7::decode(PPID_M2PA, &user_message).expect("SIGTRAN");
     assert!(m.stopped.is_none() && m.op_codes().eq([45]), "{m:?}");
+    let m = ss7::decode(PPID_M3UA, &sai).expect("SIGTRAN");
+    assert!(m.stopped.is_none() && m.anomalies.is_empty() && m.op_codes().eq([56]), "{m:?}");
+    assert_eq!(m.imsi(), Some("220201000000112"));
+    assert_eq!(m.tcap.as_ref().and_then(|t| t.acn.as_deref()), Some("0.4.0.0.1.0.14.3"));
     assert_eq!(diameter::decode(&ulr).expect("Diameter").command_code, 316);
     assert_eq!(gtp::decode_c(&csr).expect("GTPv2-C").message_type, 32);
     assert!(gtp::decode_u(&gpdu).expect("GTP-U").inner.is_some());
@@ -92,6 +107,8 @@ fn decode(c: &mut Criterion) {
     });
     g.throughput(Throughput::Bytes(user_message.len() as u64));
     g.bench_function("ss7_m2pa_to_map", |b| b.iter(|| ss7::decode(PPID_M2PA, black_box(&user_message))));
+    g.throughput(Throughput::Bytes(sai.len() as u64));
+    g.bench_function("ss7_m3ua_sai", |b| b.iter(|| ss7::decode(PPID_M3UA, black_box(&sai))));
     g.throughput(Throughput::Bytes(ulr.len() as u64));
     g.bench_function("diameter_ulr", |b| b.iter(|| diameter::decode(black_box(&ulr))));
     g.throughput(Throughput::Bytes(csr.len() as u64));

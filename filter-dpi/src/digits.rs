@@ -70,17 +70,21 @@ pub fn tbcd_decimal(layer: Layer, bytes: &[u8]) -> Result<String, DecodeError> {
 /// TBCD digits as TS 29.002 §17.7.8 defines them (MAP): 0xA..0xE are `*`, `#`, `a`, `b`, `c`;
 /// a nibble 0xF (filler) ends them. Never fails; the caller bounds the length.
 pub fn tbcd_map(bytes: &[u8]) -> String {
-    nibbles(bytes)
-        .map_while(|n| match n {
-            0..=9 => Some(char::from(b'0' + n)),
-            0x0a => Some('*'),
-            0x0b => Some('#'),
-            0x0c => Some('a'),
-            0x0d => Some('b'),
-            0x0e => Some('c'),
-            _ => None,
-        })
-        .collect()
+    // One allocation of the most characters there can be (one per nibble).
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for n in nibbles(bytes) {
+        let c = match n {
+            0..=9 => char::from(b'0' + n),
+            0x0a => '*',
+            0x0b => '#',
+            0x0c => 'a',
+            0x0d => 'b',
+            0x0e => 'c',
+            _ => break,
+        };
+        s.push(c);
+    }
+    s
 }
 
 /// BCD address signals of an SCCP global title (Q.713 §3.4.2.3), low nibble first, every
@@ -95,7 +99,19 @@ pub fn bcd_global_title(d: &[u8], odd: Option<bool>) -> String {
         _ => false,
     };
     let count = d.len() * 2 - usize::from(filler);
-    nibbles(d).take(count).map(|n| char::from_digit(u32::from(n), 16).map_or('?', |c| c.to_ascii_uppercase())).collect()
+    // A nibble is below 16, so every one has its upper-case hex digit. Octet by octet: the
+    // nibbles in `nibbles` order (low first), the first `count` of them.
+    let hex = |n: u8| char::from(*b"0123456789ABCDEF".get(usize::from(n)).unwrap_or(&b'?'));
+    let mut s = String::with_capacity(count);
+    for (i, &b) in d.iter().enumerate() {
+        if 2 * i < count {
+            s.push(hex(b & 0x0f));
+        }
+        if 2 * i + 1 < count {
+            s.push(hex(b >> 4));
+        }
+    }
+    s
 }
 
 /// A PLMN identity: mobile country code and mobile network code, with the MNC's digit count
@@ -198,6 +214,46 @@ mod tests {
         assert_eq!(bcd_global_title(&[0x21, 0xf3, 0x54], Some(false)), "123F45");
         assert_eq!(bcd_global_title(&[], None), "");
         assert_eq!(tbcd_map(&[]), "");
+    }
+
+    /// Every one- and two-octet input, and longer ones from each, against the iterator
+    /// versions these functions were.
+    #[test]
+    fn map_and_global_title_digits_as_the_iterators_rendered() {
+        let tbcd_ref = |b: &[u8]| -> String {
+            nibbles(b)
+                .map_while(|n| match n {
+                    0..=9 => Some(char::from(b'0' + n)),
+                    0x0a => Some('*'),
+                    0x0b => Some('#'),
+                    0x0c => Some('a'),
+                    0x0d => Some('b'),
+                    0x0e => Some('c'),
+                    _ => None,
+                })
+                .collect()
+        };
+        let gt_ref = |d: &[u8], odd: Option<bool>| -> String {
+            let filler = match (odd, d.last()) {
+                (Some(true), Some(_)) => true,
+                (None, Some(&b)) => b >> 4 == 0x0f,
+                _ => false,
+            };
+            let count = d.len() * 2 - usize::from(filler);
+            nibbles(d)
+                .take(count)
+                .map(|n| char::from_digit(u32::from(n), 16).map_or('?', |c| c.to_ascii_uppercase()))
+                .collect()
+        };
+        for x in 0..=0xffffu32 {
+            let [_, _, a, b] = x.to_be_bytes();
+            for v in [&[a][..], &[a, b], &[b, 0x21, a, 0x43, b]] {
+                assert_eq!(tbcd_map(v), tbcd_ref(v), "{v:02x?}");
+                for odd in [None, Some(true), Some(false)] {
+                    assert_eq!(bcd_global_title(v, odd), gt_ref(v, odd), "{v:02x?} {odd:?}");
+                }
+            }
+        }
     }
 
     #[test]

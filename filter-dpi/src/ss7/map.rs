@@ -239,7 +239,9 @@ impl<'a> Fields<'a> {
         if !t.constructed {
             return Ok(Fields { items: vec![*t], late: std::cell::Cell::new(false) });
         }
-        let mut items = Vec::new();
+        // Allocated once for the usual arguments: a field takes at least two octets, and
+        // most arguments have a handful at the top level (more only grows the vector).
+        let mut items = Vec::with_capacity((t.value.len() / 2).clamp(1, 8));
         for f in t.children(budget) {
             // A MAP argument has fewer than 40 top-level fields; the element budget bounds it.
             items.push(f?);

@@ -203,6 +203,13 @@ pub fn open_info(tcap: &[u8]) -> Option<OpenInfo> {
     fn child<'a>(t: &Tlv<'a>, b: &Budget, pick: impl Fn(&Tlv<'a>) -> bool) -> Option<Tlv<'a>> {
         t.children(b).map_while(Result::ok).find(|c| pick(c))
     }
+    // The user-information element read below is `[30]` constructed: an identifier octet of
+    // 0xBE (or 0xBF, the high-tag-number form). A message without either octet has none, and
+    // the walk below would end without a MAP-OpenInfo; most messages carry none.
+    // (`b | 1 == 0xbf` is exactly 0xBE or 0xBF; a fold without an early exit vectorises.)
+    if !tcap.iter().fold(false, |found, &b| found | (b | 1 == 0xbf)) {
+        return None;
+    }
     let budget = Budget::new(Layer::Map);
     let b = &budget;
     let (top, _) = Tlv::parse(tcap, b).ok()?;
@@ -326,5 +333,13 @@ mod tests {
             let _ = open_info(&begin[..n]);
         }
         assert_eq!(open_info(&tlv(0x62, &tlv(0x48, &[1, 2, 3, 4]))), None);
+        // user-information [30] in the high-tag-number form (0xBF 0x1E): read the same
+        let mut high = vec![0xbf, 0x1e, user_ext.len() as u8];
+        high.extend_from_slice(&user_ext);
+        let aarq = tlv(0x60, &[tlv(0xa1, &tlv(0x06, &[0x04, 0x00, 0x00, 0x01, 0x00, 0x0e, 0x03])), high].concat());
+        let ext = tlv(0x28, &[tlv(0x06, &[0x00, 0x11, 0x86, 0x05, 0x01, 0x01, 0x01]), tlv(0xa0, &aarq)].concat());
+        let begin = tlv(0x62, &[tlv(0x48, &[1, 2, 3, 4]), tlv(0x6b, &ext)].concat());
+        assert!(!begin.contains(&0xbe));
+        assert_eq!(open_info(&begin).unwrap().destination_reference.unwrap().digits, "001010000000042");
     }
 }

@@ -29,6 +29,8 @@ pub mod sua;
 pub mod tcap;
 pub mod xua;
 
+use std::borrow::Cow;
+
 use map::MapInfo;
 use sccp::{GlobalTitle, SccpSlice, SegmentKey, SegmentReassembler, Segmentation};
 use tcap::{Code, ComponentType, MessageType, TcapSlice};
@@ -459,7 +461,8 @@ fn decode_with(
                 data_len: sccp.data().len(),
                 reassembled: false,
             };
-            (info, sccp.data(), sccp.calling().slice().to_vec())
+            // The segment key's calling address, copied only for a segment (below).
+            (info, sccp.data(), Cow::Borrowed(sccp.calling().slice()))
         }
         Carried::Sua(c) => {
             m.anomalies.extend(
@@ -479,8 +482,9 @@ fn decode_with(
                 reassembled: false,
             };
             // The segment key wants the calling address's bytes; SUA's decoded form stands in.
-            let key = format!("{:?}", c.calling).into_bytes();
-            (info, c.data, key)
+            // Only a segment is looked up by it (below), so only a segment renders it.
+            let key = if c.segmentation.is_some() { format!("{:?}", c.calling).into_bytes() } else { Vec::new() };
+            (info, c.data, Cow::Owned(key))
         }
     };
     let seg = info.segmentation;
@@ -506,7 +510,7 @@ fn decode_with(
             let key = SegmentKey {
                 opc: m.opc.unwrap_or(0),
                 dpc: m.dpc.unwrap_or(0),
-                calling: calling_key,
+                calling: calling_key.into_owned(),
                 local_ref: s.local_ref,
             };
             match reasm.push(key, s, data) {

@@ -442,7 +442,12 @@ impl<'a> AddressSlice<'a> {
         }
         let n = digits.len() * 2;
         let count = if odd == Some(false) { n } else { n.saturating_sub(1) };
-        if digits::nibbles(digits).take(count).any(|d| d == 0x0f) {
+        // Any of the first `count` nibbles (low nibble of each octet first) is 0xF.
+        if digits
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| (2 * i < count && b & 0x0f == 0x0f) || (2 * i + 1 < count && b >> 4 == 0x0f))
+        {
             return Some("global title has an ST (0xF) signal before its last digit");
         }
         None
