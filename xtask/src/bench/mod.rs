@@ -166,7 +166,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
         None
     } else {
         eprintln!("\n=== 6/7 criterion micro-benchmarks ===");
-        crate::cargo(&["bench", "-p", "filter-bench", "--bench", "policy"])?;
+        crate::cargo(&["bench", "-p", "filter-bench", "--bench", "policy", "--bench", "engine"])?;
         Some(root.join("target/criterion"))
     };
     eprintln!("\n=== 7/7 report ===");

@@ -696,10 +696,11 @@ fn write_svg(dir: &Path, name: &str, svg: &str) {
 
 fn criterion_table(dir: Option<&Path>) -> String {
     let Some(dir) = dir else {
-        return "not run in this run (`--quick`); run `cargo bench -p filter-user --bench policy`.\n\n".into();
+        return "not run in this run (`--quick`); run `cargo bench -p filter-bench --bench policy --bench engine`.\n\n"
+            .into();
     };
     let mut md = String::from(
-        "`cargo bench -p filter-user --bench policy`: the policy compiler on TOML text (parse with spans, validate, compile), criterion's median with its 95% confidence interval.\n\n| benchmark | prefixes | median | 95% CI | prefixes/s |\n|---|---:|---:|---:|---:|\n",
+        "`cargo bench -p filter-bench --bench policy`: the policy compiler on TOML text (parse with spans, validate, compile), criterion's median with its 95% confidence interval.\n\n| benchmark | prefixes | median | 95% CI | prefixes/s |\n|---|---:|---:|---:|---:|\n",
     );
     let mut any = false;
     for bench in ["parse_validate_compile", "compile_only"] {
@@ -724,6 +725,21 @@ fn criterion_table(dir: Option<&Path>) -> String {
                 n as f64 / pe * 1e3
             );
         }
+    }
+    md += "\n`cargo bench -p filter-bench --bench engine`: deep inspection of one message as the in-path worker runs it (`Engine::inspect`: frame parse, SCTP or TCP reassembly, decode, rules, subscriber state) on one association or connection whose TSN or sequence number advances every frame; the in-path section measures the same with the sockets around it.\n\n| benchmark | median | 95% CI | messages/s on one core |\n|---|---:|---:|---:|\n";
+    for bench in ["sigtran_map_sai_sctp", "diameter_ulr_tcp", "gtpv2c_echo_udp"] {
+        let p = dir.join("engine").join(bench).join("new/estimates.json");
+        let Some(v) = std::fs::read_to_string(&p).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
+            continue;
+        };
+        any = true;
+        let m = &v["median"];
+        let (pe, lo, hi) = (
+            f(&m["point_estimate"]),
+            f(&m["confidence_interval"]["lower_bound"]),
+            f(&m["confidence_interval"]["upper_bound"]),
+        );
+        let _ = writeln!(md, "| {bench} | {} | {}-{} | {:.0} k |", dur(pe), dur(lo), dur(hi), 1e6 / pe);
     }
     if !any {
         return "criterion results not found.\n\n".into();
