@@ -5,10 +5,13 @@
 //! `cargo bench -p filter-dpi` (no root, nightly or bpf-linker needed).
 
 use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use filter_dpi::sctp::{PPID_M2PA, PPID_M3UA, SctpSlice};
-use filter_dpi::{diameter, gtp, ss7};
+use filter_dpi::diameter::StreamReassembler;
+use filter_dpi::sctp::{self, AssocKey, ChunkSlice, Fed, PPID_M2PA, PPID_M3UA, SctpSlice};
+use filter_dpi::{diameter, gtp, ss7, tcp};
 
 /// `ss7_map_pcapr.pcap` frame 29: an SCTP packet, one DATA chunk (PPID 5) with M2PA, MTP3, SCCP UDT, TCAP Begin and a MAP sendRoutingInfoForSM Invoke (156 bytes).
 const SCTP_M2PA_MAP: &str = concat!(
@@ -118,5 +121,166 @@ fn decode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode);
+/// A DATA chunk (B and E: a whole user message) of stream 1, PPID M3UA, carrying `payload`.
+fn data_chunk(tsn: u32, payload: &[u8]) -> Vec<u8> {
+    let mut c = vec![sctp::CHUNK_DATA, 3];
+    c.extend_from_slice(&((sctp::DATA_HEADER_LEN + payload.len()) as u16).to_be_bytes());
+    c.extend_from_slice(&tsn.to_be_bytes());
+    c.extend_from_slice(&[0, 1, 0, 0]);
+    c.extend_from_slice(&PPID_M3UA.to_be_bytes());
+    c.extend_from_slice(payload);
+    c
+}
+
+const SRC: [u8; 4] = [192, 0, 2, 1];
+const DST: [u8; 4] = [192, 0, 2, 2];
+
+fn assoc() -> AssocKey {
+    AssocKey {
+        src: IpAddr::V4(Ipv4Addr::from(SRC)),
+        src_port: 2905,
+        dst: IpAddr::V4(Ipv4Addr::from(DST)),
+        dst_port: 2905,
+        vtag: 7,
+    }
+}
+
+/// One chunk through the reassembler, as `inspect::Engine::decode_sctp` feeds an authenticated
+/// chunk: its user message out.
+#[inline(never)]
+fn sctp_feed_step(r: &mut sctp::Reassembler, key: AssocKey, chunk: &[u8]) -> usize {
+    let Some(d) = ChunkSlice::from_slice(chunk).ok().and_then(|c| c.data()) else { return 0 };
+    match r.feed(1, key, &d) {
+        Ok(Fed::Message(m)) => m.data.len(),
+        _ => 0,
+    }
+}
+
+/// A TCP segment (20-byte header, ACK|PSH, checksum filled in for SRC → DST) carrying `payload`.
+fn tcp_segment(seq: u32, payload: &[u8]) -> Vec<u8> {
+    let mut s = vec![0x0f, 0x1c, 0x9c, 0x40];
+    s.extend_from_slice(&seq.to_be_bytes());
+    s.extend_from_slice(&[0, 0, 0, 1, 0x50, tcp::ACK | tcp::PSH, 0xff, 0xff, 0, 0, 0, 0]);
+    s.extend_from_slice(payload);
+    set_tcp_checksum(&mut s);
+    s
+}
+
+fn set_tcp_checksum(s: &mut [u8]) {
+    s[16..18].copy_from_slice(&[0, 0]);
+    let mut sum: u64 = 0;
+    let mut words = |b: &[u8]| {
+        for c in b.chunks(2) {
+            sum += u64::from(c[0]) << 8 | u64::from(c.get(1).copied().unwrap_or(0));
+        }
+    };
+    words(&SRC);
+    words(&DST);
+    words(&[0, 6]);
+    words(&(s.len() as u32).to_be_bytes());
+    words(s);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    s[16..18].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+}
+
+/// One TCP segment as `inspect` handles one on a Diameter port: the checksum (frame parsing),
+/// then `decode_tcp`: the stream reassembler, the Diameter message reassembler and a lax decode
+/// of each message. Returns the messages decoded.
+#[inline(never)]
+fn tcp_diameter_step(
+    stream: &mut tcp::TcpReassembler,
+    dia: &mut StreamReassembler,
+    segment: &[u8],
+) -> Vec<Result<diameter::LaxDiameterMessage, filter_dpi::DecodeError>> {
+    let mut msgs = Vec::new();
+    if !tcp::checksum_ok(&SRC, &DST, 6, segment) {
+        return msgs;
+    }
+    let seq = u32::from_be_bytes([segment[4], segment[5], segment[6], segment[7]]);
+    let payload = &segment[20..];
+    let seg = tcp::Segment { seq, flags: segment[13], urgent_pointer: 0, payload };
+    let starts = |p: &[u8]| {
+        p.len() >= 4
+            && p[0] == diameter::VERSION
+            && u32::from_be_bytes([0, p[1], p[2], p[3]]) as usize >= diameter::HEADER_LEN
+    };
+    let pushed = stream.push_framed(&seg, starts);
+    if pushed.reset || pushed.gap {
+        *dia = StreamReassembler::new();
+    }
+    if !pushed.deliver.is_empty() {
+        let _ = dia.push(&pushed.deliver, |m| msgs.push(diameter::decode_lax(m)));
+    }
+    msgs
+}
+
+/// Per-message transport work on one advancing SCTP association and one advancing TCP
+/// connection: each iteration feeds a fresh TSN / sequence number (the input is updated in
+/// place, four bytes, inside the timed loop).
+fn transport(c: &mut Criterion) {
+    let sai = hex(M3UA_SAI);
+    let ulr = hex(DIAMETER_ULR);
+    let mut g = c.benchmark_group("transport");
+
+    let mut chunk = data_chunk(1, &sai);
+    let mut r = sctp::Reassembler::new();
+    assert_eq!(sctp_feed_step(&mut r, assoc(), &chunk), sai.len());
+    let mut tsn = 1u32;
+    g.throughput(Throughput::Bytes(chunk.len() as u64));
+    g.bench_function("sctp_feed_m3ua_sai", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                tsn = tsn.wrapping_add(1);
+                chunk[4..8].copy_from_slice(&tsn.to_be_bytes());
+                black_box(sctp_feed_step(&mut r, assoc(), black_box(&chunk)));
+            }
+            start.elapsed()
+        })
+    });
+
+    // Segments are stamped with their sequence number and checksum outside the timed part,
+    // a batch at a time; segment k starts at 1000 + k * 260, so every one is new data in order.
+    const BATCH: usize = 1024;
+    let step = ulr.len() as u32;
+    let mut segs: Vec<Vec<u8>> = (0..BATCH).map(|_| tcp_segment(0, &ulr)).collect();
+    let mut stream = tcp::TcpReassembler::new();
+    let mut dia = StreamReassembler::new();
+    let mut k = 0u32;
+    let mut stamp = |segs: &mut [Vec<u8>]| {
+        for s in segs {
+            s[4..8].copy_from_slice(&1000u32.wrapping_add(k.wrapping_mul(step)).to_be_bytes());
+            set_tcp_checksum(s);
+            k = k.wrapping_add(1);
+        }
+    };
+    stamp(&mut segs[..1]);
+    let m = tcp_diameter_step(&mut stream, &mut dia, &segs[0]);
+    assert!(matches!(m.as_slice(), [Ok(l)] if l.stop.is_none() && l.message.command_code == 316), "{m:?}");
+    g.throughput(Throughput::Bytes(ulr.len() as u64));
+    g.bench_function("tcp_diameter_ulr", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(BATCH as u64) as usize;
+                stamp(&mut segs[..n]);
+                let start = Instant::now();
+                for s in &segs[..n] {
+                    let m = tcp_diameter_step(&mut stream, &mut dia, black_box(s));
+                    debug_assert_eq!(m.len(), 1);
+                    black_box(m);
+                }
+                spent += start.elapsed();
+                left -= n as u64;
+            }
+            spent
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode, transport);
 criterion_main!(benches);
