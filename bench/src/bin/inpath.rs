@@ -532,7 +532,7 @@ impl BareXsk {
                         pair.give_back(descs);
                         pair.kick();
                         pair.complete();
-                        pair.wait(10);
+                        pair.wait(10, false);
                         continue;
                     }
                     if pair.send(&descs) {
@@ -677,13 +677,16 @@ fn main() {
         *k = b.seq();
     };
 
-    let start_daemon = |bin: &Path| -> (Daemon, u32, Vec<i32>) {
-        let d = Daemon::start(&lab.lab, bin, &policy, &["--forward-to", &lab.fwd_if]);
+    let start_daemon_with = |bin: &Path, extra: &[&str]| -> (Daemon, u32, Vec<i32>) {
+        let mut args = vec!["--forward-to", lab.fwd_if.as_str()];
+        args.extend_from_slice(extra);
+        let d = Daemon::start(&lab.lab, bin, &policy, &args);
         let pid = d.pid().expect("daemon pid");
         let pinned = pin_workers(pid);
         assert!(!pinned.is_empty(), "no in-path worker thread found to pin");
         (d, pid, pinned)
     };
+    let start_daemon = |bin: &Path| start_daemon_with(bin, &[]);
 
     // ---- 1. inspected messages per second
     let part = |name: &str| c.parts.iter().any(|p| p == name);
@@ -757,10 +760,13 @@ fn main() {
 
     // ---- 2. latency, one daemon, inspected and uninspected peers interleaved
     let loads = [0.1, 0.5];
-    let mut lat: std::collections::HashMap<(Proto, usize, bool), Vec<LatencySample>> = Default::default();
-    if part("latency") {
-        let (mut d, _, _) = start_daemon(&c.sigwall);
-        for run in 0..c.runs {
+    // The workers as shipped (fair tasks asking for a 100 us slice) and real-time
+    // (`--worker-priority`, for cores given to sigwall), each in its own daemon, interleaved.
+    const SCHEDS: [(&str, &[&str]); 2] = [("fair", &[]), ("fifo", &["--worker-priority", "50"])];
+    let mut lat: std::collections::HashMap<(&str, Proto, usize, bool), Vec<LatencySample>> = Default::default();
+    for run in 0..if part("latency") { c.runs } else { 0 } {
+        for (sched, extra) in SCHEDS {
+            let (mut d, _, _) = start_daemon_with(&c.sigwall, extra);
             for p in Proto::ALL {
                 let full = rate("sigwall", p).median;
                 for (li, load) in loads.iter().enumerate() {
@@ -773,20 +779,20 @@ fn main() {
                         let (hist, got, n) = out;
                         let (p50, p99) = (quantile(&hist, 0.5), quantile(&hist, 0.99));
                         eprintln!(
-                            "inpath: run {} latency {:<8} {:>3.0}% ({:.0}/s) {:<11} p50 {p50:>7.1} us p99 {p99:>7.1} us ({got} of {n} timed)",
+                            "inpath: run {} latency {sched} {:<8} {:>3.0}% ({:.0}/s) {:<11} p50 {p50:>7.1} us p99 {p99:>7.1} us ({got} of {n} timed)",
                             run + 1,
                             p.id(),
                             load * 100.0,
                             r,
                             if inspected { "inspected" } else { "uninspected" }
                         );
-                        lat.entry((p, li, inspected)).or_default().push((p50, p99, got, n));
+                        lat.entry((sched, p, li, inspected)).or_default().push((p50, p99, got, n));
                     }
                 }
             }
+            let _ = d.stop();
+            std::thread::sleep(SETTLE);
         }
-        let _ = d.stop();
-        std::thread::sleep(SETTLE);
     }
 
     // ---- 3. uninspected forwarding, Mpps
@@ -926,44 +932,48 @@ Frames sent and never seen at the core, all runs: {}.\n\n",
     md += "### Added latency (send to receipt at the core, inspected minus uninspected)\n\n";
     md += "Paced at 10 % and 50 % of the median inspected rate above, one frame per period (no bursts); \
 the uninspected peer (`inspect = \"none\"`: XDP_REDIRECT through the devmap) goes through the same daemon, run right after. \
-Latency histogram in 256 ns buckets up to 4,194 us: a figure of 4,194 means at least that. Goal: added p99 at most 200 us at 50 %.\n\n\
-| messages | load | rate msgs/s | inspected p50 / p99 us | uninspected p50 / p99 us | added p50 us (min-max) | added p99 us (min-max) | timed / sent | goal |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+Latency histogram in 256 ns buckets up to 4,194 us: a figure of 4,194 means at least that. Goal: added p99 at most 200 us at 50 %. \
+Workers: *fair* as shipped (SCHED_OTHER asking for a 100 us slice, `--worker-slice-us`), *fifo* with `--worker-priority 50` (SCHED_FIFO, for cores given to sigwall); each in its own daemon, interleaved run by run.\n\n\
+| workers | messages | load | rate msgs/s | inspected p50 / p99 us | uninspected p50 / p99 us | added p50 us (min-max) | added p99 us (min-max) | timed / sent | goal |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
     let mut json_lat = Vec::new();
-    for p in Proto::ALL {
-        for (li, load) in loads.iter().enumerate() {
-            let ins = &lat[&(p, li, true)];
-            let un = &lat[&(p, li, false)];
-            let st =
-                |v: &[LatencySample], f: fn(&LatencySample) -> f64| Stats::of(&v.iter().map(f).collect::<Vec<_>>());
-            let add50: Vec<f64> = ins.iter().zip(un).map(|(a, b)| a.0 - b.0).collect();
-            let add99: Vec<f64> = ins.iter().zip(un).map(|(a, b)| a.1 - b.1).collect();
-            let (a50, a99) = (Stats::of(&add50), Stats::of(&add99));
-            let (i50, i99, u50, u99) = (st(ins, |x| x.0), st(ins, |x| x.1), st(un, |x| x.0), st(un, |x| x.1));
-            let timed: u64 = ins.iter().map(|x| x.2).sum();
-            let sent: u64 = ins.iter().map(|x| x.3).sum();
-            let goal = if li == 1 { if a99.median <= 200.0 { "200 us: met" } else { "200 us: missed" } } else { "" };
-            md += &format!(
-                "| {} | {:.0} % | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} ({:.1}-{:.1}) | {:.1} ({:.1}-{:.1}) | {timed} / {sent} | {goal} |\n",
-                p.id(),
-                load * 100.0,
-                rate("sigwall", p).median * load,
-                i50.median,
-                i99.median,
-                u50.median,
-                u99.median,
-                a50.median,
-                a50.min,
-                a50.max,
-                a99.median,
-                a99.min,
-                a99.max
-            );
-            json_lat.push(json!({"proto": p.id(), "load": load,
+    for (sched, _) in SCHEDS {
+        for p in Proto::ALL {
+            for (li, load) in loads.iter().enumerate() {
+                let ins = &lat[&(sched, p, li, true)];
+                let un = &lat[&(sched, p, li, false)];
+                let st =
+                    |v: &[LatencySample], f: fn(&LatencySample) -> f64| Stats::of(&v.iter().map(f).collect::<Vec<_>>());
+                let add50: Vec<f64> = ins.iter().zip(un).map(|(a, b)| a.0 - b.0).collect();
+                let add99: Vec<f64> = ins.iter().zip(un).map(|(a, b)| a.1 - b.1).collect();
+                let (a50, a99) = (Stats::of(&add50), Stats::of(&add99));
+                let (i50, i99, u50, u99) = (st(ins, |x| x.0), st(ins, |x| x.1), st(un, |x| x.0), st(un, |x| x.1));
+                let timed: u64 = ins.iter().map(|x| x.2).sum();
+                let sent: u64 = ins.iter().map(|x| x.3).sum();
+                let goal =
+                    if li == 1 { if a99.median <= 200.0 { "200 us: met" } else { "200 us: missed" } } else { "" };
+                md += &format!(
+                    "| {sched} | {} | {:.0} % | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} ({:.1}-{:.1}) | {:.1} ({:.1}-{:.1}) | {timed} / {sent} | {goal} |\n",
+                    p.id(),
+                    load * 100.0,
+                    rate("sigwall", p).median * load,
+                    i50.median,
+                    i99.median,
+                    u50.median,
+                    u99.median,
+                    a50.median,
+                    a50.min,
+                    a50.max,
+                    a99.median,
+                    a99.min,
+                    a99.max
+                );
+                json_lat.push(json!({"workers": sched, "proto": p.id(), "load": load,
                 "inspected_p50_us": i50.median, "inspected_p99_us": i99.median,
                 "uninspected_p50_us": u50.median, "uninspected_p99_us": u99.median,
                 "added_p50_us": {"median": a50.median, "min": a50.min, "max": a50.max},
                 "added_p99_us": {"median": a99.median, "min": a99.min, "max": a99.max},
                 "timed": timed, "sent": sent}));
+            }
         }
     }
     md += &format!(

@@ -22,6 +22,19 @@ pub struct Args {
     /// it would drop and deep inspection reports what it would block.
     #[arg(long)]
     tap: bool,
+    /// In path: the CPU time slice each AF_XDP worker asks for, in microseconds (100-100000;
+    /// 0: the kernel's default). A short slice lets a worker woken by a frame preempt other work
+    /// on a shared core at once (Linux 6.12 or later), without a bigger share of the CPU.
+    #[arg(long, default_value_t = 100, value_name = "US",
+          value_parser = parse_slice_us)]
+    worker_slice_us: u64,
+    /// In path: run the AF_XDP workers real-time (SCHED_FIFO) at this priority (1-99), for cores
+    /// given to sigwall: a woken worker then runs at once whatever else the core runs, and a
+    /// flood of inspected traffic can keep its core (up to the kernel's real-time throttle).
+    /// Needs CAP_SYS_NICE; refused at start if the kernel says no.
+    #[arg(long, value_name = "PRIORITY", requires = "forward_to",
+          value_parser = clap::value_parser!(u8).range(1..=99))]
+    worker_priority: Option<u8>,
     /// Policy file (TOML); see the README for its format.
     #[arg(long)]
     policy: PathBuf,
@@ -88,6 +101,16 @@ pub struct Args {
     /// exit [default: <run-dir>/<iface>.subscribers.jsonl]; "none" keeps no snapshot.
     #[arg(long)]
     state_snapshot: Option<PathBuf>,
+}
+
+fn parse_slice_us(s: &str) -> Result<u64, String> {
+    let n: u64 = s.parse().map_err(|_| format!("{s:?} is not a number of microseconds"))?;
+    let (lo, hi) = (sigwall::inpath::sched::MIN_SLICE_US, sigwall::inpath::sched::MAX_SLICE_US);
+    if n == 0 || (lo..=hi).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is outside {lo}-{hi} (what the kernel accepts for a fair task), or 0 for its default"))
+    }
 }
 
 /// A group's id by name (or a numeric id).
@@ -183,6 +206,8 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         iface: a.iface,
         forward_to: a.forward_to,
         tap: a.tap,
+        worker_slice_us: a.worker_slice_us,
+        worker_priority: a.worker_priority,
         policy_path: a.policy,
         xdp_mode: a.xdp_mode,
         mode: a.mode,

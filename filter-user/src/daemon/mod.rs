@@ -51,6 +51,11 @@ pub struct Config {
     /// Tap mode: `iface` is a mirror port; everything runs in monitor mode
     /// ([`Policy::observe_only`]).
     pub tap: bool,
+    /// In path: the time slice each AF_XDP worker asks the scheduler for, in microseconds
+    /// (`inpath::sched`); 0 leaves the kernel's default.
+    pub worker_slice_us: u64,
+    /// In path: run the workers SCHED_FIFO at this priority (`None`: fair tasks).
+    pub worker_priority: Option<u8>,
     pub policy_path: PathBuf,
     pub xdp_mode: AttachMode,
     pub mode: Option<Mode>,
@@ -139,6 +144,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             ifindex: loader::ifindex(&cfg.iface).ok_or_else(|| OperatorError::NoInterface(cfg.iface.clone()))?,
             core: fwd.iface.clone(),
             core_ifindex: fwd.ifindex,
+            worker_slice_us: cfg.worker_slice_us,
+            worker_priority: cfg.worker_priority,
         };
         let xsks = attached.filter.ebpf.take_map(maps::INPATH_XSKS).context("the object has no INPATH_XSKS map")?;
         let mut xsks = aya::maps::XskMap::try_from(xsks).context("INPATH_XSKS is not an XSKMAP")?;

@@ -32,6 +32,7 @@
 
 pub mod hold;
 pub mod neutralize;
+pub mod sched;
 pub mod xsk;
 
 use std::{
@@ -355,6 +356,10 @@ pub struct Ports {
     pub ifindex: u32,
     pub core: String,
     pub core_ifindex: u32,
+    /// The time slice each worker asks for (µs, 0: the kernel's default): [`sched`].
+    pub worker_slice_us: u64,
+    /// SCHED_FIFO priority for the workers (`None`: fair tasks with `worker_slice_us`).
+    pub worker_priority: Option<u8>,
 }
 
 /// Open one socket pair per RX queue of the interconnect side, put each in its `INPATH_XSKS`
@@ -394,6 +399,7 @@ pub fn start(
         let View { rules, peers, fail_open } = View::new(policy, filter);
         let w = Worker {
             q: q as usize,
+            realtime: false,
             pair,
             engine: {
                 let mut e = Engine::with_state(rules, subscribers.clone());
@@ -422,15 +428,57 @@ pub fn start(
         // The slot last: until now XDP found it empty and applied the peers' on_overload.
         use std::os::fd::AsRawFd as _;
         xsks.set(q, w.pair.a.as_raw_fd(), 0).with_context(|| format!("putting queue {q}'s socket in INPATH_XSKS"))?;
-        let t = std::thread::Builder::new().name(format!("sigwall-inpath-{q}")).spawn(move || w.run())?;
+        let (slice, priority) = (ports.worker_slice_us, ports.worker_priority);
+        let (started_tx, started_rx) = mpsc::sync_channel(1);
+        let mut w = w;
+        w.realtime = priority.is_some();
+        let t = std::thread::Builder::new().name(format!("sigwall-inpath-{q}")).spawn(move || {
+            if let Some(p) = priority {
+                // Asked for explicitly: a refusal stops the start (below), not a silent default.
+                let r = sched::set_fifo(p.into()).map_err(|e| e.to_string());
+                let refused = r.is_err();
+                let _ = started_tx.send(r);
+                if refused {
+                    return;
+                }
+            } else {
+                let _ = started_tx.send(Ok(()));
+                if slice > 0 {
+                    match sched::set_slice(slice) {
+                        Ok(()) => log::info!(
+                            "in-path worker {q}: time slice {slice} us asked, the kernel reports {}",
+                            sched::slice_us().map_or("nothing".into(), |s| format!("{s} us"))
+                        ),
+                        // Latency only: the worker judges the same with the kernel's slice.
+                        Err(e) => log::warn!(
+                            "in-path worker {q}: the kernel refused a {slice} us time slice ({e}); the default slice applies, so on a shared core frames may wait a few ms for the worker"
+                        ),
+                    }
+                }
+            }
+            w.run()
+        })?;
         workers.threads.push(t);
         workers.views.push(tx);
+        match started_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => anyhow::bail!(
+                "--worker-priority {}: the kernel refused SCHED_FIFO for in-path worker {q} ({e}); it needs CAP_SYS_NICE or an RLIMIT_RTPRIO that high",
+                priority.unwrap_or(0)
+            ),
+            Err(_) => anyhow::bail!("in-path worker {q} ended before it started"),
+        }
+        if let Some(p) = priority {
+            log::info!("in-path worker {q}: real-time, SCHED_FIFO priority {p}");
+        }
     }
     Ok(workers)
 }
 
 struct Worker {
     q: usize,
+    /// SCHED_FIFO (`--worker-priority`): never yield the core to wait for the TX ring, sleep.
+    realtime: bool,
     pair: xsk::Pair,
     engine: Engine,
     peers: HashMap<u32, (String, PeerInspect)>,
@@ -607,7 +655,7 @@ impl Worker {
                 self.peers = peers;
                 self.fail_open = fail_open;
             }
-            self.pair.wait(POLL_MS);
+            self.pair.wait(POLL_MS, self.realtime);
             let descs = self.pair.receive(BATCH);
             for d in &descs {
                 self.counters.received += 1;

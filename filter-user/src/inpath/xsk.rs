@@ -334,6 +334,9 @@ fn statistics(fd: &OwnedFd) -> XskStats {
     }
 }
 
+/// How long a real-time worker sleeps when the device queue refuses its TX frames.
+const TX_RETRY_US: u64 = 20;
+
 /// One worker's sockets: RX on the interconnect side's queue, TX on the core side's, one UMEM.
 pub struct Pair {
     // Field order is drop order: rings and sockets before the UMEM they use.
@@ -405,7 +408,9 @@ impl Pair {
     /// peer drains), kick again and sleep at most `TX_RETRY_US` instead of `timeout_ms`: a
     /// worker asleep in poll(2) with frames on its TX ring would hold them, and the credit they
     /// carry, until the next frame or the timeout.
-    pub fn wait(&self, timeout_ms: i32) {
+    /// `realtime`: the caller is SCHED_FIFO, and a yield would not let the fair tasks (ksoftirqd)
+    /// that may be what drains the device queue run: it sleeps 20 us instead.
+    pub fn wait(&self, timeout_ms: i32, realtime: bool) {
         if self.rx_ready() {
             return;
         }
@@ -413,8 +418,12 @@ impl Pair {
         if self.tx_pending() > 0 {
             self.kick();
             if self.tx_pending() > 0 {
-                // SAFETY: sched_yield has no preconditions; the core side's NAPI may run meanwhile.
-                unsafe { libc::sched_yield() };
+                if realtime {
+                    std::thread::sleep(std::time::Duration::from_micros(TX_RETRY_US));
+                } else {
+                    // SAFETY: sched_yield has no preconditions; the core side's NAPI may run meanwhile.
+                    unsafe { libc::sched_yield() };
+                }
                 return;
             }
             timeout_ms = timeout_ms.min(1);

@@ -167,6 +167,81 @@ inspect = "all"
 on_overload = "fail-open"
 "#;
 
+/// The in-path workers' threads of daemon `pid`: (tid, scheduling policy, real-time priority,
+/// time slice in ns) from /proc (stat fields 40 and 41, `se.slice` of sched).
+fn worker_sched(pid: u32) -> Vec<(String, i32, u32, Option<u64>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let task = e.path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !comm.starts_with("sigwall-inpath") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // Fields after the command name (which ends at the last ')') start with field 3.
+        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+        let (rt_priority, policy) = (f[40 - 3].parse().unwrap(), f[41 - 3].parse().unwrap());
+        let sched = std::fs::read_to_string(task.join("sched")).unwrap_or_default();
+        let slice = sched
+            .lines()
+            .find(|l| l.trim_start().starts_with("se.slice"))
+            .and_then(|l| l.split(':').nth(1)?.trim().parse().ok());
+        out.push((e.file_name().to_string_lossy().into_owned(), policy, rt_priority, slice));
+    }
+    out
+}
+
+/// As shipped each worker is a fair task that asked for a 100 us slice; with
+/// `--worker-priority` each is SCHED_FIFO at that priority; out-of-range values are refused
+/// before anything is attached.
+#[test]
+fn workers_get_the_scheduling_they_are_asked_for() {
+    let lab = InpathLab::new();
+    let dir = filter_testkit::tempdir("inpath-sched");
+    let policy = write_policy(dir.path(), INSPECTED);
+    let mut d = start(&lab, &policy);
+    let ws = worker_sched(d.pid().expect("pid"));
+    assert!(!ws.is_empty(), "no in-path worker thread");
+    for (tid, policy, _, slice) in &ws {
+        assert_eq!(*policy, libc::SCHED_OTHER, "worker {tid}");
+        // Linux 6.12 and later report the slice asked for; older ones their base slice.
+        if sigwall::inpath::sched::kernel_at_least(6, 12) {
+            assert_eq!(*slice, Some(100_000), "worker {tid}");
+        }
+    }
+    d.stop();
+    let mut d =
+        Daemon::start(&lab.lab, &sigwall_bin(), &policy, &["--forward-to", &lab.fwd_if, "--worker-priority", "7"]);
+    let ws = worker_sched(d.pid().expect("pid"));
+    assert!(!ws.is_empty(), "no in-path worker thread");
+    for (tid, policy, prio, _) in &ws {
+        assert_eq!((*policy, *prio), (libc::SCHED_FIFO, 7), "worker {tid}");
+    }
+    // Still a firewall: a legitimate message is judged and crosses.
+    let core = udp(&lab.core_ns, &format!("{CORE_ADDR}:2123"));
+    let partner = udp(&lab.lab.ipx_ns, &format!("{IC_PARTNER}:2123"));
+    partner.send_to(&echo(1), format!("{CORE_ADDR}:2123")).unwrap();
+    assert_eq!(drain(&core), vec![echo(1)], "judged by a real-time worker and delivered");
+    d.stop();
+    for (flag, value, want) in [
+        ("--worker-priority", "0", "not in 1..=99"),
+        ("--worker-priority", "100", "not in 1..=99"),
+        ("--worker-slice-us", "50", "outside 100-100000"),
+    ] {
+        let out = lab
+            .lab
+            .edge_command(sigwall_bin().to_str().unwrap())
+            .args(["run", "--iface", &lab.lab.edge_if, "--forward-to", &lab.fwd_if, flag, value, "--policy"])
+            .arg(&policy)
+            .args(["--run-dir", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{flag} {value}: {err}");
+        assert!(!sigwall::loader::pins_present(&lab.lab.edge_if), "nothing attached");
+    }
+}
+
 /// A GTPv2-C Echo Request with sequence number `seq` (a legitimate path-management message).
 fn echo(seq: u8) -> Vec<u8> {
     let mut m = packets::gtpv2c_echo();
