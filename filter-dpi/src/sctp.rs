@@ -348,6 +348,8 @@ impl<'a> DataChunkSlice<'a> {
 // CRC32c (RFC 9260 appendix A): the receiver discards a packet whose checksum is wrong, so
 // inspection must not let such a packet change what it believes the association carried.
 
+/// The byte-at-a-time table, the reference the tests hold [`crc32c`] to.
+#[cfg(test)]
 const fn crc32c_table() -> [u32; 256] {
     let mut t = [0u32; 256];
     let mut i = 0;
@@ -364,51 +366,14 @@ const fn crc32c_table() -> [u32; 256] {
     t
 }
 
-/// Slicing-by-8 tables: `[0]` is the byte-at-a-time table, `[k][i]` the CRC of byte `i`
-/// followed by `k` zero bytes, so eight bytes take eight lookups and no loop-carried shift per
-/// byte (about a quarter of the byte-at-a-time time; every SCTP packet inspected in path is
-/// checked, and a neutralized one is checksummed again).
-const fn crc32c_tables() -> [[u32; 256]; 8] {
-    let mut t = [[0u32; 256]; 8];
-    t[0] = crc32c_table();
-    let mut k = 1;
-    while k < 8 {
-        let mut i = 0;
-        while i < 256 {
-            let prev = t[k - 1][i];
-            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
-            i += 1;
-        }
-        k += 1;
-    }
-    t
-}
-
-static CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
-
 /// CRC32c (Castagnoli) over the concatenation of `parts`.
+///
+/// Through the `crc32c` crate: the SSE 4.2 `crc32` instruction (or ARMv8's) where the CPU has
+/// it, found at run time, and a software fallback elsewhere; every SCTP packet inspected in
+/// path is checked, and a neutralized one checksummed again, and the instruction does in a
+/// cycle per 8 bytes what the slicing-by-8 tables this replaced did in about five.
 pub fn crc32c(parts: &[&[u8]]) -> u32 {
-    let t = &CRC32C_TABLES;
-    let mut crc = !0u32;
-    for part in parts {
-        let mut words = part.chunks_exact(8);
-        for w in &mut words {
-            let lo = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) ^ crc;
-            let hi = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
-            crc = t[7][(lo & 0xff) as usize]
-                ^ t[6][((lo >> 8) & 0xff) as usize]
-                ^ t[5][((lo >> 16) & 0xff) as usize]
-                ^ t[4][(lo >> 24) as usize]
-                ^ t[3][(hi & 0xff) as usize]
-                ^ t[2][((hi >> 8) & 0xff) as usize]
-                ^ t[1][((hi >> 16) & 0xff) as usize]
-                ^ t[0][(hi >> 24) as usize];
-        }
-        for &b in words.remainder() {
-            crc = t[0][((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
-        }
-    }
-    !crc
+    parts.iter().fold(0, |crc, p| crc32c::crc32c_append(crc, p))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1006,7 +971,7 @@ mod tests {
     /// A packet built by scapy (an independent encoder): its CRC32c checks, one flipped byte
     /// anywhere does not.
     #[test]
-    fn crc32c_by_eight_matches_byte_at_a_time() {
+    fn crc32c_matches_the_byte_at_a_time_reference() {
         let bytewise = |parts: &[&[u8]]| {
             let t = crc32c_table();
             let mut crc = !0u32;
@@ -1017,7 +982,9 @@ mod tests {
             }
             !crc
         };
-        let data: Vec<u8> = (0u32..300).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        // Lengths past 256 and cuts at every alignment: the hardware path works in 8-byte
+        // words and 3-way interleaved blocks, with a tail.
+        let data: Vec<u8> = (0u32..1100).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         for len in 0..data.len() {
             let d = &data[..len];
             assert_eq!(crc32c(&[d]), bytewise(&[d]), "length {len}");
