@@ -238,7 +238,7 @@ fn parse_at<'a>(data: &'a [u8], budget: &Budget, depth: usize) -> Result<(Tlv<'a
 /// there (their error is the caller's to report).
 ///
 /// The walk reads exactly the elements [`Tlv::children`] would, in the same order and with the
-/// same depth and element caps, but with [`skip`], which only finds where an element ends: no
+/// same depth and element caps, but with `skip`, which only finds where an element ends: no
 /// [`Tlv`] is built and no error value, so it costs a fraction of the read that decoded them.
 pub fn has_indefinite(t: &Tlv<'_>) -> bool {
     if t.indefinite {
