@@ -35,6 +35,8 @@ pub mod sctp;
 pub mod sms;
 pub mod ss7;
 pub mod tcp;
+#[cfg(test)]
+mod test_rng;
 
 /// The protocol layer an error comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1124,19 +1124,7 @@ mod tests {
         assert!(matches!(feed(&mut r, 1, first, &dchunk(3, 5, 0, b"whole")), Fed::Message(_)));
     }
 
-    /// xorshift64*: reproducible inputs without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// The FIFO of recent TSNs answers as the scan of `(tsn, digest)` pairs it replaces did
     /// (the first, oldest, match), over random sequences with repeats, wrap-around and more

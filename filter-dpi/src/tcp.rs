@@ -506,19 +506,7 @@ mod tests {
         assert_eq!((p.deliver.as_slice(), p.skipped), (&b"Head"[..], 4));
     }
 
-    /// xorshift64*: reproducible inputs without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// The checksum as it was computed: 16-bit big-endian words, folded.
     fn checksum_ok_by_words(src: &[u8], dst: &[u8], proto: u8, segment: &[u8]) -> bool {

@@ -607,19 +607,7 @@ mod tests {
         }
     }
 
-    /// xorshift64*: reproducible inputs without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// `text` returns what it did (the lossy text of the data) and reports the same values,
     /// for random data: ASCII, valid UTF-8, and broken UTF-8.
