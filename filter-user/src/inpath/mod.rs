@@ -442,7 +442,8 @@ pub fn start(
                     return;
                 }
             } else {
-                let _ = started_tx.send(Ok(()));
+                // The slice before the start is reported: once the daemon says it is ready,
+                // its workers run as configured (a test read the default slice otherwise).
                 if slice > 0 {
                     match sched::set_slice(slice) {
                         Ok(()) => log::info!(
@@ -455,6 +456,7 @@ pub fn start(
                         ),
                     }
                 }
+                let _ = started_tx.send(Ok(()));
             }
             w.run()
         })?;
