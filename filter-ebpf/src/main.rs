@@ -17,6 +17,7 @@ mod fast;
 mod parse;
 
 use aya_ebpf::{
+    Global,
     bindings::xdp_action,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::bpf_ktime_get_ns,
@@ -137,6 +138,21 @@ static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 static FRAGMENTS: LruHashMap<FragKey, FragVerdict> =
     LruHashMap::with_max_entries(filter_common::maps::FRAGMENTS_CAPACITY, 0);
 
+/// Set by the loader, before the verifier runs (`EbpfLoader::override_global`): 1 when the
+/// daemon loads the program for in-path mode (`sigwall run --forward-to`), 0 for host and tap
+/// mode, tests and benchmarks. It lives in `.rodata`, which aya freezes, so the verifier reads it
+/// as a constant (frozen read-only maps, kernel 5.2) and removes the branches it decides: a
+/// host-mode program makes none of in-path mode's `INPATH_CFG` lookups on any packet. In-path
+/// mode still reads `INPATH_CFG` at run time (the ports arrive after the load, and an adopting
+/// daemon may change them).
+#[unsafe(no_mangle)]
+static INPATH_LOADED: Global<u32> = Global::new(0);
+
+#[inline(always)]
+pub(crate) fn inpath_loaded() -> bool {
+    INPATH_LOADED.load() != 0
+}
+
 /// In-path mode's two ports (index 0); all zero in host mode.
 #[map]
 static INPATH_CFG: Array<InpathCfg> = Array::with_max_entries(1, 0);
@@ -170,17 +186,20 @@ static INPATH_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(filter
 #[inline(always)]
 pub fn sigwall(ctx: XdpContext) -> u32 {
     // In-path mode: the core side's frames go to the interconnect side unjudged (the first pass
-    // is the interconnect's allowlist; the core is the home network). Host mode: `core` is 0
-    // and no ifindex is 0, so this is one array read and a compare.
-    let core = match INPATH_CFG.get(0) {
-        Some(c) if c.enabled != 0 => c.core_ifindex,
-        _ => 0,
-    };
-    if core != 0 && ctx.ingress_ifindex() as u32 == core {
-        return forward(&ctx, filter_common::INPATH_FROM_CORE);
+    // is the interconnect's allowlist; the core is the home network). A program loaded for host
+    // mode has none of this: `inpath_loaded` is a constant 0 the verifier folds, and every
+    // in-path branch below is dead code it removes.
+    if inpath_loaded() {
+        let core = match INPATH_CFG.get(0) {
+            Some(c) if c.enabled != 0 => c.core_ifindex,
+            _ => 0,
+        };
+        if core != 0 && ctx.ingress_ifindex() as u32 == core {
+            return forward(&ctx, filter_common::INPATH_FROM_CORE);
+        }
     }
     let action = judge(&ctx);
-    if action != xdp_action::XDP_PASS {
+    if action != xdp_action::XDP_PASS || !inpath_loaded() {
         return action;
     }
     // Read again rather than kept from above: with only `action` live after `judge`, the
@@ -552,6 +571,9 @@ fn credit(q: u32, peer_id: u32) -> bool {
 /// instructions.
 #[inline(always)]
 pub(crate) fn inpath_up_wanted(p: &PeerPolicy, global: &GlobalPolicy) -> u32 {
+    if !inpath_loaded() {
+        return 0;
+    }
     let on = match INPATH_CFG.get(0) {
         Some(c) => c.enabled,
         None => 0,

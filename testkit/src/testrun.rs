@@ -41,6 +41,14 @@ impl Harness {
         h
     }
 
+    /// The program as in-path mode loads it (in-path code kept by the verifier), no ports set.
+    pub fn new_inpath(policy_text: &str) -> Harness {
+        let filter = Filter::load_for_inpath(0).expect("load the sigwall object for in-path mode (needs root)");
+        let mut h = Harness { filter, generation: 0 };
+        h.apply(policy_text);
+        h
+    }
+
     /// Replace the policy (a generation flip).
     pub fn apply(&mut self, policy_text: &str) {
         let pol = policy::parse("test-policy.toml", policy_text, &policy::Limits::default()).expect("policy");

@@ -100,6 +100,11 @@ struct Args {
     /// Name of the compared build in the tables (e.g. its commit).
     #[arg(long, default_value = "compared build")]
     compare_label: String,
+    /// Measure only the cases whose id contains one of these (repeatable), with the trivial
+    /// program and the floors: for profiling one path (e.g. `--only sigwall:allowed_gtpu_v4`
+    /// under `perf record`). The report then covers those cases alone.
+    #[arg(long)]
+    only: Vec<String>,
 }
 
 /// One measured program on one frame.
@@ -462,6 +467,10 @@ fn main() {
         }
     };
 
+    if !a.only.is_empty() {
+        cases
+            .retain(|c| c.group == "trivial" || c.group == "floor" || a.only.iter().any(|o| c.id.contains(o.as_str())));
+    }
     // Every program must give the verdict the comparison assumes, or the figure is meaningless.
     for c in &cases {
         let (action, _) = run_case(c, 1);
@@ -539,6 +548,13 @@ fn main() {
         }));
     }
     md += "\n";
+    if !a.only.is_empty() {
+        // A partial run: the table alone (the goals and the headline need every case).
+        std::fs::create_dir_all(&a.out).expect("create --out");
+        std::fs::write(a.out.join("xdp_cost.md"), &md).expect("write xdp_cost.md");
+        print!("{md}");
+        return;
+    }
     let sig = |id: &str| med(&format!("sigwall:{id}")).unwrap();
     let (allowed, unknown) = (sig("allowed_gtpu_v4"), sig("unknown_drop"));
     let tgt = |ok: bool| if ok { "met" } else { "missed" };

@@ -139,7 +139,7 @@ pub fn attach_fresh(
     let dir = pin_dir(iface);
     std::fs::create_dir_all(&dir).map_err(|e| pins_error(&dir, "creating the pin directory", e))?;
     let result = (|| {
-        let mut filter = Filter::load_with(log_level, Some(&dir))?;
+        let mut filter = Filter::load_with(log_level, Some(&dir), forward_to.is_some())?;
         let c = filter.compile(policy)?;
         filter.apply(&c, sha256)?;
         if let Some(core) = forward_to {
@@ -195,7 +195,7 @@ pub fn adopt(iface: &str, forward_to: Option<&str>, log_level: u8) -> Result<Att
             ours: MAP_LAYOUT_VERSION,
         });
     }
-    let mut filter = Filter::load_with(log_level, Some(&dir))?;
+    let mut filter = Filter::load_with(log_level, Some(&dir), forward_to.is_some())?;
     let pinned =
         PinnedLink::from_pin(link_pin(iface)).map_err(|e| adopt_error(iface, "opening the pinned XDP link", e))?;
     let fd_link: FdLink = pinned.into();

@@ -29,6 +29,8 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 
 pub const PROGRAM: &str = "sigwall";
 pub const BPFFS: &str = "/sys/fs/bpf";
+/// The program's load-time switch for in-path mode (a `.rodata` global, see `load_with`).
+const INPATH_LOADED: &str = "INPATH_LOADED";
 
 /// The maps pinned for an interface, by name: every map of the program (see
 /// [`filter_common::maps::ALL`]).
@@ -101,23 +103,36 @@ impl Filter {
     /// `log_level` 0 keeps aya-log silent in the program (a disabled record costs one byte
     /// compare); 1..=5 is error..trace.
     pub fn load(log_level: u8) -> Result<Self, OperatorError> {
-        Self::load_with(log_level, None)
+        Self::load_with(log_level, None, false)
+    }
+
+    /// Load the embedded object as in-path mode loads it (`sigwall run --forward-to`), with
+    /// private maps and no ports: for tests of what the load-time switch decides.
+    pub fn load_for_inpath(log_level: u8) -> Result<Self, OperatorError> {
+        Self::load_with(log_level, None, true)
     }
 
     /// Load another build of the program (an object file's bytes, with the same maps) with
     /// private maps: for benchmarks that measure an earlier version next to this one in the
     /// same run (`xdp_cost --compare-object`). Never used by the product.
     pub fn load_object(object: &[u8]) -> Result<Self, OperatorError> {
-        Self::load_from(object, 0, None)
+        Self::load_from(object, 0, None, false)
     }
 
-    fn load_with(log_level: u8, pins: Option<&Path>) -> Result<Self, OperatorError> {
-        Self::load_from(OBJECT, log_level, pins)
+    /// `inpath`: load the program for in-path mode (`--forward-to`). A program loaded without it
+    /// never forwards between ports or hands frames to the daemon, whatever `INPATH_CFG` says:
+    /// the verifier removed that code (`INPATH_LOADED` in filter-ebpf).
+    fn load_with(log_level: u8, pins: Option<&Path>, inpath: bool) -> Result<Self, OperatorError> {
+        Self::load_from(OBJECT, log_level, pins, inpath)
     }
 
-    fn load_from(object: &[u8], log_level: u8, pins: Option<&Path>) -> Result<Self, OperatorError> {
+    fn load_from(object: &[u8], log_level: u8, pins: Option<&Path>, inpath: bool) -> Result<Self, OperatorError> {
         let mut loader = EbpfLoader::new();
         loader.override_global(aya_log::LEVEL, &log_level, false);
+        // Required only for in-path mode: an object without the symbol (an older build, measured
+        // by `xdp_cost --compare-object`) reads `INPATH_CFG` on every packet instead.
+        let inpath_loaded = inpath as u32;
+        loader.override_global(INPATH_LOADED, &inpath_loaded, inpath);
         let paths: Vec<(&str, PathBuf)> = match pins {
             Some(dir) => PINNED_MAPS.iter().map(|n| (*n, dir.join(n))).collect(),
             None => Vec::new(),

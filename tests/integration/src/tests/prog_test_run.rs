@@ -922,11 +922,45 @@ fn generation_flip_switches_whole_policy() {
 /// limit before. The figure is printed so a change's cost can be read off this test's output.
 #[test]
 fn verifier_budget_has_margin() {
-    let mut h = Harness::new(POLICY);
-    let info = h.filter.program().expect("program").info().expect("program info");
-    let n = info.verified_instruction_count().expect("kernel reports verified instructions (5.16+)");
-    println!("verifier processed {n} instructions");
-    assert!(n < 500_000, "verifier processed {n} instructions: keep half of the 1M limit free");
+    // Both loads the daemon makes: host mode (the verifier removes the in-path code) and in-path
+    // mode (all of it).
+    for (mode, mut h) in [("host", Harness::new(POLICY)), ("in-path", Harness::new_inpath(POLICY))] {
+        let info = h.filter.program().expect("program").info().expect("program info");
+        let n = info.verified_instruction_count().expect("kernel reports verified instructions (5.16+)");
+        println!("{mode} mode: verifier processed {n} instructions");
+        assert!(n < 500_000, "{mode} mode: verifier processed {n} instructions: keep half of the 1M limit free");
+    }
+}
+
+/// The load-time switch `INPATH_LOADED` decides, not `INPATH_CFG`: with the in-path ports
+/// written so that TEST_RUN's ingress (the loopback device, ifindex 1) is the core side, the
+/// program loaded for host mode still judges the frame (an allowed GTP-U passes, counted
+/// `allowed`), while the program loaded for in-path mode takes it for a core-side frame to
+/// forward, and, with no port in `INPATH_FWD`, drops it counted `no_port`.
+#[test]
+fn inpath_code_runs_only_in_a_program_loaded_for_it() {
+    use aya::maps::{Array, MapData};
+    let gtpu = L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(7, &packets::inner_ipv4_udp()) };
+    let f = frame(Family::V4, &[], 1, gtpu).bytes();
+    let ports = filter_common::InpathCfg { enabled: 1, iface_ifindex: 0, core_ifindex: 1, budget: 0 };
+    for (inpath, mut h) in [(false, Harness::new(POLICY)), (true, Harness::new_inpath(POLICY))] {
+        {
+            let m = h.filter.ebpf.map_mut(filter_common::maps::INPATH_CFG).expect("map INPATH_CFG");
+            let mut a: Array<&mut MapData, filter_common::InpathCfg> = Array::try_from(m).expect("INPATH_CFG");
+            a.set(0, ports, 0).expect("write INPATH_CFG");
+        }
+        let before = h.snapshot();
+        let o = h.outcome(&f);
+        let after = h.snapshot();
+        let no_port = after.inpath("no_port") - before.inpath("no_port");
+        if inpath {
+            assert_eq!(o.action, XDP_DROP, "in-path load: a core-side frame with no port to go to: {o:?}");
+            assert_eq!(no_port, 1, "in-path load: counted no_port");
+        } else {
+            expect(&o, "host load", XDP_PASS, Reason::Allowed, Class::GtpU, f.len(), Some("all"));
+            assert_eq!(no_port, 0, "host load: no in-path counter moves");
+        }
+    }
 }
 
 /// Drain the inspection ring: (header, copied bytes) of every record.
