@@ -379,6 +379,16 @@ fn main() {
             *expect,
             *v6,
         );
+        if compare.is_some() {
+            push(
+                &format!("compare-copy:{id}"),
+                &format!("{}: {label} + copy to the inspection ring", a.compare_label),
+                "compared+inspect",
+                frame,
+                *expect,
+                *v6,
+            );
+        }
     }
     push(
         "sigwall-full:allowed_gtpc_v6",
@@ -402,6 +412,18 @@ fn main() {
     inspect::io::set_enabled(&mut hi.filter, true).expect("switch inspection on");
     let mut ring: RingBuf<MapData> =
         RingBuf::try_from(hi.filter.ebpf.take_map("INSPECT_RING").expect("INSPECT_RING map")).expect("ring buffer");
+    // The compared build with the same inspection policy, its own ring.
+    let mut compare_inspect = a.compare_object.as_ref().map(|path| {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let filter = sigwall::loader::Filter::load_object(&bytes)
+            .unwrap_or_else(|e| panic!("load {} (same maps as this build?): {e}", path.display()));
+        let mut h = Harness { filter, generation: 0 };
+        h.apply(&policy_inspect);
+        inspect::io::set_enabled(&mut h.filter, true).expect("switch inspection on (compared build)");
+        let ring: RingBuf<MapData> =
+            RingBuf::try_from(h.filter.ebpf.take_map("INSPECT_RING").expect("INSPECT_RING map")).expect("ring buffer");
+        (h, ring)
+    });
     let inspect_stats = |h: &Harness| -> (u64, u64) { inspect::io::ring_counters(&h.filter).expect("ring counters") };
     let mut copy_check: Vec<(String, u64, u64)> = Vec::new();
     let mut base = EbpfLoader::new().load(BASELINES).expect("load baselines");
@@ -438,19 +460,25 @@ fn main() {
             let prog = format!("xdpfilt_{}", rest.split(':').next().unwrap());
             let f = xdpf.iter_mut().find(|f| f.prog == prog).unwrap();
             f.run(&c.frame, repeat)
-        } else if c.id.starts_with("sigwall-copy:") {
+        } else if c.id.starts_with("sigwall-copy:") || c.id.starts_with("compare-copy:") {
             // Runs of COPY_BATCH frames, the ring drained between them, so that every run really
             // copies its packet (a full ring would only count an overflow).
+            let (hi, ring) = if c.id.starts_with("sigwall-copy:") {
+                (&mut hi, &mut ring)
+            } else {
+                let (h, r) = compare_inspect.as_mut().expect("compared build loaded");
+                (h, r)
+            };
             let action = hi.run(&c.frame);
             while ring.next().is_some() {}
             let calls = COPY_CALLS.min((repeat / COPY_BATCH).max(1));
-            let before = inspect_stats(&hi);
+            let before = inspect_stats(hi);
             let mut total = 0.0;
             for _ in 0..calls {
                 total += hi.time(&c.frame, COPY_BATCH).as_nanos() as f64 * COPY_BATCH as f64;
                 while ring.next().is_some() {}
             }
-            let after = inspect_stats(&hi);
+            let after = inspect_stats(hi);
             copy_check.push((c.label.clone(), after.0 - before.0, after.1 - before.1));
             (action, total / (calls * COPY_BATCH) as f64)
         } else if c.id.starts_with("compare:") {
