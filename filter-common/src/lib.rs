@@ -460,6 +460,7 @@ pub const INSPECT_SNAPLEN: usize = 16384;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct InspectHeader {
+    /// CLOCK_MONOTONIC at the last tick (`bpf_ktime_get_coarse_ns`: 4 ms resolution at HZ=250).
     pub ts_ns: u64,
     pub ifindex: u32,
     pub peer_id: u32,
