@@ -35,6 +35,14 @@ pub struct Args {
     #[arg(long, value_name = "PRIORITY", requires = "forward_to",
           value_parser = clap::value_parser!(u8).range(1..=99))]
     worker_priority: Option<u8>,
+    /// In path: after each batch, a worker keeps looking for frames for this long (microseconds,
+    /// 0-10000; 0: off) before it sleeps in poll(2). Where a sleeping core wakes slowly (a VM's
+    /// idle vCPU halts, and its wake-up can take the host a scheduler tick: milliseconds), this
+    /// keeps the worker awake through traffic whose frames come closer together than the spin,
+    /// at the cost of that core's time: it is busy whenever such traffic flows.
+    #[arg(long, value_name = "US", default_value_t = 0, requires = "forward_to",
+          value_parser = clap::value_parser!(u64).range(0..=sigwall::inpath::MAX_BUSY_POLL_US))]
+    worker_busy_poll_us: u64,
     /// Policy file (TOML); see the README for its format.
     #[arg(long)]
     policy: PathBuf,
@@ -208,6 +216,7 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
         tap: a.tap,
         worker_slice_us: a.worker_slice_us,
         worker_priority: a.worker_priority,
+        worker_busy_poll_us: a.worker_busy_poll_us,
         policy_path: a.policy,
         xdp_mode: a.xdp_mode,
         mode: a.mode,

@@ -56,6 +56,8 @@ pub struct Config {
     pub worker_slice_us: u64,
     /// In path: run the workers SCHED_FIFO at this priority (`None`: fair tasks).
     pub worker_priority: Option<u8>,
+    /// In path: how long a worker spins for frames before it sleeps in poll(2) (µs, 0: never).
+    pub worker_busy_poll_us: u64,
     pub policy_path: PathBuf,
     pub xdp_mode: AttachMode,
     pub mode: Option<Mode>,
@@ -146,6 +148,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             core_ifindex: fwd.ifindex,
             worker_slice_us: cfg.worker_slice_us,
             worker_priority: cfg.worker_priority,
+            worker_busy_poll_us: cfg.worker_busy_poll_us,
         };
         let xsks = attached.filter.ebpf.take_map(maps::INPATH_XSKS).context("the object has no INPATH_XSKS map")?;
         let mut xsks = aya::maps::XskMap::try_from(xsks).context("INPATH_XSKS is not an XSKMAP")?;

@@ -360,7 +360,13 @@ pub struct Ports {
     pub worker_slice_us: u64,
     /// SCHED_FIFO priority for the workers (`None`: fair tasks with `worker_slice_us`).
     pub worker_priority: Option<u8>,
+    /// How long a worker spins for frames before it sleeps in poll(2) (µs, at most
+    /// [`MAX_BUSY_POLL_US`]; 0: it sleeps at once).
+    pub worker_busy_poll_us: u64,
 }
+
+/// The longest `--worker-busy-poll-us`: 10 ms, a few scheduler ticks.
+pub const MAX_BUSY_POLL_US: u64 = 10_000;
 
 /// Open one socket pair per RX queue of the interconnect side, put each in its `INPATH_XSKS`
 /// slot and start its worker. `subscribers` is the daemon's subscriber state.
@@ -400,6 +406,7 @@ pub fn start(
         let w = Worker {
             q: q as usize,
             realtime: false,
+            busy_poll: std::time::Duration::ZERO,
             pair,
             engine: {
                 let mut e = Engine::with_state(rules, subscribers.clone());
@@ -432,6 +439,7 @@ pub fn start(
         let (started_tx, started_rx) = mpsc::sync_channel(1);
         let mut w = w;
         w.realtime = priority.is_some();
+        w.busy_poll = std::time::Duration::from_micros(ports.worker_busy_poll_us.min(MAX_BUSY_POLL_US));
         let t = std::thread::Builder::new().name(format!("sigwall-inpath-{q}")).spawn(move || {
             if let Some(p) = priority {
                 // Asked for explicitly: a refusal stops the start (below), not a silent default.
@@ -481,6 +489,8 @@ struct Worker {
     q: usize,
     /// SCHED_FIFO (`--worker-priority`): never yield the core to wait for the TX ring, sleep.
     realtime: bool,
+    /// `--worker-busy-poll-us`: how long to spin for frames before sleeping in poll(2).
+    busy_poll: std::time::Duration,
     pair: xsk::Pair,
     engine: Engine,
     peers: HashMap<u32, (String, PeerInspect)>,
@@ -651,14 +661,20 @@ impl Worker {
         let mut events = Vec::new();
         let mut published = std::time::Instant::now();
         let mut seen = 0;
+        // Busy polling lasts `busy_poll` from the last frame received: a queue without traffic
+        // sleeps.
+        let mut spin_until = std::time::Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             while let Ok(View { rules, peers, fail_open }) = self.views.try_recv() {
                 self.engine.rules = rules;
                 self.peers = peers;
                 self.fail_open = fail_open;
             }
-            self.pair.wait(POLL_MS, self.realtime);
+            self.pair.wait(POLL_MS, self.realtime, spin_until);
             let descs = self.pair.receive(BATCH);
+            if !descs.is_empty() && !self.busy_poll.is_zero() {
+                spin_until = std::time::Instant::now() + self.busy_poll;
+            }
             for d in &descs {
                 self.counters.received += 1;
                 let fate = self.judge(d, &mut events);

@@ -410,9 +410,20 @@ impl Pair {
     /// carry, until the next frame or the timeout.
     /// `realtime`: the caller is SCHED_FIFO, and a yield would not let the fair tasks (ksoftirqd)
     /// that may be what drains the device queue run: it sleeps 20 us instead.
-    pub fn wait(&self, timeout_ms: i32, realtime: bool) {
+    /// `spin_until`: with nothing waiting on the TX ring, look at the RX ring (no system call)
+    /// until then before sleeping in poll(2) (`--worker-busy-poll-us`; a time already past: no
+    /// spin).
+    pub fn wait(&self, timeout_ms: i32, realtime: bool, spin_until: std::time::Instant) {
         if self.rx_ready() {
             return;
+        }
+        if self.tx_pending() == 0 {
+            while std::time::Instant::now() < spin_until {
+                if self.rx_ready() {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
         }
         let mut timeout_ms = timeout_ms;
         if self.tx_pending() > 0 {
