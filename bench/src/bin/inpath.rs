@@ -270,8 +270,10 @@ fn on_cpu_ns(pid: u32, tid: i32) -> u64 {
 /// What a run does with the generator: (bench, kind, prepared frame, first sequence index).
 type RunFn<'a> = dyn FnMut(&mut Bench, u64, &[u8], u64) + 'a;
 
-/// One latency run: p50 and p99 in us, frames timed, frames sent.
-type LatencySample = (f64, f64, u64, u64);
+/// One latency run: p50 and p99 in us, frames timed, frames sent, frames XDP did not hand to
+/// the daemon (its `over_budget` and `fail_closed` counters over the window: a frame the daemon
+/// never saw is never timed).
+type LatencySample = (f64, f64, u64, u64, u64);
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
@@ -778,18 +780,24 @@ fn main() {
                     for inspected in [true, false] {
                         let src = if inspected { IC_PARTNER } else { IC_PARTNER2 };
                         let mut out = (Vec::new(), 0, 0);
+                        let refused_by_xdp = |d: &Daemon| {
+                            let s = d.stats();
+                            s.inpath("over_budget") + s.inpath("fail_closed")
+                        };
+                        let before = refused_by_xdp(&d);
                         run_with(&mut b, p, src, &mut |b, kind, f, k0| out = b.paced(kind, f, k0, r, n));
+                        let refused = refused_by_xdp(&d) - before;
                         let (hist, got, n) = out;
                         let (p50, p99) = (quantile(&hist, 0.5), quantile(&hist, 0.99));
                         eprintln!(
-                            "inpath: run {} latency {sched} {:<8} {:>3.0}% ({:.0}/s) {:<11} p50 {p50:>7.1} us p99 {p99:>7.1} us ({got} of {n} timed)",
+                            "inpath: run {} latency {sched} {:<8} {:>3.0}% ({:.0}/s) {:<11} p50 {p50:>7.1} us p99 {p99:>7.1} us ({got} of {n} timed, {refused} refused by XDP)",
                             run + 1,
                             p.id(),
                             load * 100.0,
                             r,
                             if inspected { "inspected" } else { "uninspected" }
                         );
-                        lat.entry((sched, p, li, inspected)).or_default().push((p50, p99, got, n));
+                        lat.entry((sched, p, li, inspected)).or_default().push((p50, p99, got, n, refused));
                     }
                 }
             }
@@ -936,8 +944,9 @@ Frames sent and never seen at the core, all runs: {}.\n\n",
     md += "Paced at 10 % and 50 % of the median inspected rate above, one frame per period (no bursts); \
 the uninspected peer (`inspect = \"none\"`: XDP_REDIRECT through the devmap) goes through the same daemon, run right after. \
 Latency histogram in 256 ns buckets up to 4,194 us: a figure of 4,194 means at least that. Goal: added p99 at most 200 us at 50 %. \
+*Refused* counts the inspected frames XDP did not hand to the daemon during the window (`over_budget` and `fail_closed`: the peer's frames in flight at its budget while the worker waited for its core; dropped, never timed). \
 Workers: *fair* as shipped (SCHED_OTHER asking for a 100 us slice, `--worker-slice-us`), *fifo* with `--worker-priority 50` (SCHED_FIFO, for cores given to sigwall), *busy* fair but spinning for frames 200 us after each one before sleeping (`--worker-busy-poll-us 200`: where a sleeping vCPU wakes slowly); each in its own daemon, interleaved run by run.\n\n\
-| workers | messages | load | rate msgs/s | inspected p50 / p99 us | uninspected p50 / p99 us | added p50 us (min-max) | added p99 us (min-max) | timed / sent | goal |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+| workers | messages | load | rate msgs/s | inspected p50 / p99 us | uninspected p50 / p99 us | added p50 us (min-max) | added p99 us (min-max) | timed / sent | refused | goal |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
     let mut json_lat = Vec::new();
     for (sched, _) in SCHEDS {
         for p in Proto::ALL {
@@ -952,10 +961,11 @@ Workers: *fair* as shipped (SCHED_OTHER asking for a 100 us slice, `--worker-sli
                 let (i50, i99, u50, u99) = (st(ins, |x| x.0), st(ins, |x| x.1), st(un, |x| x.0), st(un, |x| x.1));
                 let timed: u64 = ins.iter().map(|x| x.2).sum();
                 let sent: u64 = ins.iter().map(|x| x.3).sum();
+                let refused: u64 = ins.iter().map(|x| x.4).sum();
                 let goal =
                     if li == 1 { if a99.median <= 200.0 { "200 us: met" } else { "200 us: missed" } } else { "" };
                 md += &format!(
-                    "| {sched} | {} | {:.0} % | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} ({:.1}-{:.1}) | {:.1} ({:.1}-{:.1}) | {timed} / {sent} | {goal} |\n",
+                    "| {sched} | {} | {:.0} % | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} ({:.1}-{:.1}) | {:.1} ({:.1}-{:.1}) | {timed} / {sent} | {refused} | {goal} |\n",
                     p.id(),
                     load * 100.0,
                     rate("sigwall", p).median * load,
@@ -975,7 +985,7 @@ Workers: *fair* as shipped (SCHED_OTHER asking for a 100 us slice, `--worker-sli
                 "uninspected_p50_us": u50.median, "uninspected_p99_us": u99.median,
                 "added_p50_us": {"median": a50.median, "min": a50.min, "max": a50.max},
                 "added_p99_us": {"median": a99.median, "min": a99.min, "max": a99.max},
-                "timed": timed, "sent": sent}));
+                "timed": timed, "sent": sent, "refused_by_xdp": refused}));
             }
         }
     }
