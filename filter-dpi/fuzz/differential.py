@@ -590,12 +590,14 @@ def sccp_parties(sccp_bytes):
         if ai["GTInd"].get_val() == 4:
             g = v["GT"].get_alt()
             gt = g["Addr"].get_alt().decode()
+            # pycrate names signals 11, 12 and spares; sigwall renders them as hex digits. First,
+            # so that the count below is of digits (a spare digit counted as its name, 9 or 10
+            # characters, hid the filler of an odd count: found by seed 1557870179)
+            gt = re.sub(r"_code(1[12])_|_spare(\d+)_", lambda x: "%X" % int(x.group(1) or x.group(2)), gt)
             # Q.713 §3.4.2.3.1: an odd count (ES 1) ends with a filler nibble 0, which
             # pycrate renders as a digit when it is 0 (it only stops at 0xF)
             if g["EncodingScheme"].get_val() == 1 and len(gt) == 2 * len(g["Addr"].get_alt().to_bytes()):
                 gt = gt[:-1]
-            # pycrate names signals 11, 12 and spares; sigwall renders them as hex digits
-            gt = re.sub(r"_code(1[12])_|_spare(\d+)_", lambda x: "%X" % int(x.group(1) or x.group(2)), gt)
         return {
             # digits compared for GTI 4 only (what the generator makes; other GTIs come
             # from mutations, and this oracle reads only GTI 4's layout)
