@@ -587,6 +587,57 @@ pub struct Active {
     pub _pad: u32,
 }
 
+/// Slots of `SOURCE_CACHE`, the first pass's per-CPU cache of source -> peer id (a power of two).
+/// 1024 slots of 32 bytes: 32 KiB per CPU, which holds the few hundred addresses of an
+/// interconnect link's partners (signaling comes from a peer's few signaling hosts; GTP-U
+/// multiplexes subscribers by TEID, not by address).
+pub const SOURCE_CACHE_SLOTS: u32 = 1024;
+const SOURCE_CACHE_SHIFT: u32 = 32 - SOURCE_CACHE_SLOTS.trailing_zeros();
+
+/// One slot of `SOURCE_CACHE`: which peer (or none, [`UNKNOWN_PEER_ID`]) the active generation's
+/// tries gave for `addr`. Valid only while `tag` is [`source_cache_tag`] of the active generation
+/// and the address's family: a new generation (every policy apply) invalidates every slot at once,
+/// without a write. The words are the address as loaded from the packet (native order); an IPv4
+/// address is `addr[0]`'s low 32 bits, the rest zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SourceCacheEntry {
+    pub addr: [u64; 2],
+    pub tag: u64,
+    pub peer_id: u32,
+    pub _pad: u32,
+}
+
+/// The tag of a slot filled in policy generation `generation` for an IPv4 (`v6` false) or IPv6
+/// source. Never 0, so an empty slot matches nothing; generation numbers are never reused
+/// (`Filter::compile` counts past both slots' numbers), so a tag is never valid twice.
+#[inline(always)]
+pub const fn source_cache_tag(generation: u64, v6: bool) -> u64 {
+    (generation << 2) | 2 | v6 as u64
+}
+
+/// Whether a slot's `tag` was written in the same generation as `tag` (either family): such a slot
+/// naming a peer is not evicted by a source in no peer (see `filter-ebpf`'s `cached_peer`).
+#[inline(always)]
+pub const fn source_cache_same_generation(slot_tag: u64, tag: u64) -> bool {
+    slot_tag | 1 == tag | 1
+}
+
+/// The slot of an IPv4 source (its 4 bytes as loaded from the packet, native order): Fibonacci
+/// hashing, whose top bits spread addresses that differ only in their last octets.
+#[inline(always)]
+pub const fn source_cache_slot_v4(addr: u32) -> u32 {
+    addr.wrapping_mul(0x9e37_79b1) >> SOURCE_CACHE_SHIFT
+}
+
+/// The slot of an IPv6 source (its 16 bytes as two native 64-bit loads): the words folded to 32
+/// bits, then as IPv4.
+#[inline(always)]
+pub const fn source_cache_slot_v6(addr: [u64; 2]) -> u32 {
+    let x = addr[0] ^ addr[1].rotate_left(17);
+    source_cache_slot_v4((x ^ (x >> 32)) as u32)
+}
+
 /// Packets and bytes (per-CPU counter value; the controller sums across CPUs).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -860,7 +911,8 @@ mod pod {
         InspectHeader,
         FragKey,
         FragVerdict,
-        InpathCfg
+        InpathCfg,
+        SourceCacheEntry
     );
 }
 

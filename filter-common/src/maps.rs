@@ -40,10 +40,13 @@ pub const INPATH_UP: &str = "INPATH_UP";
 /// In-path mode: frames sent up and taken by the worker, per RX queue and peer (the credit).
 pub const INPATH_SENT: &str = "INPATH_SENT";
 pub const INPATH_DONE: &str = "INPATH_DONE";
+/// Per-CPU cache of source address -> peer id, valid for one policy generation
+/// (`filter_common::SourceCacheEntry`).
+pub const SOURCE_CACHE: &str = "SOURCE_CACHE";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 28] = [
+pub const ALL: [&str; 29] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -72,6 +75,7 @@ pub const ALL: [&str; 28] = [
     INPATH_UP,
     INPATH_SENT,
     INPATH_DONE,
+    SOURCE_CACHE,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).

@@ -39,6 +39,13 @@ impl Filter {
         Ok(self.active_global()?.generation)
     }
 
+    /// The highest generation number either slot holds (the active one or one written after it,
+    /// active for a moment or never).
+    fn highest_generation(&self) -> Result<u64, OperatorError> {
+        let global: Array<&MapData, GlobalPolicy> = Array::try_from(map(&self.ebpf, maps::GLOBAL)?)?;
+        Ok(global.get(&0, 0)?.generation.max(global.get(&1, 0)?.generation))
+    }
+
     /// (id, name) of every peer in the active generation.
     pub fn active_peer_names(&self) -> Result<Vec<(u32, String)>, OperatorError> {
         let slot = self.active_slot()?;
@@ -56,8 +63,13 @@ impl Filter {
     }
 
     /// Compile `p` as the next generation, with this filter's stable peer ids.
+    ///
+    /// The number counts past both slots' numbers, not only the active one's: a generation that
+    /// was active and then rolled back (`apply`'s META failure) keeps its number in the inactive
+    /// slot, and reusing that number would let the program's source cache, whose slots are valid
+    /// for one generation number, take answers of the rolled-back policy for the new one.
     pub fn compile(&mut self, p: &Policy) -> Result<Compiled, OperatorError> {
-        let next = self.generation()? + 1;
+        let next = self.highest_generation()? + 1;
         let mut ids = self.ids.clone();
         Ok(compile::compile(p, next, &mut ids))
     }

@@ -31,6 +31,9 @@ pub const PROGRAM: &str = "sigwall";
 pub const BPFFS: &str = "/sys/fs/bpf";
 /// The program's load-time switch for in-path mode (a `.rodata` global, see `load_with`).
 const INPATH_LOADED: &str = "INPATH_LOADED";
+/// The program's switch for its source cache (`SOURCE_CACHE_ON` in filter-ebpf), 1 unless a
+/// benchmark measures the trie path.
+const SOURCE_CACHE_ON: &str = "SOURCE_CACHE_ON";
 
 /// The maps pinned for an interface, by name: every map of the program (see
 /// [`filter_common::maps::ALL`]).
@@ -106,6 +109,13 @@ impl Filter {
         Self::load_with(log_level, None, false)
     }
 
+    /// `load`, with the program's source cache turned off: every source walks the trie. For
+    /// benchmarks that measure the trie path beside the cached one (`xdp_cost`); never used by
+    /// the product.
+    pub fn load_without_source_cache() -> Result<Self, OperatorError> {
+        Self::load_from(OBJECT, 0, None, false, false)
+    }
+
     /// Load the embedded object as in-path mode loads it (`sigwall run --forward-to`), with
     /// private maps and no ports: for tests of what the load-time switch decides.
     pub fn load_for_inpath(log_level: u8) -> Result<Self, OperatorError> {
@@ -116,23 +126,32 @@ impl Filter {
     /// private maps: for benchmarks that measure an earlier version next to this one in the
     /// same run (`xdp_cost --compare-object`). Never used by the product.
     pub fn load_object(object: &[u8]) -> Result<Self, OperatorError> {
-        Self::load_from(object, 0, None, false)
+        Self::load_from(object, 0, None, false, true)
     }
 
     /// `inpath`: load the program for in-path mode (`--forward-to`). A program loaded without it
     /// never forwards between ports or hands frames to the daemon, whatever `INPATH_CFG` says:
     /// the verifier removed that code (`INPATH_LOADED` in filter-ebpf).
     fn load_with(log_level: u8, pins: Option<&Path>, inpath: bool) -> Result<Self, OperatorError> {
-        Self::load_from(OBJECT, log_level, pins, inpath)
+        Self::load_from(OBJECT, log_level, pins, inpath, true)
     }
 
-    fn load_from(object: &[u8], log_level: u8, pins: Option<&Path>, inpath: bool) -> Result<Self, OperatorError> {
+    fn load_from(
+        object: &[u8],
+        log_level: u8,
+        pins: Option<&Path>,
+        inpath: bool,
+        source_cache: bool,
+    ) -> Result<Self, OperatorError> {
         let mut loader = EbpfLoader::new();
         loader.override_global(aya_log::LEVEL, &log_level, false);
         // Required only for in-path mode: an object without the symbol (an older build, measured
         // by `xdp_cost --compare-object`) reads `INPATH_CFG` on every packet instead.
         let inpath_loaded = inpath as u32;
         loader.override_global(INPATH_LOADED, &inpath_loaded, inpath);
+        // Required only to turn the cache off: an older object without the symbol has no cache.
+        let source_cache_on = source_cache as u32;
+        loader.override_global(SOURCE_CACHE_ON, &source_cache_on, !source_cache);
         let paths: Vec<(&str, PathBuf)> = match pins {
             Some(dir) => PINNED_MAPS.iter().map(|n| (*n, dir.join(n))).collect(),
             None => Vec::new(),
