@@ -201,13 +201,17 @@ fn main() {
     let d6: IpAddr = "2001:db8::2".parse().unwrap();
     let gtpu = L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(7, &packets::inner_ipv4_udp()) };
     let gtpc = L4::Udp { sport: 2123, dport: 2123, payload: packets::gtpv2c(32, 0, 1, &[]) };
-    const CASES: [(&str, &str, u32); 6] = [
+    // The sigwall cases run with the source cache on (a source's packets after its first) and
+    // off (every packet walks the trie, as the first packet of a source or a spoofed flood does).
+    const CASES: [(&str, &str, u32); 8] = [
         ("allowed_v4", "sigwall allowed GTP-U (IPv4)", XDP_PASS),
         ("allowed_v6", "sigwall allowed GTP-C (IPv6)", XDP_PASS),
         ("unknown_v4", "sigwall unknown-peer drop (IPv4)", XDP_DROP),
         ("unknown_v6", "sigwall unknown-peer drop (IPv6)", XDP_DROP),
         ("floor_hit", "floor hit (IPv4)", XDP_PASS),
         ("floor_miss", "floor miss (IPv4)", XDP_DROP),
+        ("allowed_v4_trie", "sigwall allowed GTP-U (IPv4), source cache off", XDP_PASS),
+        ("unknown_v4_trie", "sigwall unknown-peer drop (IPv4), source cache off", XDP_DROP),
     ];
 
     let mut md = format!(
@@ -215,7 +219,7 @@ fn main() {
 Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and after the second generation is written too (what a running filter holds after its first update).\n\n",
         a.repeat, a.runs, a.runs
     );
-    md += "| prefixes (v4+v6) | peers | allowed v4 ns | allowed v6 ns | unknown v4 ns | unknown v6 ns | floor hit ns | floor miss ns | allowed v4 x floor | unknown v4 x floor |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    md += "| prefixes (v4+v6) | peers | allowed v4 ns | allowed v6 ns | unknown v4 ns | unknown v6 ns | floor hit ns | floor miss ns | allowed v4 x floor | unknown v4 x floor | allowed v4, cache off ns | unknown v4, cache off ns |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     let mut md_load = String::from(
         "| prefixes | compile ms | apply into empty tries ms | apply, 2nd generation (empty) ms | apply over a full generation, read back ms | live change (one prefix fewer) ms | LPM tries MiB (1 gen) | LPM tries MiB (2 gen) | other maps MiB | total MiB (2 gen) | bytes per prefix (1 gen) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
@@ -304,9 +308,16 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
             }
         }
 
+        // The same policy in a filter loaded with its source cache off.
+        let mut trie_only = Filter::load_without_source_cache().expect("load the sigwall object, cache off");
+        let c = trie_only.compile(&pol).expect("compile");
+        trie_only.apply(&c, [0; 32]).expect("apply");
+
         let mut run_case = |i: usize, repeat: u32| -> (u32, f64) {
             let (prog, frame): (&mut Xdp, &[u8]) = if i < 4 {
                 (filter.program().unwrap(), &frames[i])
+            } else if i >= 6 {
+                (trie_only.program().unwrap(), &frames[if i == 6 { 0 } else { 2 }])
             } else {
                 (base.program_mut("floor").unwrap().try_into().unwrap(), &frames[if i == 4 { 0 } else { 2 }])
             };
@@ -329,7 +340,7 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
         let st: Vec<Stats> = samples.iter().map(|s| Stats::of(s)).collect();
         let cell = |i: usize| format!("{:.0} ({:.0}-{:.0})", st[i].median, st[i].min, st[i].max);
         md += &format!(
-            "| {n} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |\n",
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} | {} |\n",
             pol.peers.len(),
             cell(0),
             cell(1),
@@ -338,7 +349,9 @@ Memory: sum of the maps' `memlock` (fdinfo) after one policy generation, and aft
             cell(4),
             cell(5),
             st[0].median / st[4].median,
-            st[2].median / st[5].median
+            st[2].median / st[5].median,
+            cell(6),
+            cell(7),
         );
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         let (c, l1, l2, l3, l4) = (

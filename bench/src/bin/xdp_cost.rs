@@ -364,6 +364,17 @@ fn main() {
         h.apply(POLICY);
         h
     });
+    // The same build with its source cache off: every packet walks the trie, as the first packet
+    // of a source (or one of a spoofed flood) does with the cache on.
+    let mut trie_only = {
+        let filter = sigwall::loader::Filter::load_without_source_cache().expect("load without the source cache");
+        let mut h = Harness { filter, generation: 0 };
+        h.apply(POLICY);
+        h
+    };
+    for (id, label, frame, expect, v6) in &ours {
+        push(&format!("trie:{id}"), &format!("sigwall, source cache off: {label}"), "sigwall", frame, *expect, *v6);
+    }
     if compare.is_some() {
         for (id, label, frame, expect, v6) in &ours {
             let label = format!("{}: {label}", a.compare_label);
@@ -481,6 +492,9 @@ fn main() {
             let after = inspect_stats(hi);
             copy_check.push((c.label.clone(), after.0 - before.0, after.1 - before.1));
             (action, total / (calls * COPY_BATCH) as f64)
+        } else if c.id.starts_with("trie:") {
+            let action = trie_only.run(&c.frame);
+            (action, trie_only.time(&c.frame, repeat).as_nanos() as f64)
         } else if c.id.starts_with("compare:") {
             let h = compare.as_mut().expect("compared build loaded");
             let action = h.run(&c.frame);
