@@ -167,16 +167,22 @@ inspect = "all"
 on_overload = "fail-open"
 "#;
 
+/// The in-path workers' threads of daemon `pid`: (tid, /proc/<pid>/task/<tid>) of each task
+/// whose command name starts with `sigwall-inpath`.
+fn worker_tasks(pid: u32) -> Vec<(String, std::path::PathBuf)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).unwrap_or_default().starts_with("sigwall-inpath"))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect()
+}
+
 /// The in-path workers' threads of daemon `pid`: (tid, scheduling policy, real-time priority,
 /// time slice in ns) from /proc (stat fields 40 and 41, `se.slice` of sched).
 fn worker_sched(pid: u32) -> Vec<(String, i32, u32, Option<u64>)> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
-        let task = e.path();
-        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
-        if !comm.starts_with("sigwall-inpath") {
-            continue;
-        }
+    for (tid, task) in worker_tasks(pid) {
         let stat = std::fs::read_to_string(task.join("stat")).unwrap();
         // Fields after the command name (which ends at the last ')') start with field 3.
         let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
@@ -186,7 +192,7 @@ fn worker_sched(pid: u32) -> Vec<(String, i32, u32, Option<u64>)> {
             .lines()
             .find(|l| l.trim_start().starts_with("se.slice"))
             .and_then(|l| l.split(':').nth(1)?.trim().parse().ok());
-        out.push((e.file_name().to_string_lossy().into_owned(), policy, rt_priority, slice));
+        out.push((tid, policy, rt_priority, slice));
     }
     out
 }
@@ -247,19 +253,16 @@ fn workers_get_the_scheduling_they_are_asked_for() {
 /// went to sleep (`voluntary_ctxt_switches`), by thread id.
 fn workers_cpu_and_sleeps(pid: u32) -> std::collections::HashMap<String, (u64, u64)> {
     let mut out = std::collections::HashMap::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
-        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-        if comm.starts_with("sigwall-inpath") {
-            let s = std::fs::read_to_string(e.path().join("schedstat")).unwrap();
-            let cpu = s.split_whitespace().next().unwrap().parse::<u64>().unwrap();
-            let status = std::fs::read_to_string(e.path().join("status")).unwrap();
-            let sleeps = status
-                .lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap();
-            out.insert(e.file_name().to_string_lossy().into_owned(), (cpu, sleeps));
-        }
+    for (tid, task) in worker_tasks(pid) {
+        let s = std::fs::read_to_string(task.join("schedstat")).unwrap();
+        let cpu = s.split_whitespace().next().unwrap().parse::<u64>().unwrap();
+        let status = std::fs::read_to_string(task.join("status")).unwrap();
+        let sleeps = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap();
+        out.insert(tid, (cpu, sleeps));
     }
     out
 }
