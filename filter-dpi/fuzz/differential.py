@@ -45,12 +45,23 @@ Each execution lands in one class:
               GTPv1: it walks IEs against the message's schema and reads what is out of order
               as TLV): no oracle.
 
+Past disagreements are replayed first: every stored case of a family in
+differential-regressions/<family>/*.hex (one `<dpi-fields kind> <hex>` line, `#` comments;
+provenance in differential-regressions/README.md) is decoded by both sides and compared as a
+random input is, and a disagreement there fails the run the same way. The replay draws nothing
+from the seed's random stream: a seed generates the same inputs with or without stored cases.
+Each random disagreement is also written in that format to
+<out>/regressions/<family>/seed<seed>-<execution>.hex (the first 20 per family), with the
+command that copies it into the corpus.
+
 Usage: differential.py [--seconds N] [--families a,b] [--seed S] [--batch B] [--out DIR]
+(--seconds 0: the stored cases only.)
 Needs the release build of dpi-fields (`cargo build --release -p filter-dpi --bin dpi-fields`;
 `cargo xtask fuzz` builds it), pycrate and, for sccp_m2ua and sccp_sua, tshark. Exit status 1 when a disagreement was found.
 """
 
 import argparse
+import datetime
 import json
 import pathlib
 import random
@@ -63,6 +74,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 BIN = ROOT / "target" / "release" / "dpi-fields"
+REGRESSIONS = HERE / "differential-regressions"
 
 from pycrate_asn1dir import TCAP_MAPv2v3 as T  # noqa: E402
 from pycrate_diameter.Diameter import DiameterGeneric  # noqa: E402
@@ -288,6 +300,16 @@ def gen_tcap_map(rng):
         t = t[:255]
     msg = m3ua_data(1, 2, 3, sccp_udt(CALLED, CALLING, t))
     return "m3ua", msg, oracle_tcap(t)
+
+
+def tcap_of_m3ua(msg):
+    """The TCAP message of a tcap_map input (gen_tcap_map's fixed M3UA/SCCP around it), for
+    the oracle of a stored case; ValueError if `msg` is not such an input."""
+    at = 8 + 8 + 4 + 12 + 5 + 1 + len(CALLED) + 1 + len(CALLING)  # SCCP's data length octet
+    t = msg[at + 1 : at + 1 + msg[at]] if at < len(msg) else b""
+    if m3ua_data(1, 2, 3, sccp_udt(CALLED, CALLING, t)) != msg:
+        raise ValueError("not a tcap_map input: the M3UA/SCCP around the TCAP is not gen_tcap_map's")
+    return t
 
 
 def cmp_tcap_map(exp, got):
@@ -1203,26 +1225,105 @@ FAMILIES = {
 }
 
 
+# The oracle of each family for a stored input: what its generator (or, for the tshark
+# families, the batch) computes for the message it made, from the dpi-fields kind and bytes.
+ORACLES = {
+    "tcap_map": lambda kinds, msgs: [oracle_tcap(tcap_of_m3ua(m)) for m in msgs],
+    "sccp_m3ua": lambda kinds, msgs: [oracle_sccp_m3ua(m) for m in msgs],
+    "diameter": lambda kinds, msgs: [oracle_diameter(m) for m in msgs],
+    "gtp": lambda kinds, msgs: [oracle_gtp(m) for m in msgs],
+    "sccp_m2pa": lambda kinds, msgs: [oracle_sccp_m2pa(m) for m in msgs],
+    "sccp_m2ua": lambda kinds, msgs: oracle_sccp_m2ua_batch(msgs),
+    "sccp_sua": lambda kinds, msgs: oracle_sccp_sua_batch(msgs),
+    "gtpv1": lambda kinds, msgs: [oracle_gtpv1(m) for m in msgs],
+    "sms_tpdu": lambda kinds, msgs: [oracle_sms(m, k == "sms-submit") for k, m in zip(kinds, msgs)],
+}
+assert ORACLES.keys() == FAMILIES.keys(), "every family needs an oracle for its stored cases"
+
+NEW_CASES_PER_FAMILY = 20
+
+
+def sigwall_fields(fam, items):
+    """dpi-fields' JSON answer for each (kind, message)."""
+    inp = "".join(f"{k} {m.hex()}\n" for k, m in items)
+    res = subprocess.run([str(BIN)], input=inp, capture_output=True, text=True, check=True)
+    lines = res.stdout.splitlines()
+    if len(lines) != len(items):
+        raise SystemExit(f"{fam}: dpi-fields answered {len(lines)} lines for {len(items)}")
+    return [json.loads(line) for line in lines]
+
+
+def stored_cases(fam):
+    """(path, kind, message) of each stored case of `fam` (differential-regressions/<fam>/*.hex:
+    `#` lines are comments, the one other line is `<dpi-fields kind> <hex>`)."""
+    out = []
+    for p in sorted((REGRESSIONS / fam).glob("*.hex")):
+        lines = [x.strip() for x in p.read_text().splitlines() if x.strip() and not x.lstrip().startswith("#")]
+        if len(lines) != 1 or len(lines[0].split()) != 2:
+            raise SystemExit(f"{p}: want one `<kind> <hex>` line besides # comments")
+        kind, hx = lines[0].split()
+        out.append((p, kind, bytes.fromhex(hx)))
+    return out
+
+
+def replay(fam, f):
+    """Decode and compare every stored case of `fam` as a random input is; a disagreement is
+    written to `f` (the family's samples) with the case's path. Returns the class counts."""
+    cmp = FAMILIES[fam][1]
+    counts = {"agree": 0, "both_reject": 0, "flagged": 0, "lenient": 0, "disagree": 0, "oracle_desync": 0}
+    cases = stored_cases(fam)
+    if not cases:
+        return counts
+    exps = ORACLES[fam]([k for _, k, _ in cases], [m for _, _, m in cases])
+    for (p, k, m), exp, got in zip(cases, exps, sigwall_fields(fam, [(k, m) for _, k, m in cases])):
+        cls, detail = cmp(exp, got)
+        if cls == "agree" and exp is None:
+            cls = "both_reject"
+        counts[cls] += 1
+        rel = p.relative_to(ROOT)
+        if cls == "disagree":
+            print(f"{fam}: stored case {rel} disagrees: {json.dumps(detail)}")
+            f.write(json.dumps({"class": cls, "regression": str(rel), "hex": m.hex(), "detail": detail, "sigwall": got}) + "\n")
+        elif cls != "agree":
+            # not a failure, but the case no longer compares the fields it was kept for
+            print(f"{fam}: note: stored case {rel} is now {cls}, not agree: it no longer reaches the comparison")
+    return counts
+
+
+def write_case(out, fam, seed, n, kind, msg, detail):
+    """A random disagreement in the corpus format, under <out>/regressions/<fam>/; its path."""
+    d = out / "regressions" / fam
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f"seed{seed}-{n}.hex"
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    p.write_text(
+        f"# family {fam}, seed {seed}, execution {n}, found {when} by differential.py\n"
+        f"# oracle:  {json.dumps(detail['expected'], sort_keys=True)}\n"
+        f"# sigwall: {json.dumps(detail['sigwall'], sort_keys=True)}\n"
+        f"{kind} {msg.hex()}\n"
+    )
+    return p
+
+
 def run_family(fam, seconds, seed, batch, out):
     gen, cmp, *batch_oracle = FAMILIES[fam]
     rng = random.Random(seed)
     counts = {"agree": 0, "both_reject": 0, "flagged": 0, "lenient": 0, "disagree": 0, "oracle_desync": 0}
     n = 0
-    t0 = time.time()
     samples = out / f"{fam}.jsonl"
+    new_cases = out / "regressions" / fam
+    for old in new_cases.glob("*.hex") if new_cases.is_dir() else []:
+        old.unlink()  # a previous run's: this run writes its own
+    written = []
     with samples.open("w") as f:
+        replayed = replay(fam, f)
+        t0 = time.time()
         while time.time() - t0 < seconds:
             items = [gen(rng) for _ in range(batch)]
             if batch_oracle:
                 exps = batch_oracle[0]([m for _, m, _ in items])
                 items = [(k, m, e) for (k, m, _), e in zip(items, exps)]
-            inp = "".join(f"{k} {m.hex()}\n" for k, m, _ in items)
-            res = subprocess.run([str(BIN)], input=inp, capture_output=True, text=True, check=True)
-            lines = res.stdout.splitlines()
-            if len(lines) != len(items):
-                raise SystemExit(f"{fam}: dpi-fields answered {len(lines)} lines for {len(items)}")
-            for (k, m, exp), line in zip(items, lines):
-                got = json.loads(line)
+            for (k, m, exp), got in zip(items, sigwall_fields(fam, [(k, m) for k, m, _ in items])):
                 cls, detail = cmp(exp, got)
                 if cls == "agree" and exp is None:
                     cls = "both_reject"
@@ -1230,8 +1331,10 @@ def run_family(fam, seconds, seed, batch, out):
                 n += 1
                 if cls == "disagree" or (cls == "lenient" and counts[cls] <= 20):
                     f.write(json.dumps({"class": cls, "hex": m.hex(), "detail": detail, "sigwall": got}) + "\n")
-    dt = time.time() - t0
-    return n, dt, counts
+                if cls == "disagree" and len(written) < NEW_CASES_PER_FAMILY:
+                    written.append(write_case(out, fam, seed, n, k, m, detail))
+    dt = max(time.time() - t0, 1e-9)
+    return n, dt, counts, replayed, written
 
 
 def main():
@@ -1250,13 +1353,25 @@ def main():
     bad = 0
     print(f"differential fuzzing, seed {seed}, {a.seconds:g} s per family")
     for fam in a.families.split(","):
-        n, dt, c = run_family(fam, a.seconds, seed, a.batch, out)
-        bad += c["disagree"]
+        n, dt, c, r, written = run_family(fam, a.seconds, seed, a.batch, out)
+        bad += c["disagree"] + r["disagree"]
+        if sum(r.values()):
+            print(
+                f"{fam:10} {sum(r.values()):9} stored cases replayed ({REGRESSIONS.relative_to(ROOT) / fam}): "
+                + "  ".join(f"{k} {v}" for k, v in r.items())
+            )
         print(
             f"{fam:10} {n:9} execs {n / dt:8.0f}/s  agree {c['agree']}  both_reject {c['both_reject']}  flagged {c['flagged']}  "
             f"lenient {c['lenient']}  disagree {c['disagree']}  oracle_desync {c['oracle_desync']}  "
             f"(samples: {out / (fam + '.jsonl')})"
         )
+        if written:
+            more = f" (the first {len(written)} of {c['disagree']})" if c["disagree"] > len(written) else ""
+            print(
+                f"{fam:10} disagreements written as regression cases{more} in {written[0].parent}; once explained and fixed, keep one with\n"
+                f"           cp {written[0]} {REGRESSIONS / fam}/<what-it-catches>.hex\n"
+                f"           and a provenance line in {REGRESSIONS / 'README.md'}"
+            )
     sys.exit(1 if bad else 0)
 
 

@@ -270,7 +270,8 @@ fn fuzz(seconds: u32) -> anyhow::Result<()> {
 /// script has, by default), generated and mutated messages decoded by sigwall (`dpi-fields`)
 /// and by pycrate or tshark, security-relevant fields compared. Prints executions, rate and each class
 /// of outcome per family; fails on any disagreement (samples in
-/// filter-dpi/fuzz/differential-out/).
+/// filter-dpi/fuzz/differential-out/), the stored past ones replayed first
+/// (filter-dpi/fuzz/differential-regressions/).
 fn differential(seconds: u32) -> anyhow::Result<()> {
     eprintln!("\n=== differential fuzzing (sigwall vs pycrate and tshark), {seconds} s per family ===");
     cargo(&["build", "--release", "-p", "filter-dpi", "--bin", "dpi-fields"])?;
