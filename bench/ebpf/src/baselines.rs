@@ -135,6 +135,61 @@ pub fn gen_tx(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_TX
 }
 
+/// `gen_spoof`'s frame counter (per CPU: each generator CPU numbers its own frames).
+#[map]
+static SPOOF_SEQ: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+/// `gen_tx` for a spoofed-source flood: each untagged IPv4 frame (no options) leaves with the
+/// next source address of 198.19.0.0/16 (65,536 in turn, none in the bench's allowlist), its IPv4
+/// header checksum and, for UDP (when not 0) and TCP, its transport checksum updated (RFC 1624).
+/// Other frames leave unchanged. A filter that remembers sources sees a new one on every frame.
+#[xdp]
+pub fn gen_spoof(ctx: XdpContext) -> u32 {
+    let start = ctx.data();
+    // Ethernet 14 + IPv4 20 + the transport's checksum (TCP: bytes 16-17).
+    if start + 34 + 20 > ctx.data_end() || ld32(start + 12) & 0xffff != 0x0008 || ld32(start + 14) & 0xff != 0x45 {
+        return xdp_action::XDP_TX;
+    }
+    let Some(seq) = SPOOF_SEQ.get_ptr_mut(0) else {
+        return xdp_action::XDP_TX;
+    };
+    // SAFETY: per-CPU slot of this run.
+    let k = unsafe {
+        let k = *seq;
+        *seq = k.wrapping_add(1);
+        k
+    };
+    let old = ld32(start + 26).swap_bytes();
+    let new = 0xc613_0000 | (k & 0xffff);
+    st32(start + 26, new.swap_bytes());
+    let patch = |at: usize, zero_means_none: bool| {
+        let stored = (ld32(at) & 0xffff) as u16;
+        if zero_means_none && stored == 0 {
+            return;
+        }
+        let hc = u16::from_be(stored) as u32;
+        // RFC 1624, eqn. 3, for the address's two 16-bit words.
+        let mut s: u32 = !hc & 0xffff;
+        s += (!(old >> 16) & 0xffff) + (new >> 16);
+        s += (!old & 0xffff) + (new & 0xffff);
+        s = (s & 0xffff) + (s >> 16);
+        s = (s & 0xffff) + (s >> 16);
+        let mut c = !s & 0xffff;
+        if c == 0 && zero_means_none {
+            c = 0xffff;
+        }
+        st16(at, (c as u16).swap_bytes());
+    };
+    patch(start + 24, false);
+    match ld32(start + 20) >> 24 {
+        // Protocol byte (offset 23): UDP, TCP.
+        17 => patch(start + 34 + 6, true),
+        6 => patch(start + 34 + 16, false),
+        _ => {}
+    }
+    xdp_action::XDP_TX
+}
+
 /// The generator's configuration (one entry, written by the bench), u64 words: [0] kind (0: no
 /// rewrite, 1: SCTP TSN + CRC32c, 2: TCP sequence number + checksum, 3: GTPv2-C sequence
 /// number (no TEID) + UDP checksum; all untagged IPv4 without options), [1] the field's value

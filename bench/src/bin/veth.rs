@@ -301,6 +301,7 @@ struct Generated {
 /// BPF_PROG_TEST_RUN call per frame variant, the first of `per_call` frames and the next ones of
 /// about 150 ms each, until `window` has passed. Runs on the last CPU.
 fn generate(
+    program: &'static str,
     ns: PathBuf,
     ifname: String,
     frames: Vec<Vec<u8>>,
@@ -312,8 +313,8 @@ fn generate(
         enter(&ns);
         let idx = ifindex(&ifname);
         let mut ebpf = EbpfLoader::new().load(BASELINES).expect("load baselines");
-        let p: &mut Xdp = ebpf.program_mut("gen_tx").unwrap().try_into().unwrap();
-        p.load().expect("load gen_tx");
+        let p: &mut Xdp = ebpf.program_mut(program).unwrap().try_into().unwrap();
+        p.load().unwrap_or_else(|e| panic!("load {program}: {e}"));
         let start = Instant::now();
         let (mut sent, mut i, mut looping, mut per_call) = (0u64, 0usize, Duration::ZERO, per_call);
         while start.elapsed() < window {
@@ -404,15 +405,32 @@ enum Config {
     Sigwall,
     XdpDrop,
     Nft,
+    /// sigwall under the spoofed flood (`gen_spoof`: a new source on every IPv4 frame).
+    SigwallSpoofed,
+    /// The counting XDP_DROP under the same spoofed flood: the spoofed rows' baseline.
+    XdpDropSpoofed,
+    /// sigwall with its source cache off under the spoofed flood: what the cache costs when it
+    /// misses on every frame.
+    SigwallSpoofedNoCache,
 }
 
 impl Config {
-    const ALL: [Config; 3] = [Config::Sigwall, Config::XdpDrop, Config::Nft];
+    const ALL: [Config; 6] = [
+        Config::Sigwall,
+        Config::XdpDrop,
+        Config::Nft,
+        Config::SigwallSpoofed,
+        Config::XdpDropSpoofed,
+        Config::SigwallSpoofedNoCache,
+    ];
     fn id(self) -> &'static str {
         match self {
             Config::Sigwall => "sigwall",
             Config::XdpDrop => "xdp_drop",
             Config::Nft => "nft",
+            Config::SigwallSpoofed => "sigwall_spoofed",
+            Config::XdpDropSpoofed => "xdp_drop_spoofed",
+            Config::SigwallSpoofedNoCache => "sigwall_spoofed_no_cache",
         }
     }
     fn label(self) -> &'static str {
@@ -420,7 +438,25 @@ impl Config {
             Config::Sigwall => "sigwall (native XDP, 1,000-prefix allowlist)",
             Config::XdpDrop => "trivial counting XDP_DROP",
             Config::Nft => "XDP_PASS + nftables netdev ingress (same allowlist)",
+            Config::SigwallSpoofed => "sigwall, spoofed flood (a new IPv4 source every frame)",
+            Config::XdpDropSpoofed => "trivial counting XDP_DROP, spoofed flood",
+            Config::SigwallSpoofedNoCache => "sigwall with its source cache off, spoofed flood",
         }
+    }
+    fn xdp_drop(self) -> bool {
+        matches!(self, Config::XdpDrop | Config::XdpDropSpoofed)
+    }
+    /// The generator program: the fixed rotation, or the same frames with a new source each.
+    fn generator(self) -> &'static str {
+        if matches!(self, Config::SigwallSpoofed | Config::XdpDropSpoofed | Config::SigwallSpoofedNoCache) {
+            "gen_spoof"
+        } else {
+            "gen_tx"
+        }
+    }
+    /// The XDP_DROP row this row's flood is compared with (the same generator).
+    fn baseline(self) -> Config {
+        if self.generator() == "gen_spoof" { Config::XdpDropSpoofed } else { Config::XdpDrop }
     }
 }
 
@@ -455,6 +491,9 @@ fn main() {
     let mut filter = Filter::load(0).expect("load sigwall (needs root)");
     let compiled = filter.compile(&pol).expect("compile the bench policy");
     filter.apply(&compiled, policy::sha256(&policy_text)).expect("apply the bench policy");
+    let mut no_cache = Filter::load_without_source_cache().expect("load sigwall, source cache off");
+    let compiled = no_cache.compile(&pol).expect("compile the bench policy");
+    no_cache.apply(&compiled, policy::sha256(&policy_text)).expect("apply the bench policy");
     let mut base = EbpfLoader::new().load(BASELINES).expect("load baselines");
     for name in ["drop_count", "pass_count"] {
         let p: &mut Xdp = base.program_mut(name).unwrap().try_into().unwrap();
@@ -507,14 +546,15 @@ fn main() {
             // Attach the receiver for this configuration.
             let mut sig_link = None;
             let mut base_link = None;
+            let filter = if cfg == Config::SigwallSpoofedNoCache { &mut no_cache } else { &mut filter };
             match cfg {
-                Config::Sigwall => {
+                Config::Sigwall | Config::SigwallSpoofed | Config::SigwallSpoofedNoCache => {
                     // Attached like `sigwall run --xdp-mode native`, without the daemon's pins.
                     let p = filter.program().expect("sigwall program");
                     sig_link = Some(p.attach(&lab.edge_if, XdpMode::Driver).expect("attach sigwall (native)"));
                 }
-                Config::XdpDrop | Config::Nft => {
-                    let name = if cfg == Config::XdpDrop { "drop_count" } else { "pass_count" };
+                Config::XdpDrop | Config::XdpDropSpoofed | Config::Nft => {
+                    let name = if cfg.xdp_drop() { "drop_count" } else { "pass_count" };
                     let p: &mut Xdp = base.program_mut(name).unwrap().try_into().unwrap();
                     base_link = Some((name, p.attach(&lab.edge_if, XdpMode::Driver).expect("attach baseline")));
                 }
@@ -529,13 +569,13 @@ fn main() {
             // (absorbed at XDP, dropped, allowed peer passed) so far.
             let read = |filter: &Filter, base: &Ebpf| -> (u64, u64, u64) {
                 match cfg {
-                    Config::Sigwall => {
+                    Config::Sigwall | Config::SigwallSpoofed | Config::SigwallSpoofedNoCache => {
                         let s = stats::of_filter(filter).expect("counters");
                         let total: u64 = Reason::ALL.iter().map(|r| s.reason(*r)).sum();
                         let passed = s.peer("partner").map(|p| p.passed).unwrap_or(0);
                         (total, s.reason(Reason::NotAllowlisted), passed)
                     }
-                    Config::XdpDrop => {
+                    Config::XdpDrop | Config::XdpDropSpoofed => {
                         let n = percpu_sum(base, "BENCH_COUNT", 0);
                         (n, n, 0)
                     }
@@ -550,14 +590,14 @@ fn main() {
             // generator's pacing, so the rates come from the first window).
             let mut sample = Sample::default();
             for with_steady in [false, true] {
-                let before = read(&filter, &base);
-                let g = generate(ipx.clone(), lab.ipx_if.clone(), flood.clone(), a.per_call, a.window);
+                let before = read(filter, &base);
+                let g = generate(cfg.generator(), ipx.clone(), lab.ipx_if.clone(), flood.clone(), a.per_call, a.window);
                 let pps = if with_steady { a.allowed_pps } else { 0 };
                 let s = steady(ipx.clone(), lab.ipx_if.clone(), allowed_frame.clone(), pps, a.window);
                 let generated = g.join().expect("generator");
                 let (sent, errors) = s.join().expect("steady sender");
                 std::thread::sleep(Duration::from_millis(50));
-                let after = read(&filter, &base);
+                let after = read(filter, &base);
                 // Rates over the window as the wall clock saw it: the receiver's own work is
                 // all inside it, whether done inline after a generator batch or in ksoftirqd.
                 let secs = generated.wall.as_secs_f64();
@@ -601,6 +641,7 @@ fn main() {
         }
     }
     drop(filter);
+    drop(no_cache);
     drop(base);
     // SAFETY: setns back into the namespace this thread started in.
     let rc = unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) };
@@ -665,7 +706,7 @@ filtering together, and the generator is paced by the receiver."
         let errs: u64 = v.iter().map(|s| s.allowed_send_errors).sum();
         let passed: u64 = v.iter().map(|s| s.allowed_passed).sum();
         let attempted = sent + errs;
-        let (passed_cell, lost_cell) = if c == Config::XdpDrop {
+        let (passed_cell, lost_cell) = if c.xdp_drop() {
             // It drops the peer's frames too, so only what the veth refused before any program
             // is a loss of the same kind: the ring's own share, to set beside the filters'.
             (
@@ -692,9 +733,9 @@ filtering together, and the generator is paced by the receiver."
             d.median / 1e6,
             d.min / 1e6,
             d.max / 1e6,
-            d.median / xdp_drop,
+            d.median / drop_med(c.baseline()),
             1e9 / d.median,
-            1e9 / d.median - 1e9 / xdp_drop,
+            1e9 / d.median - 1e9 / drop_med(c.baseline()),
             o.median / 1e6,
             ab.median / 1e6,
         );
@@ -704,10 +745,11 @@ filtering together, and the generator is paced by the receiver."
             "dropped_loop_pps": {"median": dl.median, "min": dl.min, "max": dl.max},
             "offered_pps": {"median": o.median, "min": o.min, "max": o.max},
             "absorbed_pps": {"median": ab.median, "min": ab.min, "max": ab.max},
-            "x_xdp_drop": d.median / xdp_drop,
-            "ns_per_packet": 1e9 / d.median, "extra_ns_over_xdp_drop": 1e9 / d.median - 1e9 / xdp_drop,
+            "baseline": c.baseline().id(),
+            "x_xdp_drop": d.median / drop_med(c.baseline()),
+            "ns_per_packet": 1e9 / d.median, "extra_ns_over_xdp_drop": 1e9 / d.median - 1e9 / drop_med(c.baseline()),
             "allowed": {"attempted": attempted, "send_errors": errs, "passed": passed,
-                        "applicable": c != Config::XdpDrop},
+                        "applicable": !c.xdp_drop()},
             "samples": v.iter().map(|s| json!({
                 "offered_pps": s.offered_pps, "absorbed_pps": s.absorbed_pps,
                 "dropped_pps": s.dropped_pps, "dropped_loop_pps": s.dropped_loop_pps,
@@ -718,9 +760,14 @@ filtering together, and the generator is paced by the receiver."
         }));
     }
     md += &format!(
-        "\nsigwall drops {:.2}x what XDP_PASS + nftables drops, and {:.2}x what the trivial XDP_DROP absorbs.\n",
+        "\nsigwall drops {:.2}x what XDP_PASS + nftables drops, and {:.2}x what the trivial XDP_DROP absorbs; \
+under the spoofed flood (every IPv4 source new, so sigwall's source cache misses on every such frame and the \
+trie is walked), {:.2}x what the trivial XDP_DROP absorbs of the same flood, and {:.2}x what sigwall with its \
+cache off drops of it. Each row's \"x XDP_DROP\" is against the XDP_DROP row of its own generator.\n",
         drop_med(Config::Sigwall) / drop_med(Config::Nft),
-        drop_med(Config::Sigwall) / xdp_drop
+        drop_med(Config::Sigwall) / xdp_drop,
+        drop_med(Config::SigwallSpoofed) / drop_med(Config::XdpDropSpoofed),
+        drop_med(Config::SigwallSpoofed) / drop_med(Config::SigwallSpoofedNoCache)
     );
     print!("{md}");
     std::fs::create_dir_all(&a.out).expect("create output directory");
