@@ -1,6 +1,7 @@
 //! The fast path: the first pass for the frames that make up nearly all of a signaling link's
-//! traffic, in straight-line code that does the floor's work (read the source, one LPM lookup,
-//! count) plus only what the verdict needs.
+//! traffic, in straight-line code that does the floor's work (read the source, find its peer,
+//! count) plus only what the verdict needs. The peer comes from the source cache when it holds
+//! the source for this generation (`crate::Probe`), else from one LPM lookup.
 //!
 //! It takes a frame with at most two VLAN tags, an IPv4 header without options or an IPv6 header
 //! followed directly by the transport, not an IP fragment, UDP, TCP or SCTP whose class the ports
