@@ -552,6 +552,46 @@ fn kill_9_is_fail_static_restart_adopts_and_detach_cleans_up() {
     let _ = again.log();
 }
 
+/// An upgrade from a version without the source cache: its pin set has no `SOURCE_CACHE`. The
+/// new daemon adopts the rest, creates and pins the cache, and judges as before; the cache then
+/// follows live changes: a source cached as peer a's is refused as soon as a is removed, and
+/// allowed again when a comes back.
+#[test]
+fn an_upgrade_from_pins_without_the_source_cache_adopts_and_creates_it() {
+    let mut s = setup(P1, &["--on-exit", "keep"]);
+    let cache_pin = sigwall::loader::pin_dir(&s.lab.edge_if).join(filter_common::maps::SOURCE_CACHE);
+    assert!(cache_pin.exists(), "a fresh start pins the cache with the other maps");
+    s.daemon.kill_hard();
+    std::fs::remove_file(&cache_pin).unwrap();
+
+    let mut again = Daemon::start(&s.lab, &sigwall_bin(), &s.policy, &["--on-exit", "keep"]);
+    let sock = again.socket();
+    let st = sigwall::control::call(&sock, sigwall::control::Command::Status, Duration::from_secs(5)).unwrap();
+    assert_eq!(st["adopted"], true, "{st}");
+    assert!(cache_pin.exists(), "the adopting daemon pinned a new cache");
+    s.daemon = again;
+
+    let before = s.daemon.stats();
+    let n = |snap: &sigwall::stats::Snapshot, r| snap.cell(r, Class::GtpU);
+    s.send(&[gtp("198.18.1.5", Class::GtpU, 1), gtp("198.18.1.5", Class::GtpU, 2), gtp("198.18.9.5", Class::GtpU, 3)]);
+    let mid = s.daemon.stats();
+    assert_eq!(n(&mid, Reason::Allowed) - n(&before, Reason::Allowed), 2, "peer a's GTP-U passes");
+    assert_eq!(n(&mid, Reason::NotAllowlisted) - n(&before, Reason::NotAllowlisted), 1, "an unknown source is refused");
+
+    // 198.18.1.5 is now cached as peer a's on the CPU that received it.
+    let out = s.ctl(&["peer", "remove", "a"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.send(&[gtp("198.18.1.5", Class::GtpU, 4)]);
+    let after = s.daemon.stats();
+    assert_eq!(n(&after, Reason::Allowed), n(&mid, Reason::Allowed), "a removed peer's source no longer passes");
+    assert_eq!(n(&after, Reason::NotAllowlisted) - n(&mid, Reason::NotAllowlisted), 1);
+
+    let out = s.ctl(&["peer", "add", "a", "--prefix", "198.18.1.0/24", "--allow", "gtp-u"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.send(&[gtp("198.18.1.5", Class::GtpU, 5)]);
+    assert_eq!(n(&s.daemon.stats(), Reason::Allowed) - n(&after, Reason::Allowed), 1, "and passes again once added");
+}
+
 /// Peers a, b, c; removing b (not the newest) leaves a hole at b's id. `sigwall stats`, `top`
 /// and `/metrics` read the same snapshot: a and c must both still be listed, with counters.
 #[test]
