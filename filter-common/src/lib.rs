@@ -595,9 +595,9 @@ pub const SOURCE_CACHE_SLOTS: u32 = 1024;
 const SOURCE_CACHE_SHIFT: u32 = 32 - SOURCE_CACHE_SLOTS.trailing_zeros();
 
 /// One slot of `SOURCE_CACHE`: which peer (or none, [`UNKNOWN_PEER_ID`]) the active generation's
-/// tries gave for `addr`. Valid only while `tag` is [`source_cache_tag`] of the active generation
-/// and the address's family: a new generation (every policy apply) invalidates every slot at once,
-/// without a write. The words are the address as loaded from the packet (native order); an IPv4
+/// tries gave for `addr`. Valid only while `tag` is [`source_cache_tag`] of the active generation,
+/// the address's family and the running program load: a new generation (every policy apply)
+/// invalidates every slot at once, without a write. The words are the address as loaded from the packet (native order); an IPv4
 /// address is `addr[0]`'s low 32 bits, the rest zero.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -609,18 +609,15 @@ pub struct SourceCacheEntry {
 }
 
 /// The tag of a slot filled in policy generation `generation` for an IPv4 (`v6` false) or IPv6
-/// source. Never 0, so an empty slot matches nothing; generation numbers are never reused
-/// (`Filter::compile` counts past both slots' numbers), so a tag is never valid twice.
+/// source, by the program load whose `epoch` the loader drew at random (`SOURCE_CACHE_EPOCH`).
+/// Never 0, so an empty slot matches nothing. Generation numbers are never reused within a set of
+/// pinned maps (`Filter::compile` counts past both slots' numbers), and the epoch changes with
+/// every program load: slots a previous load left in a pinned cache (a restart, an upgrade, a
+/// downgrade and back, a fresh start over pins that survived) never match either. The number
+/// keeps its low 38 bits (274 billion generations).
 #[inline(always)]
-pub const fn source_cache_tag(generation: u64, v6: bool) -> u64 {
-    (generation << 2) | 2 | v6 as u64
-}
-
-/// Whether a slot's `tag` was written in the same generation as `tag` (either family): such a slot
-/// naming a peer is not evicted by a source in no peer (see `filter-ebpf`'s `cached_peer`).
-#[inline(always)]
-pub const fn source_cache_same_generation(slot_tag: u64, tag: u64) -> bool {
-    slot_tag | 1 == tag | 1
+pub const fn source_cache_tag(generation: u64, v6: bool, epoch: u32) -> u64 {
+    ((epoch as u64) << 40) | ((generation & ((1 << 38) - 1)) << 2) | 2 | v6 as u64
 }
 
 /// The slot of an IPv4 source (its 4 bytes as loaded from the packet, native order): Fibonacci

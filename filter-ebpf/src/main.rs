@@ -159,16 +159,24 @@ pub(crate) fn inpath_loaded() -> bool {
 /// Per-CPU cache of the tries' answers: source address -> peer id, one slot per address hash,
 /// valid for one policy generation (`filter_common::SourceCacheEntry`). A hit replaces the trie
 /// walk, whose cost grows with the number of prefixes (one node per prefix bit on the way down),
-/// by a hash and an inlined per-CPU array lookup (inlined for per-CPU arrays since kernel 6.10;
-/// earlier kernels make a helper call). The policy itself is not cached: the peer's policy,
+/// by a hash and a per-CPU array lookup (which the verifier inlines when the JIT supports
+/// per-CPU instructions: x86-64 from kernel 6.10; otherwise a direct helper call). The policy itself is not cached: the peer's policy,
 /// blocks and budgets are read per packet as before, so only "which peer sent this" is reused.
 #[map]
 static SOURCE_CACHE: PerCpuArray<SourceCacheEntry> = PerCpuArray::with_max_entries(SOURCE_CACHE_SLOTS, 0);
 
 /// Set by the loader like [`INPATH_LOADED`]: 0 turns the source cache off (every source walks
-/// the trie), for benchmarks of the trie path (`xdp_cost`). The daemon always loads it on.
+/// the trie). The daemon loads it off on a PREEMPT_RT kernel, where two runs of the program on
+/// one CPU may interleave and a slot is written in four stores (a half-written slot could pair
+/// one source with another's peer); benchmarks of the trie path (`xdp_cost`) load it off too.
 #[unsafe(no_mangle)]
 static SOURCE_CACHE_ON: Global<u32> = Global::new(1);
+
+/// Set by the loader to a random number drawn for each program load, part of every slot's tag:
+/// a slot written by an earlier load (the cache map is pinned and adopted with the others) never
+/// matches, whatever generation numbers that load used.
+#[unsafe(no_mangle)]
+static SOURCE_CACHE_EPOCH: Global<u32> = Global::new(0);
 
 #[inline(always)]
 pub(crate) fn source_cache_on() -> bool {
@@ -893,7 +901,7 @@ const SOURCE_CACHE_MISS: u32 = u32::MAX;
 /// in-bounds per-CPU array lookup): the caller then walks the trie alone.
 #[inline(always)]
 pub(crate) fn probe_v4(number: u64, a: u32) -> Option<Probe> {
-    let tag = filter_common::source_cache_tag(number, false);
+    let tag = filter_common::source_cache_tag(number, false, SOURCE_CACHE_EPOCH.load());
     let slot = source_cache_slot(filter_common::source_cache_slot_v4(a))?;
     // SAFETY: per-CPU slot, only this CPU reads or writes it while the program runs.
     let (diff, id) = unsafe { (((*slot).tag ^ tag) | ((*slot).addr[0] ^ a as u64), (*slot).peer_id) };
@@ -903,7 +911,7 @@ pub(crate) fn probe_v4(number: u64, a: u32) -> Option<Probe> {
 /// As [`probe_v4`], for an IPv6 source (its 16 bytes as two native 64-bit loads).
 #[inline(always)]
 pub(crate) fn probe_v6(number: u64, a: [u64; 2]) -> Option<Probe> {
-    let tag = filter_common::source_cache_tag(number, true);
+    let tag = filter_common::source_cache_tag(number, true, SOURCE_CACHE_EPOCH.load());
     let slot = source_cache_slot(filter_common::source_cache_slot_v6(a))?;
     // SAFETY: per-CPU slot, only this CPU reads or writes it while the program runs.
     let (diff, id) =

@@ -34,6 +34,8 @@ const INPATH_LOADED: &str = "INPATH_LOADED";
 /// The program's switch for its source cache (`SOURCE_CACHE_ON` in filter-ebpf), 1 unless a
 /// benchmark measures the trie path.
 const SOURCE_CACHE_ON: &str = "SOURCE_CACHE_ON";
+/// The program load's random epoch, part of every source-cache slot's tag (`SOURCE_CACHE_EPOCH`).
+const SOURCE_CACHE_EPOCH: &str = "SOURCE_CACHE_EPOCH";
 
 /// The maps pinned for an interface, by name: every map of the program (see
 /// [`filter_common::maps::ALL`]).
@@ -79,6 +81,8 @@ pub struct Filter {
     /// What this process last wrote into each generation slot's tries (`None`: unknown, read
     /// it back from the kernel). Spares reading 1,000,000 prefixes back on every live change.
     written: [Option<generation::SlotPrefixes>; 2],
+    /// The epoch this load gave its source cache (0: an object without the symbol).
+    source_cache_epoch: u32,
 }
 
 /// A filter attached to an interface, its link pinned.
@@ -149,9 +153,15 @@ impl Filter {
         // by `xdp_cost --compare-object`) reads `INPATH_CFG` on every packet instead.
         let inpath_loaded = inpath as u32;
         loader.override_global(INPATH_LOADED, &inpath_loaded, inpath);
-        // Required only to turn the cache off: an older object without the symbol has no cache.
+        // Off on a PREEMPT_RT kernel (see `SOURCE_CACHE_ON` in filter-ebpf). Required only to
+        // turn the cache off: an older object without the symbol has no cache.
+        let source_cache = source_cache && !preempt_rt();
         let source_cache_on = source_cache as u32;
-        loader.override_global(SOURCE_CACHE_ON, &source_cache_on, !source_cache);
+        // Required of this build's object; an older one (`xdp_cost --compare-object`) lacks them.
+        let ours = std::ptr::eq(object.as_ptr(), OBJECT.as_ptr());
+        loader.override_global(SOURCE_CACHE_ON, &source_cache_on, ours && !source_cache);
+        let source_cache_epoch = random_epoch();
+        loader.override_global(SOURCE_CACHE_EPOCH, &source_cache_epoch, ours);
         let paths: Vec<(&str, PathBuf)> = match pins {
             Some(dir) => PINNED_MAPS.iter().map(|n| (*n, dir.join(n))).collect(),
             None => Vec::new(),
@@ -163,9 +173,14 @@ impl Filter {
         let mut ebpf = loader.load(object).map_err(OperatorError::from_load)?;
         let prog: &mut Xdp = program(&mut ebpf)?;
         prog.load().map_err(OperatorError::from_program_load)?;
-        let mut f = Filter { ebpf, ids: PeerIds::default(), written: [None, None] };
+        let mut f = Filter { ebpf, ids: PeerIds::default(), written: [None, None], source_cache_epoch };
         f.ids = PeerIds::from_pairs(f.active_peer_names()?);
         Ok(f)
+    }
+
+    /// The epoch this load drew for its source cache's tags (`filter_common::source_cache_tag`).
+    pub fn source_cache_epoch(&self) -> u32 {
+        self.source_cache_epoch
     }
 
     /// A descriptor of its own on one of the filter's maps, for a user that runs apart from
@@ -245,5 +260,45 @@ mod tests {
         let named: BTreeSet<&str> = maps::ALL.into_iter().collect();
         assert_eq!(in_object, named);
         assert_eq!(named.len(), maps::ALL.len(), "no name listed twice");
+    }
+}
+
+/// A nonzero random number from the kernel (`getrandom(2)`), or, should that fail, one from the
+/// clock and the process id: the epoch need only differ from the previous load's.
+fn random_epoch() -> u32 {
+    let mut b = [0u8; 4];
+    // SAFETY: getrandom(2) writes at most `b.len()` bytes into `b`.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    let v = if n == 4 {
+        u32::from_ne_bytes(b)
+    } else {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        (t as u32) ^ std::process::id().rotate_left(16)
+    };
+    v.max(1)
+}
+
+/// Whether the running kernel is PREEMPT_RT (`/sys/kernel/realtime` is 1, or the version string
+/// says so).
+fn preempt_rt() -> bool {
+    let realtime = std::fs::read_to_string("/sys/kernel/realtime").unwrap_or_default();
+    let version = std::fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
+    is_preempt_rt(&realtime, &version)
+}
+
+fn is_preempt_rt(realtime: &str, version: &str) -> bool {
+    realtime.trim() == "1" || version.split_whitespace().any(|w| w == "PREEMPT_RT")
+}
+
+#[cfg(test)]
+mod rt_tests {
+    use super::is_preempt_rt;
+
+    #[test]
+    fn preempt_rt_is_read_from_sysfs_or_the_version_string() {
+        assert!(is_preempt_rt("1\n", ""));
+        assert!(is_preempt_rt("", "#1 SMP PREEMPT_RT Thu Dec  3 12:00:00 UTC 2026\n"));
+        assert!(!is_preempt_rt("0\n", "#1 SMP PREEMPT_DYNAMIC Thu Dec  3 12:00:00 UTC 2026\n"));
+        assert!(!is_preempt_rt("", "#1 SMP PREEMPT Thu Dec  3 12:00:00 UTC 2026\n"));
     }
 }

@@ -922,9 +922,10 @@ fn generation_flip_switches_whole_policy() {
 /// limit before. The figure is printed so a change's cost can be read off this test's output.
 ///
 /// The bound was half the limit (500,000) until the source cache, which costs the verifier
-/// about 42,000 instructions in host mode (468,712 -> 510,498) and 32,000 in in-path mode
-/// (446,013 -> 478,514): one more branch (hit or miss) at each of the lookup's sites, each
-/// followed by the rest of the first pass. 550,000 keeps 45 % free. The structural way back
+/// about 33,000 instructions in host mode (468,712 -> 502,026) and 27,000 in in-path mode
+/// (446,013 -> 473,412): one more branch (hit or miss) at each of the lookup's sites, each
+/// followed by the rest of the first pass. The figures move by 10,000 with unrelated changes
+/// (LLVM's layout decides what the verifier can prune). 550,000 keeps 45 % free. The structural way back
 /// under half is to verify the general path apart from the fast path (a tail call), not to
 /// trim either.
 #[test]
@@ -1269,20 +1270,39 @@ mod source_cache {
         h.snapshot().peer(peer).expect("peer").id
     }
 
+    /// The tag the loaded program gives a slot in generation `n`.
+    fn tag(ep: u32, n: u64, v6: bool) -> u64 {
+        source_cache_tag(n, v6, ep)
+    }
+
+    /// Keep this test's thread (and so its TEST_RUN calls) on one CPU: the cache is per CPU, and
+    /// a run on another CPU would find that CPU's slots.
+    fn stay_on_one_cpu() {
+        // SAFETY: cpu_set_t is plain data; sched_getcpu and sched_setaffinity on this thread.
+        unsafe {
+            let cpu = libc::sched_getcpu().max(0) as usize;
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "pin to CPU {cpu}");
+        }
+    }
+
     /// The trie's answer is kept for the generation that gave it, and a policy apply makes every
     /// slot stale at once: a source allowed, then removed from the policy, then added again, is
     /// judged by each generation's own tries, IPv4 and IPv6.
     #[test]
     fn a_slot_answers_for_its_generation_only() {
+        stay_on_one_cpu();
         for fam in [Family::V4, Family::V6] {
             let mut h = Harness::new(POLICY);
+            let ep = h.filter.source_cache_epoch();
             let a = src(fam, 1);
             let (w, _, v6) = words(a);
             let f = frame(fam, &[], 1, gtpu()).bytes();
             expect(&h.outcome(&f), "allowed", XDP_PASS, Reason::Allowed, Class::GtpU, f.len(), Some("all"));
             let all = id(&h, "all");
             let e = slot_of(&mut h, a).expect("the trie's answer is cached");
-            assert_eq!(e, SourceCacheEntry { addr: w, tag: source_cache_tag(h.generation, v6), peer_id: all, _pad: 0 });
+            assert_eq!(e, SourceCacheEntry { addr: w, tag: tag(ep, h.generation, v6), peer_id: all, _pad: 0 });
             // Again: the cached answer, the same verdict.
             expect(&h.outcome(&f), "allowed, cached", XDP_PASS, Reason::Allowed, Class::GtpU, f.len(), Some("all"));
 
@@ -1296,11 +1316,7 @@ mod source_cache {
             let o = h.outcome(&f);
             assert_eq!((o.action, o.cells[0].0), (XDP_DROP, Reason::NotAllowlisted), "{fam:?}: removed: {o:?}");
             let e = slot_of(&mut h, a).expect("the new answer is cached");
-            assert_eq!(
-                (e.tag, e.peer_id),
-                (source_cache_tag(h.generation, v6), 0),
-                "{fam:?}: no peer, this generation"
-            );
+            assert_eq!((e.tag, e.peer_id), (tag(ep, h.generation, v6), 0), "{fam:?}: no peer, this generation");
 
             h.apply(POLICY);
             expect(&h.outcome(&f), "added again", XDP_PASS, Reason::Allowed, Class::GtpU, f.len(), Some("all"));
@@ -1313,9 +1329,11 @@ mod source_cache {
     /// slot with the previous generation's tag does not.
     #[test]
     fn the_program_takes_a_current_slot_and_ignores_a_stale_one() {
+        stay_on_one_cpu();
         for fam in [Family::V4, Family::V6] {
             let mut h = Harness::new(POLICY);
             h.apply(POLICY);
+            let ep = h.filter.source_cache_epoch();
             let a = src(fam, 99);
             let (w, _, v6) = words(a);
             let f = frame(fam, &[], 99, gtpu()).bytes();
@@ -1323,17 +1341,67 @@ mod source_cache {
             let lie = |tag| SourceCacheEntry { addr: w, tag, peer_id: all, _pad: 0 };
             let n = h.generation;
 
-            poison(&mut h, a, lie(source_cache_tag(n - 1, v6)));
+            poison(&mut h, a, lie(tag(ep, n - 1, v6)));
             let o = h.outcome(&f);
             assert_eq!((o.action, o.cells[0].0), (XDP_DROP, Reason::NotAllowlisted), "{fam:?}: stale slot: {o:?}");
 
-            poison(&mut h, a, lie(source_cache_tag(n, v6)));
+            poison(&mut h, a, lie(tag(ep, n, v6)));
             expect(&h.outcome(&f), "current slot", XDP_PASS, Reason::Allowed, Class::GtpU, f.len(), Some("all"));
 
             // The other family's tag of this generation is not this address's.
-            poison(&mut h, a, lie(source_cache_tag(n, !v6)));
+            poison(&mut h, a, lie(tag(ep, n, !v6)));
             let o = h.outcome(&f);
             assert_eq!((o.action, o.cells[0].0), (XDP_DROP, Reason::NotAllowlisted), "{fam:?}: other family: {o:?}");
+
+            // A slot an earlier program load wrote (another epoch) is not this load's.
+            let other_epoch = ep.wrapping_add(1).max(1);
+            poison(&mut h, a, lie(source_cache_tag(n, v6, other_epoch)));
+            let o = h.outcome(&f);
+            assert_eq!((o.action, o.cells[0].0), (XDP_DROP, Reason::NotAllowlisted), "{fam:?}: other epoch: {o:?}");
+
+            // Every word of the address counts: the same first 8 bytes, another last 8.
+            if v6 {
+                let mut e = lie(tag(ep, n, v6));
+                e.addr[1] ^= 1 << 56;
+                poison(&mut h, a, e);
+                let o = h.outcome(&f);
+                assert_eq!((o.action, o.cells[0].0), (XDP_DROP, Reason::NotAllowlisted), "v6, last word: {o:?}");
+            }
+
+            // A peer id out of range is no peer.
+            poison(&mut h, a, SourceCacheEntry { peer_id: filter_common::MAX_PEERS + all, ..lie(tag(ep, n, v6)) });
+            let o = h.outcome(&f);
+            assert_eq!((o.action, o.cells[0].0), (XDP_DROP, Reason::NotAllowlisted), "{fam:?}: id out of range: {o:?}");
+        }
+    }
+
+    /// The general path (here: IPv4 with options, and SCTP whose first chunk is a SACK) takes the
+    /// cache's answer too, and only a current one.
+    #[test]
+    fn the_general_path_takes_a_current_slot_and_ignores_a_stale_one() {
+        stay_on_one_cpu();
+        let mut h = Harness::new(POLICY);
+        h.apply(POLICY);
+        let ep = h.filter.source_cache_epoch();
+        let a = src(Family::V4, 99);
+        let (w, _, _) = words(a);
+        let all = id(&h, "all");
+        let n = h.generation;
+        let sack_first = L4::Sctp {
+            sport: 2905,
+            dport: 2905,
+            chunks: vec![packets::sack_chunk(), packets::data_chunk(3, &packets::m3ua_data())],
+        };
+        let frames = [
+            ("IPv4 options", Class::GtpU, frame(Family::V4, &[], 99, gtpu()).with_ipv4_options().bytes()),
+            ("SACK first", Class::Sigtran, frame(Family::V4, &[], 99, sack_first).bytes()),
+        ];
+        for (what, class, f) in frames {
+            poison(&mut h, a, SourceCacheEntry { addr: w, tag: tag(ep, n - 1, false), peer_id: all, _pad: 0 });
+            let o = h.outcome(&f);
+            assert_eq!((o.action, o.cells[0].0), (XDP_DROP, Reason::NotAllowlisted), "{what}: stale slot: {o:?}");
+            poison(&mut h, a, SourceCacheEntry { addr: w, tag: tag(ep, n, false), peer_id: all, _pad: 0 });
+            expect(&h.outcome(&f), what, XDP_PASS, Reason::Allowed, class, f.len(), Some("all"));
         }
     }
 
@@ -1342,6 +1410,7 @@ mod source_cache {
     /// was, while a source of another peer that shares it takes it (partners take turns).
     #[test]
     fn sources_in_no_peer_never_evict_a_peer() {
+        stay_on_one_cpu();
         let wide = "\n[[peer]]\nname = \"wide\"\nprefixes = [\"198.19.0.0/16\"]\nallow = [\"gtp-u\"]\n";
         let mut h = Harness::new(&format!("{POLICY}{wide}"));
         let a = src(Family::V4, 1);
@@ -1389,6 +1458,7 @@ mod source_cache {
     /// judges as with it on.
     #[test]
     fn with_the_cache_off_nothing_is_cached_and_verdicts_are_the_same() {
+        stay_on_one_cpu();
         let filter = sigwall::loader::Filter::load_without_source_cache().expect("load");
         let mut h = Harness { filter, generation: 0 };
         h.apply(POLICY);
@@ -1409,6 +1479,7 @@ mod source_cache {
     /// policy gets a number past it.
     #[test]
     fn a_rolled_back_generation_number_is_not_reused() {
+        stay_on_one_cpu();
         use aya::maps::Array;
         let mut h = Harness::new(POLICY);
         h.apply(POLICY);
