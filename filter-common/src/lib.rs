@@ -608,6 +608,18 @@ pub struct SourceCacheEntry {
     pub _pad: u32,
 }
 
+/// Per-CPU counters of `SOURCE_CACHE_STATS` (one entry): how often the source cache did not hold
+/// a source and the trie answered instead, and how often such an answer of "no peer" left a
+/// peer's slot in place (a source in no peer sharing a slot with a partner: a spoofed flood shows
+/// here). Misses over the frames judged with a source lookup is the share of packets that paid
+/// the trie walk, whose cost grows with the allowlist.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SourceCacheStats {
+    pub misses: u64,
+    pub kept: u64,
+}
+
 /// The tag of a slot filled in policy generation `generation` for an IPv4 (`v6` false) or IPv6
 /// source, by the program load whose `epoch` the loader drew at random (`SOURCE_CACHE_EPOCH`).
 /// Never 0, so an empty slot matches nothing. Generation numbers are never reused within a set of
@@ -909,7 +921,8 @@ mod pod {
         FragKey,
         FragVerdict,
         InpathCfg,
-        SourceCacheEntry
+        SourceCacheEntry,
+        SourceCacheStats
     );
 }
 

@@ -43,10 +43,12 @@ pub const INPATH_DONE: &str = "INPATH_DONE";
 /// Per-CPU cache of source address -> peer id, valid for one policy generation
 /// (`filter_common::SourceCacheEntry`).
 pub const SOURCE_CACHE: &str = "SOURCE_CACHE";
+/// Per-CPU misses of the source cache and peer slots it kept (`filter_common::SourceCacheStats`).
+pub const SOURCE_CACHE_STATS: &str = "SOURCE_CACHE_STATS";
 
 /// Every map of the program. All of them are pinned, so the pins alone describe the running
 /// filter (`sigwall stats` reads them without the daemon) and a restarted controller adopts them.
-pub const ALL: [&str; 29] = [
+pub const ALL: [&str; 30] = [
     META,
     ACTIVE,
     GLOBAL,
@@ -76,6 +78,7 @@ pub const ALL: [&str; 29] = [
     INPATH_SENT,
     INPATH_DONE,
     SOURCE_CACHE,
+    SOURCE_CACHE_STATS,
 ];
 
 /// The IPv4 and IPv6 prefix tries of generation slot `slot` (0 or 1).

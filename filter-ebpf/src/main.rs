@@ -165,6 +165,12 @@ pub(crate) fn inpath_loaded() -> bool {
 #[map]
 static SOURCE_CACHE: PerCpuArray<SourceCacheEntry> = PerCpuArray::with_max_entries(SOURCE_CACHE_SLOTS, 0);
 
+/// Per-CPU misses of [`SOURCE_CACHE`] and peer slots kept against a "no peer" answer
+/// (`filter_common::SourceCacheStats`): counted on the miss path only, which walks the trie
+/// anyway, so a hit pays nothing for them.
+#[map]
+static SOURCE_CACHE_STATS: PerCpuArray<filter_common::SourceCacheStats> = PerCpuArray::with_max_entries(1, 0);
+
 /// Set by the loader like [`INPATH_LOADED`]: 0 turns the source cache off (every source walks
 /// the trie). The daemon loads it off on a PREEMPT_RT kernel, where two runs of the program on
 /// one CPU may interleave and a slot is written in four stores (a half-written slot could pair
@@ -1003,6 +1009,11 @@ fn cache_answer(p: Probe, addr: [u64; 2], id: u32) -> u32 {
         (*e).addr = [pick(old.addr[0], addr[0]), pick(old.addr[1], addr[1])];
         (*e).tag = pick(old.tag, p.tag);
         (*e).peer_id = id ^ ((id ^ old.peer_id) & stays);
+        if let Some(c) = SOURCE_CACHE_STATS.get_ptr_mut(0) {
+            // SAFETY: per-CPU value, only this CPU writes it while the program runs.
+            (*c).misses += 1;
+            (*c).kept += (stays & 1) as u64;
+        }
     }
     id
 }

@@ -111,6 +111,20 @@ pub fn render(src: &Sources) -> String {
                 o.sample("sigwall_inpath_bytes_total", &[("what", n)], c.bytes);
             }
         }
+        if let Some(c) = &s.source_cache {
+            o.head(
+                "sigwall_source_cache_misses_total",
+                "counter",
+                "Sources the XDP program's per-CPU source cache did not hold for this policy generation: each walked the LPM trie (a source's first packet per CPU after each policy change; a spoofed flood).",
+            );
+            o.sample("sigwall_source_cache_misses_total", &[], c.misses);
+            o.head(
+                "sigwall_source_cache_kept_total",
+                "counter",
+                "Misses answered \"no peer\" that left a peer's cache slot in place (a source in no peer hashed to a partner's slot).",
+            );
+            o.sample("sigwall_source_cache_kept_total", &[], c.kept);
+        }
         o.head("sigwall_policy_generation", "gauge", "Policy generation the XDP program reads.");
         o.sample("sigwall_policy_generation", &[], s.generation);
     }

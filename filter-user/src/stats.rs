@@ -36,6 +36,9 @@ pub struct Snapshot {
     /// In-path mode only: where frames went after the first pass (`filter_common::INPATH_*`,
     /// by [`filter_common::INPATH_STAT_NAMES`]), summed over CPUs; `None` in host mode.
     pub inpath: Option<Vec<(&'static str, Counter)>>,
+    /// Misses of the XDP program's source cache and peer slots it kept, summed over CPUs;
+    /// `None` for pins made before the cache existed (until the next program load creates it).
+    pub source_cache: Option<filter_common::SourceCacheStats>,
 }
 
 impl Snapshot {
@@ -85,6 +88,9 @@ impl Snapshot {
                 .collect();
             v["inpath"] = m.into();
         }
+        if let Some(c) = &self.source_cache {
+            v["source_cache"] = serde_json::json!({"misses": c.misses, "kept": c.kept});
+        }
         v
     }
 
@@ -116,6 +122,9 @@ impl Snapshot {
             for (n, c) in inpath {
                 s += &format!("{:<18} {:>12} {:>14}\n", n, c.packets, c.bytes);
             }
+        }
+        if let Some(c) = &self.source_cache {
+            s += &format!("\nsource cache: {} misses (trie walks), {} peer slots kept\n", c.misses, c.kept);
         }
         s
     }
@@ -193,7 +202,19 @@ pub fn snapshot<'a>(get: impl Fn(&str) -> Result<&'a Map, OperatorError>) -> Res
         }
         _ => None,
     };
-    Ok(Snapshot { generation, cells, peers, inpath })
+    let source_cache = match get(maps::SOURCE_CACHE_STATS) {
+        Ok(m) => {
+            let m: PerCpuArray<&MapData, filter_common::SourceCacheStats> = PerCpuArray::try_from(m)?;
+            let mut sum = filter_common::SourceCacheStats::default();
+            for v in m.get(&0, 0)?.iter() {
+                sum.misses += v.misses;
+                sum.kept += v.kept;
+            }
+            Some(sum)
+        }
+        Err(_) => None,
+    };
+    Ok(Snapshot { generation, cells, peers, inpath, source_cache })
 }
 
 /// The peers of one generation from its per-id names and counters (summed over CPUs), `rows[id]`.
@@ -239,7 +260,7 @@ pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
     for name in [maps::ACTIVE, maps::GLOBAL, maps::STATS, maps::PEER_INFO, maps::PEER_STATS] {
         maps.insert(name, loader::pins::open(iface, name)?);
     }
-    for name in [maps::INPATH_CFG, maps::INPATH_STATS] {
+    for name in [maps::INPATH_CFG, maps::INPATH_STATS, maps::SOURCE_CACHE_STATS] {
         if let Ok(m) = loader::pins::open(iface, name) {
             maps.insert(name, m);
         }

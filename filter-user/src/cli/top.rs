@@ -450,7 +450,7 @@ mod tests {
                 copy_denied: 0,
             })
             .collect();
-        Snapshot { generation, cells, peers, inpath: None }
+        Snapshot { generation, cells, peers, inpath: None, source_cache: None }
     }
 
     fn screen(t: &Terminal<TestBackend>) -> String {

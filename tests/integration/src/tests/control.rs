@@ -560,15 +560,19 @@ fn kill_9_is_fail_static_restart_adopts_and_detach_cleans_up() {
 fn an_upgrade_from_pins_without_the_source_cache_adopts_and_creates_it() {
     let mut s = setup(P1, &["--on-exit", "keep"]);
     let cache_pin = sigwall::loader::pin_dir(&s.lab.edge_if).join(filter_common::maps::SOURCE_CACHE);
-    assert!(cache_pin.exists(), "a fresh start pins the cache with the other maps");
+    let stats_pin = sigwall::loader::pin_dir(&s.lab.edge_if).join(filter_common::maps::SOURCE_CACHE_STATS);
+    assert!(cache_pin.exists() && stats_pin.exists(), "a fresh start pins the cache with the other maps");
     s.daemon.kill_hard();
     std::fs::remove_file(&cache_pin).unwrap();
+    std::fs::remove_file(&stats_pin).unwrap();
+    let old = sigwall::stats::of_pins(&s.lab.edge_if).expect("stats of the old pins");
+    assert_eq!(old.source_cache, None, "pins without the cache: no cache counters, and no error");
 
     let again = Daemon::start(&s.lab, &sigwall_bin(), &s.policy, &["--on-exit", "keep"]);
     let sock = again.socket();
     let st = sigwall::control::call(&sock, sigwall::control::Command::Status, Duration::from_secs(5)).unwrap();
     assert_eq!(st["adopted"], true, "{st}");
-    assert!(cache_pin.exists(), "the adopting daemon pinned a new cache");
+    assert!(cache_pin.exists() && stats_pin.exists(), "the adopting daemon pinned a new cache");
     s.daemon = again;
 
     let before = s.daemon.stats();
@@ -577,6 +581,8 @@ fn an_upgrade_from_pins_without_the_source_cache_adopts_and_creates_it() {
     let mid = s.daemon.stats();
     assert_eq!(n(&mid, Reason::Allowed) - n(&before, Reason::Allowed), 2, "peer a's GTP-U passes");
     assert_eq!(n(&mid, Reason::NotAllowlisted) - n(&before, Reason::NotAllowlisted), 1, "an unknown source is refused");
+    let misses = mid.source_cache.expect("the new cache's counters").misses;
+    assert!((2..=3).contains(&misses), "two sources, each missed at least once: {misses}");
 
     // 198.18.1.5 is now cached as peer a's on the CPU that received it. Peer a stays (same id,
     // still present) but its prefix no longer covers .5: a cache that kept a's answer past the

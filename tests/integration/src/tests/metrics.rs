@@ -69,6 +69,16 @@ fn metrics_are_served_and_valid() {
         assert!(body.lines().any(|l| l == line), "missing {line:?} in:\n{body}");
     }
     assert!(body.contains("sigwall_xdp_attach_info{iface=\""), "{body}");
+    // Two sources: each missed the source cache on its first frame on each CPU that took it, and
+    // at most every one of the five frames missed.
+    let value = |name: &str| -> u64 {
+        let line =
+            body.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}:\n{body}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let misses = value("sigwall_source_cache_misses_total");
+    assert!((2..=5).contains(&misses), "source cache misses {misses} of 5 frames from 2 sources");
+    assert!(value("sigwall_source_cache_kept_total") <= 3, "{body}");
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -1420,12 +1420,7 @@ mod source_cache {
         let before = slot_of(&mut h, a).expect("cached");
 
         // Addresses with a's slot in 198.18.128.0/17 (in no peer) and in "wide"'s 198.19.0.0/16.
-        let collide = |net: std::ops::RangeInclusive<u32>, base: [u8; 2]| {
-            net.flat_map(|x| (0..=255u32).map(move |y| (x, y)))
-                .map(|(x, y)| IpAddr::from([base[0], base[1], x as u8, y as u8]))
-                .find(|b| *b != a && words(*b).1 == slot)
-                .expect("an address with the same slot")
-        };
+        let collide = |net, base| colliding(a, slot, net, base);
         let stranger = collide(128..=255, [198, 18]);
         let frame_from =
             |b: IpAddr| filter_testkit::packets::Frame::new(b, super::dst(Family::V4), gtpu()).vlans(&[]).bytes();
@@ -1452,6 +1447,68 @@ mod source_cache {
         assert!(slot_of(&mut h, other).is_some(), "another peer's source takes the slot");
         assert!(slot_of(&mut h, a).is_none(), "and the first partner's entry is gone");
         expect(&h.outcome(&f), "partner again", XDP_PASS, Reason::Allowed, Class::GtpU, f.len(), Some("all"));
+    }
+
+    /// An IPv4 address other than `a` in `base.x.y` (x in `net`) whose slot is `slot`.
+    fn colliding(a: IpAddr, slot: u32, net: std::ops::RangeInclusive<u32>, base: [u8; 2]) -> IpAddr {
+        net.flat_map(|x| (0..=255u32).map(move |y| (x, y)))
+            .map(|(x, y)| IpAddr::from([base[0], base[1], x as u8, y as u8]))
+            .find(|b| *b != a && words(*b).1 == slot)
+            .expect("an address with the same slot")
+    }
+
+    /// The cache's counters as `sigwall stats` reads them: (misses, kept).
+    fn counters(h: &Harness) -> (u64, u64) {
+        let c = h.snapshot().source_cache.expect("the program has SOURCE_CACHE_STATS");
+        (c.misses, c.kept)
+    }
+
+    /// Every trie walk the cache did not spare is counted as a miss, and a "no peer" answer that
+    /// left a partner's slot in place as kept: a source's first packet misses, its next ones
+    /// hit; a policy apply makes it miss once more; a source in no peer sharing the partner's
+    /// slot misses every time and keeps the slot each time; another peer's source takes the slot
+    /// (a miss, nothing kept). With the cache off nothing is counted.
+    #[test]
+    fn misses_and_kept_slots_are_counted() {
+        stay_on_one_cpu();
+        let mut h = Harness::new(POLICY);
+        let a = src(Family::V4, 1);
+        let (_, slot, _) = words(a);
+        let f = frame(Family::V4, &[], 1, gtpu()).bytes();
+        let (m0, k0) = counters(&h);
+        for _ in 0..3 {
+            assert_eq!(h.run(&f), XDP_PASS);
+        }
+        assert_eq!(counters(&h), (m0 + 1, k0), "one miss, then hits");
+        h.apply(POLICY);
+        for _ in 0..3 {
+            assert_eq!(h.run(&f), XDP_PASS);
+        }
+        assert_eq!(counters(&h), (m0 + 2, k0), "a new generation: one miss more");
+
+        let stranger = colliding(a, slot, 128..=255, [198, 18]);
+        let from =
+            |b: IpAddr| filter_testkit::packets::Frame::new(b, super::dst(Family::V4), gtpu()).vlans(&[]).bytes();
+        for _ in 0..2 {
+            assert_eq!(h.run(&from(stranger)), XDP_DROP);
+        }
+        assert_eq!(counters(&h), (m0 + 4, k0 + 2), "the stranger misses and keeps the partner's slot, each time");
+        assert_eq!(h.run(&f), XDP_PASS);
+        assert_eq!(counters(&h), (m0 + 4, k0 + 2), "the partner still hits");
+
+        // The IPv6 path counts the same way.
+        let f6 = frame(Family::V6, &[], 1, gtpu()).bytes();
+        assert_eq!(h.run(&f6), XDP_PASS);
+        assert_eq!(h.run(&f6), XDP_PASS);
+        assert_eq!(counters(&h), (m0 + 5, k0 + 2), "IPv6: one miss, then a hit");
+
+        let filter = sigwall::loader::Filter::load_without_source_cache().expect("load");
+        let mut off = Harness { filter, generation: 0 };
+        off.apply(POLICY);
+        let before = counters(&off);
+        assert_eq!(off.run(&f), XDP_PASS);
+        assert_eq!(off.run(&from(stranger)), XDP_DROP);
+        assert_eq!(counters(&off), before, "cache off: nothing counted");
     }
 
     /// Loaded with the cache off (benchmarks of the trie path), the program never writes it and
