@@ -4,6 +4,7 @@
 //!   per-CPU counter; `floor6` the same for an IPv6 source. Both read the address with one load
 //!   instruction per word, as sigwall's fast path does (`read_unaligned` would cost a byte load
 //!   per byte and flatter sigwall);
+//! - `floor_any`: `floor` or `floor6` by the EtherType, for floods of both families (veth);
 //! - `drop_count`: one per-CPU counter, then XDP_DROP: the most an XDP program can absorb on a
 //!   link (end-to-end baseline);
 //! - `pass_count`: one per-CPU counter, then XDP_PASS: put in front of an nftables netdev-ingress
@@ -82,6 +83,36 @@ pub fn floor6(ctx: XdpContext) -> u32 {
     count(hit)
 }
 
+/// `floor` and `floor6` in one program, chosen by the EtherType (untagged frames only; anything
+/// else passes uncounted): the allowlist floor of the veth flood, whose frames are of both
+/// families. It reads the packet as any allowlist must, which the counting XDP_DROP does not.
+#[xdp]
+pub fn floor_any(ctx: XdpContext) -> u32 {
+    let start = ctx.data();
+    if start + 14 > ctx.data_end() {
+        return xdp_action::XDP_PASS;
+    }
+    // The EtherType, loaded natively: 0x0008 is 0x0800 (IPv4), 0xdd86 is 0x86dd (IPv6).
+    let ether = ld16(start + 12);
+    if ether == 0x0008 {
+        if start + 14 + 20 > ctx.data_end() {
+            return xdp_action::XDP_PASS;
+        }
+        let src = ld32(start + 14 + 12);
+        count(FLOOR_PREFIXES.get(Key::new(32, src.to_ne_bytes())).is_some())
+    } else if ether == 0xdd86 {
+        if start + 14 + 40 > ctx.data_end() {
+            return xdp_action::XDP_PASS;
+        }
+        let a = [ld64(start + 14 + 8), ld64(start + 14 + 16)];
+        // SAFETY: as in `floor6`.
+        let src = unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(a) };
+        count(FLOOR_PREFIXES6.get(Key::new(128, src)).is_some())
+    } else {
+        xdp_action::XDP_PASS
+    }
+}
+
 /// The floors' one counter, then their verdict.
 #[inline(always)]
 fn count(hit: bool) -> u32 {
@@ -90,6 +121,15 @@ fn count(hit: bool) -> u32 {
         unsafe { *c += 1 };
     }
     if hit { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+}
+
+/// One 16-bit packet load at any alignment.
+#[inline(always)]
+fn ld16(p: usize) -> u16 {
+    let v: u64;
+    // SAFETY: the callers checked that [p, p + 2) is inside the frame; the load has no other effect.
+    unsafe { asm!("{0} = *(u16 *)({1} + 0)", out(reg) v, in(reg) p, options(readonly, nostack, preserves_flags)) };
+    v as u16
 }
 
 /// One 32-bit packet load at any alignment (one `ldx`, as in sigwall's `fast.rs`).

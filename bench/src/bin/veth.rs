@@ -38,7 +38,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::PerCpuArray,
+    maps::{LpmTrie, PerCpuArray, lpm_trie::Key},
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode},
 };
 use clap::{Parser, ValueEnum};
@@ -395,6 +395,24 @@ fn steady(
     })
 }
 
+/// The floor's tries: the bench allowlist's prefixes, each family in its own trie.
+fn fill_floor(base: &mut Ebpf, peers: &[Vec<String>]) {
+    {
+        let mut t: LpmTrie<_, [u8; 4], u32> = LpmTrie::try_from(base.map_mut("FLOOR_PREFIXES").unwrap()).unwrap();
+        for p in peers.iter().flatten() {
+            if let Ok(ipnet::IpNet::V4(n)) = p.parse::<ipnet::IpNet>() {
+                t.insert(&Key::new(n.prefix_len() as u32, n.network().octets()), 1, 0).expect("floor v4 prefix");
+            }
+        }
+    }
+    let mut t: LpmTrie<_, [u8; 16], u32> = LpmTrie::try_from(base.map_mut("FLOOR_PREFIXES6").unwrap()).unwrap();
+    for p in peers.iter().flatten() {
+        if let Ok(ipnet::IpNet::V6(n)) = p.parse::<ipnet::IpNet>() {
+            t.insert(&Key::new(n.prefix_len() as u32, n.network().octets()), 1, 0).expect("floor v6 prefix");
+        }
+    }
+}
+
 fn percpu_sum(ebpf: &Ebpf, map: &str, idx: u32) -> u64 {
     let m: PerCpuArray<_, u64> = PerCpuArray::try_from(ebpf.map(map).unwrap()).unwrap();
     m.get(&idx, 0).unwrap().iter().sum()
@@ -412,16 +430,24 @@ enum Config {
     /// sigwall with its source cache off under the spoofed flood: what the cache costs when it
     /// misses on every frame.
     SigwallSpoofedNoCache,
+    /// The allowlist floor (`floor_any`: the source read, one LPM lookup in the same 1,000
+    /// prefixes, one counter, XDP_DROP on a miss) under the fixed flood: what any allowlist
+    /// filter pays that the counting XDP_DROP, which never reads the frame, does not.
+    Floor,
+    /// The floor under the spoofed flood.
+    FloorSpoofed,
 }
 
 impl Config {
-    const ALL: [Config; 6] = [
+    const ALL: [Config; 8] = [
         Config::Sigwall,
         Config::XdpDrop,
         Config::Nft,
         Config::SigwallSpoofed,
         Config::XdpDropSpoofed,
         Config::SigwallSpoofedNoCache,
+        Config::Floor,
+        Config::FloorSpoofed,
     ];
     fn id(self) -> &'static str {
         match self {
@@ -431,6 +457,8 @@ impl Config {
             Config::SigwallSpoofed => "sigwall_spoofed",
             Config::XdpDropSpoofed => "xdp_drop_spoofed",
             Config::SigwallSpoofedNoCache => "sigwall_spoofed_no_cache",
+            Config::Floor => "floor",
+            Config::FloorSpoofed => "floor_spoofed",
         }
     }
     fn label(self) -> &'static str {
@@ -441,6 +469,8 @@ impl Config {
             Config::SigwallSpoofed => "sigwall, spoofed flood (a new IPv4 source every frame)",
             Config::XdpDropSpoofed => "trivial counting XDP_DROP, spoofed flood",
             Config::SigwallSpoofedNoCache => "sigwall with its source cache off, spoofed flood",
+            Config::Floor => "allowlist floor (source + LPM in the same 1,000 prefixes + counter)",
+            Config::FloorSpoofed => "allowlist floor, spoofed flood",
         }
     }
     fn xdp_drop(self) -> bool {
@@ -448,7 +478,10 @@ impl Config {
     }
     /// The generator program: the fixed rotation, or the same frames with a new source each.
     fn generator(self) -> &'static str {
-        if matches!(self, Config::SigwallSpoofed | Config::XdpDropSpoofed | Config::SigwallSpoofedNoCache) {
+        if matches!(
+            self,
+            Config::SigwallSpoofed | Config::XdpDropSpoofed | Config::SigwallSpoofedNoCache | Config::FloorSpoofed
+        ) {
             "gen_spoof"
         } else {
             "gen_tx"
@@ -495,10 +528,11 @@ fn main() {
     let compiled = no_cache.compile(&pol).expect("compile the bench policy");
     no_cache.apply(&compiled, policy::sha256(&policy_text)).expect("apply the bench policy");
     let mut base = EbpfLoader::new().load(BASELINES).expect("load baselines");
-    for name in ["drop_count", "pass_count"] {
+    for name in ["drop_count", "pass_count", "floor_any"] {
         let p: &mut Xdp = base.program_mut(name).unwrap().try_into().unwrap();
         p.load().expect("load baseline");
     }
+    fill_floor(&mut base, &peers);
 
     let d4: IpAddr = "198.18.0.2".parse().unwrap();
     let d6: IpAddr = "2001:db8::2".parse().unwrap();
@@ -553,8 +587,12 @@ fn main() {
                     let p = filter.program().expect("sigwall program");
                     sig_link = Some(p.attach(&lab.edge_if, XdpMode::Driver).expect("attach sigwall (native)"));
                 }
-                Config::XdpDrop | Config::XdpDropSpoofed | Config::Nft => {
-                    let name = if cfg.xdp_drop() { "drop_count" } else { "pass_count" };
+                Config::XdpDrop | Config::XdpDropSpoofed | Config::Nft | Config::Floor | Config::FloorSpoofed => {
+                    let name = match cfg {
+                        Config::XdpDrop | Config::XdpDropSpoofed => "drop_count",
+                        Config::Nft => "pass_count",
+                        _ => "floor_any",
+                    };
                     let p: &mut Xdp = base.program_mut(name).unwrap().try_into().unwrap();
                     base_link = Some((name, p.attach(&lab.edge_if, XdpMode::Driver).expect("attach baseline")));
                 }
@@ -582,6 +620,11 @@ fn main() {
                     Config::Nft => {
                         let (al, dr) = nft_counters(&lab.edge_ns);
                         (percpu_sum(base, "BENCH_COUNT", 1), dr, al)
+                    }
+                    Config::Floor | Config::FloorSpoofed => {
+                        // Slot 0: misses (dropped), slot 1: hits (only the allowed peer's frames).
+                        let (miss, hit) = (percpu_sum(base, "FLOOR_COUNT", 0), percpu_sum(base, "FLOOR_COUNT", 1));
+                        (miss + hit, miss, hit)
                     }
                 }
             };
@@ -763,11 +806,18 @@ filtering together, and the generator is paced by the receiver."
         "\nsigwall drops {:.2}x what XDP_PASS + nftables drops, and {:.2}x what the trivial XDP_DROP absorbs; \
 under the spoofed flood (every IPv4 source new, so sigwall's source cache misses on every such frame and the \
 trie is walked), {:.2}x what the trivial XDP_DROP absorbs of the same flood, and {:.2}x what sigwall with its \
-cache off drops of it. Each row's \"x XDP_DROP\" is against the XDP_DROP row of its own generator.\n",
+cache off drops of it. Each row's \"x XDP_DROP\" is against the XDP_DROP row of its own generator. \
+The allowlist floor, which reads each frame's source and looks it up in the same 1,000 prefixes, drops {:.2}x \
+what the XDP_DROP absorbs ({:.2}x under the spoofed flood): sigwall drops {:.2}x what the floor drops ({:.2}x \
+under the spoofed flood).\n",
         drop_med(Config::Sigwall) / drop_med(Config::Nft),
         drop_med(Config::Sigwall) / xdp_drop,
         drop_med(Config::SigwallSpoofed) / drop_med(Config::XdpDropSpoofed),
-        drop_med(Config::SigwallSpoofed) / drop_med(Config::SigwallSpoofedNoCache)
+        drop_med(Config::SigwallSpoofed) / drop_med(Config::SigwallSpoofedNoCache),
+        drop_med(Config::Floor) / xdp_drop,
+        drop_med(Config::FloorSpoofed) / drop_med(Config::XdpDropSpoofed),
+        drop_med(Config::Sigwall) / drop_med(Config::Floor),
+        drop_med(Config::SigwallSpoofed) / drop_med(Config::FloorSpoofed),
     );
     print!("{md}");
     std::fs::create_dir_all(&a.out).expect("create output directory");
