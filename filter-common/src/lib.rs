@@ -608,11 +608,11 @@ pub struct SourceCacheEntry {
     pub _pad: u32,
 }
 
-/// Per-CPU counters of `SOURCE_CACHE_STATS` (one entry): how often the source cache did not hold
-/// a source and the trie answered instead, and how often such an answer of "no peer" left a
-/// peer's slot in place (a source in no peer sharing a slot with a partner: a spoofed flood shows
-/// here). Misses over the frames judged with a source lookup is the share of packets that paid
-/// the trie walk, whose cost grows with the allowlist.
+/// Per-CPU counters of `SOURCE_CACHE_STATS` (one entry): how often the trie answered because the
+/// source cache did not hold the source (with the cache off, as on PREEMPT_RT, every lookup), and
+/// how often such an answer of "no peer" left a peer's slot in place (a source in no peer sharing
+/// a slot with a partner: a spoofed flood shows here). Misses over the frames judged with a source
+/// lookup is the share of packets that paid the trie walk, whose cost grows with the allowlist.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SourceCacheStats {

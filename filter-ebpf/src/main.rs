@@ -165,9 +165,9 @@ pub(crate) fn inpath_loaded() -> bool {
 #[map]
 static SOURCE_CACHE: PerCpuArray<SourceCacheEntry> = PerCpuArray::with_max_entries(SOURCE_CACHE_SLOTS, 0);
 
-/// Per-CPU misses of [`SOURCE_CACHE`] and peer slots kept against a "no peer" answer
-/// (`filter_common::SourceCacheStats`): counted on the miss path only, which walks the trie
-/// anyway, so a hit pays nothing for them.
+/// Per-CPU trie walks (misses of [`SOURCE_CACHE`]; every lookup when the cache is off) and peer
+/// slots kept against a "no peer" answer (`filter_common::SourceCacheStats`): counted on the
+/// walk's path only, so a hit pays nothing for them.
 #[map]
 static SOURCE_CACHE_STATS: PerCpuArray<filter_common::SourceCacheStats> = PerCpuArray::with_max_entries(1, 0);
 
@@ -954,7 +954,10 @@ pub(crate) fn resolve_v4(probe: Option<Probe>, generation: u32, a: u32) -> u32 {
     match probe {
         Some(p) if p.cached != SOURCE_CACHE_MISS => peer_of(Some(&p.cached)),
         Some(p) => cache_answer(p, [a as u64, 0], trie_v4(generation, a)),
-        None => trie_v4(generation, a),
+        None => {
+            count_walk(0);
+            trie_v4(generation, a)
+        }
     }
 }
 
@@ -964,7 +967,10 @@ pub(crate) fn resolve_v6(probe: Option<Probe>, generation: u32, a: [u64; 2]) -> 
     match probe {
         Some(p) if p.cached != SOURCE_CACHE_MISS => peer_of(Some(&p.cached)),
         Some(p) => cache_answer(p, a, trie_v6(generation, a)),
-        None => trie_v6(generation, a),
+        None => {
+            count_walk(0);
+            trie_v6(generation, a)
+        }
     }
 }
 
@@ -998,7 +1004,7 @@ fn source_cache_slot(slot: u32) -> Option<*mut SourceCacheEntry> {
 fn cache_answer(p: Probe, addr: [u64; 2], id: u32) -> u32 {
     let e = p.slot;
     // SAFETY: per-CPU slot, only this CPU reads or writes it while the program runs.
-    unsafe {
+    let stays = unsafe {
         let old = *e;
         // All ones where the old entry stays: no peer now, a peer there, of this generation.
         let stays = !all_ones_unless_zero(id as u64)
@@ -1009,13 +1015,24 @@ fn cache_answer(p: Probe, addr: [u64; 2], id: u32) -> u32 {
         (*e).addr = [pick(old.addr[0], addr[0]), pick(old.addr[1], addr[1])];
         (*e).tag = pick(old.tag, p.tag);
         (*e).peer_id = id ^ ((id ^ old.peer_id) & stays);
-        if let Some(c) = SOURCE_CACHE_STATS.get_ptr_mut(0) {
-            // SAFETY: per-CPU value, only this CPU writes it while the program runs.
+        stays
+    };
+    count_walk((stays & 1) as u64);
+    id
+}
+
+/// One trie walk in `SOURCE_CACHE_STATS` (`kept`: 1 if the walk's "no peer" left a partner's
+/// slot in place). Counted with the cache off too, where every lookup walks the trie: the
+/// counter is what it says, trie walks, and an SRE never reads 0 as "every packet hit".
+#[inline(always)]
+fn count_walk(kept: u64) {
+    if let Some(c) = SOURCE_CACHE_STATS.get_ptr_mut(0) {
+        // SAFETY: per-CPU value, only this CPU writes it while the program runs.
+        unsafe {
             (*c).misses += 1;
-            (*c).kept += (stays & 1) as u64;
+            (*c).kept += kept;
         }
     }
-    id
 }
 
 /// The trie's peer id for an IPv4 source in generation slot `generation`.

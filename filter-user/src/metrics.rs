@@ -115,7 +115,7 @@ pub fn render(src: &Sources) -> String {
             o.head(
                 "sigwall_source_cache_misses_total",
                 "counter",
-                "Sources the XDP program's per-CPU source cache did not hold for this policy generation: each walked the LPM trie (a source's first packet per CPU after each policy change; a spoofed flood).",
+                "LPM trie walks of the XDP program's source lookup: sources its per-CPU source cache did not hold for this policy generation (a source's first packet per CPU after each policy change or program load; a spoofed flood), or every lookup when the cache is off (PREEMPT_RT).",
             );
             o.sample("sigwall_source_cache_misses_total", &[], c.misses);
             o.head(

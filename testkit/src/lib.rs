@@ -33,6 +33,19 @@ pub fn sigwall_bin() -> PathBuf {
     path
 }
 
+/// Keep the calling thread on the CPU it runs on now. Per-CPU state the tests count (the XDP
+/// program's source cache) then sees one CPU: BPF_PROG_TEST_RUN runs on the caller's CPU, and a
+/// frame sent through a veth is received in the sender's softirq, on the sender's CPU.
+pub fn stay_on_one_cpu() {
+    // SAFETY: cpu_set_t is plain data; sched_getcpu and sched_setaffinity on this thread.
+    unsafe {
+        let cpu = libc::sched_getcpu().max(0) as usize;
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "pin to CPU {cpu}");
+    }
+}
+
 /// A fresh directory under the system temp dir, named after `tag`, removed when the returned
 /// guard drops (also when the test panics).
 pub fn tempdir(tag: &str) -> tempfile::TempDir {

@@ -92,15 +92,15 @@ pub fn floor_any(ctx: XdpContext) -> u32 {
     if start + 14 > ctx.data_end() {
         return xdp_action::XDP_PASS;
     }
-    // The EtherType, loaded natively: 0x0008 is 0x0800 (IPv4), 0xdd86 is 0x86dd (IPv6).
+    // The EtherType as loaded natively, compared with the big-endian constants in that order.
     let ether = ld16(start + 12);
-    if ether == 0x0008 {
+    if ether == 0x0800u16.to_be() {
         if start + 14 + 20 > ctx.data_end() {
             return xdp_action::XDP_PASS;
         }
         let src = ld32(start + 14 + 12);
         count(FLOOR_PREFIXES.get(Key::new(32, src.to_ne_bytes())).is_some())
-    } else if ether == 0xdd86 {
+    } else if ether == 0x86ddu16.to_be() {
         if start + 14 + 40 > ctx.data_end() {
             return xdp_action::XDP_PASS;
         }

@@ -316,7 +316,9 @@ verdict checks included: each probe source misses once per CPU that runs it, so 
         trie_only.apply(&c, [0; 32]).expect("apply");
         // The source cache's misses over this size's runs of the cached cases: whether its
         // figures are hits, as they are meant to be (each probe source misses once per CPU).
-        let misses = |f: &Filter| sigwall::stats::of_filter(f).expect("counters").source_cache.map_or(0, |c| c.misses);
+        let misses = |f: &Filter| {
+            sigwall::stats::of_filter(f).expect("counters").source_cache.expect("SOURCE_CACHE_STATS").misses
+        };
         let misses_before = misses(&filter);
 
         let mut run_case = |i: usize, repeat: u32| -> (u32, f64) {

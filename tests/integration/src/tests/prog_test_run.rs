@@ -1277,15 +1277,7 @@ mod source_cache {
 
     /// Keep this test's thread (and so its TEST_RUN calls) on one CPU: the cache is per CPU, and
     /// a run on another CPU would find that CPU's slots.
-    fn stay_on_one_cpu() {
-        // SAFETY: cpu_set_t is plain data; sched_getcpu and sched_setaffinity on this thread.
-        unsafe {
-            let cpu = libc::sched_getcpu().max(0) as usize;
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "pin to CPU {cpu}");
-        }
-    }
+    use filter_testkit::stay_on_one_cpu;
 
     /// The trie's answer is kept for the generation that gave it, and a policy apply makes every
     /// slot stale at once: a source allowed, then removed from the policy, then added again, is
@@ -1467,11 +1459,13 @@ mod source_cache {
     /// left a partner's slot in place as kept: a source's first packet misses, its next ones
     /// hit; a policy apply makes it miss once more; a source in no peer sharing the partner's
     /// slot misses every time and keeps the slot each time; another peer's source takes the slot
-    /// (a miss, nothing kept). With the cache off nothing is counted.
+    /// (a miss, nothing kept). With the cache off every lookup walks the trie and is counted.
     #[test]
     fn misses_and_kept_slots_are_counted() {
         stay_on_one_cpu();
-        let mut h = Harness::new(POLICY);
+        let wide = "\n[[peer]]\nname = \"wide\"\nprefixes = [\"198.19.0.0/16\"]\nallow = [\"gtp-u\"]\n";
+        let policy = format!("{POLICY}{wide}");
+        let mut h = Harness::new(&policy);
         let a = src(Family::V4, 1);
         let (_, slot, _) = words(a);
         let f = frame(Family::V4, &[], 1, gtpu()).bytes();
@@ -1480,7 +1474,7 @@ mod source_cache {
             assert_eq!(h.run(&f), XDP_PASS);
         }
         assert_eq!(counters(&h), (m0 + 1, k0), "one miss, then hits");
-        h.apply(POLICY);
+        h.apply(&policy);
         for _ in 0..3 {
             assert_eq!(h.run(&f), XDP_PASS);
         }
@@ -1502,13 +1496,23 @@ mod source_cache {
         assert_eq!(h.run(&f6), XDP_PASS);
         assert_eq!(counters(&h), (m0 + 5, k0 + 2), "IPv6: one miss, then a hit");
 
+        // Another peer's source in the same slot takes it: a miss, nothing kept; the partner
+        // then misses once to get it back.
+        let other = colliding(a, slot, 0..=255, [198, 19]);
+        assert_eq!(h.run(&from(other)), XDP_PASS);
+        assert_eq!(counters(&h), (m0 + 6, k0 + 2), "another peer takes the slot");
+        assert_eq!(h.run(&f), XDP_PASS);
+        assert_eq!(counters(&h), (m0 + 7, k0 + 2), "the partner takes it back");
+
         let filter = sigwall::loader::Filter::load_without_source_cache().expect("load");
         let mut off = Harness { filter, generation: 0 };
         off.apply(POLICY);
         let before = counters(&off);
-        assert_eq!(off.run(&f), XDP_PASS);
+        for _ in 0..3 {
+            assert_eq!(off.run(&f), XDP_PASS);
+        }
         assert_eq!(off.run(&from(stranger)), XDP_DROP);
-        assert_eq!(counters(&off), before, "cache off: nothing counted");
+        assert_eq!(counters(&off), (before.0 + 4, before.1), "cache off: every lookup walks the trie, none kept");
     }
 
     /// Loaded with the cache off (benchmarks of the trie path), the program never writes it and
