@@ -27,6 +27,28 @@ impl Stats {
     }
 }
 
+/// Put `prefixes` into the floor programs' tries (`FLOOR_PREFIXES`, `FLOOR_PREFIXES6` of a
+/// loaded [`BASELINES`]), each in its family's trie: the floor then allows what sigwall's
+/// policy allows by source, for a comparison with the same prefixes.
+pub fn fill_floor(base: &mut aya::Ebpf, prefixes: impl IntoIterator<Item = ipnet::IpNet>) {
+    use aya::maps::{LpmTrie, lpm_trie::Key};
+    let (v4, v6): (Vec<_>, Vec<_>) = prefixes.into_iter().partition(|n| matches!(n, ipnet::IpNet::V4(_)));
+    let mut t: LpmTrie<_, [u8; 4], u32> =
+        LpmTrie::try_from(base.map_mut("FLOOR_PREFIXES").expect("FLOOR_PREFIXES")).unwrap();
+    for n in v4 {
+        if let ipnet::IpNet::V4(n) = n {
+            t.insert(&Key::new(n.prefix_len() as u32, n.network().octets()), 1, 0).expect("floor IPv4 prefix");
+        }
+    }
+    let mut t: LpmTrie<_, [u8; 16], u32> =
+        LpmTrie::try_from(base.map_mut("FLOOR_PREFIXES6").expect("FLOOR_PREFIXES6")).unwrap();
+    for n in v6 {
+        if let ipnet::IpNet::V6(n) = n {
+            t.insert(&Key::new(n.prefix_len() as u32, n.network().octets()), 1, 0).expect("floor IPv6 prefix");
+        }
+    }
+}
+
 /// The workspace root (this crate lives in `bench/`).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))

@@ -260,9 +260,11 @@ pub fn of_pins(iface: &str) -> Result<Snapshot, OperatorError> {
     for name in [maps::ACTIVE, maps::GLOBAL, maps::STATS, maps::PEER_INFO, maps::PEER_STATS] {
         maps.insert(name, loader::pins::open(iface, name)?);
     }
+    // Maps a version before in-path mode or the source cache did not pin: absent means absent,
+    // but a pin that exists and cannot be opened is an error, not "host mode" or "no cache".
     for name in [maps::INPATH_CFG, maps::INPATH_STATS, maps::SOURCE_CACHE_STATS] {
-        if let Ok(m) = loader::pins::open(iface, name) {
-            maps.insert(name, m);
+        if dir.join(name).exists() {
+            maps.insert(name, loader::pins::open(iface, name)?);
         }
     }
     snapshot(|name| maps.get(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") }))

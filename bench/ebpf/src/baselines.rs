@@ -58,29 +58,12 @@ pub fn trivial_pass(_ctx: XdpContext) -> u32 {
 
 #[xdp]
 pub fn floor(ctx: XdpContext) -> u32 {
-    let start = ctx.data();
-    // Untagged IPv4 only: Ethernet (14) + the source address at IPv4 offset 12.
-    if start + 14 + 20 > ctx.data_end() {
-        return xdp_action::XDP_PASS;
-    }
-    let src = ld32(start + 14 + 12);
-    let hit = FLOOR_PREFIXES.get(Key::new(32, src.to_ne_bytes())).is_some();
-    count(hit)
+    floor_v4(&ctx)
 }
 
 #[xdp]
 pub fn floor6(ctx: XdpContext) -> u32 {
-    let start = ctx.data();
-    // Untagged IPv6 only: Ethernet (14) + the source address at IPv6 offset 8.
-    if start + 14 + 40 > ctx.data_end() {
-        return xdp_action::XDP_PASS;
-    }
-    let a = [ld64(start + 14 + 8), ld64(start + 14 + 16)];
-    // SAFETY: [u64; 2] and [u8; 16] have the same size and no invalid bit patterns; the loads
-    // keep the bytes in packet order.
-    let src = unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(a) };
-    let hit = FLOOR_PREFIXES6.get(Key::new(128, src)).is_some();
-    count(hit)
+    floor_v6(&ctx)
 }
 
 /// `floor` and `floor6` in one program, chosen by the EtherType (untagged frames only; anything
@@ -95,22 +78,37 @@ pub fn floor_any(ctx: XdpContext) -> u32 {
     // The EtherType as loaded natively, compared with the big-endian constants in that order.
     let ether = ld16(start + 12);
     if ether == 0x0800u16.to_be() {
-        if start + 14 + 20 > ctx.data_end() {
-            return xdp_action::XDP_PASS;
-        }
-        let src = ld32(start + 14 + 12);
-        count(FLOOR_PREFIXES.get(Key::new(32, src.to_ne_bytes())).is_some())
+        floor_v4(&ctx)
     } else if ether == 0x86ddu16.to_be() {
-        if start + 14 + 40 > ctx.data_end() {
-            return xdp_action::XDP_PASS;
-        }
-        let a = [ld64(start + 14 + 8), ld64(start + 14 + 16)];
-        // SAFETY: as in `floor6`.
-        let src = unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(a) };
-        count(FLOOR_PREFIXES6.get(Key::new(128, src)).is_some())
+        floor_v6(&ctx)
     } else {
         xdp_action::XDP_PASS
     }
+}
+
+/// Untagged IPv4 only: Ethernet (14) + the source address at IPv4 offset 12, one LPM lookup.
+#[inline(always)]
+fn floor_v4(ctx: &XdpContext) -> u32 {
+    let start = ctx.data();
+    if start + 14 + 20 > ctx.data_end() {
+        return xdp_action::XDP_PASS;
+    }
+    let src = ld32(start + 14 + 12);
+    count(FLOOR_PREFIXES.get(Key::new(32, src.to_ne_bytes())).is_some())
+}
+
+/// Untagged IPv6 only: Ethernet (14) + the source address at IPv6 offset 8, one LPM lookup.
+#[inline(always)]
+fn floor_v6(ctx: &XdpContext) -> u32 {
+    let start = ctx.data();
+    if start + 14 + 40 > ctx.data_end() {
+        return xdp_action::XDP_PASS;
+    }
+    let a = [ld64(start + 14 + 8), ld64(start + 14 + 16)];
+    // SAFETY: [u64; 2] and [u8; 16] have the same size and no invalid bit patterns; the loads
+    // keep the bytes in packet order.
+    let src = unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(a) };
+    count(FLOOR_PREFIXES6.get(Key::new(128, src)).is_some())
 }
 
 /// The floors' one counter, then their verdict.

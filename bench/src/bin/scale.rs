@@ -23,11 +23,11 @@ use std::{
 
 use aya::{
     EbpfLoader,
-    maps::{LpmTrie, Map, lpm_trie::Key},
+    maps::Map,
     programs::{TestRun, TestRunOptions, Xdp},
 };
 use clap::Parser;
-use filter_bench::{BASELINES, Stats};
+use filter_bench::{BASELINES, Stats, fill_floor};
 use filter_testkit::{
     packets::{self, Frame, L4},
     testrun::{XDP_DROP, XDP_PASS},
@@ -302,13 +302,8 @@ verdict checks included: each probe source misses once per CPU that runs it, so 
         {
             let p: &mut Xdp = base.program_mut("floor").unwrap().try_into().unwrap();
             p.load().expect("load floor");
-            let mut trie: LpmTrie<_, [u8; 4], u32> =
-                LpmTrie::try_from(base.map_mut("FLOOR_PREFIXES").unwrap()).unwrap();
-            for (i, net) in v4.iter().enumerate() {
-                trie.insert(&Key::new(net.prefix_len() as u32, net.network().octets()), i as u32 + 1, 0)
-                    .expect("floor prefix");
-            }
         }
+        fill_floor(&mut base, v4.iter().map(|n| IpNet::V4(*n)));
 
         // The same policy in a filter loaded with its source cache off.
         let mut trie_only = Filter::load_without_source_cache().expect("load the sigwall object, cache off");

@@ -38,11 +38,11 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{LpmTrie, PerCpuArray, lpm_trie::Key},
+    maps::PerCpuArray,
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode},
 };
 use clap::{Parser, ValueEnum};
-use filter_bench::{BASELINES, Stats};
+use filter_bench::{BASELINES, Stats, fill_floor};
 use filter_common::Reason;
 use filter_testkit::{
     netns::Lab,
@@ -395,24 +395,6 @@ fn steady(
     })
 }
 
-/// The floor's tries: the bench allowlist's prefixes, each family in its own trie.
-fn fill_floor(base: &mut Ebpf, peers: &[Vec<String>]) {
-    {
-        let mut t: LpmTrie<_, [u8; 4], u32> = LpmTrie::try_from(base.map_mut("FLOOR_PREFIXES").unwrap()).unwrap();
-        for p in peers.iter().flatten() {
-            if let Ok(ipnet::IpNet::V4(n)) = p.parse::<ipnet::IpNet>() {
-                t.insert(&Key::new(n.prefix_len() as u32, n.network().octets()), 1, 0).expect("floor v4 prefix");
-            }
-        }
-    }
-    let mut t: LpmTrie<_, [u8; 16], u32> = LpmTrie::try_from(base.map_mut("FLOOR_PREFIXES6").unwrap()).unwrap();
-    for p in peers.iter().flatten() {
-        if let Ok(ipnet::IpNet::V6(n)) = p.parse::<ipnet::IpNet>() {
-            t.insert(&Key::new(n.prefix_len() as u32, n.network().octets()), 1, 0).expect("floor v6 prefix");
-        }
-    }
-}
-
 fn percpu_sum(ebpf: &Ebpf, map: &str, idx: u32) -> u64 {
     let m: PerCpuArray<_, u64> = PerCpuArray::try_from(ebpf.map(map).unwrap()).unwrap();
     m.get(&idx, 0).unwrap().iter().sum()
@@ -532,7 +514,7 @@ fn main() {
         let p: &mut Xdp = base.program_mut(name).unwrap().try_into().unwrap();
         p.load().expect("load baseline");
     }
-    fill_floor(&mut base, &peers);
+    fill_floor(&mut base, peers.iter().flatten().map(|p| p.parse::<ipnet::IpNet>().expect("bench prefix")));
 
     let d4: IpAddr = "198.18.0.2".parse().unwrap();
     let d6: IpAddr = "2001:db8::2".parse().unwrap();

@@ -21,11 +21,11 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{LpmTrie, MapData, PerCpuHashMap, PerCpuValues, RingBuf, lpm_trie::Key},
+    maps::{MapData, PerCpuHashMap, PerCpuValues, RingBuf},
     programs::{TestRun, TestRunOptions, Xdp},
 };
 use clap::Parser;
-use filter_bench::{BASELINES, Stats};
+use filter_bench::{BASELINES, Stats, fill_floor};
 use filter_testkit::{
     packets::{self, Frame, L4},
     testrun::{Harness, XDP_DROP, XDP_PASS},
@@ -442,14 +442,7 @@ fn main() {
         let p: &mut Xdp = base.program_mut(name).unwrap().try_into().unwrap();
         p.load().expect("load baseline program");
     }
-    {
-        let mut trie: LpmTrie<_, [u8; 4], u32> = LpmTrie::try_from(base.map_mut("FLOOR_PREFIXES").unwrap()).unwrap();
-        trie.insert(&Key::new(24, [198, 18, 10, 0]), 1, 0).unwrap();
-        trie.insert(&Key::new(24, [198, 18, 20, 0]), 2, 0).unwrap();
-        let mut trie6: LpmTrie<_, [u8; 16], u32> = LpmTrie::try_from(base.map_mut("FLOOR_PREFIXES6").unwrap()).unwrap();
-        let IpAddr::V6(p6) = ip("2001:db8:a::") else { unreachable!() };
-        trie6.insert(&Key::new(48, p6.octets()), 1, 0).unwrap();
-    }
+    fill_floor(&mut base, ["198.18.10.0/24", "198.18.20.0/24", "2001:db8:a::/48"].map(|p| p.parse().unwrap()));
     let mut base_run = |name: &str, frame: &[u8], repeat: u32| -> (u32, f64) {
         let p: &mut Xdp = base.program_mut(name).unwrap().try_into().unwrap();
         let mut o = TestRunOptions::new();

@@ -565,6 +565,12 @@ fn an_upgrade_from_pins_without_the_source_cache_adopts_and_creates_it() {
     s.daemon.kill_hard();
     std::fs::remove_file(&cache_pin).unwrap();
     std::fs::remove_file(&stats_pin).unwrap();
+    // Something there that is not a map (cannot tell what it counts; bpffs holds only pins and
+    // directories) is an error, never "no cache".
+    std::fs::create_dir(&stats_pin).unwrap();
+    let e = sigwall::stats::of_pins(&s.lab.edge_if).expect_err("an unreadable pin is not an absent one");
+    assert!(e.to_string().contains(filter_common::maps::SOURCE_CACHE_STATS), "{e}");
+    std::fs::remove_dir(&stats_pin).unwrap();
     let old = sigwall::stats::of_pins(&s.lab.edge_if).expect("stats of the old pins");
     assert_eq!(old.source_cache, None, "pins without the cache: no cache counters, and no error");
 
