@@ -81,7 +81,8 @@ pub struct Filter {
     /// What this process last wrote into each generation slot's tries (`None`: unknown, read
     /// it back from the kernel). Spares reading 1,000,000 prefixes back on every live change.
     written: [Option<generation::SlotPrefixes>; 2],
-    /// The epoch this load gave its source cache (0: an object without the symbol).
+    /// The epoch this load drew for its source cache (written only into this build's object; an
+    /// older object loaded by `load_object` has no cache and ignores it).
     source_cache_epoch: u32,
 }
 
@@ -243,6 +244,39 @@ pub(crate) fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya:
     ebpf.map_mut(name).ok_or_else(|| OperatorError::BrokenObject { what: format!("map {name}") })
 }
 
+/// A nonzero random number from the kernel (`getrandom(2)`), or, should that fail, one from the
+/// clock and the process id: the epoch need only differ from the previous load's.
+fn random_epoch() -> u32 {
+    let mut b = [0u8; 4];
+    // SAFETY: getrandom(2) writes at most `b.len()` bytes into `b`.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    let v = if n == 4 {
+        u32::from_ne_bytes(b)
+    } else {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        (t as u32) ^ std::process::id().rotate_left(16)
+    };
+    v.max(1)
+}
+
+/// Whether the running kernel is PREEMPT_RT (`/sys/kernel/realtime` is 1, or the version string
+/// says so). The version comes from uname(2), which cannot fail, rather than from /proc, which a
+/// sandbox may hide: an RT kernel must not be taken for another because a file was unreadable.
+fn preempt_rt() -> bool {
+    let realtime = std::fs::read_to_string("/sys/kernel/realtime").unwrap_or_default();
+    // SAFETY: utsname is plain data; uname(2) fills it with NUL-terminated strings.
+    let version = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        libc::uname(&mut u);
+        std::ffi::CStr::from_ptr(u.version.as_ptr()).to_string_lossy().into_owned()
+    };
+    is_preempt_rt(&realtime, &version)
+}
+
+fn is_preempt_rt(realtime: &str, version: &str) -> bool {
+    realtime.trim() == "1" || version.split_whitespace().any(|w| w == "PREEMPT_RT")
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -261,38 +295,6 @@ mod tests {
         assert_eq!(in_object, named);
         assert_eq!(named.len(), maps::ALL.len(), "no name listed twice");
     }
-}
-
-/// A nonzero random number from the kernel (`getrandom(2)`), or, should that fail, one from the
-/// clock and the process id: the epoch need only differ from the previous load's.
-fn random_epoch() -> u32 {
-    let mut b = [0u8; 4];
-    // SAFETY: getrandom(2) writes at most `b.len()` bytes into `b`.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    let v = if n == 4 {
-        u32::from_ne_bytes(b)
-    } else {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        (t as u32) ^ std::process::id().rotate_left(16)
-    };
-    v.max(1)
-}
-
-/// Whether the running kernel is PREEMPT_RT (`/sys/kernel/realtime` is 1, or the version string
-/// says so).
-fn preempt_rt() -> bool {
-    let realtime = std::fs::read_to_string("/sys/kernel/realtime").unwrap_or_default();
-    let version = std::fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
-    is_preempt_rt(&realtime, &version)
-}
-
-fn is_preempt_rt(realtime: &str, version: &str) -> bool {
-    realtime.trim() == "1" || version.split_whitespace().any(|w| w == "PREEMPT_RT")
-}
-
-#[cfg(test)]
-mod rt_tests {
-    use super::is_preempt_rt;
 
     #[test]
     fn preempt_rt_is_read_from_sysfs_or_the_version_string() {
