@@ -54,6 +54,11 @@ struct Setup {
 
 impl Drop for Setup {
     fn drop(&mut self) {
+        // The test is over, whatever state it failed in: a daemon killed on purpose for another
+        // to adopt (kill_hard) leaves its pins for that one; if the test panicked before, nobody
+        // adopts them. Stop the daemon and detach this lab's interface (its name is this test's).
+        self.daemon.stop();
+        let _ = sigwall::loader::force_detach(&self.lab.edge_if);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
