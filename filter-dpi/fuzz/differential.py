@@ -722,7 +722,10 @@ def tshark_fields(msgs, ppid, port, fields):
     finally:
         os.unlink(path)
     out = [None] * len(msgs)
-    for line in res.stdout.splitlines():
+    # Records end at "\n" only (see sigwall_fields): a field may hold U+0085 or U+2028.
+    for line in res.stdout.split("\n"):
+        if not line:
+            continue
         cols = line.split("\t")
         cols += [""] * (len(allf) - len(cols))
         n = int(cols[0]) - 1
@@ -1254,7 +1257,11 @@ def sigwall_fields(fam, items):
     """dpi-fields' JSON answer for each (kind, message)."""
     inp = "".join(f"{k} {m.hex()}\n" for k, m in items)
     res = subprocess.run([str(BIN)], input=inp, capture_output=True, text=True, check=True)
-    lines = res.stdout.splitlines()
+    # One answer per "\n": str.splitlines() would also split at U+0085, U+2028 and the other
+    # Unicode line breaks, which a decoded name may hold (dpi-fields escapes them too).
+    lines = res.stdout.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
     if len(lines) != len(items):
         raise SystemExit(f"{fam}: dpi-fields answered {len(lines)} lines for {len(items)}")
     return [json.loads(line) for line in lines]

@@ -41,10 +41,15 @@ fn js(s: &str) -> String {
         match c {
             '"' => o.push_str("\\\""),
             '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
+            c if c.is_ascii() && !c.is_ascii_control() => o.push(c),
+            // Controls and every non-ASCII character as \uXXXX (UTF-16 units, as JSON wants):
+            // the answer is one ASCII line, so no reader can split it at U+0085 or U+2028.
+            c => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    let _ = write!(o, "\\u{u:04x}");
+                }
             }
-            c => o.push(c),
         }
     }
     o.push('"');
@@ -233,4 +238,17 @@ fn main() -> io::Result<()> {
         writeln!(out, "{j}")?;
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::js;
+
+    #[test]
+    fn json_strings_are_one_ascii_line() {
+        // NEL, LINE SEPARATOR and a character beyond the BMP (a surrogate pair in JSON).
+        let s = js("a\"\\\n\u{7f}\u{85}\u{2028}é\u{1F600}");
+        assert_eq!(s, r#""a\"\\\u000a\u007f\u0085\u2028\u00e9\ud83d\ude00""#);
+        assert!(s.is_ascii() && !s.contains('\n'));
+    }
 }
