@@ -276,8 +276,14 @@ fn attach_or_adopt(cfg: &Config, pol: &Policy, sha: [u8; 32]) -> anyhow::Result<
         Ok(a)
     } else {
         // A pin directory without a link is debris of an interrupted start: its maps are not
-        // attached to anything, so start clean.
-        let _ = loader::clear_pins(&cfg.iface);
+        // attached to anything, so start clean. Debris that cannot be removed would be reused
+        // by the fresh load (maps are pinned by name): refuse instead.
+        loader::clear_pins(&cfg.iface).with_context(|| {
+            format!(
+                "removing leftover pins in {} (no pinned link: debris of an interrupted start)",
+                loader::pin_dir(&cfg.iface).display()
+            )
+        })?;
         Ok(loader::attach_fresh(&cfg.iface, cfg.forward_to.as_deref(), cfg.xdp_mode, cfg.bpf_log_level, pol, sha)?)
     }
 }

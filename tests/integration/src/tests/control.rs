@@ -557,6 +557,96 @@ fn kill_9_is_fail_static_restart_adopts_and_detach_cleans_up() {
     let _ = again.log();
 }
 
+/// Pins without a link are debris of an interrupted start (a daemon killed between pinning its
+/// maps and pinning its link): nothing is attached to them. A new daemon removes them and
+/// starts fresh: without that, its load would take the pinned maps by name and carry their old
+/// generation and counters. Debris it cannot remove makes it refuse to start, saying where,
+/// and attach nothing.
+#[test]
+fn leftover_pins_without_a_link_are_removed_or_refused() {
+    let mut s = setup(P1, &["--on-exit", "keep"]);
+    for pps in ["100000", "50000"] {
+        let out = s.ctl(&["peer", "set", "a", "--allow", "gtp-u", "--rate-limit-pps", pps]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let old_generation = s.generation();
+    assert_eq!(old_generation, 3);
+    s.send(&[gtp("198.18.9.5", Class::GtpU, 1)]);
+    assert_eq!(s.daemon.stats().cell(Reason::NotAllowlisted, Class::GtpU), 1);
+
+    // The interrupted start: the maps stay pinned, the link goes (and with it the program).
+    let dir = sigwall::loader::pin_dir(&s.lab.edge_if);
+    let debris = || {
+        std::fs::remove_file(dir.join("link")).unwrap();
+        assert!(dir.join(filter_common::maps::STATS).exists());
+        assert!(!xdp_attached(&s.lab), "no program once the link pin is gone");
+    };
+    s.daemon.kill_hard();
+    debris();
+    s.daemon = Daemon::start(&s.lab, &sigwall_bin(), &s.policy, &["--on-exit", "keep"]);
+    let st = s.status();
+    assert_eq!(st["adopted"], false);
+    assert!(
+        st["generation"].as_u64().unwrap() < old_generation,
+        "fresh maps, not the debris (which would number past {old_generation}): {st}"
+    );
+    assert_eq!(s.daemon.stats().cell(Reason::NotAllowlisted, Class::GtpU), 0, "fresh counters");
+    s.send(&[gtp("198.18.9.5", Class::GtpU, 2), gtp("198.18.1.5", Class::GtpU, 3)]);
+    let snap = s.daemon.stats();
+    assert_eq!((snap.cell(Reason::NotAllowlisted, Class::GtpU), snap.cell(Reason::Allowed, Class::GtpU)), (1, 1));
+
+    // Debris that cannot be removed (a directory among the pins): refuse, attach nothing.
+    s.daemon.kill_hard();
+    debris();
+    // Removed however the test ends: Setup's detach cannot remove a directory.
+    struct Blocker(PathBuf);
+    impl Drop for Blocker {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let blocker = Blocker(dir.join("not-a-pin"));
+    std::fs::create_dir(&blocker.0).unwrap();
+    let mut child = s
+        .lab
+        .edge_command(sigwall_bin().to_str().unwrap())
+        .args(["run", "--iface", &s.lab.edge_if, "--policy"])
+        .arg(&s.policy)
+        .arg("--control-socket")
+        .arg(s.dir.join("refused.sock"))
+        .arg("--audit-log")
+        .arg(s.dir.join("refused-audit.jsonl"))
+        .arg("--events")
+        .arg(s.dir.join("refused-events.jsonl"))
+        .args(["--run-dir", s.dir.to_str().unwrap(), "--xdp-mode", "native", "--stats-interval", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            // It started on the debris: stop it the way an operator would, so that it detaches.
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+            panic!("sigwall run did not refuse within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    drop(blocker);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("removing leftover pins in") && err.contains(&dir.display().to_string()), "{err}");
+    assert!(!xdp_attached(&s.lab), "nothing attached");
+}
+
+fn xdp_attached(lab: &Lab) -> bool {
+    let link = Command::new("ip").args(["-n", &lab.edge_ns, "link", "show", &lab.edge_if]).output().unwrap();
+    String::from_utf8_lossy(&link.stdout).contains("xdp")
+}
+
 /// An upgrade from a version without the source cache: its pin set has no `SOURCE_CACHE`. The
 /// new daemon adopts the rest, creates and pins the cache, and judges as before; the cache then
 /// follows live changes: a source cached as peer a's is refused as soon as a is removed, and
