@@ -798,6 +798,37 @@ fn a_failed_generation_write_leaves_the_running_one_alone() {
     assert_eq!(s.audit().last().unwrap()["result"], "rejected");
 }
 
+/// The last step of an apply fails: the new generation is written and flipped to, but META
+/// cannot be made to name it (frozen here; in the field, a kernel or bpffs error). META names the
+/// policy a restart trusts, so the flip is put back: the running generation and file stay the
+/// last good ones, and the change is rejected.
+#[test]
+fn a_failed_meta_write_puts_the_flip_back() {
+    let s = setup(P1, &[]);
+    assert!(s.ctl(&["peer", "add", "c", "--prefix", "198.18.3.0/24", "--allow", "gtp-c"]).status.success());
+    assert_eq!(s.generation(), 2);
+    let slot = active_slot(&s.lab.edge_if);
+    let sha_before = s.status()["policy_sha256"].clone();
+    freeze_pinned_map(&sigwall::loader::pin_dir(&s.lab.edge_if).join(filter_common::maps::META));
+    let text_before = std::fs::read_to_string(&s.policy).unwrap();
+
+    let out = s.ctl(&["peer", "add", "e", "--prefix", "198.18.5.0/24", "--allow", "gtp-c"]);
+    assert!(!out.status.success(), "META cannot be written: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not applied"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    assert_eq!(active_slot(&s.lab.edge_if), slot, "ACTIVE put back");
+    assert_eq!(s.generation(), 2, "the running generation is the last good one");
+    assert_eq!(s.status()["policy_sha256"], sha_before);
+    assert_eq!(std::fs::read_to_string(&s.policy).unwrap(), text_before, "the file is put back");
+    assert_eq!(s.audit().last().unwrap()["result"], "rejected");
+    // Generation 2 judges: c passes, e (only in the rejected generation) is refused.
+    s.send(&[gtp("198.18.3.9", Class::GtpC, 1), gtp("198.18.5.9", Class::GtpC, 2)]);
+    let snap = s.daemon.stats();
+    assert_eq!(snap.peer("c").unwrap().passed, 1, "{:?}", snap.peers);
+    assert!(snap.peer("e").is_none(), "{:?}", snap.peers);
+    assert_eq!(snap.cell(Reason::NotAllowlisted, Class::GtpC), 1);
+}
+
 /// (prefix length, address, peer name) of every entry in one generation slot's two tries.
 fn trie_contents(f: &sigwall::loader::Filter, slot: u32) -> std::collections::BTreeSet<(u32, Vec<u8>, String)> {
     use aya::maps::{LpmTrie, MapData};
