@@ -111,7 +111,7 @@ impl Countries {
     /// The country of an E.164 number (a global title), by its longest calling-code prefix.
     pub fn by_e164(&self, digits: &str) -> Option<CountryId> {
         (1..=4.min(digits.len())).rev().find_map(|n| {
-            let p = &digits[..n];
+            let p = digits.get(..n)?; // None inside a multi-byte character, never a panic
             let v: u16 = p.parse().ok()?;
             self.by_cc.get(&(n as u8, v)).copied()
         })
@@ -151,6 +151,9 @@ mod tests {
         assert_eq!(iso(c.by_mcc(310)).as_deref(), Some("US"));
         assert_eq!(iso(c.by_e164("41790000010")).as_deref(), Some("CH"));
         assert_eq!(iso(c.by_e164("35191000001")).as_deref(), Some("PT"));
+        // Not from a BCD decoder but still a &str: no byte index inside a character.
+        assert_eq!(c.by_e164("4é9"), None);
+        assert_eq!(iso(c.by_e164("41é")).as_deref(), Some("CH"));
         assert_eq!(iso(c.by_e164("33609000001")).as_deref(), Some("FR"));
         assert_eq!(iso(c.by_e164("61400000001")).as_deref(), Some("AU"));
         assert_eq!(iso(c.by_e164("12025550100")).as_deref(), Some("US"));

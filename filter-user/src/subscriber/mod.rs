@@ -490,11 +490,15 @@ fn redact(url: &str) -> String {
 
 /// An identity as events and logs show it: whole, or with the middle digits masked (the first
 /// five and the last two kept) when the policy's `mask_identities` is on.
+///
+/// Counted in characters, not bytes: the identity comes off the wire (a Diameter User-Name is
+/// any UTF-8), and a byte index inside a multi-byte character would panic.
 pub fn mask_id(id: &str, mask: bool) -> String {
-    if !mask || id.len() <= 7 {
+    let n = id.chars().count();
+    if !mask || n <= 7 {
         return id.to_string();
     }
-    format!("{}{}{}", &id[..5], "*".repeat(id.len() - 7), &id[id.len() - 2..])
+    id.chars().enumerate().map(|(i, c)| if (5..n - 2).contains(&i) { '*' } else { c }).collect()
 }
 
 pub fn serving_json(s: &Serving) -> Value {
@@ -553,6 +557,10 @@ mod tests {
         assert!(Backend::parse("mysql://x").unwrap_err().contains("expected"));
         assert_eq!(mask_id("001010000000042", true), "00101********42");
         assert_eq!(mask_id("001010000000042", false), "001010000000042");
+        // From the wire, any UTF-8: masked by character, never split inside one.
+        assert_eq!(mask_id("ééééé", true), "ééééé");
+        assert_eq!(mask_id("éééééééé", true), "ééééé*éé");
+        assert_eq!(mask_id("0010é0000000€42", true), "0010é********42");
         assert_eq!(redact("redis://u:secret@h:1/0"), "redis://***@h:1/0");
     }
 
