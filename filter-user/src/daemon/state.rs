@@ -253,8 +253,14 @@ impl State {
             log::error!("switching deep inspection: {e}");
         }
         self.inspection.follow_policy(&new, &self.attached.filter);
-        // Identity blocks belong to peers by id; a removed peer's id may be reused.
-        let ids = new.peers.iter().filter_map(|p| self.attached.filter.peer_id(&p.name)).collect();
+        // Identity blocks belong to peers by id; a removed peer's id may be reused, also by a
+        // peer added in this very change (a fresh id): its predecessor's blocks go.
+        let ids = new
+            .peers
+            .iter()
+            .filter_map(|p| self.attached.filter.peer_id(&p.name))
+            .filter(|id| !c.fresh_ids.contains(id))
+            .collect();
         self.inspection.identity_blocks().keep_peers(&ids);
         if self.attached.forward.is_some()
             && let Err(e) = self.attached.filter.set_inpath_budget(crate::inpath::budget(&new))

@@ -182,8 +182,9 @@ impl Filter {
                 info.set(base + id as u32, *v, 0)?;
             }
         }
-        // A name seen for the first time starts with clean counters and a full bucket, even if
-        // its id belonged to a peer removed earlier.
+        // A name seen for the first time starts with clean counters, a full bucket and no block,
+        // even if its id belonged to a peer removed earlier (that peer's block-peer verdict, up
+        // to 7 days, must not blackhole its successor).
         if !c.fresh_ids.is_empty() {
             let ncpu = aya::util::nr_cpus().map_err(|(_, e)| OperatorError::Cpus(e.to_string()))?;
             let mut stats: PerCpuArray<&mut MapData, PeerCounter> =
@@ -196,6 +197,11 @@ impl Filter {
             let mut rate: Array<&mut MapData, u64> = Array::try_from(map_mut(ebpf, maps::RATE_STATE)?)?;
             for id in &c.fresh_ids {
                 rate.set(*id, 0, 0)?;
+            }
+            let mut blocks: Array<&mut MapData, filter_common::Block> =
+                Array::try_from(map_mut(ebpf, maps::PEER_BLOCKS)?)?;
+            for id in &c.fresh_ids {
+                blocks.set(*id, filter_common::Block::default(), 0)?;
             }
         }
         // Ports: clear what the slot's previous settings marked, then mark the new lists.

@@ -917,6 +917,56 @@ fn generation_flip_switches_whole_policy() {
     assert_eq!(h.snapshot().generation, 4);
 }
 
+/// A peer's id is given to the next new peer once the peer is gone. Deep inspection's
+/// block-peer verdict (PEER_BLOCKS, by id, up to 7 days) must go with the peer, as its counters
+/// and rate bucket do: a successor never starts quarantined. A peer that stays keeps its block
+/// across a generation.
+#[test]
+fn a_reused_peer_id_starts_without_its_predecessors_block() {
+    use aya::maps::{Array, MapData};
+    const P: &str = r#"
+[defaults]
+unknown_peer = "drop"
+[[peer]]
+name = "a"
+prefixes = ["198.18.1.0/24"]
+allow = ["gtp-u"]
+[[peer]]
+name = "b"
+prefixes = ["198.18.2.0/24"]
+allow = ["gtp-u"]
+"#;
+    let gtpu = || L4::Udp { sport: 2152, dport: 2152, payload: packets::gtpu(7, &packets::inner_ipv4_udp()) };
+    let (from_1, from_2) = (frame(Family::V4, &[], 1, gtpu()).bytes(), frame(Family::V4, &[], 2, gtpu()).bytes());
+    let mut h = Harness::new(P);
+    let id = |h: &Harness, name: &str| h.snapshot().peer(name).expect("peer").id;
+    let (id_a, id_b) = (id(&h, "a"), id(&h, "b"));
+    {
+        let mut blocks: Array<&mut MapData, filter_common::Block> =
+            Array::try_from(h.filter.ebpf.map_mut("PEER_BLOCKS").unwrap()).unwrap();
+        for i in [id_a, id_b] {
+            blocks.set(i, filter_common::Block { expires_ns: u64::MAX, rule: 1, _pad: 0 }, 0).unwrap();
+        }
+        let mut cfg: Array<&mut MapData, filter_common::InspectCfg> =
+            Array::try_from(h.filter.ebpf.map_mut("INSPECT_CFG").unwrap()).unwrap();
+        let mut c = cfg.get(&0, 0).unwrap();
+        c.peer_blocks = 2;
+        cfg.set(0, c, 0).unwrap();
+    }
+    for f in [&from_1, &from_2] {
+        let o = h.outcome(f);
+        assert_eq!((o.action, o.cells[0].0), (XDP_DROP, Reason::PeerBlocked));
+    }
+    // One reload: a goes, c comes with a's prefix and gets a's id.
+    h.apply(&P.replace("name = \"a\"", "name = \"c\""));
+    assert_eq!(id(&h, "c"), id_a, "the test needs c to get a's id");
+    let o = h.outcome(&from_1);
+    assert_eq!((o.action, o.cells[0].0, o.peers[0].0.as_str()), (XDP_PASS, Reason::Allowed, "c"), "{o:?}");
+    // b stayed through both generations: still blocked.
+    let o = h.outcome(&from_2);
+    assert_eq!((o.action, o.cells[0].0), (XDP_DROP, Reason::PeerBlocked), "{o:?}");
+}
+
 /// The program must verify with room to spare: it is explored once per path through the SCTP
 /// chunk walk, and small source changes have moved it past the kernel's 1M processed-instruction
 /// limit before. The figure is printed so a change's cost can be read off this test's output.
