@@ -28,7 +28,7 @@ use crate::{
     errors::OperatorError,
     inspect::io::{BlockWriter, EventLog, PcapWriter},
     loader::{self, AttachMode, Attached},
-    policy::{self, Limits, Policy, edit, hex, sha256},
+    policy::{self, Limits, Policy, edit, hex},
     stats,
 };
 use state::State;
@@ -101,7 +101,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     // the kernel releases when the holder dies, even by kill -9.
     let _lock = lock_interface(&cfg.iface)?;
 
-    let sha = sha256(&text);
+    let sha = policy::applied_sha256(&text, cfg.tap);
     let mut attached = attach_or_adopt(&cfg, &pol, sha)?;
     let _logger = if cfg.bpf_log_level > 0 {
         Some(aya_log::EbpfLogger::init(&mut attached.filter.ebpf).context("starting the eBPF logger")?)

@@ -243,7 +243,7 @@ impl State {
         }
         // `apply` changes nothing on error (it flips last and undoes its own work), so there is
         // nothing to flip back here: only the file is put back.
-        if let Err(e) = self.attached.filter.apply(&c, sha256(&text)) {
+        if let Err(e) = self.attached.filter.apply(&c, crate::policy::applied_sha256(&text, self.tap)) {
             if persist {
                 let _ = write_atomic(&self.policy_path, &self.text);
             }

@@ -562,6 +562,21 @@ pub fn sha256(text: &str) -> [u8; 32] {
     sha2::Sha256::digest(text.as_bytes()).into()
 }
 
+/// What META records for the running policy, and a restart compares before trusting the pinned
+/// maps: the file's SHA-256, but for a daemon in tap mode (`--tap`, every peer observe-only) a
+/// hash that no file has, so that a restart without `--tap` re-applies the file instead of
+/// adopting the tap run's all-monitor maps (and one with `--tap` after a normal run does too).
+pub fn applied_sha256(text: &str, tap: bool) -> [u8; 32] {
+    use sha2::Digest as _;
+    if !tap {
+        return sha256(text);
+    }
+    let mut h = sha2::Sha256::new();
+    h.update(b"sigwall tap mode\0");
+    h.update(text.as_bytes());
+    h.finalize().into()
+}
+
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

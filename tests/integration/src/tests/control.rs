@@ -647,6 +647,35 @@ fn xdp_attached(lab: &Lab) -> bool {
     String::from_utf8_lossy(&link.stdout).contains("xdp")
 }
 
+/// Tap mode compiles every peer observe-only from the same file. A restart that switches
+/// between tap and normal mode must therefore re-apply the file, not adopt the pinned maps as
+/// "policy unchanged": after a tap run, a normal restart would otherwise keep passing
+/// everything while `status` said enforce.
+#[test]
+fn a_restart_into_or_out_of_tap_mode_reapplies_the_policy() {
+    let mut s = setup(P1, &["--tap", "--on-exit", "keep"]);
+    let mut generation = s.generation();
+    let passed = |s: &Setup| {
+        let cap = s.lab.capture();
+        s.send(&[gtp("198.18.9.5", Class::GtpU, 1), gtp("198.18.1.5", Class::GtpU, 2)]);
+        let frames = cap.finish(Duration::from_millis(300), Duration::from_secs(10));
+        let from =
+            |b: u8| frames.iter().filter(|f| f.len() > 34 && f[12..14] == [8, 0] && f[26..29] == [198, 18, b]).count();
+        (from(1), from(9))
+    };
+    assert_eq!(passed(&s), (1, 1), "tap: the unknown source is only reported");
+    for (extra, want) in [(&["--on-exit", "keep"][..], (1, 0)), (&["--tap", "--on-exit", "keep"][..], (1, 1))] {
+        s.daemon.kill_hard();
+        s.daemon = Daemon::start(&s.lab, &sigwall_bin(), &s.policy, extra);
+        let st = s.status();
+        assert_eq!(st["adopted"], true, "{extra:?}: {st}");
+        let now = st["generation"].as_u64().unwrap();
+        assert!(now > generation, "{extra:?}: the file re-applied, not taken as unchanged ({now} after {generation})");
+        generation = now;
+        assert_eq!(passed(&s), want, "{extra:?}: (peer a, unknown source) frames delivered");
+    }
+}
+
 /// An upgrade from a version without the source cache: its pin set has no `SOURCE_CACHE`. The
 /// new daemon adopts the rest, creates and pins the cache, and judges as before; the cache then
 /// follows live changes: a source cached as peer a's is refused as soon as a is removed, and
