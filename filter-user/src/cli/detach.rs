@@ -5,7 +5,7 @@ use sigwall::{control, loader};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Interface to remove sigwall from.
-    #[arg(long)]
+    #[arg(long, value_parser = sigwall::loader::iface_name)]
     iface: String,
     /// Control socket path, if not the default for the interface.
     #[arg(long)]
@@ -24,6 +24,17 @@ pub fn main(a: Args) -> anyhow::Result<ExitCode> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+    // Nobody answered on `socket`. A daemon that still holds the interface (started with
+    // another --run-dir or --control-socket, or hung) would keep running with its filter gone,
+    // and on exit detach whatever a later daemon attached: leave it alone.
+    if loader::daemon_running(&a.iface) {
+        eprintln!(
+            "sigwall: a daemon holds {} but did not answer on {}: detach through its socket (--socket), or stop it",
+            loader::pin_dir(&a.iface).display(),
+            socket.display()
+        );
+        return Ok(ExitCode::from(1));
     }
     let had = loader::force_detach(&a.iface)?;
     let _ = std::fs::remove_file(&socket);

@@ -22,7 +22,8 @@ pub struct EventsArgs {
 }
 
 pub fn events(a: EventsArgs) -> anyhow::Result<ExitCode> {
-    let deadline = a.for_s.map(|s| std::time::Instant::now() + Duration::from_secs(s));
+    // A --for beyond what the clock can add (years) is no deadline, not a panic.
+    let deadline = a.for_s.and_then(|s| std::time::Instant::now().checked_add(Duration::from_secs(s)));
     let mut since = a.since;
     loop {
         let v = match call(&a.target, Command::Events { since, limit: 1000 }) {

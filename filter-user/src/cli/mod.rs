@@ -52,7 +52,7 @@ fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Target {
     /// Interface sigwall runs on (its socket is /run/sigwall/<iface>.sock).
-    #[arg(long, required_unless_present = "socket")]
+    #[arg(long, value_parser = sigwall::loader::iface_name, required_unless_present = "socket")]
     iface: Option<String>,
     /// Control socket path, if not the default for the interface.
     #[arg(long)]

@@ -10,12 +10,12 @@ use sigwall::{
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Interface to attach to (the edge link; in in-path mode the interconnect side).
-    #[arg(long)]
+    #[arg(long, value_parser = sigwall::loader::iface_name)]
     iface: String,
     /// In-path mode (bump in the wire): forward between --iface and this interface (the core
     /// side, towards the STP/DEA/PGW). What the first pass passes on --iface leaves here; what
     /// arrives here leaves by --iface. Both carry no addresses; see docs/operations.md.
-    #[arg(long, value_name = "IFACE", conflicts_with = "tap")]
+    #[arg(long, value_parser = sigwall::loader::iface_name, value_name = "IFACE", conflicts_with = "tap")]
     forward_to: Option<String>,
     /// Tap mode: --iface is a mirror (SPAN) port. Nothing is forwarded or blocked: the global
     /// mode and every peer's are monitor whatever the policy says; the first pass counts what

@@ -6,7 +6,7 @@ use sigwall::stats;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Interface sigwall is attached to.
-    #[arg(long)]
+    #[arg(long, value_parser = sigwall::loader::iface_name)]
     iface: String,
     /// Print JSON instead of tables.
     #[arg(long)]

@@ -31,7 +31,7 @@ use sigwall::{
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Interface sigwall is attached to (counters are read from /sys/fs/bpf/sigwall/<iface>).
-    #[arg(long)]
+    #[arg(long, value_parser = sigwall::loader::iface_name)]
     iface: String,
     /// Control socket, if not /run/sigwall/<iface>.sock. Optional: without an answering daemon
     /// the view shows what the pins hold.

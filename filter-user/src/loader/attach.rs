@@ -19,6 +19,23 @@ use filter_common::{InpathCfg, MAP_LAYOUT_VERSION, Meta, maps};
 use super::{AttachMode, Attached, BPFFS, Filter, Forward, map_mut, sys};
 use crate::{errors::OperatorError, policy::Policy};
 
+/// An interface name as the kernel accepts one (`dev_valid_name`): 1 to 15 bytes, not `.` or
+/// `..`, no `/`, `:` or whitespace. Every `--iface` goes through this before it names a pin
+/// directory or a socket path: `../tc/globals` must never reach another tool's pins.
+pub fn iface_name(s: &str) -> Result<String, String> {
+    let bad = |why: &str| Err(format!("{s:?} is not an interface name: {why}"));
+    if s.is_empty() || s.len() > 15 {
+        return bad("1 to 15 bytes");
+    }
+    if s == "." || s == ".." {
+        return bad("not . or ..");
+    }
+    if s.bytes().any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace()) {
+        return bad("no '/', ':', NUL or whitespace");
+    }
+    Ok(s.to_string())
+}
+
 /// `/sys/fs/bpf/sigwall/<iface>`
 pub fn pin_dir(iface: &str) -> PathBuf {
     Path::new(BPFFS).join("sigwall").join(iface)
@@ -120,6 +137,15 @@ impl Filter {
             .map_err(|e| OperatorError::NoXdpLink { iface: iface.to_string(), detail: e.to_string() })?;
         Ok((used, link))
     }
+}
+
+/// Whether a running daemon holds `iface`'s pin directory (its lifetime flock, see
+/// `daemon::lock_interface`). Probed with a non-blocking lock taken and released at once.
+pub fn daemon_running(iface: &str) -> bool {
+    use std::os::fd::AsRawFd as _;
+    let Ok(f) = std::fs::File::open(pin_dir(iface)) else { return false };
+    // SAFETY: flock on a descriptor we own; closing it releases a lock we got.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
 }
 
 /// Whether an earlier controller left a pinned, attached filter on `iface`.
@@ -313,4 +339,19 @@ fn pins_error(path: &Path, action: &'static str, source: std::io::Error) -> Oper
 
 fn adopt_error(iface: &str, step: &'static str, e: impl fmt::Display) -> OperatorError {
     OperatorError::Adopt { iface: iface.to_string(), step, detail: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iface_name;
+
+    #[test]
+    fn interface_names_are_kernel_names() {
+        for ok in ["eth0", "swe2ff00", "enp1s0f1.100", "a", "fifteen-bytes-x", "veth-ipx@"] {
+            assert_eq!(iface_name(ok).as_deref(), Ok(ok));
+        }
+        for bad in ["", ".", "..", "../tc/globals", "a/b", "eth0:1", "a b", "a\tb", "a\0b", "sixteen-bytes-xx"] {
+            assert!(iface_name(bad).unwrap_err().contains("is not an interface name"), "{bad:?}");
+        }
+    }
 }

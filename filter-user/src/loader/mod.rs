@@ -19,7 +19,10 @@ use aya::{
 };
 use filter_common::{Meta, maps};
 
-pub use attach::{adopt, attach_fresh, clear_pins, force_detach, ifindex, pin_dir, pins_present, remove_pins};
+pub use attach::{
+    adopt, attach_fresh, clear_pins, daemon_running, force_detach, iface_name, ifindex, pin_dir, pins_present,
+    remove_pins,
+};
 pub use sys::bpffs_mounted;
 
 use crate::{errors::OperatorError, policy::compile::PeerIds};

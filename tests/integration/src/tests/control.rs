@@ -676,6 +676,31 @@ fn a_restart_into_or_out_of_tap_mode_reapplies_the_policy() {
     }
 }
 
+/// `sigwall detach` without an answer on the socket it tried falls back to removing the pins,
+/// but never under a daemon that still holds the interface (here: one on another socket
+/// path): that daemon would run on with its filter gone. Interface names that are no kernel
+/// name (`../x`) are refused before they name any path.
+#[test]
+fn detach_leaves_a_running_daemon_alone_and_iface_names_are_checked() {
+    let s = setup(P1, &[]);
+    let out = sigwall(&["detach", "--iface", &s.lab.edge_if]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not answer"), "{err}");
+    assert!(sigwall::loader::pins_present(&s.lab.edge_if), "the filter stays");
+    assert!(xdp_attached(&s.lab));
+    assert_eq!(s.status()["adopted"], false, "the daemon still answers");
+
+    for bad in ["../tc/globals", "..", "", "a/b", "name:1", "sixteen-bytes-xx", "a b"] {
+        for cmd in [&["detach", "--iface", bad][..], &["stats", "--iface", bad], &["status", "--iface", bad]] {
+            let out = sigwall(cmd);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+            assert!(err.contains("is not an interface name"), "{cmd:?}: {err}");
+        }
+    }
+}
+
 /// An upgrade from a version without the source cache: its pin set has no `SOURCE_CACHE`. The
 /// new daemon adopts the rest, creates and pins the cache, and judges as before; the cache then
 /// follows live changes: a source cached as peer a's is refused as soon as a is removed, and
