@@ -133,7 +133,7 @@ impl State {
                 Ok(self.inspection.subscriber(imsi, self.policy.inspect.subscriber.mask_identities))
             }
             Command::Blocks { lift } => self.identity_blocks(lift.as_ref()),
-            Command::PolicyDiff { file } => self.diff(Path::new(file)),
+            Command::PolicyDiff { file } => self.may_name_files(caller).and_then(|()| self.diff(Path::new(file))),
             Command::PeerAdd(c) => self.edit(|d| edit::add_peer(d, c)),
             Command::PeerRemove { name } => self.edit(|d| edit::remove_peer(d, name)),
             Command::PeerSet(c) => self.edit(|d| edit::set_peer(d, c)),
@@ -141,7 +141,10 @@ impl State {
                 "tap mode: a mirror port can stop nothing; sigwall runs in monitor mode here".into(),
             )),
             Command::Mode { mode } => self.edit(|d| edit::set_mode(d, mode.name())),
-            Command::PolicyReload { file } => self.reload(file.as_deref().map(Path::new)),
+            Command::PolicyReload { file: Some(f) } => {
+                self.may_name_files(caller).and_then(|()| self.reload(Some(Path::new(f))))
+            }
+            Command::PolicyReload { file: None } => self.reload(None),
             Command::Detach => {
                 self.detach_requested = true;
                 Ok(json!({"detaching": self.attached.iface}))
@@ -198,7 +201,10 @@ impl State {
     }
 
     fn diff(&self, file: &Path) -> Outcome {
-        let new = policy::load(file, &self.limits).map_err(|e| CommandError::Policy(e.to_string()))?;
+        let text = policy::read_text(file)
+            .map_err(|e| CommandError::ReadPolicy { path: file.display().to_string(), source: e })?;
+        let new = policy::parse(&file.display().to_string(), &text, &self.limits)
+            .map_err(|e| CommandError::Policy(e.to_string()))?;
         Ok(json!({ "changes": edit::diff(&self.policy, &new) }))
     }
 
@@ -212,10 +218,25 @@ impl State {
         self.commit(new, text, self.persist)
     }
 
+    /// A request that names a file makes the daemon open that path with its own rights (and, for
+    /// reload, write there on later changes). Members of --control-group may change the policy
+    /// but not choose paths: only root and the daemon's own user may.
+    fn may_name_files(&self, caller: Caller) -> Result<(), CommandError> {
+        // SAFETY: geteuid(2) cannot fail.
+        let own = unsafe { libc::geteuid() };
+        if caller.uid == 0 || caller.uid == own {
+            return Ok(());
+        }
+        Err(CommandError::Rejected(format!(
+            "naming a policy file is for root or the daemon's user (uid {own}), not uid {}: edit with peer/mode commands, or reload the running file without a path",
+            caller.uid
+        )))
+    }
+
     /// Reload the policy file (or adopt another one): validated whole, then applied.
     pub fn reload(&mut self, file: Option<&Path>) -> Outcome {
         let path = file.map(Path::to_path_buf).unwrap_or_else(|| self.policy_path.clone());
-        let text = std::fs::read_to_string(&path)
+        let text = policy::read_text(&path)
             .map_err(|e| CommandError::ReadPolicy { path: path.display().to_string(), source: e })?;
         let new = policy::parse(&path.display().to_string(), &text, &self.limits)
             .map_err(|e| CommandError::Policy(e.to_string()))?;
@@ -244,8 +265,13 @@ impl State {
         // `apply` changes nothing on error (it flips last and undoes its own work), so there is
         // nothing to flip back here: only the file is put back.
         if let Err(e) = self.attached.filter.apply(&c, crate::policy::applied_sha256(&text, self.tap)) {
-            if persist {
-                let _ = write_atomic(&self.policy_path, &self.text);
+            if persist && let Err(re) = write_atomic(&self.policy_path, &self.text) {
+                // The file now holds text that does not run: say so loudly, the next reload,
+                // watch or restart would apply it.
+                log::error!(
+                    "{}: putting the running policy back failed ({re}); the file holds the rejected change",
+                    self.policy_path.display()
+                );
             }
             return Err(CommandError::NotApplied(e));
         }
@@ -373,17 +399,62 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.sigwall-{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // The temporary name is predictable: whatever sits there (a crash's leftover, or a
+        // symlink planted by someone who can write the directory) is removed, not followed,
+        // and the file is created new, without following a link, or not at all.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
         if let Ok(meta) = std::fs::metadata(path) {
             f.set_permissions(meta.permissions())?;
         }
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+        return result;
     }
-    result
+    // The new text is in place: a failed directory sync only makes the rename less durable
+    // across a power cut. It is not a failed write (the caller would put the old text back
+    // over a file it believes unchanged).
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        log::warn!("{}: renamed into place, but syncing {} failed: {e}", path.display(), dir.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomic;
+
+    /// The temporary file's name is predictable: a symlink planted there is replaced, never
+    /// written through, and the policy file gets the new text with its old permissions.
+    #[test]
+    fn write_atomic_never_follows_a_planted_temporary_name() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("sigwall-write-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (policy, victim) = (dir.join("p.toml"), dir.join("victim"));
+        std::fs::write(&policy, "old").unwrap();
+        std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::write(&victim, "precious").unwrap();
+        let tmp = dir.join(format!(".p.toml.sigwall-{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        write_atomic(&policy, "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(&policy).unwrap(), "new");
+        assert_eq!(std::fs::metadata(&policy).unwrap().permissions().mode() & 0o777, 0o640);
+        assert!(!tmp.exists() && std::fs::symlink_metadata(&tmp).is_err(), "no temporary left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

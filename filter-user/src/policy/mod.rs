@@ -266,6 +266,35 @@ struct PeerModel {
 }
 
 /// Read and validate a policy file.
+/// Largest policy file read: far above a 1,000,000-prefix policy (about 30 MB), far below what
+/// would hurt the daemon.
+pub const MAX_POLICY_FILE_BYTES: u64 = 256 << 20;
+
+/// A policy file's text, as the daemon reads a path a control request names (the CLI's `check`
+/// reads whatever its user can, a pipe too). Only a regular file of at most [`MAX_POLICY_FILE_BYTES`] is read, and
+/// it is opened non-blocking: a path naming a FIFO, a device (`/dev/zero`) or a huge file is an
+/// error, never a daemon stuck in `read` while it holds its state lock.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > MAX_POLICY_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} bytes, more than the {MAX_POLICY_FILE_BYTES} a policy file may have", meta.len()),
+        ));
+    }
+    let mut text = String::with_capacity(meta.len() as usize);
+    f.take(MAX_POLICY_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_POLICY_FILE_BYTES {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the file grew past the limit while read"));
+    }
+    Ok(text)
+}
+
 pub fn load(path: &Path, limits: &Limits) -> Result<Policy, PolicyError> {
     let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
         file: path.display().to_string(),

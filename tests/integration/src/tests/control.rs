@@ -701,6 +701,55 @@ fn detach_leaves_a_running_daemon_alone_and_iface_names_are_checked() {
     }
 }
 
+/// A request that names a policy file makes the daemon open that path with its rights. Only a
+/// regular file is read (a FIFO or a device would hold the daemon, and its state lock, in
+/// read(2) for ever), and only root or the daemon's user may name one: a --control-group
+/// member may edit the policy, not make a root daemon read or later write a path of its choice.
+#[test]
+fn policy_files_named_over_the_socket_are_checked() {
+    let s = setup(P1, &["--control-group", "65534"]);
+    let fifo = s.dir.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for f in [fifo.to_str().unwrap(), "/dev/zero"] {
+        for op in ["diff", "reload"] {
+            let started = Instant::now();
+            let out = s.ctl(&["policy", op, f]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success() && err.contains("not a regular file"), "{op} {f}: {err}");
+            assert!(started.elapsed() < Duration::from_secs(5), "{op} {f}: answered at once");
+        }
+    }
+    assert_eq!(s.generation(), 1, "nothing applied");
+
+    // A control-group member (uid 1000, group 65534), with a copy of the binary it can run.
+    let bin = s.dir.join("sigwall");
+    std::fs::copy(sigwall_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let other = s.dir.join("other.toml");
+    std::fs::write(&other, P1.replace("mode = \"enforce\"", "mode = \"monitor\"")).unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let sock = s.sock();
+    let as_member = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid", "1000", "--regid", "65534", "--clear-groups"])
+            .arg(&bin)
+            .args(args)
+            .args(["--socket", &sock])
+            .output()
+            .expect("setpriv (util-linux)")
+    };
+    for op in ["diff", "reload"] {
+        let out = as_member(&["policy", op, other.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("naming a policy file is for root"), "{op}: {err}");
+    }
+    assert_eq!(s.generation(), 1, "nothing applied");
+    let out = as_member(&["mode", "monitor"]);
+    assert!(out.status.success(), "a member may edit: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.generation(), 2);
+    assert_eq!(s.audit().last().unwrap()["uid"], 1000, "{:?}", s.audit().last());
+}
+
 /// An upgrade from a version without the source cache: its pin set has no `SOURCE_CACHE`. The
 /// new daemon adopts the rest, creates and pins the cache, and judges as before; the cache then
 /// follows live changes: a source cached as peer a's is refused as soon as a is removed, and
