@@ -290,7 +290,7 @@ impl Check {
                 let doff = (ld8(h + 12) >> 4) as usize * 4;
                 doff >= TcpHdr::LEN && ip.l4 + doff <= ip.end
             }
-            Check::User(off, avail, ppid) => parse::user_header_ok(ctx, off, avail, ppid),
+            Check::User(off, avail, ppid) => parse::user_header_ok(ctx, off, avail, class, ppid),
             Check::None => true,
         }
     }

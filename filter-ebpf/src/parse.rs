@@ -93,10 +93,8 @@ pub(crate) const SCTP_DATA_HDR_LEN: usize = 16;
 pub(crate) const SCTP_CHUNK_DATA: u8 = 0;
 /// DATA chunk flag B: the first piece of a user message.
 pub(crate) const SCTP_DATA_FLAG_BEGINNING: u8 = 0x02;
-/// SCTP payload protocol identifiers (IANA): M2UA, M3UA, SUA, M2PA are consecutive (2-5).
-const PPID_M2UA: u32 = 2;
-const PPID_M2PA: u32 = 5;
-const PPID_DIAMETER: u32 = 46;
+/// SCTP payload protocol identifier of Diameter over DTLS (IANA): ciphertext, no header to check.
+const PPID_DIAMETER_DTLS: u32 = 47;
 /// SIGTRAN common message header (RFC 4666 §3.1) and Diameter header (RFC 6733 §3) lengths.
 const SIGTRAN_COMMON_HDR_LEN: usize = 8;
 const DIAMETER_HDR_LEN: usize = 20;
@@ -549,8 +547,9 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
             let p = u32::from_be_bytes(p);
             ppid = Some(p);
             let beginning = ch[1] & SCTP_DATA_FLAG_BEGINNING != 0;
-            if beginning && !user_header_ok(ctx, c + SCTP_DATA_HDR_LEN, len - SCTP_DATA_HDR_LEN, p) {
-                return malformed(classify::sctp_class(ppid, diameter_port, sigtran_port), true);
+            let class = classify::sctp_class(ppid, diameter_port, sigtran_port);
+            if beginning && !user_header_ok(ctx, c + SCTP_DATA_HDR_LEN, len - SCTP_DATA_HDR_LEN, class, p) {
+                return malformed(class, true);
             }
             break;
         }
@@ -569,10 +568,14 @@ fn sctp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
 /// SIGTRAN common header (RFC 4666 §3.1: version 1, reserved 0, 32-bit length ≥ 8) or the
 /// Diameter header (RFC 6733 §3: version 1, 24-bit length ≥ 20). Other payloads are not ours
 /// to judge.
+///
+/// The class decides which header, not the PPID: PPID 0 on a SIGTRAN or Diameter port is that
+/// class (the receiver bound there parses it), so it gets that header's check too. Diameter
+/// over DTLS (PPID 47) is ciphertext: no header to check.
 #[inline(always)]
-pub(crate) fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, ppid: u32) -> bool {
+pub(crate) fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, class: Class, ppid: u32) -> bool {
     let off = off & OFF_MASK;
-    if (PPID_M2UA..=PPID_M2PA).contains(&ppid) {
+    if class == Class::Sigtran {
         if avail < SIGTRAN_COMMON_HDR_LEN {
             return false;
         }
@@ -582,7 +585,7 @@ pub(crate) fn user_header_ok(ctx: &XdpContext, off: usize, avail: usize, ppid: u
         };
         let length = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
         h[0] == 1 && h[1] == 0 && length >= SIGTRAN_COMMON_HDR_LEN as u32
-    } else if ppid == PPID_DIAMETER {
+    } else if class == Class::Diameter && ppid != PPID_DIAMETER_DTLS {
         if avail < DIAMETER_HDR_LEN {
             return false;
         }

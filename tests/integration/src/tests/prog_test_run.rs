@@ -334,6 +334,30 @@ fn malformed_headers_of_each_signaling_class() {
                         })],
                     },
                 ),
+                // PPID 0 ("unspecified") on a SIGTRAN or Diameter port is that class: the
+                // receiver bound there parses it, so its header is checked as for PPID 3 / 46.
+                (
+                    "m3ua version 2, ppid 0",
+                    Class::Sigtran,
+                    L4::Sctp {
+                        sport: 2905,
+                        dport: 2905,
+                        chunks: vec![packets::data_chunk(0, &{
+                            let mut m = packets::m3ua_data();
+                            m[0] = 2;
+                            m
+                        })],
+                    },
+                ),
+                (
+                    "diameter header cut to 8 bytes, ppid 0",
+                    Class::Diameter,
+                    L4::Sctp {
+                        sport: 3868,
+                        dport: 3868,
+                        chunks: vec![packets::data_chunk(0, &packets::diameter_message(316, 16777251)[..8])],
+                    },
+                ),
                 (
                     "data chunk without user data",
                     Class::Sctp,
