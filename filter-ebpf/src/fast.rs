@@ -118,7 +118,7 @@ pub(crate) fn first_pass(ctx: &XdpContext, generation: u32, global: &GlobalPolic
             let h = at(ctx, ip.l4, UdpHdr::LEN)?;
             let ports = ld32(h);
             let bits = parse::port_class(g, ports as u16, (ports >> 16) as u16, PORT_GTPC | PORT_GTPU);
-            let class = if bits & parse::PORT_SOURCE_ONLY != 0 {
+            let class = if bits & parse::PORT_SOURCE_ONLY != 0 || (ports >> 16) as u16 == parse::SCTP_UDP_PORT {
                 return None;
             } else if bits & PORT_GTPC != 0 {
                 Class::GtpC

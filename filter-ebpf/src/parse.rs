@@ -52,10 +52,19 @@ const ETH_P_8021AD: u16 = EtherType::Ieee8021ad as u16;
 /// The pre-standard QinQ TPID some switches still use; a tag like the others.
 const ETH_P_QINQ_9100: u16 = 0x9100u16.to_be();
 /// EtherTypes that can carry IP to a host that decapsulates them (MPLS unicast and multicast,
-/// PPPoE session): not parsed, so not provably non-signaling (review L2).
+/// PPPoE session, MACsec (a `macsec` device on this interface delivers the decrypted frame),
+/// HSR (an `hsr` device strips its tag)): not parsed, so not provably non-signaling (review
+/// L2). With MACsec on the link, sigwall belongs on the macsec device, where frames are clear.
 const ETH_P_MPLS_UC: u16 = 0x8847u16.to_be();
 const ETH_P_MPLS_MC: u16 = 0x8848u16.to_be();
 const ETH_P_PPPOE_SESSION: u16 = 0x8864u16.to_be();
+const ETH_P_MACSEC: u16 = 0x88e5u16.to_be();
+/// SCTP over UDP (RFC 6951), IANA port 9899, network byte order: Linux 5.11+ with
+/// `net.sctp.udp_port` set hands such datagrams to its SCTP stack, so they may be SIGTRAN or
+/// Diameter the parser cannot see: unclassifiable, never non-signaling. (Another configured
+/// port is not known here; docs/policy.md says so.)
+pub(crate) const SCTP_UDP_PORT: u16 = 9899u16.to_be();
+const ETH_P_HSR: u16 = 0x892fu16.to_be();
 const IPPROTO_ICMP: u8 = IpProto::Icmp as u8;
 const IPPROTO_ICMPV6: u8 = IpProto::Ipv6Icmp as u8;
 pub(crate) const IPPROTO_TCP: u8 = IpProto::Tcp as u8;
@@ -374,7 +383,8 @@ pub fn parse(ctx: &XdpContext, generation: u32) -> Parsed {
         // More tags than the parser follows (Linux strips stacked priority tags and delivers
         // what is inside, review H9), or an encapsulation that can carry IP: the source is not
         // read, so the frame is judged as unclassifiable signaling from an unknown source.
-        ETH_P_8021Q | ETH_P_8021AD | ETH_P_QINQ_9100 | ETH_P_MPLS_UC | ETH_P_MPLS_MC | ETH_P_PPPOE_SESSION => {
+        ETH_P_8021Q | ETH_P_8021AD | ETH_P_QINQ_9100 | ETH_P_MPLS_UC | ETH_P_MPLS_MC | ETH_P_PPPOE_SESSION
+        | ETH_P_MACSEC | ETH_P_HSR => {
             return Parsed { facts: unclassifiable(), link_essential: false, ..Parsed::non_ip() };
         }
         _ => return Parsed::non_ip(),
@@ -606,6 +616,9 @@ fn udp(ctx: &XdpContext, l3: &L3, g: u32) -> Facts {
     };
     // Ports stay in network byte order: PORT_CLASS is indexed after one swap in `port_bits`.
     let (sport, dport) = (u16::from_ne_bytes(h.src), u16::from_ne_bytes(h.dst));
+    if dport == SCTP_UDP_PORT {
+        return unclassifiable();
+    }
     // The destination port decides first: a reply from a GTP-C port to a GTP-U port is GTP-U.
     let bits = port_class(g, sport, dport, PORT_GTPC | PORT_GTPU);
     let class = if bits & PORT_SOURCE_ONLY != 0 {

@@ -607,12 +607,18 @@ fn evasions_are_unclassifiable_never_non_signaling() {
                 let f = frame(fam, tags, net, m3ua()).bytes();
                 unclassifiable(&mut h, &ctx(&format!("{tags:x?}")), &f, "(unknown)");
             }
-            // L2: MPLS and PPPoE session frames can carry IP to a host that decapsulates them.
-            for ethertype in [0x8847u16, 0x8848, 0x8864] {
+            // L2: MPLS, PPPoE session, MACsec and HSR frames can carry IP to a host that
+            // decapsulates them.
+            for ethertype in [0x8847u16, 0x8848, 0x8864, 0x88e5, 0x892f] {
                 let mut f = frame(fam, &[], net, m3ua()).bytes();
                 f[12..14].copy_from_slice(&ethertype.to_be_bytes());
                 unclassifiable(&mut h, &ctx(&format!("ethertype {ethertype:x}")), &f, "(unknown)");
             }
+            // SCTP over UDP (RFC 6951, port 9899): a Linux receiver with net.sctp.udp_port set
+            // hands it to its SCTP stack; here an M3UA DATA inside.
+            let sctp_in_udp = Frame::new(src(fam, net), dst(fam), m3ua()).l4_bytes();
+            let f = frame(fam, &[], net, L4::Udp { sport: 9899, dport: 9899, payload: sctp_in_udp }).bytes();
+            unclassifiable(&mut h, &ctx("sctp over udp"), &f, peer);
             // L2: tunnels, IPsec and unknown IP protocols.
             for proto in [4u8, 41, 47, 50, 51, 135, 139, 140, 253] {
                 let f = with_ip_proto(&frame(fam, &[], net, gtpc()), proto);
