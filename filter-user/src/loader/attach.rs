@@ -72,17 +72,25 @@ impl Filter {
             a.set(0, cfg, 0)?;
         }
         let mut fwd: DevMapHash<&mut MapData> = DevMapHash::try_from(map_mut(&mut self.ebpf, maps::INPATH_FWD)?)?;
-        let old: Vec<u32> = fwd.keys().filter_map(Result::ok).collect();
-        for k in old {
+        // The wanted pairs are written first (an update replaces an entry atomically), and only
+        // other keys are removed after: an adopting daemon with the same ports never leaves a
+        // moment in which a forwarded frame finds no port (counted no_port, lost).
+        let wanted: Vec<(u32, u32)> = match core {
+            Some(b) => vec![(iface_ifindex, b), (b, iface_ifindex)],
+            None => Vec::new(),
+        };
+        for &(from, to) in &wanted {
+            fwd.insert(from, to, None, 0).map_err(|e| OperatorError::Attach {
+                iface: format!("ifindex {from}"),
+                detail: format!("writing the in-path port map (devmap hash, kernel 5.4): {e}"),
+            })?;
+        }
+        let stale: Vec<u32> =
+            fwd.keys().filter_map(Result::ok).filter(|k| !wanted.iter().any(|(from, _)| from == k)).collect();
+        for k in stale {
             fwd.remove(k)?;
         }
-        if let Some(b) = core {
-            for (from, to) in [(iface_ifindex, b), (b, iface_ifindex)] {
-                fwd.insert(from, to, None, 0).map_err(|e| OperatorError::Attach {
-                    iface: format!("ifindex {from}"),
-                    detail: format!("writing the in-path port map (devmap hash, kernel 5.4): {e}"),
-                })?;
-            }
+        if core.is_some() {
             let mut a: Array<&mut MapData, InpathCfg> = Array::try_from(map_mut(&mut self.ebpf, maps::INPATH_CFG)?)?;
             a.set(0, cfg, 0)?;
         }

@@ -420,6 +420,7 @@ fn daemon_death_applies_each_peers_on_overload_and_a_restart_adopts() {
     let s2 = d2.stats();
     assert_eq!(s2.inpath("to_daemon") - s.inpath("to_daemon"), 1);
     assert_eq!(s2.inpath("fail_closed"), s.inpath("fail_closed"));
+    assert_eq!(s2.inpath("no_port"), 0, "the adoption kept the ports: {:?}", s2.inpath);
     drop(d2);
     drop(d);
 }
