@@ -68,6 +68,9 @@ pub struct State {
     pub policy_path: PathBuf,
     /// The policy text the running generation was compiled from.
     pub text: String,
+    /// What the policy file held when this daemon last read or wrote it (None: unknown). Not
+    /// `text` when `--mode` overrides the file's mode at start.
+    file_text: Option<String>,
     pub policy: Policy,
     /// Write CLI changes back to `policy_path`.
     pub persist: bool,
@@ -101,10 +104,12 @@ impl State {
         inspection: Inspection,
     ) -> State {
         let facts = std::sync::Arc::new(std::sync::Mutex::new(PolicyFacts::of(&policy, LastChange::now(true))));
+        let file_text = policy::read_text(&policy_path).ok();
         State {
             attached,
             policy_path,
             text,
+            file_text,
             policy,
             persist,
             limits,
@@ -240,8 +245,9 @@ impl State {
             .map_err(|e| CommandError::ReadPolicy { path: path.display().to_string(), source: e })?;
         let new = policy::parse(&path.display().to_string(), &text, &self.limits)
             .map_err(|e| CommandError::Policy(e.to_string()))?;
-        let out = self.commit(new, text, false)?;
+        let out = self.commit(new, text.clone(), false)?;
         self.policy_path = path;
+        self.file_text = Some(text);
         Ok(out)
     }
 
@@ -259,19 +265,34 @@ impl State {
         }
         let c = self.attached.filter.compile(&new)?;
         if persist {
+            // An edit rewrites the file from the running text: edits made on disk and not yet
+            // reloaded would be lost without a word. Refuse instead (a file that cannot be
+            // read, e.g. removed, is written anew).
+            if let (Ok(on_disk), Some(known)) = (policy::read_text(&self.policy_path), &self.file_text)
+                && on_disk != *known
+            {
+                return Err(CommandError::Rejected(format!(
+                    "{} changed on disk since it was loaded and is not running: reload it (sigwall policy reload) or put it back, then edit",
+                    self.policy_path.display()
+                )));
+            }
             write_atomic(&self.policy_path, &text)
                 .map_err(|e| CommandError::Persist { path: self.policy_path.display().to_string(), source: e })?;
+            self.file_text = Some(text.clone());
         }
         // `apply` changes nothing on error (it flips last and undoes its own work), so there is
         // nothing to flip back here: only the file is put back.
         if let Err(e) = self.attached.filter.apply(&c, crate::policy::applied_sha256(&text, self.tap)) {
-            if persist && let Err(re) = write_atomic(&self.policy_path, &self.text) {
-                // The file now holds text that does not run: say so loudly, the next reload,
-                // watch or restart would apply it.
-                log::error!(
-                    "{}: putting the running policy back failed ({re}); the file holds the rejected change",
-                    self.policy_path.display()
-                );
+            if persist {
+                match write_atomic(&self.policy_path, &self.text) {
+                    Ok(()) => self.file_text = Some(self.text.clone()),
+                    // The file now holds text that does not run: say so loudly, the next
+                    // reload, watch or restart would apply it.
+                    Err(re) => log::error!(
+                        "{}: putting the running policy back failed ({re}); the file holds the rejected change",
+                        self.policy_path.display()
+                    ),
+                }
             }
             return Err(CommandError::NotApplied(e));
         }

@@ -750,6 +750,34 @@ fn policy_files_named_over_the_socket_are_checked() {
     assert_eq!(s.audit().last().unwrap()["uid"], 1000, "{:?}", s.audit().last());
 }
 
+/// A CLI edit rewrites the policy file from the running text. Edits an operator made on disk
+/// and has not reloaded yet must not vanish: the CLI edit is refused, the file keeps them, and
+/// after a reload the same edit goes through on top of them.
+#[test]
+fn a_cli_edit_never_overwrites_unreloaded_changes_on_disk() {
+    let s = setup(P1, &[]);
+    let edited = P1.replace("# policy P1 (kept comment)", "# policy P1, edited by hand, not reloaded");
+    std::fs::write(&s.policy, &edited).unwrap();
+    let out = s.ctl(&["peer", "add", "c", "--prefix", "198.18.3.0/24", "--allow", "gtp-c"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("changed on disk"), "{err}");
+    assert_eq!(std::fs::read_to_string(&s.policy).unwrap(), edited, "the hand edit stays");
+    assert_eq!(s.generation(), 1);
+    assert_eq!(s.audit().last().unwrap()["result"], "rejected");
+
+    assert!(s.ctl(&["policy", "reload"]).status.success());
+    let out = s.ctl(&["peer", "add", "c", "--prefix", "198.18.3.0/24", "--allow", "gtp-c"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&s.policy).unwrap();
+    assert!(text.contains("edited by hand") && text.contains("name = \"c\""), "{text}");
+
+    // --mode overrides the file's mode in the running text only: the file is unchanged on
+    // disk, and edits go through.
+    let m = setup(P1, &["--mode", "monitor"]);
+    let out = m.ctl(&["peer", "add", "c", "--prefix", "198.18.3.0/24", "--allow", "gtp-c"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// An upgrade from a version without the source cache: its pin set has no `SOURCE_CACHE`. The
 /// new daemon adopts the rest, creates and pins the cache, and judges as before; the cache then
 /// follows live changes: a source cached as peer a's is refused as soon as a is removed, and
