@@ -626,10 +626,12 @@ pub struct SourceCacheStats {
 /// pinned maps (`Filter::compile` counts past both slots' numbers), and the epoch changes with
 /// every program load: slots a previous load left in a pinned cache (a restart, an upgrade, a
 /// downgrade and back, a fresh start over pins that survived) never match either. The number
-/// keeps its low 38 bits (274 billion generations).
+/// keeps its low 38 bits (274 billion generations); the epoch's 32 bits are folded in from bit
+/// 32 (XOR over the number's top 8 bits), so epochs that differ anywhere give different tags
+/// for the same number.
 #[inline(always)]
 pub const fn source_cache_tag(generation: u64, v6: bool, epoch: u32) -> u64 {
-    ((epoch as u64) << 40) | ((generation & ((1 << 38) - 1)) << 2) | 2 | v6 as u64
+    ((epoch as u64) << 32) ^ (((generation & ((1 << 38) - 1)) << 2) | 2 | v6 as u64)
 }
 
 /// The slot of an IPv4 source (its 4 bytes as loaded from the packet, native order): Fibonacci

@@ -370,3 +370,24 @@ fn flow_sample_hash_is_per_flow_and_spreads() {
         .count();
     assert!((800..1200).contains(&n), "{n}");
 }
+
+/// A source cache tag is never 0, tells the families apart, and changes with every bit of the
+/// epoch (each program load draws one) and of the generation number's low 38 bits.
+#[test]
+fn source_cache_tags_use_every_epoch_bit() {
+    use crate::source_cache_tag as tag;
+    for n in [0u64, 1, 5, (1 << 38) - 1] {
+        for ep in [0u32, 1, 0x0100_0000, 0x8000_0000, u32::MAX] {
+            assert_ne!(tag(n, false, ep), 0);
+            assert_ne!(tag(n, false, ep), tag(n, true, ep));
+            for bit in 0..32 {
+                assert_ne!(tag(n, false, ep), tag(n, false, ep ^ (1 << bit)), "epoch bit {bit}");
+            }
+            for bit in 0..38 {
+                assert_ne!(tag(n, false, ep), tag(n ^ (1 << bit), false, ep), "number bit {bit}");
+            }
+        }
+    }
+    // The case the old layout (epoch << 40) lost: epochs equal modulo 2^24.
+    assert_ne!(tag(7, false, 0x0100_0000), tag(7, false, 0));
+}
