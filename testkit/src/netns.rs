@@ -92,6 +92,12 @@ impl Lab {
         c
     }
 
+    /// Whether an XDP program is attached to the edge interface (`ip link show` names it).
+    pub fn xdp_attached(&self) -> bool {
+        let out = Command::new("ip").args(["-n", &self.edge_ns, "link", "show", &self.edge_if]).output().expect("ip");
+        String::from_utf8_lossy(&out.stdout).contains("xdp")
+    }
+
     /// A command in the ipx namespace (same bpffs note).
     pub fn ipx_command(&self, program: &str) -> Command {
         let mut c = Command::new("nsenter");

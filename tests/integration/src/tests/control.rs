@@ -549,8 +549,7 @@ fn kill_9_is_fail_static_restart_adopts_and_detach_cleans_up() {
     assert!(again.wait_exit(Duration::from_secs(10)), "daemon exited");
     assert!(!sigwall::loader::pin_dir(&s.lab.edge_if).exists(), "pins removed");
     assert!(!sock.exists(), "socket removed");
-    let link = Command::new("ip").args(["-n", &s.lab.edge_ns, "link", "show", &s.lab.edge_if]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&link.stdout).contains("xdp"), "no XDP program left on the interface");
+    assert!(!s.lab.xdp_attached(), "no XDP program left on the interface");
     // Detaching again says there is nothing.
     let out = sigwall(&["detach", "--iface", &s.lab.edge_if, "--socket", sock.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
@@ -579,7 +578,7 @@ fn leftover_pins_without_a_link_are_removed_or_refused() {
     let debris = || {
         std::fs::remove_file(dir.join("link")).unwrap();
         assert!(dir.join(filter_common::maps::STATS).exists());
-        assert!(!xdp_attached(&s.lab), "no program once the link pin is gone");
+        assert!(!s.lab.xdp_attached(), "no program once the link pin is gone");
     };
     s.daemon.kill_hard();
     debris();
@@ -639,12 +638,7 @@ fn leftover_pins_without_a_link_are_removed_or_refused() {
     drop(blocker);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("removing leftover pins in") && err.contains(&dir.display().to_string()), "{err}");
-    assert!(!xdp_attached(&s.lab), "nothing attached");
-}
-
-fn xdp_attached(lab: &Lab) -> bool {
-    let link = Command::new("ip").args(["-n", &lab.edge_ns, "link", "show", &lab.edge_if]).output().unwrap();
-    String::from_utf8_lossy(&link.stdout).contains("xdp")
+    assert!(!s.lab.xdp_attached(), "nothing attached");
 }
 
 /// Tap mode compiles every peer observe-only from the same file. A restart that switches
@@ -688,7 +682,7 @@ fn detach_leaves_a_running_daemon_alone_and_iface_names_are_checked() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("did not answer"), "{err}");
     assert!(sigwall::loader::pins_present(&s.lab.edge_if), "the filter stays");
-    assert!(xdp_attached(&s.lab));
+    assert!(s.lab.xdp_attached());
     assert_eq!(s.status()["adopted"], false, "the daemon still answers");
 
     for bad in ["../tc/globals", "..", "", "a/b", "name:1", "sixteen-bytes-xx", "a b"] {

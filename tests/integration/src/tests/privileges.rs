@@ -138,6 +138,5 @@ fn a_missing_capability_is_named_and_nothing_is_attached() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing capabilities CAP_PERFMON"), "{err}");
     assert!(!d.pins.join("link").exists());
-    let link = Command::new("ip").args(["-n", &lab.edge_ns, "link", "show", &lab.edge_if]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&link.stdout).contains("xdp"));
+    assert!(!lab.xdp_attached());
 }

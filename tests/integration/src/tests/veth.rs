@@ -299,9 +299,7 @@ fn operator_errors_change_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:3:"), "{err}");
     assert!(!sigwall::loader::pin_dir(&lab.edge_if).exists());
-    let xdp =
-        std::process::Command::new("ip").args(["-n", &lab.edge_ns, "link", "show", &lab.edge_if]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&xdp.stdout).contains("xdp"), "nothing attached after a rejected policy");
+    assert!(!lab.xdp_attached(), "nothing attached after a rejected policy");
 
     let good = write_policy(&dir, POLICY);
     let out = lab
